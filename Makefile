@@ -1,0 +1,84 @@
+# drlb: a DR load balancer (keepalived.conf, VRRP, health checks, IPVS/nftables) and its lab.
+#
+#   make demo    the how-to, live in a lab (root)
+#   make test    everything: unit, fuzz smoke, privileged and lab tests (root runs them all)
+#
+# Both install what they need first (Debian packages as root, Go modules).
+
+SHELL       := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO          ?= go
+BIN         := $(CURDIR)/bin
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+# Debian packages: nft for the nftables data plane, keepalived as the reference
+# peer and genhash, iproute2 for `ip netns`, curl/wrk for traffic, qemu and
+# busybox for the real-IPVS VM tests.
+DEBS        := nftables keepalived iproute2 curl wrk ca-certificates
+FUZZTIME    ?= 5s
+GINKGO      := $(GO) tool ginkgo
+GINKGO_ARGS ?=
+
+.PHONY: all deps build test unit e2e e2e-ipvs bench lint fmt-check fuzz demo lab-down clean help
+
+all: build
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+deps:
+	@missing=; for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install Debian packages:$$missing" >&2; exit 1; fi; \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	$(GO) mod download
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/drlb ./cmd/drlb
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/drlab ./cmd/drlab
+
+# Everything. As root the privileged tests (namespaces, raw sockets, nft, labs)
+# run too; DRLB_REQUIRE_PRIVILEGED=1 turns their skips into failures (CI).
+test: deps build fmt-check
+	$(GO) vet ./...
+	DRLB_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Unit tests only (no root needed; privileged tests skip with a message).
+unit:
+	$(GO) test -count=1 ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+# Every fuzz target for FUZZTIME each (a smoke run; raise FUZZTIME to hunt).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 1x $$pkg; exit 1; }; \
+	  done; \
+	done
+
+# The Ginkgo lab suites (scenarios, failover, interop…), one lab per process.
+e2e: deps build
+	DRLB_BIN_DIR=$(BIN) $(GINKGO) -r -p --procs=2 --timeout=20m $(GINKGO_ARGS) ./e2e ./topology
+
+bench: deps build
+	DRLB_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+lint:
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...
+
+# The how-to, live: lab up, balancers, traffic, failover. Leaves the lab down.
+demo: deps build
+	$(BIN)/drlab demo
+
+lab-down:
+	-$(BIN)/drlab down --all
+
+clean:
+	rm -rf $(BIN)
