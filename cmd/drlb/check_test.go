@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const checkTestdata = "../../daemon/config/testdata/"
+
+func runCheck(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = cmdCheck(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCheckSeedHasErrors(t *testing.T) {
+	code, out, errOut := runCheck(t, "-f", checkTestdata+"seed.conf")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, errOut)
+	}
+	if out != "" {
+		t.Errorf("stdout should be empty on errors, got %q", out)
+	}
+	for _, s := range []string{
+		"seed.conf:12:22: error: virtual_router_id 500 is out of range",
+		`seed.conf:27:7: warning: unknown keyword "persistense_timeout" in virtual_server; did you mean "persistence_timeout"?`,
+	} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errOut)
+		}
+	}
+}
+
+func TestCheckFixedIsUsable(t *testing.T) {
+	code, out, errOut := runCheck(t, "-f", checkTestdata+"seed-fixed.conf", "--config-id", "lb1")
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
+	}
+	if !strings.Contains(out, "usable, 3 warning(s)") || strings.Count(errOut, "warning:") != 3 {
+		t.Errorf("stdout %q stderr %q", out, errOut)
+	}
+}
+
+func TestCheckDump(t *testing.T) {
+	code, out, errOut := runCheck(t, "--dump", "-f", checkTestdata+"seed-fixed.conf")
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
+	}
+	var doc struct {
+		VirtualServers []struct {
+			LbKind      string `json:"lb_kind"`
+			DelayLoop   string `json:"delay_loop"`
+			RealServers []struct {
+				Checkers []struct {
+					ConnectTimeout string `json:"connect_timeout"`
+				} `json:"checkers"`
+			} `json:"real_servers"`
+		} `json:"virtual_servers"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("dump is not JSON: %v\n%s", err, out)
+	}
+	vs := doc.VirtualServers[0]
+	if vs.LbKind != "DR" || vs.DelayLoop != "1s" || len(vs.RealServers) != 2 || vs.RealServers[0].Checkers[0].ConnectTimeout != "1s" {
+		t.Errorf("dump: %+v", doc)
+	}
+	// With errors the dump is still printed, and the exit code says unusable.
+	code, out, _ = runCheck(t, "--dump", "-f", checkTestdata+"seed.conf")
+	if code != 1 || !json.Valid([]byte(out)) {
+		t.Errorf("dump of an unusable file: exit %d, valid JSON %v", code, json.Valid([]byte(out)))
+	}
+}
+
+func TestCheckHostChecks(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "k.conf")
+	body := "vrrp_instance V {\n interface drlbnosuchif0\n virtual_router_id 5\n virtual_ipaddress {\n  10.9.9.9\n }\n}\n"
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCheck(t, "-f", conf); code != 0 {
+		t.Fatalf("without --host-checks: exit %d\n%s", code, errOut)
+	}
+	code, _, errOut := runCheck(t, "-f", conf, "--host-checks")
+	if code != 1 || !strings.Contains(errOut, "k.conf:2:12: error: interface drlbnosuchif0 (vrrp_instance V) does not exist on this host") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+}
+
+func TestCheckArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"extra.conf"}, 2, "unexpected argument"},
+		{[]string{"-h"}, 0, "/etc/drlb/keepalived.conf"},
+		{[]string{"-f", filepath.Join(os.TempDir(), "drlb-no-such-file.conf")}, 1, "no such file"},
+	} {
+		code, _, errOut := runCheck(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errOut)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// inst wraps lines (starting at line 2) in a valid vrrp_instance.
+func inst(lines ...string) string {
+	return "vrrp_instance VI {\n" + strings.Join(lines, "\n") + "\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n10.0.0.1\n}\n}\n"
+}
+
+// vsrv wraps lines (starting at line 2) in a virtual_server block that ends
+// with a real server (keepalived ignores services without one).
+func vsrv(lines ...string) string {
+	return "virtual_server 10.0.0.1 80 {\n" + strings.Join(lines, "\n") + "\nreal_server 10.0.0.99 80 {\n}\n}\n"
+}
+
+// want is an expected diagnostic: "LINE:COL: severity: substring".
+type want string
+
+func TestDiagnostics(t *testing.T) {
+	cases := []struct {
+		name string
+		conf string
+		opts Options
+		want []want
+	}{
+		// Structure.
+		{"stray close", "}\n", Options{}, []want{"1:1: error: unbalanced '}'"}},
+		{"unclosed block", "global_defs {\nrouter_id x\n", Options{}, []want{"1:13: error: unbalanced '{': global_defs block opened here is never closed"}},
+		{"brace without keyword", "{\n}\n", Options{}, []want{"1:1: error: '{' without a keyword"}},
+		{"unterminated quote", "global_defs {\nrouter_id \"abc\n}\n", Options{}, []want{"2:11: error: unterminated quoted string"}},
+		{"invalid utf8", "global_defs {\nrouter_id a\xffb\n}\n", Options{}, []want{"2:12: warning: invalid UTF-8"}},
+		{"conditional without id", "@ global_defs {\n}\n", Options{}, []want{"1:1: error: conditional '@' without a config id", "2:1: error: unbalanced '}'"}},
+		{"deep nesting", strings.Repeat("a {\n", maxBlockDepth+2) + strings.Repeat("}\n", maxBlockDepth+2), Options{},
+			[]want{"1:1: warning: unknown keyword \"a\" in the top level", want(fmt.Sprintf("%d:3: error: blocks nested more than", maxBlockDepth+1))}},
+		{"block where a value belongs", inst("priority {", "100", "}"), Options{}, []want{"2:10: error: priority takes a value, not a block"}},
+		{"value where a block belongs", inst("track_script chk"), Options{}, []want{"2:1: error: track_script needs a { } block"}},
+		{"missing value", inst("priority"), Options{}, []want{"2:10: error: priority needs a value"}},
+		{"extra value", inst("priority 100 200"), Options{}, []want{"2:14: warning: priority takes one value; extra \"200\" ignored"}},
+		{"instance without name", "vrrp_instance {\n}\n", Options{}, []want{"1:15: error: vrrp_instance needs a name"}},
+
+		// Numbers and durations.
+		{"not a number", inst("priority high"), Options{}, []want{"2:10: error: priority: \"high\" is not a whole number"}},
+		{"priority range", inst("priority 0"), Options{}, []want{"2:10: error: priority 0 is out of range: must be 1..255"}},
+		{"vrid range", "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 256\nvirtual_ipaddress {\n10.0.0.1\n}\n}\n", Options{},
+			[]want{"3:19: error: virtual_router_id 256 is out of range: must be 1..255"}},
+		{"bad duration", inst("advert_int soon"), Options{}, []want{"2:12: error: advert_int: \"soon\" is not a number of seconds"}},
+		{"advert v2 too short", inst("advert_int 0.5"), Options{}, []want{"2:12: error: advert_int 0.5 is out of range for VRRPv2"}},
+		{"advert v2 fractional", inst("advert_int 1.5"), Options{}, []want{"2:12: warning: advert_int 1.5: VRRPv2 counts in whole seconds; 1 is used"}},
+		{"advert v3 too short", inst("version 3", "advert_int 0.005"), Options{}, []want{"3:12: error: advert_int 0.005 is out of range for VRRPv3"}},
+		{"advert v3 rounding", inst("version 3", "advert_int 0.015"), Options{}, []want{"3:12: warning: advert_int 0.015: VRRPv3 counts in hundredths"}},
+		{"advert v3 too long", inst("version 3", "advert_int 41"), Options{}, []want{"3:12: error: advert_int 41 is out of range for VRRPv3"}},
+		{"version range", inst("version 4"), Options{}, []want{"2:9: error: version 4 is out of range: must be 2..3"}},
+
+		// Addresses.
+		{"bad address", inst("unicast_src_ip 10.0.0"), Options{}, []want{"2:16: error: unicast_src_ip: \"10.0.0\" is not an IP address"}},
+		{"bad vip", "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n  10.0.0.300/24\n}\n}\n", Options{},
+			[]want{"5:3: error: virtual_ipaddress: \"10.0.0.300\" is not an IP address", "1:1: warning: vrrp_instance VI has no virtual_ipaddress"}},
+		{"bad mask", inst("virtual_ipaddress {", "10.0.0.2/33", "}"), Options{}, []want{"3:10: error: virtual_ipaddress: bad mask /33 for 10.0.0.2"}},
+		{"vip option typo", inst("virtual_ipaddress {", "10.0.0.2/24 deb eth1", "}"), Options{}, []want{"3:13: warning: unknown address option \"deb\"; did you mean \"dev\"? (\"eth1\" ignored with it)"}},
+		{"vip option unsupported", inst("virtual_ipaddress {", "10.0.0.2/24 noprefixroute", "}"), Options{}, []want{"3:13: warning: address option noprefixroute is not supported yet"}},
+		{"vip option without value", inst("virtual_ipaddress {", "10.0.0.2/24 dev", "}"), Options{}, []want{"3:13: error: address option dev needs a value"}},
+		{"mixed families", inst("virtual_ipaddress {", "2001:db8::1", "}"), Options{}, []want{"8:1: error: vrrp_instance VI mixes IPv4 and IPv6"}},
+		{"unicast family", inst("unicast_src_ip 10.0.0.2", "unicast_peer {", "2001:db8::2", "}"), Options{}, []want{"1:1: error: vrrp_instance VI: unicast_peer 2001:db8::2 and unicast_src_ip 10.0.0.2 are different address families"}},
+
+		// Keywords.
+		{"typo with suggestion", vsrv("persistense_timeout 50"), Options{}, []want{"2:1: warning: unknown keyword \"persistense_timeout\" in virtual_server; did you mean \"persistence_timeout\"?"}},
+		{"case suggestion", vsrv("real_server 10.0.0.2 80 {", "http_get {", "}", "}"), Options{}, []want{"3:1: warning: unknown keyword \"http_get\" in real_server; did you mean \"HTTP_GET\"?"}},
+		{"unknown without suggestion", vsrv("frobnicate 1"), Options{}, []want{"2:1: warning: unknown keyword \"frobnicate\" in virtual_server"}},
+		{"unknown block skipped", "frobnicate {\nx 1\n}\n", Options{}, []want{"1:1: warning: unknown keyword \"frobnicate\" in the top level (its block is skipped)"}},
+		{"not supported yet", inst("use_vmac"), Options{}, []want{"2:1: warning: use_vmac in vrrp_instance is not supported yet; ignored"}},
+		{"top level not supported", "static_routes {\n}\n", Options{}, []want{"1:1: warning: static_routes in the top level is not supported yet"}},
+		{"lvs_id deprecated", "global_defs {\n  lvs_id LB\n}\n", Options{}, []want{"2:3: warning: lvs_id is keepalived 1.x's name for router_id"}},
+		{"state slave", inst("state SLAVE"), Options{}, []want{"2:7: warning: state \"SLAVE\" is not MASTER or BACKUP; treated as BACKUP"}},
+		{"nopreempt with master", inst("state MASTER", "nopreempt"), Options{}, []want{"1:1: warning: vrrp_instance VI: nopreempt only works with state BACKUP"}},
+		{"owner starts master", inst("priority 255"), Options{}, []want{"1:1: warning: vrrp_instance VI: priority 255 makes this router the address owner"}},
+		{"notify user", inst("notify_master /bin/true root"), Options{}, []want{"2:25: warning: notify_master: running the script as user \"root\" is not supported yet"}},
+		{"bad dataplane", "global_defs {\ndrlb_dataplane xdp\n}\n", Options{}, []want{"2:16: error: drlb_dataplane \"xdp\": must be auto, ipvs or nft"}},
+		{"bad mcast group", "global_defs {\nvrrp_mcast_group4 10.0.0.1\n}\n", Options{}, []want{"2:19: error: vrrp_mcast_group4 10.0.0.1 is not an IPv4 multicast address"}},
+
+		// Authentication.
+		{"auth_pass truncated", inst("authentication {", "auth_type PASS", "auth_pass 123456789", "}"), Options{}, []want{"4:11: warning: auth_pass \"123456789\" is longer than 8 characters; only \"12345678\" is used"}},
+		{"auth_type bad", inst("authentication {", "auth_type MD5", "auth_pass x", "}"), Options{}, []want{"3:11: error: auth_type \"MD5\": must be PASS or AH"}},
+		{"auth without pass", inst("authentication {", "auth_type PASS", "}"), Options{}, []want{"2:1: error: authentication PASS needs an auth_pass"}},
+		{"auth in v3", inst("version 3", "authentication {", "auth_type PASS", "auth_pass x", "}"), Options{}, []want{"1:1: warning: vrrp_instance VI: authentication is not part of VRRPv3"}},
+
+		// Cross-block checks.
+		{"missing vrid and interface", "vrrp_instance VI {\nvirtual_ipaddress {\n10.0.0.1\n}\n}\n", Options{},
+			[]want{"1:1: error: vrrp_instance VI has no interface", "1:1: error: vrrp_instance VI has no virtual_router_id"}},
+		{"duplicate vrid", "vrrp_instance A {\ninterface eth0\nvirtual_router_id 7\nvirtual_ipaddress {\n10.0.0.1\n}\n}\nvrrp_instance B {\ninterface eth0\nvirtual_router_id 7\nvirtual_ipaddress {\n10.0.0.2\n}\n}\n", Options{},
+			[]want{"10:19: error: virtual_router_id 7 is already used on eth0 by vrrp_instance A"}},
+		{"duplicate instance", inst() + inst(), Options{}, []want{"9:1: error: vrrp_instance VI is defined twice", "12:19: error: virtual_router_id 1 is already used on eth0"}},
+		{"sync group missing instance", "vrrp_sync_group G {\ngroup {\nVJ\n}\n}\n" + inst(), Options{}, []want{"3:1: error: vrrp_sync_group G names vrrp_instance \"VJ\", which does not exist; did you mean \"VI\"?"}},
+		{"instance in two groups", "vrrp_sync_group G {\ngroup {\nVI\n}\n}\nvrrp_sync_group H {\ngroup {\nVI\n}\n}\n" + inst(), Options{}, []want{"8:1: error: vrrp_instance VI is already in vrrp_sync_group G"}},
+		{"empty sync group", "vrrp_sync_group G {\n}\n", Options{}, []want{"1:1: error: vrrp_sync_group G has no group"}},
+		{"unknown track_script", "vrrp_script chk_web {\nscript /bin/true\n}\n" + inst("track_script {", "chk_wbe", "}"), Options{}, []want{"6:1: warning: track_script \"chk_wbe\": no vrrp_script has that name; did you mean \"chk_web\"?"}},
+		{"script without command", "vrrp_script s {\ninterval 2\n}\n", Options{}, []want{"1:1: error: vrrp_script s has no script"}},
+		{"host checks", inst("virtual_ipaddress {", "10.0.0.9/24 dev eth9", "}"), Options{HostChecks: true, InterfaceExists: func(n string) bool { return n == "lo" }},
+			[]want{"5:11: error: interface eth0 (vrrp_instance VI) does not exist on this host", "3:1: error: dev eth9 for 10.0.0.9/24 does not exist"}},
+
+		// LVS.
+		{"bad scheduler", vsrv("lb_algo roundrobin"), Options{}, []want{"2:9: error: lb_algo \"roundrobin\": unknown scheduler"}},
+		{"bad lb_kind", vsrv("lb_kind MASQ"), Options{}, []want{"2:9: error: lb_kind \"MASQ\": must be NAT, DR or TUN"}},
+		{"bad protocol", vsrv("protocol ICMP"), Options{}, []want{"2:10: error: protocol \"ICMP\": must be TCP, UDP or SCTP"}},
+		{"bad virtual server", "virtual_server 10.0.0.1 {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:16: error: virtual_server needs \"IP PORT\""}},
+		{"bad port", "virtual_server 10.0.0.1 99999 {\n}\n", Options{}, []want{"1:25: error: virtual_server port 99999 is out of range: must be 0..65535"}},
+		{"nat_mask obsolete", vsrv("nat_mask 255.255.255.0"), Options{}, []want{"2:1: warning: nat_mask is obsolete"}},
+		{"granularity bad", vsrv("persistence_granularity 255.0.255.0"), Options{}, []want{"2:25: error: persistence_granularity \"255.0.255.0\" is not a contiguous IPv4 netmask"}},
+		{"duplicate virtual server", vsrv() + vsrv(), Options{}, []want{"6:1: error: virtual_server 10.0.0.1:80 is defined twice"}},
+		{"duplicate real server", vsrv("real_server 10.0.0.2 80 {", "}", "real_server 10.0.0.2 80 {", "}"), Options{}, []want{"4:1: warning: real_server 10.0.0.2:80 appears twice in virtual_server 10.0.0.1:80 (first at t.conf:2); the second is ignored"}},
+		{"real server family", vsrv("real_server 2001:db8::2 80 {", "}"), Options{}, []want{"2:13: error: real_server 2001:db8::2 and virtual_server 10.0.0.1 are different address families"}},
+		{"dr port change", vsrv("lb_kind DR", "real_server 10.0.0.2 8080 {", "}"), Options{}, []want{"3:1: warning: real_server 10.0.0.2: DR forwarding cannot change the port (8080); the virtual server's port 80 is used"}},
+		{"fwmark port cleared", "virtual_server fwmark 3 {\nlb_kind DR\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"3:1: warning: real_server 10.0.0.2: a DR fwmark service cannot use a port (80); cleared"}},
+		{"fwmark protocol", "virtual_server fwmark 3 {\nprotocol UDP\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"2:1: warning: protocol is ignored for a fwmark service"}},
+		{"fwmark ha_suspend", "virtual_server fwmark 3 {\nha_suspend\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"1:1: warning: virtual_server FWM 3: ha_suspend cannot be used with fwmark; cleared"}},
+		{"no real servers", "virtual_server 10.0.0.1 80 {\n}\n", Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:80 has no real_server; ignored"}},
+		{"quorum above weight", vsrv("quorum 5", "hysteresis 9"), Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:80: quorum 5 exceeds the real servers' total weight 1; 1 is used", "1:1: warning: virtual_server 10.0.0.1:80: hysteresis 9 must be below quorum 1; 0 is used"}},
+		{"nb_get_retry deprecated", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "nb_get_retry 2", "}", "}"), Options{}, []want{"4:1: warning: nb_get_retry is deprecated"}},
+		{"sorry_server_inhibit alone", vsrv("sorry_server_inhibit"), Options{}, []want{"1:1: error: sorry_server_inhibit without a sorry_server"}},
+		{"http without url", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "}", "}"), Options{}, []want{"3:1: error: HTTP_GET needs at least one url"}},
+		{"checker without port", "virtual_server fwmark 3 {\nreal_server 10.0.0.2 {\nTCP_CHECK {\n}\n}\n}\n", Options{}, []want{"3:1: error: TCP_CHECK has no port to connect to: set connect_port"}},
+		{"misc without path", vsrv("real_server 10.0.0.2 80 {", "MISC_CHECK {", "}", "}"), Options{}, []want{"3:1: error: MISC_CHECK needs a misc_path"}},
+		{"bad digest", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "digest 12345", "}", "}", "}"), Options{}, []want{"5:8: error: digest \"12345\" is not an MD5 digest: need 32 hex digits"}},
+		{"digest not hex", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "digest zcec999b7ece0cc82e62145eb832731f", "}", "}", "}"), Options{}, []want{"5:8: error: digest \"zcec999b7ece0cc82e62145eb832731f\" is not an MD5 digest"}},
+		{"bad status", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "status_code 299-200", "}", "}", "}"), Options{}, []want{"5:13: error: status_code \"299-200\""}},
+		{"url keyword in TCP_CHECK", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "url {", "}", "}", "}"), Options{}, []want{"4:1: warning: unknown keyword \"url\" in TCP_CHECK"}},
+		{"checker unsupported", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "bind_if eth0", "}", "}"), Options{}, []want{"4:1: warning: bind_if in TCP_CHECK is not supported yet"}},
+		{"real server unsupported checker", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet"}},
+
+		// Includes.
+		{"include nothing", "include /nonexistent/dir/*.conf\n", Options{}, []want{"1:9: warning: include \"/nonexistent/dir/*.conf\" matches no file"}},
+		{"include without name", "include\n", Options{}, []want{"1:1: error: include needs a file name"}},
+		{"include cycle", "include t.conf\n", Options{
+			Glob:     func(p string) ([]string, error) { return []string{p}, nil },
+			ReadFile: func(string) ([]byte, error) { return []byte("include t.conf\n"), nil },
+		}, []want{"1:9: error: include cycle"}},
+		{"include unreadable", "include x.conf\n", Options{
+			Glob:     func(p string) ([]string, error) { return []string{p}, nil },
+			ReadFile: func(string) ([]byte, error) { return nil, fmt.Errorf("permission denied") },
+		}, []want{"1:9: error: cannot read included file x.conf: permission denied"}},
+		{"definitions loop", "$A=$B\n$B=$A\nglobal_defs {\nrouter_id $A\n}\n", Options{}, []want{"4:11: error: definitions refer to each other more than 16 levels deep"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ds, err := Parse("t.conf", []byte(tc.conf), tc.opts)
+			assertDiags(t, ds, tc.want)
+			if ds.HasErrors() != (err != nil) {
+				t.Errorf("HasErrors %v but err %v", ds.HasErrors(), err)
+			}
+		})
+	}
+}
+
+// assertDiags checks that ds holds exactly the wanted diagnostics (each
+// matched by position, severity and a message substring).
+func assertDiags(t *testing.T, ds Diagnostics, wants []want) {
+	t.Helper()
+	used := make([]bool, len(ds))
+	for _, w := range wants {
+		found := false
+		for i, d := range ds {
+			s := strings.TrimPrefix(d.String(), d.File+":")
+			if !used[i] && strings.HasPrefix(s, string(w)) {
+				used[i], found = true, true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("missing diagnostic %q; got:\n%s", w, ds)
+		}
+	}
+	for i, d := range ds {
+		if !used[i] {
+			t.Errorf("unexpected diagnostic: %s", d)
+		}
+		if d.File == "" || d.Line < 1 || d.Col < 1 {
+			t.Errorf("diagnostic without a position: %#v", d)
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzParse: the parser never panics or hangs, and every diagnostic carries
+// a position. Seeds cover each syntax feature.
+func FuzzParse(f *testing.F) {
+	if seed, err := os.ReadFile("testdata/seed.conf"); err == nil {
+		f.Add(seed) // the how-to's file, with its real mistakes
+	}
+	for _, s := range []string{
+		"",
+		"}",                      // unbalanced close
+		"global_defs {",          // never closed
+		"{ { { } }",              // braces without keywords
+		"a\"b\"c \"unterminated", // quotes
+		"$A=$A$A\nx $A\n",        // runaway definition
+		"$M=\\\n a {\\\n}\n$M\n", // multi-line definition
+		"@x $Y=@^z k\n$Y v\n",    // conditional from a definition
+		"vrrp_instance V { virtual_ipaddress { 1.2.3.4/33 dev } advert_int 0.0000001 }",
+		"virtual_server fwmark 0 { real_server ::1 { HTTP_GET { url { digest x status_code 1-2-3 } } } }",
+		"include \x00\n\xff\xfe",                // invalid UTF-8 and NUL
+		"!#\n#!\n" + strings.Repeat("x {", 100), // deep nesting
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		opts := Options{
+			ConfigID:        "x",
+			HostChecks:      true,
+			InterfaceExists: func(string) bool { return false },
+			// Includes resolve to a fixed tiny file so the fuzzer cannot read the disk.
+			Glob:     func(p string) ([]string, error) { return []string{"inc.conf"}, nil },
+			ReadFile: func(string) ([]byte, error) { return []byte("global_defs {\n}\n"), nil },
+		}
+		start := time.Now()
+		cfg, ds, err := Parse("f.conf", data, opts)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("parse took %v", d)
+		}
+		if cfg == nil {
+			t.Fatal("nil config")
+		}
+		if ds.HasErrors() != (err != nil) {
+			t.Fatalf("HasErrors %v, err %v", ds.HasErrors(), err)
+		}
+		for _, d := range ds {
+			if d.File == "" || d.Line < 1 || d.Col < 1 || d.Message == "" {
+				t.Fatalf("diagnostic without a position: %#v", d)
+			}
+		}
+		if _, err := cfg.DumpJSON(); err != nil {
+			t.Fatalf("dump: %v", err)
+		}
+	})
+}
+
+// TestPathologicalInputsAreFast: inputs that blow up naive parsers
+// (self-doubling definitions, deep nesting, long unknown keywords) stay cheap.
+func TestPathologicalInputsAreFast(t *testing.T) {
+	inputs := map[string]string{
+		"doubling definition":   "$A=$A$A\n" + strings.Repeat("x $A $A $A $A\n", 200),
+		"doubling with braces":  "$A=${A}${A}\n" + strings.Repeat("$A\n", 200),
+		"long unknown keywords": strings.Repeat(strings.Repeat("abcdefgh", 8)+" 1\n", 2000),
+		"deep braces":           strings.Repeat("{", 5000),
+		"deep blocks":           strings.Repeat("a {\n", 5000),
+		"many closes":           strings.Repeat("}", 5000),
+	}
+	for name, in := range inputs {
+		start := time.Now()
+		_, ds, _ := Parse("p.conf", []byte(in), Options{})
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: %v", name, d)
+		}
+		if !ds.HasErrors() && name != "long unknown keywords" {
+			t.Errorf("%s: expected an error diagnostic", name)
+		}
+	}
+}

@@ -1,0 +1,542 @@
+package config
+
+import (
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// timers are the checker timers that virtual_server and real_server may set
+// for the checkers below them; nil means "inherit".
+type timers struct {
+	delayLoop, connectTimeout, delayBeforeRetry, warmup *time.Duration
+	retry                                               *int
+}
+
+// timer handles a timer keyword; it returns false for other keywords.
+func (p *parser) timer(n *node, t *timers) bool {
+	switch n.key.text {
+	case "delay_loop":
+		p.durp(n, time.Millisecond, 24*time.Hour, &t.delayLoop)
+	case "connect_timeout":
+		p.durp(n, time.Millisecond, time.Hour, &t.connectTimeout)
+	case "delay_before_retry":
+		p.durp(n, 0, time.Hour, &t.delayBeforeRetry)
+	case "warmup":
+		p.durp(n, 0, 24*time.Hour, &t.warmup)
+	case "retry":
+		p.intp(n, 0, math.MaxInt32, &t.retry)
+	case "nb_get_retry":
+		p.warnAt(n.key.pos, "nb_get_retry is deprecated (keepalived 2 says so too); use retry")
+		p.intp(n, 0, math.MaxInt32, &t.retry)
+	default:
+		return false
+	}
+	return true
+}
+
+// inherit fills unset timers in t from parent.
+func (t timers) inherit(parent timers) timers {
+	if t.delayLoop == nil {
+		t.delayLoop = parent.delayLoop
+	}
+	if t.connectTimeout == nil {
+		t.connectTimeout = parent.connectTimeout
+	}
+	if t.delayBeforeRetry == nil {
+		t.delayBeforeRetry = parent.delayBeforeRetry
+	}
+	if t.warmup == nil {
+		t.warmup = parent.warmup
+	}
+	if t.retry == nil {
+		t.retry = parent.retry
+	}
+	return t
+}
+
+func vsKeywords() []string {
+	return []string{"delay_loop", "lb_algo", "lvs_sched", "lb_kind", "lvs_method", "persistence_timeout",
+		"persistence_granularity", "protocol", "quorum", "hysteresis", "quorum_up", "quorum_down", "alpha",
+		"omega", "inhibit_on_failure", "sorry_server", "sorry_server_inhibit", "ha_suspend", "virtualhost",
+		"real_server", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry", "warmup",
+		"nat_mask", "smtp_alert"}
+}
+
+func vsUnsupported() []string {
+	return []string{"ops", "hashed", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port",
+		"mh-fallback", "one_packet", "sorry_server_lvs_method", "ip_family", "persistence_engine",
+		"lb_flags", "lvs_flags", "retry_count", "quorum_max", "tunnel_type"}
+}
+
+// virtualServer parses "virtual_server IP PORT { }", "virtual_server fwmark N { }"
+// or "virtual_server group NAME { }".
+func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
+	vs := VirtualServer{
+		Pos: p.pos(b.key.pos), Protocol: ProtocolTCP, DelayLoop: 60 * time.Second, Scheduler: "wlc",
+		Method: ForwardNAT, Quorum: 1,
+	}
+	switch {
+	case len(b.args) >= 2 && b.args[0].text == "fwmark":
+		v, ok := p.intTok("virtual_server fwmark", b.args[1], 1, math.MaxUint32)
+		if !ok {
+			return vs, false
+		}
+		vs.FWMark = uint32(v)
+		vs.Protocol = "" // the mark selects the packets, whatever their protocol
+	case len(b.args) >= 2 && b.args[0].text == "group":
+		p.warnAt(b.args[0].pos, "virtual_server group (virtual_server_group) is not supported yet; ignored")
+		vs.Group = b.args[1].text
+		return vs, false
+	case len(b.args) >= 2:
+		a, ok := p.addrTok("virtual_server", b.args[0])
+		port, ok2 := p.portTok("virtual_server", b.args[1])
+		if !ok || !ok2 {
+			return vs, false
+		}
+		vs.Address, vs.Port = a, port
+	default:
+		p.errAt(afterKey(b), "virtual_server needs \"IP PORT\", \"fwmark N\" or \"group NAME\"")
+		return vs, false
+	}
+	if len(b.args) > 2 {
+		p.warnAt(b.args[2].pos, "virtual_server: extra %q ignored", b.args[2].text)
+	}
+	if vs.Address.Is6() {
+		vs.PersistenceGranularity = 128
+	} else {
+		vs.PersistenceGranularity = 32
+	}
+
+	var vt timers
+	var realNodes []*node
+	for _, n := range b.children {
+		if p.timer(n, &vt) {
+			continue
+		}
+		switch n.key.text {
+		case "lb_algo", "lvs_sched":
+			if t, ok := p.one(n); ok {
+				switch t.text {
+				case "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos":
+					vs.Scheduler = t.text
+				default:
+					p.errAt(t.pos, "%s %q: unknown scheduler (rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos)", n.key.text, t.text)
+				}
+			}
+		case "lb_kind", "lvs_method":
+			if t, ok := p.one(n); ok {
+				if m, ok := p.method(n.key.text, t); ok {
+					vs.Method = m
+				}
+			}
+		case "persistence_timeout":
+			// The bare keyword means keepalived's 6 minutes.
+			if len(n.args) == 0 && !n.hasBlock {
+				vs.PersistenceTimeout = 360 * time.Second
+				continue
+			}
+			p.dur(n, 0, math.MaxUint32*time.Second, &vs.PersistenceTimeout)
+		case "persistence_granularity":
+			if t, ok := p.one(n); ok {
+				p.granularity(t, &vs)
+			}
+		case "protocol":
+			if vs.FWMark != 0 {
+				p.warnAt(n.key.pos, "protocol is ignored for a fwmark service (the mark selects the packets)")
+				p.valueOnly(n)
+				continue
+			}
+			if t, ok := p.one(n); ok {
+				switch pr := Protocol(strings.ToUpper(t.text)); pr {
+				case ProtocolTCP, ProtocolUDP, ProtocolSCTP:
+					vs.Protocol = pr
+				default:
+					p.errAt(t.pos, "protocol %q: must be TCP, UDP or SCTP", t.text)
+				}
+			}
+		case "quorum":
+			p.intv(n, 1, math.MaxInt32, &vs.Quorum)
+		case "hysteresis":
+			p.intv(n, 0, math.MaxInt32, &vs.Hysteresis)
+		case "quorum_up":
+			if s, ok := p.script(n); ok {
+				vs.QuorumUp = s
+			}
+		case "quorum_down":
+			if s, ok := p.script(n); ok {
+				vs.QuorumDown = s
+			}
+		case "alpha":
+			p.flag(n, &vs.Alpha)
+		case "omega":
+			p.flag(n, &vs.Omega)
+		case "inhibit_on_failure":
+			p.flag(n, &vs.InhibitOnFailure)
+		case "ha_suspend":
+			p.flag(n, &vs.HASuspend)
+		case "virtualhost":
+			p.str(n, &vs.VirtualHost)
+		case "smtp_alert":
+			p.valueOnly(n) // notification setting: accepted, e-mail is not sent
+		case "nat_mask":
+			p.valueOnly(n)
+			p.warnAt(n.key.pos, "nat_mask is obsolete (keepalived ignores it); ignored")
+		case "sorry_server":
+			if !p.valueOnly(n) {
+				continue
+			}
+			if len(n.args) < 2 {
+				p.errAt(afterKey(n), "sorry_server needs \"IP PORT\"")
+				continue
+			}
+			a, ok := p.addrTok("sorry_server", n.args[0])
+			port, ok2 := p.portTok("sorry_server", n.args[1])
+			if ok && ok2 {
+				if vs.SorryServer == nil {
+					vs.SorryServer = &SorryServer{}
+				}
+				vs.SorryServer.Address, vs.SorryServer.Port = a, port
+			}
+		case "sorry_server_inhibit":
+			if vs.SorryServer == nil {
+				vs.SorryServer = &SorryServer{}
+			}
+			p.flag(n, &vs.SorryServer.InhibitOnFailure)
+		case "real_server":
+			realNodes = append(realNodes, n)
+		default:
+			p.unknown(n, "virtual_server", vsKeywords(), vsUnsupported())
+		}
+	}
+	if vs.SorryServer != nil && !vs.SorryServer.Address.IsValid() {
+		p.errAt(b.key.pos, "sorry_server_inhibit without a sorry_server")
+		vs.SorryServer = nil
+	}
+	if vt.delayLoop != nil {
+		vs.DelayLoop = *vt.delayLoop
+	}
+	// Real servers are parsed after the whole block so that settings written
+	// after them (delay_loop, inhibit_on_failure, virtualhost) still apply.
+	for _, n := range realNodes {
+		if !p.needBlock(n) {
+			continue
+		}
+		if rs, ok := p.realServer(n, &vs, vt); ok {
+			vs.RealServers = append(vs.RealServers, rs)
+		}
+	}
+	return vs, true
+}
+
+func (p *parser) method(key string, t token) (ForwardingMethod, bool) {
+	switch m := ForwardingMethod(strings.ToUpper(t.text)); m {
+	case ForwardNAT, ForwardDR, ForwardTUN:
+		return m, true
+	}
+	p.errAt(t.pos, "%s %q: must be NAT, DR or TUN", key, t.text)
+	return "", false
+}
+
+// granularity parses a netmask ("255.255.255.0") or a prefix length.
+func (p *parser) granularity(t token, vs *VirtualServer) {
+	if strings.Contains(t.text, ".") {
+		a, err := netip.ParseAddr(t.text)
+		if err == nil && a.Is4() {
+			b := a.As4()
+			m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+			ones := 0
+			for m&0x80000000 != 0 {
+				ones++
+				m <<= 1
+			}
+			if m == 0 {
+				vs.PersistenceGranularity = ones
+				return
+			}
+		}
+		p.errAt(t.pos, "persistence_granularity %q is not a contiguous IPv4 netmask", t.text)
+		return
+	}
+	maxBits := 32
+	if vs.Address.Is6() {
+		maxBits = 128
+	}
+	if v, ok := p.intTok("persistence_granularity", t, 1, maxBits); ok {
+		vs.PersistenceGranularity = v
+	}
+}
+
+func rsKeywords() []string {
+	return []string{"weight", "inhibit_on_failure", "notify_up", "notify_down", "HTTP_GET", "SSL_GET",
+		"TCP_CHECK", "MISC_CHECK", "delay_loop", "connect_timeout", "retry", "nb_get_retry",
+		"delay_before_retry", "warmup", "lb_kind", "lvs_method", "virtualhost", "smtp_alert"}
+}
+
+func rsUnsupported() []string {
+	return []string{"uthreshold", "lthreshold", "SMTP_CHECK", "DNS_CHECK", "BFD_CHECK", "UDP_CHECK",
+		"PING_CHECK", "FILE_CHECK", "alpha", "tunnel_type", "notify_up_script", "notify_down_script"}
+}
+
+func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, bool) {
+	rs := RealServer{Pos: p.pos(b.key.pos), Weight: 1, Method: vs.Method, InhibitOnFailure: vs.InhibitOnFailure}
+	if len(b.args) < 1 {
+		p.errAt(afterKey(b), "real_server needs \"IP [PORT]\"")
+		return rs, false
+	}
+	a, ok := p.addrTok("real_server", b.args[0])
+	if !ok {
+		return rs, false
+	}
+	rs.Address = a
+	if len(b.args) >= 2 {
+		port, ok := p.portTok("real_server", b.args[1])
+		if !ok {
+			return rs, false
+		}
+		rs.Port = port
+	} else {
+		rs.Port = vs.Port // keepalived: a fwmark service's servers may omit the port
+	}
+	if len(b.args) > 2 {
+		p.warnAt(b.args[2].pos, "real_server: extra %q ignored", b.args[2].text)
+	}
+	if a.Is4() != vs.Address.Is4() && vs.Address.IsValid() {
+		p.errAt(b.args[0].pos, "real_server %s and virtual_server %s are different address families", a, vs.Address)
+	}
+	var rt timers
+	vhost := vs.VirtualHost
+	var checkNodes []*node
+	for _, n := range b.children {
+		if p.timer(n, &rt) {
+			continue
+		}
+		switch n.key.text {
+		case "weight":
+			p.intv(n, 0, 65535, &rs.Weight)
+		case "inhibit_on_failure":
+			p.flag(n, &rs.InhibitOnFailure)
+		case "notify_up":
+			if s, ok := p.script(n); ok {
+				rs.NotifyUp = s
+			}
+		case "notify_down":
+			if s, ok := p.script(n); ok {
+				rs.NotifyDown = s
+			}
+		case "lb_kind", "lvs_method":
+			if t, ok := p.one(n); ok {
+				if m, ok := p.method(n.key.text, t); ok {
+					rs.Method = m
+				}
+			}
+		case "virtualhost":
+			p.str(n, &vhost)
+		case "smtp_alert":
+			p.valueOnly(n)
+		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK":
+			checkNodes = append(checkNodes, n)
+		default:
+			p.unknown(n, "real_server", rsKeywords(), rsUnsupported())
+		}
+	}
+	rt = rt.inherit(vt)
+	for _, n := range checkNodes {
+		if !p.needBlock(n) {
+			continue
+		}
+		rs.Checkers = append(rs.Checkers, p.checker(n, &rs, vs, rt, vhost))
+	}
+	return rs, true
+}
+
+func checkerKeywords(kind CheckerKind) []string {
+	common := []string{"connect_ip", "connect_port", "bindto", "bind_port", "connect_timeout", "retry",
+		"nb_get_retry", "delay_before_retry", "delay_loop", "warmup"}
+	switch kind {
+	case CheckHTTP, CheckSSL:
+		return append(common, "url", "virtualhost")
+	case CheckMisc:
+		return append(common, "misc_path", "misc_timeout", "misc_dynamic")
+	}
+	return common
+}
+
+func checkerUnsupported() []string {
+	return []string{"fwmark", "bind_if", "enable_sni", "http_protocol", "tls_compliant", "user",
+		"alpha", "misc_user", "protocol", "fast_recovery", "inhibit_on_failure"}
+}
+
+func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent timers, vhost string) Checker {
+	kind := CheckerKind(b.key.text)
+	c := Checker{Pos: p.pos(b.key.pos), Kind: kind, ConnectIP: rs.Address, ConnectPort: rs.Port, VirtualHost: vhost}
+	if len(b.args) > 0 {
+		p.warnAt(b.args[0].pos, "%s takes no arguments before its block; %q ignored", b.key.text, b.args[0].text)
+	}
+	var ct timers
+	var miscTimeout *time.Duration
+	for _, n := range b.children {
+		if p.timer(n, &ct) {
+			continue
+		}
+		switch k := n.key.text; {
+		case k == "connect_ip":
+			p.addr(n, &c.ConnectIP)
+		case k == "connect_port":
+			if t, ok := p.one(n); ok {
+				if port, ok := p.portTok("connect_port", t); ok {
+					c.ConnectPort = port
+				}
+			}
+		case k == "bindto":
+			p.addr(n, &c.BindTo)
+		case k == "bind_port":
+			if t, ok := p.one(n); ok {
+				if port, ok := p.portTok("bind_port", t); ok {
+					c.BindPort = port
+				}
+			}
+		case k == "url" && (kind == CheckHTTP || kind == CheckSSL):
+			if p.needBlock(n) {
+				c.URLs = append(c.URLs, p.url(n))
+			}
+		case k == "virtualhost" && (kind == CheckHTTP || kind == CheckSSL):
+			p.str(n, &c.VirtualHost)
+		case k == "misc_path" && kind == CheckMisc:
+			if s, ok := p.rest(n); ok {
+				c.MiscPath = s
+			}
+		case k == "misc_timeout" && kind == CheckMisc:
+			p.durp(n, time.Millisecond, 24*time.Hour, &miscTimeout)
+		case k == "misc_dynamic" && kind == CheckMisc:
+			p.flag(n, &c.MiscDynamic)
+		default:
+			p.unknown(n, string(kind), checkerKeywords(kind), checkerUnsupported())
+		}
+	}
+	ct = ct.inherit(parent)
+	c.DelayLoop = vs.DelayLoop
+	if ct.delayLoop != nil {
+		c.DelayLoop = *ct.delayLoop
+	}
+	c.ConnectTimeout = 5 * time.Second
+	if ct.connectTimeout != nil {
+		c.ConnectTimeout = *ct.connectTimeout
+	}
+	c.Retry = 1
+	if kind == CheckMisc {
+		c.Retry = 0 // keepalived: MISC_CHECK does not retry by default
+	}
+	if ct.retry != nil {
+		c.Retry = *ct.retry
+	}
+	c.DelayBeforeRetry = time.Second
+	if kind == CheckHTTP || kind == CheckSSL {
+		c.DelayBeforeRetry = 3 * time.Second
+	}
+	if ct.delayBeforeRetry != nil {
+		c.DelayBeforeRetry = *ct.delayBeforeRetry
+	}
+	// keepalived: warmup defaults to delay_loop (a random first delay up to
+	// one interval); 0 disables it.
+	c.Warmup = c.DelayLoop
+	if ct.warmup != nil {
+		c.Warmup = *ct.warmup
+	}
+	if kind == CheckMisc {
+		c.MiscTimeout = c.DelayLoop
+		if miscTimeout != nil {
+			c.MiscTimeout = *miscTimeout
+		}
+		if c.MiscPath == "" {
+			p.errAt(b.key.pos, "MISC_CHECK needs a misc_path")
+		}
+	}
+	if kind != CheckMisc && c.ConnectPort == 0 {
+		p.errAt(b.key.pos, "%s has no port to connect to: set connect_port (real_server %s has none)", kind, rs.Address)
+	}
+	if (kind == CheckHTTP || kind == CheckSSL) && len(c.URLs) == 0 {
+		p.errAt(b.key.pos, "%s needs at least one url { } block", kind)
+	}
+	if c.ConnectIP.IsValid() && rs.Address.IsValid() && c.ConnectIP.Is4() != rs.Address.Is4() {
+		p.warnAt(b.key.pos, "%s connect_ip %s is not the same address family as real_server %s", kind, c.ConnectIP, rs.Address)
+	}
+	return c
+}
+
+func urlKeywords() []string { return []string{"path", "digest", "status_code", "virtualhost"} }
+
+func urlUnsupported() []string {
+	return []string{"regex", "regex_no_match", "regex_options", "regex_stack", "regex_min_offset",
+		"regex_max_offset", "fast_recovery"}
+}
+
+func (p *parser) url(b *node) URL {
+	u := URL{Pos: p.pos(b.key.pos), Path: "/"}
+	var codes []StatusRange
+	for _, n := range b.children {
+		switch n.key.text {
+		case "path":
+			p.str(n, &u.Path)
+		case "digest":
+			if t, ok := p.one(n); ok {
+				if !isHexDigest(t.text) {
+					p.errAt(t.pos, "digest %q is not an MD5 digest: need 32 hex digits (as printed by genhash), got %d characters", t.text, len([]rune(t.text)))
+					continue
+				}
+				u.Digest = strings.ToLower(t.text)
+			}
+		case "status_code":
+			if !p.valueOnly(n) {
+				continue
+			}
+			if len(n.args) == 0 {
+				p.errAt(afterKey(n), "status_code needs a value")
+			}
+			for _, t := range n.args {
+				if r, ok := p.statusRange(t); ok {
+					codes = append(codes, r)
+				}
+			}
+		case "virtualhost":
+			p.str(n, &u.VirtualHost)
+		default:
+			p.unknown(n, "url", urlKeywords(), urlUnsupported())
+		}
+	}
+	if len(codes) == 0 {
+		codes = []StatusRange{{Min: 200, Max: 299}}
+	}
+	u.StatusCodes = codes
+	return u
+}
+
+func isHexDigest(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// statusRange parses "200" or "200-299" (keepalived 2 accepts both).
+func (p *parser) statusRange(t token) (StatusRange, bool) {
+	lo, hi, isRange := strings.Cut(t.text, "-")
+	a, err := strconv.Atoi(lo)
+	b := a
+	if err == nil && isRange {
+		b, err = strconv.Atoi(hi)
+	}
+	if err != nil || a < 100 || b > 599 || a > b {
+		p.errAt(t.pos, "status_code %q: must be an HTTP status 100..599 or a range like 200-299", t.text)
+		return StatusRange{}, false
+	}
+	return StatusRange{Min: a, Max: b}, true
+}

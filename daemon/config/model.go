@@ -1,0 +1,443 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Position is where a configuration element starts in its source file.
+// Line and Col are 1-based; Col counts Unicode code points, not bytes.
+type Position struct {
+	// File is the file name as given to Load/Parse or found by include.
+	File string `json:"file"`
+	// Line is the 1-based line number.
+	Line int `json:"line"`
+	// Col is the 1-based column in code points.
+	Col int `json:"col,omitempty"`
+}
+
+// Config is a parsed keepalived.conf with keepalived's defaults filled in.
+type Config struct {
+	// Global holds global_defs.
+	Global GlobalDefs `json:"global_defs"`
+	// Scripts holds every vrrp_script block, in file order.
+	Scripts []VRRPScript `json:"vrrp_scripts"`
+	// SyncGroups holds every vrrp_sync_group block, in file order.
+	SyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups"`
+	// Instances holds every vrrp_instance block, in file order.
+	Instances []VRRPInstance `json:"vrrp_instances"`
+	// VirtualServers holds every virtual_server block, in file order.
+	VirtualServers []VirtualServer `json:"virtual_servers"`
+	// Files lists every file read (the main file first, then includes).
+	Files []string `json:"files"`
+}
+
+// Dataplane selects how virtual servers are programmed into the kernel.
+type Dataplane string
+
+// Data plane choices for the drlb_dataplane extension keyword.
+const (
+	// DataplaneAuto picks IPVS when the kernel has it, nftables otherwise.
+	DataplaneAuto Dataplane = "auto"
+	// DataplaneIPVS forces IPVS.
+	DataplaneIPVS Dataplane = "ipvs"
+	// DataplaneNFT forces nftables.
+	DataplaneNFT Dataplane = "nft"
+)
+
+// GlobalDefs is the global_defs block.
+type GlobalDefs struct {
+	// Pos is where the (first) block starts; zero when there is none.
+	Pos Position `json:"pos"`
+	// RouterID identifies this machine (router_id, or keepalived 1.x's lvs_id).
+	RouterID string `json:"router_id"`
+	// NotificationEmail lists notification_email recipients (accepted, not sent).
+	NotificationEmail []string `json:"notification_email"`
+	// NotificationEmailFrom is notification_email_from.
+	NotificationEmailFrom string `json:"notification_email_from"`
+	// SMTPServer is smtp_server ("host" or "host port").
+	SMTPServer string `json:"smtp_server"`
+	// SMTPConnectTimeout is smtp_connect_timeout (default 30s).
+	SMTPConnectTimeout time.Duration `json:"smtp_connect_timeout"`
+	// VRRPVersion is vrrp_version, the default VRRP version for instances (default 2).
+	VRRPVersion int `json:"vrrp_version"`
+	// VRRPGarp holds the vrrp_garp_* defaults inherited by instances.
+	VRRPGarp Garp `json:"vrrp_garp"`
+	// VRRPMcastGroup4 is vrrp_mcast_group4 (default 224.0.0.18).
+	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
+	// VRRPMcastGroup6 is vrrp_mcast_group6 (default ff02::12).
+	VRRPMcastGroup6 netip.Addr `json:"vrrp_mcast_group6"`
+	// EnableScriptSecurity is enable_script_security.
+	EnableScriptSecurity bool `json:"enable_script_security"`
+	// ScriptUser is script_user (user and optional group, space separated).
+	ScriptUser string `json:"script_user"`
+	// Dataplane is the drlb_dataplane extension (default auto).
+	Dataplane Dataplane `json:"drlb_dataplane"`
+}
+
+// Garp holds gratuitous ARP / unsolicited NA timing for a VRRP instance.
+type Garp struct {
+	// MasterDelay is the delay before the second burst after becoming master (default 5s).
+	MasterDelay time.Duration `json:"master_delay"`
+	// MasterRepeat is the number of gratuitous ARPs per burst (default 5).
+	MasterRepeat int `json:"master_repeat"`
+	// MasterRefresh is the periodic refresh interval while master (0 = off).
+	MasterRefresh time.Duration `json:"master_refresh"`
+	// MasterRefreshRepeat is the number of ARPs per refresh (default 1).
+	MasterRefreshRepeat int `json:"master_refresh_repeat"`
+	// Interval is the delay between gratuitous ARPs on one interface (default 0).
+	Interval time.Duration `json:"interval"`
+	// NAInterval is the delay between unsolicited neighbour adverts (IPv6, default 0).
+	NAInterval time.Duration `json:"na_interval"`
+	// LowerPrioDelay is the delay before a burst after a lower-priority advert (default = MasterDelay).
+	LowerPrioDelay time.Duration `json:"lower_prio_delay"`
+	// LowerPrioRepeat is the burst size after a lower-priority advert (default = MasterRepeat).
+	LowerPrioRepeat int `json:"lower_prio_repeat"`
+}
+
+// Notify holds notify scripts; empty strings mean "none". Each is a command
+// line as written (keepalived runs it through a shell-less exec with the
+// documented arguments appended).
+type Notify struct {
+	// Master runs on a transition to MASTER.
+	Master string `json:"notify_master,omitempty"`
+	// Backup runs on a transition to BACKUP.
+	Backup string `json:"notify_backup,omitempty"`
+	// Fault runs on a transition to FAULT.
+	Fault string `json:"notify_fault,omitempty"`
+	// Stop runs when the instance stops.
+	Stop string `json:"notify_stop,omitempty"`
+	// Any is the plain "notify" script, called on every transition.
+	Any string `json:"notify,omitempty"`
+}
+
+// VRRPSyncGroup is a vrrp_sync_group block: instances that change state together.
+type VRRPSyncGroup struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Name is the group's name.
+	Name string `json:"name"`
+	// Group names the member vrrp_instance blocks.
+	Group []string `json:"group"`
+	// Notify holds notify_* scripts for the group.
+	Notify Notify `json:"notify"`
+	// SMTPAlert is smtp_alert.
+	SMTPAlert bool `json:"smtp_alert"`
+	// TrackScripts is track_script inherited by the members.
+	TrackScripts []TrackScript `json:"track_script,omitempty"`
+}
+
+// VRRPState is an instance's initial state.
+type VRRPState string
+
+// Initial VRRP states. keepalived treats anything else (e.g. SLAVE) as BACKUP.
+const (
+	StateMaster VRRPState = "MASTER"
+	StateBackup VRRPState = "BACKUP"
+)
+
+// AuthType is a VRRPv2 authentication type.
+type AuthType string
+
+// VRRPv2 authentication types.
+const (
+	AuthNone AuthType = "NONE"
+	AuthPass AuthType = "PASS"
+	AuthAH   AuthType = "AH"
+)
+
+// Authentication is an instance's authentication block (VRRPv2 only).
+type Authentication struct {
+	// Type is auth_type (NONE without an authentication block).
+	Type AuthType `json:"auth_type"`
+	// Password is the effective password: at most 8 bytes, as keepalived truncates.
+	Password string `json:"auth_pass,omitempty"`
+}
+
+// VirtualIP is one line of virtual_ipaddress (or virtual_ipaddress_excluded):
+// "ADDR[/MASK] [brd ADDR] [dev IF] [scope S] [label L] [no_track]".
+type VirtualIP struct {
+	// Pos is where the line starts.
+	Pos Position `json:"pos"`
+	// Prefix is the address with its mask; /32 (or /128) when no mask was given.
+	Prefix netip.Prefix `json:"prefix"`
+	// Broadcast is brd, if given.
+	Broadcast netip.Addr `json:"brd,omitzero"`
+	// Dev is the interface; empty means the instance's interface.
+	Dev string `json:"dev,omitempty"`
+	// Scope is scope (global, host, link, site, nowhere or a number).
+	Scope string `json:"scope,omitempty"`
+	// Label is the address label.
+	Label string `json:"label,omitempty"`
+	// NoTrack is no_track: the instance does not go to FAULT if Dev goes down.
+	NoTrack bool `json:"no_track,omitempty"`
+}
+
+// TrackInterface is one line of track_interface: "IF [weight N]".
+type TrackInterface struct {
+	// Name is the interface.
+	Name string `json:"name"`
+	// Weight is added to the priority while the interface is down; 0 (the
+	// default) means the instance goes to FAULT instead.
+	Weight int `json:"weight"`
+}
+
+// TrackScript is one line of track_script: "NAME [weight N]".
+type TrackScript struct {
+	// Name names a vrrp_script.
+	Name string `json:"name"`
+	// Weight overrides the script's weight when WeightSet.
+	Weight int `json:"weight"`
+	// WeightSet says whether the line had "weight N".
+	WeightSet bool `json:"weight_set"`
+}
+
+// VRRPInstance is a vrrp_instance block.
+type VRRPInstance struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Name is the instance's name.
+	Name string `json:"name"`
+	// State is the initial state (default BACKUP; priority 255 forces MASTER).
+	State VRRPState `json:"state"`
+	// Interface carries the VRRP adverts.
+	Interface string `json:"interface"`
+	// VirtualRouterID is virtual_router_id, 1..255.
+	VirtualRouterID int `json:"virtual_router_id"`
+	// Priority is 1..255 (default 100).
+	Priority int `json:"priority"`
+	// AdvertInterval is advert_int (default 1s; v2: whole seconds 1..255, v3: 10ms steps up to 40.95s).
+	AdvertInterval time.Duration `json:"advert_int"`
+	// Version is the VRRP version, 2 or 3 (default global vrrp_version).
+	Version int `json:"version"`
+	// Auth is the authentication block (Type NONE when absent).
+	Auth Authentication `json:"authentication"`
+	// VirtualIPs are the addresses carried by this instance.
+	VirtualIPs []VirtualIP `json:"virtual_ipaddress"`
+	// ExcludedVIPs are virtual_ipaddress_excluded (managed, not in adverts).
+	ExcludedVIPs []VirtualIP `json:"virtual_ipaddress_excluded,omitempty"`
+	// UnicastSrcIP is unicast_src_ip (zero: the interface's primary address).
+	UnicastSrcIP netip.Addr `json:"unicast_src_ip,omitzero"`
+	// UnicastPeers, when non-empty, switches adverts from multicast to unicast.
+	UnicastPeers []netip.Addr `json:"unicast_peer,omitempty"`
+	// McastSrcIP is mcast_src_ip (zero: the interface's primary address).
+	McastSrcIP netip.Addr `json:"mcast_src_ip,omitzero"`
+	// NoPreempt is nopreempt: a higher priority backup does not take over
+	// (cleared when State is MASTER, as keepalived does).
+	NoPreempt bool `json:"nopreempt"`
+	// PreemptDelay is preempt_delay (default 0).
+	PreemptDelay time.Duration `json:"preempt_delay"`
+	// TrackInterfaces is track_interface.
+	TrackInterfaces []TrackInterface `json:"track_interface,omitempty"`
+	// TrackScripts is track_script.
+	TrackScripts []TrackScript `json:"track_script,omitempty"`
+	// DontTrackPrimary is dont_track_primary.
+	DontTrackPrimary bool `json:"dont_track_primary"`
+	// Notify holds notify_* scripts.
+	Notify Notify `json:"notify"`
+	// SMTPAlert is smtp_alert.
+	SMTPAlert bool `json:"smtp_alert"`
+	// Garp is the instance's garp_* timing (defaults from global_defs vrrp_garp_*).
+	Garp Garp `json:"garp"`
+	// SyncGroup names the vrrp_sync_group this instance belongs to, if any.
+	SyncGroup string `json:"sync_group,omitempty"`
+}
+
+// VRRPScript is a vrrp_script block.
+type VRRPScript struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Name is what track_script refers to.
+	Name string `json:"name"`
+	// Script is the command line to run.
+	Script string `json:"script"`
+	// Interval between runs (default 1s).
+	Interval time.Duration `json:"interval"`
+	// Timeout after which a run counts as failed (default: Interval).
+	Timeout time.Duration `json:"timeout"`
+	// Weight adjusts priority (-253..253, default 0: failure means FAULT).
+	Weight int `json:"weight"`
+	// Rise is the number of successes to become OK (default 1).
+	Rise int `json:"rise"`
+	// Fall is the number of failures to become KO (default 1).
+	Fall int `json:"fall"`
+	// User is "user [group]" to run as.
+	User string `json:"user,omitempty"`
+	// InitFail is init_fail: start in the failed state.
+	InitFail bool `json:"init_fail"`
+}
+
+// Protocol is a virtual service's transport protocol.
+type Protocol string
+
+// Virtual service protocols.
+const (
+	ProtocolTCP  Protocol = "TCP"
+	ProtocolUDP  Protocol = "UDP"
+	ProtocolSCTP Protocol = "SCTP"
+)
+
+// ForwardingMethod is lb_kind / lvs_method.
+type ForwardingMethod string
+
+// Forwarding methods.
+const (
+	ForwardNAT ForwardingMethod = "NAT"
+	ForwardDR  ForwardingMethod = "DR"
+	ForwardTUN ForwardingMethod = "TUN"
+)
+
+// VirtualServer is a virtual_server block: "IP PORT", "fwmark N" or "group NAME".
+type VirtualServer struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Address and Port identify an IP:PORT service; zero for fwmark/group forms.
+	// Virtual servers without real servers are dropped (with a warning), as keepalived does.
+	Address netip.Addr `json:"address,omitzero"`
+	// Port is the service port (see Address).
+	Port uint16 `json:"port,omitempty"`
+	// FWMark is the firewall mark for the fwmark form.
+	FWMark uint32 `json:"fwmark,omitempty"`
+	// Group is the virtual_server_group name for the group form (not supported yet).
+	Group string `json:"group,omitempty"`
+	// Protocol is protocol (default TCP; empty for fwmark services).
+	Protocol Protocol `json:"protocol"`
+	// DelayLoop is the default checker interval (default 60s).
+	DelayLoop time.Duration `json:"delay_loop"`
+	// Scheduler is lb_algo / lvs_sched (default wlc, as IPVS).
+	Scheduler string `json:"lb_algo"`
+	// Method is lb_kind / lvs_method (default NAT).
+	Method ForwardingMethod `json:"lb_kind"`
+	// PersistenceTimeout is persistence_timeout (0: no persistence; the bare keyword means 360s).
+	PersistenceTimeout time.Duration `json:"persistence_timeout"`
+	// PersistenceGranularity is persistence_granularity as a prefix length (default 32 / 128).
+	PersistenceGranularity int `json:"persistence_granularity"`
+	// VirtualHost is the default Host header for HTTP checkers.
+	VirtualHost string `json:"virtualhost,omitempty"`
+	// Quorum is the minimum total weight of alive servers (default 1).
+	Quorum int `json:"quorum"`
+	// Hysteresis is quorum hysteresis (default 0).
+	Hysteresis int `json:"hysteresis"`
+	// QuorumUp is the script run when quorum is gained.
+	QuorumUp string `json:"quorum_up,omitempty"`
+	// QuorumDown: see QuorumUp.
+	QuorumDown string `json:"quorum_down,omitempty"`
+	// Alpha: real servers start down until a check succeeds.
+	Alpha bool `json:"alpha"`
+	// Omega: run notify_down / quorum_down when the service is removed.
+	Omega bool `json:"omega"`
+	// InhibitOnFailure: failed servers get weight 0 instead of being removed (default for real servers).
+	InhibitOnFailure bool `json:"inhibit_on_failure"`
+	// HASuspend: remove the service when its VIP is not on this host.
+	HASuspend bool `json:"ha_suspend"`
+	// SorryServer is used when no real server is alive.
+	SorryServer *SorryServer `json:"sorry_server,omitempty"`
+	// RealServers are the backends.
+	RealServers []RealServer `json:"real_servers"`
+}
+
+// SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.
+type SorryServer struct {
+	// Address is the sorry server's address.
+	Address netip.Addr `json:"address"`
+	// Port is its port (the service's port with DR/TUN).
+	Port uint16 `json:"port"`
+	// InhibitOnFailure is sorry_server_inhibit.
+	InhibitOnFailure bool `json:"inhibit_on_failure"`
+}
+
+// RealServer is a real_server block.
+type RealServer struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Address is the server's address.
+	Address netip.Addr `json:"address"`
+	// Port is the server's port; with DR/TUN it is the virtual server's port
+	// (0 for fwmark services), as the kernel cannot change it.
+	Port uint16 `json:"port"`
+	// Weight is the scheduling weight (default 1).
+	Weight int `json:"weight"`
+	// Method overrides the virtual server's lb_kind (default: inherited).
+	Method ForwardingMethod `json:"lb_kind"`
+	// InhibitOnFailure: on failure set weight 0 instead of removing (default: the virtual server's).
+	InhibitOnFailure bool `json:"inhibit_on_failure"`
+	// NotifyUp is the script run when the server comes up.
+	NotifyUp string `json:"notify_up,omitempty"`
+	// NotifyDown: see NotifyUp.
+	NotifyDown string `json:"notify_down,omitempty"`
+	// Checkers probe this server; the server is up when all checkers are up.
+	Checkers []Checker `json:"checkers"`
+}
+
+// CheckerKind is the health checker type.
+type CheckerKind string
+
+// Checker kinds.
+const (
+	CheckHTTP CheckerKind = "HTTP_GET"
+	CheckSSL  CheckerKind = "SSL_GET"
+	CheckTCP  CheckerKind = "TCP_CHECK"
+	CheckMisc CheckerKind = "MISC_CHECK"
+)
+
+// Checker is one health checker block inside a real_server, with every
+// timer resolved (checker value, else real_server value, else virtual_server
+// value, else keepalived's default).
+type Checker struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Kind is the checker type.
+	Kind CheckerKind `json:"kind"`
+	// ConnectIP is connect_ip (default: the real server's address).
+	ConnectIP netip.Addr `json:"connect_ip"`
+	// ConnectPort is connect_port (default: the real server's port).
+	ConnectPort uint16 `json:"connect_port"`
+	// BindTo is bindto, the source address (zero: kernel's choice).
+	BindTo netip.Addr `json:"bindto,omitzero"`
+	// BindPort is bind_port (0: any).
+	BindPort uint16 `json:"bind_port,omitempty"`
+	// ConnectTimeout is connect_timeout (default 5s).
+	ConnectTimeout time.Duration `json:"connect_timeout"`
+	// DelayLoop is the interval between checks (default: the virtual server's delay_loop).
+	DelayLoop time.Duration `json:"delay_loop"`
+	// Retry is the number of retries before declaring failure (retry / nb_get_retry;
+	// default 1, 0 for MISC_CHECK).
+	Retry int `json:"retry"`
+	// DelayBeforeRetry is delay_before_retry (default 3s for HTTP_GET/SSL_GET, 1s otherwise).
+	DelayBeforeRetry time.Duration `json:"delay_before_retry"`
+	// Warmup is warmup: a random delay up to this before the first check
+	// (default: DelayLoop, as keepalived; 0 disables it).
+	Warmup time.Duration `json:"warmup"`
+	// URLs are the HTTP_GET/SSL_GET url blocks.
+	URLs []URL `json:"urls,omitempty"`
+	// VirtualHost is the Host header (default: the virtual server's virtualhost).
+	VirtualHost string `json:"virtualhost,omitempty"`
+	// MiscPath is MISC_CHECK's misc_path command line.
+	MiscPath string `json:"misc_path,omitempty"`
+	// MiscTimeout is misc_timeout (default: delay_loop).
+	MiscTimeout time.Duration `json:"misc_timeout,omitempty"`
+	// MiscDynamic is misc_dynamic: exit codes 2..255 set weight (code-2).
+	MiscDynamic bool `json:"misc_dynamic,omitempty"`
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct {
+	// Min is the lowest accepted code.
+	Min int `json:"min"`
+	// Max is the highest accepted code.
+	Max int `json:"max"`
+}
+
+// URL is a url block of an HTTP_GET / SSL_GET checker.
+type URL struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Path is the request path (default "/").
+	Path string `json:"path"`
+	// Digest is the expected MD5 of the body, 32 lowercase hex digits, or empty.
+	Digest string `json:"digest,omitempty"`
+	// StatusCodes are the accepted status codes (default 200-299).
+	StatusCodes []StatusRange `json:"status_code"`
+	// VirtualHost overrides the checker's Host header.
+	VirtualHost string `json:"virtualhost,omitempty"`
+}

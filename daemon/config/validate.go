@@ -1,0 +1,357 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// validate checks what one block cannot check alone: ranges that depend on
+// other keywords, references between blocks, duplicates and (with
+// HostChecks) this host's interfaces.
+func (p *parser) validate(cfg *Config) {
+	p.validateInstances(cfg)
+	p.validateSyncGroups(cfg)
+	p.validateVirtualServers(cfg)
+	if p.opts.HostChecks {
+		p.hostChecks(cfg)
+	}
+}
+
+func where(pos Position) string { return fmt.Sprintf("%s:%d", pos.File, pos.Line) }
+
+func (p *parser) validateInstances(cfg *Config) {
+	type vridKey struct {
+		iface string
+		vrid  int
+		v6    bool
+	}
+	byName := map[string]int{}
+	byVRID := map[vridKey]int{}
+	scripts := map[string]bool{}
+	scriptNames := make([]string, 0, len(cfg.Scripts))
+	for _, s := range cfg.Scripts {
+		if scripts[s.Name] {
+			p.errAt(s.Pos, "vrrp_script %s is defined twice", s.Name)
+		}
+		scripts[s.Name] = true
+		scriptNames = append(scriptNames, s.Name)
+	}
+	for i := range cfg.Instances {
+		in := &cfg.Instances[i]
+		m := p.instMeta[i]
+		if j, dup := byName[in.Name]; dup {
+			p.errAt(in.Pos, "vrrp_instance %s is defined twice (first at %s)", in.Name, where(cfg.Instances[j].Pos))
+		} else {
+			byName[in.Name] = i
+		}
+		if !m.ifaceSet {
+			p.errAt(in.Pos, "vrrp_instance %s has no interface", in.Name)
+		}
+		if !m.vridSet {
+			p.errAt(in.Pos, "vrrp_instance %s has no virtual_router_id (1..255)", in.Name)
+		}
+		p.checkAdvertInterval(in, m)
+		if in.NoPreempt && in.State == StateMaster {
+			p.warnAt(in.Pos, "vrrp_instance %s: nopreempt only works with state BACKUP; cleared (as keepalived does)", in.Name)
+			in.NoPreempt = false
+		}
+		if in.Priority == 255 && in.State == StateBackup {
+			p.warnAt(in.Pos, "vrrp_instance %s: priority 255 makes this router the address owner, which starts as MASTER; state BACKUP is ignored", in.Name)
+			in.State = StateMaster
+		}
+		if in.Version == 3 && in.Auth.Type != AuthNone {
+			p.warnAt(in.Pos, "vrrp_instance %s: authentication is not part of VRRPv3; ignored", in.Name)
+			in.Auth = Authentication{Type: AuthNone}
+		}
+		if len(in.VirtualIPs) == 0 {
+			p.warnAt(in.Pos, "vrrp_instance %s has no virtual_ipaddress", in.Name)
+		}
+		v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
+		for k, v := range in.VirtualIPs {
+			if v.Prefix.Addr().Is6() != v6 {
+				p.errAt(m.vipPos[k], "vrrp_instance %s mixes IPv4 and IPv6 virtual addresses (keepalived needs one family per instance)", in.Name)
+				break
+			}
+		}
+		if m.vridSet && in.VirtualRouterID != 0 && in.Interface != "" {
+			key := vridKey{in.Interface, in.VirtualRouterID, v6}
+			if j, dup := byVRID[key]; dup {
+				p.errAt(m.vridPos, "virtual_router_id %d is already used on %s by vrrp_instance %s (%s); each instance on an interface needs its own id",
+					in.VirtualRouterID, in.Interface, cfg.Instances[j].Name, where(cfg.Instances[j].Pos))
+			} else {
+				byVRID[key] = i
+			}
+		}
+		for k, ts := range in.TrackScripts {
+			if !scripts[ts.Name] {
+				p.unknownRef(m.trackScripts[k], "track_script", "vrrp_script", scriptNames)
+			}
+		}
+		for _, peer := range in.UnicastPeers {
+			if in.UnicastSrcIP.IsValid() && peer.Is4() != in.UnicastSrcIP.Is4() {
+				p.errAt(in.Pos, "vrrp_instance %s: unicast_peer %s and unicast_src_ip %s are different address families", in.Name, peer, in.UnicastSrcIP)
+			}
+		}
+	}
+}
+
+// unknownRef reports a reference to a block that does not exist, with a suggestion.
+func (p *parser) unknownRef(t token, what, kind string, names []string) {
+	msg := fmt.Sprintf("%s %q: no %s has that name", what, t.text, kind)
+	if s := suggest(t.text, names, nil); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	p.warnAt(t.pos, "%s; ignored", msg)
+}
+
+// checkAdvertInterval applies the per-version range: VRRPv2 carries whole
+// seconds (1..255), VRRPv3 centiseconds (0.01..40.95 s).
+func (p *parser) checkAdvertInterval(in *VRRPInstance, m instanceMeta) {
+	var pos positioner = m.advertPos
+	if m.advertPos.line == 0 {
+		pos = in.Pos
+	}
+	d := in.AdvertInterval
+	switch in.Version {
+	case 3:
+		if d < 10*time.Millisecond || d > 4095*10*time.Millisecond {
+			p.errAt(pos, "advert_int %s is out of range for VRRPv3: must be 0.01..40.95 seconds", secs(d))
+			in.AdvertInterval = time.Second
+			return
+		}
+		if r := d.Truncate(10 * time.Millisecond); r != d {
+			p.warnAt(pos, "advert_int %s: VRRPv3 counts in hundredths of a second; %s is used", secs(d), secs(r))
+			in.AdvertInterval = r
+		}
+	default:
+		if d < time.Second || d > 255*time.Second {
+			p.errAt(pos, "advert_int %s is out of range for VRRPv2: must be 1..255 seconds (use version 3 for shorter intervals)", secs(d))
+			in.AdvertInterval = time.Second
+			return
+		}
+		if r := d.Truncate(time.Second); r != d {
+			p.warnAt(pos, "advert_int %s: VRRPv2 counts in whole seconds; %s is used", secs(d), secs(r))
+			in.AdvertInterval = r
+		}
+	}
+}
+
+func (p *parser) validateSyncGroups(cfg *Config) {
+	byName := map[string]int{}
+	names := make([]string, len(cfg.Instances))
+	for i, in := range cfg.Instances {
+		if _, dup := byName[in.Name]; !dup {
+			byName[in.Name] = i
+		}
+		names[i] = in.Name
+	}
+	seenGroup := map[string]bool{}
+	for gi, g := range cfg.SyncGroups {
+		if seenGroup[g.Name] {
+			p.errAt(g.Pos, "vrrp_sync_group %s is defined twice", g.Name)
+		}
+		seenGroup[g.Name] = true
+		for _, t := range p.groupMeta[gi].members {
+			i, ok := byName[t.text]
+			if !ok {
+				msg := fmt.Sprintf("vrrp_sync_group %s names vrrp_instance %q, which does not exist", g.Name, t.text)
+				if s := suggest(t.text, names, nil); s != "" {
+					msg += fmt.Sprintf("; did you mean %q?", s)
+				}
+				p.errAt(t.pos, "%s", msg)
+				continue
+			}
+			in := &cfg.Instances[i]
+			if in.SyncGroup != "" && in.SyncGroup != g.Name {
+				p.errAt(t.pos, "vrrp_instance %s is already in vrrp_sync_group %s; an instance can be in one group only", in.Name, in.SyncGroup)
+				continue
+			}
+			in.SyncGroup = g.Name
+		}
+	}
+}
+
+// validateVirtualServers applies keepalived's own corrections (each with a
+// warning): services without real servers are dropped, duplicate real
+// servers removed, ports that DR/TUN cannot change reset, quorum and
+// hysteresis bounded.
+func (p *parser) validateVirtualServers(cfg *Config) {
+	type svcKey struct {
+		addr  string
+		port  uint16
+		proto Protocol
+		mark  uint32
+	}
+	seen := map[svcKey]int{}
+	kept := cfg.VirtualServers[:0]
+	for i := range cfg.VirtualServers {
+		vs := cfg.VirtualServers[i]
+		if len(vs.RealServers) == 0 {
+			p.warnAt(vs.Pos, "virtual_server %s has no real_server; ignored (as keepalived does)", vs.Name())
+			continue
+		}
+		key := svcKey{vs.Address.String(), vs.Port, vs.Protocol, vs.FWMark}
+		if j, dup := seen[key]; dup {
+			p.errAt(vs.Pos, "virtual_server %s is defined twice (first at %s)", vs.Name(), where(kept[j].Pos))
+		} else {
+			seen[key] = len(kept)
+		}
+		if vs.HASuspend && vs.FWMark != 0 {
+			p.warnAt(vs.Pos, "virtual_server %s: ha_suspend cannot be used with fwmark; cleared", vs.Name())
+			vs.HASuspend = false
+		}
+		rsSeen := map[string]int{}
+		servers := vs.RealServers[:0]
+		weight := 0
+		for _, rs := range vs.RealServers {
+			id := fmt.Sprintf("%s:%d", rs.Address, rs.Port)
+			if j, dup := rsSeen[id]; dup {
+				p.warnAt(rs.Pos, "real_server %s appears twice in virtual_server %s (first at %s); the second is ignored", id, vs.Name(), where(servers[j].Pos))
+				continue
+			}
+			rsSeen[id] = len(servers)
+			p.fixPort(&vs, rs.Method, &rs.Port, rs.Pos, "real_server "+rs.Address.String())
+			weight += rs.Weight
+			servers = append(servers, rs)
+		}
+		vs.RealServers = servers
+		if ss := vs.SorryServer; ss != nil {
+			method := vs.Method
+			p.fixPort(&vs, method, &ss.Port, vs.Pos, "sorry_server "+ss.Address.String())
+		}
+		if vs.Quorum > weight {
+			p.warnAt(vs.Pos, "virtual_server %s: quorum %d exceeds the real servers' total weight %d; %d is used", vs.Name(), vs.Quorum, weight, weight)
+			vs.Quorum = weight
+		}
+		if vs.Quorum > 0 && vs.Hysteresis >= vs.Quorum {
+			p.warnAt(vs.Pos, "virtual_server %s: hysteresis %d must be below quorum %d; %d is used", vs.Name(), vs.Hysteresis, vs.Quorum, vs.Quorum-1)
+			vs.Hysteresis = vs.Quorum - 1
+		}
+		kept = append(kept, vs)
+	}
+	cfg.VirtualServers = kept
+}
+
+// fixPort applies the kernel's rule that only NAT can change the port: a
+// DR/TUN server uses the service's port (none for a fwmark service).
+func (p *parser) fixPort(vs *VirtualServer, method ForwardingMethod, port *uint16, pos Position, what string) {
+	if method == ForwardNAT {
+		return
+	}
+	want := vs.Port
+	if vs.FWMark != 0 {
+		want = 0
+	}
+	if *port != want {
+		if vs.FWMark != 0 {
+			p.warnAt(pos, "%s: a %s fwmark service cannot use a port (%d); cleared (connect_port sets the checkers' port)", what, method, *port)
+		} else {
+			p.warnAt(pos, "%s: %s forwarding cannot change the port (%d); the virtual server's port %d is used", what, method, *port, want)
+		}
+		*port = want
+	}
+}
+
+// Name returns the virtual server as keepalived logs it: "[IP]:PORT" or "FWM N".
+func (vs *VirtualServer) Name() string {
+	switch {
+	case vs.FWMark != 0:
+		return fmt.Sprintf("FWM %d", vs.FWMark)
+	case vs.Group != "":
+		return "group " + vs.Group
+	case vs.Address.Is6():
+		return fmt.Sprintf("[%s]:%d", vs.Address, vs.Port)
+	default:
+		return fmt.Sprintf("%s:%d", vs.Address, vs.Port)
+	}
+}
+
+func (p *parser) interfaceExists(name string) bool {
+	if p.opts.InterfaceExists != nil {
+		return p.opts.InterfaceExists(name)
+	}
+	_, err := net.InterfaceByName(name)
+	return err == nil
+}
+
+// hostChecks reports interfaces that do not exist on this host.
+func (p *parser) hostChecks(cfg *Config) {
+	for i, in := range cfg.Instances {
+		m := p.instMeta[i]
+		if in.Interface != "" && !p.interfaceExists(in.Interface) {
+			p.errAt(m.ifacePos, "interface %s (vrrp_instance %s) does not exist on this host", in.Interface, in.Name)
+		}
+		for _, ti := range in.TrackInterfaces {
+			if !p.interfaceExists(ti.Name) {
+				p.warnAt(in.Pos, "track_interface %s (vrrp_instance %s) does not exist on this host", ti.Name, in.Name)
+			}
+		}
+		for _, v := range in.VirtualIPs {
+			if v.Dev != "" && !p.interfaceExists(v.Dev) {
+				p.errAt(v.Pos, "dev %s for %s does not exist on this host", v.Dev, v.Prefix)
+			}
+		}
+	}
+}
+
+// suggest returns the candidate closest to word, or "" when none is close:
+// a case-insensitive match, or an edit distance (with transpositions) small
+// for the word's length.
+func suggest(word string, lists ...[]string) string {
+	lw := strings.ToLower(word)
+	best, bestDist := "", 1<<30
+	limit := 2
+	if l := len(lw) / 4; l > limit {
+		limit = l
+	}
+	for _, list := range lists {
+		for _, c := range list {
+			lc := strings.ToLower(c)
+			if lc == lw {
+				return c
+			}
+			if diff := len(lc) - len(lw); diff > limit || -diff > limit {
+				continue // the distance is at least the length difference
+			}
+			d := editDistance(lw, lc)
+			if d < bestDist {
+				best, bestDist = c, d
+			}
+		}
+	}
+	if bestDist <= limit && bestDist < len(lw) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the optimal string alignment distance (Levenshtein plus
+// adjacent transpositions) between a and b, in bytes.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 20 // keywords are short; do not spend time on garbage
+	}
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}
