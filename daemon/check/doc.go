@@ -1,0 +1,22 @@
+// Package check implements keepalived-compatible health checks for real
+// servers and the scheduler that runs them.
+//
+// Probes (HTTP_GET, SSL_GET, TCP_CHECK, MISC_CHECK) are functions of a
+// context and a Spec that return a Result; they keep no state. The HTTP
+// probe speaks raw TCP exactly as keepalived does: it sends
+//
+//	GET path HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: host[:port]\r\n\r\n
+//
+// and computes the MD5 digest over the raw body bytes after the header
+// terminator, capped at Content-Length (no chunked decoding), so a digest
+// printed by keepalived's genhash matches ours.
+//
+// The Scheduler runs thousands of checkers with a bounded worker pool,
+// applies retry / delay_before_retry / delay_loop / warmup / alpha, and
+// emits a Transition whenever a real server goes up or down or its dynamic
+// weight changes. AggregateVirtualServer computes quorum, hysteresis and
+// sorry-server state from real-server states as a pure function.
+//
+// The package does not import daemon/config: the supervisor translates the
+// configuration into Spec values.
+package check
