@@ -14,7 +14,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # Debian packages: nft for the nftables data plane, keepalived as the reference
 # peer and genhash, iproute2 for `ip netns`, curl/wrk for traffic, qemu and
 # busybox for the real-IPVS VM tests.
-DEBS        := nftables keepalived iproute2 curl wrk ca-certificates
+DEBS        := nftables keepalived iproute2 curl wrk ca-certificates qemu-system-x86
 FUZZTIME    ?= 5s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=
@@ -44,6 +44,7 @@ build:
 test: deps build fmt-check
 	$(GO) vet ./...
 	DRLB_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) --no-print-directory e2e-ipvs
 	$(MAKE) --no-print-directory fuzz
 
 # Unit tests only (no root needed; privileged tests skip with a message).
@@ -66,6 +67,11 @@ fuzz:
 # The Ginkgo lab suites (scenarios, failover, interop…), one lab per process.
 e2e: deps build
 	DRLB_BIN_DIR=$(BIN) $(GINKGO) -r -p --procs=2 --timeout=20m $(GINKGO_ARGS) ./e2e ./topology
+
+# Real IPVS: boots Debian's cloud kernel under qemu (cached under
+# /var/cache/drlb/ipvsvm) and runs the IPVS data-plane tests inside it.
+e2e-ipvs:
+	$(GO) run ./e2e/ipvsvm ./e2e/ipvsvm/ipvstest ./daemon/dataplane/ipvs
 
 bench: deps build
 	DRLB_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...

@@ -1,0 +1,104 @@
+package nstest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// VIP is the virtual address of the DR lab.
+const VIP = "172.16.1.1"
+
+// DRLab is client (172.16.1.100), lb (172.16.1.2, VIP on eth1), rs1
+// (172.16.1.10) and rs2 (172.16.1.11) on one bridge, the VIP on the real
+// servers' lo with arp_ignore=1 and arp_announce=2, each real server
+// answering on port 80 with its name (then echoing lines prefixed with it).
+type DRLab struct {
+	Client, LB *NS
+	Reals      []*NS
+}
+
+// NewDRLab builds the lab; everything is removed in t.Cleanup.
+func NewDRLab(t *testing.T) *DRLab {
+	t.Helper()
+	sw := NewSwitch(t, "sw")
+	lab := &DRLab{Client: New(t, "cl"), LB: New(t, "lb")}
+	sw.Plug(t, lab.Client, "p-cl", "172.16.1.100/24")
+	sw.Plug(t, lab.LB, "p-lb", "172.16.1.2/24")
+	lab.LB.AddrAdd(t, "eth1", VIP+"/32")
+	for i, name := range []string{"rs1", "rs2"} {
+		rs := New(t, name)
+		sw.Plug(t, rs, "p-"+name, fmt.Sprintf("172.16.1.%d/24", 10+i))
+		for _, dev := range []string{"all", "eth1"} {
+			rs.Sysctl(t, "net/ipv4/conf/"+dev+"/arp_ignore", "1")
+			rs.Sysctl(t, "net/ipv4/conf/"+dev+"/arp_announce", "2")
+		}
+		rs.AddrAdd(t, "lo", VIP+"/32")
+		serveName(t, rs.Listen(t, ":80"), name)
+		lab.Reals = append(lab.Reals, rs)
+	}
+	return lab
+}
+
+// Connect opens a connection from the client to VIP:80 and returns it with
+// its reader and the name of the real server that answered.
+func (lab *DRLab) Connect(t *testing.T) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
+	c, err := lab.Client.Dial(&net.Dialer{Timeout: 3 * time.Second}, VIP+":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	name, err := r.ReadString('\n')
+	if err != nil {
+		c.Close()
+		t.Fatalf("read greeting: %v", err)
+	}
+	return c, r, strings.TrimSpace(name)
+}
+
+// serveName answers every connection with name, then echoes each line
+// back prefixed with name, until the test ends.
+func serveName(t *testing.T, l net.Listener, name string) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				fmt.Fprintf(c, "%s\n", name)
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					fmt.Fprintf(c, "%s %s\n", name, sc.Text())
+				}
+			}()
+		}
+	}()
+}

@@ -1,0 +1,8 @@
+package ipvs
+
+import cipvs "github.com/cloudflare/ipvs"
+
+type (
+	cipvsService     = cipvs.Service
+	cipvsDestination = cipvs.Destination
+)

@@ -1,0 +1,297 @@
+package ipvs
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cipvs "github.com/cloudflare/ipvs"
+
+	"github.com/drlb/drlb/daemon/dataplane"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// goldenFS carries the golden files inside the test binary, so the tests
+// also pass in the IPVS VM, which gets the binary without testdata/.
+//
+//go:embed testdata
+var goldenFS embed.FS
+
+// fakeClient is an in-memory IPVS that records every mutating call.
+type fakeClient struct {
+	services []cipvs.Service
+	dests    map[string][]cipvs.Destination
+	calls    []string
+	failOn   string
+}
+
+func newFake() *fakeClient { return &fakeClient{dests: map[string][]cipvs.Destination{}} }
+
+func svcID(s cipvs.Service) string {
+	if s.FWMark != 0 {
+		return fmt.Sprintf("FWM %d", s.FWMark)
+	}
+	return fmt.Sprintf("%v %s", s.Protocol, netip.AddrPortFrom(s.Address, s.Port))
+}
+
+func svcString(s cipvs.Service) string {
+	return fmt.Sprintf("%s sched=%s flags=%#x timeout=%d mask=%d family=%v", svcID(s), s.Scheduler, uint32(s.Flags), s.Timeout, s.Netmask.Bits(), s.Family)
+}
+
+func destString(d cipvs.Destination) string {
+	return fmt.Sprintf("%s fwd=%v weight=%d family=%v", netip.AddrPortFrom(d.Address, d.Port), d.FwdMethod, d.Weight, d.Family)
+}
+
+func (f *fakeClient) record(call string) error {
+	f.calls = append(f.calls, call)
+	if f.failOn != "" && strings.HasPrefix(call, f.failOn) {
+		return errors.New("fake failure")
+	}
+	return nil
+}
+
+func (f *fakeClient) find(s cipvs.Service) int {
+	for i, x := range f.services {
+		if svcID(x) == svcID(s) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (f *fakeClient) Info() (cipvs.Info, error) {
+	return cipvs.Info{Version: [3]int{1, 2, 1}, ConnectionTableSize: 4096}, nil
+}
+
+func (f *fakeClient) Services() ([]cipvs.ServiceExtended, error) {
+	var out []cipvs.ServiceExtended
+	for _, s := range f.services {
+		s.Flags |= cipvs.ServiceHashed
+		out = append(out, cipvs.ServiceExtended{Service: s})
+	}
+	if len(out) == 0 {
+		return nil, fs.ErrNotExist // as cloudflare/ipvs reports an empty table
+	}
+	return out, nil
+}
+
+func (f *fakeClient) CreateService(s cipvs.Service) error {
+	if err := f.record("CreateService " + svcString(s)); err != nil {
+		return err
+	}
+	f.services = append(f.services, s)
+	return nil
+}
+
+func (f *fakeClient) UpdateService(s cipvs.Service) error {
+	if err := f.record("UpdateService " + svcString(s)); err != nil {
+		return err
+	}
+	f.services[f.find(s)] = s
+	return nil
+}
+
+func (f *fakeClient) RemoveService(s cipvs.Service) error {
+	if err := f.record("RemoveService " + svcID(s)); err != nil {
+		return err
+	}
+	i := f.find(s)
+	f.services = append(f.services[:i], f.services[i+1:]...)
+	delete(f.dests, svcID(s))
+	return nil
+}
+
+func (f *fakeClient) Destinations(s cipvs.Service) ([]cipvs.DestinationExtended, error) {
+	var out []cipvs.DestinationExtended
+	for _, d := range f.dests[svcID(s)] {
+		out = append(out, cipvs.DestinationExtended{Destination: d, ActiveConnections: 3, InactiveConnections: 1})
+	}
+	if len(out) == 0 {
+		return nil, fs.ErrNotExist
+	}
+	return out, nil
+}
+
+func (f *fakeClient) CreateDestination(s cipvs.Service, d cipvs.Destination) error {
+	if err := f.record("CreateDestination " + svcID(s) + " -> " + destString(d)); err != nil {
+		return err
+	}
+	f.dests[svcID(s)] = append(f.dests[svcID(s)], d)
+	return nil
+}
+
+func (f *fakeClient) UpdateDestination(s cipvs.Service, d cipvs.Destination) error {
+	if err := f.record("UpdateDestination " + svcID(s) + " -> " + destString(d)); err != nil {
+		return err
+	}
+	ds := f.dests[svcID(s)]
+	for i := range ds {
+		if ds[i].Address == d.Address && ds[i].Port == d.Port {
+			ds[i] = d
+		}
+	}
+	return nil
+}
+
+func (f *fakeClient) RemoveDestination(s cipvs.Service, d cipvs.Destination) error {
+	if err := f.record("RemoveDestination " + svcID(s) + " -> " + destString(d)); err != nil {
+		return err
+	}
+	ds := f.dests[svcID(s)]
+	for i := range ds {
+		if ds[i].Address == d.Address && ds[i].Port == d.Port {
+			f.dests[svcID(s)] = append(ds[:i], ds[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+func golden(t *testing.T, name string, lines []string) {
+	t.Helper()
+	got := strings.Join(lines, "\n") + "\n"
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := goldenFS.ReadFile(path)
+	if *update {
+		want, err = os.ReadFile(path)
+	}
+	if err != nil {
+		t.Fatalf("read golden (run with -update): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from golden:\n--- got\n%s--- want\n%s", name, got, want)
+	}
+}
+
+func rs(addr string, w uint32) dataplane.Real {
+	return dataplane.Real{Addr: netip.MustParseAddr(addr), Port: 80, Weight: w}
+}
+
+func web(sched string, reals ...dataplane.Real) dataplane.Service {
+	return dataplane.Service{VIP: netip.MustParseAddr("172.16.1.1"), Port: 80, Protocol: dataplane.TCP, Scheduler: sched, Reals: reals}
+}
+
+// TestApplySteps applies a sequence of tables and records the IPVS calls of each.
+func TestApplySteps(t *testing.T) {
+	ctx := context.Background()
+	fake := newFake()
+	b := NewWithClient(fake)
+	persistent := web("sh", rs("172.16.1.10", 1))
+	persistent.Port = 443
+	persistent.PersistenceTimeout = 300 * time.Second
+	persistent.PersistenceBits = 24
+	fwm := dataplane.Service{FWMark: 7, Scheduler: "rr", Method: dataplane.NAT, Reals: []dataplane.Real{rs("10.9.0.1", 1)}}
+	steps := []struct {
+		name  string
+		table dataplane.Table
+	}{
+		{"create", dataplane.Table{Services: []dataplane.Service{web("wrr", rs("172.16.1.11", 2), rs("172.16.1.10", 1)), persistent, fwm}}},
+		{"reapply", dataplane.Table{Services: []dataplane.Service{fwm, persistent, web("wrr", rs("172.16.1.10", 1), rs("172.16.1.11", 2))}}},
+		{"inhibit rs1", dataplane.Table{Services: []dataplane.Service{web("wrr", rs("172.16.1.11", 2), rs("172.16.1.10", 0)), persistent, fwm}}},
+		{"remove rs1 change sched", dataplane.Table{Services: []dataplane.Service{web("lc", rs("172.16.1.11", 2)), persistent, fwm}}},
+		{"drop services", dataplane.Table{Services: []dataplane.Service{web("lc", rs("172.16.1.11", 2))}}},
+	}
+	var lines []string
+	for _, st := range steps {
+		fake.calls = nil
+		if err := b.Apply(ctx, st.table); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		lines = append(lines, "# "+st.name)
+		lines = append(lines, fake.calls...)
+		if st.name == "reapply" && len(fake.calls) != 0 {
+			t.Errorf("reapplying an unchanged table made calls: %v", fake.calls)
+		}
+		obs, err := b.Observe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := dataplane.Diff(obs.Table(), st.table); len(d) != 0 {
+			t.Errorf("%s: observed differs from desired: %v", st.name, d)
+		}
+	}
+	golden(t, "apply-steps", lines)
+}
+
+func TestLeavesForeignServices(t *testing.T) {
+	fake := newFake()
+	foreign := cipvs.Service{Address: netip.MustParseAddr("192.0.2.1"), Port: 53, Protocol: cipvs.UDP, Family: cipvs.INET, Scheduler: "rr"}
+	fake.services = append(fake.services, foreign)
+	b := NewWithClient(fake)
+	if err := b.Apply(context.Background(), dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 1))}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.services) != 1 || fake.find(foreign) != 0 {
+		t.Errorf("services after flush = %v, want only the foreign one", fake.services)
+	}
+}
+
+func TestRejectsBeforeChanging(t *testing.T) {
+	fake := newFake()
+	b := NewWithClient(fake)
+	b.linkCheck = func(name string) error {
+		if name == "eth1" {
+			return nil
+		}
+		return errors.New("no such network interface")
+	}
+	bad := web("rr", rs("172.16.1.10", 1))
+	bad.Interface = "eth9"
+	unknown := web("fastest", rs("172.16.1.10", 1))
+	for _, tt := range []struct {
+		svc  dataplane.Service
+		want string
+	}{
+		{bad, `interface "eth9" does not exist`},
+		{unknown, `unknown scheduler "fastest"`},
+	} {
+		err := b.Apply(context.Background(), dataplane.Table{Services: []dataplane.Service{tt.svc}})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("err = %v, want %q", err, tt.want)
+		}
+	}
+	if len(fake.calls) != 0 {
+		t.Errorf("calls made: %v", fake.calls)
+	}
+}
+
+func TestFormatObservationGolden(t *testing.T) {
+	fake := newFake()
+	b := NewWithClient(fake)
+	persistent := web("sh", rs("172.16.1.10", 1))
+	persistent.Port = 443
+	persistent.PersistenceTimeout = 300 * time.Second
+	persistent.PersistenceBits = 24
+	table := dataplane.Table{Services: []dataplane.Service{web("wrr", rs("172.16.1.11", 2), rs("172.16.1.10", 0)), persistent,
+		{FWMark: 7, Scheduler: "rr", Method: dataplane.TUN, Reals: []dataplane.Real{rs("10.9.0.1", 1)}}}}
+	if err := b.Apply(context.Background(), table); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := b.Observe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := dataplane.FormatIPVSADM(&out, obs); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "ipvsadm", strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"))
+}

@@ -1,0 +1,339 @@
+// Package dataplane holds the desired table of virtual services that the
+// balancer forwards (a pure model), its validation, canonical ordering and
+// diff, the Dataplane interface that the IPVS and nftables back ends
+// implement, and the ipvsadm-style formatter used by `drlb status`.
+//
+// The back ends live in sub-packages: dataplane/ipvs (kernel IPVS through
+// github.com/cloudflare/ipvs), dataplane/nft (netdev ingress rules through
+// sigs.k8s.io/knftables) and dataplane/backend (New with "auto" selection).
+package dataplane
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Protocol is the transport protocol of a virtual service.
+type Protocol uint8
+
+// Protocols a virtual service can carry (IANA numbers, as IPVS uses them).
+const (
+	TCP  Protocol = 6
+	UDP  Protocol = 17
+	SCTP Protocol = 132
+)
+
+// String returns the protocol as ipvsadm prints it ("TCP", "UDP", "SCTP").
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "TCP"
+	case UDP:
+		return "UDP"
+	case SCTP:
+		return "SCTP"
+	}
+	return fmt.Sprintf("proto(%d)", uint8(p))
+}
+
+// ParseProtocol parses "tcp", "udp" or "sctp" (any case).
+func ParseProtocol(s string) (Protocol, error) {
+	switch strings.ToLower(s) {
+	case "tcp":
+		return TCP, nil
+	case "udp":
+		return UDP, nil
+	case "sctp":
+		return SCTP, nil
+	}
+	return 0, fmt.Errorf("dataplane: unknown protocol %q (want tcp, udp or sctp)", s)
+}
+
+// Method is how a packet reaches a real server (keepalived's lb_kind).
+type Method uint8
+
+// Forwarding methods. DR is the zero value because it is what drlb is for.
+const (
+	DR Method = iota
+	NAT
+	TUN
+)
+
+// String returns the keepalived name of the method ("DR", "NAT", "TUN").
+func (m Method) String() string {
+	switch m {
+	case DR:
+		return "DR"
+	case NAT:
+		return "NAT"
+	case TUN:
+		return "TUN"
+	}
+	return fmt.Sprintf("method(%d)", uint8(m))
+}
+
+// IPVSName returns the method as ipvsadm prints it in the Forward column
+// ("Route", "Masq", "Tunnel").
+func (m Method) IPVSName() string {
+	switch m {
+	case DR:
+		return "Route"
+	case NAT:
+		return "Masq"
+	case TUN:
+		return "Tunnel"
+	}
+	return m.String()
+}
+
+// ParseMethod parses a keepalived lb_kind ("DR", "NAT", "TUN", any case).
+func ParseMethod(s string) (Method, error) {
+	switch strings.ToUpper(s) {
+	case "DR":
+		return DR, nil
+	case "NAT":
+		return NAT, nil
+	case "TUN":
+		return TUN, nil
+	}
+	return 0, fmt.Errorf("dataplane: unknown forwarding method %q (want DR, NAT or TUN)", s)
+}
+
+// DefaultScheduler is the scheduler used when Service.Scheduler is empty
+// (ipvsadm's default).
+const DefaultScheduler = "wlc"
+
+// Schedulers lists every IPVS scheduler name drlb accepts.
+var Schedulers = []string{"dh", "fo", "lblc", "lblcr", "lc", "mh", "nq", "ovf", "rr", "sed", "sh", "twos", "wlc", "wrr"}
+
+// KnownScheduler reports whether name is an IPVS scheduler name.
+func KnownScheduler(name string) bool { return slices.Contains(Schedulers, name) }
+
+// Real is one real server of a virtual service.
+type Real struct {
+	// Addr is the real server's address (same family as the VIP).
+	Addr netip.Addr
+	// Port is the real server's port; 0 means the service port. With DR the
+	// port cannot differ from the service port (packets are not rewritten).
+	Port uint16
+	// Weight is the scheduling weight; 0 means inhibited: existing
+	// connections stay, no new ones are sent.
+	Weight uint32
+}
+
+// AddrPort returns the real server's address and port.
+func (r Real) AddrPort() netip.AddrPort { return netip.AddrPortFrom(r.Addr, r.Port) }
+
+// Service is one virtual service and its real servers.
+type Service struct {
+	// VIP is the virtual address; invalid (zero) for a firewall-mark service.
+	VIP netip.Addr
+	// FWMark identifies a firewall-mark service (VIP must then be zero).
+	FWMark uint32
+	// Port is the virtual port (ignored with FWMark; 0 for a port-less persistent service).
+	Port uint16
+	// Protocol is the transport protocol (ignored for firewall-mark services).
+	Protocol Protocol
+	// Scheduler is an IPVS scheduler name (see Schedulers); "" means DefaultScheduler.
+	Scheduler string
+	// Method is the forwarding method for every real server of the service.
+	Method Method
+	// PersistenceTimeout makes a client stick to one real server for this
+	// long after its last packet; 0 disables persistence.
+	PersistenceTimeout time.Duration
+	// PersistenceBits is the persistence granularity as a prefix length
+	// (keepalived's persistence_granularity mask); 0 means a full-length
+	// prefix (one client address).
+	PersistenceBits int
+	// Interface is the device that carries the VIP (the nftables back end
+	// attaches its ingress chain there; IPVS ignores it).
+	Interface string
+	// Reals are the real servers.
+	Reals []Real
+}
+
+// ServiceKey identifies a virtual service.
+type ServiceKey struct {
+	FWMark   uint32
+	VIP      netip.Addr
+	Protocol Protocol
+	Port     uint16
+}
+
+// String renders the key as ipvsadm does ("TCP 172.16.1.1:80", "FWM 5").
+func (k ServiceKey) String() string {
+	if k.FWMark != 0 {
+		return fmt.Sprintf("FWM %d", k.FWMark)
+	}
+	return fmt.Sprintf("%s %s", k.Protocol, netip.AddrPortFrom(k.VIP, k.Port))
+}
+
+// Compare orders keys: VIP services first by address, protocol and port,
+// then firewall-mark services by mark.
+func (k ServiceKey) Compare(o ServiceKey) int {
+	if (k.FWMark != 0) != (o.FWMark != 0) {
+		if k.FWMark == 0 {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(
+		cmp.Compare(k.FWMark, o.FWMark),
+		k.VIP.Compare(o.VIP),
+		cmp.Compare(k.Protocol, o.Protocol),
+		cmp.Compare(k.Port, o.Port),
+	)
+}
+
+// Key returns the service's identity.
+func (s Service) Key() ServiceKey {
+	if s.FWMark != 0 {
+		// IPVS identifies a firewall-mark service by its mark alone.
+		return ServiceKey{FWMark: s.FWMark}
+	}
+	return ServiceKey{FWMark: s.FWMark, VIP: s.VIP, Protocol: s.Protocol, Port: s.Port}
+}
+
+// EffectiveScheduler returns Scheduler, or DefaultScheduler when it is empty.
+func (s Service) EffectiveScheduler() string {
+	if s.Scheduler == "" {
+		return DefaultScheduler
+	}
+	return s.Scheduler
+}
+
+// Family returns the address family width (32 or 128) of the service.
+func (s Service) addrBits() int {
+	if s.FWMark != 0 {
+		if len(s.Reals) > 0 && s.Reals[0].Addr.Is6() {
+			return 128
+		}
+		return 32
+	}
+	return s.VIP.BitLen()
+}
+
+// EffectivePersistenceBits returns PersistenceBits, or the full address
+// length when it is 0.
+func (s Service) EffectivePersistenceBits() int {
+	if s.PersistenceBits == 0 {
+		return s.addrBits()
+	}
+	return s.PersistenceBits
+}
+
+// Table is the desired (or observed) set of virtual services.
+type Table struct {
+	Services []Service
+}
+
+// Canonical returns a deep copy of t with services sorted by key and real
+// servers sorted by address and port, real ports defaulted to the service
+// port, and the scheduler defaulted, so that equal tables compare equal.
+func (t Table) Canonical() Table {
+	out := Table{Services: make([]Service, 0, len(t.Services))}
+	for _, s := range t.Services {
+		c := s
+		c.Scheduler = s.EffectiveScheduler()
+		c.PersistenceBits = s.EffectivePersistenceBits()
+		if s.PersistenceTimeout == 0 {
+			c.PersistenceBits = s.addrBits()
+		}
+		c.VIP = s.VIP.Unmap()
+		if s.FWMark != 0 {
+			c.Protocol, c.Port = 0, 0
+		}
+		c.Reals = make([]Real, len(s.Reals))
+		for i, r := range s.Reals {
+			r.Addr = r.Addr.Unmap()
+			if r.Port == 0 {
+				r.Port = s.Port
+			}
+			c.Reals[i] = r
+		}
+		slices.SortFunc(c.Reals, compareReal)
+		out.Services = append(out.Services, c)
+	}
+	slices.SortFunc(out.Services, func(a, b Service) int { return a.Key().Compare(b.Key()) })
+	return out
+}
+
+func compareReal(a, b Real) int {
+	return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port))
+}
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid desired table")
+
+// Validate checks t for problems every back end would reject and returns
+// all of them joined, each wrapping ErrInvalid and naming the service.
+func (t Table) Validate() error {
+	var errs []error
+	bad := func(k ServiceKey, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: service %s: %s", ErrInvalid, k, fmt.Sprintf(format, args...)))
+	}
+	seen := map[ServiceKey]bool{}
+	for _, s := range t.Services {
+		k := s.Key()
+		if seen[k] {
+			bad(k, "defined twice")
+		}
+		seen[k] = true
+		switch {
+		case s.FWMark != 0 && s.VIP.IsValid():
+			bad(k, "has both a firewall mark and a VIP %s", s.VIP)
+		case s.FWMark == 0 && !s.VIP.IsValid():
+			bad(k, "has neither a VIP nor a firewall mark")
+		case s.FWMark == 0 && (s.VIP.IsUnspecified() || s.VIP.IsMulticast()):
+			bad(k, "VIP %s is not a unicast address", s.VIP)
+		}
+		switch {
+		case s.FWMark != 0, s.Protocol == TCP, s.Protocol == UDP, s.Protocol == SCTP:
+		default:
+			bad(k, "unsupported protocol %d (want tcp, udp or sctp)", s.Protocol)
+		}
+		if s.FWMark == 0 && s.Port == 0 && s.PersistenceTimeout == 0 {
+			bad(k, "port 0 is only allowed for a persistent service")
+		}
+		if !KnownScheduler(s.EffectiveScheduler()) {
+			bad(k, "unknown scheduler %q (known: %s)", s.Scheduler, strings.Join(Schedulers, ", "))
+		}
+		if s.Method > TUN {
+			bad(k, "unknown forwarding method %d", s.Method)
+		}
+		if s.PersistenceTimeout < 0 || s.PersistenceTimeout%time.Second != 0 || s.PersistenceTimeout > time.Duration(1<<32-1)*time.Second {
+			bad(k, "persistence timeout %s must be a whole number of seconds between 0 and 2^32-1", s.PersistenceTimeout)
+		}
+		if s.PersistenceBits < 0 || s.PersistenceBits > s.addrBits() {
+			bad(k, "persistence granularity /%d is out of range for the address family (0..%d)", s.PersistenceBits, s.addrBits())
+		}
+		if s.Interface != "" && (len(s.Interface) > 15 || strings.ContainsAny(s.Interface, "/ \t\"")) {
+			bad(k, "interface name %q is not a valid Linux interface name", s.Interface)
+		}
+		reals := map[netip.AddrPort]bool{}
+		for _, r := range s.Reals {
+			if !r.Addr.IsValid() {
+				bad(k, "real server without an address")
+				continue
+			}
+			rp := r.Port
+			if rp == 0 {
+				rp = s.Port
+			}
+			ap := netip.AddrPortFrom(r.Addr.Unmap(), rp)
+			if reals[ap] {
+				bad(k, "real server %s listed twice", ap)
+			}
+			reals[ap] = true
+			if s.FWMark == 0 && r.Addr.Unmap().Is4() != s.VIP.Unmap().Is4() {
+				bad(k, "real server %s is not in the VIP's address family", r.Addr)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,223 @@
+package nft
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/internal/nstest"
+	"github.com/drlb/drlb/internal/testenv"
+)
+
+// listTable returns `nft -a list table netdev drlb` run inside ns.
+func listTable(t testing.TB, ns *nstest.NS) string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns.Name, "nft", "-a", "list", "table", "netdev", DefaultTable).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list: %v: %s", err, out)
+	}
+	return string(out)
+}
+
+func kernelBackend(t testing.TB, suffix string) (*Backend, *nstest.NS) {
+	t.Helper()
+	testenv.Privileged(t, "nft")
+	ns := nstest.New(t, suffix)
+	ns.AddVeth(t, "eth1", "eth1p")
+	b, err := New(dataplane.Options{NetNSPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, ns
+}
+
+func TestKernelApply(t *testing.T) {
+	ctx := context.Background()
+	b, ns := kernelBackend(t, "apply")
+	persistent := svc("lc", real("172.16.1.10", 1), real("172.16.1.11", 1))
+	persistent.Port = 443
+	persistent.PersistenceTimeout = 300e9
+	persistent.PersistenceBits = 24
+	table := dataplane.Table{Services: []dataplane.Service{
+		svc("wrr", real("172.16.1.10", 1), real("172.16.1.11", 2)),
+		persistent,
+	}}
+	mh := svc("mh", real("172.16.1.10", 1), real("172.16.1.11", 1))
+	mh.Port = 8080
+	table.Services = append(table.Services, mh)
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	before := listTable(t, ns)
+	for _, want := range []string{`hook ingress device "eth1"`, "meta pkttype != host return", "fwd ip to meta mark map @a_tcp_172_16_1_1_80_", "numgen inc mod 3 map", "jhash ip saddr . th sport mod"} {
+		if !strings.Contains(before, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, before)
+		}
+	}
+
+	t.Run("reapply changes no handle", func(t *testing.T) {
+		if err := b.Apply(ctx, table); err != nil {
+			t.Fatal(err)
+		}
+		if after := listTable(t, ns); after != before {
+			t.Errorf("reapplying changed the ruleset:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+	})
+
+	t.Run("a fresh backend reads the kernel and changes nothing", func(t *testing.T) {
+		fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.Apply(ctx, table); err != nil {
+			t.Fatal(err)
+		}
+		if after := listTable(t, ns); after != before {
+			t.Errorf("reapplying from a fresh backend changed the ruleset:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+	})
+
+	t.Run("observe", func(t *testing.T) {
+		obs, err := b.Observe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
+			t.Errorf("observed differs from applied: %v", d)
+		}
+	})
+
+	t.Run("failed apply keeps the old ruleset", func(t *testing.T) {
+		b.mutateTx = func(tx *knftables.Transaction) {
+			tx.Add(&knftables.Rule{Chain: "svc_tcp_172_16_1_1_80", Rule: "ip saddr @no_such_set drop"})
+		}
+		defer func() { b.mutateTx = nil }()
+		changed := dataplane.Table{Services: table.Services[:1]}
+		if err := b.Apply(ctx, changed); err == nil {
+			t.Fatal("corrupted transaction succeeded")
+		}
+		if after := listTable(t, ns); after != before {
+			t.Errorf("failed apply changed the ruleset:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+	})
+
+	t.Run("missing interface rejected", func(t *testing.T) {
+		bad := svc("rr", real("172.16.1.10", 1))
+		bad.Interface = "nosuch0"
+		err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{bad}})
+		if err == nil || !strings.Contains(err.Error(), `interface "nosuch0" does not exist`) {
+			t.Errorf("err = %v", err)
+		}
+		if after := listTable(t, ns); after != before {
+			t.Error("rejected table changed the ruleset")
+		}
+	})
+
+	t.Run("one-server change touches only its service", func(t *testing.T) {
+		changed := dataplane.Table{Services: append([]dataplane.Service(nil), table.Services...)}
+		changed.Services[0].Reals = []dataplane.Real{real("172.16.1.11", 2)}
+		if err := b.Apply(ctx, changed); err != nil {
+			t.Fatal(err)
+		}
+		after := listTable(t, ns)
+		for _, line := range strings.Split(before, "\n") {
+			if strings.Contains(line, "172_16_1_1_443") && strings.Contains(line, "# handle") && !strings.Contains(after, strings.TrimSpace(line)) {
+				t.Errorf("unrelated line changed: %s", line)
+			}
+		}
+	})
+
+	t.Run("outside change is noticed", func(t *testing.T) {
+		if out, err := exec.Command("ip", "netns", "exec", ns.Name, "nft", "delete", "table", "netdev", DefaultTable).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if err := b.Apply(ctx, table); err != nil {
+			t.Fatal(err)
+		}
+		if got := listTable(t, ns); !strings.Contains(got, "meta pkttype != host return") {
+			t.Errorf("table not restored after an outside delete:\n%s", got)
+		}
+	})
+
+	t.Run("flush", func(t *testing.T) {
+		if err := b.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := exec.Command("ip", "netns", "exec", ns.Name, "nft", "list", "tables").CombinedOutput()
+		if strings.Contains(string(out), "drlb") {
+			t.Errorf("table left after Flush: %s", out)
+		}
+	})
+}
+
+func TestKernelLeavesOtherTablesAlone(t *testing.T) {
+	ctx := context.Background()
+	b, ns := kernelBackend(t, "other")
+	if out, err := exec.Command("ip", "netns", "exec", ns.Name, "nft", "add table inet other; add chain inet other c; add rule inet other c counter").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{svc("rr", real("172.16.1.10", 1))}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ip", "netns", "exec", ns.Name, "nft", "list", "table", "inet", "other").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "counter") {
+		t.Errorf("other table damaged: %v: %s", err, out)
+	}
+}
+
+func bigTable(services, reals int) dataplane.Table {
+	var t dataplane.Table
+	for i := range services {
+		s := dataplane.Service{VIP: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Port: 80, Protocol: dataplane.TCP,
+			Scheduler: []string{"wrr", "mh"}[i%2], Interface: "eth1"}
+		for j := range reals {
+			s.Reals = append(s.Reals, dataplane.Real{Addr: netip.AddrFrom4([4]byte{10, 2, byte(i % 250), byte(j + 1)}), Port: 80, Weight: uint32(j%3 + 1)})
+		}
+		t.Services = append(t.Services, s)
+	}
+	return t
+}
+
+// BenchmarkKernelApplyFromEmpty applies 1,000 services × 10 servers to an empty table.
+func BenchmarkKernelApplyFromEmpty(b *testing.B) {
+	ctx := context.Background()
+	be, _ := kernelBackend(b, fmt.Sprintf("bench%d", b.N))
+	table := bigTable(1000, 10)
+	for b.Loop() {
+		if err := be.Apply(ctx, table); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := be.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkKernelApplyOneServer changes one server's weight on top of 1,000 × 10.
+func BenchmarkKernelApplyOneServer(b *testing.B) {
+	ctx := context.Background()
+	be, _ := kernelBackend(b, fmt.Sprintf("bone%d", b.N))
+	table := bigTable(1000, 10)
+	if err := be.Apply(ctx, table); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		table.Services[0].Reals[0].Weight = uint32(i%5 + 1)
+		if err := be.Apply(ctx, table); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,213 @@
+package nft
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/drlb/drlb/daemon/dataplane"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden (run with -update): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from golden:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func svc(sched string, reals ...dataplane.Real) dataplane.Service {
+	return dataplane.Service{VIP: netip.MustParseAddr("172.16.1.1"), Port: 80, Protocol: dataplane.TCP,
+		Scheduler: sched, Interface: "eth1", Reals: reals}
+}
+
+func real(addr string, w uint32) dataplane.Real {
+	return dataplane.Real{Addr: netip.MustParseAddr(addr), Port: 80, Weight: w}
+}
+
+func TestRulesetGolden(t *testing.T) {
+	persistent := svc("wlc", real("172.16.1.10", 1), real("172.16.1.11", 1))
+	persistent.Port = 443
+	persistent.PersistenceTimeout = 300 * time.Second
+	persistent.PersistenceBits = 24
+	tests := map[string]dataplane.Table{
+		"wrr":        {Services: []dataplane.Service{svc("wrr", real("172.16.1.11", 2), real("172.16.1.10", 1))}},
+		"mh":         {Services: []dataplane.Service{svc("mh", real("172.16.1.10", 1), real("172.16.1.11", 1))}},
+		"inhibited":  {Services: []dataplane.Service{svc("rr", real("172.16.1.10", 0), real("172.16.1.11", 1))}},
+		"persistent": {Services: []dataplane.Service{persistent}},
+		"empty":      {},
+	}
+	for name, table := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := Ruleset(table, dataplane.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "ruleset-"+name, got)
+		})
+	}
+}
+
+func TestRejectsBeforeChanging(t *testing.T) {
+	fake := knftables.NewFake(knftables.NetDevFamily, DefaultTable)
+	b := newWith(fake, DefaultTable, dataplane.Options{})
+	b.linkCheck = func(name string) error {
+		if name != "eth1" {
+			return errors.New("no such network interface")
+		}
+		return nil
+	}
+	fw := dataplane.Service{FWMark: 5, Protocol: dataplane.TCP, Scheduler: "rr", Reals: []dataplane.Real{real("10.0.0.1", 1)}}
+	nat := svc("rr", real("10.0.0.1", 1))
+	nat.Method = dataplane.NAT
+	noDev := svc("rr", real("10.0.0.1", 1))
+	noDev.Interface = "eth9"
+	unknown := svc("fastest", real("10.0.0.1", 1))
+	tests := []struct {
+		name  string
+		svc   dataplane.Service
+		want  string
+		unsup bool
+	}{
+		{"fwmark", fw, "firewall-mark services need IPVS", true},
+		{"nat", nat, "forwarding method NAT needs IPVS", true},
+		{"missing interface", noDev, `interface "eth9" does not exist`, false},
+		{"unknown scheduler", unknown, `unknown scheduler "fastest"`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := b.Apply(context.Background(), dataplane.Table{Services: []dataplane.Service{tt.svc}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			if tt.unsup != errors.Is(err, ErrUnsupported) {
+				t.Errorf("errors.Is(err, ErrUnsupported) = %v, want %v", !tt.unsup, tt.unsup)
+			}
+			if fake.LastTransaction != nil {
+				t.Errorf("a transaction ran: %s", fake.LastTransaction)
+			}
+		})
+	}
+}
+
+func TestApplyIdempotentAndMinimal(t *testing.T) {
+	ctx := context.Background()
+	fake := knftables.NewFake(knftables.NetDevFamily, DefaultTable)
+	b := newWith(fake, DefaultTable, dataplane.Options{})
+	table := dataplane.Table{Services: []dataplane.Service{
+		svc("wrr", real("172.16.1.10", 1), real("172.16.1.11", 2)),
+	}}
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	fake.LastTransaction = nil
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	if fake.LastTransaction != nil {
+		t.Fatalf("reapplying the same table ran a transaction:\n%s", fake.LastTransaction)
+	}
+	// Remove one real: only its chain and set go, the service chain changes.
+	table.Services[0].Reals = table.Services[0].Reals[1:]
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	got := fake.LastTransaction.String()
+	golden(t, "apply-remove-real", got)
+	for _, line := range strings.Split(got, "\n") {
+		if strings.Contains(line, "rs_tcp_172_16_1_1_80_172_16_1_11_80") && !strings.HasPrefix(line, "add element") {
+			t.Errorf("the remaining real's chain was touched: %s", line)
+		}
+		if strings.Contains(line, "map netdev drlb c_tcp_172_16_1_1_80") {
+			t.Errorf("the connection table was touched: %s", line)
+		}
+	}
+	obs, err := b.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
+		t.Errorf("observed table differs from applied: %v", d)
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fake.Table != nil {
+		t.Errorf("table still present after Flush:\n%s", fake.Dump())
+	}
+}
+
+func TestSmoothWRR(t *testing.T) {
+	tests := []struct {
+		weights []uint32
+		want    []int
+	}{
+		{[]uint32{1, 1}, []int{0, 1}},
+		{[]uint32{1, 2}, []int{1, 0, 1}},
+		{[]uint32{5, 1, 1}, []int{0, 0, 1, 0, 2, 0, 0}},
+		{[]uint32{0, 3}, []int{1}},
+		{[]uint32{0, 0}, nil},
+	}
+	for _, tt := range tests {
+		got := smoothWRR(tt.weights, maxRRSlots)
+		if len(got) != len(tt.want) || !strings.EqualFold(strings.Trim(strings.Join(strings.Fields(fmtInts(got)), ","), ","), strings.Join(strings.Fields(fmtInts(tt.want)), ",")) {
+			t.Errorf("smoothWRR(%v) = %v, want %v", tt.weights, got, tt.want)
+		}
+	}
+}
+
+func fmtInts(xs []int) string {
+	var b strings.Builder
+	for _, x := range xs {
+		b.WriteString(" ")
+		b.WriteByte(byte('0' + x))
+	}
+	return b.String()
+}
+
+func TestParseDescRoundTrip(t *testing.T) {
+	s := svc("wrr")
+	s.PersistenceTimeout = 60 * time.Second
+	s.PersistenceBits = 24
+	got, err := parseServiceDesc(serviceDesc(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Key() != s.Key() || got.Scheduler != "wrr" || got.PersistenceTimeout != s.PersistenceTimeout || got.PersistenceBits != 24 || got.Interface != "eth1" {
+		t.Errorf("round trip = %+v", got)
+	}
+	r, err := parseRealDesc(realDesc(real("10.0.0.1", 7)) + " h=00000000")
+	if err != nil || r != real("10.0.0.1", 7) {
+		t.Errorf("real round trip = %+v, %v", r, err)
+	}
+}
+
+func FuzzParseServiceDesc(f *testing.F) {
+	f.Add("svc TCP 172.16.1.1:80 sched=wrr method=DR persist=0 bits=32 dev=eth1 h=01234567")
+	f.Add("svc UDP [::1]:53 persist=x")
+	f.Fuzz(func(t *testing.T, s string) {
+		svc, err := parseServiceDesc(s)
+		if err == nil && !svc.VIP.IsValid() {
+			t.Errorf("accepted %q without a VIP", s)
+		}
+	})
+}
