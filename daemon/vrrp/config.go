@@ -1,0 +1,213 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Defaults applied by NewNode to zero fields (keepalived's defaults).
+const (
+	DefaultPriority        = 100
+	DefaultAdvertInterval  = time.Second
+	DefaultGARPRepeat      = 5
+	DefaultGARPMasterDelay = 5 * time.Second
+	DefaultTrackInterval   = time.Second
+	// DefaultLinkPollInterval is how often tracked interfaces are polled.
+	DefaultLinkPollInterval = 200 * time.Millisecond
+)
+
+// InstanceConfig is one vrrp_instance. Zero fields take keepalived's
+// defaults (see NewNode).
+type InstanceConfig struct {
+	// Name is the instance name (VI_1), used in logs, notify and Status.
+	Name string
+	// Interface carries the adverts and, by default, the virtual addresses.
+	Interface string
+	// VRID is virtual_router_id, 1-255.
+	VRID uint8
+	// Version is vrrp_version: 2 (default) or 3.
+	Version Version
+	// Priority is 1-255 (default 100); 255 is the address owner.
+	Priority uint8
+	// AdvertInterval is advert_int (default 1 s); whole seconds in v2,
+	// centiseconds in v3.
+	AdvertInterval time.Duration
+	// WantMaster is "state MASTER" (the start state is otherwise BACKUP).
+	WantMaster bool
+	// NoPreempt is nopreempt.
+	NoPreempt bool
+	// PreemptDelay is preempt_delay.
+	PreemptDelay time.Duration
+	// AuthType and AuthPass are the authentication block (v2 only; PASS
+	// uses the first 8 bytes of AuthPass).
+	AuthType AuthType
+	AuthPass string
+	// SourceIP is unicast_src_ip or mcast_src_ip; zero means the primary
+	// IPv4 address of Interface.
+	SourceIP netip.Addr
+	// UnicastPeers are unicast_peer addresses; empty means multicast 224.0.0.18.
+	UnicastPeers []netip.Addr
+	// VIPs are the virtual_ipaddress entries (carried in adverts).
+	VIPs []VIP
+	// ExcludedVIPs are virtual_ipaddress_excluded: added and removed with
+	// VIPs but not carried in adverts.
+	ExcludedVIPs []VIP
+	// MulticastGroup is vrrp_mcast_group4; zero means 224.0.0.18.
+	MulticastGroup netip.Addr
+	// DontTrackPrimary is dont_track_primary: Interface going down does not
+	// put the instance in FAULT.
+	DontTrackPrimary bool
+	// TrackInterfaces are track_interface entries. Interface itself is
+	// always tracked (down means FAULT), as keepalived does.
+	TrackInterfaces []TrackInterface
+	// TrackScripts are the vrrp_script blocks named in track_script.
+	TrackScripts []TrackScript
+	// Notify are the notify scripts.
+	Notify NotifyScripts
+	// GARP is the gratuitous ARP schedule (zero fields: 5 ARPs, 5 more after 5 s).
+	GARP GARPSchedule
+}
+
+// TrackInterface is a track_interface entry.
+type TrackInterface struct {
+	// Name is the interface name.
+	Name string
+	// Weight is added to the priority while the interface is up (weight > 0)
+	// or down (weight < 0); 0 means down puts the instance in FAULT.
+	Weight int
+}
+
+// TrackScript is a vrrp_script block as used by an instance's track_script.
+type TrackScript struct {
+	// Name is the vrrp_script name.
+	Name string
+	// Script is the command line.
+	Script string
+	// Interval between runs (default 1 s).
+	Interval time.Duration
+	// Timeout of one run (default Interval).
+	Timeout time.Duration
+	// Weight is added while succeeding (weight > 0) or failing (weight < 0);
+	// 0 means failing puts the instance in FAULT.
+	Weight int
+	// Rise and Fall are how many consecutive results change the status (default 1).
+	Rise, Fall int
+	// InitFail is init_fail: the script counts as failing until it succeeds.
+	InitFail bool
+}
+
+// SyncGroupConfig is a vrrp_sync_group: its instances move together.
+type SyncGroupConfig struct {
+	// Name is the group name.
+	Name string
+	// Instances are the member instance names.
+	Instances []string
+	// Notify are the group's notify scripts (kind GROUP).
+	Notify NotifyScripts
+}
+
+// Config is everything a Node runs.
+type Config struct {
+	// Instances are the vrrp_instance blocks.
+	Instances []InstanceConfig
+	// SyncGroups are the vrrp_sync_group blocks.
+	SyncGroups []SyncGroupConfig
+	// ScriptTimeout bounds notify scripts (default DefaultScriptTimeout).
+	ScriptTimeout time.Duration
+}
+
+// ErrConfig is wrapped by every configuration error NewNode returns.
+var ErrConfig = errors.New("vrrp: invalid configuration")
+
+// withDefaults returns c with keepalived's defaults filled in, or an error.
+func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
+	bad := func(format string, a ...any) (InstanceConfig, error) {
+		return c, fmt.Errorf("%w: instance %q: %s", ErrConfig, c.Name, fmt.Sprintf(format, a...))
+	}
+	if c.Name == "" {
+		return bad("no name")
+	}
+	if c.Interface == "" {
+		return bad("no interface")
+	}
+	if c.VRID == 0 {
+		return bad("virtual_router_id must be 1-255")
+	}
+	if c.Version == 0 {
+		c.Version = Version2
+	}
+	if c.Version != Version2 && c.Version != Version3 {
+		return bad("vrrp_version %d (want 2 or 3)", c.Version)
+	}
+	if c.Priority == 0 {
+		c.Priority = DefaultPriority
+	}
+	if c.AdvertInterval == 0 {
+		c.AdvertInterval = DefaultAdvertInterval
+	}
+	if _, err := Marshal(Advertisement{Version: c.Version, AdvertInterval: c.AdvertInterval}, netip.IPv4Unspecified(), MulticastIPv4); err != nil {
+		return bad("advert_int %v: %v", c.AdvertInterval, err)
+	}
+	if c.Version == Version3 && c.AuthType != AuthNone {
+		return bad("authentication is not part of VRRPv3")
+	}
+	if c.AuthType != AuthNone && c.AuthType != AuthPass {
+		return bad("auth_type %v not supported (PASS only)", c.AuthType)
+	}
+	if c.SourceIP.IsValid() && !c.SourceIP.Is4() {
+		return bad("source %v: only IPv4 transport is implemented", c.SourceIP)
+	}
+	if len(c.VIPs) == 0 {
+		return bad("no virtual_ipaddress")
+	}
+	if c.MulticastGroup.IsValid() && !c.MulticastGroup.IsMulticast() {
+		return bad("vrrp_mcast_group4 %v is not a multicast address", c.MulticastGroup)
+	}
+	if !c.MulticastGroup.IsValid() {
+		c.MulticastGroup = MulticastIPv4
+	}
+	fill := func(in []VIP) ([]VIP, error) {
+		out := make([]VIP, len(in))
+		for i, v := range in {
+			if !v.Prefix.IsValid() || !v.Prefix.Addr().Is4() {
+				return nil, fmt.Errorf("virtual_ipaddress %v: only IPv4 is implemented", v.Prefix)
+			}
+			if v.Interface == "" {
+				v.Interface = c.Interface
+			}
+			out[i] = v
+		}
+		return out, nil
+	}
+	var err error
+	if c.VIPs, err = fill(c.VIPs); err != nil {
+		return bad("%v", err)
+	}
+	if c.ExcludedVIPs, err = fill(c.ExcludedVIPs); err != nil {
+		return bad("%v", err)
+	}
+	if c.GARP.Repeat == 0 {
+		c.GARP.Repeat = DefaultGARPRepeat
+	}
+	if c.GARP.Delay == 0 {
+		c.GARP.Delay = DefaultGARPMasterDelay
+	}
+	scripts := make([]TrackScript, len(c.TrackScripts))
+	for i, s := range c.TrackScripts {
+		if _, err := SplitCommand(s.Script); err != nil {
+			return bad("vrrp_script %q: %v", s.Name, err)
+		}
+		if s.Interval == 0 {
+			s.Interval = DefaultTrackInterval
+		}
+		if s.Timeout == 0 {
+			s.Timeout = s.Interval
+		}
+		s.Rise, s.Fall = max(s.Rise, 1), max(s.Fall, 1)
+		scripts[i] = s
+	}
+	c.TrackScripts = scripts
+	return c, nil
+}

@@ -1,0 +1,27 @@
+// Package vrrp implements VRRP (RFC 3768 version 2 with keepalived's PASS
+// authentication, RFC 5798/9568 version 3) so that drlb can share virtual IP
+// addresses with other drlb daemons or with keepalived.
+//
+// The package is layered so that almost everything is pure and testable
+// without root:
+//
+//   - codec.go: Marshal and Parse of advertisements; Validate checks a parsed
+//     advertisement against an instance and returns a countable DropReason.
+//   - fsm.go: the RFC state machine as a step function
+//     Step(Machine, Event, now) -> (Machine, []Action); the clock is the
+//     caller's, so tests drive time explicitly.
+//   - syncgroup.go: vrrp_sync_group coordination (members move together).
+//   - transport.go: the raw IP protocol 112 socket (multicast 224.0.0.18 or
+//     unicast peers) behind the Conn interface.
+//   - vip.go, garp.go, notify.go, track.go: the side effects (netlink
+//     addresses, gratuitous ARP, notify scripts, track_interface and
+//     track_script).
+//   - config.go: InstanceConfig, SyncGroupConfig and Config, with
+//     keepalived's defaults (the supervisor translates daemon/config).
+//   - node.go: Node, the runtime that ties the parts together for a set of
+//     instances and sync groups, with Run, Status and transition callbacks.
+//
+// Sockets belong to the network namespace they were created in. Node creates
+// its sockets in Options.NetNS when it is set, otherwise in the namespace of
+// the calling thread.
+package vrrp

@@ -1,0 +1,165 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// Conn sends and receives VRRP messages (IP payloads, without the IP
+// header) for one instance. IPv4Conn is the real one; tests use fakes.
+type Conn interface {
+	// Read blocks until a message arrives and copies it into b. It returns
+	// an error once the Conn is closed.
+	Read(b []byte) (n int, info PacketInfo, err error)
+	// Write sends one message to dst (the multicast group or a unicast peer).
+	Write(msg []byte, dst netip.Addr) error
+	// Close ends the Conn and unblocks Read.
+	Close() error
+}
+
+// TransportConfig says where an IPv4Conn sends and listens.
+type TransportConfig struct {
+	// Interface is the instance's interface (multicast is joined on it and
+	// the socket is bound to it).
+	Interface string
+	// Source is the source address of our adverts (unicast_src_ip, or the
+	// interface's primary address).
+	Source netip.Addr
+	// Group is the multicast group to join; zero means 224.0.0.18.
+	Group netip.Addr
+	// Unicast selects unicast_peer mode: no multicast group is joined and the
+	// socket only receives packets addressed to Source.
+	Unicast bool
+}
+
+// IPv4Conn is a raw IPv4 protocol-112 socket: TTL 255, TOS 0xc0, the
+// received TTL delivered with each packet, bound to one interface.
+//
+// Sockets belong to the network namespace they are created in: call
+// ListenIPv4 in the right namespace (see InNamespace).
+type IPv4Conn struct {
+	pc     *ipv4.PacketConn
+	ifi    *net.Interface
+	source netip.Addr
+}
+
+var _ Conn = (*IPv4Conn)(nil)
+
+// ListenIPv4 opens the raw VRRP socket for cfg in the calling thread's
+// network namespace. It needs CAP_NET_RAW.
+func ListenIPv4(cfg TransportConfig) (*IPv4Conn, error) {
+	if !cfg.Source.Is4() {
+		return nil, fmt.Errorf("vrrp: listen on %s: source %v is not IPv4", cfg.Interface, cfg.Source)
+	}
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: listen on %s: %w", cfg.Interface, err)
+	}
+	bind := "0.0.0.0"
+	if cfg.Unicast {
+		bind = cfg.Source.String()
+	}
+	c, err := net.ListenPacket(fmt.Sprintf("ip4:%d", IPProtocol), bind)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: open raw socket on %s: %w", cfg.Interface, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Close()
+		}
+	}()
+	if err := bindToDevice(c.(*net.IPConn), cfg.Interface); err != nil {
+		return nil, err
+	}
+	pc := ipv4.NewPacketConn(c)
+	steps := []struct {
+		what string
+		fn   func() error
+	}{
+		{"control messages", func() error {
+			return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
+		}},
+		{"TOS", func() error { return pc.SetTOS(TOS) }},
+		{"TTL", func() error { return pc.SetTTL(RequiredTTL) }},
+		{"multicast TTL", func() error { return pc.SetMulticastTTL(RequiredTTL) }},
+		{"multicast interface", func() error { return pc.SetMulticastInterface(ifi) }},
+		{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
+	}
+	if !cfg.Unicast {
+		group := cfg.Group
+		if !group.IsValid() {
+			group = MulticastIPv4
+		}
+		steps = append(steps, struct {
+			what string
+			fn   func() error
+		}{"join " + group.String(), func() error { return pc.JoinGroup(ifi, &net.IPAddr{IP: group.AsSlice()}) }})
+	}
+	for _, s := range steps {
+		if err := s.fn(); err != nil {
+			return nil, fmt.Errorf("vrrp: socket on %s: set %s: %w", cfg.Interface, s.what, err)
+		}
+	}
+	ok = true
+	return &IPv4Conn{pc: pc, ifi: ifi, source: cfg.Source}, nil
+}
+
+// bindToDevice restricts the socket to one interface, so that an instance
+// never hears adverts from another segment.
+func bindToDevice(c *net.IPConn, name string) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("vrrp: bind socket to %s: %w", name, err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, name)
+	}); err != nil {
+		return fmt.Errorf("vrrp: bind socket to %s: %w", name, err)
+	}
+	if serr != nil {
+		return fmt.Errorf("vrrp: bind socket to %s: %w", name, serr)
+	}
+	return nil
+}
+
+// Read implements Conn. The TTL comes from the IP_RECVTTL control message.
+func (c *IPv4Conn) Read(b []byte) (int, PacketInfo, error) {
+	n, cm, src, err := c.pc.ReadFrom(b)
+	if err != nil {
+		return 0, PacketInfo{}, fmt.Errorf("vrrp: read on %s: %w", c.ifi.Name, err)
+	}
+	info := PacketInfo{TTL: -1}
+	if ipa, ok := src.(*net.IPAddr); ok {
+		info.Src, _ = netip.AddrFromSlice(ipa.IP.To4())
+	}
+	if cm != nil {
+		info.TTL = cm.TTL
+		info.IfIndex = cm.IfIndex
+		info.Dst, _ = netip.AddrFromSlice(cm.Dst.To4())
+	}
+	return n, info, nil
+}
+
+// Write implements Conn: from Source, out of the instance's interface.
+func (c *IPv4Conn) Write(msg []byte, dst netip.Addr) error {
+	cm := &ipv4.ControlMessage{Src: c.source.AsSlice(), IfIndex: c.ifi.Index}
+	if _, err := c.pc.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		return fmt.Errorf("vrrp: send advert to %v on %s: %w", dst, c.ifi.Name, err)
+	}
+	return nil
+}
+
+// Close implements Conn.
+func (c *IPv4Conn) Close() error {
+	if err := c.pc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("vrrp: close socket on %s: %w", c.ifi.Name, err)
+	}
+	return nil
+}
