@@ -2,12 +2,41 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/drlb/drlb/daemon/api"
 )
 
-// cmdReload is owned by the issue that delivers it; until then it says so.
-func cmdReload(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "drlb reload: not implemented yet")
-	return 1
+func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("drlb reload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	runDir := fs.String("run-dir", "", "the daemon's run directory (default $"+api.RunDirEnv+" or "+api.DefaultRunDir+")")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := api.NewClient(api.RunDir(*runDir)).Reload(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "drlb reload: %v\n", err)
+		return 1
+	}
+	for _, d := range res.Diagnostics {
+		fmt.Fprintln(stderr, d)
+	}
+	if !res.OK {
+		fmt.Fprintln(stderr, "drlb reload: refused; the running configuration stays")
+		return 1
+	}
+	for _, c := range res.Changes {
+		fmt.Fprintf(stdout, "reloaded in %v: %s\n", res.Duration.Round(time.Microsecond), c)
+	}
+	return 0
 }

@@ -41,6 +41,10 @@ func BuildBinaries() string {
 		ginkgo.Fail(fmt.Sprintf("temp dir for binaries: %v", err))
 	}
 	ginkgo.DeferCleanup(os.RemoveAll, dir)
+	// Tests run the binaries as other users too (permission checks).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		ginkgo.Fail(fmt.Sprintf("chmod %s: %v", dir, err))
+	}
 	root := moduleRoot()
 	for _, b := range []string{"drlb", "drlab"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./cmd/"+b)

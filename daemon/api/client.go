@@ -1,0 +1,115 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+)
+
+// Client talks to a daemon's control socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// RunDir resolves the run directory: the flag value if set, else
+// DRLB_RUN_DIR, else /run/drlb.
+func RunDir(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if env := os.Getenv(RunDirEnv); env != "" {
+		return env
+	}
+	return DefaultRunDir
+}
+
+// NewClient returns a client for the daemon whose run directory is runDir.
+func NewClient(runDir string) *Client {
+	socket := filepath.Join(runDir, SocketName)
+	return &Client{
+		socket: socket,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", socket)
+			},
+		}},
+	}
+}
+
+// Socket is the control socket path.
+func (c *Client) Socket() string { return c.socket }
+
+func (c *Client) do(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://drlb"+path, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w (is drlb running with this run directory?)", c.socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnprocessableEntity {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, body)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// Status fetches the daemon's status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var st Status
+	if err := c.do(ctx, http.MethodGet, "/status", &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Reload asks the daemon to reload its configuration file.
+func (c *Client) Reload(ctx context.Context) (*ReloadResult, error) {
+	var res ReloadResult
+	if err := c.do(ctx, http.MethodPost, "/reload", &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Events streams the daemon's events to fn until ctx ends or the daemon
+// goes away (then it returns the error that ended the stream).
+func (c *Client) Events(ctx context.Context, fn func(Event)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://drlb/events", nil)
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("events from %s: %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("events from %s: %s", c.socket, resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("events from %s: bad line %q: %w", c.socket, sc.Text(), err)
+		}
+		fn(ev)
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("events from %s: %w", c.socket, err)
+	}
+	return ctx.Err()
+}

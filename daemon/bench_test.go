@@ -1,0 +1,164 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drlb/drlb/daemon/api"
+	"github.com/drlb/drlb/internal/testenv"
+	"github.com/drlb/drlb/topology"
+)
+
+// benchLab builds drlb/drlab and brings up a seed lab for a benchmark.
+func benchLab(b *testing.B, name string) (*topology.Lab, string) {
+	b.Helper()
+	testenv.Privileged(b, "nft")
+	dir := b.TempDir()
+	for _, bin := range []string{"drlb", "drlab"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, bin), "../cmd/"+bin).CombinedOutput()
+		if err != nil {
+			b.Fatalf("build %s: %v\n%s", bin, err, out)
+		}
+	}
+	_, _ = topology.Down(context.Background(), name, "")
+	lab, err := topology.Up(context.Background(), topology.Options{Name: name, DrlabBinary: filepath.Join(dir, "drlab")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = lab.Down(context.Background()) })
+	return lab, dir
+}
+
+func startBench(b *testing.B, lab *topology.Lab, bin, host, conf string, extra ...string) *topology.Process {
+	b.Helper()
+	file := filepath.Join(lab.Dir(), host+".conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	argv := append([]string{filepath.Join(bin, "drlb"), "run", "-f", file, "--run-dir", lab.RunDir(host)}, extra...)
+	p, err := lab.Start(host, topology.ProcSpec{Name: "drlb", Argv: argv})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := api.NewClient(lab.RunDir(host))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Status(ctx)
+		cancel()
+		if err == nil {
+			return p
+		}
+		if time.Now().After(deadline) || p.Exited() {
+			b.Fatalf("drlb did not come up: %v\n%s", err, p.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// usage samples a process's RSS (MiB) and CPU (cores) over window.
+func usage(b *testing.B, pid int, window time.Duration) (rssMiB, cores float64) {
+	b.Helper()
+	cpu := func() float64 {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := strings.Fields(string(raw)[strings.LastIndexByte(string(raw), ')')+2:])
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		return (ut + st) / 100 // clock ticks (USER_HZ = 100)
+	}
+	c0, t0 := cpu(), time.Now()
+	time.Sleep(window) // a measurement window, not a wait for readiness
+	cores = (cpu() - c0) / time.Since(t0).Seconds()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			rssMiB = kb / 1024
+		}
+	}
+	return rssMiB, cores
+}
+
+// BenchmarkDaemonIdleHowto reports drlb's RSS and CPU with the how-to's
+// configuration (VRRP master, two HTTP_GET digest checks every second).
+func BenchmarkDaemonIdleHowto(b *testing.B) {
+	lab, bin := benchLab(b, "bidle")
+	conf, err := os.ReadFile("config/testdata/seed-fixed.conf")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := startBench(b, lab, bin, "lb1", string(conf))
+	var rss, cores float64
+	for b.Loop() {
+		rss, cores = usage(b, p.PID, 5*time.Second)
+	}
+	b.ReportMetric(rss, "RSS-MiB")
+	b.ReportMetric(cores, "CPU-cores")
+}
+
+// bigConfig is 1,000 virtual servers × 10 real servers with TCP_CHECKs
+// every second against the lab's two web servers, plus one VRRP instance.
+func bigConfig(extraReal bool) string {
+	var c strings.Builder
+	c.WriteString("vrrp_instance VI_1 {\n state MASTER\n interface eth1\n virtual_router_id 51\n priority 150\n advert_int 1\n virtual_ipaddress {\n  172.16.1.1/24\n }\n}\n")
+	for v := range 1000 {
+		fmt.Fprintf(&c, "virtual_server 172.16.1.1 %d {\n delay_loop 1\n lb_algo rr\n lb_kind DR\n protocol TCP\n", 10000+v)
+		reals := 10
+		if extraReal && v == 0 {
+			reals = 11
+		}
+		for r := range reals {
+			fmt.Fprintf(&c, " real_server 172.16.1.%d %d {\n  TCP_CHECK {\n   connect_ip 172.16.1.%d\n   connect_port 80\n   connect_timeout 1\n  }\n }\n",
+				20+r, 10000+v, 10+r%2)
+		}
+		c.WriteString("}\n")
+	}
+	return c.String()
+}
+
+// BenchmarkDaemon1000x10 reports RSS and CPU with 10,000 real servers
+// checked every second and 1,000 nftables services, and the time of a
+// reload with the same file and with one real server added.
+func BenchmarkDaemon1000x10(b *testing.B) {
+	lab, bin := benchLab(b, "bbig")
+	p := startBench(b, lab, bin, "lb1", bigConfig(false), "--dataplane", "nft")
+	c := api.NewClient(lab.RunDir("lb1"))
+	time.Sleep(3 * time.Second) // let every checker run once before measuring
+	var rss, cores float64
+	var same, added time.Duration
+	for b.Loop() {
+		rss, cores = usage(b, p.PID, 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := c.Reload(ctx)
+		if err != nil || !res.OK {
+			b.Fatalf("reload: %v %+v", err, res)
+		}
+		same = res.Duration
+		if err := os.WriteFile(filepath.Join(lab.Dir(), "lb1.conf"), []byte(bigConfig(true)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		res, err = c.Reload(ctx)
+		cancel()
+		if err != nil || !res.OK {
+			b.Fatalf("reload: %v %+v", err, res)
+		}
+		added = res.Duration
+	}
+	b.ReportMetric(rss, "RSS-MiB")
+	b.ReportMetric(cores, "CPU-cores")
+	b.ReportMetric(float64(same.Microseconds())/1000, "reload-same-ms")
+	b.ReportMetric(float64(added.Microseconds())/1000, "reload-add1-ms")
+}

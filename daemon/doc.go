@@ -1,0 +1,20 @@
+// Package daemon is drlb's supervisor: the one package that wires the
+// parts together. It loads a keepalived.conf (daemon/config), runs its VRRP
+// instances (daemon/vrrp), health-checks its real servers (daemon/check),
+// and keeps the data plane (daemon/dataplane) equal to the table that the
+// configuration and the current health call for.
+//
+// Data flows one way: configuration → components → events → supervisor →
+// data plane. Health transitions and VRRP transitions only request an
+// apply; the supervisor loop computes the desired table (Desired, a pure
+// function) and hands the data plane the difference.
+//
+// Reload (SIGHUP or POST /reload) keeps what did not change: VRRP keeps
+// running when its instances are unchanged (no flap), real servers keep
+// their health (a failed server is not re-added; a new one joins after its
+// first good check), and the data plane receives only the difference. A
+// configuration with errors is refused and the running one stays.
+//
+// The control socket (package daemon/api) serves status, reload and a
+// stream of events; Prometheus metrics are served on a loopback address.
+package daemon

@@ -1,0 +1,145 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/drlb/drlb/daemon/check"
+	"github.com/drlb/drlb/daemon/vrrp"
+)
+
+// metrics holds the daemon's Prometheus registry. Counters that the
+// components already keep (adverts, drops) are read at scrape time.
+type metrics struct {
+	d           *Daemon
+	reg         *prometheus.Registry
+	transitions *prometheus.CounterVec
+	health      *prometheus.CounterVec
+	applies     *prometheus.CounterVec
+	applyTime   prometheus.Histogram
+	reloads     *prometheus.CounterVec
+}
+
+var (
+	descState    = prometheus.NewDesc("drlb_vrrp_state", "VRRP state of an instance (0 init, 1 backup, 2 master, 3 fault).", []string{"instance"}, nil)
+	descPriority = prometheus.NewDesc("drlb_vrrp_effective_priority", "Effective VRRP priority of an instance.", []string{"instance"}, nil)
+	descSent     = prometheus.NewDesc("drlb_vrrp_adverts_sent_total", "VRRP advertisements sent.", []string{"instance"}, nil)
+	descRecv     = prometheus.NewDesc("drlb_vrrp_adverts_received_total", "Valid VRRP advertisements received.", []string{"instance"}, nil)
+	descDrops    = prometheus.NewDesc("drlb_vrrp_adverts_dropped_total", "VRRP packets dropped, by reason.", []string{"instance", "reason"}, nil)
+	descUp       = prometheus.NewDesc("drlb_real_server_up", "Whether a real server passes its health checks.", []string{"service", "server"}, nil)
+	descLatency  = prometheus.NewDesc("drlb_check_latency_seconds", "Latency of the latest health check of a real server.", []string{"service", "server"}, nil)
+)
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{
+		d:   d,
+		reg: prometheus.NewRegistry(),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drlb_vrrp_transitions_total",
+			Help: "VRRP state transitions, by new state."}, []string{"instance", "state"}),
+		health: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drlb_real_server_transitions_total",
+			Help: "Real-server health transitions, by new state."}, []string{"service", "server", "state"}),
+		applies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drlb_dataplane_applies_total",
+			Help: "Data-plane applies, by result."}, []string{"result"}),
+		applyTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "drlb_dataplane_apply_seconds",
+			Help: "Duration of data-plane applies.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8)}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drlb_reloads_total",
+			Help: "Configuration reloads, by result."}, []string{"result"}),
+	}
+	m.reg.MustRegister(m.transitions, m.health, m.applies, m.applyTime, m.reloads, m)
+	return m
+}
+
+// Describe implements prometheus.Collector for the scrape-time metrics.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descUp, descLatency} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	m.d.mu.Lock()
+	node, sched := m.d.node, m.d.sched
+	m.d.mu.Unlock()
+	if node != nil {
+		for _, s := range node.Status() {
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, stateValue(s.State), s.Name)
+			ch <- prometheus.MustNewConstMetric(descPriority, prometheus.GaugeValue, float64(s.EffectivePriority), s.Name)
+			ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(s.Counters.AdvertsSent), s.Name)
+			ch <- prometheus.MustNewConstMetric(descRecv, prometheus.CounterValue, float64(s.Counters.AdvertsReceived), s.Name)
+			for r, n := range s.Counters.Drops {
+				ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(n), s.Name, r.String())
+			}
+		}
+	}
+	if sched != nil {
+		for _, s := range sched.Snapshot() {
+			up := 0.0
+			if s.Up {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, s.Target.VirtualServer, s.Target.RealServer)
+			ch <- prometheus.MustNewConstMetric(descLatency, prometheus.GaugeValue, s.LastLatency.Seconds(), s.Target.VirtualServer, s.Target.RealServer)
+		}
+	}
+}
+
+func stateValue(s vrrp.State) float64 {
+	switch s {
+	case vrrp.StateBackup:
+		return 1
+	case vrrp.StateMaster:
+		return 2
+	case vrrp.StateFault:
+		return 3
+	}
+	return 0
+}
+
+func (m *metrics) vrrpTransition(instance, state string) {
+	m.transitions.WithLabelValues(instance, state).Inc()
+}
+
+func (m *metrics) healthTransition(t check.Target, up bool) {
+	state := "down"
+	if up {
+		state = "up"
+	}
+	m.health.WithLabelValues(t.VirtualServer, t.RealServer, state).Inc()
+}
+
+func (m *metrics) dataplaneApply(took time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.applies.WithLabelValues(result).Inc()
+	m.applyTime.Observe(took.Seconds())
+}
+
+func (m *metrics) reload(ok bool) {
+	result := "ok"
+	if !ok {
+		result = "refused"
+	}
+	m.reloads.WithLabelValues(result).Inc()
+}
+
+// listen serves /metrics on addr; "" disables metrics.
+func (m *metrics) listen(addr string) (server, error) {
+	if addr == "" {
+		return &nopServer{done: make(chan struct{})}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return &httpServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}, nil
+}

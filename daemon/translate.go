@@ -1,0 +1,303 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/drlb/drlb/daemon/check"
+	"github.com/drlb/drlb/daemon/config"
+	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/vrrp"
+)
+
+// ServiceID names a virtual server the way ipvsadm prints it: "TCP 172.16.1.1:80" or "FWM 5".
+func ServiceID(vs *config.VirtualServer) string {
+	if vs.FWMark != 0 {
+		return fmt.Sprintf("FWM %d", vs.FWMark)
+	}
+	return fmt.Sprintf("%s %s", vs.Protocol, netip.AddrPortFrom(vs.Address, vs.Port))
+}
+
+// RealID names a real server: "172.16.1.10:80".
+func RealID(rs *config.RealServer) string {
+	return netip.AddrPortFrom(rs.Address, rs.Port).String()
+}
+
+// TargetOf is the health-check identity of a real server.
+func TargetOf(vs *config.VirtualServer, rs *config.RealServer) check.Target {
+	return check.Target{VirtualServer: ServiceID(vs), RealServer: RealID(rs)}
+}
+
+// VRRPConfig translates the vrrp_* blocks for vrrp.NewNode.
+func VRRPConfig(c *config.Config) (vrrp.Config, error) {
+	scripts := map[string]config.VRRPScript{}
+	for _, s := range c.Scripts {
+		scripts[s.Name] = s
+	}
+	var out vrrp.Config
+	for _, in := range c.Instances {
+		ic := vrrp.InstanceConfig{
+			Name:           in.Name,
+			Interface:      in.Interface,
+			Priority:       uint8(min(max(in.Priority, 0), 255)),
+			AdvertInterval: in.AdvertInterval,
+			Version:        vrrp.Version(in.Version),
+			WantMaster:     in.State == config.StateMaster,
+			NoPreempt:      in.NoPreempt,
+			PreemptDelay:   in.PreemptDelay,
+			UnicastPeers:   slices.Clone(in.UnicastPeers),
+			Notify: vrrp.NotifyScripts{Master: in.Notify.Master, Backup: in.Notify.Backup,
+				Fault: in.Notify.Fault, Stop: in.Notify.Stop, Notify: in.Notify.Any},
+			GARP:             vrrp.GARPSchedule{Repeat: in.Garp.MasterRepeat, Interval: in.Garp.Interval, Delay: in.Garp.MasterDelay},
+			DontTrackPrimary: in.DontTrackPrimary,
+			MulticastGroup:   c.Global.VRRPMcastGroup4,
+		}
+		if in.Garp.MasterDelay == 0 {
+			ic.GARP.Delay = -1 // garp_master_delay 0: no second burst (vrrp's zero means its default)
+		}
+		if in.VirtualRouterID < 1 || in.VirtualRouterID > 255 {
+			return out, fmt.Errorf("%s:%d: vrrp_instance %s: virtual_router_id %d outside 1-255", in.Pos.File, in.Pos.Line, in.Name, in.VirtualRouterID)
+		}
+		ic.VRID = uint8(in.VirtualRouterID)
+		switch in.Auth.Type {
+		case config.AuthPass:
+			ic.AuthType, ic.AuthPass = vrrp.AuthPass, in.Auth.Password
+		case config.AuthNone, "":
+		default:
+			return out, fmt.Errorf("%s:%d: vrrp_instance %s: auth_type %s is not supported", in.Pos.File, in.Pos.Line, in.Name, in.Auth.Type)
+		}
+		ic.SourceIP = in.UnicastSrcIP
+		if !ic.SourceIP.IsValid() {
+			ic.SourceIP = in.McastSrcIP
+		}
+		for _, v := range in.VirtualIPs {
+			ic.VIPs = append(ic.VIPs, vrrp.VIP{Prefix: v.Prefix, Interface: v.Dev, Label: v.Label})
+		}
+		for _, v := range in.ExcludedVIPs {
+			ic.ExcludedVIPs = append(ic.ExcludedVIPs, vrrp.VIP{Prefix: v.Prefix, Interface: v.Dev, Label: v.Label})
+		}
+		for _, t := range in.TrackInterfaces {
+			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight})
+		}
+		for _, t := range trackScriptsOf(c, in) {
+			s, ok := scripts[t.Name]
+			if !ok {
+				return out, fmt.Errorf("%s:%d: vrrp_instance %s: track_script %q names no vrrp_script", in.Pos.File, in.Pos.Line, in.Name, t.Name)
+			}
+			weight := s.Weight
+			if t.WeightSet {
+				weight = t.Weight
+			}
+			ic.TrackScripts = append(ic.TrackScripts, vrrp.TrackScript{Name: s.Name, Script: s.Script,
+				Interval: s.Interval, Timeout: s.Timeout, Weight: weight, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail})
+		}
+		out.Instances = append(out.Instances, ic)
+	}
+	for _, g := range c.SyncGroups {
+		out.SyncGroups = append(out.SyncGroups, vrrp.SyncGroupConfig{Name: g.Name, Instances: slices.Clone(g.Group),
+			Notify: vrrp.NotifyScripts{Master: g.Notify.Master, Backup: g.Notify.Backup, Fault: g.Notify.Fault,
+				Stop: g.Notify.Stop, Notify: g.Notify.Any}})
+	}
+	return out, nil
+}
+
+// trackScriptsOf is an instance's track_script list plus its sync group's.
+func trackScriptsOf(c *config.Config, in config.VRRPInstance) []config.TrackScript {
+	out := slices.Clone(in.TrackScripts)
+	for _, g := range c.SyncGroups {
+		if slices.Contains(g.Group, in.Name) {
+			out = append(out, g.TrackScripts...)
+		}
+	}
+	return out
+}
+
+// CheckServers translates the real servers and their checkers. start gives
+// the health a server must start with (true = up); servers absent from it
+// start as their checkers' alpha says. A server with checkers that starts
+// down has all its checkers in alpha mode, so it comes back only after a
+// good check: this is how a reload keeps a failed server out.
+func CheckServers(c *config.Config, start map[check.Target]bool) ([]check.Server, error) {
+	var out []check.Server
+	for vi := range c.VirtualServers {
+		vs := &c.VirtualServers[vi]
+		for ri := range vs.RealServers {
+			rs := &vs.RealServers[ri]
+			target := TargetOf(vs, rs)
+			srv := check.Server{Target: target, Weight: rs.Weight, NotifyUp: rs.NotifyUp, NotifyDown: rs.NotifyDown}
+			up, carried := start[target]
+			for _, ck := range rs.Checkers {
+				spec, err := checkSpec(vs, rs, ck)
+				if err != nil {
+					return nil, err
+				}
+				if carried {
+					spec.Alpha = !up
+				}
+				srv.Checkers = append(srv.Checkers, spec)
+			}
+			out = append(out, srv)
+		}
+	}
+	return out, nil
+}
+
+func checkSpec(vs *config.VirtualServer, rs *config.RealServer, ck config.Checker) (check.Spec, error) {
+	spec := check.Spec{
+		Addr:             netip.AddrPortFrom(ck.ConnectIP, ck.ConnectPort),
+		ConnectTimeout:   ck.ConnectTimeout,
+		DelayLoop:        ck.DelayLoop,
+		Retry:            ck.Retry,
+		DelayBeforeRetry: ck.DelayBeforeRetry,
+		Warmup:           ck.Warmup,
+		Alpha:            vs.Alpha,
+	}
+	if !ck.ConnectIP.IsValid() {
+		spec.Addr = netip.AddrPortFrom(rs.Address, spec.Addr.Port())
+	}
+	if spec.Addr.Port() == 0 {
+		spec.Addr = netip.AddrPortFrom(spec.Addr.Addr(), rs.Port)
+	}
+	if ck.BindTo.IsValid() {
+		spec.BindTo = netip.AddrPortFrom(ck.BindTo, ck.BindPort)
+	}
+	switch ck.Kind {
+	case config.CheckHTTP, config.CheckSSL:
+		spec.Kind = check.KindHTTP
+		if ck.Kind == config.CheckSSL {
+			spec.Kind = check.KindSSL
+		}
+		spec.HTTP.VirtualHost = ck.VirtualHost
+		if spec.HTTP.VirtualHost == "" {
+			spec.HTTP.VirtualHost = vs.VirtualHost
+		}
+		for _, u := range ck.URLs {
+			url := check.URL{Path: u.Path, Digest: u.Digest, VirtualHost: u.VirtualHost}
+			for _, r := range u.StatusCodes {
+				url.StatusCodes = append(url.StatusCodes, check.StatusRange{Min: r.Min, Max: r.Max})
+			}
+			spec.HTTP.URLs = append(spec.HTTP.URLs, url)
+		}
+	case config.CheckTCP:
+		spec.Kind = check.KindTCP
+	case config.CheckMisc:
+		spec.Kind = check.KindMisc
+		spec.Misc = check.MiscSpec{Path: ck.MiscPath, Timeout: ck.MiscTimeout, Dynamic: ck.MiscDynamic}
+	default:
+		return spec, fmt.Errorf("%s:%d: checker %s is not supported", ck.Pos.File, ck.Pos.Line, ck.Kind)
+	}
+	return spec, nil
+}
+
+// Health is a real server's state as the supervisor tracks it.
+type Health struct {
+	Up     bool
+	Weight int // effective weight (misc_dynamic may change it)
+}
+
+// Placement says where the VIPs live on this host, for the data plane.
+type Placement struct {
+	// Interface returns the device that carries vip ("" if unknown).
+	Interface func(vip netip.Addr) string
+	// Owned reports whether this host holds vip now (VRRP master); used by ha_suspend.
+	Owned func(vip netip.Addr) bool
+}
+
+// ServiceState is a virtual server's aggregate health.
+type ServiceState struct {
+	QuorumUp    bool
+	SorryActive bool
+}
+
+// EvaluateServices computes each virtual server's quorum state from its real
+// servers' health and the previous quorum state (hysteresis).
+func EvaluateServices(c *config.Config, health map[check.Target]Health, prev map[string]ServiceState) map[string]ServiceState {
+	out := make(map[string]ServiceState, len(c.VirtualServers))
+	for vi := range c.VirtualServers {
+		vs := &c.VirtualServers[vi]
+		var servers []check.RealServerHealth
+		for ri := range vs.RealServers {
+			h := health[TargetOf(vs, &vs.RealServers[ri])]
+			servers = append(servers, check.RealServerHealth{Up: h.Up, Weight: h.Weight})
+		}
+		policy := check.VirtualServerPolicy{Quorum: vs.Quorum, Hysteresis: vs.Hysteresis, HasSorryServer: vs.SorryServer != nil}
+		id := ServiceID(vs)
+		p, seen := prev[id]
+		prevUp := p.QuorumUp
+		if !seen {
+			prevUp = check.InitialQuorumUp(servers, policy)
+		}
+		st := check.AggregateVirtualServer(prevUp, servers, policy)
+		out[id] = ServiceState{QuorumUp: st.QuorumUp, SorryActive: st.SorryActive}
+	}
+	return out
+}
+
+// Desired computes the data-plane table: healthy real servers with their
+// weight, failed ones at weight 0 when inhibit_on_failure says so (else
+// absent), the sorry server when quorum is lost, and nothing for an
+// ha_suspend service whose VIP this host does not hold.
+func Desired(c *config.Config, health map[check.Target]Health, services map[string]ServiceState, where Placement) dataplane.Table {
+	var t dataplane.Table
+	for vi := range c.VirtualServers {
+		vs := &c.VirtualServers[vi]
+		if vs.Group != "" {
+			continue // virtual_server_group: reported by config as not supported yet
+		}
+		if vs.HASuspend && vs.FWMark == 0 && where.Owned != nil && !where.Owned(vs.Address) {
+			continue
+		}
+		svc := dataplane.Service{
+			VIP:                vs.Address,
+			FWMark:             vs.FWMark,
+			Port:               vs.Port,
+			Protocol:           protocolOf(vs.Protocol),
+			Scheduler:          vs.Scheduler,
+			Method:             methodOf(vs.Method),
+			PersistenceTimeout: vs.PersistenceTimeout,
+			PersistenceBits:    vs.PersistenceGranularity,
+		}
+		if vs.FWMark != 0 {
+			svc.VIP = netip.Addr{}
+		}
+		if where.Interface != nil && vs.FWMark == 0 {
+			svc.Interface = where.Interface(vs.Address)
+		}
+		for ri := range vs.RealServers {
+			rs := &vs.RealServers[ri]
+			h := health[TargetOf(vs, rs)]
+			switch {
+			case h.Up:
+				svc.Reals = append(svc.Reals, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0))})
+			case rs.InhibitOnFailure:
+				svc.Reals = append(svc.Reals, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0})
+			}
+		}
+		if st := services[ServiceID(vs)]; st.SorryActive && vs.SorryServer != nil {
+			svc.Reals = append(svc.Reals, dataplane.Real{Addr: vs.SorryServer.Address, Port: vs.SorryServer.Port, Weight: 1})
+		}
+		t.Services = append(t.Services, svc)
+	}
+	return t
+}
+
+func protocolOf(p config.Protocol) dataplane.Protocol {
+	switch p {
+	case config.ProtocolUDP:
+		return dataplane.UDP
+	case config.ProtocolSCTP:
+		return dataplane.SCTP
+	}
+	return dataplane.TCP
+}
+
+func methodOf(m config.ForwardingMethod) dataplane.Method {
+	switch m {
+	case config.ForwardDR:
+		return dataplane.DR
+	case config.ForwardTUN:
+		return dataplane.TUN
+	}
+	return dataplane.NAT
+}
