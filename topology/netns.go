@@ -10,6 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/drlb/drlb/internal/nsdo"
 )
 
 // NetnsDir is where named namespaces are bind-mounted, as `ip netns` expects.
@@ -18,44 +20,13 @@ const NetnsDir = "/run/netns"
 // NSPath is the bind-mount path of a named namespace.
 func NSPath(nsName string) string { return filepath.Join(NetnsDir, nsName) }
 
-// Do runs fn on a fresh OS thread that has entered the namespace at nsPath,
-// then restores the thread. Sockets created by fn stay in that namespace; so
-// does a child process started by fn (it is forked from this thread).
-// Goroutines started by fn do not inherit the namespace.
-//
-// If the thread cannot be restored it is left locked, so the Go runtime
-// retires it instead of reusing a thread in a foreign namespace.
+// Do runs fn on a thread inside the namespace at nsPath (see internal/nsdo:
+// sockets and processes fn creates stay there; goroutines it starts do not).
 func Do(nsPath string, fn func() error) error {
-	target, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return fmt.Errorf("open namespace %s: %w", nsPath, err)
+	if nsPath == "" {
+		return fmt.Errorf("enter namespace: empty path")
 	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("remember current namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter namespace %s: %w", nsPath, err)
-			return
-		}
-		fnErr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the thread dies with the goroutine.
-			errc <- errors.Join(fnErr, fmt.Errorf("restore namespace after %s: %w", nsPath, err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- fnErr
-	}()
-	return <-errc
+	return nsdo.Do(nsPath, fn)
 }
 
 // ensureNetnsDir makes /run/netns a shared bind mount, as `ip netns add`
