@@ -41,8 +41,15 @@ type Options struct {
 	// ConnTimeout is how long the nft back end remembers an idle connection
 	// in its connection tables (refreshed on every packet); 0 means 15 minutes.
 	ConnTimeout time.Duration
-	// ConnTableSize caps each per-real connection set; 0 means 65536.
+	// ConnTableSize caps each nft connection table (the shards of each
+	// protocol's, shared by all services, and the affinity table of each
+	// persistent service); 0 means 1,048,576.
 	ConnTableSize uint32
+	// ConnTableShards is how many maps each protocol's nft connection table
+	// is spread over (by a hash of the client address and port); 0 means 32.
+	// Listing a map costs the kernel time quadratic in its size, so shards
+	// keep Observe fast with many connections.
+	ConnTableShards int
 	// HashSeed seeds the nft back end's jhash; every balancer of one VIP
 	// must use the same seed (0 means a fixed built-in seed).
 	HashSeed uint32

@@ -28,7 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/drlb/drlb/daemon/dataplane"
-	"github.com/drlb/drlb/daemon/dataplane/internal/netnsdo"
+	"github.com/drlb/drlb/internal/nsdo"
 )
 
 // Client is the part of cloudflare/ipvs's Client the back end uses; tests
@@ -57,7 +57,7 @@ var _ dataplane.Dataplane = (*Backend)(nil)
 // Available reports whether the kernel (in opts' namespace) has the IPVS
 // generic-netlink family.
 func Available(opts dataplane.Options) error {
-	return netnsdo.Do(opts.NetNSPath, func() error {
+	return nsdo.Do(opts.NetNSPath, func() error {
 		c, err := cipvs.New()
 		if err != nil {
 			return fmt.Errorf("ipvs: generic-netlink family IPVS not available: %w", err)
@@ -74,7 +74,7 @@ func Available(opts dataplane.Options) error {
 // down, because IPVS rejects destinations (EINVAL) while lo is down.
 func New(opts dataplane.Options) (*Backend, error) {
 	var c cipvs.Client
-	err := netnsdo.Do(opts.NetNSPath, func() error {
+	err := nsdo.Do(opts.NetNSPath, func() error {
 		var err error
 		c, err = cipvs.New()
 		return err
@@ -90,7 +90,7 @@ func New(opts dataplane.Options) (*Backend, error) {
 	}
 	b := NewWithClient(c)
 	b.linkCheck = func(name string) error {
-		return netnsdo.Do(opts.NetNSPath, func() error {
+		return nsdo.Do(opts.NetNSPath, func() error {
 			_, err := net.InterfaceByName(name)
 			return err
 		})

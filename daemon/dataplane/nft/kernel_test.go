@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -55,7 +56,7 @@ func TestKernelApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := listTable(t, ns)
-	for _, want := range []string{`hook ingress device "eth1"`, "meta pkttype != host return", "fwd ip to meta mark map @a_tcp_172_16_1_1_80_", "numgen inc mod 3 map", "jhash ip saddr . th sport mod"} {
+	for _, want := range []string{`hook ingress device "eth1"`, "meta pkttype != host return", "fwd ip to ip daddr . meta l4proto . th dport . meta mark map @reals device \"eth1\"", "numgen inc mod 3 offset 1", "jhash ip saddr . th sport mod"} {
 		if !strings.Contains(before, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, before)
 		}
@@ -81,6 +82,18 @@ func TestKernelApply(t *testing.T) {
 		if after := listTable(t, ns); after != before {
 			t.Errorf("reapplying from a fresh backend changed the ruleset:\n--- before\n%s\n--- after\n%s", before, after)
 		}
+		// Another fresh back end observes from the kernel alone.
+		observer, err := New(dataplane.Options{NetNSPath: ns.Path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs, err := observer.Observe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
+			t.Errorf("observed from the kernel differs from applied: %v", d)
+		}
 	})
 
 	t.Run("observe", func(t *testing.T) {
@@ -94,8 +107,13 @@ func TestKernelApply(t *testing.T) {
 	})
 
 	t.Run("failed apply keeps the old ruleset", func(t *testing.T) {
+		base := regexp.MustCompile(`chain (ingress_eth1_[0-9a-f]+)`).FindStringSubmatch(before)
+		if base == nil {
+			t.Fatalf("no base chain in:\n%s", before)
+		}
 		b.mutateTx = func(tx *knftables.Transaction) {
-			tx.Add(&knftables.Rule{Chain: "svc_tcp_172_16_1_1_80", Rule: "ip saddr @no_such_set drop"})
+			// A rule in an existing chain that the kernel refuses.
+			tx.Add(&knftables.Rule{Chain: base[1], Rule: "ip saddr @no_such_set drop"})
 		}
 		defer func() { b.mutateTx = nil }()
 		changed := dataplane.Table{Services: table.Services[:1]}
@@ -130,6 +148,22 @@ func TestKernelApply(t *testing.T) {
 			if strings.Contains(line, "172_16_1_1_443") && strings.Contains(line, "# handle") && !strings.Contains(after, strings.TrimSpace(line)) {
 				t.Errorf("unrelated line changed: %s", line)
 			}
+		}
+	})
+
+	t.Run("removing the persistent service removes its chains and map", func(t *testing.T) {
+		without := dataplane.Table{Services: []dataplane.Service{table.Services[0], table.Services[2]}}
+		if err := b.Apply(ctx, without); err != nil {
+			t.Fatal(err)
+		}
+		got := listTable(t, ns)
+		for _, gone := range []string{"172_16_1_1_443", "172.16.1.1 . tcp . 443"} {
+			if strings.Contains(got, gone) {
+				t.Errorf("%q left after removing its service:\n%s", gone, got)
+			}
+		}
+		if !strings.Contains(got, "172_16_1_1_8080") {
+			t.Errorf("the mh service went too:\n%s", got)
 		}
 	})
 
@@ -217,6 +251,59 @@ func BenchmarkKernelApplyOneServer(b *testing.B) {
 		i++
 		table.Services[0].Reals[0].Weight = uint32(i%5 + 1)
 		if err := be.Apply(ctx, table); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKernelObserve observes a 1,000 × 10 table: after our own Apply
+// (services from memory, connection maps listed) and from a fresh back end
+// (rule comments read from the kernel as text).
+func BenchmarkKernelObserve(b *testing.B) {
+	ctx := context.Background()
+	be, ns := kernelBackend(b, fmt.Sprintf("bobs%d", b.N))
+	table := bigTable(1000, 10)
+	if err := be.Apply(ctx, table); err != nil {
+		b.Fatal(err)
+	}
+	fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		be   *Backend
+	}{{"cached", be}, {"fresh", fresh}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				obs, err := bc.be.Observe(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(obs.Services) != 1000 {
+					b.Fatalf("observed %d services, want 1000", len(obs.Services))
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkKernelApplyFresh reapplies an unchanged 1,000 × 10 table from a
+// back end that did not apply it (a daemon restart): it reads the table
+// back from the kernel and changes nothing.
+func BenchmarkKernelApplyFresh(b *testing.B) {
+	ctx := context.Background()
+	be, ns := kernelBackend(b, fmt.Sprintf("bfresh%d", b.N))
+	table := bigTable(1000, 10)
+	if err := be.Apply(ctx, table); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := fresh.Apply(ctx, table); err != nil {
 			b.Fatal(err)
 		}
 	}

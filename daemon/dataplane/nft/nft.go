@@ -1,9 +1,9 @@
 // Package nft is the nftables data plane: direct-routing forwarding with
 // netdev ingress chains on the VIP's interface (`meta pkttype host` guard,
 // `fwd ip to … device …`), choosing a real server once per connection and
-// remembering it in a dynamic map used as connection table (timeout
-// refreshed by every packet), so established connections keep their server
-// whatever else changes:
+// remembering it in a dynamic map used as connection table (one per
+// protocol, timeout refreshed by every packet), so established connections
+// keep their server whatever else changes:
 //
 //   - rr, wrr: smooth weighted round robin (numgen) on a connection's first packet;
 //   - mh, sh and every scheduler nftables cannot express (lc, wlc, …): a
@@ -11,15 +11,23 @@
 //     jhash of `ip saddr . th sport` (`ip saddr` for sh); it is identical on
 //     every balancer, so a connection survives a director failover;
 //   - persistence_timeout: a source-address affinity map (under the
-//     granularity mask) with that timeout replaces the connection table.
+//     granularity mask) with that timeout, consulted before scheduling.
 //
-// Flows whose server was removed move to the server the consistent hash
-// gives them. Everything lives in one table of family netdev (default
-// "drlb"); other tables are never touched. Chains and static maps are named
-// after a hash of their content, so Apply only adds what is new and deletes
-// what is gone, in one atomic nft transaction (none when nothing differs);
-// rule handles of unchanged services never change. See render for the
-// rules of one service.
+// A flow whose server was removed is scheduled again (for mh and sh: to the
+// server the consistent hash gives it) and keeps its new server.
+//
+// Everything lives in one table of family netdev (default "drlb"); other
+// tables are never touched. The per-service data (slot tables, real-server
+// addresses, dispatch) lives in a few shared maps keyed by service and read
+// only by the base chain of each device; each service has one small chain
+// named after a hash of its content. Apply adds what is new and deletes
+// what is gone, chains whole and map entries one by one, in one atomic nft
+// transaction (none when nothing differs); rule handles of unchanged
+// services never change. See render for the rules.
+//
+// Apply and Observe remember what the last Apply wrote while the kernel's
+// ruleset generation says nobody else committed since, so a one-server
+// change and `drlb status` cost milliseconds on a 1,000-service table.
 package nft
 
 import (
@@ -30,6 +38,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,11 +46,21 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"github.com/drlb/drlb/daemon/dataplane"
-	"github.com/drlb/drlb/daemon/dataplane/internal/netnsdo"
+	"github.com/drlb/drlb/internal/nsdo"
 )
 
 // DefaultTable is the name of the netdev table the back end owns.
 const DefaultTable = "drlb"
+
+// DefaultConnTableSize is the capacity of each connection table when
+// Options.ConnTableSize is 0. The kernel allocates entries as flows come,
+// so the cap costs nothing until it is used.
+const DefaultConnTableSize = 1 << 20
+
+// DefaultConnTableShards is the number of connection maps per protocol
+// when Options.ConnTableShards is 0: with 32, Observe counts 100,000
+// connections in well under a second.
+const DefaultConnTableShards = 32
 
 // defaultSeed seeds jhash when Options.HashSeed is 0 ("drlb"); without an
 // explicit seed the kernel would pick a random one per rule, and balancers
@@ -63,7 +82,19 @@ type Backend struct {
 	// generation returns the ruleset generation; nil (the fake) disables known.
 	generation func() (uint32, error)
 	// memo holds the rendering of the services of the last Apply.
-	memo map[string]serviceParts
+	memo map[string]*serviceParts
+	// ruleComments lists the comments of the rules of every chain of the
+	// table (a netlink dump for the kernel, ListRules for the fake).
+	ruleComments func(ctx context.Context) (map[string][]string, error)
+	// connCounts counts a connection map's entries by service and server
+	// (netlink for the kernel, ListElements for the fake).
+	connCounts func(ctx context.Context, set string) (map[connKey]uint32, error)
+	// listElements lists a shared map's elements (netlink for the kernel,
+	// ListElements for the fake).
+	listElements func(ctx context.Context, set string) ([]*knftables.Element, error)
+	// fold writes all new elements of a map as one command (see
+	// batchElement); off for knftables' fake, which would store them as one.
+	fold bool
 	// mutateTx lets tests corrupt a transaction to prove atomicity.
 	mutateTx func(*knftables.Transaction)
 }
@@ -87,7 +118,7 @@ func New(opts dataplane.Options) (*Backend, error) {
 		table = DefaultTable
 	}
 	var nft knftables.Interface
-	err := netnsdo.Do(opts.NetNSPath, func() error {
+	err := nsdo.Do(opts.NetNSPath, func() error {
 		var err error
 		// Netlink listing reads chain and map names without dumping every rule
 		// and element through `nft --json` (35 ms instead of 1.5 s for 1,000
@@ -100,8 +131,14 @@ func New(opts dataplane.Options) (*Backend, error) {
 	}
 	b := newWith(nft, table, opts)
 	b.generation = ruleGeneration
+	b.fold = true
+	b.ruleComments = func(context.Context) (map[string][]string, error) { return ruleCommentsNetlink(table) }
+	b.connCounts = func(_ context.Context, set string) (map[connKey]uint32, error) { return connCountsNetlink(table, set) }
+	b.listElements = func(_ context.Context, set string) ([]*knftables.Element, error) {
+		return sharedElementsNetlink(table, set)
+	}
 	b.linkCheck = func(name string) error {
-		return netnsdo.Do(opts.NetNSPath, func() error {
+		return nsdo.Do(opts.NetNSPath, func() error {
 			_, err := net.InterfaceByName(name)
 			return err
 		})
@@ -111,17 +148,26 @@ func New(opts dataplane.Options) (*Backend, error) {
 
 // newWith builds a back end over any knftables.Interface (tests pass a fake).
 func newWith(nft knftables.Interface, table string, opts dataplane.Options) *Backend {
-	cfg := settings{connTimeout: opts.ConnTimeout, connSize: uint64(opts.ConnTableSize), seed: opts.HashSeed}
+	cfg := settings{connTimeout: opts.ConnTimeout, connSize: uint64(opts.ConnTableSize), connShards: opts.ConnTableShards, seed: opts.HashSeed}
+	if cfg.connShards <= 0 {
+		cfg.connShards = DefaultConnTableShards
+	}
 	if cfg.connTimeout <= 0 {
 		cfg.connTimeout = 15 * time.Minute
 	}
 	if cfg.connSize == 0 {
-		cfg.connSize = 65536
+		cfg.connSize = DefaultConnTableSize
 	}
 	if cfg.seed == 0 {
 		cfg.seed = defaultSeed
 	}
-	return &Backend{nft: nft, table: table, netns: opts.NetNSPath, cfg: cfg, linkCheck: func(string) error { return nil }}
+	b := &Backend{nft: nft, table: table, netns: opts.NetNSPath, cfg: cfg, linkCheck: func(string) error { return nil }}
+	b.ruleComments = b.listRuleCommentsAPI
+	b.connCounts = b.connCountsAPI
+	b.listElements = func(ctx context.Context, set string) ([]*knftables.Element, error) {
+		return b.nft.ListElements(ctx, "map", set)
+	}
+	return b
 }
 
 // Kind implements dataplane.Dataplane.
@@ -158,6 +204,9 @@ func (b *Backend) check(t dataplane.Table) error {
 		}
 		ips := map[netip.Addr]bool{}
 		for _, r := range s.Reals {
+			if r.Addr.Unmap().Is4() && r.Addr.Unmap().As4()[0] == 0 {
+				bad(s, "real server %s is in 0.0.0.0/8 (not a host address)", r.Addr)
+			}
 			if ips[r.Addr] {
 				bad(s, "real server %s is listed with two ports (DR does not rewrite ports)", r.Addr)
 			}
@@ -182,14 +231,43 @@ func (b *Backend) check(t dataplane.Table) error {
 // current is what the kernel holds in our table.
 type current struct {
 	exists bool
-	chains map[string][]*knftables.Rule
-	sets   map[string]bool
-	// elements of the mutable (dispatch) maps: key -> value.
-	elements map[string]map[string]string
+	chains map[string]bool
+	maps   map[string]bool
+	// services are the entries of each service in the shared maps, by
+	// service id; fingerprint is "" when they were read from the kernel.
+	services map[string]*serviceParts
+	// table is the canonical table behind the content, when it was applied
+	// by us (nil when read from the kernel).
+	table *dataplane.Table
 }
 
+func emptyCurrent() current {
+	return current{chains: map[string]bool{}, maps: map[string]bool{}, services: map[string]*serviceParts{}}
+}
+
+// sharedMap reports whether name is a map whose elements belong to services.
+func sharedMap(name string) bool {
+	return name == slotsMap || name == realsMap || strings.HasPrefix(name, "d_")
+}
+
+// normalizeElem writes an element key or value as read and as rendered the
+// same way: numbers in decimal (nft lists marks as decimal numbers, we
+// write them in hex), parts joined with " . ".
+func normalizeElem(parts []string) string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		if n, err := strconv.ParseUint(p, 0, 64); err == nil {
+			p = strconv.FormatUint(n, 10)
+		}
+		out[i] = p
+	}
+	return strings.Join(out, " . ")
+}
+
+// read lists what the kernel holds: chain and map names, and the entries
+// of the shared maps grouped by service.
 func (b *Backend) read(ctx context.Context) (current, error) {
-	cur := current{chains: map[string][]*knftables.Rule{}, sets: map[string]bool{}}
+	cur := emptyCurrent()
 	objs, err := b.nft.ListAll(ctx)
 	if err != nil {
 		if knftables.IsNotFound(err) || errors.Is(err, syscall.ENOENT) || strings.Contains(strings.ToLower(err.Error()), "no such file or directory") {
@@ -199,55 +277,148 @@ func (b *Backend) read(ctx context.Context) (current, error) {
 	}
 	cur.exists = true
 	for _, c := range objs["chain"] {
-		cur.chains[c] = nil
+		cur.chains[c] = true
 	}
-	cur.elements = map[string]map[string]string{}
-	for _, s := range objs["map"] {
-		cur.sets[s] = true
-		if !strings.HasPrefix(s, "d_") {
+	for _, m := range objs["map"] {
+		if strings.HasPrefix(m, "__") {
+			continue // anonymous (a rule's inline vmap): goes with its rule
+		}
+		cur.maps[m] = true
+		if !sharedMap(m) {
 			continue
 		}
-		// A dispatch map: its elements are reconciled one by one.
-		elems, err := b.nft.ListElements(ctx, "map", s)
+		elems, err := b.listElements(ctx, m)
 		if err != nil {
-			return cur, fmt.Errorf("nft: list map %s: %w", s, err)
+			return cur, fmt.Errorf("nft: list map %s: %w", m, err)
 		}
-		els := map[string]string{}
 		for _, e := range elems {
-			els[strings.Join(e.Key, " . ")] = strings.Join(e.Value, " . ")
+			parts := strings.Split(normalizeElem(e.Key), " . ")
+			if len(parts) < 3 {
+				continue // not ours; deleted with the map if the map goes
+			}
+			id := strings.Join(parts[:3], " . ")
+			sp := cur.services[id]
+			if sp == nil {
+				sp = &serviceParts{id: id, elements: map[string][][2]string{}}
+				cur.services[id] = sp
+			}
+			// The key as listed (to delete it), the value in normal form.
+			sp.elements[m] = append(sp.elements[m], [2]string{strings.Join(e.Key, " . "), normalizeElem(e.Value)})
 		}
-		cur.elements[s] = els
 	}
 	return cur, nil
 }
 
 // wantAsCurrent is what read would return once want is applied.
-func wantAsCurrent(want ruleset, empty bool) *current {
-	cur := &current{exists: !empty, chains: map[string][]*knftables.Rule{}, sets: map[string]bool{}}
-	if empty {
-		return cur
+func wantAsCurrent(want ruleset, table dataplane.Table) *current {
+	cur := emptyCurrent()
+	cur.table = &table
+	if want.empty {
+		return &cur
 	}
+	cur.exists = true
 	for _, c := range want.chains {
-		cur.chains[c.name] = nil
+		cur.chains[c.name] = true
 	}
-	cur.elements = map[string]map[string]string{}
 	for _, m := range want.maps {
-		cur.sets[m.name] = true
-		if m.mutable {
-			els := map[string]string{}
-			for _, e := range m.elements {
-				els[e[0]] = e[1]
-			}
-			cur.elements[m.name] = els
+		cur.maps[m.name] = true
+	}
+	for _, s := range want.services {
+		cur.services[s.id] = s
+	}
+	return &cur
+}
+
+// elementOps collects element deletions and additions per map.
+type elementOps struct {
+	del, add map[string][][2]string
+	order    []string // map names in first-touched order
+}
+
+func (o *elementOps) touch(m string) {
+	if _, ok := o.del[m]; ok {
+		return
+	}
+	if _, ok := o.add[m]; ok {
+		return
+	}
+	o.order = append(o.order, m)
+}
+
+// diffService adds the element changes that turn have's entries into
+// want's (either may be nil) to ops, skipping maps that will not exist.
+func (o *elementOps) diffService(have, want *serviceParts, keep map[string]bool) {
+	if have != nil && want != nil && have.fingerprint != "" && have.fingerprint == want.fingerprint {
+		return
+	}
+	maps := map[string]bool{}
+	if have != nil {
+		for m := range have.elements {
+			maps[m] = true
 		}
 	}
-	return cur
+	if want != nil {
+		for m := range want.elements {
+			maps[m] = true
+		}
+	}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for m := range maps {
+			if !yield(m) {
+				return
+			}
+		}
+	})
+	for _, m := range names {
+		if !keep[m] {
+			continue
+		}
+		var haveEls, wantEls [][2]string
+		if have != nil {
+			haveEls = have.elements[m]
+		}
+		if want != nil {
+			wantEls = want.elements[m]
+		}
+		// Rendered and read elements compare in normal form.
+		norm := have != nil && have.fingerprint == ""
+		wantByKey := make(map[string]string, len(wantEls))
+		for _, e := range wantEls {
+			k, v := e[0], e[1]
+			if norm {
+				k, v = normalizeElem(strings.Split(k, " . ")), normalizeElem(strings.Split(v, " . "))
+			}
+			wantByKey[k] = v
+		}
+		haveByKey := make(map[string]string, len(haveEls))
+		for _, e := range haveEls {
+			k := e[0]
+			if norm {
+				k = normalizeElem(strings.Split(k, " . "))
+			}
+			haveByKey[k] = e[1]
+			if v, ok := wantByKey[k]; !ok || v != e[1] {
+				o.touch(m)
+				o.del[m] = append(o.del[m], e)
+			}
+		}
+		for _, e := range wantEls {
+			k := e[0]
+			if norm {
+				k = normalizeElem(strings.Split(k, " . "))
+			}
+			if v, ok := haveByKey[k]; !ok || v != wantByKey[k] {
+				o.touch(m)
+				o.add[m] = append(o.add[m], e)
+			}
+		}
+	}
 }
 
 // plan builds the transaction that turns cur into want (empty when equal).
-func (b *Backend) plan(cur current, want ruleset, empty bool) *knftables.Transaction {
+func (b *Backend) plan(cur current, want ruleset) *knftables.Transaction {
 	tx := b.nft.NewTransaction()
-	if empty {
+	if want.empty {
 		if cur.exists {
 			tx.Delete(&knftables.Table{})
 		}
@@ -259,7 +430,7 @@ func (b *Backend) plan(cur current, want ruleset, empty bool) *knftables.Transac
 	wantChains := map[string]bool{}
 	for _, c := range want.chains {
 		wantChains[c.name] = true
-		if _, ok := cur.chains[c.name]; ok {
+		if cur.chains[c.name] {
 			continue
 		}
 		chain := &knftables.Chain{Name: c.name}
@@ -272,97 +443,92 @@ func (b *Backend) plan(cur current, want ruleset, empty bool) *knftables.Transac
 		tx.Add(chain)
 	}
 	wantMaps := map[string]bool{}
-	var mutable []mapSpec
 	for _, m := range want.maps {
 		wantMaps[m.name] = true
-		if m.mutable && cur.sets[m.name] {
-			mutable = append(mutable, m) // reconciled after the chains exist
+		if cur.maps[m.name] {
 			continue
 		}
-		if cur.sets[m.name] {
-			continue
-		}
-		spec := &knftables.Map{Name: m.name, Type: m.typ, TypeOf: m.typeOf}
+		spec := &knftables.Map{Name: m.name, Type: m.typ}
 		if m.timeout > 0 {
 			spec.Flags = []knftables.SetFlag{knftables.TimeoutFlag}
 			spec.Timeout = knftables.PtrTo(m.timeout)
 			spec.Size = knftables.PtrTo(m.size)
 		}
 		tx.Add(spec)
-		if len(m.elements) > 0 {
-			tx.Add(batchElement(m.name, m.elements))
-		}
 	}
 	for _, c := range want.chains {
-		if _, ok := cur.chains[c.name]; ok {
+		if cur.chains[c.name] {
 			continue // content-addressed: same name, same rules
 		}
 		for _, r := range c.rules {
 			tx.Add(&knftables.Rule{Chain: c.name, Rule: r.text, Comment: knftables.PtrTo(r.comment)})
 		}
 	}
-	for _, m := range mutable {
-		have, known := cur.elements[m.name]
-		if !known {
-			// Contents unknown: rewrite them.
-			tx.Flush(&knftables.Map{Name: m.name})
-			if len(m.elements) > 0 {
-				tx.Add(batchElement(m.name, m.elements))
-			}
-			continue
-		}
-		wantEls := map[string]string{}
-		for _, e := range m.elements {
-			wantEls[e[0]] = e[1]
-		}
-		var stale []string
-		for k, v := range have {
-			if w, ok := wantEls[k]; !ok || w != v {
-				stale = append(stale, k)
+
+	// Entries of the shared maps, service by service: unchanged services
+	// (same fingerprint as applied last time) cost nothing.
+	ops := elementOps{del: map[string][][2]string{}, add: map[string][][2]string{}}
+	seen := map[string]bool{}
+	for _, s := range want.services {
+		seen[s.id] = true
+		ops.diffService(cur.services[s.id], s, wantMaps)
+	}
+	gone := slices.Sorted(func(yield func(string) bool) {
+		for id := range cur.services {
+			if !seen[id] && !yield(id) {
+				return
 			}
 		}
-		slices.Sort(stale)
-		for _, k := range stale {
-			tx.Delete(&knftables.Element{Map: m.name, Key: []string{k}})
-		}
-		var add [][2]string
-		for _, e := range m.elements {
-			if v, ok := have[e[0]]; !ok || v != e[1] {
-				add = append(add, e)
-			}
-		}
-		if len(add) > 0 {
-			tx.Add(batchElement(m.name, add))
+	})
+	for _, id := range gone {
+		ops.diffService(cur.services[id], nil, wantMaps)
+	}
+	for _, m := range ops.order {
+		for _, e := range ops.del[m] {
+			tx.Delete(&knftables.Element{Map: m, Key: []string{e[0]}})
 		}
 	}
-	var gone []string
-	for name := range cur.chains {
-		if !wantChains[name] {
-			gone = append(gone, name)
+	for _, m := range ops.order {
+		els := ops.add[m]
+		switch {
+		case len(els) == 0:
+		case b.fold:
+			tx.Add(batchElement(m, els))
+		default:
+			for _, e := range els {
+				tx.Add(&knftables.Element{Map: m, Key: []string{e[0]}, Value: []string{e[1]}})
+			}
 		}
 	}
-	slices.Sort(gone)
-	for _, name := range gone {
+
+	goneChains := slices.Sorted(func(yield func(string) bool) {
+		for name := range cur.chains {
+			if !wantChains[name] && !yield(name) {
+				return
+			}
+		}
+	})
+	for _, name := range goneChains {
 		tx.Flush(&knftables.Chain{Name: name})
 	}
-	var goneMaps []string
-	for name := range cur.sets {
-		if !wantMaps[name] {
-			goneMaps = append(goneMaps, name)
+	goneMaps := slices.Sorted(func(yield func(string) bool) {
+		for name := range cur.maps {
+			if !wantMaps[name] && !yield(name) {
+				return
+			}
 		}
-	}
-	slices.Sort(goneMaps)
-	// Old verdict maps go before the chains they point to.
+	})
+	// Old dispatch maps go before the chains they point to.
 	for _, name := range goneMaps {
 		tx.Delete(&knftables.Map{Name: name})
 	}
-	for _, name := range gone {
+	for _, name := range goneChains {
 		tx.Delete(&knftables.Chain{Name: name})
 	}
 	return tx
 }
 
-// batchElement writes all elements of a map as one `add element` command
+// batchElement writes elements of a map as one `add element` command
 // ("{ k0 : v0 , k1 : v1 , … }") by folding the rest into the first value:
 // one command per element made nft ~3× slower for 160,000 elements.
 func batchElement(name string, elements [][2]string) *knftables.Element {
@@ -383,28 +549,19 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 		return err
 	}
 	canon := desired.Canonical()
-	next := map[string]serviceParts{}
+	next := map[string]*serviceParts{}
 	want, err := renderMemo(canon, b.cfg, b.memo, next)
 	if err != nil {
 		return err
 	}
 	b.memo = next
-	return netnsdo.Do(b.netns, func() error {
-		var cur current
-		gen, genErr := uint32(0), error(nil)
-		if b.generation != nil {
-			gen, genErr = b.generation()
-		}
-		if b.known != nil && genErr == nil && b.generation != nil && gen == b.knownGen {
-			cur = *b.known
-		} else {
-			var err error
-			if cur, err = b.read(ctx); err != nil {
-				return err
-			}
+	return nsdo.Do(b.netns, func() error {
+		cur, err := b.currentState(ctx)
+		if err != nil {
+			return err
 		}
 		b.known = nil
-		tx := b.plan(cur, want, len(canon.Services) == 0)
+		tx := b.plan(cur, want)
 		if b.mutateTx != nil {
 			b.mutateTx(tx)
 		}
@@ -418,11 +575,32 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 		// the next one; our table is ours alone, so that is acceptable.
 		if b.generation != nil {
 			if g, err := b.generation(); err == nil {
-				b.known, b.knownGen = wantAsCurrent(want, len(canon.Services) == 0), g
+				b.known, b.knownGen = wantAsCurrent(want, canon), g
 			}
 		}
 		return nil
 	})
+}
+
+// cached returns what our last Apply left in the kernel, or nil when
+// someone committed since (or the back end cannot tell). It runs in the
+// back end's namespace.
+func (b *Backend) cached() *current {
+	if b.known == nil || b.generation == nil {
+		return nil
+	}
+	if gen, err := b.generation(); err != nil || gen != b.knownGen {
+		return nil
+	}
+	return b.known
+}
+
+// currentState is the cached state, or the kernel's read back.
+func (b *Backend) currentState(ctx context.Context) (current, error) {
+	if c := b.cached(); c != nil {
+		return *c, nil
+	}
+	return b.read(ctx)
 }
 
 // Flush implements dataplane.Dataplane: it deletes our table.
@@ -439,6 +617,7 @@ func Ruleset(desired dataplane.Table, opts dataplane.Options) (string, error) {
 	}
 	fake := knftables.NewFake(knftables.NetDevFamily, table)
 	b := newWith(fake, table, opts)
+	b.fold = true
 	if err := b.check(desired); err != nil {
 		return "", err
 	}
@@ -447,5 +626,5 @@ func Ruleset(desired dataplane.Table, opts dataplane.Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return b.plan(current{chains: map[string][]*knftables.Rule{}, sets: map[string]bool{}}, want, len(canon.Services) == 0).String(), nil
+	return b.plan(emptyCurrent(), want).String(), nil
 }

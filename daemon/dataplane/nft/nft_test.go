@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +60,8 @@ func TestRulesetGolden(t *testing.T) {
 	}
 	for name, table := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := Ruleset(table, dataplane.Options{})
+			// Two connection-map shards keep the goldens short.
+			got, err := Ruleset(table, dataplane.Options{ConnTableShards: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +115,7 @@ func TestRejectsBeforeChanging(t *testing.T) {
 func TestApplyIdempotentAndMinimal(t *testing.T) {
 	ctx := context.Background()
 	fake := knftables.NewFake(knftables.NetDevFamily, DefaultTable)
-	b := newWith(fake, DefaultTable, dataplane.Options{})
+	b := newWith(fake, DefaultTable, dataplane.Options{ConnTableShards: 2})
 	table := dataplane.Table{Services: []dataplane.Service{
 		svc("wrr", real("172.16.1.10", 1), real("172.16.1.11", 2)),
 	}}
@@ -126,7 +129,8 @@ func TestApplyIdempotentAndMinimal(t *testing.T) {
 	if fake.LastTransaction != nil {
 		t.Fatalf("reapplying the same table ran a transaction:\n%s", fake.LastTransaction)
 	}
-	// Remove one real: only its chain and set go, the service chain changes.
+	// Remove one real: the service chain is replaced, only the real's
+	// entries leave the shared maps, the connection table is untouched.
 	table.Services[0].Reals = table.Services[0].Reals[1:]
 	if err := b.Apply(ctx, table); err != nil {
 		t.Fatal(err)
@@ -134,10 +138,10 @@ func TestApplyIdempotentAndMinimal(t *testing.T) {
 	got := fake.LastTransaction.String()
 	golden(t, "apply-remove-real", got)
 	for _, line := range strings.Split(got, "\n") {
-		if strings.Contains(line, "rs_tcp_172_16_1_1_80_172_16_1_11_80") && !strings.HasPrefix(line, "add element") {
-			t.Errorf("the remaining real's chain was touched: %s", line)
+		if strings.Contains(line, "element") && strings.Contains(line, "0xac10010b :") {
+			t.Errorf("the remaining real's entries were touched: %s", line)
 		}
-		if strings.Contains(line, "map netdev drlb c_tcp_172_16_1_1_80") {
+		if strings.Contains(line, "netdev drlb conn_") || strings.Contains(line, "netdev drlb c") && strings.Contains(line, "_tcp_") {
 			t.Errorf("the connection table was touched: %s", line)
 		}
 	}
@@ -195,9 +199,27 @@ func TestParseDescRoundTrip(t *testing.T) {
 	if got.Key() != s.Key() || got.Scheduler != "wrr" || got.PersistenceTimeout != s.PersistenceTimeout || got.PersistenceBits != 24 || got.Interface != "eth1" {
 		t.Errorf("round trip = %+v", got)
 	}
-	r, err := parseRealDesc(realDesc(real("10.0.0.1", 7)) + " h=00000000")
-	if err != nil || r != real("10.0.0.1", 7) {
-		t.Errorf("real round trip = %+v, %v", r, err)
+	var reals []dataplane.Real
+	for i := range 12 {
+		reals = append(reals, real(fmt.Sprintf("10.0.0.%d", 100+i), uint32(i)))
+	}
+	descs := realsDesc(reals)
+	if len(descs) < 2 {
+		t.Errorf("12 reals fit in one comment: %q", descs)
+	}
+	var back []dataplane.Real
+	for _, d := range descs {
+		if len(d)+len(" h=00000000") > 128 {
+			t.Errorf("description too long for an nft comment (%d): %q", len(d), d)
+		}
+		rs, err := parseRealsDesc(d + " h=00000000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, rs...)
+	}
+	if !slices.Equal(back, reals) {
+		t.Errorf("reals round trip = %v, want %v", back, reals)
 	}
 }
 
@@ -208,6 +230,70 @@ func FuzzParseServiceDesc(f *testing.F) {
 		svc, err := parseServiceDesc(s)
 		if err == nil && !svc.VIP.IsValid() {
 			t.Errorf("accepted %q without a VIP", s)
+		}
+	})
+}
+
+func TestUdataComment(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"comment only", append([]byte{0, 4}, "abc\x00"...), "abc"},
+		{"after another record", append([]byte{1, 2, 9, 9, 0, 3}, "xy\x00"...), "xy"},
+		{"no comment", []byte{1, 1, 7}, ""},
+		{"truncated", []byte{0, 9, 'a'}, ""},
+		{"empty", nil, ""},
+	}
+	for _, tt := range tests {
+		if got := udataComment(tt.in); got != tt.want {
+			t.Errorf("%s: udataComment(%v) = %q, want %q", tt.name, tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzUdataComment feeds arbitrary rule user data to the comment reader:
+// it must never panic and never return more than the input holds.
+func FuzzUdataComment(f *testing.F) {
+	f.Add(append([]byte{0, 4}, "abc\x00"...)) // a comment record
+	f.Add([]byte{1, 1, 7, 0, 2, 'h', 0})      // another record first
+	f.Add([]byte{0, 200})                     // length beyond the data
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got := udataComment(b); len(got) > len(b) {
+			t.Errorf("comment %q longer than input %v", got, b)
+		}
+	})
+}
+
+// FuzzParseRealsDesc feeds arbitrary comments to the real-server
+// description reader: what it accepts must describe valid addresses and
+// render back to the same description.
+func FuzzParseRealsDesc(f *testing.F) {
+	f.Add("real 172.16.1.10:80 w=1 172.16.1.11:80 w=2 h=01234567") // two reals and the hash
+	f.Add("real 10.0.0.1:80")                                      // a real without weight
+	f.Add("real 10.0.0.1:80 w=99999999999")                        // weight out of range
+	f.Fuzz(func(t *testing.T, s string) {
+		reals, err := parseRealsDesc(s)
+		if err != nil {
+			return
+		}
+		for _, r := range reals {
+			if !r.Addr.IsValid() {
+				t.Fatalf("accepted %q with an invalid address", s)
+			}
+		}
+		var back []dataplane.Real
+		descs := realsDesc(reals)
+		for _, d := range descs {
+			rs, err := parseRealsDesc(d)
+			if err != nil {
+				t.Fatalf("%q: description %q of its reals does not parse: %v", s, d, err)
+			}
+			back = append(back, rs...)
+		}
+		if !slices.Equal(back, reals) {
+			t.Errorf("%q: round trip gave %v (descriptions %q)", s, back, descs)
 		}
 	})
 }

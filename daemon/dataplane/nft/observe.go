@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/knftables"
+
 	"github.com/drlb/drlb/daemon/dataplane"
-	"github.com/drlb/drlb/daemon/dataplane/internal/netnsdo"
+	"github.com/drlb/drlb/internal/nsdo"
 )
 
 // Version is what Observe reports after "IP Virtual Server version".
@@ -58,103 +60,152 @@ func parseServiceDesc(comment string) (dataplane.Service, error) {
 	return s, nil
 }
 
-// parseRealDesc reads a real-server chain's description comment.
-func parseRealDesc(comment string) (dataplane.Real, error) {
+// parseRealsDesc reads a real-server description comment (see realsDesc).
+func parseRealsDesc(comment string) ([]dataplane.Real, error) {
 	f := strings.Fields(comment)
-	if len(f) < 3 || f[0] != "real" || !strings.HasPrefix(f[2], "w=") {
-		return dataplane.Real{}, fmt.Errorf("nft: not a real-server description: %q", comment)
+	if len(f) < 3 || f[0] != "real" {
+		return nil, fmt.Errorf("nft: not a real-server description: %q", comment)
 	}
-	ap, err := netip.ParseAddrPort(f[1])
-	if err != nil {
-		return dataplane.Real{}, fmt.Errorf("nft: real-server description %q: %w", comment, err)
+	var out []dataplane.Real
+	for i := 1; i < len(f); i += 2 {
+		if strings.HasPrefix(f[i], "h=") {
+			break // the rule's hash
+		}
+		if i+1 >= len(f) || !strings.HasPrefix(f[i+1], "w=") {
+			return nil, fmt.Errorf("nft: real-server description %q: no weight after %s", comment, f[i])
+		}
+		ap, err := netip.ParseAddrPort(f[i])
+		if err != nil {
+			return nil, fmt.Errorf("nft: real-server description %q: %w", comment, err)
+		}
+		w, err := strconv.ParseUint(strings.TrimPrefix(f[i+1], "w="), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("nft: real-server description %q: %w", comment, err)
+		}
+		out = append(out, dataplane.Real{Addr: ap.Addr(), Port: ap.Port(), Weight: uint32(w)})
 	}
-	w, err := strconv.ParseUint(strings.TrimPrefix(f[2], "w="), 10, 32)
-	if err != nil {
-		return dataplane.Real{}, fmt.Errorf("nft: real-server description %q: %w", comment, err)
-	}
-	return dataplane.Real{Addr: ap.Addr(), Port: ap.Port(), Weight: uint32(w)}, nil
+	return out, nil
 }
 
-// normalizeMark turns a mark as nft lists it (decimal or hex) into markOf's form.
-func normalizeMark(v string) string {
-	n, err := strconv.ParseUint(v, 0, 32)
+// listRuleCommentsAPI lists the comments of each chain's rules through
+// knftables (for the fake; the kernel uses ruleCommentsNetlink).
+func (b *Backend) listRuleCommentsAPI(ctx context.Context) (map[string][]string, error) {
+	rules, err := b.nft.ListRules(ctx, "")
 	if err != nil {
-		return v
+		if knftables.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("nft: list rules of netdev %s: %w", b.table, err)
 	}
-	return fmt.Sprintf("0x%08x", n)
+	chains := map[string][]string{}
+	for _, r := range rules {
+		c := ""
+		if r.Comment != nil {
+			c = *r.Comment
+		}
+		chains[r.Chain] = append(chains[r.Chain], c)
+	}
+	return chains, nil
+}
+
+// servicesFromComments rebuilds the services from the description
+// comments of the service chains.
+func servicesFromComments(chains map[string][]string) ([]dataplane.Service, error) {
+	var out []dataplane.Service
+	for chain, comments := range chains {
+		if !strings.HasPrefix(chain, "svc_") || len(comments) == 0 {
+			continue
+		}
+		svc, err := parseServiceDesc(stripHash(comments[len(comments)-1]))
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range comments {
+			if !strings.HasPrefix(c, "real ") {
+				continue
+			}
+			reals, err := parseRealsDesc(c)
+			if err != nil {
+				return nil, err
+			}
+			svc.Reals = append(svc.Reals, reals...)
+		}
+		out = append(out, svc)
+	}
+	return out, nil
+}
+
+// stripHash drops the " h=…" suffix of a comment.
+func stripHash(c string) string {
+	if i := strings.LastIndex(c, " h="); i >= 0 {
+		return c[:i]
+	}
+	return c
 }
 
 // Observe implements dataplane.Dataplane. ActiveConn counts a real
-// server's entries in its service's connection (or persistence) map, that
-// is connections (or clients) seen within the timeout; InActConn is 0.
+// server's entries in the connection maps, that is connections seen within
+// the connection timeout (persistent services included); InActConn is 0.
+//
+// After our own Apply (and nobody committed since) the services come from
+// memory and Observe only lists the connection maps; otherwise it reads the
+// rule comments of the table as text, without map elements.
 func (b *Backend) Observe(ctx context.Context) (dataplane.Observation, error) {
 	obs := dataplane.Observation{Kind: dataplane.KindNFT, Version: Version}
-	err := netnsdo.Do(b.netns, func() error {
-		cur, err := b.read(ctx)
-		if err != nil {
-			return err
-		}
-		if cur.exists {
-			rules, err := b.nft.ListRules(ctx, "")
+	var services []dataplane.Service
+	counts := map[dataplane.Protocol]map[connKey]uint32{}
+	err := nsdo.Do(b.netns, func() error {
+		var maps map[string]bool
+		if c := b.cached(); c != nil {
+			services, maps = c.table.Services, c.maps
+		} else {
+			objs, err := b.nft.ListAll(ctx)
 			if err != nil {
-				return fmt.Errorf("nft: list rules of netdev %s: %w", b.table, err)
+				if knftables.IsNotFound(err) || strings.Contains(strings.ToLower(err.Error()), "no such file or directory") {
+					return nil
+				}
+				return fmt.Errorf("nft: list table netdev %s: %w", b.table, err)
 			}
-			for _, r := range rules {
-				cur.chains[r.Chain] = append(cur.chains[r.Chain], r)
+			maps = map[string]bool{}
+			for _, m := range objs["map"] {
+				maps[m] = true
 			}
-		}
-		var sets []string
-		for name := range cur.sets {
-			sets = append(sets, name)
-		}
-		slices.Sort(sets)
-		for chain, rules := range cur.chains {
-			sid, ok := strings.CutPrefix(chain, "svc_")
-			if i := strings.LastIndexByte(sid, '_'); i > 0 {
-				sid = sid[:i] // drop the content hash
-			}
-			if !ok || len(rules) == 0 || rules[len(rules)-1].Comment == nil {
-				continue
-			}
-			svc, err := parseServiceDesc(*rules[len(rules)-1].Comment)
+			comments, err := b.ruleComments(ctx)
 			if err != nil {
 				return err
 			}
-			os := dataplane.ObservedService{Service: svc}
-			counts := map[string]uint32{}
-			for _, set := range sets {
-				if set != "c_"+sid && !strings.HasPrefix(set, "p_"+sid+"_") {
-					continue
-				}
-				elems, err := b.nft.ListElements(ctx, "map", set)
-				if err != nil {
-					return fmt.Errorf("nft: list map %s: %w", set, err)
-				}
-				for _, e := range elems {
-					if len(e.Value) == 1 {
-						counts[normalizeMark(e.Value[0])]++
-					}
-				}
+			if services, err = servicesFromComments(comments); err != nil {
+				return err
 			}
-			for _, r := range rules {
-				if r.Comment == nil || !strings.HasPrefix(*r.Comment, "real ") {
-					continue
-				}
-				real, err := parseRealDesc(*r.Comment)
+		}
+		for _, p := range protocols {
+			counts[p] = map[connKey]uint32{}
+			for k := 0; maps[connMapName(p, k)]; k++ {
+				c, err := b.connCounts(ctx, connMapName(p, k))
 				if err != nil {
 					return err
 				}
-				os.Observed = append(os.Observed, dataplane.ObservedReal{Real: real, ActiveConn: counts[markOf(real.Addr)]})
+				for key, n := range c {
+					counts[p][key] += n
+				}
 			}
-			slices.SortFunc(os.Observed, func(a, b dataplane.ObservedReal) int {
-				return a.AddrPort().Compare(b.AddrPort())
-			})
-			obs.Services = append(obs.Services, os)
 		}
 		return nil
 	})
 	if err != nil {
 		return dataplane.Observation{}, err
+	}
+	for _, s := range services {
+		os := dataplane.ObservedService{Service: s}
+		os.Reals = nil
+		for _, r := range s.Reals {
+			k := connKey{vip: s.VIP.As4(), port: s.Port, mark: markNumber(r.Addr)}
+			os.Observed = append(os.Observed, dataplane.ObservedReal{Real: r, ActiveConn: counts[s.Protocol][k]})
+		}
+		slices.SortFunc(os.Observed, func(a, b dataplane.ObservedReal) int {
+			return a.AddrPort().Compare(b.AddrPort())
+		})
+		obs.Services = append(obs.Services, os)
 	}
 	slices.SortFunc(obs.Services, func(a, b dataplane.ObservedService) int { return a.Key().Compare(b.Key()) })
 	return obs, nil

@@ -1,0 +1,157 @@
+package dataplane_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/nft"
+	"github.com/drlb/drlb/internal/testenv"
+	"github.com/drlb/drlb/topology"
+	"github.com/drlb/drlb/topology/labtest"
+)
+
+// wrkRate matches wrk's summary line "Requests/sec:  12345.67".
+var wrkRate = regexp.MustCompile(`(?m)^Requests/sec:\s+([0-9.]+)`)
+
+// parseWrk returns the requests per second of a wrk report, refusing
+// reports with failed requests.
+func parseWrk(out string) (float64, error) {
+	if strings.Contains(out, "Non-2xx or 3xx responses") {
+		return 0, fmt.Errorf("wrk saw failed responses:\n%s", out)
+	}
+	m := wrkRate.FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
+	}
+	rps, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("wrk rate %q: %w", m[1], err)
+	}
+	return rps, nil
+}
+
+func TestParseWrk(t *testing.T) {
+	const report = `Running 5s test @ http://172.16.1.1/data
+  1 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   350.12us  120.00us   5.00ms   90.00%
+  61234 requests in 5.00s, 9.87MB read
+Requests/sec:  12246.80
+Transfer/sec:      1.97MB
+`
+	rps, err := parseWrk(report)
+	if err != nil || rps != 12246.80 {
+		t.Errorf("parseWrk = %v, %v; want 12246.80", rps, err)
+	}
+	if _, err := parseWrk(strings.Replace(report, "Requests/sec:  12246.80\n", "", 1)); err == nil {
+		t.Error("a report without a rate was accepted")
+	}
+	if _, err := parseWrk(report + "  Non-2xx or 3xx responses: 12\n"); err == nil {
+		t.Error("a report with failed responses was accepted")
+	}
+}
+
+// drlabBinary returns a drlab binary: $DRLB_BIN_DIR/drlab, or a fresh build.
+func drlabBinary(b *testing.B) string {
+	b.Helper()
+	if dir := os.Getenv(labtest.BinDirEnv); dir != "" {
+		return filepath.Join(dir, "drlab")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	bin := filepath.Join(b.TempDir(), "drlab")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/drlab")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build drlab: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// wrk runs a bounded wrk from the client against url and returns its rate.
+func wrk(b *testing.B, lab *topology.Lab, url string) float64 {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := lab.Output(ctx, "client", "wrk", "-t1", "-c8", "-d3s", "--timeout", "2s", url)
+	if err != nil {
+		b.Fatalf("wrk %s: %v\n%s", url, err, out)
+	}
+	rps, err := parseWrk(string(out))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rps
+}
+
+// BenchmarkForwardingCost measures requests per second from the client
+// through the VIP (nft rules on lb1, one real server, rs1) and straight to
+// rs1, and reports both and their ratio (goal ≥ 0.9). It alternates two
+// 3 s wrk runs of each (12 s in all, each run bounded to 10 s); use
+// -benchtime 1x.
+func BenchmarkForwardingCost(b *testing.B) {
+	testenv.Privileged(b, "nft", "wrk")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := "dlbench"
+	if _, err := topology.Down(ctx, name, ""); err == nil {
+		b.Logf("removed leftovers of an earlier lab %s", name)
+	}
+	lab, err := topology.Up(ctx, topology.Options{Name: name, Spec: topology.Seed(), DrlabBinary: drlabBinary(b)})
+	if err != nil {
+		b.Fatalf("lab up: %v", err)
+	}
+	b.Cleanup(func() {
+		if err := lab.Down(context.Background()); err != nil {
+			b.Errorf("lab down: %v", err)
+		}
+	})
+	h, err := lab.Handle("lb1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	eth1, err := h.LinkByName("eth1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	vip := netip.MustParseAddr("172.16.1.1")
+	if err := h.AddrAdd(eth1, &netlink.Addr{IPNet: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
+		b.Fatalf("add VIP to lb1: %v", err)
+	}
+	be, err := nft.New(dataplane.Options{NetNSPath: lab.NSPath("lb1")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	table := dataplane.Table{Services: []dataplane.Service{{VIP: vip, Port: 80, Protocol: dataplane.TCP, Scheduler: "wrr",
+		Interface: "eth1", Reals: []dataplane.Real{{Addr: lab.Addr("rs1"), Port: 80, Weight: 1}}}}}
+	if err := be.Apply(ctx, table); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		// Alternate the two targets so that a change of the machine's load
+		// (it is shared) biases neither.
+		var direct, viaVIP float64
+		for range 2 {
+			direct += wrk(b, lab, fmt.Sprintf("http://%s/data", lab.Addr("rs1"))) / 2
+			viaVIP += wrk(b, lab, "http://172.16.1.1/data") / 2
+		}
+		b.ReportMetric(direct, "rps-direct")
+		b.ReportMetric(viaVIP, "rps-vip")
+		b.ReportMetric(viaVIP/direct, "ratio")
+	}
+	b.ReportMetric(0, "ns/op") // one op is four 3 s runs; its duration says nothing
+}
