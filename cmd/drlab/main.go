@@ -39,6 +39,8 @@ func commands() map[string]command {
 		"page":     {"change (set) or restore (reset) a real server's page", cmdPage},
 		"topology": {"print the built-in topology spec (to copy and edit)", cmdTopology},
 		"demo":     {"the how-to, live and narrated, in a fresh lab", cmdDemo},
+		"scenario": {"list, run or replay failure scenarios", cmdScenario},
+		"daemon":   {"start, stop or kill drlb on a lab balancer", cmdDaemon},
 		"serve":    {"run the lab web server (started by `up` in real servers)", cmdServe},
 	}
 }
