@@ -263,6 +263,66 @@ var _ = Describe("drlb with the how-to's configuration", Ordered, Label("daemon"
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(2 * time.Second).Should(ConsistOf("172.16.1.10:80", "172.16.1.11:80"))
 	})
 
+	It("fails a TCP_CHECK on a closed port, with the reason", func() {
+		conf := howtoConfig("MASTER", 100)
+		// rs2's checker becomes a TCP_CHECK on port 81, where nothing listens.
+		i := strings.Index(conf, "      real_server 172.16.1.11 80")
+		tcp := conf[:i] + "      real_server 172.16.1.11 80 {\n           TCP_CHECK {\n                connect_port 81\n                connect_timeout 1\n           }\n      }\n }\n"
+		Expect(os.WriteFile(lb1.conf, []byte(tcp), 0o644)).To(Succeed())
+		DeferCleanup(func() {
+			Expect(os.WriteFile(lb1.conf, []byte(conf), 0o644)).To(Succeed())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := lb1.client().Reload(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.OK).To(BeTrue())
+			Eventually(func() []string { return lb1.inTable() }).WithTimeout(8 * time.Second).Should(ConsistOf("172.16.1.10:80", "172.16.1.11:80"))
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := lb1.client().Reload(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.OK).To(BeTrue(), "%v", res.Diagnostics)
+		// delay_loop 1 + connect_timeout 1 × 2 + delay_before_retry 1 (TCP_CHECK default) + 0.5 s.
+		Eventually(func() []string { return lb1.inTable() }).WithTimeout(4500 * time.Millisecond).Should(ConsistOf("172.16.1.10:80"))
+		st, err := lb1.status()
+		Expect(err).NotTo(HaveOccurred())
+		var reason string
+		for _, r := range st.Services[0].Reals {
+			if r.Address == "172.16.1.11:80" {
+				reason = r.LastReason
+			}
+		}
+		Expect(reason).To(ContainSubstring("refused"))
+	})
+
+	It("prints the same digests as keepalived's genhash for the lab pages", func() {
+		_, err := exec.LookPath("genhash")
+		if err != nil {
+			if testenv.Required() {
+				Fail("keepalived's genhash is missing (make deps installs keepalived)")
+			}
+			Skip("keepalived's genhash is missing")
+		}
+		Expect(lab.SetPage("rs2", "/binary.bin", "\x00\x01\xff binary \r\n\r\n body")).To(Succeed())
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for _, target := range [][2]string{{"172.16.1.10", "/teste.html"}, {"172.16.1.11", "/teste.html"},
+			{"172.16.1.11", "/binary.bin"}, {"172.16.1.10", "/missing.html"}} {
+			ours, err := lab.Output(ctx, "lb1", filepath.Join(binDir, "drlb"), "genhash", "-s", target[0], "-p", "80", "-u", target[1])
+			Expect(err).NotTo(HaveOccurred())
+			theirs, err := lab.Output(ctx, "lb1", "genhash", "-s", target[0], "-p", "80", "-u", target[1])
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(ours)).To(MatchRegexp(`^[0-9a-f]{32}\n$`))
+			Expect(string(ours)).To(Equal(string(theirs)), "%s%s", target[0], target[1])
+		}
+		// Control: different pages give different digests.
+		a, _ := lab.Output(ctx, "lb1", filepath.Join(binDir, "drlb"), "genhash", "-s", "172.16.1.10", "-p", "80", "-u", "/teste.html")
+		b, _ := lab.Output(ctx, "lb1", filepath.Join(binDir, "drlb"), "genhash", "-s", "172.16.1.11", "-p", "80", "-u", "/teste.html")
+		Expect(a).NotTo(Equal(b))
+		Expect(strings.TrimSpace(string(a))).To(Equal(pageDigest("rs1")))
+	})
+
 	It("exports the state changes as Prometheus metrics on loopback", func() {
 		resp, err := lab.HTTPClient("lb1", 2*time.Second).Get("http://127.0.0.1:9650/metrics")
 		Expect(err).NotTo(HaveOccurred())

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/drlb/drlb/internal/suggest"
 	"github.com/drlb/drlb/topology"
 )
 
@@ -444,7 +445,7 @@ func decodeStrict(n *yaml.Node, out any) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if _, ok := known[k.Value]; !ok && known != nil {
-				return fmt.Errorf("line %d: unknown field %q%s", k.Line, k.Value, suggest(k.Value, sortedKeys(known)))
+				return fmt.Errorf("line %d: unknown field %q%s", k.Line, k.Value, didYouMean(k.Value, sortedKeys(known)))
 			}
 		}
 	}
@@ -551,7 +552,7 @@ func (sc *Scenario) Validate() error {
 		if b.Config == "" {
 			at(b.Line, "balancer %s needs a config", b.Host)
 		} else if !sc.HasConfig(b.Config) {
-			at(b.Line, "config %q is neither in this file's configs nor in the library%s", b.Config, suggest(b.Config, sc.ConfigNames()))
+			at(b.Line, "config %q is neither in this file's configs nor in the library%s", b.Config, didYouMean(b.Config, sc.ConfigNames()))
 		}
 		switch b.Dataplane {
 		case "", "auto", "ipvs", "nft":
@@ -598,7 +599,7 @@ func (sc *Scenario) Validate() error {
 		if st.Do != "" {
 			need, ok := actions[st.Do]
 			if !ok {
-				at(st.Line, "unknown action %q%s", st.Do, suggest(st.Do, Actions()))
+				at(st.Line, "unknown action %q%s", st.Do, didYouMean(st.Do, Actions()))
 			} else {
 				for _, f := range strings.Fields(need) {
 					switch {
@@ -788,7 +789,7 @@ func Load(name string, readFile func(string) ([]byte, error)) (*Scenario, error)
 	}
 	data, err := library.ReadFile(path.Join("library", name+".yaml"))
 	if err != nil {
-		return nil, fmt.Errorf("no scenario %q%s (see `drlab scenario list`)", name, suggest(name, List()))
+		return nil, fmt.Errorf("no scenario %q%s (see `drlab scenario list`)", name, didYouMean(name, List()))
 	}
 	sc, err := Parse("library/"+name+".yaml", data)
 	if err != nil {
@@ -840,38 +841,7 @@ func knownKeys(out any) map[string]bool {
 }
 
 // suggest returns ` (did you mean "x"?)` for a close candidate.
-func suggest(name string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func didYouMean(name string, candidates []string) string { return suggest.DidYouMean(name, candidates) }
 
 // CheckHosts reports every host the scenario names that the topology lacks
 // (balancers, step hosts and peers, hosts in expectations), with lines.
@@ -879,7 +849,7 @@ func (sc *Scenario) CheckHosts(spec *topology.Spec) error {
 	var probs []string
 	check := func(line int, what, host string) {
 		if host != "" && spec.Host(host) == nil {
-			probs = append(probs, fmt.Sprintf("%s:%d: %s %q is not a host of topology %s%s", sc.File, line, what, host, spec.Name, suggest(host, spec.HostNames())))
+			probs = append(probs, fmt.Sprintf("%s:%d: %s %q is not a host of topology %s%s", sc.File, line, what, host, spec.Name, didYouMean(host, spec.HostNames())))
 		}
 	}
 	checkExp := func(e *Expectation) {

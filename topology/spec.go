@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	didyoumean "github.com/drlb/drlb/internal/suggest"
 )
 
 // MaxIfNameLen is the kernel's limit on interface names (IFNAMSIZ - 1).
@@ -382,41 +384,15 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// suggest returns ` (did you mean "x"?)` for the closest name within edit distance 2.
+// suggest returns ` (did you mean "x"?)` for the closest name, else the list of names.
 func suggest(name string, candidates []string) string {
-	best, bestDist := "", 3
-	for _, c := range candidates {
-		if d := editDistance(name, c); d < bestDist {
-			best, bestDist = c, d
-		}
+	if hint := didyoumean.DidYouMean(name, candidates); hint != "" {
+		return hint
 	}
-	if best == "" {
-		if len(candidates) > 0 {
-			return fmt.Sprintf(" (hosts: %s)", strings.Join(candidates, ", "))
-		}
-		return ""
+	if len(candidates) > 0 {
+		return fmt.Sprintf(" (hosts: %s)", strings.Join(candidates, ", "))
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
 
 func lineOf(problem string) int {
