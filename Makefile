@@ -14,7 +14,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # Debian packages: nft for the nftables data plane, keepalived as the reference
 # peer and genhash, iproute2 for `ip netns`, curl/wrk for traffic, qemu and
 # busybox for the real-IPVS VM tests.
-DEBS        := nftables keepalived iproute2 curl wrk ca-certificates qemu-system-x86
+DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86
 FUZZTIME    ?= 5s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=

@@ -169,3 +169,65 @@ func benchBig(b *testing.B, delayLoop int) {
 	b.ReportMetric(float64(same.Microseconds())/1000, "reload-same-ms")
 	b.ReportMetric(float64(added.Microseconds())/1000, "reload-add1-ms")
 }
+
+// BenchmarkReloadAdvertJitter reloads a 1,000×10 configuration (with one
+// VRRP instance, advert_int 1) five times while tcpdump in the client
+// records the master's adverts, and reports how far the advert intervals
+// strayed from 1 s (goal: no advert late by more than 10 ms).
+func BenchmarkReloadAdvertJitter(b *testing.B) {
+	lab, bin := benchLab(b, "bjit")
+	testenv.Privileged(b, "tcpdump")
+	delayLoop := 60 // DRLB_JITTER_DELAY_LOOP=1 adds 10,000 checks a second
+	if v := os.Getenv("DRLB_JITTER_DELAY_LOOP"); v != "" {
+		fmt.Sscan(v, &delayLoop)
+	}
+	startBench(b, lab, bin, "lb1", bigConfig(false, delayLoop), "--dataplane", "nft")
+	c := api.NewClient(lab.RunDir("lb1"))
+	time.Sleep(2 * time.Second) // master, first adverts
+	var worstLate, worstReload time.Duration
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var out []byte
+		var dumpErr error
+		done := make(chan struct{})
+		go func() {
+			// 9 adverts at 1 s, bounded in count and time.
+			out, dumpErr = lab.Output(ctx, "client", "timeout", "12", "tcpdump", "-i", "eth1", "-n", "-tt", "-c", "9", "ip proto 112")
+			close(done)
+		}()
+		time.Sleep(1500 * time.Millisecond)
+		for i := range 5 {
+			if err := os.WriteFile(filepath.Join(lab.Dir(), "lb1.conf"), []byte(bigConfig(i%2 == 0, delayLoop)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			res, err := c.Reload(ctx)
+			if err != nil || !res.OK {
+				b.Fatalf("reload: %v %+v", err, res)
+			}
+			worstReload = max(worstReload, res.Duration)
+			time.Sleep(time.Second)
+		}
+		<-done
+		cancel()
+		if dumpErr != nil {
+			b.Fatalf("tcpdump: %v\n%s", dumpErr, out)
+		}
+		var stamps []float64
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 2 && strings.Contains(line, "VRRP") {
+				if ts, err := strconv.ParseFloat(f[0], 64); err == nil {
+					stamps = append(stamps, ts)
+				}
+			}
+		}
+		if len(stamps) < 6 {
+			b.Fatalf("captured %d adverts:\n%s", len(stamps), out)
+		}
+		for i := 1; i < len(stamps); i++ {
+			late := time.Duration((stamps[i]-stamps[i-1])*float64(time.Second)) - time.Second
+			worstLate = max(worstLate, late)
+		}
+	}
+	b.ReportMetric(float64(worstLate.Microseconds())/1000, "worst-advert-late-ms")
+	b.ReportMetric(float64(worstReload.Microseconds())/1000, "worst-reload-ms")
+}
