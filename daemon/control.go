@@ -77,9 +77,10 @@ func serveUntil(ctx context.Context, s server) error {
 	go func() { errc <- s.Serve() }()
 	select {
 	case <-ctx.Done():
-		s.Close()
-		<-errc
-		return nil
+		// Serve returns once closed, nil for an orderly close; a close
+		// that went wrong shows up there.
+		_ = s.Close()
+		return <-errc
 	case err := <-errc:
 		return err
 	}
@@ -136,7 +137,7 @@ func (d *Daemon) listenControl() (server, error) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
+		_ = ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	mux := http.NewServeMux()

@@ -212,7 +212,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := claimPIDFile(pidFile); err != nil {
 		return err
 	}
-	defer os.Remove(pidFile)
+	defer func() { _ = os.Remove(pidFile) }()
 
 	ctrl, err := d.listenControl()
 	if err != nil {
@@ -220,15 +220,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	metricsSrv, err := d.metrics.listen(d.opts.MetricsAddr)
 	if err != nil {
-		ctrl.Close()
+		_ = ctrl.Close()
 		return err
 	}
 
 	d.runCtx = ctx
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
 	if err := d.startDataplane(ctx, d.cfg); err != nil {
-		ctrl.Close()
-		metricsSrv.Close()
+		_ = ctrl.Close()
+		_ = metricsSrv.Close()
 		return err
 	}
 	d.mu.Lock()
@@ -236,8 +236,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	if err != nil {
 		d.stopAll(ctx)
-		ctrl.Close()
-		metricsSrv.Close()
+		_ = ctrl.Close()
+		_ = metricsSrv.Close()
 		return err
 	}
 	d.requestApply()
@@ -443,7 +443,9 @@ func (d *Daemon) stopAll(ctx context.Context) {
 				d.log.Info("Data plane flushed")
 			}
 		}
-		d.dp.Close()
+		if err := d.dp.Close(); err != nil {
+			d.log.Error("Data plane close", "error", err)
+		}
 		d.dp = nil
 	}
 }
@@ -624,7 +626,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		d.metrics.reload(false)
 		return res
 	}
-	if err := d.startDataplane(d.runCtx, cfg); err != nil {
+	if err := d.startDataplane(d.runCtx, cfg); err != nil { //nolint:contextcheck // the data plane outlives this reload request: it lives in Run's context
 		res.Diagnostics = append(res.Diagnostics, err.Error())
 		res.Duration = time.Since(begin)
 		d.log.Error("Reload failed", "error", err)
@@ -637,7 +639,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	oldHealth := d.health
 	d.health = initialHealth(cfg, d.health)
 	d.hmu.Unlock()
-	if err := d.startComponents(d.runCtx, cfg); err != nil {
+	if err := d.startComponents(d.runCtx, cfg); err != nil { //nolint:contextcheck // components outlive this reload request: they live in Run's context
 		d.hmu.Lock()
 		d.health = oldHealth
 		d.hmu.Unlock()

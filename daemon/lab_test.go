@@ -233,7 +233,9 @@ var _ = Describe("drlb with the how-to's configuration", Ordered, Label("daemon"
 	It("adds a real server on reload only after its first good check", func() {
 		conf := howtoConfig("MASTER", 100)
 		// Keep only rs1, then reload with both.
-		onlyRS1 := conf[:strings.Index(conf, "      real_server 172.16.1.11 80")] + " }\n"
+		cut := strings.Index(conf, "      real_server 172.16.1.11 80")
+		Expect(cut).To(BeNumerically(">=", 0), "the how-to config has no real_server 172.16.1.11")
+		onlyRS1 := conf[:cut] + " }\n"
 		Expect(os.WriteFile(lb1.conf, []byte(onlyRS1), 0o644)).To(Succeed())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -26,7 +26,7 @@ func (l *Lab) ResolveARP(ctx context.Context, host, iface string, ip netip.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("arp socket on %s %s: %w", host, iface, err)
 	}
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(2 * time.Second)

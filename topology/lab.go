@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -104,7 +103,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := l.build(ctx, progress); err != nil {
 		downErr := l.Down(context.WithoutCancel(ctx))
 		if downErr != nil {
-			return nil, fmt.Errorf("lab %s: %w (cleanup also failed: %v; run `drlab down --name %s`)", l.name, err, downErr, l.name)
+			return nil, fmt.Errorf("lab %s: %w (cleanup also failed: %w; run `drlab down --name %s`)", l.name, err, downErr, l.name)
 		}
 		return nil, fmt.Errorf("lab %s: %w (everything created was removed)", l.name, err)
 	}
@@ -246,7 +245,7 @@ func (l *Lab) addLink(sw *netlink.Handle, link Link) error {
 	if err != nil {
 		return fmt.Errorf("open namespace: %w", err)
 	}
-	defer hostNS.Close()
+	defer func() { _ = hostNS.Close() }()
 	br, err := sw.LinkByName(bridgeName(link.Segment))
 	if err != nil {
 		return fmt.Errorf("find bridge %s: %w", bridgeName(link.Segment), err)
@@ -428,12 +427,12 @@ func (l *Lab) WaitTCP(ctx context.Context, host, address string) error {
 		conn, err := l.DialContext(attempt, host, "tcp", address)
 		cancel()
 		if err == nil {
-			conn.Close()
+			_ = conn.Close() // only probing: nothing was sent
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for %s in %s: %w (last error: %v)", address, host, ctx.Err(), err)
+			return fmt.Errorf("wait for %s in %s: %w (last error: %w)", address, host, ctx.Err(), err)
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 50*time.Millisecond)
@@ -651,15 +650,4 @@ func straysIn(nsNames []string) []string {
 		}
 	}
 	return out
-}
-
-// copyFile streams a file to w (used by logs).
-func copyFile(w io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(w, f)
-	return err
 }

@@ -63,7 +63,7 @@ func createNamedNS(name string) error {
 		}
 		return fmt.Errorf("create %s: %w", path, err)
 	}
-	f.Close()
+	_ = f.Close() // an empty mount point: nothing written
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -73,7 +73,7 @@ func createNamedNS(name string) error {
 			errc <- fmt.Errorf("remember current namespace: %w", err)
 			return
 		}
-		defer orig.Close()
+		defer func() { _ = orig.Close() }()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("unshare network namespace: %w", err)
@@ -92,7 +92,7 @@ func createNamedNS(name string) error {
 		errc <- mountErr
 	}()
 	if err := <-errc; err != nil {
-		os.Remove(path)
+		_ = os.Remove(path) // best effort: the error that matters is err
 		return err
 	}
 	return nil
@@ -116,7 +116,7 @@ func nsExists(name string) bool {
 	if err != nil {
 		return false
 	}
-	h.Close()
+	_ = h.Close()
 	return true
 }
 
@@ -127,7 +127,7 @@ func openHandle(nsName string) (*netlink.Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open namespace %s: %w", nsName, err)
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle for %s: %w", nsName, err)

@@ -82,7 +82,8 @@ func (l *Lab) Start(host string, spec ProcSpec) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start %s: open log: %w", key, err)
 	}
-	defer logFile.Close()
+	// The child gets its own descriptor of the log; ours only wrote the header.
+	defer func() { _ = logFile.Close() }()
 	fmt.Fprintf(logFile, "=== %s drlab: start %s in %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), spec.Name, host, strings.Join(spec.Argv, " "))
 
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
@@ -120,7 +121,8 @@ func (l *Lab) Start(host string, spec ProcSpec) (*Process, error) {
 				kept = append(kept, r)
 			}
 		}
-		st.Processes = append(kept, p.rec)
+		kept = append(kept, p.rec)
+		st.Processes = kept
 		return nil
 	}); err != nil {
 		_ = p.rec.killGroup()
@@ -260,7 +262,10 @@ func (p *Process) WaitLog(ctx context.Context, re *regexp.Regexp) (string, error
 			if line, ok := matchLine(p.LogPath, re); ok {
 				return line, nil
 			}
-			return "", fmt.Errorf("wait for %q: %s/%s exited (%v); see %s", re, p.Host, p.Name, p.err, p.LogPath)
+			if p.err == nil {
+				return "", fmt.Errorf("wait for %q: %s/%s exited (<nil>); see %s", re, p.Host, p.Name, p.LogPath)
+			}
+			return "", fmt.Errorf("wait for %q: %s/%s exited (%w); see %s", re, p.Host, p.Name, p.err, p.LogPath)
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 50*time.Millisecond)
@@ -272,7 +277,7 @@ func matchLine(path string, re *regexp.Regexp) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {

@@ -107,10 +107,11 @@ func (s stateStore) lock() (func(), error) {
 		return nil, fmt.Errorf("lock lab state: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("lock lab state: %w", err)
 	}
-	return func() { f.Close() }, nil
+	// Closing the file releases the lock; nothing was written to it.
+	return func() { _ = f.Close() }, nil
 }
 
 // procStartTime reads field 22 (starttime) of /proc/PID/stat.

@@ -230,7 +230,7 @@ func cmdLogs(_ context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "drlab logs: %v\n", err)
 			return 1
 		}
-		stdout.Write(data) //nolint:errcheck // stdout closed: nothing to report to
+		stdout.Write(data)
 	}
 	return 0
 }
@@ -269,7 +269,7 @@ func cmdTopology(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "usage: drlab topology [seed]   (prints the built-in spec; save it, edit it, use `drlab up --topology FILE`)")
 		return 2
 	}
-	stdout.Write(topology.SeedYAML()) //nolint:errcheck // stdout closed: nothing to report to
+	stdout.Write(topology.SeedYAML())
 	return 0
 }
 

@@ -118,6 +118,6 @@ func sdNotify(state string) {
 	if err != nil {
 		return
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_, _ = conn.Write([]byte(state))
 }

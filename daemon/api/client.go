@@ -56,7 +56,7 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	if err != nil {
 		return fmt.Errorf("control socket %s: %w (is drlb running with this run directory?)", c.socket, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnprocessableEntity {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, body)
@@ -96,7 +96,7 @@ func (c *Client) Events(ctx context.Context, fn func(Event)) error {
 	if err != nil {
 		return fmt.Errorf("events from %s: %w", c.socket, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("events from %s: %s", c.socket, resp.Status)
 	}

@@ -156,7 +156,7 @@ func Fetch(ctx context.Context, req FetchRequest) (FetchResult, error) {
 		// not the server's fault. The socket deadline can fire before the
 		// context notices, so judge by the clock.
 		deadline = d
-		ctx = canceledAt{ctx, d}
+		ctx = withClockDeadline(ctx, d)
 	}
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
@@ -165,14 +165,14 @@ func Fetch(ctx context.Context, req FetchRequest) (FetchResult, error) {
 	if err != nil {
 		return res, classifyDial(ctx, err, req.Addr, timeout)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	res.Connect = time.Since(start)
 	// The deadline bounds every later step; closing on cancel unblocks reads.
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	var rw net.Conn = conn
+	rw := conn
 	if req.TLS != nil {
 		tc := tls.Client(conn, req.TLS)
 		if err := tc.HandshakeContext(dctx); err != nil {
@@ -305,7 +305,7 @@ func dial(ctx context.Context, addr, bind netip.AddrPort, mark uint32) (net.Conn
 	return d.DialContext(ctx, "tcp", addr.String())
 }
 
-func classifyDial(parent context.Context, err error, addr netip.AddrPort, timeout time.Duration) error {
+func classifyDial(parent context.Context, err error, addr netip.AddrPort, timeout time.Duration) *FetchError {
 	if parent.Err() != nil {
 		return &FetchError{Kind: FailCanceled, Msg: fmt.Sprintf("connect to %s canceled", addr), Err: parent.Err()}
 	}
@@ -343,6 +343,12 @@ func unwrapSyscall(err error) error {
 		return errno
 	}
 	return err
+}
+
+// withClockDeadline returns ctx whose Err reports DeadlineExceeded once the
+// clock passes at, even before ctx's own timer has fired.
+func withClockDeadline(ctx context.Context, at time.Time) context.Context {
+	return canceledAt{ctx, at}
 }
 
 // canceledAt reports the parent's deadline as reached by the clock, even

@@ -27,12 +27,13 @@ func SplitCommand(s string) []string {
 		c := s[i]
 		switch {
 		case quote != 0:
-			if c == quote {
+			switch {
+			case c == quote:
 				quote = 0
-			} else if c == '\\' && quote == '"' && i+1 < len(s) {
+			case c == '\\' && quote == '"' && i+1 < len(s):
 				i++
 				cur.WriteByte(s[i])
-			} else {
+			default:
 				cur.WriteByte(c)
 			}
 		case c == '\'' || c == '"':

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -80,7 +81,7 @@ func ProbeHTTP(ctx context.Context, spec Spec) Result {
 		r.Latency = time.Since(start)
 		if err != nil {
 			r.Reason = fmt.Sprintf("%s %s: %v", spec.Kind, u.Path, err)
-			if fe, ok := err.(*FetchError); ok {
+			if fe, ok := errors.AsType[*FetchError](err); ok {
 				r.Failure = fe.Kind
 			}
 			return r
@@ -135,7 +136,7 @@ func ProbeTCP(ctx context.Context, spec Spec) Result {
 	conn, err := dial(dctx, spec.Addr, spec.BindTo, spec.FWMark)
 	lat := time.Since(start)
 	if err != nil {
-		fe := classifyDial(ctx, err, spec.Addr, spec.ConnectTimeout).(*FetchError)
+		fe := classifyDial(ctx, err, spec.Addr, spec.ConnectTimeout)
 		return Result{Reason: "TCP_CHECK: " + fe.Error(), Latency: lat, Failure: fe.Kind}
 	}
 	_ = conn.Close()

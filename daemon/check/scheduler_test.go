@@ -62,7 +62,7 @@ func startScheduler(t *testing.T, cfg Config) (*Scheduler, context.CancelFunc, c
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		for range s.Events() { //nolint:revive // drain until closed
+		for range s.Events() { // drain until closed
 		}
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
@@ -184,7 +184,7 @@ func TestSchedulerAlphaAndMultipleCheckers(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 	defer func() {
 		cancel()
-		for range s.Events() { //nolint:revive // drain
+		for range s.Events() { // drain
 		}
 		<-done
 	}()

@@ -257,14 +257,14 @@ func (p *parser) scan(toks []token, text string, start srcPos, defs map[string]s
 	i := 0
 	for i < len(text) {
 		c := text[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r':
+		switch c {
+		case ' ', '\t', '\v', '\f', '\r':
 			i++
 			col++
 			continue
-		case c == '#' || c == '!':
+		case '#', '!':
 			return toks
-		case c == '{' || c == '}':
+		case '{', '}':
 			kind := tokOpen
 			if c == '}' {
 				kind = tokClose
@@ -279,7 +279,6 @@ func (p *parser) scan(toks []token, text string, start srcPos, defs map[string]s
 			j := strings.IndexByte(text[i+1:], '"')
 			if j < 0 {
 				p.errAt(pos, "unterminated quoted string")
-				j = len(text) - i - 1
 				word := text[i+1:]
 				toks = append(toks, token{kind: tokWord, text: p.expandOne(word, defs, pos, expand), pos: pos})
 				return toks

@@ -51,7 +51,7 @@ func DialGARP(ifname string) (*ARPSender, error) {
 	// every ARP frame of the segment for us.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0)
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(etherTypeARP), Ifindex: ifi.Index}); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("vrrp: gratuitous ARP on %s: bind: %w", ifname, err)
 	}
 	return &ARPSender{fd: fd, ifindex: ifi.Index, mac: ifi.HardwareAddr, name: ifname}, nil

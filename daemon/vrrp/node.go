@@ -101,13 +101,12 @@ type Node struct {
 	opts Options
 	log  *slog.Logger
 
-	mu        sync.Mutex // guards status and ran
-	status    []InstanceStatus
-	ran       bool
-	insts     []*instance
-	groups    []group
-	scripts   sync.WaitGroup // notify scripts and ARP bursts in flight
-	scriptCtx context.Context
+	mu      sync.Mutex // guards status and ran
+	status  []InstanceStatus
+	ran     bool
+	insts   []*instance
+	groups  []group
+	scripts sync.WaitGroup // notify scripts and ARP bursts in flight
 	// closeNetlink is set when Run opened opts.Netlink itself.
 	closeNetlink bool
 }
@@ -282,7 +281,6 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	// Background work (readers, trackers, ARP) outlives ctx until the
 	// shutdown adverts are out; scripts get their own timeout.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	n.scriptCtx = bg
 	var wg sync.WaitGroup
 	// Registered before open, so that a partial open closes what it opened.
 	defer func() {
@@ -619,7 +617,7 @@ func (n *Node) step(ctx context.Context, i int, ev Event, now time.Time) {
 		if t.To != g.state && n.groupAgrees(g, t.To) {
 			n.log.Info(fmt.Sprintf("(%s) Syncing instances to %s state", g.cfg.Name, t.To), "group", g.cfg.Name)
 			g.state = t.To
-			n.notify(g.cfg.Notify, "GROUP", g.cfg.Name, t.To, in.m.EffectivePriority)
+			n.notify(ctx, g.cfg.Notify, "GROUP", g.cfg.Name, t.To, in.m.EffectivePriority)
 		}
 	}
 }
@@ -685,7 +683,7 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 			}
 			n.startGARP(ctx, in)
 		case RunNotify:
-			n.notify(in.cfg.Notify, "INSTANCE", in.cfg.Name, a.State, in.m.EffectivePriority)
+			n.notify(ctx, in.cfg.Notify, "INSTANCE", in.cfg.Name, a.State, in.m.EffectivePriority)
 		case ResetTimer:
 			// The loop re-arms its timer from every machine's TimerAt.
 		case Transition:
@@ -759,7 +757,7 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 
 // notify runs the scripts for a transition asynchronously, each bounded by
 // the script timeout; the state machine never waits for them.
-func (n *Node) notify(s NotifyScripts, kind, name string, state State, prio uint8) {
+func (n *Node) notify(ctx context.Context, s NotifyScripts, kind, name string, state State, prio uint8) {
 	cmds, err := NotifyCommands(s, kind, name, state, prio)
 	if err != nil {
 		n.log.Error(fmt.Sprintf("(%s) bad notify script", name), "err", err)
@@ -768,11 +766,8 @@ func (n *Node) notify(s NotifyScripts, kind, name string, state State, prio uint
 	if len(cmds) == 0 {
 		return
 	}
-	base := n.scriptCtx
-	if base == nil {
-		base = context.Background()
-	}
-	base = context.WithoutCancel(base)
+	// Scripts run to their own timeout even when ctx ends.
+	base := context.WithoutCancel(ctx)
 	run, timeout := n.opts.RunScript, n.cfg.ScriptTimeout
 	n.scripts.Go(func() {
 		for _, argv := range cmds {
@@ -796,7 +791,7 @@ func (n *Node) shutdown(ctx context.Context) {
 		g := &n.groups[gi]
 		if g.state != StateInit && g.state != StateStopped {
 			g.state = StateStopped
-			n.notify(g.cfg.Notify, "GROUP", g.cfg.Name, StateStopped, 0)
+			n.notify(ctx, g.cfg.Notify, "GROUP", g.cfg.Name, StateStopped, 0)
 		}
 	}
 	n.log.Info("VRRP stopped")

@@ -71,7 +71,7 @@ func ListenIPv4(cfg TransportConfig) (*IPv4Conn, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			c.Close()
+			_ = c.Close() // set-up failed: its error is the one returned
 		}
 	}()
 	if err := bindToDevice(c.(*net.IPConn), cfg.Interface); err != nil {

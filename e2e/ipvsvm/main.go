@@ -87,7 +87,7 @@ func run(args []string) int {
 				fmt.Fprintln(os.Stderr, "ipvsvm: error:", err)
 				return 2
 			}
-			defer os.RemoveAll(dir)
+			defer func() { _ = os.RemoveAll(dir) }() // best effort: a temp dir
 			buildDir = dir
 		}
 		fmt.Fprintf(os.Stderr, "ipvsvm: building test binary for %s\n", b.Path)

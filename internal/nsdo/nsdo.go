@@ -28,7 +28,7 @@ func Do(path string, fn func() error) error {
 	if err != nil {
 		return fmt.Errorf("open network namespace %s: %w", path, err)
 	}
-	defer target.Close()
+	defer func() { _ = target.Close() }()
 	return DoHandle(target, fn)
 }
 
@@ -43,7 +43,7 @@ func DoHandle(target netns.NsHandle, fn func() error) error {
 			errc <- fmt.Errorf("remember current network namespace: %w", err)
 			return
 		}
-		defer orig.Close()
+		defer func() { _ = orig.Close() }()
 		if err := netns.Set(target); err != nil {
 			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("enter network namespace %v: %w", target, err)
@@ -53,7 +53,11 @@ func DoHandle(target netns.NsHandle, fn func() error) error {
 		if err := netns.Set(orig); err != nil {
 			// Stay locked: the thread is in the wrong namespace and dies
 			// with this goroutine.
-			errc <- fmt.Errorf("return from network namespace %v: %w (after: %v)", target, err, fnErr)
+			if fnErr == nil {
+				errc <- fmt.Errorf("return from network namespace %v: %w (after: <nil>)", target, err)
+				return
+			}
+			errc <- fmt.Errorf("return from network namespace %v: %w (after: %w)", target, err, fnErr)
 			return
 		}
 		runtime.UnlockOSThread()

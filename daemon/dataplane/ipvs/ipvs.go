@@ -63,7 +63,7 @@ func Available(opts dataplane.Options) error {
 			return fmt.Errorf("ipvs: generic-netlink family IPVS not available: %w", err)
 		}
 		if cl, ok := c.(io.Closer); ok {
-			cl.Close()
+			_ = cl.Close() // only probed, nothing was written
 		}
 		return nil
 	})
@@ -84,7 +84,7 @@ func New(opts dataplane.Options) (*Backend, error) {
 	}
 	if err := loUp(opts.NetNSPath); err != nil {
 		if cl, ok := c.(io.Closer); ok {
-			cl.Close()
+			_ = cl.Close() // only probed, nothing was written
 		}
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func loUp(path string) error {
 	if err != nil {
 		return fmt.Errorf("ipvs: open netns %q: %w", path, err)
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("ipvs: netlink handle: %w", err)

@@ -39,7 +39,7 @@ func dumpElements(table, set string, fn func(key, data []byte, verdict string)) 
 	if err != nil {
 		return fmt.Errorf("nft: dial netfilter netlink: %w", err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // a dump: nothing to flush
 	ae := netlink.NewAttributeEncoder()
 	ae.String(unix.NFTA_SET_ELEM_LIST_TABLE, table)
 	ae.String(unix.NFTA_SET_ELEM_LIST_SET, set)

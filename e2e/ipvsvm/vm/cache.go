@@ -136,10 +136,11 @@ func lockCache(dir string) (func(), error) {
 		return nil, fmt.Errorf("vm: open cache lock: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("vm: lock cache %s: %w", dir, err)
 	}
-	return func() { f.Close() }, nil
+	// Closing the file releases the lock; nothing was written to it.
+	return func() { _ = f.Close() }, nil
 }
 
 // PrepareKernel makes sure the cache holds the current Debian cloud kernel
@@ -249,7 +250,7 @@ func (r runner) unpacked(ctx context.Context, cacheDir, pkg string) (string, err
 		if err != nil {
 			return "", fmt.Errorf("vm: create download dir: %w", err)
 		}
-		defer os.RemoveAll(tmp)
+		defer func() { _ = os.RemoveAll(tmp) }() // best effort: empty once the .deb moved out
 		r.logf("downloading %s (apt-get download)", pkg)
 		if _, err := r.output(ctx, tmp, nil, "apt-get", "download", pkg); err != nil {
 			return "", err
@@ -271,7 +272,7 @@ func (r runner) unpacked(ctx context.Context, cacheDir, pkg string) (string, err
 	if err != nil {
 		return "", fmt.Errorf("vm: create unpack dir: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // best effort: gone once renamed into place
 	r.logf("unpacking %s", filepath.Base(debs[len(debs)-1]))
 	if _, err := r.output(ctx, "", nil, "dpkg", "-x", debs[len(debs)-1], tmp); err != nil {
 		return "", err

@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -140,7 +139,7 @@ func addHostFile(c *CPIOWriter, name, hostPath string, perm uint32) error {
 	if err != nil {
 		return fmt.Errorf("vm: open %s: %w", hostPath, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("vm: stat %s: %w", hostPath, err)
@@ -255,11 +254,16 @@ func BuildTestBinary(ctx context.Context, dir, outDir string) (string, error) {
 	return out, nil
 }
 
-// goTool returns the go command: the one on PATH, else the one of the
-// toolchain that built this program (PATH may lack it under sudo).
+// goTool returns the go command: the one on PATH (go run, go test and go
+// tool put their own toolchain's bin first on PATH, so this finds it even
+// under sudo), else the one under $GOROOT, else plain "go" for exec to
+// report as missing.
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	if root := os.Getenv("GOROOT"); root != "" {
+		return filepath.Join(root, "bin", "go")
+	}
+	return "go"
 }

@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("vm: open modules.dep: %w", err)
 	}
 	deps, err := ParseModulesDep(depFile)
-	depFile.Close()
+	_ = depFile.Close() // read-only: everything needed was read
 	if err != nil {
 		return res, err
 	}
@@ -157,7 +157,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("vm: create boot dir: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // best effort: removeStaleBootDirs catches leftovers
 	initrd := filepath.Join(tmp, "initramfs.cpio")
 	guestArgs := append([]string{"-test.timeout=" + guestTestTimeout(cfg.Timeout).String()}, cfg.TestArgs...)
 	if err := writeInitramfs(initrd, initramfsSpec{
@@ -206,7 +206,7 @@ func kvmUsable() bool {
 	if err != nil {
 		return false
 	}
-	f.Close()
+	_ = f.Close() // only opened to test access
 	return true
 }
 
@@ -230,7 +230,7 @@ func boot(ctx context.Context, cfg Config, image, initrd string, res *Result) er
 		scanDone <- scanConsole(pr, cfg.Console, res)
 	}()
 	waitErr := cmd.Wait()
-	pw.Close()
+	_ = pw.Close() // io.PipeWriter.Close always returns nil; it ends the scan
 	gotResult := <-scanDone
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("%w: qemu killed after the %s timeout", ErrNoResult, cfg.Timeout)
@@ -239,7 +239,10 @@ func boot(ctx context.Context, cfg Config, image, initrd string, res *Result) er
 		return fmt.Errorf("vm: run canceled: %w", ctx.Err())
 	}
 	if !gotResult {
-		return fmt.Errorf("%w (qemu exit: %v); see the console output above", ErrNoResult, waitErr)
+		if waitErr == nil {
+			return fmt.Errorf("%w (qemu exit: <nil>); see the console output above", ErrNoResult)
+		}
+		return fmt.Errorf("%w (qemu exit: %w); see the console output above", ErrNoResult, waitErr)
 	}
 	return nil
 }

@@ -52,11 +52,14 @@ func (lab *DRLab) Connect(t *testing.T) (net.Conn, *bufio.Reader, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		_ = c.Close()
+		t.Fatalf("set deadline: %v", err)
+	}
 	r := bufio.NewReader(c)
 	name, err := r.ReadString('\n')
 	if err != nil {
-		c.Close()
+		_ = c.Close()
 		t.Fatalf("read greeting: %v", err)
 	}
 	return c, r, strings.TrimSpace(name)
@@ -69,10 +72,10 @@ func serveName(t *testing.T, l net.Listener, name string) {
 	var mu sync.Mutex
 	var conns []net.Conn
 	t.Cleanup(func() {
-		l.Close()
+		_ = l.Close()
 		mu.Lock()
 		for _, c := range conns {
-			c.Close()
+			_ = c.Close() // the handler may have closed it already
 		}
 		mu.Unlock()
 		wg.Wait()
@@ -91,8 +94,9 @@ func serveName(t *testing.T, l net.Listener, name string) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
+				defer func() { _ = c.Close() }()
+				// Without a deadline the scanner below just waits for the close.
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 				fmt.Fprintf(c, "%s\n", name)
 				sc := bufio.NewScanner(c)
 				for sc.Scan() {

@@ -100,7 +100,7 @@ func (ns *NS) Listen(t testing.TB, addr string) net.Listener {
 	if err != nil {
 		t.Fatalf("%s: listen %s: %v", ns.Name, addr, err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { _ = l.Close() })
 	return l
 }
 

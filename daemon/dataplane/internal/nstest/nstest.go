@@ -47,7 +47,7 @@ func New(t testing.TB, suffix string) *NS {
 			ch <- result{err: err}
 			return
 		}
-		defer orig.Close()
+		defer func() { _ = orig.Close() }()
 		h, err := netns.NewNamed(name) // switches this thread into the new namespace
 		if rerr := netns.Set(orig); rerr != nil {
 			ch <- result{err: fmt.Errorf("restore netns: %w", rerr)} // thread stays locked and dies
@@ -65,7 +65,7 @@ func New(t testing.TB, suffix string) *NS {
 		if ns.Link != nil {
 			ns.Link.Close()
 		}
-		ns.Handle.Close()
+		_ = ns.Handle.Close()
 		if err := netns.DeleteNamed(name); err != nil {
 			t.Errorf("delete netns %s: %v", name, err)
 		}
