@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -245,11 +246,10 @@ var _ = Describe("drlb with the how-to's configuration", Ordered, Label("daemon"
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(3 * time.Second).Should(ConsistOf("172.16.1.10:80"))
 
 		Expect(os.WriteFile(lb1.conf, []byte(conf), 0o644)).To(Succeed())
-		events := make(chan api.Event, 64)
 		evCtx, evCancel := context.WithCancel(context.Background())
 		defer evCancel()
-		go func() { _ = lb1.client().Events(evCtx, func(e api.Event) { events <- e }) }()
-		time.Sleep(100 * time.Millisecond) // let the event stream subscribe before the reload
+		events, err := lb1.client().Subscribe(evCtx)
+		Expect(err).NotTo(HaveOccurred())
 		res, err = lb1.client().Reload(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.OK).To(BeTrue())
@@ -353,21 +353,31 @@ var _ = Describe("drlb with the how-to's configuration", Ordered, Label("daemon"
 
 	It("keeps a download going through a kill -9 and restart of the daemon", func() {
 		done := make(chan error, 1)
+		flowing := make(chan struct{})
 		go func() {
 			defer GinkgoRecover()
 			resp, err := lab.HTTPClient("client", 20*time.Second).Get("http://172.16.1.1/blob?size=2000000&rate=500000")
 			if err != nil {
+				close(flowing)
 				done <- err
 				return
 			}
 			defer resp.Body.Close()
-			n, err := topology.VerifyBlob(resp.Body)
+			// The first 100 kB prove the download runs through lb1 before the kill.
+			head := make([]byte, 100000)
+			_, err = io.ReadFull(resp.Body, head)
+			close(flowing)
+			if err != nil {
+				done <- err
+				return
+			}
+			n, err := topology.VerifyBlob(io.MultiReader(bytes.NewReader(head), resp.Body))
 			if err == nil && n != 2000000 {
 				err = fmt.Errorf("download ended after %d bytes", n)
 			}
 			done <- err
 		}()
-		time.Sleep(time.Second) // the download is under way
+		Eventually(flowing).WithTimeout(10 * time.Second).Should(BeClosed())
 		Expect(lb1.proc.Signal(syscall.SIGKILL)).To(Succeed())
 		Expect(lb1.proc.Wait(context.Background())).To(HaveOccurred())
 		lb1.start()

@@ -88,18 +88,54 @@ func (c *Client) Reload(ctx context.Context) (*ReloadResult, error) {
 // Events streams the daemon's events to fn until ctx ends or the daemon
 // goes away (then it returns the error that ended the stream).
 func (c *Client) Events(ctx context.Context, fn func(Event)) error {
+	resp, err := c.openEvents(ctx)
+	if err != nil {
+		return err
+	}
+	return c.readEvents(ctx, resp, fn)
+}
+
+// Subscribe opens the event stream and returns once the daemon has
+// registered it (every event after Subscribe returns is delivered), with a
+// channel closed when the stream ends. The caller drains it until ctx ends.
+func (c *Client) Subscribe(ctx context.Context) (<-chan Event, error) {
+	resp, err := c.openEvents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan Event, 256)
+	go func() {
+		defer close(ch)
+		_ = c.readEvents(ctx, resp, func(e Event) {
+			select {
+			case ch <- e:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	return ch, nil
+}
+
+// openEvents returns once the daemon answered: it subscribes the stream
+// before it sends the response header.
+func (c *Client) openEvents(ctx context.Context) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://drlb/events", nil)
 	if err != nil {
-		return fmt.Errorf("events: %w", err)
+		return nil, fmt.Errorf("events: %w", err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("events from %s: %w", c.socket, err)
+		return nil, fmt.Errorf("events from %s: %w", c.socket, err)
 	}
-	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("events from %s: %s", c.socket, resp.Status)
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("events from %s: %s", c.socket, resp.Status)
 	}
+	return resp, nil
+}
+
+func (c *Client) readEvents(ctx context.Context, resp *http.Response, fn func(Event)) error {
+	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		var ev Event
