@@ -56,11 +56,21 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
 # Every fuzz target for FUZZTIME each (a smoke run; raise FUZZTIME to hunt).
+# A found crasher (a new file under testdata/fuzz) fails at once; a fuzzer
+# that died without one (worker lost under load) prints its log and gets one
+# more try.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 1x $$pkg; exit 1; }; \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1; then \
+	      tail -30 $$log; \
+	      if [ -n "$$(git status --porcelain -- $$dir/testdata/fuzz 2>/dev/null)" ]; then echo "fuzz: $$f found a failing input (see above)"; exit 1; fi; \
+	      echo "fuzz: $$f stopped without a failing input; trying once more"; \
+	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1 || { tail -30 $$log; exit 1; }; \
+	    fi; \
 	  done; \
 	done
 
