@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -177,6 +178,62 @@ var _ = Describe("drlb with the how-to's configuration", Ordered, Label("daemon"
 		got := servers(lab, 20)
 		Expect(got).To(HaveKeyWithValue("rs1", 10), "rr splits evenly: %v", got)
 		Expect(got).To(HaveKeyWithValue("rs2", 10), "rr splits evenly: %v", got)
+	})
+
+	It("ignores malformed VRRP packets sent at the running master, counting why", func() {
+		before, err := lb1.status()
+		Expect(err).NotTo(HaveOccurred())
+		dropsBefore := uint64(0)
+		for _, n := range before.Instances[0].Drops {
+			dropsBefore += n
+		}
+		// A raw protocol-112 socket in the client: its packets go out with
+		// TTL 64 (not 255) or carry a broken VRRP message.
+		var conn net.PacketConn
+		Expect(lab.Do("client", func() error {
+			var err error
+			conn, err = net.ListenPacket("ip4:112", "172.16.1.100")
+			return err
+		})).To(Succeed())
+		defer conn.Close()
+		garbage := [][]byte{
+			{},     // empty
+			{0x21}, // too short
+			{0x31, 51, 255, 1, 0, 1, 0, 0, 172, 16, 1, 1},                                               // v3 header, wrong checksum, priority 255
+			{0x21, 51, 255, 1, 1, 1, 0xff, 0xff, 172, 16, 1, 1, 'L', 'v', 'S', 'b', 'A', 'l', 'a', 'n'}, // v2, bad checksum
+			{0x91, 51, 255, 1, 1, 1, 0, 0},                                                              // version 9
+		}
+		for range 5 {
+			for _, g := range garbage {
+				for _, dst := range []string{"224.0.0.18", "172.16.1.2"} {
+					_, err := conn.WriteTo(g, &net.IPAddr{IP: net.ParseIP(dst)})
+					Expect(err).NotTo(HaveOccurred())
+				}
+			}
+		}
+		Eventually(func() uint64 {
+			st, err := lb1.status()
+			if err != nil {
+				return 0
+			}
+			var n uint64
+			for _, c := range st.Instances[0].Drops {
+				n += c
+			}
+			return n
+		}).WithTimeout(3*time.Second).Should(BeNumerically(">", dropsBefore), "the daemon counts what it dropped")
+		Consistently(func() string {
+			st, err := lb1.status()
+			if err != nil {
+				return err.Error()
+			}
+			return fmt.Sprintf("%s transitions=%d", st.Instances[0].State, st.Instances[0].Transitions)
+		}).WithTimeout(2 * time.Second).WithPolling(200 * time.Millisecond).Should(
+			Equal(fmt.Sprintf("MASTER transitions=%d", before.Instances[0].Transitions)))
+		Expect(lb2.state()).To(Equal("BACKUP"))
+		after, err := lb1.status()
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("drops by reason: %v\n", after.Instances[0].Drops)
 	})
 
 	It("removes a real server whose test page changed, within the checker bound, and brings it back", func() {
