@@ -34,12 +34,7 @@ func TestDaemonLab(t *testing.T) {
 
 var binDir string
 
-var _ = SynchronizedBeforeSuite(func() []byte {
-	if testenv.MissingPrivilege("nft") != "" {
-		return nil
-	}
-	return []byte(labtest.BuildBinaries())
-}, func(dir []byte) { binDir = string(dir) })
+var _ = labtest.SuiteBinaries(&binDir, "nft")
 
 var vip = netip.MustParseAddr("172.16.1.1")
 

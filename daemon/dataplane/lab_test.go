@@ -29,14 +29,7 @@ func TestLab(t *testing.T) {
 
 var binDir string
 
-var _ = SynchronizedBeforeSuite(func() []byte {
-	if testenv.MissingPrivilege("nft") != "" {
-		return nil // the specs skip (or fail in CI) on their own
-	}
-	return []byte(labtest.BuildBinaries())
-}, func(dir []byte) {
-	binDir = string(dir)
-})
+var _ = labtest.SuiteBinaries(&binDir, "nft")
 
 // labVIP is the seed lab's virtual address.
 var labVIP = netip.MustParseAddr("172.16.1.1")

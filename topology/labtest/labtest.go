@@ -127,3 +127,17 @@ func Diagnostics(lab *topology.Lab) string {
 	}
 	return b.String()
 }
+
+// SuiteBinaries registers a SynchronizedBeforeSuite that builds drlb and
+// drlab once for all parallel Ginkgo processes and stores their directory
+// in *dir. When privileged tests cannot run here (see testenv, tools are
+// commands the suite needs) nothing is built and the specs skip, or fail
+// in CI, on their own. Use it as `var _ = labtest.SuiteBinaries(&binDir)`.
+func SuiteBinaries(dir *string, tools ...string) bool {
+	return ginkgo.SynchronizedBeforeSuite(func() []byte {
+		if testenv.MissingPrivilege(tools...) != "" {
+			return nil
+		}
+		return []byte(BuildBinaries())
+	}, func(built []byte) { *dir = string(built) })
+}
