@@ -62,6 +62,10 @@ type Daemon struct {
 	started time.Time
 
 	applyReq chan struct{}
+	// fatal carries the error of a component that stopped on its own (a
+	// VRRP socket failed, say): the daemon stops rather than run half blind,
+	// and systemd's Restart=on-failure brings it back.
+	fatal chan error
 	// reloadMu makes reloads (SIGHUP and POST /reload) one at a time.
 	reloadMu sync.Mutex
 	// runCtx is Run's context: components started by a reload live in it,
@@ -163,6 +167,7 @@ func New(opts Options) (*Daemon, error) {
 		hub:      newHub(),
 		started:  time.Now(),
 		applyReq: make(chan struct{}, 1),
+		fatal:    make(chan error, 1),
 		services: map[string]ServiceState{},
 	}
 	d.metrics = newMetrics(d)
@@ -274,6 +279,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 			if !res.OK {
 				d.log.Error("Reload refused: the running configuration stays", "problems", len(res.Diagnostics))
 			}
+		case err := <-d.fatal:
+			return err
 		case <-d.applyReq:
 			d.apply(ctx)
 		case <-retry.C:
@@ -379,6 +386,8 @@ func (d *Daemon) restartVRRP(ctx context.Context, run, compare vrrp.Config) erro
 		err := node.Run(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("VRRP stopped", "error", err)
+			d.fail(err)
+			return nil // reported: the daemon stops with it
 		}
 		return err
 	})
@@ -396,7 +405,7 @@ func (d *Daemon) stopVRRP() {
 
 func (d *Daemon) restartChecks(ctx context.Context, servers []check.Server) error {
 	if d.schedRun != nil {
-		// Stopping waits for probes in flight; do not hold up other work on mu meanwhile.
+		// Stopping waits for the probes in flight (each bounded by its timeout).
 		_ = d.schedRun.stop()
 	}
 	d.sched, d.schedRun = nil, nil
@@ -413,7 +422,15 @@ func (d *Daemon) restartChecks(ctx context.Context, servers []check.Server) erro
 	d.sched = sched
 	d.schedRun = start(ctx, func(ctx context.Context) error {
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return sched.Run(gctx) })
+		g.Go(func() error {
+			err := sched.Run(gctx)
+			if err != nil && ctx.Err() == nil {
+				d.log.Error("Health checks stopped", "error", err)
+				d.fail(fmt.Errorf("health checks: %w", err))
+				return nil // reported: the daemon stops with it
+			}
+			return err
+		})
 		g.Go(func() error {
 			for tr := range sched.Events() {
 				d.onHealth(tr)
@@ -423,6 +440,14 @@ func (d *Daemon) restartChecks(ctx context.Context, servers []check.Server) erro
 		return g.Wait()
 	})
 	return nil
+}
+
+// fail stops the daemon with err (the first failure wins).
+func (d *Daemon) fail(err error) {
+	select {
+	case d.fatal <- err:
+	default:
+	}
 }
 
 func (d *Daemon) stopAll(ctx context.Context) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -455,5 +456,29 @@ var _ = Describe("drlb with the how-to's configuration", Ordered, Label("daemon"
 		line, err := lb1.proc.WaitLog(context.Background(), regexp.MustCompile(`removed stale VIP 172\.16\.1\.1`))
 		Expect(err).NotTo(HaveOccurred(), "the restarted daemon cleans up the VIP its killed predecessor left")
 		Expect(line).NotTo(BeEmpty())
+	})
+})
+
+var _ = Describe("drlb when a component cannot run", Label("daemon"), func() {
+	It("exits non-zero naming the cause instead of running without VRRP", func() {
+		testenv.PrivilegedGinkgo("nft")
+		lab := labtest.Up(labtest.Name("dmf"), topology.Seed(), binDir)
+		conf := strings.Replace(howtoConfig("MASTER", 100), "interface eth1", "interface eth9", 1)
+		file := filepath.Join(lab.Dir(), "lb1.conf")
+		Expect(os.WriteFile(file, []byte(conf), 0o644)).To(Succeed())
+		p, err := lab.Start("lb1", topology.ProcSpec{Name: "drlb", Argv: []string{filepath.Join(binDir, "drlb"), "run",
+			"-f", file, "--run-dir", lab.RunDir("lb1")}})
+		Expect(err).NotTo(HaveOccurred())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = p.Wait(ctx)
+		var exit *exec.ExitError
+		Expect(errors.As(err, &exit)).To(BeTrue(), "drlb must exit on its own: %v", err)
+		Expect(exit.ExitCode()).To(Equal(1))
+		Expect(p.Log()).To(ContainSubstring("drlb run: vrrp: instance LVS_Teste"))
+		Expect(p.Log()).To(ContainSubstring("eth9"))
+		owners, err := lab.VIPOwners(vip)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(owners).To(BeEmpty())
 	})
 })
