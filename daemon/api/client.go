@@ -88,25 +88,25 @@ func (c *Client) Reload(ctx context.Context) (*ReloadResult, error) {
 // Events streams the daemon's events to fn until ctx ends or the daemon
 // goes away (then it returns the error that ended the stream).
 func (c *Client) Events(ctx context.Context, fn func(Event)) error {
-	resp, err := c.openEvents(ctx)
+	body, err := c.openEvents(ctx)
 	if err != nil {
 		return err
 	}
-	return c.readEvents(ctx, resp, fn)
+	return c.readEvents(ctx, body, fn)
 }
 
 // Subscribe opens the event stream and returns once the daemon has
 // registered it (every event after Subscribe returns is delivered), with a
 // channel closed when the stream ends. The caller drains it until ctx ends.
 func (c *Client) Subscribe(ctx context.Context) (<-chan Event, error) {
-	resp, err := c.openEvents(ctx)
+	body, err := c.openEvents(ctx)
 	if err != nil {
 		return nil, err
 	}
 	ch := make(chan Event, 256)
 	go func() {
 		defer close(ch)
-		_ = c.readEvents(ctx, resp, func(e Event) {
+		_ = c.readEvents(ctx, body, func(e Event) {
 			select {
 			case ch <- e:
 			case <-ctx.Done():
@@ -116,9 +116,9 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan Event, error) {
 	return ch, nil
 }
 
-// openEvents returns once the daemon answered: it subscribes the stream
-// before it sends the response header.
-func (c *Client) openEvents(ctx context.Context) (*http.Response, error) {
+// openEvents returns the stream's body once the daemon answered: it
+// subscribes the stream before it sends the response header.
+func (c *Client) openEvents(ctx context.Context) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://drlb/events", nil)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
@@ -131,12 +131,12 @@ func (c *Client) openEvents(ctx context.Context) (*http.Response, error) {
 		_ = resp.Body.Close()
 		return nil, fmt.Errorf("events from %s: %s", c.socket, resp.Status)
 	}
-	return resp, nil
+	return resp.Body, nil
 }
 
-func (c *Client) readEvents(ctx context.Context, resp *http.Response, fn func(Event)) error {
-	defer func() { _ = resp.Body.Close() }()
-	sc := bufio.NewScanner(resp.Body)
+func (c *Client) readEvents(ctx context.Context, body io.ReadCloser, fn func(Event)) error {
+	defer func() { _ = body.Close() }()
+	sc := bufio.NewScanner(body)
 	for sc.Scan() {
 		var ev Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
