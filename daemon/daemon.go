@@ -231,7 +231,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	d.runCtx = ctx
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
-	if err := d.startDataplane(ctx, d.cfg); err != nil {
+	if err := d.startDataplane(d.cfg); err != nil {
 		_ = ctrl.Close()
 		_ = metricsSrv.Close()
 		return err
@@ -303,7 +303,7 @@ func (d *Daemon) requestApply() {
 
 // startDataplane opens the data plane when cfg has virtual servers and
 // none is open yet (at start-up, or a reload adding the first service).
-func (d *Daemon) startDataplane(ctx context.Context, cfg *config.Config) error {
+func (d *Daemon) startDataplane(cfg *config.Config) error {
 	d.mu.Lock()
 	open := d.dp != nil
 	d.mu.Unlock()
@@ -321,15 +321,11 @@ func (d *Daemon) startDataplane(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("data plane %s: %w", kind, err)
 	}
+	// No flush here: after a crash the first Apply reconciles with what the
+	// kernel still holds (a diff), so established connections survive.
 	d.mu.Lock()
 	d.dp = dp
 	d.mu.Unlock()
-	obs, err := dp.Observe(ctx)
-	if err == nil && len(obs.Services) > 0 {
-		// A restart after a crash: reconcile with what the kernel holds
-		// rather than flushing it, so established connections survive.
-		d.log.Info("Data plane holds services from a previous run: reconciling", "services", len(obs.Services))
-	}
 	d.log.Info("Data plane ready", "kind", dp.Kind())
 	return nil
 }
@@ -651,7 +647,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		d.metrics.reload(false)
 		return res
 	}
-	if err := d.startDataplane(d.runCtx, cfg); err != nil { //nolint:contextcheck // the data plane outlives this reload request: it lives in Run's context
+	if err := d.startDataplane(cfg); err != nil { //nolint:contextcheck // the data plane outlives this reload request: it lives in Run's context
 		res.Diagnostics = append(res.Diagnostics, err.Error())
 		res.Duration = time.Since(begin)
 		d.log.Error("Reload failed", "error", err)

@@ -642,7 +642,7 @@ func straysIn(nsNames []string) []string {
 			continue
 		}
 		if ns, ok := inodes[st.Ino]; ok {
-			if s, err := procState(pid); err == nil && s == 'Z' {
+			if s, _, err := procStat(pid); err == nil && s == 'Z' {
 				continue
 			}
 			comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm")

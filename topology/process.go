@@ -97,7 +97,7 @@ func (l *Lab) Start(host string, spec ProcSpec) (*Process, error) {
 	if err := l.Do(host, cmd.Start); err != nil {
 		return nil, fmt.Errorf("start %s (%s): %w", key, spec.Argv[0], err)
 	}
-	startTime, err := procStartTime(cmd.Process.Pid)
+	_, startTime, err := procStat(cmd.Process.Pid)
 	if err != nil {
 		// The process exited already; record it anyway so Wait reports why.
 		startTime = 0

@@ -114,48 +114,32 @@ func (s stateStore) lock() (func(), error) {
 	return func() { _ = f.Close() }, nil
 }
 
-// procStartTime reads field 22 (starttime) of /proc/PID/stat.
-func procStartTime(pid int) (uint64, error) {
+// procStat reads the state letter (field 3, 'Z' for zombies) and the start
+// time (field 22) of /proc/PID/stat in one read.
+func procStat(pid int) (state byte, startTime uint64, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name (field 2) may hold spaces; fields resume after the last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	fields := strings.Fields(s[i+1:])
 	// fields[0] is field 3 (state); starttime is field 22.
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
-}
-
-// procState returns the state letter of /proc/PID/stat ('Z' for zombies).
-func procState(pid int) (byte, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	return s[i+2], nil
+	startTime, err = strconv.ParseUint(fields[19], 10, 64)
+	return fields[0][0], startTime, err
 }
 
 // alive reports whether the recorded process still runs (same PID and start time, not a zombie).
 func (r ProcRecord) alive() bool {
-	st, err := procStartTime(r.PID)
-	if err != nil || st != r.StartTime {
-		return false
-	}
-	state, err := procState(r.PID)
-	return err == nil && state != 'Z'
+	state, start, err := procStat(r.PID)
+	return err == nil && start == r.StartTime && state != 'Z'
 }
 
 // signal sends sig to the recorded process only if it is still the same process.
