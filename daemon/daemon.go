@@ -647,7 +647,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		d.metrics.reload(false)
 		return res
 	}
-	if err := d.startDataplane(cfg); err != nil { //nolint:contextcheck // the data plane outlives this reload request: it lives in Run's context
+	if err := d.startDataplane(cfg); err != nil {
 		res.Diagnostics = append(res.Diagnostics, err.Error())
 		res.Duration = time.Since(begin)
 		d.log.Error("Reload failed", "error", err)
