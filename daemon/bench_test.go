@@ -154,6 +154,7 @@ func benchBig(b *testing.B, delayLoop int) {
 			b.Fatalf("reload: %v %+v", err, res)
 		}
 		same = res.Duration
+		b.Logf("reload, same file: %v %+v", res.Duration, res.Phases)
 		if err := os.WriteFile(filepath.Join(lab.Dir(), "lb1.conf"), []byte(bigConfig(true, delayLoop)), 0o644); err != nil {
 			b.Fatal(err)
 		}
@@ -163,6 +164,7 @@ func benchBig(b *testing.B, delayLoop int) {
 			b.Fatalf("reload: %v %+v", err, res)
 		}
 		added = res.Duration
+		b.Logf("reload, one server added: %v %+v", res.Duration, res.Phases)
 	}
 	b.ReportMetric(rss, "RSS-MiB")
 	b.ReportMetric(cores, "CPU-cores")

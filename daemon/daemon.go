@@ -633,6 +633,13 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	d.log.Info("Reloading configuration", "file", d.opts.ConfigFile)
 	cfg, diags, err := config.Load(d.opts.ConfigFile, config.Options{ConfigID: d.opts.ConfigID})
 	res := api.ReloadResult{}
+	mark := begin
+	phase := func(name string) {
+		now := time.Now()
+		res.Phases = append(res.Phases, api.Phase{Name: name, Duration: now.Sub(mark)})
+		mark = now
+	}
+	phase("parse")
 	for _, diag := range diags {
 		res.Diagnostics = append(res.Diagnostics, diag.String())
 		if diag.Severity == config.SeverityError {
@@ -682,16 +689,28 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	d.reloads++
 	d.lastReload = time.Now()
 	d.mu.Unlock()
+	phase("components")
 	d.apply(ctx)
+	phase("dataplane")
 	res.OK = true
 	res.Duration = time.Since(begin)
 	if len(res.Changes) == 0 {
 		res.Changes = []string{"no change"}
 	}
-	d.log.Info("Reload done", "changes", strings.Join(res.Changes, "; "), "took", res.Duration.Round(time.Microsecond))
+	d.log.Info("Reload done", "changes", strings.Join(res.Changes, "; "), "took", res.Duration.Round(time.Microsecond),
+		"phases", formatPhases(res.Phases))
 	d.publish(api.Event{Kind: api.EventReload, Reason: "ok", Detail: strings.Join(res.Changes, "; ")})
 	d.metrics.reload(true)
 	return res
+}
+
+// formatPhases renders reload phases as "parse 12ms, components 1ms, …".
+func formatPhases(ps []api.Phase) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.Name + " " + p.Duration.Round(time.Microsecond).String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (d *Daemon) publish(ev api.Event) {

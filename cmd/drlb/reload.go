@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/drlb/drlb/daemon/api"
@@ -35,8 +36,13 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "drlb reload: refused; the running configuration stays")
 		return 1
 	}
+	phases := make([]string, len(res.Phases))
+	for i, p := range res.Phases {
+		phases[i] = fmt.Sprintf("%s %v", p.Name, p.Duration.Round(time.Microsecond))
+	}
+	fmt.Fprintf(stdout, "reloaded in %v (%s)\n", res.Duration.Round(time.Microsecond), strings.Join(phases, ", "))
 	for _, c := range res.Changes {
-		fmt.Fprintf(stdout, "reloaded in %v: %s\n", res.Duration.Round(time.Microsecond), c)
+		fmt.Fprintf(stdout, "  %s\n", c)
 	}
 	return 0
 }

@@ -90,6 +90,15 @@ type ReloadResult struct {
 	Diagnostics []string      `json:"diagnostics,omitempty"` // FILE:LINE:COL: severity: message
 	Changes     []string      `json:"changes,omitempty"`     // what the reload changed, for people
 	Duration    time.Duration `json:"duration"`
+	// Phases splits Duration: parse, components (VRRP and checkers
+	// reconciled), dataplane (desired table computed and applied).
+	Phases []Phase `json:"phases,omitempty"`
+}
+
+// Phase is one timed step of a reload.
+type Phase struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration"`
 }
 
 // Event kinds.

@@ -282,29 +282,6 @@ func formatBytes(n int64) string {
 	return strconv.FormatInt(n, 10) + " bytes"
 }
 
-func dial(ctx context.Context, addr, bind netip.AddrPort, mark uint32) (net.Conn, error) {
-	// Probe connections live for milliseconds: no TCP keepalive setsockopts.
-	d := net.Dialer{KeepAlive: -1}
-	if bind.IsValid() || bind.Port() != 0 {
-		d.LocalAddr = net.TCPAddrFromAddrPort(bind)
-	}
-	if mark != 0 {
-		d.Control = func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			if err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, int(mark))
-			}); err != nil {
-				return err
-			}
-			if serr != nil {
-				return fmt.Errorf("set SO_MARK %d: %w", mark, serr)
-			}
-			return nil
-		}
-	}
-	return d.DialContext(ctx, "tcp", addr.String())
-}
-
 func classifyDial(parent context.Context, err error, addr netip.AddrPort, timeout time.Duration) *FetchError {
 	if parent.Err() != nil {
 		return &FetchError{Kind: FailCanceled, Msg: fmt.Sprintf("connect to %s canceled", addr), Err: parent.Err()}
