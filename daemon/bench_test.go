@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,10 +145,12 @@ func benchBig(b *testing.B, delayLoop int) {
 	p := startBench(b, lab, bin, "lb1", bigConfig(false, delayLoop), "--dataplane", "nft")
 	c := api.NewClient(lab.RunDir("lb1"))
 	time.Sleep(3 * time.Second) // let every checker run once before measuring
-	var rss, cores float64
+	var rss, cores, rate float64
 	var same, added time.Duration
 	for b.Loop() {
+		c0, t0 := checksRun(b, lab), time.Now()
 		rss, cores = usage(b, p.PID, 5*time.Second)
+		rate = (checksRun(b, lab) - c0) / time.Since(t0).Seconds()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		res, err := c.Reload(ctx)
 		if err != nil || !res.OK {
@@ -168,8 +171,39 @@ func benchBig(b *testing.B, delayLoop int) {
 	}
 	b.ReportMetric(rss, "RSS-MiB")
 	b.ReportMetric(cores, "CPU-cores")
+	b.ReportMetric(rate, "checks/s")
 	b.ReportMetric(float64(same.Microseconds())/1000, "reload-same-ms")
 	b.ReportMetric(float64(added.Microseconds())/1000, "reload-add1-ms")
+}
+
+// checksRun scrapes lb1's drlb_health_checks_total (ok + failed).
+func checksRun(b *testing.B, lab *topology.Lab) float64 {
+	b.Helper()
+	resp, err := lab.HTTPClient("lb1", 5*time.Second).Get("http://127.0.0.1:9650/metrics")
+	if err != nil {
+		b.Fatalf("scrape metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatalf("scrape metrics: %v", err)
+	}
+	total, found := 0.0, 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "drlb_health_checks_total{") {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				b.Fatalf("metrics line %q: %v", line, err)
+			}
+			total += v
+			found++
+		}
+	}
+	if found != 2 {
+		b.Fatalf("drlb_health_checks_total: %d series, want 2", found)
+	}
+	return total
 }
 
 // BenchmarkReloadAdvertJitter reloads a 1,000×10 configuration (with one

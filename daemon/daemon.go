@@ -96,6 +96,8 @@ type Daemon struct {
 	schedRun   *runner
 	vrrpCfg    vrrp.Config
 	checkCfg   []check.Server
+	// checkChange says what the last change of checkCfg did (for reloads).
+	checkChange string
 }
 
 // runner is a restartable component goroutine.
@@ -361,10 +363,24 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 		plain, _ := CheckServers(cfg, nil)
-		if d.sched == nil || !reflect.DeepEqual(plain, d.checkCfg) {
+		switch {
+		case d.sched != nil && len(servers) > 0:
+			// Only what changed restarts; probes of unchanged servers go on.
+			if !reflect.DeepEqual(plain, d.checkCfg) {
+				res, err := d.sched.Update(servers)
+				if err != nil {
+					return fmt.Errorf("%w: %w", ErrConfig, err)
+				}
+				d.checkChange = fmt.Sprintf("health checks changed: %d real servers checked on undisturbed, %d started, %d stopped",
+					res.Kept, res.Started, res.Stopped)
+				d.log.Info("Health checks updated", "kept", res.Kept, "started", res.Started, "stopped", res.Stopped)
+				d.checkCfg = plain
+			}
+		case d.sched == nil || !reflect.DeepEqual(plain, d.checkCfg):
 			if err := d.restartChecks(ctx, servers); err != nil {
 				return err
 			}
+			d.checkChange = "health checks changed: checkers restarted, health kept"
 			d.checkCfg = plain
 		}
 	}
@@ -684,7 +700,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		res.Changes = append(res.Changes, "vrrp instances changed: restarted")
 	}
 	if !reflect.DeepEqual(oldChecks, d.checkCfg) {
-		res.Changes = append(res.Changes, "health checks changed: checkers restarted, health kept")
+		res.Changes = append(res.Changes, d.checkChange)
 	}
 	d.reloads++
 	d.lastReload = time.Now()

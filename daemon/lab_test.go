@@ -389,6 +389,9 @@ var _ = Describe("drlb with the how-to's configuration", Ordered, Label("daemon"
 		Expect(body).To(MatchRegexp(`drlb_real_server_transitions_total\{server="172.16.1.10:80",service="TCP 172.16.1.1:80",state="down"\} [1-9]`))
 		Expect(body).To(MatchRegexp(`drlb_dataplane_applies_total\{result="ok"\} [1-9]`))
 		Expect(body).To(MatchRegexp(`drlb_reloads_total\{result="refused"\} 1`))
+		// rs1's altered page and rs2's stopped server failed probes earlier.
+		Expect(body).To(MatchRegexp(`drlb_health_checks_total\{result="failed"\} [1-9]`))
+		Expect(body).To(MatchRegexp(`drlb_health_checks_total\{result="ok"\} [1-9]`))
 	})
 
 	It("refuses the control socket to other users", func() {

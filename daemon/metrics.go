@@ -34,6 +34,7 @@ var (
 	descDrops    = prometheus.NewDesc("drlb_vrrp_adverts_dropped_total", "VRRP packets dropped, by reason.", []string{"instance", "reason"}, nil)
 	descUp       = prometheus.NewDesc("drlb_real_server_up", "Whether a real server passes its health checks.", []string{"service", "server"}, nil)
 	descLatency  = prometheus.NewDesc("drlb_check_latency_seconds", "Latency of the latest health check of a real server.", []string{"service", "server"}, nil)
+	descChecks   = prometheus.NewDesc("drlb_health_checks_total", "Health-check probes run, by result (ok, failed).", []string{"result"}, nil)
 )
 
 func newMetrics(d *Daemon) *metrics {
@@ -57,7 +58,7 @@ func newMetrics(d *Daemon) *metrics {
 
 // Describe implements prometheus.Collector for the scrape-time metrics.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descUp, descLatency} {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descUp, descLatency, descChecks} {
 		ch <- d
 	}
 }
@@ -79,6 +80,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if sched != nil {
+		checks, failed := sched.Totals()
+		ch <- prometheus.MustNewConstMetric(descChecks, prometheus.CounterValue, float64(checks-failed), "ok")
+		ch <- prometheus.MustNewConstMetric(descChecks, prometheus.CounterValue, float64(failed), "failed")
 		for _, s := range sched.Snapshot() {
 			up := 0.0
 			if s.Up {

@@ -18,15 +18,15 @@ import (
 
 // connectGate bounds how many connect(2) calls run at once in this process.
 //
-// To a server on the same host (a lab, a container on the balancer) the
-// kernel runs the whole TCP handshake inside the caller's connect(2): the
-// SYN, the listener's SYN-ACK and the ACK are processed in that thread's
-// softirq before the call returns. With hundreds of probe workers each in
-// connect(2), the scheduler sees hundreds of runnable threads and VRRP,
-// reloads and the control socket get a few percent of a core. The gate
-// keeps at most GOMAXPROCS threads in connect(2); waiting for the handshake
-// of a remote server (EINPROGRESS, then the poller) happens outside it, so
-// slow or distant servers never hold a slot.
+// connect(2) can spend real CPU in the calling thread: to a server on the
+// same host the kernel runs the whole TCP handshake inside the call, and
+// when source ports toward one server run short it searches the port
+// range. With hundreds of probe workers in connect(2) at once the kernel
+// scheduler sees hundreds of runnable threads, and VRRP, reloads and the
+// control socket get a few percent of a core. The gate keeps at most
+// GOMAXPROCS threads in connect(2); waiting for a remote handshake
+// (EINPROGRESS, then the poller) happens outside it, so slow or distant
+// servers never hold a slot.
 type connectGate struct {
 	slots chan struct{}
 	busy  atomic.Int32
@@ -145,6 +145,22 @@ func dialGated(ctx context.Context, gate *connectGate, addr, bind netip.AddrPort
 type probeConn struct {
 	*os.File
 	remote net.Addr
+}
+
+// Close resets the connection (SO_LINGER 0) rather than closing it with a
+// FIN, as HAProxy's checks do. The side that closes first keeps the
+// connection in TIME_WAIT for 60 s, and a probe is closed first: a
+// balancer checking one backend port 1,000 times a second (1,000 virtual
+// servers sharing it) would hold 60,000 TIME_WAIT sockets toward it and
+// run out of its 28,000 source ports, so connects would fail and burn CPU
+// searching for a free port.
+func (c *probeConn) Close() error {
+	if rc, err := c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		})
+	}
+	return c.File.Close()
 }
 
 // LocalAddr asks the kernel for the socket's address.

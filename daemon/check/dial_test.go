@@ -3,9 +3,11 @@ package check
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -197,4 +199,41 @@ func TestConnectGateBound(t *testing.T) {
 	if b := g.busy.Load(); b != 0 {
 		t.Fatalf("gate still holds %d slots", b)
 	}
+}
+
+// TestProbeLeavesNoTimeWait checks that a probe's socket is gone from the
+// kernel as soon as the probe is done: no TIME_WAIT, no FIN_WAIT.
+func TestProbeLeavesNoTimeWait(t *testing.T) {
+	srv := startRaw(t, func(net.Conn, []byte) {})
+	c, err := dial(context.Background(), srv.addr(), netip.AddrPort{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := c.LocalAddr().(*net.TCPAddr).Port
+	if !socketExists(t, local) {
+		t.Fatalf("no socket with local port %d while connected: the check below cannot work", local)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if socketExists(t, local) {
+		t.Fatalf("local port %d still has a socket after Close (TIME_WAIT or FIN_WAIT)", local)
+	}
+}
+
+// socketExists reports whether /proc/net/tcp lists a socket bound to
+// 127.0.0.1:port.
+func socketExists(t *testing.T, port int) bool {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	for _, line := range strings.Split(string(raw), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == want {
+			return true
+		}
+	}
+	return false
 }

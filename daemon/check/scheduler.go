@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,18 +100,22 @@ type Config struct {
 
 // checkerRun is a checker's mutable state, guarded by Scheduler.mu.
 type checkerRun struct {
-	server int
+	srv    *serverRun
 	index  int
 	spec   Spec
 	state  CheckerState
 	status CheckerStatus
 	weight int
 	dyn    bool
+	// removed is set when Update drops the checker: its pending timer and
+	// any probe in flight are then ignored.
+	removed bool
 }
 
 type serverRun struct {
 	cfg      Server
-	checkers []int
+	key      Server // cfg with defaults applied and Alpha cleared, compared by Update
+	checkers []*checkerRun
 	up       bool
 	weight   int
 	last     *checkerRun
@@ -119,16 +124,25 @@ type serverRun struct {
 // Scheduler runs health checks and reports transitions.
 type Scheduler struct {
 	cfg      Config
-	checkers []*checkerRun
-	servers  []*serverRun
 	events   chan Transition
 	wake     chan struct{}
 	started  atomic.Bool
 	scripts  sync.WaitGroup
 	scriptSe chan struct{}
+	checks   atomic.Uint64
+	failed   atomic.Uint64
 
-	mu    sync.Mutex
-	queue timerHeap
+	mu       sync.Mutex
+	servers  []*serverRun // in configuration order
+	byTarget map[Target]*serverRun
+	running  bool // Run has queued the first probes and takes jobs
+	queue    timerHeap
+	// Run's worker pool, grown by Update up to Config.Workers.
+	jobs     chan *checkerRun
+	workers  sync.WaitGroup
+	nworkers int
+	runCtx   context.Context //nolint:containedctx // Run's context, for workers Update starts
+
 	// emitMu is taken under mu and held while sending, so transitions
 	// leave in the order the state changed.
 	emitMu sync.Mutex
@@ -155,40 +169,157 @@ func NewScheduler(cfg Config) (*Scheduler, error) {
 	if cfg.RunScript == nil {
 		cfg.RunScript = RunScript
 	}
+	servers, err := buildServers(cfg.Servers)
+	if err != nil {
+		return nil, fmt.Errorf("check: new scheduler: %w", err)
+	}
 	s := &Scheduler{
 		cfg:      cfg,
 		events:   make(chan Transition, cfg.EventBuffer),
 		wake:     make(chan struct{}, 1),
 		scriptSe: make(chan struct{}, 16),
+		servers:  servers,
+		byTarget: make(map[Target]*serverRun, len(servers)),
 	}
+	for _, sr := range servers {
+		s.byTarget[sr.cfg.Target] = sr
+	}
+	s.cfg.Servers = nil // the live set is s.servers
+	return s, nil
+}
+
+// buildServers validates servers and returns their initial run state.
+func buildServers(servers []Server) ([]*serverRun, error) {
 	var errs []error
-	seen := make(map[Target]bool, len(cfg.Servers))
-	for si, srv := range cfg.Servers {
+	out := make([]*serverRun, 0, len(servers))
+	seen := make(map[Target]bool, len(servers))
+	for _, srv := range servers {
 		if seen[srv.Target] {
 			errs = append(errs, fmt.Errorf("server %s: duplicate target", srv.Target))
 		}
 		seen[srv.Target] = true
 		sr := &serverRun{cfg: srv, weight: srv.Weight, up: true}
+		sr.key = srv
+		sr.key.Checkers = make([]Spec, 0, len(srv.Checkers))
 		for ci, spec := range srv.Checkers {
 			spec = spec.WithDefaults()
 			if err := spec.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("server %s checker %d: %w", srv.Target, ci+1, err))
 				continue
 			}
-			cr := &checkerRun{server: si, index: ci, spec: spec, state: InitialState(spec)}
+			cr := &checkerRun{srv: sr, index: ci, spec: spec, state: InitialState(spec)}
 			cr.status = CheckerStatus{Kind: spec.Kind, Addr: spec.Addr, Up: cr.state.Up}
-			sr.checkers = append(sr.checkers, len(s.checkers))
-			s.checkers = append(s.checkers, cr)
+			sr.checkers = append(sr.checkers, cr)
 			if !cr.state.Up {
 				sr.up = false
 			}
+			spec.Alpha = false
+			sr.key.Checkers = append(sr.key.Checkers, spec)
 		}
-		s.servers = append(s.servers, sr)
+		out = append(out, sr)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("check: new scheduler: %w", err)
+	return out, errors.Join(errs...)
+}
+
+// UpdateResult counts what Update did with each real server.
+type UpdateResult struct {
+	// Kept servers were unchanged: their checkers go on with their state,
+	// timers and counters.
+	Kept int
+	// Started servers are new or changed: they start from the state their
+	// specs give (Alpha) and are probed within StartSpread.
+	Started int
+	// Stopped servers were removed or changed: their probes in flight are
+	// ignored and they emit no more transitions.
+	Stopped int
+}
+
+// Update replaces the set of servers while the scheduler runs (or before):
+// servers equal to a running one (ignoring Spec.Alpha, which only sets a
+// starting state) keep running untouched; others start, and servers no
+// longer listed stop. An invalid set is refused and nothing changes.
+func (s *Scheduler) Update(servers []Server) (UpdateResult, error) {
+	next, err := buildServers(servers)
+	if err != nil {
+		return UpdateResult{}, fmt.Errorf("check: update: %w", err)
 	}
-	return s, nil
+	var res UpdateResult
+	s.mu.Lock()
+	byTarget := make(map[Target]*serverRun, len(next))
+	var fresh []*checkerRun
+	for i, sr := range next {
+		if old, ok := s.byTarget[sr.cfg.Target]; ok && reflect.DeepEqual(old.key, sr.key) {
+			next[i] = old
+			byTarget[sr.cfg.Target] = old
+			res.Kept++
+			continue
+		}
+		byTarget[sr.cfg.Target] = sr
+		fresh = append(fresh, sr.checkers...)
+		res.Started++
+	}
+	for t, old := range s.byTarget {
+		if byTarget[t] == old {
+			continue
+		}
+		for _, c := range old.checkers {
+			c.removed = true
+		}
+		res.Stopped++
+	}
+	s.servers, s.byTarget = next, byTarget
+	if s.running {
+		s.schedule(time.Now(), fresh)
+		s.growWorkers()
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return res, nil
+}
+
+// schedule queues the first probes of checkers (s.mu held): at a random
+// point of their warmup, else spread over min(StartSpread, delay_loop) so
+// they do not fire together.
+func (s *Scheduler) schedule(start time.Time, checkers []*checkerRun) {
+	n := len(checkers)
+	for i, c := range checkers {
+		var off time.Duration
+		if c.spec.Warmup > 0 {
+			off = rand.N(c.spec.Warmup)
+		} else if n > 1 {
+			off = min(s.cfg.StartSpread, c.spec.DelayLoop) * time.Duration(i) / time.Duration(n)
+		}
+		heap.Push(&s.queue, timerEntry{at: start.Add(off), c: c})
+	}
+}
+
+// growWorkers starts workers up to min(Workers, checkers) (s.mu held,
+// s.running): a small configuration keeps a small pool.
+func (s *Scheduler) growWorkers() {
+	n := 0
+	for _, sr := range s.servers {
+		n += len(sr.checkers)
+	}
+	for ; s.nworkers < min(s.cfg.Workers, max(n, 1)); s.nworkers++ {
+		s.workers.Go(func() {
+			for c := range s.jobs {
+				res := s.cfg.Probe(s.runCtx, c.spec)
+				s.complete(s.runCtx, c, res)
+			}
+		})
+	}
+}
+
+// Totals counts the probes run and those that failed since the scheduler
+// started, across updates.
+func (s *Scheduler) Totals() (checks, failed uint64) {
+	// failed first: each failure is counted after its check, so this order
+	// never reports more failures than checks.
+	failed = s.failed.Load()
+	return s.checks.Load(), failed
 }
 
 // Events delivers transitions in the order the states changed. The consumer must
@@ -203,50 +334,40 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return errors.New("check: scheduler already started")
 	}
 	defer close(s.events)
-	start := time.Now()
 	s.mu.Lock()
-	n := len(s.checkers)
-	for i, c := range s.checkers {
-		var off time.Duration
-		if c.spec.Warmup > 0 {
-			off = rand.N(c.spec.Warmup)
-		} else if n > 1 {
-			off = min(s.cfg.StartSpread, c.spec.DelayLoop) * time.Duration(i) / time.Duration(n)
-		}
-		heap.Push(&s.queue, timerEntry{at: start.Add(off), idx: i})
+	var all []*checkerRun
+	for _, sr := range s.servers {
+		all = append(all, sr.checkers...)
 	}
+	s.schedule(time.Now(), all)
+	s.running = true
+	s.jobs, s.runCtx = make(chan *checkerRun), ctx
+	s.growWorkers()
+	jobs := s.jobs
 	s.mu.Unlock()
 
-	jobs := make(chan int)
-	var workers sync.WaitGroup
-	for range min(s.cfg.Workers, max(n, 1)) {
-		workers.Go(func() {
-			for idx := range jobs {
-				c := s.checkers[idx]
-				res := s.cfg.Probe(ctx, c.spec)
-				s.complete(ctx, idx, res)
-			}
-		})
-	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var due []int
+	var due []*checkerRun
 loop:
 	for {
+		clear(due)
 		due = due[:0]
 		s.mu.Lock()
 		now := time.Now()
 		for s.queue.Len() > 0 && !s.queue[0].at.After(now) {
-			due = append(due, heap.Pop(&s.queue).(timerEntry).idx)
+			if c := heap.Pop(&s.queue).(timerEntry).c; !c.removed {
+				due = append(due, c)
+			}
 		}
 		wait := time.Hour
 		if s.queue.Len() > 0 {
 			wait = s.queue[0].at.Sub(now)
 		}
 		s.mu.Unlock()
-		for _, idx := range due {
+		for _, c := range due {
 			select {
-			case jobs <- idx:
+			case jobs <- c:
 			case <-ctx.Done():
 				break loop
 			}
@@ -268,22 +389,32 @@ loop:
 			}
 		}
 	}
+	s.mu.Lock()
+	s.running = false
+	s.mu.Unlock()
 	close(jobs)
-	workers.Wait()
+	s.workers.Wait()
 	s.scripts.Wait()
 	return nil
 }
 
 // complete records a probe result, reschedules the checker and emits a
 // transition when the server's state or weight changed.
-func (s *Scheduler) complete(ctx context.Context, idx int, res Result) {
+func (s *Scheduler) complete(ctx context.Context, c *checkerRun, res Result) {
 	if ctx.Err() != nil {
 		return // a probe cut short by shutdown says nothing about the server
 	}
+	s.checks.Add(1)
+	if !res.OK {
+		s.failed.Add(1)
+	}
 	now := time.Now()
 	s.mu.Lock()
-	c := s.checkers[idx]
-	srv := s.servers[c.server]
+	if c.removed {
+		s.mu.Unlock()
+		return // dropped by Update while in flight
+	}
+	srv := c.srv
 	var delay time.Duration
 	c.state, delay = Step(c.state, res.OK, c.spec)
 	if res.OK && res.WeightSet {
@@ -299,8 +430,7 @@ func (s *Scheduler) complete(ctx context.Context, idx int, res Result) {
 	srv.last = c
 	wasUp, oldWeight := srv.up, srv.weight
 	srv.up, srv.weight = true, srv.cfg.Weight
-	for _, ci := range srv.checkers {
-		o := s.checkers[ci]
+	for _, o := range srv.checkers {
 		if !o.state.Up {
 			srv.up = false
 		}
@@ -308,7 +438,7 @@ func (s *Scheduler) complete(ctx context.Context, idx int, res Result) {
 			srv.weight = o.weight
 		}
 	}
-	heap.Push(&s.queue, timerEntry{at: now.Add(delay), idx: idx})
+	heap.Push(&s.queue, timerEntry{at: now.Add(delay), c: c})
 	var tr *Transition
 	if srv.up != wasUp || srv.weight != oldWeight {
 		tr = &Transition{
@@ -369,8 +499,8 @@ func (s *Scheduler) Snapshot() []ServerStatus {
 		if srv.last != nil {
 			ss.LastReason, ss.LastLatency, ss.LastCheck = srv.last.status.LastReason, srv.last.status.LastLatency, srv.last.status.LastCheck
 		}
-		for _, ci := range srv.checkers {
-			ss.Checkers = append(ss.Checkers, s.checkers[ci].status)
+		for _, c := range srv.checkers {
+			ss.Checkers = append(ss.Checkers, c.status)
 		}
 		out[i] = ss
 	}
@@ -379,8 +509,8 @@ func (s *Scheduler) Snapshot() []ServerStatus {
 
 // timerEntry is a checker due at a time.
 type timerEntry struct {
-	at  time.Time
-	idx int
+	at time.Time
+	c  *checkerRun
 }
 
 // timerHeap is a min-heap of timerEntry by time.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -356,5 +357,143 @@ func TestSchedulerHTTPDigestChange(t *testing.T) {
 	page.Store("original page\n")
 	if tr = nextEvent(t, s, 3*time.Second); !tr.Up {
 		t.Fatalf("transition = %+v, want up", tr)
+	}
+}
+
+func (f *fakeProbes) count(a netip.AddrPort) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[a]
+}
+
+// TestSchedulerUpdate changes the server set of a running scheduler: kept
+// servers go on with their state and counters (a failed one is not reset),
+// a new one is probed and reported, removed ones stop, a changed one
+// restarts from the state its spec carries, and an invalid set changes
+// nothing.
+func TestSchedulerUpdate(t *testing.T) {
+	f := newFakeProbes()
+	f.set(addr(1), true)
+	srv := func(name string, a netip.AddrPort, alpha bool) Server {
+		sp := fastSpec(a)
+		sp.Alpha = alpha
+		return Server{Target: Target{"vs", name}, Weight: 1, Checkers: []Spec{sp}}
+	}
+	s, _, _ := startScheduler(t, Config{Servers: []Server{srv("a", addr(1), false), srv("b", addr(2), false)}, Probe: f.probe})
+	if tr := nextEvent(t, s, 2*time.Second); tr.Target.RealServer != "b" || tr.Up {
+		t.Fatalf("first transition = %+v, want b down", tr)
+	}
+	before := s.Snapshot()
+
+	// b is carried as down (Alpha), c is new and healthy but starts down.
+	f.set(addr(3), true)
+	res, err := s.Update([]Server{srv("a", addr(1), false), srv("b", addr(2), true), srv("c", addr(3), true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (UpdateResult{Kept: 2, Started: 1}) {
+		t.Fatalf("Update = %+v, want 2 kept, 1 started", res)
+	}
+	if tr := nextEvent(t, s, 2*time.Second); tr.Target.RealServer != "c" || !tr.Up || tr.WasUp {
+		t.Fatalf("transition after update = %+v, want c up (and nothing for a or b)", tr)
+	}
+	// The kept servers' counters go on from where they were (a restarted
+	// checker would count from 0) and b stays down.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		snap := s.Snapshot()
+		if len(snap) != 3 || snap[2].Target.RealServer != "c" || !snap[2].Up || snap[1].Up {
+			t.Fatalf("snapshot = %+v", snap)
+		}
+		a, b := snap[0].Checkers[0].Checks, snap[1].Checkers[0].Checks
+		if a < before[0].Checkers[0].Checks || b < before[1].Checkers[0].Checks {
+			t.Fatalf("kept servers' counters reset: before %+v, after %+v", before, snap[:2])
+		}
+		if a > before[0].Checkers[0].Checks+2 && b > before[1].Checkers[0].Checks+2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kept servers not probed after the update: %+v", snap)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// Invalid: refused, nothing changes.
+	if _, err := s.Update([]Server{srv("a", addr(1), false), srv("a", addr(1), false)}); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Fatalf("duplicate set: %v", err)
+	}
+	if n := len(s.Snapshot()); n != 3 {
+		t.Fatalf("refused update changed the set: %d servers", n)
+	}
+
+	// a changes (slower delay_loop): restarted; b and c removed, c fails
+	// from now on, which would be a transition if it still ran.
+	changed := srv("a", addr(1), false)
+	changed.Checkers[0].DelayLoop = 20 * time.Millisecond
+	f.set(addr(3), false)
+	res, err = s.Update([]Server{changed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (UpdateResult{Started: 1, Stopped: 3}) {
+		t.Fatalf("Update = %+v, want a restarted (1 started, 1 stopped) and b, c stopped", res)
+	}
+	stoppedAt := f.count(addr(3))
+	select {
+	case tr := <-s.Events():
+		t.Fatalf("transition from a removed or unchanged server: %+v", tr)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if n := f.count(addr(3)); n > stoppedAt+1 { // one probe may have been in flight
+		t.Fatalf("removed server probed %d more times", n-stoppedAt)
+	}
+	if snap := s.Snapshot(); len(snap) != 1 || !snap[0].Up || snap[0].Checkers[0].Checks == 0 {
+		t.Fatalf("snapshot = %+v, want a alone, up and probed", snap)
+	}
+	if checks, failed := s.Totals(); checks == 0 || failed == 0 || failed >= checks {
+		t.Fatalf("Totals = %d checks, %d failed", checks, failed)
+	}
+}
+
+// TestSchedulerUpdateGrowsWorkers starts with one server (one worker) and
+// grows to 16 slow ones: they must be probed concurrently.
+func TestSchedulerUpdateGrowsWorkers(t *testing.T) {
+	var mu sync.Mutex
+	busy, peak := 0, 0
+	probe := func(ctx context.Context, _ Spec) Result {
+		mu.Lock()
+		busy++
+		peak = max(peak, busy)
+		mu.Unlock()
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		mu.Lock()
+		busy--
+		mu.Unlock()
+		return Result{OK: true}
+	}
+	one := []Server{{Target: Target{"vs", "0"}, Checkers: []Spec{fastSpec(addr(0))}}}
+	s, _, _ := startScheduler(t, Config{Servers: one, Probe: probe, StartSpread: time.Millisecond})
+	var many []Server
+	for i := range 16 {
+		many = append(many, Server{Target: Target{"vs", strconv.Itoa(i)}, Checkers: []Spec{fastSpec(addr(i))}})
+	}
+	if _, err := s.Update(many); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		p := peak
+		mu.Unlock()
+		if p >= 8 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peak concurrent probes after growing to 16 servers = %d, want >= 8", p)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
