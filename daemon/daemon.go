@@ -95,8 +95,8 @@ type Daemon struct {
 	sched      *check.Scheduler
 	schedRun   *runner
 	vrrpCfg    vrrp.Config
-	checkCfg   []check.Server
-	// checkChange says what the last change of checkCfg did (for reloads).
+	// checkChange says what the last startComponents did to the health
+	// checks, "" for nothing (for reloads).
 	checkChange string
 }
 
@@ -190,12 +190,13 @@ func New(opts Options) (*Daemon, error) {
 // initialHealth is each real server's starting health: up unless its
 // checkers start in alpha mode; prev carries health across a reload.
 func initialHealth(c *config.Config, prev map[check.Target]Health) map[check.Target]Health {
-	out := map[check.Target]Health{}
+	out := make(map[check.Target]Health, len(prev))
 	for vi := range c.VirtualServers {
 		vs := &c.VirtualServers[vi]
+		targets := targetsOf(vs)
 		for ri := range vs.RealServers {
 			rs := &vs.RealServers[ri]
-			t := TargetOf(vs, rs)
+			t := targets[ri]
 			if h, ok := prev[t]; ok {
 				out[t] = Health{Up: h.Up, Weight: rs.Weight}
 				continue
@@ -362,26 +363,25 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		plain, _ := CheckServers(cfg, nil)
+		d.checkChange = ""
 		switch {
 		case d.sched != nil && len(servers) > 0:
-			// Only what changed restarts; probes of unchanged servers go on.
-			if !reflect.DeepEqual(plain, d.checkCfg) {
-				res, err := d.sched.Update(servers)
-				if err != nil {
-					return fmt.Errorf("%w: %w", ErrConfig, err)
-				}
-				d.checkChange = fmt.Sprintf("health checks changed: %d real servers checked on undisturbed, %d started, %d stopped",
+			// The scheduler compares server by server: only what changed
+			// restarts, probes of unchanged servers go on.
+			res, err := d.sched.Update(servers)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrConfig, err)
+			}
+			if res.Started+res.Stopped > 0 {
+				d.checkChange = fmt.Sprintf("health checks: %d real servers unchanged (their checks run on), %d started, %d stopped",
 					res.Kept, res.Started, res.Stopped)
 				d.log.Info("Health checks updated", "kept", res.Kept, "started", res.Started, "stopped", res.Stopped)
-				d.checkCfg = plain
 			}
-		case d.sched == nil || !reflect.DeepEqual(plain, d.checkCfg):
+		case d.sched != nil || len(servers) > 0:
 			if err := d.restartChecks(ctx, servers); err != nil {
 				return err
 			}
-			d.checkChange = "health checks changed: checkers restarted, health kept"
-			d.checkCfg = plain
+			d.checkChange = fmt.Sprintf("health checks: restarted for %d real servers", len(servers))
 		}
 	}
 	return nil
@@ -678,7 +678,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		return res
 	}
 	d.mu.Lock()
-	oldVRRP, oldChecks := d.vrrpCfg, d.checkCfg
+	oldVRRP := d.vrrpCfg
 	d.hmu.Lock()
 	oldHealth := d.health
 	d.health = initialHealth(cfg, d.health)
@@ -699,7 +699,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	if !reflect.DeepEqual(oldVRRP, d.vrrpCfg) {
 		res.Changes = append(res.Changes, "vrrp instances changed: restarted")
 	}
-	if !reflect.DeepEqual(oldChecks, d.checkCfg) {
+	if d.checkChange != "" {
 		res.Changes = append(res.Changes, d.checkChange)
 	}
 	d.reloads++

@@ -295,6 +295,7 @@ var _ = Describe("drlb with the how-to's configuration", Ordered, Label("daemon"
 		res, err := lb1.client().Reload(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.OK).To(BeTrue(), "%v", res.Diagnostics)
+		Expect(res.Changes).To(ContainElement("health checks: 1 real servers unchanged (their checks run on), 0 started, 1 stopped"))
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(3 * time.Second).Should(ConsistOf("172.16.1.10:80"))
 
 		Expect(os.WriteFile(lb1.conf, []byte(conf), 0o644)).To(Succeed())
@@ -305,6 +306,8 @@ var _ = Describe("drlb with the how-to's configuration", Ordered, Label("daemon"
 		res, err = lb1.client().Reload(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.OK).To(BeTrue())
+		// rs1's checker is not restarted: only rs2's starts.
+		Expect(res.Changes).To(ContainElement("health checks: 1 real servers unchanged (their checks run on), 1 started, 0 stopped"))
 		// The data plane adds rs2 only after a health event says it passed a check.
 		sawUp := false
 		Eventually(events).WithTimeout(5 * time.Second).Should(Receive(Satisfy(func(e api.Event) bool {

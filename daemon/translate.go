@@ -16,7 +16,7 @@ func ServiceID(vs *config.VirtualServer) string {
 	if vs.FWMark != 0 {
 		return fmt.Sprintf("FWM %d", vs.FWMark)
 	}
-	return fmt.Sprintf("%s %s", vs.Protocol, netip.AddrPortFrom(vs.Address, vs.Port))
+	return string(vs.Protocol) + " " + netip.AddrPortFrom(vs.Address, vs.Port).String()
 }
 
 // RealID names a real server: "172.16.1.10:80".
@@ -27,6 +27,16 @@ func RealID(rs *config.RealServer) string {
 // TargetOf is the health-check identity of a real server.
 func TargetOf(vs *config.VirtualServer, rs *config.RealServer) check.Target {
 	return check.Target{VirtualServer: ServiceID(vs), RealServer: RealID(rs)}
+}
+
+// targetsOf lists the health-check identities of vs's real servers, in order.
+func targetsOf(vs *config.VirtualServer) []check.Target {
+	id := ServiceID(vs)
+	out := make([]check.Target, len(vs.RealServers))
+	for i := range vs.RealServers {
+		out[i] = check.Target{VirtualServer: id, RealServer: RealID(&vs.RealServers[i])}
+	}
+	return out
 }
 
 // VRRPConfig translates the vrrp_* blocks for vrrp.NewNode.
@@ -122,9 +132,10 @@ func CheckServers(c *config.Config, start map[check.Target]bool) ([]check.Server
 	var out []check.Server
 	for vi := range c.VirtualServers {
 		vs := &c.VirtualServers[vi]
+		targets := targetsOf(vs)
 		for ri := range vs.RealServers {
 			rs := &vs.RealServers[ri]
-			target := TargetOf(vs, rs)
+			target := targets[ri]
 			srv := check.Server{Target: target, Weight: rs.Weight, NotifyUp: rs.NotifyUp, NotifyDown: rs.NotifyDown}
 			up, carried := start[target]
 			for _, ck := range rs.Checkers {

@@ -190,35 +190,58 @@ func NewScheduler(cfg Config) (*Scheduler, error) {
 
 // buildServers validates servers and returns their initial run state.
 func buildServers(servers []Server) ([]*serverRun, error) {
+	keys, err := serverKeys(servers)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*serverRun, len(servers))
+	for i := range servers {
+		out[i] = newServerRun(servers[i], keys[i])
+	}
+	return out, nil
+}
+
+// serverKeys validates servers and returns each one's key: the server with
+// its checkers' defaults applied and Alpha cleared (Alpha only sets where
+// a checker starts), which is what Update compares.
+func serverKeys(servers []Server) ([]Server, error) {
 	var errs []error
-	out := make([]*serverRun, 0, len(servers))
+	keys := make([]Server, len(servers))
 	seen := make(map[Target]bool, len(servers))
-	for _, srv := range servers {
+	for i, srv := range servers {
 		if seen[srv.Target] {
 			errs = append(errs, fmt.Errorf("server %s: duplicate target", srv.Target))
 		}
 		seen[srv.Target] = true
-		sr := &serverRun{cfg: srv, weight: srv.Weight, up: true}
-		sr.key = srv
-		sr.key.Checkers = make([]Spec, 0, len(srv.Checkers))
+		key := srv
+		key.Checkers = make([]Spec, len(srv.Checkers))
 		for ci, spec := range srv.Checkers {
 			spec = spec.WithDefaults()
 			if err := spec.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("server %s checker %d: %w", srv.Target, ci+1, err))
-				continue
-			}
-			cr := &checkerRun{srv: sr, index: ci, spec: spec, state: InitialState(spec)}
-			cr.status = CheckerStatus{Kind: spec.Kind, Addr: spec.Addr, Up: cr.state.Up}
-			sr.checkers = append(sr.checkers, cr)
-			if !cr.state.Up {
-				sr.up = false
 			}
 			spec.Alpha = false
-			sr.key.Checkers = append(sr.key.Checkers, spec)
+			key.Checkers[ci] = spec
 		}
-		out = append(out, sr)
+		keys[i] = key
 	}
-	return out, errors.Join(errs...)
+	return keys, errors.Join(errs...)
+}
+
+// newServerRun is the initial run state of a validated server.
+func newServerRun(srv Server, key Server) *serverRun {
+	sr := &serverRun{cfg: srv, key: key, weight: srv.Weight, up: true}
+	sr.checkers = make([]*checkerRun, len(key.Checkers))
+	for ci, spec := range key.Checkers {
+		spec.Alpha = srv.Checkers[ci].Alpha
+		cr := &checkerRun{srv: sr, index: ci, spec: spec, state: InitialState(spec)}
+		cr.status = CheckerStatus{Kind: spec.Kind, Addr: spec.Addr, Up: cr.state.Up}
+		sr.checkers[ci] = cr
+		if !cr.state.Up {
+			sr.up = false
+		}
+	}
+	return sr
 }
 
 // UpdateResult counts what Update did with each real server.
@@ -239,22 +262,25 @@ type UpdateResult struct {
 // starting state) keep running untouched; others start, and servers no
 // longer listed stop. An invalid set is refused and nothing changes.
 func (s *Scheduler) Update(servers []Server) (UpdateResult, error) {
-	next, err := buildServers(servers)
+	keys, err := serverKeys(servers)
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("check: update: %w", err)
 	}
 	var res UpdateResult
 	s.mu.Lock()
-	byTarget := make(map[Target]*serverRun, len(next))
+	next := make([]*serverRun, len(servers))
+	byTarget := make(map[Target]*serverRun, len(servers))
 	var fresh []*checkerRun
-	for i, sr := range next {
-		if old, ok := s.byTarget[sr.cfg.Target]; ok && reflect.DeepEqual(old.key, sr.key) {
+	for i, srv := range servers {
+		if old, ok := s.byTarget[srv.Target]; ok && reflect.DeepEqual(old.key, keys[i]) {
 			next[i] = old
-			byTarget[sr.cfg.Target] = old
+			byTarget[srv.Target] = old
 			res.Kept++
 			continue
 		}
-		byTarget[sr.cfg.Target] = sr
+		sr := newServerRun(srv, keys[i])
+		next[i] = sr
+		byTarget[srv.Target] = sr
 		fresh = append(fresh, sr.checkers...)
 		res.Started++
 	}
