@@ -10,9 +10,10 @@
 // function) and hands the data plane the difference.
 //
 // Reload (SIGHUP or POST /reload) keeps what did not change: VRRP keeps
-// running when its instances are unchanged (no flap), real servers keep
-// their health (a failed server is not re-added; a new one joins after its
-// first good check), and the data plane receives only the difference. A
+// running when its instances are unchanged (no flap), unchanged real
+// servers keep their health and their checkers run on undisturbed (a failed
+// server is not re-added; a new one joins after its first good check), and
+// the data plane receives only the difference. A
 // configuration with errors is refused and the running one stays.
 //
 // The control socket (package daemon/api) serves status, reload and a

@@ -11,10 +11,20 @@
 // terminator, capped at Content-Length (no chunked decoding), so a digest
 // printed by keepalived's genhash matches ours.
 //
+// Probe connections are opened with a non-blocking connect(2) of their own:
+// at most GOMAXPROCS threads are inside connect(2) at once (the kernel can
+// run a local handshake or a source-port search there), while waiting for
+// a remote handshake happens in the runtime poller. They close with a reset
+// (SO_LINGER 0), as HAProxy's checks do, so thousands of checks a second
+// against one backend port leave no TIME_WAIT sockets to exhaust the
+// balancer's source ports.
+//
 // The Scheduler runs thousands of checkers with a bounded worker pool,
 // applies retry / delay_before_retry / delay_loop / warmup / alpha, and
 // emits a Transition whenever a real server goes up or down or its dynamic
-// weight changes. AggregateVirtualServer computes quorum, hysteresis and
+// weight changes. Scheduler.Update changes the set of servers while it
+// runs: unchanged servers keep their state and timers, new or changed ones
+// start, removed ones stop. AggregateVirtualServer computes quorum, hysteresis and
 // sorry-server state from real-server states as a pure function.
 //
 // The package does not import daemon/config: the supervisor translates the
