@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -24,6 +26,7 @@ import (
 	"github.com/drlb/drlb/daemon/dataplane"
 	"github.com/drlb/drlb/daemon/dataplane/backend"
 	"github.com/drlb/drlb/daemon/vrrp"
+	"github.com/drlb/drlb/internal/yield"
 )
 
 // Options configure Run.
@@ -95,6 +98,8 @@ type Daemon struct {
 	sched      *check.Scheduler
 	schedRun   *runner
 	vrrpCfg    vrrp.Config
+	// vrrpNode is node, readable without mu (by loops that yield to it).
+	vrrpNode atomic.Pointer[vrrp.Node]
 	// checkChange says what the last startComponents did to the health
 	// checks, "" for nothing (for reloads).
 	checkChange string
@@ -183,15 +188,18 @@ func New(opts Options) (*Daemon, error) {
 		}
 	}
 	d.cfg = cfg
-	d.health = initialHealth(cfg, nil)
+	d.health = initialHealth(cfg, nil, nil)
 	return d, nil
 }
 
 // initialHealth is each real server's starting health: up unless its
 // checkers start in alpha mode; prev carries health across a reload.
-func initialHealth(c *config.Config, prev map[check.Target]Health) map[check.Target]Health {
+func initialHealth(c *config.Config, prev map[check.Target]Health, pause func()) map[check.Target]Health {
 	out := make(map[check.Target]Health, len(prev))
 	for vi := range c.VirtualServers {
+		if pause != nil {
+			pause()
+		}
 		vs := &c.VirtualServers[vi]
 		targets := targetsOf(vs)
 		for ri := range vs.RealServers {
@@ -359,7 +367,7 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 			start[t] = h.Up
 		}
 		d.hmu.Unlock()
-		servers, err := CheckServers(cfg, start)
+		servers, err := checkServers(cfg, start, yield.Before(d.nextVRRPTimer))
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
@@ -394,6 +402,7 @@ func (d *Daemon) restartVRRP(ctx context.Context, run, compare vrrp.Config) erro
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	d.node, d.vrrpCfg = node, compare
+	d.vrrpNode.Store(node)
 	d.nodeRun = start(ctx, func(ctx context.Context) error {
 		err := node.Run(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -406,6 +415,15 @@ func (d *Daemon) restartVRRP(ctx context.Context, run, compare vrrp.Config) erro
 	return nil
 }
 
+// nextVRRPTimer is when the running VRRP node's next timer falls due (zero
+// without one): long loops of reloads and applies yield then.
+func (d *Daemon) nextVRRPTimer() time.Time {
+	if n := d.vrrpNode.Load(); n != nil {
+		return n.NextTimer()
+	}
+	return time.Time{}
+}
+
 func (d *Daemon) stopVRRP() {
 	if d.nodeRun != nil {
 		if err := d.nodeRun.stop(); err != nil {
@@ -413,6 +431,7 @@ func (d *Daemon) stopVRRP() {
 		}
 	}
 	d.node, d.nodeRun, d.vrrpCfg = nil, nil, vrrp.Config{}
+	d.vrrpNode.Store(nil)
 }
 
 func (d *Daemon) restartChecks(ctx context.Context, servers []check.Server) error {
@@ -424,7 +443,7 @@ func (d *Daemon) restartChecks(ctx context.Context, servers []check.Server) erro
 	if len(servers) == 0 {
 		return nil
 	}
-	sched, err := check.NewScheduler(check.Config{Servers: servers,
+	sched, err := check.NewScheduler(check.Config{Servers: servers, YieldBefore: d.nextVRRPTimer,
 		OnScript: func(t check.Target, cmd string, res check.ScriptResult) {
 			d.log.Info("notify script ran", "server", t.String(), "command", cmd, "result", fmt.Sprintf("%+v", res))
 		}})
@@ -596,19 +615,20 @@ func (d *Daemon) apply(ctx context.Context) {
 		return
 	}
 	health := d.healthCopy()
-	d.services = EvaluateServices(d.cfg, health, d.services)
-	desired := Desired(d.cfg, health, d.services, d.placement()).Canonical()
-	if d.applied != nil && d.applyErr == nil && reflect.DeepEqual(*d.applied, desired) {
+	pause := yield.Before(d.nextVRRPTimer)
+	d.services = evaluateServices(d.cfg, health, d.services, pause)
+	want := desired(d.cfg, health, d.services, d.placement(), pause).Canonical()
+	if d.applied != nil && d.applyErr == nil && reflect.DeepEqual(*d.applied, want) {
 		return
 	}
 	first := d.applied == nil
 	var changes []dataplane.Change
 	if !first {
-		changes = dataplane.Diff(*d.applied, desired)
+		changes = dataplane.Diff(*d.applied, want)
 	}
 	start := time.Now()
 	d.dpMu.Lock()
-	err := d.dp.Apply(ctx, desired)
+	err := d.dp.Apply(ctx, want)
 	d.dpMu.Unlock()
 	d.metrics.dataplaneApply(time.Since(start), err)
 	if err != nil {
@@ -617,10 +637,10 @@ func (d *Daemon) apply(ctx context.Context) {
 		d.publish(api.Event{Kind: api.EventDataplane, Reason: "apply failed", Detail: err.Error()})
 		return
 	}
-	d.applied, d.applyErr = &desired, nil
+	d.applied, d.applyErr = &want, nil
 	detail := describeChanges(changes)
 	if first {
-		detail = fmt.Sprintf("initial table: %d services", len(desired.Services))
+		detail = fmt.Sprintf("initial table: %d services", len(want.Services))
 	}
 	d.log.Info("Data plane updated", "changes", detail, "took", time.Since(start).Round(time.Microsecond))
 	d.publish(api.Event{Kind: api.EventDataplane, Detail: detail})
@@ -645,9 +665,11 @@ func describeChanges(changes []dataplane.Change) string {
 func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	defer relaxGC()()
 	begin := time.Now()
 	d.log.Info("Reloading configuration", "file", d.opts.ConfigFile)
-	cfg, diags, err := config.Load(d.opts.ConfigFile, config.Options{ConfigID: d.opts.ConfigID})
+	// Yield: parsing a large file lets timers (VRRP adverts) run.
+	cfg, diags, err := config.Load(d.opts.ConfigFile, config.Options{ConfigID: d.opts.ConfigID, Yield: yield.Before(d.nextVRRPTimer)})
 	res := api.ReloadResult{}
 	mark := begin
 	phase := func(name string) {
@@ -681,7 +703,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	oldVRRP := d.vrrpCfg
 	d.hmu.Lock()
 	oldHealth := d.health
-	d.health = initialHealth(cfg, d.health)
+	d.health = initialHealth(cfg, d.health, yield.Before(d.nextVRRPTimer))
 	d.hmu.Unlock()
 	if err := d.startComponents(d.runCtx, cfg); err != nil { //nolint:contextcheck // components outlive this reload request: they live in Run's context
 		d.hmu.Lock()
@@ -718,6 +740,25 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	d.publish(api.Event{Kind: api.EventReload, Reason: "ok", Detail: strings.Join(res.Changes, "; ")})
 	d.metrics.reload(true)
 	return res
+}
+
+// reloadGCPercent is the GOGC a reload runs with. A reload allocates about
+// as much as the live heap (1,000 x 10 real servers: 70 MB for a 60 MB
+// heap), so at GOGC=100 it would start a collection and pay for it in mark
+// assists while the CPU is also marking; at 400 the collection comes after
+// the reload. Measured under 10,000 checks a second: median reload 136 ->
+// 99 ms.
+const reloadGCPercent = 400
+
+// relaxGC raises GOGC to reloadGCPercent and returns the function that
+// restores it. An operator's higher GOGC, or GOGC=off, is left alone.
+func relaxGC() (restore func()) {
+	prev := debug.SetGCPercent(reloadGCPercent)
+	if prev < 0 || prev >= reloadGCPercent {
+		debug.SetGCPercent(prev)
+		return func() {}
+	}
+	return func() { debug.SetGCPercent(prev) }
 }
 
 // formatPhases renders reload phases as "parse 12ms, components 1ms, …".

@@ -129,8 +129,17 @@ func trackScriptsOf(c *config.Config, in config.VRRPInstance) []config.TrackScri
 // down has all its checkers in alpha mode, so it comes back only after a
 // good check: this is how a reload keeps a failed server out.
 func CheckServers(c *config.Config, start map[check.Target]bool) ([]check.Server, error) {
+	return checkServers(c, start, nil)
+}
+
+// checkServers is CheckServers calling pause (if set) once per virtual
+// server, so a long loop can give up its processor (package yield).
+func checkServers(c *config.Config, start map[check.Target]bool, pause func()) ([]check.Server, error) {
 	var out []check.Server
 	for vi := range c.VirtualServers {
+		if pause != nil {
+			pause()
+		}
 		vs := &c.VirtualServers[vi]
 		targets := targetsOf(vs)
 		for ri := range vs.RealServers {
@@ -224,12 +233,22 @@ type ServiceState struct {
 // EvaluateServices computes each virtual server's quorum state from its real
 // servers' health and the previous quorum state (hysteresis).
 func EvaluateServices(c *config.Config, health map[check.Target]Health, prev map[string]ServiceState) map[string]ServiceState {
+	return evaluateServices(c, health, prev, nil)
+}
+
+// evaluateServices is EvaluateServices calling pause (if set) once per
+// virtual server.
+func evaluateServices(c *config.Config, health map[check.Target]Health, prev map[string]ServiceState, pause func()) map[string]ServiceState {
 	out := make(map[string]ServiceState, len(c.VirtualServers))
 	for vi := range c.VirtualServers {
+		if pause != nil {
+			pause()
+		}
 		vs := &c.VirtualServers[vi]
+		targets := targetsOf(vs)
 		var servers []check.RealServerHealth
 		for ri := range vs.RealServers {
-			h := health[TargetOf(vs, &vs.RealServers[ri])]
+			h := health[targets[ri]]
 			servers = append(servers, check.RealServerHealth{Up: h.Up, Weight: h.Weight})
 		}
 		policy := check.VirtualServerPolicy{Quorum: vs.Quorum, Hysteresis: vs.Hysteresis, HasSorryServer: vs.SorryServer != nil}
@@ -250,8 +269,16 @@ func EvaluateServices(c *config.Config, health map[check.Target]Health, prev map
 // absent), the sorry server when quorum is lost, and nothing for an
 // ha_suspend service whose VIP this host does not hold.
 func Desired(c *config.Config, health map[check.Target]Health, services map[string]ServiceState, where Placement) dataplane.Table {
+	return desired(c, health, services, where, nil)
+}
+
+// desired is Desired calling pause (if set) once per virtual server.
+func desired(c *config.Config, health map[check.Target]Health, services map[string]ServiceState, where Placement, pause func()) dataplane.Table {
 	var t dataplane.Table
 	for vi := range c.VirtualServers {
+		if pause != nil {
+			pause()
+		}
 		vs := &c.VirtualServers[vi]
 		if vs.Group != "" {
 			continue // virtual_server_group: reported by config as not supported yet

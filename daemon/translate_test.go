@@ -201,12 +201,12 @@ func TestInitialHealthOnReload(t *testing.T) {
 	cfg := parse(t, testConf)
 	rs10 := check.Target{VirtualServer: "TCP 172.16.1.1:80", RealServer: "172.16.1.10:80"}
 	rs11 := check.Target{VirtualServer: "TCP 172.16.1.1:80", RealServer: "172.16.1.11:80"}
-	start := initialHealth(cfg, nil)
+	start := initialHealth(cfg, nil, nil)
 	if !start[rs10].Up || !start[rs11].Up {
 		t.Fatalf("at start-up servers begin up (keepalived's default): %+v", start)
 	}
 	prev := map[check.Target]Health{rs10: {Up: false, Weight: 3}}
-	got := initialHealth(cfg, prev)
+	got := initialHealth(cfg, prev, nil)
 	if got[rs10].Up {
 		t.Error("a failed server must stay down across a reload (keepalived issue #1720)")
 	}

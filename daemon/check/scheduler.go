@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/drlb/drlb/internal/yield"
 )
 
 // Server is a real server with its checkers. It is up when all its
@@ -96,6 +98,10 @@ type Config struct {
 	// OnScript, if set, is called after each notify script with its command
 	// line and result (for logging).
 	OnScript func(target Target, command string, res ScriptResult)
+	// YieldBefore, if set, returns when a timer elsewhere in the process
+	// falls due (VRRP's next advert); Update's loops give up the processor
+	// then (package internal/yield).
+	YieldBefore func() time.Time
 }
 
 // checkerRun is a checker's mutable state, guarded by Scheduler.mu.
@@ -131,6 +137,9 @@ type Scheduler struct {
 	scriptSe chan struct{}
 	checks   atomic.Uint64
 	failed   atomic.Uint64
+
+	// updateMu serializes Update; byTarget changes only there.
+	updateMu sync.Mutex
 
 	mu       sync.Mutex
 	servers  []*serverRun // in configuration order
@@ -190,7 +199,7 @@ func NewScheduler(cfg Config) (*Scheduler, error) {
 
 // buildServers validates servers and returns their initial run state.
 func buildServers(servers []Server) ([]*serverRun, error) {
-	keys, err := serverKeys(servers)
+	keys, err := serverKeys(servers, func() {})
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +213,12 @@ func buildServers(servers []Server) ([]*serverRun, error) {
 // serverKeys validates servers and returns each one's key: the server with
 // its checkers' defaults applied and Alpha cleared (Alpha only sets where
 // a checker starts), which is what Update compares.
-func serverKeys(servers []Server) ([]Server, error) {
+func serverKeys(servers []Server, pause func()) ([]Server, error) {
 	var errs []error
 	keys := make([]Server, len(servers))
 	seen := make(map[Target]bool, len(servers))
 	for i, srv := range servers {
+		pause()
 		if seen[srv.Target] {
 			errs = append(errs, fmt.Errorf("server %s: duplicate target", srv.Target))
 		}
@@ -262,17 +272,27 @@ type UpdateResult struct {
 // starting state) keep running untouched; others start, and servers no
 // longer listed stop. An invalid set is refused and nothing changes.
 func (s *Scheduler) Update(servers []Server) (UpdateResult, error) {
-	keys, err := serverKeys(servers)
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	// An update of 10,000 servers must not hold a processor while the
+	// timer of YieldBefore (VRRP's next advert) falls due.
+	pause := yield.Before(s.cfg.YieldBefore)
+	keys, err := serverKeys(servers, pause)
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("check: update: %w", err)
 	}
-	var res UpdateResult
+	// Compare without s.mu (only Update replaces byTarget, and a server's
+	// key never changes), so probes complete meanwhile.
 	s.mu.Lock()
+	current := s.byTarget
+	s.mu.Unlock()
+	var res UpdateResult
 	next := make([]*serverRun, len(servers))
 	byTarget := make(map[Target]*serverRun, len(servers))
 	var fresh []*checkerRun
 	for i, srv := range servers {
-		if old, ok := s.byTarget[srv.Target]; ok && reflect.DeepEqual(old.key, keys[i]) {
+		pause()
+		if old, ok := current[srv.Target]; ok && reflect.DeepEqual(old.key, keys[i]) {
 			next[i] = old
 			byTarget[srv.Target] = old
 			res.Kept++
@@ -284,6 +304,7 @@ func (s *Scheduler) Update(servers []Server) (UpdateResult, error) {
 		fresh = append(fresh, sr.checkers...)
 		res.Started++
 	}
+	s.mu.Lock()
 	for t, old := range s.byTarget {
 		if byTarget[t] == old {
 			continue

@@ -57,7 +57,17 @@ type Options struct {
 	// InterfaceExists reports whether a network interface exists; nil means
 	// net.InterfaceByName. Used only with HostChecks.
 	InterfaceExists func(name string) bool
+	// Yield, if set, is called every YieldEvery lines, statements or
+	// blocks. The daemon passes a function that gives up the processor every
+	// few milliseconds, so that parsing a large file lets its timers (VRRP
+	// adverts) run instead of holding a processor until the runtime's 10 ms
+	// preemption.
+	Yield func()
 }
+
+// YieldEvery is how many units of work (lines, statements, blocks) the
+// parser does between calls to Options.Yield.
+const YieldEvery = 256
 
 func (o Options) readFile(name string) ([]byte, error) {
 	if o.ReadFile != nil {

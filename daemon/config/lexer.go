@@ -72,6 +72,7 @@ func (p *parser) lexFile(name string, data []byte, st *lexState, out []token) []
 		lines = lines[:len(lines)-1]
 	}
 	for i := 0; i < len(lines); i++ {
+		p.tick()
 		line := p.cleanLine(int32(fileIdx), i+1, lines[i])
 		var extra int
 		out, extra = p.lexLine(int32(fileIdx), i+1, line, lines[i+1:], st, out, 0)
@@ -480,6 +481,7 @@ func (p *parser) parseTree(toks []token) []*node {
 func (p *parser) parseBlock(toks []token, i, depth int) ([]*node, int) {
 	var nodes []*node
 	for i < len(toks) {
+		p.tick()
 		t := toks[i]
 		switch t.kind {
 		case tokEOL:

@@ -3,7 +3,9 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -171,5 +173,24 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(tc.in, known); got != tc.want {
 			t.Errorf("suggest(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestParseYields checks that a large parse calls Options.Yield at least
+// once per YieldEvery lines, and that yielding changes nothing in the result.
+func TestParseYields(t *testing.T) {
+	data := generateConfig(200, 10)
+	lines := strings.Count(string(data), "\n")
+	calls := 0
+	withYield, ds1, err1 := Parse("gen.conf", data, Options{Yield: func() { calls++ }})
+	plain, ds2, err2 := Parse("gen.conf", data, Options{})
+	if err1 != nil || err2 != nil {
+		t.Fatalf("parse: %v / %v", err1, err2)
+	}
+	if calls < lines/YieldEvery {
+		t.Fatalf("Yield called %d times for %d lines, want at least %d", calls, lines, lines/YieldEvery)
+	}
+	if !reflect.DeepEqual(withYield, plain) || !reflect.DeepEqual(ds1, ds2) {
+		t.Fatal("parsing with Yield gave a different result")
 	}
 }

@@ -281,6 +281,7 @@ func rsUnsupported() []string {
 }
 
 func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, bool) {
+	p.tick()
 	rs := RealServer{Pos: p.pos(b.key.pos), Weight: 1, Method: vs.Method, InhibitOnFailure: vs.InhibitOnFailure}
 	if len(b.args) < 1 {
 		p.errAt(afterKey(b), "real_server needs \"IP [PORT]\"")

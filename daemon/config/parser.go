@@ -16,6 +16,7 @@ type parser struct {
 	opts  Options
 	files []string
 	diags Diagnostics
+	work  int // units of work done, for Options.Yield
 
 	// Source positions kept for cross-block validation, parallel to the
 	// Config slices.
@@ -43,6 +44,14 @@ type groupMeta struct {
 
 func newParser(opts Options) *parser {
 	return &parser{opts: opts}
+}
+
+// tick counts a unit of work and calls Options.Yield every YieldEvery.
+func (p *parser) tick() {
+	p.work++
+	if p.work%YieldEvery == 0 && p.opts.Yield != nil {
+		p.opts.Yield()
+	}
 }
 
 func (p *parser) errAt(at positioner, format string, args ...any) {
@@ -364,6 +373,7 @@ func (p *parser) build(top []*node) *Config {
 		cfg.Global.VRRPGarp.LowerPrioRepeat = cfg.Global.VRRPGarp.MasterRepeat
 	}
 	for _, n := range top {
+		p.tick()
 		switch n.key.text {
 		case "global_defs":
 			// done above

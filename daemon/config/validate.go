@@ -187,6 +187,7 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 	seen := map[svcKey]int{}
 	kept := cfg.VirtualServers[:0]
 	for i := range cfg.VirtualServers {
+		p.tick()
 		vs := cfg.VirtualServers[i]
 		if len(vs.RealServers) == 0 {
 			p.warnAt(vs.Pos, "virtual_server %s has no real_server; ignored (as keepalived does)", vs.Name())
@@ -206,6 +207,7 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 		servers := vs.RealServers[:0]
 		weight := 0
 		for _, rs := range vs.RealServers {
+			p.tick()
 			id := fmt.Sprintf("%s:%d", rs.Address, rs.Port)
 			if j, dup := rsSeen[id]; dup {
 				p.warnAt(rs.Pos, "real_server %s appears twice in virtual_server %s (first at %s); the second is ignored", id, vs.Name(), where(servers[j].Pos))

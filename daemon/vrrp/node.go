@@ -109,6 +109,20 @@ type Node struct {
 	scripts sync.WaitGroup // notify scripts and ARP bursts in flight
 	// closeNetlink is set when Run opened opts.Netlink itself.
 	closeNetlink bool
+	// nextTimer is when the earliest machine timer falls due (UnixNano; 0
+	// for none), for NextTimer.
+	nextTimer atomic.Int64
+}
+
+// NextTimer is when the node's next timer falls due (an advert to send, a
+// master-down timeout), or zero when none is set. Long CPU-bound work
+// elsewhere in the process can give up its processor then, so the timer
+// is not held behind it (see package internal/yield).
+func (n *Node) NextTimer() time.Time {
+	if v := n.nextTimer.Load(); v != 0 {
+		return time.Unix(0, v)
+	}
+	return time.Time{}
 }
 
 type group struct {
@@ -534,6 +548,9 @@ func (n *Node) resetTimer(t *time.Timer) {
 	d := time.Hour
 	if !next.IsZero() {
 		d = max(time.Until(next), 0)
+		n.nextTimer.Store(next.UnixNano())
+	} else {
+		n.nextTimer.Store(0)
 	}
 	t.Reset(d)
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ func BenchmarkReloadComponents(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	health := initialHealth(cfg, nil)
+	health := initialHealth(cfg, nil, nil)
 	servers, err := CheckServers(cfg, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -37,7 +38,7 @@ func BenchmarkReloadComponents(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		health = initialHealth(cfg, health)
+		health = initialHealth(cfg, health, nil)
 		start := make(map[check.Target]bool, len(health))
 		for t, h := range health {
 			start[t] = h.Up
@@ -49,6 +50,28 @@ func BenchmarkReloadComponents(b *testing.B) {
 		res, err := sched.Update(next)
 		if err != nil || res.Kept != 10000 {
 			b.Fatalf("Update = %+v, %v", res, err)
+		}
+	}
+}
+
+func TestRelaxGCRaisesAndRestores(t *testing.T) {
+	gogc := func() int { v := debug.SetGCPercent(100); debug.SetGCPercent(v); return v }
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+	for _, tt := range []struct{ set, during int }{
+		{100, reloadGCPercent}, // raised for the reload
+		{50, reloadGCPercent},
+		{800, 800}, // an operator's higher GOGC stays
+		{-1, -1},   // GOGC=off stays off
+	} {
+		debug.SetGCPercent(tt.set)
+		restore := relaxGC()
+		if got := gogc(); got != tt.during {
+			t.Errorf("GOGC %d: during reload %d, want %d", tt.set, got, tt.during)
+		}
+		restore()
+		if got := gogc(); got != tt.set {
+			t.Errorf("GOGC %d: after reload %d, want it restored", tt.set, got)
 		}
 	}
 }
