@@ -35,7 +35,8 @@ type Options struct {
 	ConfigFile string
 	// ConfigID selects @id conditional lines (default: the host name).
 	ConfigID string
-	// RunDir holds the pid file and the control socket.
+	// RunDir holds the pid file, the control socket and the IPVS back
+	// end's list of the services it manages.
 	RunDir string
 	// Dataplane overrides global_defs drlb_dataplane ("" keeps the file's choice).
 	Dataplane string
@@ -328,7 +329,7 @@ func (d *Daemon) startDataplane(cfg *config.Config) error {
 	if kind == "" {
 		kind = dataplane.KindAuto
 	}
-	dp, err := backend.New(kind, dataplane.Options{})
+	dp, err := backend.New(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("data plane %s: %w", kind, err)
 	}

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -53,6 +54,13 @@ type Options struct {
 	// HashSeed seeds the nft back end's jhash; every balancer of one VIP
 	// must use the same seed (0 means a fixed built-in seed).
 	HashSeed uint32
+	// StateDir is where a back end keeps what it must remember across
+	// restarts (the IPVS back end: which services it created, so that a
+	// daemon restarted after a crash removes the ones no longer configured
+	// and leaves other programs' services alone); "" keeps nothing.
+	StateDir string
+	// Logger receives warnings (an unreadable state file); nil discards them.
+	Logger *slog.Logger
 }
 
 // Dataplane programs the kernel with a desired table and reports what the

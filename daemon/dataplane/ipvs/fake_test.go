@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -294,4 +295,69 @@ func TestFormatObservationGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "ipvsadm", strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"))
+}
+
+// TestStateSurvivesRestart is a crash and restart: a new back end over the
+// same kernel and state directory removes the service the first one created
+// and the new table no longer has, and still leaves a foreign one alone.
+func TestStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	fake := newFake()
+	foreign := cipvs.Service{Address: netip.MustParseAddr("192.0.2.1"), Port: 53, Protocol: cipvs.UDP, Family: cipvs.INET, Scheduler: "rr"}
+	fake.services = append(fake.services, foreign)
+	other := web("rr", rs("172.16.1.11", 1))
+	other.Port = 8080
+	first := newStateBackend(t, fake, dir)
+	if err := first.Apply(context.Background(), dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 1)), other}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil || !strings.Contains(string(raw), `"Port":8080`) {
+		t.Fatalf("state file after apply: %s, %v", raw, err)
+	}
+	// kill -9: no Flush. The restarted daemon's table has only port 80.
+	second := newStateBackend(t, fake, dir)
+	if err := second.Apply(context.Background(), dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 1))}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.services) != 2 || fake.find(foreign) < 0 || fake.find(toIPVS(other)) >= 0 {
+		t.Fatalf("services after restart = %v, want the foreign one and port 80", fake.services)
+	}
+	// Without the state, the restarted back end would not know port 8080.
+	fake.services = append(fake.services, toIPVS(other))
+	if err := os.WriteFile(filepath.Join(dir, StateFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	third := newStateBackend(t, fake, dir)
+	if err := third.Apply(context.Background(), dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 1))}}); err != nil {
+		t.Fatal(err)
+	}
+	if fake.find(toIPVS(other)) < 0 {
+		t.Fatal("a back end with an unreadable state file removed a service it had no record of")
+	}
+}
+
+func newStateBackend(t *testing.T, c Client, dir string) *Backend {
+	t.Helper()
+	b := NewWithClient(c)
+	b.keepState(dir, nil)
+	return b
+}
+
+// TestStateUnwritableStillApplies: a state file that cannot be written is a
+// warning; the table is still applied.
+func TestStateUnwritableStillApplies(t *testing.T) {
+	fake := newFake()
+	var logs strings.Builder
+	b := NewWithClient(fake)
+	b.keepState(filepath.Join(t.TempDir(), "no-such-dir"), slog.New(slog.NewTextHandler(&logs, nil)))
+	if err := b.Apply(context.Background(), dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 1))}}); err != nil {
+		t.Fatalf("apply with an unwritable state file: %v", err)
+	}
+	if len(fake.services) != 1 {
+		t.Fatalf("services = %v, want the one applied", fake.services)
+	}
+	if !strings.Contains(logs.String(), "IPVS state file not written") {
+		t.Fatalf("no warning logged; log:\n%s", logs.String())
+	}
 }

@@ -6,19 +6,28 @@
 // services.
 //
 // The back end manages only services it was asked for: services in the
-// desired table and services an earlier Apply of the same Backend created.
-// Other IPVS services in the namespace are left alone.
+// desired table and services an earlier Apply created. Other IPVS services
+// in the namespace are left alone. With Options.StateDir the set of
+// services it manages is kept in a file there (StateFile), written before
+// any change, so a back end started after a crash still removes the
+// services the configuration no longer has.
 package ipvs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	cipvs "github.com/cloudflare/ipvs"
@@ -50,7 +59,14 @@ type Backend struct {
 	client    Client
 	linkCheck func(name string) error
 	owned     map[dataplane.ServiceKey]bool
+	// state is the file that keeps owned across restarts; "" for none.
+	state string
+	log   *slog.Logger // nil discards
 }
+
+// StateFile is the file in Options.StateDir that lists the services the
+// back end manages.
+const StateFile = "ipvs-services.json"
 
 var _ dataplane.Dataplane = (*Backend)(nil)
 
@@ -89,6 +105,9 @@ func New(opts dataplane.Options) (*Backend, error) {
 		return nil, err
 	}
 	b := NewWithClient(c)
+	if opts.StateDir != "" {
+		b.keepState(opts.StateDir, opts.Logger)
+	}
 	b.linkCheck = func(name string) error {
 		return nsdo.Do(opts.NetNSPath, func() error {
 			_, err := net.InterfaceByName(name)
@@ -309,7 +328,19 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 		s.Interface = d.Interface
 		cur.Services = append(cur.Services, s)
 	}
-	for _, c := range dataplane.Diff(cur, want) {
+	changes := dataplane.Diff(cur, want)
+	next := map[dataplane.ServiceKey]bool{}
+	for k := range wanted {
+		next[k] = true
+	}
+	if len(changes) > 0 {
+		// Until the changes are done, both the old and the new services are
+		// ours: a crash in between must not orphan either.
+		during := maps.Clone(next)
+		maps.Copy(during, b.owned)
+		b.setOwned(during)
+	}
+	for _, c := range changes {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("ipvs: apply interrupted: %w", err)
 		}
@@ -317,9 +348,82 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 			return err
 		}
 	}
-	b.owned = map[dataplane.ServiceKey]bool{}
-	for k := range wanted {
-		b.owned[k] = true
+	b.setOwned(next)
+	return nil
+}
+
+// keepState makes b keep the services it manages in dir/StateFile, starting
+// from the list found there.
+func (b *Backend) keepState(dir string, log *slog.Logger) {
+	b.state, b.log = filepath.Join(dir, StateFile), log
+	owned, err := loadOwned(b.state)
+	if err != nil {
+		// Starting matters more than cleaning up: the services it listed
+		// stay in the kernel until removed by hand (ipvsadm -D).
+		b.warn("IPVS state file unreadable: the services it listed are no longer managed", "file", b.state, "error", err)
+		return
+	}
+	b.owned = owned
+}
+
+func (b *Backend) warn(msg string, args ...any) {
+	if b.log != nil {
+		b.log.Warn(msg, args...)
+	}
+}
+
+// setOwned records the managed services, in the state file when there is
+// one and the set changed. A file that cannot be written is a warning, not
+// an error: keeping the table right matters more than remembering it for a
+// restart after a crash.
+func (b *Backend) setOwned(owned map[dataplane.ServiceKey]bool) {
+	if maps.Equal(owned, b.owned) {
+		return
+	}
+	b.owned = owned
+	if b.state != "" {
+		if err := saveOwned(b.state, owned); err != nil {
+			b.warn("IPVS state file not written: after a crash, a restarted daemon may leave services it no longer has", "error", err)
+		}
+	}
+}
+
+func loadOwned(path string) (map[dataplane.ServiceKey]bool, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[dataplane.ServiceKey]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var keys []dataplane.ServiceKey
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	owned := make(map[dataplane.ServiceKey]bool, len(keys))
+	for _, k := range keys {
+		owned[k] = true
+	}
+	return owned, nil
+}
+
+// saveOwned writes the set atomically: a temporary file renamed over the
+// old one, so a crash leaves either the old list or the new.
+func saveOwned(path string, owned map[dataplane.ServiceKey]bool) error {
+	keys := slices.SortedFunc(maps.Keys(owned), func(a, b dataplane.ServiceKey) int {
+		return strings.Compare(a.String(), b.String())
+	})
+	raw, err := json.Marshal(keys)
+	if err != nil {
+		return fmt.Errorf("ipvs: state: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(raw, '\n'), 0o600); err != nil {
+		return fmt.Errorf("ipvs: state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("ipvs: state: %w", err)
 	}
 	return nil
 }

@@ -169,3 +169,37 @@ func TestKernelRejectsMissingInterface(t *testing.T) {
 		t.Errorf("%d changes made", cc.mutations)
 	}
 }
+
+// TestKernelRestartRemovesDropped is a daemon killed with -9 and restarted
+// with a configuration that no longer has one of its services: the new back
+// end, opened with the same state directory, removes that service from the
+// kernel (and only that one).
+func TestKernelRestartRemovesDropped(t *testing.T) {
+	ctx := context.Background()
+	state := t.TempDir() // before kernelBackend, so its flush runs first
+	first, _, opts := kernelBackend(t)
+	opts.StateDir = state
+	first.keepState(state, nil)
+	dropped := web("rr", rs("172.16.1.11", 1))
+	dropped.Port = 8080
+	kept := web("rr", rs("172.16.1.10", 1))
+	if err := first.Apply(ctx, dataplane.Table{Services: []dataplane.Service{kept, dropped}}); err != nil {
+		t.Fatal(err)
+	}
+	// No Flush, no Close: the process is gone. A new one opens IPVS.
+	second, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if err := second.Apply(ctx, dataplane.Table{Services: []dataplane.Service{kept}}); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := second.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dataplane.Diff(obs.Table(), dataplane.Table{Services: []dataplane.Service{kept}}); len(d) != 0 {
+		t.Fatalf("kernel after the restart differs from the new table: %v", d)
+	}
+}
