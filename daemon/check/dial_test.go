@@ -101,14 +101,9 @@ func TestDialBindsSource(t *testing.T) {
 }
 
 func TestDialErrors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
+	closed := closedPort(t)
 
-	_, err = dial(context.Background(), closed, netip.AddrPort{}, 0)
+	_, err := dial(context.Background(), closed, netip.AddrPort{}, 0)
 	var oe *net.OpError
 	if !errors.As(err, &oe) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("closed port: %v, want *net.OpError with ECONNREFUSED", err)

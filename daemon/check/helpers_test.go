@@ -129,3 +129,15 @@ func selfSignedTLS(t testing.TB, sni *[]string, mu *sync.Mutex) *tls.Config {
 		},
 	}
 }
+
+// closedPort is a loopback address with no listener: connects are refused.
+func closedPort(t testing.TB) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close()
+	return a
+}

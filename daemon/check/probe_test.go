@@ -160,12 +160,7 @@ func TestProbeHTTPTimeouts(t *testing.T) {
 }
 
 func TestProbeHTTPConnectFailures(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
+	addr := closedPort(t)
 	r := Probe(context.Background(), httpSpec(addr, URL{Path: "/"}))
 	if r.OK || r.Failure != FailConnect || !strings.Contains(r.Reason, "connection refused") {
 		t.Fatalf("probe = %+v, want connection refused", r)
@@ -232,12 +227,7 @@ func TestProbeTCP(t *testing.T) {
 	if r := Probe(context.Background(), Spec{Kind: KindTCP, Addr: srv.addr(), ConnectTimeout: time.Second}); !r.OK {
 		t.Fatalf("TCP_CHECK on open port = %+v", r)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
+	closed := closedPort(t)
 	r := Probe(context.Background(), Spec{Kind: KindTCP, Addr: closed, ConnectTimeout: time.Second})
 	if r.OK || r.Failure != FailConnect || !strings.Contains(r.Reason, "refused") {
 		t.Fatalf("TCP_CHECK on closed port = %+v, want refused", r)
