@@ -390,7 +390,10 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 			if err := d.restartChecks(ctx, servers); err != nil {
 				return err
 			}
-			d.checkChange = fmt.Sprintf("health checks: restarted for %d real servers", len(servers))
+			d.checkChange = fmt.Sprintf("health checks: started for %d real servers", len(servers))
+			if len(servers) == 0 {
+				d.checkChange = "health checks: stopped (no real servers left)"
+			}
 		}
 	}
 	return nil
