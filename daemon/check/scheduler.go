@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -254,6 +254,13 @@ func newServerRun(srv Server, key Server) *serverRun {
 	return sr
 }
 
+// equal reports whether two servers are configured the same (checkers
+// compared with Spec.Equal).
+func (s Server) equal(o Server) bool {
+	return s.Target == o.Target && s.Weight == o.Weight && s.NotifyUp == o.NotifyUp && s.NotifyDown == o.NotifyDown &&
+		slices.EqualFunc(s.Checkers, o.Checkers, Spec.Equal)
+}
+
 // UpdateResult counts what Update did with each real server.
 type UpdateResult struct {
 	// Kept servers were unchanged: their checkers go on with their state,
@@ -292,7 +299,7 @@ func (s *Scheduler) Update(servers []Server) (UpdateResult, error) {
 	var fresh []*checkerRun
 	for i, srv := range servers {
 		pause()
-		if old, ok := current[srv.Target]; ok && reflect.DeepEqual(old.key, keys[i]) {
+		if old, ok := current[srv.Target]; ok && old.key.equal(keys[i]) {
 			next[i] = old
 			byTarget[srv.Target] = old
 			res.Kept++

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -269,4 +270,25 @@ func formatRanges(ranges []StatusRange) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// Equal reports whether s and o describe the same check, field by field (a
+// nil and an empty list are equal). TestEqualCoversEveryField fails when a
+// field is added here but not compared.
+func (s Spec) Equal(o Spec) bool {
+	return s.Kind == o.Kind && s.Addr == o.Addr && s.BindTo == o.BindTo && s.FWMark == o.FWMark &&
+		s.ConnectTimeout == o.ConnectTimeout && s.DelayLoop == o.DelayLoop && s.Retry == o.Retry &&
+		s.DelayBeforeRetry == o.DelayBeforeRetry && s.Warmup == o.Warmup && s.Alpha == o.Alpha &&
+		s.HTTP.equal(o.HTTP) && s.Misc == o.Misc
+}
+
+func (h HTTPSpec) equal(o HTTPSpec) bool {
+	return h.VirtualHost == o.VirtualHost && h.Protocol == o.Protocol && h.EnableSNI == o.EnableSNI &&
+		h.VerifyTLS == o.VerifyTLS && h.MaxResponseBytes == o.MaxResponseBytes &&
+		slices.EqualFunc(h.URLs, o.URLs, URL.equal)
+}
+
+func (u URL) equal(o URL) bool {
+	return u.Path == o.Path && u.Digest == o.Digest && u.VirtualHost == o.VirtualHost &&
+		slices.Equal(u.StatusCodes, o.StatusCodes)
 }
