@@ -94,13 +94,13 @@ type Daemon struct {
 	applied    *dataplane.Table // last table applied successfully
 	applyErr   error
 	dp         dataplane.Dataplane
-	node       *vrrp.Node
 	nodeRun    *runner
 	sched      *check.Scheduler
 	schedRun   *runner
 	vrrpCfg    vrrp.Config
-	// vrrpNode is node, readable without mu (by loops that yield to it).
-	vrrpNode atomic.Pointer[vrrp.Node]
+	// node is the running VRRP node, or nil. It is set under mu and read
+	// without it too (loops that yield to its timers, metrics).
+	node atomic.Pointer[vrrp.Node]
 	// checkChange says what the last startComponents did to the health
 	// checks, "" for nothing (for reloads).
 	checkChange string
@@ -350,7 +350,7 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		if d.node == nil || !reflect.DeepEqual(vcfg, d.vrrpCfg) {
+		if d.node.Load() == nil || !reflect.DeepEqual(vcfg, d.vrrpCfg) {
 			// NewNode may fill defaults into the slices it is given: hand
 			// it its own copy so d.vrrpCfg stays comparable.
 			own, _ := VRRPConfig(cfg)
@@ -358,7 +358,7 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 				return err
 			}
 		}
-	} else if d.node != nil {
+	} else if d.node.Load() != nil {
 		d.stopVRRP()
 	}
 	if !d.opts.VRRPOnly {
@@ -405,8 +405,8 @@ func (d *Daemon) restartVRRP(ctx context.Context, run, compare vrrp.Config) erro
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	d.node, d.vrrpCfg = node, compare
-	d.vrrpNode.Store(node)
+	d.node.Store(node)
+	d.vrrpCfg = compare
 	d.nodeRun = start(ctx, func(ctx context.Context) error {
 		err := node.Run(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -422,7 +422,7 @@ func (d *Daemon) restartVRRP(ctx context.Context, run, compare vrrp.Config) erro
 // nextVRRPTimer is when the running VRRP node's next timer falls due (zero
 // without one): long loops of reloads and applies yield then.
 func (d *Daemon) nextVRRPTimer() time.Time {
-	if n := d.vrrpNode.Load(); n != nil {
+	if n := d.node.Load(); n != nil {
 		return n.NextTimer()
 	}
 	return time.Time{}
@@ -434,8 +434,8 @@ func (d *Daemon) stopVRRP() {
 			d.log.Error("VRRP stop", "error", err)
 		}
 	}
-	d.node, d.nodeRun, d.vrrpCfg = nil, nil, vrrp.Config{}
-	d.vrrpNode.Store(nil)
+	d.node.Store(nil)
+	d.nodeRun, d.vrrpCfg = nil, vrrp.Config{}
 }
 
 func (d *Daemon) restartChecks(ctx context.Context, servers []check.Server) error {
@@ -554,8 +554,8 @@ func (d *Daemon) placement() Placement {
 			ifaces[v.Prefix.Addr()] = dev
 		}
 	}
-	if d.node != nil {
-		for _, st := range d.node.Status() {
+	if node := d.node.Load(); node != nil {
+		for _, st := range node.Status() {
 			if st.State != vrrp.StateMaster {
 				continue
 			}
@@ -580,7 +580,7 @@ func (d *Daemon) placement() Placement {
 			if owned[vip] {
 				return true
 			}
-			return d.node == nil && localAddress(vip)
+			return d.node.Load() == nil && localAddress(vip)
 		},
 	}
 }
@@ -802,7 +802,7 @@ func claimPIDFile(path string) error {
 // applied table), so status stays responsive with large tables.
 func (d *Daemon) Status(ctx context.Context) *api.Status {
 	d.mu.Lock()
-	cfg, node, sched, dp, applied := d.cfg, d.node, d.sched, d.dp, d.applied
+	cfg, node, sched, dp, applied := d.cfg, d.node.Load(), d.sched, d.dp, d.applied
 	services := make(map[string]ServiceState, len(d.services))
 	for k, v := range d.services {
 		services[k] = v

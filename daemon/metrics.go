@@ -66,7 +66,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.d.mu.Lock()
-	node, sched := m.d.node, m.d.sched
+	node, sched := m.d.node.Load(), m.d.sched
 	m.d.mu.Unlock()
 	if node != nil {
 		for _, s := range node.Status() {
