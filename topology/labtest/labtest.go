@@ -61,9 +61,15 @@ func moduleRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Name returns a lab name unique to this Ginkgo parallel process: prefix + process number.
+// PrefixEnv names an optional prefix (lower-case letters and digits) that
+// Name puts before every lab name, so that two checkouts running the same
+// suites on one machine do not take each other's labs for leftovers.
+const PrefixEnv = "DRLB_LAB_PREFIX"
+
+// Name returns a lab name unique to this Ginkgo parallel process:
+// $DRLB_LAB_PREFIX + prefix + process number.
 func Name(prefix string) string {
-	return fmt.Sprintf("%s%d", prefix, ginkgo.GinkgoParallelProcess())
+	return fmt.Sprintf("%s%s%d", os.Getenv(PrefixEnv), prefix, ginkgo.GinkgoParallelProcess())
 }
 
 // Up builds a lab for the current spec (skipping or failing per
