@@ -641,7 +641,55 @@ func (b *builder) finish() *Model {
 	}
 	sort.SliceStable(m.Balancers, func(i, j int) bool { return m.Balancers[i].Host < m.Balancers[j].Host })
 	m.Client = buildClient(b.reqs)
+	sortEvents(m)
 	return m
+}
+
+// sortEvents puts the event list in time order (the engine writes computed
+// outages after the end) and renumbers every reference to it.
+func sortEvents(m *Model) {
+	order := make([]int, len(m.Events))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return m.Events[order[i]].T < m.Events[order[j]].T })
+	renum := make([]int, len(order))
+	sorted := make([]Item, len(order))
+	for newIdx, old := range order {
+		renum[old] = newIdx
+		sorted[newIdx] = m.Events[old]
+	}
+	m.Events = sorted
+	fix := func(i *int) {
+		if *i >= 0 {
+			*i = renum[*i]
+		}
+	}
+	fixSpans := func(spans []Span) {
+		for i := range spans {
+			fix(&spans[i].Event)
+		}
+	}
+	for bi := range m.Balancers {
+		b := &m.Balancers[bi]
+		for _, in := range b.Instances {
+			fixSpans(in.Spans)
+		}
+		fixSpans(b.VIP)
+		fixSpans(b.Conditions)
+		for _, r := range b.Servers {
+			fixSpans(r.Spans)
+		}
+		for i := range b.Priorities {
+			fix(&b.Priorities[i].Event)
+		}
+	}
+	for i := range m.Steps {
+		fix(&m.Steps[i].Event)
+	}
+	for i := range m.Verdicts {
+		fix(&m.Verdicts[i].Event)
+	}
 }
 
 // before fills [start, until) from the daemon's running spans: INIT while

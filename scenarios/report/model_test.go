@@ -56,6 +56,7 @@ func TestRecordedTimelines(t *testing.T) {
 		failed    int
 		verdicts  int
 		adverts   bool
+		longest   *Window
 		at        []at
 	}{
 		{
@@ -98,6 +99,20 @@ func TestRecordedTimelines(t *testing.T) {
 			},
 		},
 		{
+			// lb1's link goes down at 3 s (FAULT, VIP dropped: an outage until
+			// lb2 takes over) and up at 9 s (lb1 preempts at 12.49 s).
+			file: "testdata/balancer-link-down.timeline.jsonl", scenario: "balancer-link-down", result: "PASSED",
+			failovers: 2, requests: 320, failed: 71, verdicts: 10, adverts: true, longest: &Window{3.002, 6.551},
+			at: []at{
+				{t: 4, state: map[string]string{"lb1": StateFault, "lb2": StateBackup}, vip: map[string]bool{}, stale: map[string]bool{},
+					table: map[string]map[string]string{"lb1": both, "lb2": both}, inOutage: true},
+				{t: 7, state: map[string]string{"lb1": StateFault, "lb2": StateMaster}, vip: map[string]bool{"lb2": true}, stale: map[string]bool{"lb2": false},
+					table: map[string]map[string]string{"lb1": {"rs1": ServerOut, "rs2": ServerOut}, "lb2": both}},
+				{t: 13, state: map[string]string{"lb1": StateMaster, "lb2": StateBackup}, vip: map[string]bool{"lb1": true}, stale: map[string]bool{"lb1": false},
+					table: map[string]map[string]string{"lb1": both, "lb2": both}},
+			},
+		},
+		{
 			// Recorded before status sampling: no table rows, no adverts.
 			file: "../testdata/master-crash.timeline.jsonl", scenario: "master-crash", result: "PASSED",
 			failovers: 1, requests: 240, verdicts: 10,
@@ -117,8 +132,23 @@ func TestRecordedTimelines(t *testing.T) {
 			if m.Failovers != tc.failovers {
 				t.Errorf("failovers %d, want %d", m.Failovers, tc.failovers)
 			}
-			if m.Client.Requests != tc.requests || m.Client.Failed != tc.failed || m.Client.Longest != nil {
-				t.Errorf("client %d requests, %d failed, longest %v; want %d, %d, none", m.Client.Requests, m.Client.Failed, m.Client.Longest, tc.requests, tc.failed)
+			if m.Client.Requests != tc.requests || m.Client.Failed != tc.failed || !reflect.DeepEqual(m.Client.Longest, tc.longest) {
+				t.Errorf("client %d requests, %d failed, longest %v; want %d, %d, %v", m.Client.Requests, m.Client.Failed, m.Client.Longest, tc.requests, tc.failed, tc.longest)
+			}
+			for i := 1; i < len(m.Events); i++ {
+				if m.Events[i].T < m.Events[i-1].T {
+					t.Fatalf("events out of time order at %d: %g after %g", i, m.Events[i].T, m.Events[i-1].T)
+				}
+			}
+			for _, s := range m.Steps {
+				if e := m.Events[s.Event]; e.Kind != scenarios.EvStep || e.T != s.T {
+					t.Errorf("step %d points at %s event at %g", s.Number, e.Kind, e.T)
+				}
+			}
+			for _, v := range m.Verdicts {
+				if e := m.Events[v.Event]; e.Kind != scenarios.EvExpectation || e.Text != v.Text {
+					t.Errorf("verdict %q points at %s event %q", v.Text, e.Kind, e.Text)
+				}
 			}
 			if len(m.Verdicts) != tc.verdicts {
 				t.Errorf("%d verdicts, want %d", len(m.Verdicts), tc.verdicts)
