@@ -392,8 +392,8 @@ func (d *drawing) steps(bottom float64) {
 		}
 		lastX[level] = x
 		y := 14 + float64(level)*16
-		d.printf(`<g class="step"%s><line x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#b03030" stroke-width="1.1" stroke-dasharray="5 3"/>`,
-			evAttr(s.Event), x, y+3, x, bottom)
+		d.printf(`<g class="step"%s><line x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#b03030" stroke-width="1.1" stroke-dasharray="5 3"/><line class="hit" x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="transparent" stroke-width="9"/>`,
+			evAttr(s.Event), x, y+3, x, bottom, x, y+3, x, bottom)
 		d.printf(`<text x="%.1f" y="%g" class="step-label">%d %s</text><title>step %d at %.2f s: %s</title></g>`,
 			x+3, y, s.Number, esc(s.Label), s.Number, s.T, esc(s.Text))
 	}
