@@ -129,10 +129,10 @@ func (m *Model) SVG() string {
 	return out.String()
 }
 
-// tickStep picks a time-axis step giving 10-30 ticks.
+// tickStep picks a time-axis step giving at most 16 labelled ticks.
 func tickStep(span float64) float64 {
 	for _, s := range []float64{0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300} {
-		if span/s <= 30 {
+		if span/s <= 16 {
 			return s
 		}
 	}
