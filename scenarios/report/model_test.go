@@ -1,7 +1,9 @@
 package report
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"reflect"
@@ -397,4 +399,62 @@ func TestBuildEmpty(t *testing.T) {
 	if _, err := Build(nil); !errors.Is(err, ErrEmpty) {
 		t.Errorf("Build(nil) error %v, want ErrEmpty", err)
 	}
+}
+
+func TestTickStep(t *testing.T) {
+	for _, tc := range []struct{ span, want float64 }{
+		{0, 1}, {-3, 1}, {math.Inf(1), 1}, {1, 0.5}, {8, 0.5}, {14, 1}, {16, 1}, {17, 2}, {40, 5}, {100, 10}, {300, 20}, {1e6, 1e5},
+	} {
+		if got := tickStep(tc.span); got != tc.want {
+			t.Errorf("tickStep(%g) = %g, want %g", tc.span, got, tc.want)
+		}
+		if tc.span > 0 && !math.IsInf(tc.span, 0) && tc.span/tickStep(tc.span) > 16 {
+			t.Errorf("tickStep(%g): more than 16 ticks", tc.span)
+		}
+	}
+}
+
+func TestTicks(t *testing.T) {
+	for _, tc := range []struct {
+		start, end float64
+		want       []float64
+	}{
+		{-1.16, 2.1, []float64{-1, -0.5, 0, 0.5, 1, 1.5, 2}},
+		{0, 14, []float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}},
+		{3, 3, nil},
+		{-1e308, 1e308, nil}, // the span overflows: no ticks rather than an endless loop
+	} {
+		if got := ticks(tc.start, tc.end); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ticks(%g, %g) = %v, want %v", tc.start, tc.end, got, tc.want)
+		}
+	}
+}
+
+// FuzzRender feeds arbitrary timelines through Build and Write: a bad or
+// strange timeline gives an error or a page, never a panic or a hang.
+func FuzzRender(f *testing.F) {
+	for _, path := range []string{"testdata/page-altered.timeline.jsonl", "testdata/balancer-link-down.timeline.jsonl"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	// Huge times (tick and bucket loops), out-of-order events, unknown kinds.
+	f.Add([]byte(`{"t":-1e308,"kind":"daemon","host":"a","action":"start"}` + "\n" + `{"t":1e308,"kind":"request","ok":true,"served_by":"x"}` + "\n"))
+	f.Add([]byte(`{"t":-1e300,"kind":"daemon","host":"a","action":"start"}` + "\n" + `{"t":1e300,"kind":"request","ok":false}` + "\n"))
+	f.Add([]byte(`{"t":5,"kind":"vrrp","host":"a","to":"MASTER"}` + "\n" + `{"t":1,"kind":"table","host":"a","reals":[{"server":"x","in_table":true}]}` + "\n" + `{"t":3,"kind":"zzz"}` + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		events, err := scenarios.ReadTimeline(bytes.NewReader(data))
+		if err != nil || len(events) > 2000 {
+			return
+		}
+		m, err := Build(events)
+		if err != nil {
+			return
+		}
+		if err := m.Write(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

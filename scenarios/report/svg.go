@@ -129,20 +129,44 @@ func (m *Model) SVG() string {
 	return out.String()
 }
 
-// tickStep picks a time-axis step giving at most 16 labelled ticks.
+// tickStep picks a time-axis step of 1, 2 or 5 × 10^k seconds (at least
+// 0.5 s) giving at most 16 labelled ticks, whatever the span.
 func tickStep(span float64) float64 {
-	for _, s := range []float64{0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300} {
-		if span/s <= 16 {
-			return s
+	if !(span > 0) || math.IsInf(span, 0) {
+		return 1
+	}
+	step := math.Pow(10, math.Floor(math.Log10(span/16)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if span/(step*m) <= 16 {
+			return math.Max(step*m, 0.5)
 		}
 	}
-	return 600
+	return math.Max(step*10, 0.5)
+}
+
+// ticks are the labelled times of the axis over [start, end] (at most 17;
+// none when the span is not a finite positive number).
+func ticks(start, end float64) []float64 {
+	span := end - start
+	if !(span > 0) || math.IsInf(span, 0) {
+		return nil
+	}
+	step := tickStep(span)
+	first := math.Ceil(start/step - 1e-9)
+	var out []float64
+	for i := 0.0; i <= 17; i++ {
+		t := (first + i) * step
+		if t > end+1e-9 {
+			break
+		}
+		out = append(out, math.Round(t*1000)/1000)
+	}
+	return out
 }
 
 func (d *drawing) grid(bottom float64) {
-	step := tickStep(d.m.End - d.m.Start)
 	d.printf(`<g class="grid">`)
-	for t := math.Ceil(d.m.Start/step) * step; t <= d.m.End+1e-9; t += step {
+	for _, t := range ticks(d.m.Start, d.m.End) {
 		w := "0.5"
 		if math.Abs(t) < 1e-9 {
 			w = "1.5" // time 0: ready, traffic starts
@@ -153,9 +177,8 @@ func (d *drawing) grid(bottom float64) {
 }
 
 func (d *drawing) axis(bottom float64) {
-	step := tickStep(d.m.End - d.m.Start)
 	d.printf(`<g class="axis"><line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#333"/>`, plotX0, bottom, plotX1, bottom)
-	for t := math.Ceil(d.m.Start/step) * step; t <= d.m.End+1e-9; t += step {
+	for _, t := range ticks(d.m.Start, d.m.End) {
 		x := d.x(t)
 		d.printf(`<line x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#333"/><text x="%.1f" y="%g" text-anchor="middle" class="tick">%s</text>`,
 			x, bottom, x, bottom+5, x, bottom+17, trimFloat(t))
