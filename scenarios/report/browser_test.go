@@ -120,6 +120,17 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("the current event stayed %q", current1)
 	}
 	waitFor(`document.getElementById("state").innerText.includes("rs1 out")`, "rs1 never left a table in the state panel")
+	visible, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`(function () {
+		var l = document.getElementById("events"), c = l.querySelector("li.current");
+		var lr = l.getBoundingClientRect(), cr = c.getBoundingClientRect();
+		return cr.top >= lr.top - 1 && cr.bottom <= lr.bottom + 1;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !visible {
+		t.Error("the current event is scrolled out of the event list")
+	}
 	press(" ") // pause
 	paused := cursorT()
 	time.Sleep(300 * time.Millisecond) // proving the cursor stays still needs time to pass

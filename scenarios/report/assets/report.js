@@ -37,12 +37,14 @@
   }
 
   function renderState() {
-    var html = "", masters = [], vips = [];
+    var html = "", masters = [], live = 0, vips = [];
     (M.Balancers || []).forEach(function (b) {
       var parts = [];
-      (b.Instances || []).forEach(function (in_) {
+      var frozen = (b.Conditions || []).some(function (c) { return c.State === "frozen" && c.From <= t && t < c.To; });
+      (b.Instances || []).forEach(function (in_, k) {
         var s = spanAt(in_.Spans, t), st = s ? s.State : "DOWN";
-        if (st === "MASTER") masters.push(b.Host);
+        // A frozen master only believes it is master: it sends nothing.
+        if (st === "MASTER" && k === 0) { masters.push(b.Host + (frozen ? " (frozen)" : "")); if (!frozen) live++; }
         parts.push((b.Instances.length > 1 ? esc(in_.Name) + " " : "") + '<span class="badge ' + st + '">' + (st === "DOWN" ? "daemon down" : st) + "</span>");
       });
       var v = spanAt(b.VIP, t);
@@ -76,7 +78,7 @@
     html += '<div class="card" data-host="client"><span class="host">client</span> last second: ' + sent + " sent · answered by " + served +
       " · failed " + failed + (out ? ' <span class="outage-now">· NO ANSWER (outage)</span>' : "") + "</div>";
     html = '<div class="card"><span class="host">now</span> master: <b>' + esc(masters.join(" + ") || "nobody") + "</b> · VIP on: <b>" +
-      esc(vips.join(" + ") || "nobody") + "</b>" + (masters.length > 1 ? ' <span class="outage-now">SPLIT BRAIN</span>' : "") + "</div>" + html;
+      esc(vips.join(" + ") || "nobody") + "</b>" + (live > 1 ? ' <span class="outage-now">SPLIT BRAIN</span>' : "") + "</div>" + html;
     state.innerHTML = html;
   }
 
@@ -162,5 +164,7 @@
   items.forEach(function (li) {
     li.addEventListener("click", function () { select(+li.dataset.i); });
   });
-  seek(start);
+  // A link may name an instant: page.html#t=6.5 opens there.
+  var m = /(?:^#|&)t=(-?[0-9.]+)/.exec(location.hash);
+  seek(m ? +m[1] : start);
 })();
