@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/drlb/drlb/daemon/api"
@@ -55,5 +56,21 @@ func TestStatusEvents(t *testing.T) {
 	want := TableReal{Server: "rs1", Address: "172.16.1.10:80", Service: "172.16.1.1:80", Reason: "connection refused"}
 	if len(evs) == 0 || len(evs[0].Reals) != 2 || evs[0].Reals[0] != want || evs[0].Host != "lb1" {
 		t.Errorf("table event %+v, want first real %+v", evs, want)
+	}
+}
+
+// TestPrinterSkipsSamples: the text replay leaves table and advert samples
+// out (dataplane events say the same; adverts would fill the screen) but
+// prints priority changes.
+func TestPrinterSkipsSamples(t *testing.T) {
+	var out strings.Builder
+	p := NewPrinter(&out, false)
+	p.Print(Event{T: 1, Host: "lb1", Kind: EvAdvert, Text: "(VI_1) adverts: 1 sent, 0 received", Sent: 1})
+	p.Print(Event{T: 1.1, Host: "lb1", Kind: EvTable, Text: "table: rs1 in"})
+	p.Print(Event{T: 1.2, Host: "lb1", Kind: EvPriority, Text: "(VI_1) effective priority 90", Priority: 90})
+	p.Flush()
+	got := out.String()
+	if strings.Contains(got, "adverts") || strings.Contains(got, "table:") || !strings.Contains(got, "effective priority 90") {
+		t.Errorf("replay output:\n%s\nwant the priority change only", got)
 	}
 }
