@@ -1,0 +1,174 @@
+package daemon
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/drlb/drlb/daemon/check"
+	"github.com/drlb/drlb/daemon/config"
+	"github.com/drlb/drlb/daemon/dataplane"
+)
+
+// sorryConf is testdata/parity/quorum-loss-sorry-server.conf (the fault
+// finders' input) with its sorry server line replaced by sorry.
+func sorryConf(t *testing.T, sorry string) *config.Config {
+	t.Helper()
+	b, err := os.ReadFile("testdata/parity/quorum-loss-sorry-server.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "    sorry_server 172.16.1.3 80\n", sorry, 1)
+	return parse(t, text)
+}
+
+var (
+	parityRS10 = check.Target{VirtualServer: "TCP 172.16.1.1:80", RealServer: "172.16.1.10:80"}
+	parityRS11 = check.Target{VirtualServer: "TCP 172.16.1.1:80", RealServer: "172.16.1.11:80"}
+)
+
+// tableOf renders the reals of the only service as "addr:port wW" sorted.
+func tableOf(t *testing.T, tab dataplane.Table) string {
+	t.Helper()
+	if len(tab.Services) != 1 {
+		t.Fatalf("got %d services, want 1", len(tab.Services))
+	}
+	var parts []string
+	for _, r := range tab.Services[0].Reals {
+		parts = append(parts, r.AddrPort().String()+" w"+strconv.Itoa(int(r.Weight)))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// TestDesiredSorryServerReplacesPool follows keepalived's
+// update_quorum_state/perform_quorum_state: on quorum loss the live real
+// servers leave the pool (inhibit_on_failure ones stay at weight 0) and the
+// sorry server alone takes the traffic; on quorum regain the pool comes back
+// and the sorry server goes (or drops to weight 0 with sorry_server_inhibit).
+func TestDesiredSorryServerReplacesPool(t *testing.T) {
+	const (
+		plain     = "    sorry_server 172.16.1.3 80\n"
+		inhibit   = "    sorry_server 172.16.1.3 80\n    sorry_server_inhibit\n"
+		duplicate = "    sorry_server 172.16.1.11 80\n"
+		none      = ""
+	)
+	up := func(w int) Health { return Health{Up: true, Weight: w} }
+	down := func(w int) Health { return Health{Up: false, Weight: w} }
+	type step struct {
+		rs10, rs11 Health
+		want       string
+		quorumUp   bool
+	}
+	tests := []struct {
+		name  string
+		sorry string
+		steps []step
+	}{
+		{"quorum lost by rs1: only the sorry server serves, inhibited rs1 at weight 0", plain, []step{
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1", true},
+			{down(1), up(1), "172.16.1.10:80 w0, 172.16.1.3:80 w1", false},
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1", true},
+		}},
+		{"quorum lost by rs2: the live inhibited rs1 drops to weight 0", plain, []step{
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1", true},
+			{up(1), down(1), "172.16.1.10:80 w0, 172.16.1.3:80 w1", false},
+			{down(1), down(1), "172.16.1.10:80 w0, 172.16.1.3:80 w1", false},
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1", true},
+		}},
+		{"sorry_server_inhibit: the sorry server waits at weight 0 while quorum holds", inhibit, []step{
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1, 172.16.1.3:80 w0", true},
+			{down(1), up(1), "172.16.1.10:80 w0, 172.16.1.3:80 w1", false},
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1, 172.16.1.3:80 w0", true},
+		}},
+		{"a sorry server that is also a real server keeps serving, listed once", duplicate, []step{
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1", true},
+			{down(1), up(1), "172.16.1.10:80 w0, 172.16.1.11:80 w1", false},
+			{down(1), down(1), "172.16.1.10:80 w0, 172.16.1.11:80 w1", false},
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1", true},
+		}},
+		{"without a sorry server quorum loss leaves the pool alone", none, []step{
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1", true},
+			{down(1), up(1), "172.16.1.10:80 w0, 172.16.1.11:80 w1", false},
+		}},
+		{"starting without quorum puts the sorry server in at once (alpha)", plain, []step{
+			{down(1), down(1), "172.16.1.10:80 w0, 172.16.1.3:80 w1", false},
+			{up(1), down(1), "172.16.1.10:80 w0, 172.16.1.3:80 w1", false},
+			{up(1), up(1), "172.16.1.10:80 w1, 172.16.1.11:80 w1", true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := sorryConf(t, tt.sorry)
+			var services map[string]ServiceState
+			for i, s := range tt.steps {
+				health := map[check.Target]Health{parityRS10: s.rs10, parityRS11: s.rs11}
+				services = EvaluateServices(cfg, health, services)
+				tab := Desired(cfg, health, services, Placement{})
+				if err := tab.Validate(); err != nil {
+					t.Fatalf("step %d: desired table invalid: %v", i, err)
+				}
+				if got := tableOf(t, tab); got != s.want {
+					t.Errorf("step %d: table = %s, want %s", i, got, s.want)
+				}
+				if got := services["TCP 172.16.1.1:80"].QuorumUp; got != s.quorumUp {
+					t.Errorf("step %d: quorum up = %v, want %v", i, got, s.quorumUp)
+				}
+			}
+		})
+	}
+}
+
+// TestEvaluateServicesHysteresis follows keepalived's set_quorum_states
+// (start: up when the live weight reaches quorum+hysteresis) and
+// update_quorum_state (gain at quorum+hysteresis, loss below
+// quorum-hysteresis).
+func TestEvaluateServicesHysteresis(t *testing.T) {
+	cfg := parse(t, `
+virtual_server 172.16.1.1 80 {
+  lb_kind DR
+  quorum 2
+  hysteresis 1
+  real_server 172.16.1.10 80 {
+    TCP_CHECK {
+    }
+  }
+  real_server 172.16.1.11 80 {
+    TCP_CHECK {
+    }
+  }
+  real_server 172.16.1.12 80 {
+    TCP_CHECK {
+    }
+  }
+}
+`)
+	targets := targetsOf(&cfg.VirtualServers[0])
+	healthOf := func(n int) map[check.Target]Health {
+		h := map[check.Target]Health{}
+		for i, t := range targets {
+			h[t] = Health{Up: i < n, Weight: 1}
+		}
+		return h
+	}
+	var services map[string]ServiceState
+	for i, s := range []struct {
+		alive    int
+		quorumUp bool
+	}{
+		{2, false}, // start: 2 < 2+1
+		{3, true},  // gained at 3
+		{2, true},  // kept: 2 >= 2-1
+		{1, true},  // kept: 1 >= 2-1
+		{0, false}, // lost below 1
+		{2, false}, // not regained below 3
+		{3, true},
+	} {
+		services = EvaluateServices(cfg, healthOf(s.alive), services)
+		if got := services["TCP 172.16.1.1:80"].QuorumUp; got != s.quorumUp {
+			t.Errorf("step %d (%d alive): quorum up = %v, want %v", i, s.alive, got, s.quorumUp)
+		}
+	}
+}
