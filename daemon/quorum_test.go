@@ -1,7 +1,11 @@
 package daemon
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,5 +174,134 @@ virtual_server 172.16.1.1 80 {
 		if got := services["TCP 172.16.1.1:80"].QuorumUp; got != s.quorumUp {
 			t.Errorf("step %d (%d alive): quorum up = %v, want %v", i, s.alive, got, s.quorumUp)
 		}
+	}
+}
+
+// omegaConf is testdata/parity/quorum-scripts-omega.conf (the fault
+// finders' input) with its placeholder script replaced by script.
+func omegaConf(t *testing.T, script string) *config.Config {
+	t.Helper()
+	b, err := os.ReadFile("testdata/parity/quorum-scripts-omega.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parse(t, strings.ReplaceAll(string(b), "/usr/local/bin/notify.sh", script))
+}
+
+func runsOf(runs []ScriptRun) string {
+	var parts []string
+	for _, r := range runs {
+		parts = append(parts, r.Hook+"="+r.Command)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// TestQuorumScripts follows keepalived's update_quorum_state: quorum_up on
+// gain, quorum_down on loss, and at the first evaluation quorum_down only
+// when the service starts without quorum and has a sorry server.
+func TestQuorumScripts(t *testing.T) {
+	withSorry := omegaConf(t, "/n.sh")
+	noSorry := parse(t, strings.ReplaceAll(strings.Replace(string(mustRead(t, "testdata/parity/quorum-scripts-omega.conf")),
+		"    sorry_server 172.16.1.11 80\n", "", 1), "/usr/local/bin/notify.sh", "/n.sh"))
+	const id = "TCP 172.16.1.1:80"
+	up := map[string]ServiceState{id: {QuorumUp: true}}
+	down := map[string]ServiceState{id: {QuorumUp: false, SorryActive: true}}
+	none := map[string]ServiceState{}
+	tests := []struct {
+		name       string
+		cfg        *config.Config
+		prev, next map[string]ServiceState
+		want       string
+	}{
+		{"gain", withSorry, down, up, "quorum_up=/n.sh quorum-up"},
+		{"loss", withSorry, up, down, "quorum_down=/n.sh quorum-down"},
+		{"no change up", withSorry, up, up, ""},
+		{"no change down", withSorry, down, down, ""},
+		{"start with quorum: nothing", withSorry, none, up, ""},
+		{"start without quorum, sorry server: quorum_down", withSorry, none, down, "quorum_down=/n.sh quorum-down"},
+		{"start without quorum, no sorry server: nothing", noSorry, none, map[string]ServiceState{id: {}}, ""},
+		{"loss without sorry server still notifies", noSorry, up, map[string]ServiceState{id: {}}, "quorum_down=/n.sh quorum-down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := runsOf(QuorumScripts(tt.cfg, tt.prev, tt.next)); got != tt.want {
+				t.Errorf("scripts = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestOmegaScripts follows keepalived's clear_service_vs at shutdown: with
+// omega, notify_down of each live real server still in the pool, then
+// quorum_down (whatever the quorum state); without omega, nothing.
+func TestOmegaScripts(t *testing.T) {
+	cfg := omegaConf(t, "/n.sh")
+	rs10 := check.Target{VirtualServer: "TCP 172.16.1.1:80", RealServer: "172.16.1.10:80"}
+	const id = "TCP 172.16.1.1:80"
+	tests := []struct {
+		name     string
+		omega    bool
+		health   map[check.Target]Health
+		services map[string]ServiceState
+		want     string
+	}{
+		{"omega, server up", true, map[check.Target]Health{rs10: {Up: true, Weight: 1}}, map[string]ServiceState{id: {QuorumUp: true}},
+			"notify_down=/n.sh rs-down; quorum_down=/n.sh quorum-down"},
+		{"omega, server down: quorum_down only", true, map[check.Target]Health{rs10: {Up: false, Weight: 1}}, map[string]ServiceState{id: {SorryActive: true}},
+			"quorum_down=/n.sh quorum-down"},
+		{"no omega: nothing", false, map[check.Target]Health{rs10: {Up: true, Weight: 1}}, map[string]ServiceState{id: {QuorumUp: true}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg.VirtualServers[0].Omega = tt.omega
+			if got := runsOf(OmegaScripts(cfg, tt.health, tt.services)); got != tt.want {
+				t.Errorf("scripts = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestQuorumAndOmegaScriptsRun runs real scripts (a shell script appending
+// its arguments to a file) through the daemon's hooks: quorum_down when a
+// service starts without quorum (alpha, sorry server), quorum_up when it
+// gains it, and at shutdown (omega) notify_down then quorum_down.
+func TestQuorumAndOmegaScriptsRun(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "notify.log")
+	script := filepath.Join(dir, "notify.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := omegaConf(t, script)
+	rs10 := check.Target{VirtualServer: "TCP 172.16.1.1:80", RealServer: "172.16.1.10:80"}
+	d := &Daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil)), hub: newHub(), cfg: cfg, runCtx: context.Background()}
+	health := initialHealth(cfg, nil, nil)
+	if health[rs10].Up {
+		t.Fatal("alpha: the real server must start down")
+	}
+	d.health = health
+	started := EvaluateServices(cfg, health, nil)
+	d.onQuorumChange(nil, started)
+	d.scripts.Wait()
+	health[rs10] = Health{Up: true, Weight: 1}
+	d.services = EvaluateServices(cfg, health, started)
+	d.onQuorumChange(started, d.services)
+	d.health = health
+	d.runOmegaScripts(context.Background())
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "quorum-down\nquorum-up\nrs-down\nquorum-down\n"; string(got) != want {
+		t.Errorf("scripts ran:\n%s\nwant:\n%s", got, want)
 	}
 }
