@@ -710,7 +710,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		return res
 	}
 	d.mu.Lock()
-	oldVRRP := d.vrrpCfg
+	oldVRRP, oldCfg := d.vrrpCfg, d.cfg
 	d.hmu.Lock()
 	oldHealth := d.health
 	d.health = initialHealth(cfg, d.health, yield.Before(d.nextVRRPTimer))
@@ -728,6 +728,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		return res
 	}
 	d.cfg = cfg
+	d.onReloadRemoved(oldCfg, oldHealth)
 	if !reflect.DeepEqual(oldVRRP, d.vrrpCfg) {
 		res.Changes = append(res.Changes, "vrrp instances changed: restarted")
 	}

@@ -152,3 +152,52 @@ func (d *Daemon) runScripts(ctx context.Context, runs []ScriptRun) {
 		d.publish(api.Event{Kind: api.EventDaemon, Service: r.Service, Server: r.Server, Reason: r.Hook, Detail: r.Command})
 	}
 }
+
+// ReloadScripts returns the scripts keepalived runs when a reload removes
+// what was running (clear_diff_services, clear_service_vs and
+// clear_service_rs without stopping, so omega plays no part): notify_down
+// of each live real server that leaves (it was up and in the pool), and
+// quorum_down of a removed virtual server that had quorum, after its
+// servers' scripts. The commands are the old configuration's. A virtual
+// server that stays but loses quorum by the reload gets its quorum_down
+// from the next evaluation (QuorumScripts), once.
+func ReloadScripts(old, next *config.Config, health map[check.Target]Health, services map[string]ServiceState) []ScriptRun {
+	kept := map[string]map[string]bool{}
+	for vi := range next.VirtualServers {
+		vs := &next.VirtualServers[vi]
+		reals := map[string]bool{}
+		for ri := range vs.RealServers {
+			reals[RealID(&vs.RealServers[ri])] = true
+		}
+		kept[ServiceID(vs)] = reals
+	}
+	var out []ScriptRun
+	for vi := range old.VirtualServers {
+		vs := &old.VirtualServers[vi]
+		id := ServiceID(vs)
+		reals, vsKept := kept[id]
+		sorryActive := services[id].SorryActive && vs.SorryServer != nil
+		for ri := range vs.RealServers {
+			rs := &vs.RealServers[ri]
+			if reals[RealID(rs)] || rs.NotifyDown == "" || !health[TargetOf(vs, rs)].Up || (sorryActive && !rs.InhibitOnFailure) {
+				continue
+			}
+			out = append(out, ScriptRun{Service: id, Server: RealID(rs), Hook: "notify_down", Command: rs.NotifyDown})
+		}
+		if !vsKept && services[id].QuorumUp && vs.QuorumDown != "" {
+			out = append(out, ScriptRun{Service: id, Hook: "quorum_down", Command: vs.QuorumDown})
+		}
+	}
+	return out
+}
+
+// onReloadRemoved runs, in the background, the scripts ReloadScripts
+// lists for a reload from old (with its servers' health) to d.cfg.
+func (d *Daemon) onReloadRemoved(old *config.Config, health map[check.Target]Health) {
+	runs := ReloadScripts(old, d.cfg, health, d.services)
+	if len(runs) == 0 {
+		return
+	}
+	base := context.WithoutCancel(d.runCtx)
+	d.scripts.Go(func() { d.runScripts(base, runs) })
+}

@@ -305,3 +305,40 @@ func TestQuorumAndOmegaScriptsRun(t *testing.T) {
 		t.Errorf("scripts ran:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestReloadScripts follows keepalived's clear_diff_services: a reload
+// that removes a live real server runs its notify_down; one that removes
+// a virtual server with quorum runs its servers' notify_down, then its
+// quorum_down; what stays runs nothing.
+func TestReloadScripts(t *testing.T) {
+	old := omegaConf(t, "/n.sh")
+	rs10 := check.Target{VirtualServer: "TCP 172.16.1.1:80", RealServer: "172.16.1.10:80"}
+	const id = "TCP 172.16.1.1:80"
+	withRS11 := parse(t, strings.Replace(strings.ReplaceAll(string(mustRead(t, "testdata/parity/quorum-scripts-omega.conf")),
+		"/usr/local/bin/notify.sh", "/n.sh"), "    real_server 172.16.1.10 80 {", "    real_server 172.16.1.11 80 {\n    }\n    real_server 172.16.1.12 80 {", 1))
+	empty := parse(t, "")
+	upHealth := map[check.Target]Health{rs10: {Up: true, Weight: 1}}
+	downHealth := map[check.Target]Health{rs10: {Up: false, Weight: 1}}
+	quorum := map[string]ServiceState{id: {QuorumUp: true}}
+	sorry := map[string]ServiceState{id: {SorryActive: true}}
+	tests := []struct {
+		name     string
+		next     *config.Config
+		health   map[check.Target]Health
+		services map[string]ServiceState
+		want     string
+	}{
+		{"unchanged", old, upHealth, quorum, ""},
+		{"live server removed", withRS11, upHealth, quorum, "notify_down=/n.sh rs-down"},
+		{"failed server removed", withRS11, downHealth, quorum, ""},
+		{"service removed with quorum", empty, upHealth, quorum, "notify_down=/n.sh rs-down; quorum_down=/n.sh quorum-down"},
+		{"service removed without quorum", empty, downHealth, sorry, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := runsOf(ReloadScripts(old, tt.next, tt.health, tt.services)); got != tt.want {
+				t.Errorf("scripts = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
