@@ -32,9 +32,12 @@ type ScriptRun struct {
 //   - a service that gains quorum runs quorum_up, one that loses it
 //     runs quorum_down;
 //   - a service evaluated for the first time (start-up, or added by a
-//     reload) runs quorum_down when it starts without quorum and has a
-//     sorry server (keepalived then puts the sorry server in at once),
-//     and nothing otherwise.
+//     reload) runs quorum_up when it starts with quorum: keepalived's
+//     set_quorum_states runs before any real server is in the pool, so
+//     init_service_vs "gains" quorum and logs "Gained quorum" at start-up;
+//   - one that starts without quorum runs quorum_down when it has a sorry
+//     server (keepalived then puts the sorry server in at once), and
+//     nothing otherwise.
 //
 // Services without the matching script produce nothing.
 func QuorumScripts(c *config.Config, prev, next map[string]ServiceState) []ScriptRun {
@@ -49,7 +52,9 @@ func QuorumScripts(c *config.Config, prev, next map[string]ServiceState) []Scrip
 		was, seen := prev[id]
 		var run ScriptRun
 		switch {
-		case !seen && !now.QuorumUp && vs.SorryServer != nil:
+		case !seen && now.QuorumUp:
+			run = ScriptRun{Service: id, Hook: "quorum_up", Command: vs.QuorumUp}
+		case !seen && vs.SorryServer != nil:
 			run = ScriptRun{Service: id, Hook: "quorum_down", Command: vs.QuorumDown}
 		case !seen:
 		case now.QuorumUp && !was.QuorumUp:

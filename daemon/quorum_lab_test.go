@@ -83,6 +83,8 @@ var _ = Describe("drlb with a sorry server when quorum is lost", Ordered, Label(
 	It("serves from both real servers while quorum holds", func() {
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(10 * time.Second).Should(ConsistOf("172.16.1.10:80", "172.16.1.11:80"))
 		Expect(sorryServer()).To(BeEmpty())
+		Eventually(scriptLines).WithTimeout(3*time.Second).Should(Equal([]string{"quorum-up"}),
+			"keepalived gains quorum at start-up and runs quorum_up")
 		got := servers(lab, 20)
 		Expect(got).To(HaveKeyWithValue("rs1", 10), "rr splits evenly: %v", got)
 		Expect(got).To(HaveKeyWithValue("rs2", 10), "rr splits evenly: %v", got)
@@ -119,8 +121,10 @@ var _ = Describe("drlb with a sorry server when quorum is lost", Ordered, Label(
 	})
 
 	It("runs notify_down for a live real server a reload removes", func() {
+		started := len(scriptLines())
 		lb1.start()
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(10 * time.Second).Should(ConsistOf("172.16.1.10:80", "172.16.1.11:80"))
+		Eventually(func() []string { return scriptLines()[started:] }).WithTimeout(3 * time.Second).Should(Equal([]string{"quorum-up"}))
 		before := len(scriptLines())
 		full, err := os.ReadFile(lb1.conf)
 		Expect(err).NotTo(HaveOccurred())

@@ -197,8 +197,10 @@ func runsOf(runs []ScriptRun) string {
 }
 
 // TestQuorumScripts follows keepalived's update_quorum_state: quorum_up on
-// gain, quorum_down on loss, and at the first evaluation quorum_down only
-// when the service starts without quorum and has a sorry server.
+// gain, quorum_down on loss; at the first evaluation quorum_up when the
+// service starts with quorum (set_quorum_states finds no live server yet,
+// so init_service_vs "gains" it), quorum_down only when it starts without
+// quorum and has a sorry server.
 func TestQuorumScripts(t *testing.T) {
 	withSorry := omegaConf(t, "/n.sh")
 	noSorry := parse(t, strings.ReplaceAll(strings.Replace(string(mustRead(t, "testdata/parity/quorum-scripts-omega.conf")),
@@ -217,7 +219,8 @@ func TestQuorumScripts(t *testing.T) {
 		{"loss", withSorry, up, down, "quorum_down=/n.sh quorum-down"},
 		{"no change up", withSorry, up, up, ""},
 		{"no change down", withSorry, down, down, ""},
-		{"start with quorum: nothing", withSorry, none, up, ""},
+		// keepalived logs "Gained quorum" at start-up and runs quorum_up.
+		{"start with quorum: quorum_up", withSorry, none, up, "quorum_up=/n.sh quorum-up"},
 		{"start without quorum, sorry server: quorum_down", withSorry, none, down, "quorum_down=/n.sh quorum-down"},
 		{"start without quorum, no sorry server: nothing", noSorry, none, map[string]ServiceState{id: {}}, ""},
 		{"loss without sorry server still notifies", noSorry, up, map[string]ServiceState{id: {}}, "quorum_down=/n.sh quorum-down"},
