@@ -19,11 +19,12 @@ import (
 	"github.com/drlb/drlb/internal/testenv"
 )
 
-// TestLabNotifyArgumentsMatchKeepalived runs the same notify script for an
-// instance VI_1 in a sync group G under drlb (host a, VRID 51) and under
-// keepalived 2.2.7 (host b, VRID 52, so both become master), and compares
-// what each passed: BACKUP at start, MASTER, and STOP after SIGTERM or
-// cancel, with the group's priority given as 0.
+// TestLabNotifyArgumentsMatchKeepalived runs the same notify script for
+// instances VI_1 (MASTER, 150) and VI_2 (BACKUP, 100, moved along by the
+// group) in a sync group G under drlb (host a, VRIDs 51, 53) and under
+// keepalived 2.2.7 (host b, VRIDs 52, 54, so both sides become master), and
+// compares what each passed: BACKUP at start, MASTER, and STOP after
+// SIGTERM or cancel, with each instance's priority and 0 for the group.
 func TestLabNotifyArgumentsMatchKeepalived(t *testing.T) {
 	l := newLab(t)
 	if _, err := exec.LookPath("keepalived"); err != nil {
@@ -53,6 +54,7 @@ func TestLabNotifyArgumentsMatchKeepalived(t *testing.T) {
 vrrp_sync_group G {
   group {
     VI_1
+    VI_2
   }
   notify "%[1]s keepalived"
 }
@@ -65,6 +67,17 @@ vrrp_instance VI_1 {
   notify "%[1]s keepalived"
   virtual_ipaddress {
     172.16.1.52/24
+  }
+}
+vrrp_instance VI_2 {
+  state BACKUP
+  interface eth1
+  virtual_router_id 54
+  priority 100
+  advert_int 1
+  notify "%[1]s keepalived"
+  virtual_ipaddress {
+    172.16.1.54/24
   }
 }
 `, script)), 0o644); err != nil {
@@ -88,8 +101,12 @@ vrrp_instance VI_1 {
 	ic := InstanceConfig{Name: "VI_1", Interface: "eth1", VRID: 51, Version: Version2, Priority: 150, WantMaster: true,
 		AdvertInterval: time.Second, SourceIP: a.ip, VIPs: []VIP{{Prefix: netip.MustParsePrefix("172.16.1.51/24")}},
 		GARP: GARPSchedule{Repeat: 1, Delay: -1}, Notify: NotifyScripts{Notify: script + " drlb"}}
-	node, err := NewNode(Config{Instances: []InstanceConfig{ic},
-		SyncGroups: []SyncGroupConfig{{Name: "G", Instances: []string{"VI_1"}, Notify: NotifyScripts{Notify: script + " drlb"}}}},
+	// VI_2 (BACKUP, priority 100) follows VI_1 to MASTER through the group.
+	ic2 := ic
+	ic2.Name, ic2.VRID, ic2.Priority, ic2.WantMaster = "VI_2", 53, 100, false
+	ic2.VIPs = []VIP{{Prefix: netip.MustParsePrefix("172.16.1.53/24")}}
+	node, err := NewNode(Config{Instances: []InstanceConfig{ic, ic2},
+		SyncGroups: []SyncGroupConfig{{Name: "G", Instances: []string{"VI_1", "VI_2"}, Notify: NotifyScripts{Notify: script + " drlb"}}}},
 		Options{NetNS: a.ns, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
