@@ -92,8 +92,10 @@ var _ = Describe("drlb with a sorry server when quorum is lost", Ordered, Label(
 
 	It("sends every request to the sorry server alone when rs1's failure costs quorum", func() {
 		Expect(lab.ResetPage("rs1", "/flag.html")).To(Succeed()) // 404 from now on
+		changed := time.Now()
 		// delay_loop 1 + connect_timeout 1 (retry 0), plus margin.
-		Eventually(sorryServer).WithTimeout(5 * time.Second).Should(Equal("172.16.1.12:80"))
+		Eventually(sorryServer).WithTimeout(5 * time.Second).WithPolling(50 * time.Millisecond).Should(Equal("172.16.1.12:80"))
+		GinkgoWriter.Printf("the sorry server replaced the pool %v after rs1's check page went away\n", time.Since(changed).Round(time.Millisecond))
 		got := servers(lab, 20)
 		Expect(got).To(Equal(map[string]int{"sorry": 20}), "only the sorry server may answer: %v", got)
 		Expect(lb1.inTable()).To(BeEmpty(), "the live rs2 left the pool; the inhibited rs1 is at weight 0")
