@@ -76,6 +76,9 @@ type Daemon struct {
 	// not in the context of the request that asked for the reload.
 	runCtx context.Context
 
+	// scripts tracks quorum scripts running in the background (quorum.go).
+	scripts sync.WaitGroup
+
 	// hmu guards health; it is taken alone by the health-event pump, or
 	// after mu, so stopping the checker while holding mu cannot deadlock.
 	hmu    sync.Mutex
@@ -270,6 +273,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	err = g.Wait()
 	d.log.Info("Stopping drlb")
 	d.stopAll(context.WithoutCancel(ctx))
+	d.runOmegaScripts(ctx)
 	d.hub.close()
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		return nil
@@ -620,7 +624,9 @@ func (d *Daemon) apply(ctx context.Context) {
 	}
 	health := d.healthCopy()
 	pause := yield.Before(d.nextVRRPTimer)
+	prevServices := d.services
 	d.services = evaluateServices(d.cfg, health, d.services, pause)
+	d.onQuorumChange(prevServices, d.services)
 	want := desired(d.cfg, health, d.services, d.placement(), pause).Canonical()
 	if d.applied != nil && d.applyErr == nil && reflect.DeepEqual(*d.applied, want) {
 		return
@@ -704,7 +710,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		return res
 	}
 	d.mu.Lock()
-	oldVRRP := d.vrrpCfg
+	oldVRRP, oldCfg := d.vrrpCfg, d.cfg
 	d.hmu.Lock()
 	oldHealth := d.health
 	d.health = initialHealth(cfg, d.health, yield.Before(d.nextVRRPTimer))
@@ -722,6 +728,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		return res
 	}
 	d.cfg = cfg
+	d.onReloadRemoved(oldCfg, oldHealth)
 	if !reflect.DeepEqual(oldVRRP, d.vrrpCfg) {
 		res.Changes = append(res.Changes, "vrrp instances changed: restarted")
 	}
