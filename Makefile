@@ -19,7 +19,7 @@ FUZZTIME    ?= 5s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=
 
-.PHONY: all deps build test unit e2e e2e-ipvs bench lint fmt-check fuzz demo lab-down clean help
+.PHONY: all deps build test unit e2e e2e-ipvs bench lint fmt-check tidy-check fuzz demo lab-down clean help
 
 all: build
 
@@ -41,7 +41,7 @@ build:
 
 # Everything. As root the privileged tests (namespaces, raw sockets, nft, labs)
 # run too; DRLB_REQUIRE_PRIVILEGED=1 turns their skips into failures (CI).
-test: deps build fmt-check
+test: deps build fmt-check tidy-check
 	$(GO) vet ./...
 	DRLB_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) --no-print-directory e2e-ipvs
@@ -50,6 +50,12 @@ test: deps build fmt-check
 # Unit tests only (no root needed; privileged tests skip with a message).
 unit:
 	$(GO) test -count=1 ./...
+
+# go.mod and go.sum must be what `go mod tidy` makes of them: every module the
+# code imports is a direct requirement, nothing unused is listed.
+tidy-check:
+	@if ! out=$$($(GO) mod tidy -diff 2>&1); then \
+	  echo "$$out"; echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result" >&2; exit 1; fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -86,7 +92,7 @@ e2e-ipvs:
 bench: deps build
 	DRLB_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
-lint:
+lint: tidy-check
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...
 
 # The how-to, live: lab up, balancers, traffic, failover. Leaves the lab down.
