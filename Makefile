@@ -19,7 +19,7 @@ FUZZTIME    ?= 5s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=
 
-.PHONY: all deps build test unit e2e e2e-ipvs bench lint fmt-check tidy-check fuzz demo lab-down clean help
+.PHONY: all deps build test unit e2e e2e-ipvs bench lint fmt-check tidy-check docs fuzz demo lab-down clean help
 
 all: build
 
@@ -50,6 +50,11 @@ test: deps build fmt-check tidy-check
 # Unit tests only (no root needed; privileged tests skip with a message).
 unit:
 	$(GO) test -count=1 ./...
+
+# The man pages in docs/man, generated from the cobra commands of drlb and
+# drlab; TestManPages (cmd/drlb, cmd/drlab) fails while they are stale.
+docs:
+	DRLB_UPDATE_MAN=1 $(GO) test -count=1 -run '^TestManPages$$' ./cmd/drlb ./cmd/drlab
 
 # go.mod and go.sum must be what `go mod tidy` makes of them: every module the
 # code imports is a direct requirement, nothing unused is listed.
