@@ -66,8 +66,7 @@ func NewRoot(name, short, long string) *cobra.Command {
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				c.SetOut(c.OutOrStdout())
-				_ = c.Usage()
+				_ = c.Usage() // on stdout, as it always was
 				return Exit(2)
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "%s: unknown command %q\n\n", name, args[0])
@@ -95,7 +94,6 @@ func Execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 	root.SetArgs(GoStyleLongFlags(root, args))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetIn(strings.NewReader(""))
 	c, err := root.ExecuteContextC(ctx)
 	var exit *ExitError
 	var usage *usageError
@@ -109,7 +107,8 @@ func Execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", usage.cmd.CommandPath())
 		return 2
 	default:
-		// cobra's own errors (argument validators, an unknown subcommand).
+		// cobra's own errors (argument validators, an unknown subcommand):
+		// commands print their failures and return Exit(1) themselves.
 		fmt.Fprintf(stderr, "%s: %v\n", c.CommandPath(), err)
 		return 2
 	}
