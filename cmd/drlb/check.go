@@ -47,7 +47,7 @@ Exit status: 0 usable (warnings allowed), 1 errors found, 2 bad arguments.`,
 
 // cmdCheck runs `drlb check args...` and returns its exit status.
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return cli.Execute(ctx, newRootCmd(), append([]string{"check"}, args...), stdout, stderr)
+	return cli.Execute(ctx, newRootCmd(), append([]string{"check"}, args...), stdout, stderr) //nolint:contextcheck // ctx reaches the command through ExecuteContext
 }
 
 // run validates the file: diagnostics go to stderr, one per line; with

@@ -62,7 +62,7 @@ on stderr with exit status 1; bad flags exit 2.`,
 
 // cmdGenhash runs `drlb genhash args...` and returns its exit status.
 func cmdGenhash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return cli.Execute(ctx, newRootCmd(), append([]string{"genhash"}, args...), stdout, stderr)
+	return cli.Execute(ctx, newRootCmd(), append([]string{"genhash"}, args...), stdout, stderr) //nolint:contextcheck // ctx reaches the command through ExecuteContext
 }
 
 // run fetches the page and prints its digest; it returns the exit status.

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// UpdateManEnv, set to 1, makes TestManPages rewrite the pages instead of
-// comparing them (make docs).
+// UpdateManEnv is the environment variable that, set to 1, makes
+// TestManPages rewrite the pages instead of comparing them (make docs).
 const UpdateManEnv = "DRLB_UPDATE_MAN"
 
 // TestManPages is each program's man-page test: it fails when the pages
