@@ -99,14 +99,15 @@ func TestCheckArguments(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"--bogus"}, 2, "unknown flag: --bogus"},
 		{[]string{"extra.conf"}, 2, "unexpected argument"},
 		{[]string{"-h"}, 0, "/etc/drlb/keepalived.conf"},
 		{[]string{"-f", filepath.Join(os.TempDir(), "drlb-no-such-file.conf")}, 1, "no such file"},
 	} {
-		code, _, errOut := runCheck(t, tc.args...)
-		if code != tc.code || !strings.Contains(errOut, tc.msg) {
-			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errOut)
+		// --help goes to stdout (GNU), diagnostics to stderr.
+		code, out, errOut := runCheck(t, tc.args...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.msg) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, out, errOut)
 		}
 	}
 }
