@@ -17,10 +17,12 @@
 // dropping virtual servers without real servers, bounding quorum), the
 // model holds the corrected value and a warning says what was done.
 //
-// Keywords keepalived knows but drlb does not implement yet are accepted with
-// a "not supported yet" warning; unknown keywords are warnings with a
-// "did you mean" suggestion; keepalived 1.x's lvs_id is read as router_id
-// with a deprecation warning.
+// Every keyword of keepalived.conf(5) has a status in keywords.tsv (see
+// Keywords): implemented keywords are parsed and used; the others are
+// accepted with a "not supported yet" warning and ignored. Any other word is
+// an "unknown keyword" warning with a "did you mean" suggestion among the
+// current keyword names (never a deprecated spelling); keepalived 1.x's
+// lvs_id is read as router_id with a deprecation warning.
 //
 // drlb extensions, all in global_defs:
 //

@@ -130,7 +130,8 @@ func TestGoldenDumpSeedFixed(t *testing.T) {
 }
 
 // TestSamples: configurations written from keepalived's documentation parse
-// without a single diagnostic.
+// without a diagnostic, except "not supported yet" warnings for keywords the
+// keyword table says drlb does not implement.
 func TestSamples(t *testing.T) {
 	files, err := filepath.Glob("testdata/samples/*.conf")
 	if err != nil || len(files) < 5 {
@@ -139,8 +140,14 @@ func TestSamples(t *testing.T) {
 	for _, f := range files {
 		for _, id := range []string{"lb1", "lb2"} {
 			cfg, ds, err := Load(f, Options{ConfigID: id})
-			if err != nil || len(ds) != 0 {
-				t.Errorf("%s (config id %s): err %v, diagnostics:\n%s", f, id, err, ds)
+			var other Diagnostics
+			for _, d := range ds {
+				if d.Severity != SeverityWarning || !strings.Contains(d.Message, "not supported yet") {
+					other = append(other, d)
+				}
+			}
+			if err != nil || len(other) != 0 {
+				t.Errorf("%s (config id %s): err %v, diagnostics:\n%s", f, id, err, other)
 				continue
 			}
 			if len(cfg.Instances)+len(cfg.VirtualServers) == 0 {

@@ -54,13 +54,13 @@ func TestColumnsCountRunes(t *testing.T) {
 }
 
 func TestConditionals(t *testing.T) {
-	conf := "global_defs {\n@lb1 router_id one\n@lb2\trouter_id two\n@^lb1 smtp_server 10.0.0.9\n}\n"
-	for _, tc := range []struct{ id, router, smtp string }{
-		{"lb1", "one", ""}, {"lb2", "two", "10.0.0.9"}, {"", "", "10.0.0.9"},
+	conf := "global_defs {\n@lb1 router_id one\n@lb2\trouter_id two\n@^lb1 script_user nobody\n}\n"
+	for _, tc := range []struct{ id, router, user string }{
+		{"lb1", "one", ""}, {"lb2", "two", "nobody"}, {"", "", "nobody"},
 	} {
 		cfg := mustParse(t, conf, Options{ConfigID: tc.id})
-		if cfg.Global.RouterID != tc.router || cfg.Global.SMTPServer != tc.smtp {
-			t.Errorf("id %q: router_id %q smtp %q", tc.id, cfg.Global.RouterID, cfg.Global.SMTPServer)
+		if cfg.Global.RouterID != tc.router || cfg.Global.ScriptUser != tc.user {
+			t.Errorf("id %q: router_id %q script_user %q", tc.id, cfg.Global.RouterID, cfg.Global.ScriptUser)
 		}
 	}
 }

@@ -57,20 +57,6 @@ func (t timers) inherit(parent timers) timers {
 	return t
 }
 
-func vsKeywords() []string {
-	return []string{"delay_loop", "lb_algo", "lvs_sched", "lb_kind", "lvs_method", "persistence_timeout",
-		"persistence_granularity", "protocol", "quorum", "hysteresis", "quorum_up", "quorum_down", "alpha",
-		"omega", "inhibit_on_failure", "sorry_server", "sorry_server_inhibit", "ha_suspend", "virtualhost",
-		"real_server", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry", "warmup",
-		"nat_mask", "smtp_alert"}
-}
-
-func vsUnsupported() []string {
-	return []string{"ops", "hashed", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port",
-		"mh-fallback", "one_packet", "sorry_server_lvs_method", "ip_family", "persistence_engine",
-		"lb_flags", "lvs_flags", "retry_count", "quorum_max", "tunnel_type"}
-}
-
 // virtualServer parses "virtual_server IP PORT { }", "virtual_server fwmark N { }"
 // or "virtual_server group NAME { }".
 func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
@@ -179,8 +165,6 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 			p.flag(n, &vs.HASuspend)
 		case "virtualhost":
 			p.str(n, &vs.VirtualHost)
-		case "smtp_alert":
-			p.valueOnly(n) // notification setting: accepted, e-mail is not sent
 		case "nat_mask":
 			p.valueOnly(n)
 			p.warnAt(n.key.pos, "nat_mask is obsolete (keepalived ignores it); ignored")
@@ -208,7 +192,7 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 		case "real_server":
 			realNodes = append(realNodes, n)
 		default:
-			p.unknown(n, "virtual_server", vsKeywords(), vsUnsupported())
+			p.unknown(n, "virtual_server", "virtual_server")
 		}
 	}
 	if vs.SorryServer != nil && !vs.SorryServer.Address.IsValid() {
@@ -269,17 +253,6 @@ func (p *parser) granularity(t token, vs *VirtualServer) {
 	}
 }
 
-func rsKeywords() []string {
-	return []string{"weight", "inhibit_on_failure", "notify_up", "notify_down", "HTTP_GET", "SSL_GET",
-		"TCP_CHECK", "MISC_CHECK", "delay_loop", "connect_timeout", "retry", "nb_get_retry",
-		"delay_before_retry", "warmup", "lb_kind", "lvs_method", "virtualhost", "smtp_alert"}
-}
-
-func rsUnsupported() []string {
-	return []string{"uthreshold", "lthreshold", "SMTP_CHECK", "DNS_CHECK", "BFD_CHECK", "UDP_CHECK",
-		"PING_CHECK", "FILE_CHECK", "alpha", "tunnel_type", "notify_up_script", "notify_down_script"}
-}
-
 func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, bool) {
 	p.tick()
 	rs := RealServer{Pos: p.pos(b.key.pos), Weight: 1, Method: vs.Method, InhibitOnFailure: vs.InhibitOnFailure}
@@ -335,12 +308,10 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 			}
 		case "virtualhost":
 			p.str(n, &vhost)
-		case "smtp_alert":
-			p.valueOnly(n)
 		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK":
 			checkNodes = append(checkNodes, n)
 		default:
-			p.unknown(n, "real_server", rsKeywords(), rsUnsupported())
+			p.unknown(n, "real_server", "real_server")
 		}
 	}
 	rt = rt.inherit(vt)
@@ -351,23 +322,6 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 		rs.Checkers = append(rs.Checkers, p.checker(n, &rs, vs, rt, vhost))
 	}
 	return rs, true
-}
-
-func checkerKeywords(kind CheckerKind) []string {
-	common := []string{"connect_ip", "connect_port", "bindto", "bind_port", "connect_timeout", "retry",
-		"nb_get_retry", "delay_before_retry", "delay_loop", "warmup"}
-	switch kind {
-	case CheckHTTP, CheckSSL:
-		return append(common, "url", "virtualhost")
-	case CheckMisc:
-		return append(common, "misc_path", "misc_timeout", "misc_dynamic")
-	}
-	return common
-}
-
-func checkerUnsupported() []string {
-	return []string{"fwmark", "bind_if", "enable_sni", "http_protocol", "tls_compliant", "user",
-		"alpha", "misc_user", "protocol", "fast_recovery", "inhibit_on_failure"}
 }
 
 func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent timers, vhost string) Checker {
@@ -414,7 +368,7 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 		case k == "misc_dynamic" && kind == CheckMisc:
 			p.flag(n, &c.MiscDynamic)
 		default:
-			p.unknown(n, string(kind), checkerKeywords(kind), checkerUnsupported())
+			p.unknown(n, string(kind), checkerBlocks(kind)...)
 		}
 	}
 	ct = ct.inherit(parent)
@@ -467,13 +421,6 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 	return c
 }
 
-func urlKeywords() []string { return []string{"path", "digest", "status_code", "virtualhost"} }
-
-func urlUnsupported() []string {
-	return []string{"regex", "regex_no_match", "regex_options", "regex_stack", "regex_min_offset",
-		"regex_max_offset", "fast_recovery"}
-}
-
 func (p *parser) url(b *node) URL {
 	u := URL{Pos: p.pos(b.key.pos), Path: "/"}
 	var codes []StatusRange
@@ -504,7 +451,7 @@ func (p *parser) url(b *node) URL {
 		case "virtualhost":
 			p.str(n, &u.VirtualHost)
 		default:
-			p.unknown(n, "url", urlKeywords(), urlUnsupported())
+			p.unknown(n, "url", "url")
 		}
 	}
 	if len(codes) == 0 {
