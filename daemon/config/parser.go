@@ -426,10 +426,10 @@ func defaultGarp() Garp {
 
 func defaultGlobal() GlobalDefs {
 	return GlobalDefs{
-		VRRPVersion:        2,
-		VRRPGarp:           defaultGarp(),
-		VRRPMcastGroup4:    netip.MustParseAddr("224.0.0.18"),
-		Dataplane:          DataplaneAuto,
+		VRRPVersion:     2,
+		VRRPGarp:        defaultGarp(),
+		VRRPMcastGroup4: netip.MustParseAddr("224.0.0.18"),
+		Dataplane:       DataplaneAuto,
 	}
 }
 
