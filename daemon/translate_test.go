@@ -62,6 +62,7 @@ virtual_server 172.16.1.1 80 {
   }
 }
 virtual_server 172.16.1.5 443 {
+  protocol TCP
   lb_kind DR
   ha_suspend
   real_server 172.16.1.10 443 {

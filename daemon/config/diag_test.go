@@ -13,8 +13,24 @@ func inst(lines ...string) string {
 
 // vsrv wraps lines (starting at line 2) in a virtual_server block that ends
 // with a real server (keepalived ignores services without one).
+// Unless lines set them, protocol, lvs_sched and lvs_method are written
+// after the real server, so that keepalived's "no protocol" (and the like)
+// default warnings do not appear in every test.
 func vsrv(lines ...string) string {
-	return "virtual_server 10.0.0.1 80 {\n" + strings.Join(lines, "\n") + "\nreal_server 10.0.0.99 80 {\n}\n}\n"
+	body := strings.Join(lines, "\n")
+	tail := ""
+	for _, kw := range [][]string{{"protocol TCP", "protocol"}, {"lvs_sched wlc", "lvs_sched", "lb_algo"}, {"lvs_method NAT", "lvs_method", "lb_kind"}} {
+		set := false
+		for _, l := range lines {
+			for _, k := range kw[1:] {
+				set = set || strings.HasPrefix(strings.TrimSpace(l), k+" ")
+			}
+		}
+		if !set {
+			tail += kw[0] + "\n"
+		}
+	}
+	return "virtual_server 10.0.0.1 80 {\n" + body + "\nreal_server 10.0.0.99 80 {\n}\n" + tail + "}\n"
 }
 
 // want is an expected diagnostic: "LINE:COL: severity: substring".
@@ -105,23 +121,25 @@ func TestDiagnostics(t *testing.T) {
 		{"bad scheduler", vsrv("lb_algo roundrobin"), Options{}, []want{"2:9: error: lb_algo \"roundrobin\": unknown scheduler"}},
 		{"bad lb_kind", vsrv("lb_kind MASQ"), Options{}, []want{"2:9: error: lb_kind \"MASQ\": must be NAT, DR or TUN"}},
 		{"bad protocol", vsrv("protocol ICMP"), Options{}, []want{"2:10: error: protocol \"ICMP\": must be TCP, UDP or SCTP"}},
-		{"bad virtual server", "virtual_server 10.0.0.1 {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:16: error: virtual_server needs \"IP PORT\""}},
+		{"bad virtual server", "virtual_server {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:16: error: virtual_server needs \"IP [PORT]\""}},
+		{"virtual server without port", "virtual_server 10.0.0.1 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:0 has no port and no persistence_timeout: a service on every port must be persistent; persistence_timeout 360 is used"}},
+		{"virtual server defaults", "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:80 does not say protocol, lvs_sched, lvs_method: keepalived's defaults protocol UDP, lvs_sched wlc, lvs_method NAT are used"}},
 		{"bad port", "virtual_server 10.0.0.1 99999 {\n}\n", Options{}, []want{"1:25: error: virtual_server port 99999 is out of range: must be 0..65535"}},
 		{"nat_mask obsolete", vsrv("nat_mask 255.255.255.0"), Options{}, []want{"2:1: warning: nat_mask is obsolete"}},
 		{"granularity bad", vsrv("persistence_granularity 255.0.255.0"), Options{}, []want{"2:25: error: persistence_granularity \"255.0.255.0\" is not a contiguous IPv4 netmask"}},
-		{"duplicate virtual server", vsrv() + vsrv(), Options{}, []want{"6:1: error: virtual_server 10.0.0.1:80 is defined twice"}},
+		{"duplicate virtual server", vsrv() + vsrv(), Options{}, []want{"9:1: error: virtual_server 10.0.0.1:80 is defined twice"}},
 		{"duplicate real server", vsrv("real_server 10.0.0.2 80 {", "}", "real_server 10.0.0.2 80 {", "}"), Options{}, []want{"4:1: warning: real_server 10.0.0.2:80 appears twice in virtual_server 10.0.0.1:80 (first at t.conf:2); the second is ignored"}},
 		{"real server family", vsrv("real_server 2001:db8::2 80 {", "}"), Options{}, []want{"2:13: error: real_server 2001:db8::2 and virtual_server 10.0.0.1 are different address families"}},
 		{"dr port change", vsrv("lb_kind DR", "real_server 10.0.0.2 8080 {", "}"), Options{}, []want{"3:1: warning: real_server 10.0.0.2: DR forwarding cannot change the port (8080); the virtual server's port 80 is used"}},
-		{"fwmark port cleared", "virtual_server fwmark 3 {\nlb_kind DR\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"3:1: warning: real_server 10.0.0.2: a DR fwmark service cannot use a port (80); cleared"}},
-		{"fwmark protocol", "virtual_server fwmark 3 {\nprotocol UDP\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"2:1: warning: protocol is ignored for a fwmark service"}},
-		{"fwmark ha_suspend", "virtual_server fwmark 3 {\nha_suspend\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"1:1: warning: virtual_server FWM 3: ha_suspend cannot be used with fwmark; cleared"}},
+		{"fwmark port cleared", "virtual_server fwmark 3 {\nlb_kind DR\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"3:1: warning: real_server 10.0.0.2: a DR fwmark service cannot use a port (80); cleared", "1:1: warning: virtual_server FWM 3 does not say"}},
+		{"fwmark protocol", "virtual_server fwmark 3 {\nprotocol UDP\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"2:1: warning: protocol is ignored for a fwmark service", "1:1: warning: virtual_server FWM 3 does not say"}},
+		{"fwmark ha_suspend", "virtual_server fwmark 3 {\nha_suspend\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"1:1: warning: virtual_server FWM 3: ha_suspend cannot be used with fwmark; cleared", "1:1: warning: virtual_server FWM 3 does not say"}},
 		{"no real servers", "virtual_server 10.0.0.1 80 {\n}\n", Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:80 has no real_server; ignored"}},
 		{"quorum above weight", vsrv("quorum 5", "hysteresis 9"), Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:80: quorum 5 exceeds the real servers' total weight 1; 1 is used", "1:1: warning: virtual_server 10.0.0.1:80: hysteresis 9 must be below quorum 1; 0 is used"}},
 		{"nb_get_retry deprecated", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "nb_get_retry 2", "}", "}"), Options{}, []want{"4:1: warning: nb_get_retry is deprecated"}},
 		{"sorry_server_inhibit alone", vsrv("sorry_server_inhibit"), Options{}, []want{"1:1: error: sorry_server_inhibit without a sorry_server"}},
 		{"http without url", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "}", "}"), Options{}, []want{"3:1: error: HTTP_GET needs at least one url"}},
-		{"checker without port", "virtual_server fwmark 3 {\nreal_server 10.0.0.2 {\nTCP_CHECK {\n}\n}\n}\n", Options{}, []want{"3:1: error: TCP_CHECK has no port to connect to: set connect_port"}},
+		{"checker without port", "virtual_server fwmark 3 {\nreal_server 10.0.0.2 {\nTCP_CHECK {\n}\n}\n}\n", Options{}, []want{"3:1: error: TCP_CHECK has no port to connect to: set connect_port", "1:1: warning: virtual_server FWM 3 does not say"}},
 		{"misc without path", vsrv("real_server 10.0.0.2 80 {", "MISC_CHECK {", "}", "}"), Options{}, []want{"3:1: error: MISC_CHECK needs a misc_path"}},
 		{"bad digest", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "digest 12345", "}", "}", "}"), Options{}, []want{"5:8: error: digest \"12345\" is not an MD5 digest: need 32 hex digits"}},
 		{"digest not hex", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "digest zcec999b7ece0cc82e62145eb832731f", "}", "}", "}"), Options{}, []want{"5:8: error: digest \"zcec999b7ece0cc82e62145eb832731f\" is not an MD5 digest"}},

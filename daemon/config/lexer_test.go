@@ -112,9 +112,9 @@ func TestIncludeRelativeGlob(t *testing.T) {
 		}
 	}
 	write("main.conf", "global_defs {\n router_id main\n}\ninclude conf.d/*.conf\n")
-	write("conf.d/b.conf", "virtual_server 10.0.0.1 81 {\nreal_server 10.0.0.2 81 {\n}\n}\n")
-	write("conf.d/a.conf", "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n}\n}\ninclude ../sub/x.inc\n")
-	write("sub/x.inc", "virtual_server 10.0.0.1 82 {\n  bogus_kw 1\nreal_server 10.0.0.2 82 {\n}\n}\n")
+	write("conf.d/b.conf", "virtual_server 10.0.0.1 81 {\nreal_server 10.0.0.2 81 {\n}\nprotocol TCP\nlvs_sched wlc\nlvs_method NAT\n}\n")
+	write("conf.d/a.conf", "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n}\nprotocol TCP\nlvs_sched wlc\nlvs_method NAT\n}\ninclude ../sub/x.inc\n")
+	write("sub/x.inc", "virtual_server 10.0.0.1 82 {\n  bogus_kw 1\nreal_server 10.0.0.2 82 {\n}\nprotocol TCP\nlvs_sched wlc\nlvs_method NAT\n}\n")
 	cfg, ds, err := Load(filepath.Join(dir, "main.conf"), Options{})
 	if err != nil {
 		t.Fatal(err)
