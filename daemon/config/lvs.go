@@ -2,8 +2,8 @@ package config
 
 import (
 	"math"
-	"slices"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
