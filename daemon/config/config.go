@@ -59,6 +59,11 @@ type Options struct {
 	// InterfaceExists reports whether a network interface exists; nil means
 	// net.InterfaceByName. Used only with HostChecks.
 	InterfaceExists func(name string) bool
+	// IPVSAvailable, if set, reports whether this host's kernel has IPVS.
+	// With drlb_dataplane auto and no IPVS, services the nftables data
+	// plane cannot program are errors (run would refuse the table); nil
+	// means unknown, and only drlb_dataplane nft makes them errors.
+	IPVSAvailable func() bool
 	// Yield, if set, is called every YieldEvery lines, statements or
 	// blocks. The daemon passes a function that gives up the processor every
 	// few milliseconds, so that parsing a large file lets its timers (VRRP

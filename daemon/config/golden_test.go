@@ -131,7 +131,8 @@ func TestGoldenDumpSeedFixed(t *testing.T) {
 
 // TestSamples: configurations written from keepalived's documentation parse
 // without a diagnostic, except "not supported yet" warnings for keywords the
-// keyword table says drlb does not implement.
+// keyword table says drlb does not implement and the located errors for IPv6
+// VRRP addresses (not implemented yet).
 func TestSamples(t *testing.T) {
 	files, err := filepath.Glob("testdata/samples/*.conf")
 	if err != nil || len(files) < 5 {
@@ -142,11 +143,15 @@ func TestSamples(t *testing.T) {
 			cfg, ds, err := Load(f, Options{ConfigID: id})
 			var other Diagnostics
 			for _, d := range ds {
-				if d.Severity != SeverityWarning || !strings.Contains(d.Message, "not supported yet") {
+				switch {
+				case d.Severity == SeverityWarning && strings.Contains(d.Message, "not supported yet"):
+				case strings.Contains(d.Message, "IPv6 VRRP is not implemented yet"):
+					// Refused until IPv6 VRRP lands (a separate issue).
+				default:
 					other = append(other, d)
 				}
 			}
-			if err != nil || len(other) != 0 {
+			if (err != nil && !ds.HasErrors()) || len(other) != 0 {
 				t.Errorf("%s (config id %s): err %v, diagnostics:\n%s", f, id, err, other)
 				continue
 			}

@@ -379,6 +379,7 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 	var rt timers
 	vhost := vs.VirtualHost
 	var checkNodes []*node
+	var unsupportedCheckers []token
 	for _, n := range b.children {
 		if p.timer(n, &rt) {
 			continue
@@ -405,8 +406,16 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK":
 			checkNodes = append(checkNodes, n)
 		default:
+			if k, ok := keywords().lookup(n.key.text, []string{"real_server"}); ok && n.hasBlock && k.Status == KeywordNotSupported && strings.ToUpper(k.Name) == k.Name {
+				unsupportedCheckers = append(unsupportedCheckers, n.key)
+			}
 			p.unknown(n, "real_server", "real_server")
 		}
+	}
+	if len(checkNodes) == 0 && len(unsupportedCheckers) > 0 {
+		// Without its checker the server would count as always healthy.
+		c := unsupportedCheckers[0]
+		p.errAt(c.pos, "real_server %s: its only health checker %s is not supported yet, so the server would always count as healthy; use TCP_CHECK, HTTP_GET, SSL_GET or MISC_CHECK", a, c.text)
 	}
 	rt = rt.inherit(vt)
 	for _, n := range checkNodes {
@@ -454,7 +463,7 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 		case k == "virtualhost" && (kind == CheckHTTP || kind == CheckSSL):
 			p.str(n, &c.VirtualHost)
 		case k == "misc_path" && kind == CheckMisc:
-			if s, ok := p.rest(n); ok {
+			if s, ok := p.rest(n); ok && p.command("misc_path", n.args[0], s) {
 				c.MiscPath = s
 			}
 		case k == "misc_timeout" && kind == CheckMisc:

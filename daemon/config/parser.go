@@ -34,10 +34,17 @@ type instanceMeta struct {
 	vridSet, ifaceSet            bool
 	trackScripts                 []token
 	vipPos                       []Position
+	// authTypePos is auth_type's value (zero without one).
+	authTypePos srcPos
+	// srcIPPos are unicast_src_ip's and mcast_src_ip's values, peerPos
+	// unicast_peer's lines, for the IPv4-only transport check.
+	unicastSrcPos, mcastSrcPos srcPos
+	peerPos                    []srcPos
 }
 
 type groupMeta struct {
-	members []token
+	members      []token
+	trackScripts []token
 }
 
 func newParser(opts Options) *parser {
@@ -507,6 +514,7 @@ func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 		switch n.key.text {
 		case "script":
 			if v, ok := p.rest(n); ok {
+				p.command("script", n.args[0], v)
 				s.Script = v
 			}
 		case "interval":
@@ -576,6 +584,9 @@ func (p *parser) script(n *node) (string, bool) {
 	if len(n.args) > 1 {
 		p.warnAt(n.args[1].pos, "%s: running the script as user %q is not supported yet; ignored (quote the command if %q is an argument)", n.key.text, n.args[1].text, n.args[1].text)
 	}
+	if !p.command(n.key.text, n.args[0], n.args[0].text) {
+		return "", false
+	}
 	return n.args[0].text, true
 }
 
@@ -593,8 +604,9 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 				m.members = append(m.members, t)
 			}
 		case "track_script":
-			ts, _ := p.trackScripts(n)
+			ts, names := p.trackScripts(n)
 			g.TrackScripts = append(g.TrackScripts, ts...)
+			m.trackScripts = append(m.trackScripts, names...)
 		default:
 			p.unknown(n, "vrrp_sync_group", "vrrp_sync_group")
 		}
@@ -682,15 +694,19 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		case "version":
 			p.intp(n, 2, 3, &version)
 		case "authentication":
-			p.authentication(n, &in.Auth)
+			m.authTypePos = p.authentication(n, &in.Auth)
 		case "virtual_ipaddress":
 			in.VirtualIPs = append(in.VirtualIPs, p.vips(n)...)
 		case "virtual_ipaddress_excluded":
 			in.ExcludedVIPs = append(in.ExcludedVIPs, p.vips(n)...)
 		case "unicast_src_ip":
-			p.addr(n, &in.UnicastSrcIP)
+			if p.addr(n, &in.UnicastSrcIP) {
+				m.unicastSrcPos = n.args[0].pos
+			}
 		case "mcast_src_ip":
-			p.addr(n, &in.McastSrcIP)
+			if p.addr(n, &in.McastSrcIP) {
+				m.mcastSrcPos = n.args[0].pos
+			}
 		case "unicast_peer":
 			if !p.needBlock(n) {
 				continue
@@ -702,6 +718,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 				}
 				if a, ok := p.addrTok("unicast_peer", c.key); ok {
 					in.UnicastPeers = append(in.UnicastPeers, a)
+					m.peerPos = append(m.peerPos, c.key.pos)
 				}
 				if len(c.args) > 0 {
 					p.warnAt(c.args[0].pos, "unicast_peer options (%q) are not supported yet; ignored", c.args[0].text)
@@ -755,9 +772,11 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	return in, m
 }
 
-func (p *parser) authentication(b *node, a *Authentication) {
+// authentication parses the authentication block and returns where its
+// auth_type value is (zero without one).
+func (p *parser) authentication(b *node, a *Authentication) (typePos srcPos) {
 	if !p.needBlock(b) {
-		return
+		return typePos
 	}
 	var passTok token
 	typeSeen := false
@@ -766,6 +785,7 @@ func (p *parser) authentication(b *node, a *Authentication) {
 		case "auth_type":
 			typeSeen = true
 			if t, ok := p.one(n); ok {
+				typePos = t.pos
 				switch strings.ToUpper(t.text) {
 				case "PASS":
 					a.Type = AuthPass
@@ -796,6 +816,7 @@ func (p *parser) authentication(b *node, a *Authentication) {
 	if a.Type != AuthNone && a.Password == "" {
 		p.errAt(b.key.pos, "authentication %s needs an auth_pass", a.Type)
 	}
+	return typePos
 }
 
 // vipOptions are the address options drlb implements; they take a value.
