@@ -67,7 +67,18 @@ func (p *parser) lexFile(name string, data []byte, st *lexState, out []token) []
 		p.files = append(p.files, name)
 	}
 	st.stack = append(st.stack, name)
-	defer func() { st.stack = st.stack[:len(st.stack)-1] }()
+	// ${_PWD} is the directory of the file being read (keepalived's
+	// built-in definition), restored when an include ends.
+	prevPWD, hadPWD := st.defs["_PWD"]
+	st.defs["_PWD"] = pwdOf(name)
+	defer func() {
+		st.stack = st.stack[:len(st.stack)-1]
+		if hadPWD {
+			st.defs["_PWD"] = prevPWD
+		} else {
+			delete(st.defs, "_PWD")
+		}
+	}()
 
 	lines := strings.Split(string(data), "\n")
 	if len(lines) > 0 && lines[len(lines)-1] == "" {
@@ -149,6 +160,11 @@ func (p *parser) lexLine(file int32, lineNo int, line string, following []string
 	}
 	start := srcPos{file, int32(lineNo), int32(col)}
 	rest := line[i:]
+	// "~SEQ(VAR, START, STEP, END) rest", "~SEQx(...)" and "~LST(VAR, V1,
+	// V2...)" repeat the rest of the line for each value of $VAR.
+	if strings.HasPrefix(rest, "~SEQ") || strings.HasPrefix(rest, "~LST") {
+		return p.repeatLine(file, lineNo, start, rest, st, out, depth), 0
+	}
 	// "$NAME=value" defines NAME; a value ending in '\' continues on the next line.
 	if strings.HasPrefix(rest, "$") {
 		if eq := strings.IndexByte(rest, '='); eq > 1 && isIdent(rest[1:eq]) {
@@ -297,7 +313,7 @@ func (p *parser) scan(toks []token, text string, start srcPos, defs map[string]s
 			d := text[j]
 			// "${NAME}" belongs to the word although it contains braces.
 			if d == '$' && j+1 < len(text) && text[j+1] == '{' {
-				if k := strings.IndexByte(text[j+2:], '}'); k >= 0 && isIdent(text[j+2:j+2+k]) {
+				if k := strings.IndexByte(text[j+2:], '}'); k >= 0 && (isIdent(text[j+2:j+2+k]) || isBuiltinCall(text[j+2:j+2+k])) {
 					j += k + 3
 					continue
 				}
@@ -308,7 +324,7 @@ func (p *parser) scan(toks []token, text string, start srcPos, defs map[string]s
 			j++
 		}
 		word := text[i:j]
-		if expand && strings.IndexByte(word, '$') >= 0 && len(defs) > 0 {
+		if expand && strings.IndexByte(word, '$') >= 0 && defs != nil {
 			value, changed := p.expand(word, defs, pos)
 			if changed {
 				// A definition may hold several words (or braces): re-scan it,
@@ -331,7 +347,7 @@ func (p *parser) scan(toks []token, text string, start srcPos, defs map[string]s
 }
 
 func (p *parser) expandOne(s string, defs map[string]string, pos srcPos, expand bool) string {
-	if !expand || len(defs) == 0 || strings.IndexByte(s, '$') < 0 {
+	if !expand || defs == nil || strings.IndexByte(s, '$') < 0 {
 		return s
 	}
 	v, _ := p.expand(s, defs, pos)
@@ -375,7 +391,7 @@ func expandDefs(s string, defs map[string]string, budget *int) (out string, chan
 }
 
 func expandOnce(s string, defs map[string]string) (string, bool) {
-	if strings.IndexByte(s, '$') < 0 || len(defs) == 0 {
+	if strings.IndexByte(s, '$') < 0 {
 		return s, false
 	}
 	var b strings.Builder
@@ -397,7 +413,11 @@ func expandOnce(s string, defs map[string]string) (string, bool) {
 			}
 			name = s[i+1 : end]
 		}
-		if v, ok := defs[name]; ok && name != "" {
+		v, ok := defs[name]
+		if !ok {
+			v, ok = builtinValue(name)
+		}
+		if ok && name != "" {
 			b.WriteString(v)
 			changed = true
 			i = end

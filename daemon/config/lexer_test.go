@@ -194,3 +194,74 @@ func TestParseYields(t *testing.T) {
 		t.Fatal("parsing with Yield gave a different result")
 	}
 }
+
+func TestBuiltinDefinitions(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "keepalived.conf")
+	if err := os.MkdirAll(filepath.Join(dir, "conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DRLB_TEST_IFACE", "eth7")
+	files := map[string]string{
+		main: "global_defs {\nrouter_id ${_INSTANCE}\n}\ninclude ${_PWD}/conf.d/*.conf\n",
+		filepath.Join(dir, "conf.d", "vi.conf"): "vrrp_instance VI {\ninterface ${_ENV DRLB_TEST_IFACE}\n" +
+			"virtual_router_id ${_RANDOM 7 7}\nnotify \"/bin/echo a${_HASH}b${_BANG}c\"\nvirtual_ipaddress {\n10.0.0.1\n}\n}\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(name, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, ds, err := Load(main, Options{ConfigID: "lb9"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, ds)
+	}
+	if cfg.Global.RouterID != "lb9" {
+		t.Errorf("${_INSTANCE}: router_id %q", cfg.Global.RouterID)
+	}
+	if len(cfg.Instances) != 1 {
+		t.Fatalf("${_PWD} include: %d instances\n%s", len(cfg.Instances), ds)
+	}
+	in := cfg.Instances[0]
+	if in.Interface != "eth7" || in.VirtualRouterID != 7 || in.Notify.Any != "/bin/echo a#b!c" {
+		t.Errorf("_ENV / _RANDOM / _HASH / _BANG: interface %q vrid %d notify %q", in.Interface, in.VirtualRouterID, in.Notify.Any)
+	}
+	// Unquoted: the '#' from ${_HASH} is not a comment.
+	cfg = mustParse(t, "global_defs {\nrouter_id a${_HASH}b\n}\n", Options{})
+	if cfg.Global.RouterID != "a#b" {
+		t.Errorf("unquoted ${_HASH}: %q", cfg.Global.RouterID)
+	}
+}
+
+func TestSequenceAndListBlocks(t *testing.T) {
+	vips := func(lines ...string) []string {
+		t.Helper()
+		cfg := mustParse(t, "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n"+strings.Join(lines, "\n")+"\n}\n}\n", Options{})
+		var out []string
+		for _, v := range cfg.Instances[0].VirtualIPs {
+			out = append(out, v.Prefix.Addr().String())
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		line string
+		want []string
+	}{
+		{"~SEQ(N, 1, 3) 10.0.0.${N}", []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}},
+		{"~SEQ(N, 3) 10.0.1.${N}", []string{"10.0.1.1", "10.0.1.2", "10.0.1.3"}},
+		{"~SEQ(N, 6, -2, 2) 10.0.2.${N}", []string{"10.0.2.6", "10.0.2.4", "10.0.2.2"}},
+		{"~SEQx(N, 1, 8, 17) 10.0.3.${N}", []string{"10.0.3.1", "10.0.3.9", "10.0.3.11"}}, // 17 is 0x11
+		{"~SEQ(A, 1, 2) ~SEQ(B, 1, 2) 10.${A}.${B}.1", []string{"10.1.1.1", "10.1.2.1", "10.2.1.1", "10.2.2.1"}},
+		{"~LST(X, 5, 9) 10.0.4.${X}", []string{"10.0.4.5", "10.0.4.9"}},
+		{"~LST({X, Y}, {1,2},{3,4}) 10.0.${X}.${Y}", []string{"10.0.1.2", "10.0.3.4"}},
+	} {
+		if got := vips(tc.line); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.line, got, tc.want)
+		}
+	}
+	// Each generated token sits at the line of the block.
+	_, ds, _ := Parse("t.conf", []byte("global_defs {\n~SEQ(N, 1, 2) bogus_${N} 1\n}\n"), Options{})
+	assertDiags(t, ds, []want{`2:15: warning: unknown keyword "bogus_1"`, `2:15: warning: unknown keyword "bogus_2"`})
+	_, ds, _ = Parse("t.conf", []byte("global_defs {\n~SEQ(N, x) a\n~LST(N) a\n~SEQ(N, 1\n}\n"), Options{})
+	assertDiags(t, ds, []want{`2:1: error: ~SEQ(N, x): "x" is not a number`, "3:1: error: ~LST(N): want (VAR, VALUE...)", "4:1: error: ~SEQ without a closing ')'"})
+}

@@ -530,7 +530,15 @@ func (p *parser) url(b *node) URL {
 	for _, n := range b.children {
 		switch n.key.text {
 		case "path":
-			p.str(n, &u.Path)
+			if t, ok := p.one(n); ok {
+				switch {
+				case t.text == "":
+					p.errAt(t.pos, "path is empty: the request needs a path such as /")
+				case strings.ContainsAny(t.text, " \t\r\n"):
+					p.errAt(t.pos, "path %q contains a blank: it cannot go into the request line", t.text)
+				}
+				u.Path = t.text
+			}
 		case "digest":
 			if t, ok := p.one(n); ok {
 				if !isHexDigest(t.text) {

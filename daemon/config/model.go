@@ -146,13 +146,18 @@ type VirtualIP struct {
 	Label string `json:"label,omitempty"`
 }
 
-// TrackInterface is one line of track_interface: "IF [weight N]".
+// TrackInterface is one line of track_interface: "IF [weight N [reverse]]".
 type TrackInterface struct {
 	// Name is the interface.
 	Name string `json:"name"`
-	// Weight is added to the priority while the interface is down; 0 (the
-	// default) means the instance goes to FAULT instead.
+	// Weight (-253..253) is added to the priority while the interface is up
+	// (positive) or down (negative); 0 (the default) means the instance goes
+	// to FAULT when it is down.
 	Weight int `json:"weight"`
+	// Reverse inverts the weight's effect, as keepalived: a positive weight
+	// is subtracted while up, a negative one added while down, and weight 0
+	// means FAULT while the interface is up.
+	Reverse bool `json:"reverse,omitempty"`
 }
 
 // TrackScript is one line of track_script: "NAME [weight N]".
@@ -163,6 +168,9 @@ type TrackScript struct {
 	Weight int `json:"weight"`
 	// WeightSet says whether the line had "weight N".
 	WeightSet bool `json:"weight_set"`
+	// Reverse is the line's "reverse" (with WeightSet; otherwise the
+	// vrrp_script's own reverse applies).
+	Reverse bool `json:"reverse,omitempty"`
 }
 
 // VRRPInstance is a vrrp_instance block.
@@ -228,6 +236,8 @@ type VRRPScript struct {
 	Timeout time.Duration `json:"timeout"`
 	// Weight adjusts priority (-253..253, default 0: failure means FAULT).
 	Weight int `json:"weight"`
+	// Reverse is "weight N reverse": the weight's effect is inverted (see TrackInterface.Reverse).
+	Reverse bool `json:"reverse,omitempty"`
 	// Rise is the number of successes to become OK (default 1).
 	Rise int `json:"rise"`
 	// Fall is the number of failures to become KO (default 1).

@@ -84,10 +84,11 @@ func (p *parser) diagnostics() Diagnostics {
 }
 
 func (p *parser) parseFile(name string, data []byte) []*node {
-	st := &lexState{defs: map[string]string{}}
+	st := &lexState{defs: map[string]string{"_INSTANCE": p.instanceName()}}
 	p.expandBudget = 1<<20 + 4*len(data)
 	// Roughly one token per five bytes in real files: size once, not by doubling.
 	toks := p.lexFile(name, data, st, make([]token, 0, len(data)/5+16))
+	restoreComment(toks)
 	return p.parseTree(toks)
 }
 
@@ -522,7 +523,15 @@ func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 		case "timeout":
 			p.durp(n, time.Millisecond, 24*time.Hour, &timeout)
 		case "weight":
-			p.intv(n, -253, 253, &s.Weight)
+			// "weight N [reverse]"
+			if !p.valueOnly(n) {
+				continue
+			}
+			var ok bool
+			s.Weight, ok, s.Reverse = p.trackWeight("vrrp_script", "weight N [reverse]", append([]token{n.key}, n.args...), false)
+			if !ok && len(n.args) == 0 {
+				p.errAt(afterKey(n), "weight needs a value")
+			}
 		case "rise":
 			p.intv(n, 1, math.MaxInt32, &s.Rise)
 		case "fall":
@@ -629,17 +638,42 @@ func (p *parser) trackScripts(n *node) ([]TrackScript, []token) {
 			continue
 		}
 		ts := TrackScript{Name: c.key.text}
-		if len(c.args) >= 2 && c.args[0].text == "weight" {
-			if v, ok := p.intTok("track_script weight", c.args[1], -254, 254); ok {
-				ts.Weight, ts.WeightSet = v, true
-			}
-		} else if len(c.args) > 0 {
-			p.warnAt(c.args[0].pos, "track_script line: expected \"NAME [weight N]\"; %q ignored", c.args[0].text)
-		}
+		ts.Weight, ts.WeightSet, ts.Reverse = p.trackWeight("track_script", "NAME [weight N [reverse|noreverse]]", c.args, true)
 		out = append(out, ts)
 		names = append(names, c.key)
 	}
 	return out, names
+}
+
+// trackWeight reads a track line's "weight N [reverse]" (and, on
+// track_script lines, "noreverse", which keeps a weight's usual direction
+// when the vrrp_script says reverse). The weight is -253..253 as in
+// keepalived.
+func (p *parser) trackWeight(what, syntax string, args []token, noreverse bool) (weight int, set, reverse bool) {
+	if len(args) == 0 {
+		return 0, false, false
+	}
+	if args[0].text != "weight" || len(args) < 2 {
+		p.warnAt(args[0].pos, "%s line: expected \"%s\"; %q ignored", what, syntax, args[0].text)
+		return 0, false, false
+	}
+	v, ok := p.intTok(what+" weight", args[1], -253, 253)
+	if !ok {
+		return 0, false, false
+	}
+	if len(args) > 2 {
+		switch {
+		case args[2].text == "reverse":
+			reverse = true
+		case args[2].text == "noreverse" && noreverse:
+		default:
+			p.warnAt(args[2].pos, "%s line: expected \"%s\"; %q ignored", what, syntax, args[2].text)
+		}
+		if len(args) > 3 {
+			p.warnAt(args[3].pos, "%s line: extra %q ignored", what, args[3].text)
+		}
+	}
+	return v, true, reverse
 }
 
 // --- vrrp_instance -----------------------------------------------------------
@@ -745,13 +779,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 					continue
 				}
 				ti := TrackInterface{Name: c.key.text}
-				if len(c.args) >= 2 && c.args[0].text == "weight" {
-					if v, ok := p.intTok("track_interface weight", c.args[1], -254, 254); ok {
-						ti.Weight = v
-					}
-				} else if len(c.args) > 0 {
-					p.warnAt(c.args[0].pos, "track_interface line: expected \"IF [weight N]\"; %q ignored", c.args[0].text)
-				}
+				ti.Weight, _, ti.Reverse = p.trackWeight("track_interface", "IF [weight N [reverse]]", c.args, false)
 				in.TrackInterfaces = append(in.TrackInterfaces, ti)
 			}
 		case "track_script":

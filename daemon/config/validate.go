@@ -283,8 +283,10 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 			if vs.FWMark == 0 && ss.Address.Is4() != vs.Address.Is4() {
 				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is not in the virtual server's address family", vs.Name(), ss.Address)
 			}
-			if j, dup := rsSeen[netip.AddrPortFrom(ss.Address, ss.Port).String()]; dup {
-				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is also its real_server (%s); the data plane cannot hold one server twice", vs.Name(), netip.AddrPortFrom(ss.Address, ss.Port), where(servers[j].Pos))
+			// A failed inhibit_on_failure server stays in the table (weight
+			// 0) while the sorry server joins it: one server twice.
+			if j, dup := rsSeen[netip.AddrPortFrom(ss.Address, ss.Port).String()]; dup && servers[j].InhibitOnFailure {
+				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is also its real_server with inhibit_on_failure (%s); the data plane cannot hold one server twice", vs.Name(), netip.AddrPortFrom(ss.Address, ss.Port), where(servers[j].Pos))
 			}
 		}
 		p.checkDataplane(&vs, cfg.Global.Dataplane)
