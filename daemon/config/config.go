@@ -6,9 +6,16 @@
 // line, nested "{ }" blocks (a brace may touch a word: "name{"), comments
 // starting with '#' or '!' anywhere on a line, double-quoted strings,
 // "include GLOB" (relative to the including file), "$NAME=value"
-// definitions expanded as $NAME or ${NAME}, and "@ID" / "@^ID" line
+// definitions expanded as $NAME or ${NAME}, keepalived's built-in
+// definitions (${_PWD}, ${_INSTANCE}, ${_RANDOM [MIN [MAX]]}, ${_ENV NAME},
+// ${_HASH}, ${_BANG}), "~SEQ(VAR, START, STEP, END)", "~SEQx(...)" and
+// "~LST(VAR, V1, ...)" lines repeated per value, and "@ID" / "@^ID" line
 // prefixes that keep a line only when the configuration id (Options.ConfigID)
 // is / is not ID.
+//
+// Whatever drlb run refuses is an error diagnostic here, at its position:
+// check and run validate the same model (package daemon's startup test
+// holds them together).
 //
 // Every interval is a time.Duration; values are seconds and may be
 // fractional ("advert_int 0.1" with version 3, "delay_loop 1.5"). Where
