@@ -8,6 +8,8 @@ import (
 	"io"
 
 	"github.com/drlb/drlb/daemon/config"
+	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/ipvs"
 )
 
 // cmdCheck validates a keepalived.conf: diagnostics go to stderr, one per
@@ -18,7 +20,7 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	file := fs.String("f", "", "configuration `FILE` (default /etc/keepalived/keepalived.conf,\nor /etc/drlb/keepalived.conf when the first does not exist)")
 	configID := fs.String("config-id", "", "configuration `ID` selecting @ID / @^ID lines (default: the short host name, as keepalived)")
-	hostChecks := fs.Bool("host-checks", false, "also check this host (interfaces named in the file exist)")
+	hostChecks := fs.Bool("host-checks", false, "also check this host (interfaces named in the file exist; without IPVS,\nservices the nftables data plane cannot program are errors)")
 	dump := fs.Bool("dump", false, "print the effective configuration, defaults filled in, as JSON on stdout")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: drlb check [-f FILE] [--config-id ID] [--host-checks] [--dump]")
@@ -46,7 +48,11 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if id == "" {
 		id = config.DefaultConfigID()
 	}
-	cfg, diags, err := config.Load(path, config.Options{ConfigID: id, HostChecks: *hostChecks})
+	opts := config.Options{ConfigID: id, HostChecks: *hostChecks}
+	if *hostChecks {
+		opts.IPVSAvailable = func() bool { return ipvs.Available(dataplane.Options{}) == nil }
+	}
+	cfg, diags, err := config.Load(path, opts)
 	for _, d := range diags {
 		fmt.Fprintln(stderr, d.String())
 	}
