@@ -378,3 +378,35 @@ func TestCommandSyntaxAgrees(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckAcceptsRunAccepts: for any input, if config reports no error,
+// the whole start-up path accepts the model. Seeds are the repository's
+// configuration files and the refusal cases.
+func FuzzCheckAcceptsRunAccepts(f *testing.F) {
+	for _, pattern := range []string{"config/testdata/*.conf", "config/testdata/samples/*.conf", "config/testdata/cases/*.conf"} {
+		files, _ := filepath.Glob(pattern)
+		for _, name := range files {
+			if data, err := os.ReadFile(name); err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	for _, tc := range refusalCases {
+		f.Add([]byte(tc.conf))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		opts := config.Options{
+			ConfigID: "lb1",
+			// Includes cannot reach the disk.
+			Glob:     func(string) ([]string, error) { return nil, nil },
+			ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist },
+		}
+		cfg, _, err := config.Parse("f.conf", data, opts)
+		if err != nil {
+			return
+		}
+		if err := startupCheck(cfg); err != nil {
+			t.Fatalf("check accepts, run refuses: %v\n%s", err, data)
+		}
+	})
+}
