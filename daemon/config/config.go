@@ -5,7 +5,8 @@
 // The syntax is keepalived's: keywords with arguments, one statement per
 // line, nested "{ }" blocks (a brace may touch a word: "name{"), comments
 // starting with '#' or '!' anywhere on a line, double-quoted strings,
-// "include GLOB" (relative to the including file), "$NAME=value"
+// "include GLOB" (relative to the including file; brace expressions and
+// keepalived's includer/includem/includew/includeb/includea), "$NAME=value"
 // definitions expanded as $NAME or ${NAME}, keepalived's built-in
 // definitions (${_PWD}, ${_INSTANCE}, ${_RANDOM [MIN [MAX]]}, ${_ENV NAME},
 // ${_HASH}, ${_BANG}), "~SEQ(VAR, START, STEP, END)", "~SEQx(...)" and

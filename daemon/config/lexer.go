@@ -210,57 +210,184 @@ func (p *parser) lexLine(file int32, lineNo int, line string, following []string
 			return out, 0
 		}
 	}
+	if kw, ok := includeKeyword(rest); ok {
+		return p.include(kw, start, rest[len(kw):], st, out), 0
+	}
 	mark := len(out)
 	out = p.scan(out, rest, start, st.defs, true)
 	if len(out) == mark {
 		return out, 0
 	}
-	if out[mark].kind == tokWord && out[mark].text == "include" {
-		toks := slices.Clone(out[mark:])
-		return p.include(toks, st, out[:mark]), 0
-	}
 	return append(out, token{kind: tokEOL, pos: srcPos{file, int32(lineNo), int32(col + utf8.RuneCountInString(rest))}}), 0
 }
 
-// include lexes the files matching an include directive's patterns.
-func (p *parser) include(toks []token, st *lexState, out []token) []token {
-	kw := toks[0]
-	if len(toks) < 2 {
-		p.errAt(kw.pos, "include needs a file name or pattern")
+// includeChecks are keepalived's include variants and the checks each
+// adds (keepalived.conf(5), "include_check"): r an unreadable match or a
+// directory, m a name without wildcards that matches nothing, w a pattern
+// with wildcards that matches nothing, b a brace alternative that matches
+// nothing. Plain include only warns, as keepalived reports nothing; drlb
+// still refuses an unreadable file, since its instances would be lost.
+var includeChecks = map[string]string{"include": "r", "includer": "r", "includem": "rm", "includew": "rw", "includeb": "rb", "includea": "rmwb"}
+
+// includeKeyword reports whether line starts with an include keyword
+// followed by a blank or the end.
+func includeKeyword(line string) (string, bool) {
+	kw, _, _ := strings.Cut(line, " ")
+	kw, _, _ = strings.Cut(kw, "\t")
+	_, ok := includeChecks[kw]
+	return kw, ok
+}
+
+// includeArg is one file name or pattern of an include line.
+type includeArg struct {
+	text string
+	pos  srcPos
+}
+
+// splitIncludeArgs splits the rest of an include line into words: blanks
+// separate them except inside double quotes or "${...}"; a comment ends
+// the line. Braces stay in the words (they are csh brace expressions).
+func splitIncludeArgs(rest string, at srcPos) []includeArg {
+	var out []includeArg
+	var cur strings.Builder
+	col, startCol := at.col, at.col
+	inWord, quoted, inDef := false, false, 0
+	flush := func() {
+		if inWord {
+			out = append(out, includeArg{text: cur.String(), pos: srcPos{at.file, at.line, startCol}})
+			cur.Reset()
+			inWord = false
+		}
+	}
+	prev := rune(0)
+	for _, r := range rest {
+		switch {
+		case r == '"':
+			if !inWord {
+				inWord, startCol = true, col
+			}
+			quoted = !quoted
+		case !quoted && inDef == 0 && (r == ' ' || r == '\t'):
+			flush()
+		case !quoted && inDef == 0 && (r == '#' || r == '!'):
+			flush()
+			return out
+		default:
+			if !inWord {
+				inWord, startCol = true, col
+			}
+			if r == '{' && prev == '$' {
+				inDef++
+			} else if r == '}' && inDef > 0 {
+				inDef--
+			}
+			cur.WriteRune(r)
+		}
+		prev = r
+		col++
+	}
+	flush()
+	return out
+}
+
+// expandBraces expands csh brace expressions: "a{b,c{d,e}}f" is abf, acdf,
+// acef. A brace pair without a comma at its level stays as written.
+func expandBraces(s string) []string {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '{' || (i > 0 && s[i-1] == '$') {
+			continue
+		}
+		level, closing := 0, -1
+		var commas []int
+		for j := i; j < len(s) && closing < 0; j++ {
+			switch s[j] {
+			case '{':
+				level++
+			case ',':
+				if level == 1 {
+					commas = append(commas, j)
+				}
+			case '}':
+				level--
+				if level == 0 {
+					closing = j
+				}
+			}
+		}
+		if closing < 0 {
+			break // unbalanced: the rest stays as written
+		}
+		if len(commas) == 0 {
+			i = closing // literal braces
+			continue
+		}
+		var out []string
+		from := i + 1
+		for _, c := range append(commas, closing) {
+			for _, rest := range expandBraces(s[from:c] + s[closing+1:]) {
+				out = append(out, s[:i]+rest)
+			}
+			from = c + 1
+		}
+		return out
+	}
+	return []string{s}
+}
+
+// include lexes the files an include line names. kw is include or one of
+// its variants; rest is the line after the keyword.
+func (p *parser) include(kw string, start srcPos, rest string, st *lexState, out []token) []token {
+	argsAt := start
+	argsAt.col += int32(utf8.RuneCountInString(kw))
+	args := splitIncludeArgs(rest, argsAt)
+	if len(args) == 0 {
+		p.errAt(start, "%s needs a file name or pattern", kw)
 		return out
 	}
 	if len(st.stack) > maxIncludeDepth {
-		p.errAt(kw.pos, "includes nested more than %d deep", maxIncludeDepth)
+		p.errAt(start, "includes nested more than %d deep", maxIncludeDepth)
 		return out
 	}
-	dir := filepath.Dir(p.files[kw.pos.file])
-	for _, t := range toks[1:] {
-		if t.kind != tokWord {
-			p.errAt(t.pos, "unexpected %q in include", t.text)
-			continue
-		}
-		pattern := t.text
-		if !filepath.IsAbs(pattern) {
-			pattern = filepath.Join(dir, pattern)
-		}
-		matches, err := p.opts.glob(pattern)
-		if err != nil {
-			p.errAt(t.pos, "bad include pattern %q: %v", t.text, err)
-			continue
+	checks := includeChecks[kw]
+	dir := filepath.Dir(p.files[start.file])
+	for _, a := range args {
+		text, _ := p.expand(a.text, st.defs, a.pos)
+		var matches []string
+		for _, alt := range expandBraces(text) {
+			pattern := alt
+			if !filepath.IsAbs(pattern) {
+				pattern = filepath.Join(dir, pattern)
+			}
+			m, err := p.opts.glob(pattern)
+			if err != nil {
+				p.errAt(a.pos, "bad include pattern %q: %v", alt, err)
+				continue
+			}
+			if len(m) == 0 && text != alt && strings.Contains(checks, "b") {
+				p.errAt(a.pos, "%s %q: the alternative %q matches no file", kw, a.text, alt)
+			}
+			matches = append(matches, m...)
 		}
 		if len(matches) == 0 {
-			p.warnAt(t.pos, "include %q matches no file", t.text)
+			wild := strings.ContainsAny(text, "*?[")
+			switch {
+			case wild && strings.Contains(checks, "w"), !wild && strings.Contains(checks, "m"):
+				p.errAt(a.pos, "%s %q matches no file", kw, a.text)
+			default:
+				p.warnAt(a.pos, "include %q matches no file", a.text)
+			}
 			continue
 		}
 		slices.Sort(matches)
+		matches = slices.Compact(matches)
 		for _, m := range matches {
 			if slices.Contains(st.stack, m) {
-				p.errAt(t.pos, "include cycle: %s includes itself (via %s)", m, strings.Join(st.stack, " -> "))
+				p.errAt(a.pos, "include cycle: %s includes itself (via %s)", m, strings.Join(st.stack, " -> "))
 				continue
 			}
 			data, err := p.opts.readFile(m)
 			if err != nil {
-				p.errAt(t.pos, "cannot read included file %s: %v", m, err)
+				p.errAt(a.pos, "cannot read included file %s: %v", m, err)
 				continue
 			}
 			out = p.lexFile(m, data, st, out)

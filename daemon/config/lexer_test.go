@@ -265,3 +265,61 @@ func TestSequenceAndListBlocks(t *testing.T) {
 	_, ds, _ = Parse("t.conf", []byte("global_defs {\n~SEQ(N, x) a\n~LST(N) a\n~SEQ(N, 1\n}\n"), Options{})
 	assertDiags(t, ds, []want{`2:1: error: ~SEQ(N, x): "x" is not a number`, "3:1: error: ~LST(N): want (VAR, VALUE...)", "4:1: error: ~SEQ without a closing ')'"})
 }
+
+func TestExpandBraces(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"a.conf", []string{"a.conf"}},
+		{"{a,b}.conf", []string{"a.conf", "b.conf"}},
+		{"{foo/{,cat,dog},bar}", []string{"foo/", "foo/cat", "foo/dog", "bar"}},
+		{"x{y}z{1,2}", []string{"x{y}z1", "x{y}z2"}},
+		{"${_PWD}/{a,b}", []string{"${_PWD}/a", "${_PWD}/b"}},
+		{"{a,b", []string{"{a,b"}},
+	} {
+		if got := expandBraces(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestIncludeVariants: keepalived's includer/includem/includew/includeb/
+// includea add checks; plain include only warns when nothing matches.
+func TestIncludeVariants(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"a.conf": "global_defs {\nrouter_id a\n}\n", "b.conf": "global_defs {\nscript_user b\n}\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		line string
+		want []want
+	}{
+		{"include {a,b}.conf # both", nil},
+		{"include none*.conf", []want{`1:9: warning: include "none*.conf" matches no file`}},
+		{"includew none*.conf", []want{`1:10: error: includew "none*.conf" matches no file`}},
+		{"includem none.conf", []want{`1:10: error: includem "none.conf" matches no file`}},
+		{"includem none*.conf", []want{`1:10: warning: include "none*.conf" matches no file`}},
+		{"includeb {a,c}.conf", []want{`1:10: error: includeb "{a,c}.conf": the alternative "c.conf" matches no file`}},
+		{"includea \"none.conf\"", []want{`1:10: error: includea "none.conf" matches no file`}},
+		{"include", []want{"1:1: error: include needs a file name or pattern"}},
+	} {
+		main := filepath.Join(dir, "main.conf")
+		if err := os.WriteFile(main, []byte(tc.line+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, ds, _ := Load(main, Options{})
+		var got Diagnostics
+		for _, d := range ds {
+			if d.File == main {
+				got = append(got, d)
+			}
+		}
+		assertDiags(t, got, tc.want)
+		if tc.want == nil && (cfg.Global.RouterID != "a" || cfg.Global.ScriptUser != "b") {
+			t.Errorf("%s: both files must be read: %+v", tc.line, cfg.Global)
+		}
+	}
+}
