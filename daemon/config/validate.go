@@ -50,6 +50,9 @@ func (p *parser) validateInstances(cfg *Config) {
 		}
 		if !m.ifaceSet {
 			p.errAt(in.Pos, "vrrp_instance %s has no interface", in.Name)
+		} else if in.Interface == "lo" {
+			// keepalived -t: "cannot use a loopback interface (lo) for vrrp".
+			p.errAt(m.ifacePos, "vrrp_instance %s: VRRP cannot run on the loopback interface lo (keepalived refuses it too)", in.Name)
 		}
 		if !m.vridSet {
 			p.errAt(in.Pos, "vrrp_instance %s has no virtual_router_id (1..255)", in.Name)
