@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drlb/drlb/daemon/config"
+	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/ipvs"
 	"github.com/drlb/drlb/internal/cli"
 )
 
@@ -39,7 +41,7 @@ Exit status: 0 usable (warnings allowed), 1 errors found, 2 bad arguments.`,
 	f := c.Flags()
 	f.StringVarP(&o.file, "use-file", "f", "", "configuration `FILE` (default /etc/keepalived/keepalived.conf,\nor /etc/drlb/keepalived.conf when the first does not exist)")
 	f.StringVarP(&o.configID, "config-id", "i", "", "configuration `ID` selecting @ID / @^ID lines (default: the short host name, as keepalived)")
-	f.BoolVar(&o.hostChecks, "host-checks", false, "also check this host (interfaces named in the file exist)")
+	f.BoolVar(&o.hostChecks, "host-checks", false, "also check this host (interfaces named in the file exist; without IPVS,\nservices the nftables data plane cannot program are errors)")
 	f.BoolVar(&o.dump, "dump", false, "print the effective configuration, defaults filled in, as JSON on stdout")
 	_ = c.MarkFlagFilename("use-file", "conf")
 	return c
@@ -62,7 +64,11 @@ func (o checkOptions) run(stdout, stderr io.Writer) int {
 	if id == "" {
 		id = config.DefaultConfigID()
 	}
-	cfg, diags, err := config.Load(path, config.Options{ConfigID: id, HostChecks: o.hostChecks})
+	opts := config.Options{ConfigID: id, HostChecks: o.hostChecks}
+	if o.hostChecks {
+		opts.IPVSAvailable = func() bool { return ipvs.Available(dataplane.Options{}) == nil }
+	}
+	cfg, diags, err := config.Load(path, opts)
 	for _, d := range diags {
 		fmt.Fprintln(stderr, d.String())
 	}

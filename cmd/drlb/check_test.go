@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/ipvs"
 )
 
 const checkTestdata = "../../daemon/config/testdata/"
@@ -89,6 +92,27 @@ func TestCheckHostChecks(t *testing.T) {
 	}
 	code, _, errOut := runCheck(t, "-f", conf, "--host-checks")
 	if code != 1 || !strings.Contains(errOut, "k.conf:2:12: error: interface drlbnosuchif0 (vrrp_instance V) does not exist on this host") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+}
+
+// TestCheckHostChecksDataplane: with --host-checks on a kernel without
+// IPVS (drlb_dataplane auto then uses nftables), a NAT service is refused
+// at its position, as run's data plane would refuse the table.
+func TestCheckHostChecksDataplane(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "k.conf")
+	body := "virtual_server 10.9.9.9 80 {\n protocol TCP\n lvs_sched rr\n lvs_method NAT\n real_server 10.9.9.10 80 {\n  TCP_CHECK {\n  }\n }\n}\n"
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCheck(t, "-f", conf, "--host-checks")
+	if ipvs.Available(dataplane.Options{}) == nil {
+		if code != 0 {
+			t.Errorf("this kernel has IPVS, which does NAT: exit %d\n%s", code, errOut)
+		}
+		return
+	}
+	if code != 1 || !strings.Contains(errOut, "k.conf:1:1: error: virtual_server 10.9.9.9:80: lvs_method NAT needs IPVS") {
 		t.Errorf("exit %d\n%s", code, errOut)
 	}
 }
