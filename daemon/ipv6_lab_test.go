@@ -121,8 +121,9 @@ var _ = Describe("drlb with an IPv6 virtual server", Ordered, Label("daemon", "i
 		Expect(err).NotTo(HaveOccurred())
 		addr, err := netlink.ParseAddr(vip6.String() + "/128")
 		Expect(err).NotTo(HaveOccurred())
-		// As keepalived adds an IPv6 VIP: no DAD, preferred lifetime 0
-		// (deprecated), so that it is never chosen as a source address.
+		// As keepalived adds a /128 IPv6 VIP: no DAD, preferred lifetime 0
+		// (deprecated; keepalived.conf(5), preferred_lft), so that it is
+		// never chosen as a source address.
 		// Without that the checkers' connections to the real servers leave
 		// from the VIP (longest matching prefix), which the real servers
 		// hold on lo: their answers never come back.
