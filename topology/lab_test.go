@@ -227,6 +227,30 @@ var _ = Describe("the seed lab", Ordered, func() {
 		defer cancel()
 		mac, err = lab.ResolveNDP(ctx, "client", "eth1", vip6)
 		Expect(err).To(HaveOccurred(), "someone answered a neighbour solicitation for the IPv6 VIP with %v", mac)
+
+		// Second control, the IPv6 analogue of arp_ignore=0: with proxy_ndp
+		// (and forwarding) and a proxy entry for the VIP, rs2 does answer,
+		// so the probe above would have seen a real server that answers.
+		h, err := lab.Handle("rs2")
+		Expect(err).NotTo(HaveOccurred())
+		eth1, err := h.LinkByName("eth1")
+		Expect(err).NotTo(HaveOccurred())
+		proxy := &netlink.Neigh{LinkIndex: eth1.Attrs().Index, Family: netlink.FAMILY_V6, Flags: netlink.NTF_PROXY, IP: vip6.AsSlice()}
+		DeferCleanup(func() {
+			_ = h.NeighDel(proxy)
+			_ = lab.SetSysctl("rs2", "net.ipv6.conf.eth1.proxy_ndp", "0")
+			_ = lab.SetSysctl("rs2", "net.ipv6.conf.eth1.forwarding", "0")
+		})
+		Expect(lab.SetSysctl("rs2", "net.ipv6.conf.eth1.forwarding", "1")).To(Succeed())
+		Expect(lab.SetSysctl("rs2", "net.ipv6.conf.eth1.proxy_ndp", "1")).To(Succeed())
+		Expect(h.NeighAdd(proxy)).To(Succeed())
+		ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		mac, err = lab.ResolveNDP(ctx, "client", "eth1", vip6)
+		Expect(err).NotTo(HaveOccurred(), "rs2 with proxy_ndp should answer for the VIP")
+		rs2MAC, err := lab.MAC("rs2", "eth1")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(mac).To(Equal(rs2MAC))
 	})
 
 	It("lets each real server accept traffic to the VIP locally", func() {
