@@ -233,8 +233,44 @@ func TestParseDescRoundTrip(t *testing.T) {
 	}
 }
 
+// TestParseDescRoundTrip6 is TestParseDescRoundTrip for an IPv6 service:
+// bracketed addresses, a /64 granularity, and real servers whose longer
+// addresses spread over more comments, each within nft's 128 characters.
+func TestParseDescRoundTrip6(t *testing.T) {
+	s := svc("mh")
+	s.VIP = netip.MustParseAddr("fd00:172:16:1::1")
+	s.PersistenceTimeout = 60 * time.Second
+	s.PersistenceBits = 64
+	got, err := parseServiceDesc(serviceDesc(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Key() != s.Key() || got.PersistenceBits != 64 || got.Interface != "eth1" {
+		t.Errorf("round trip = %+v, want %+v", got, s)
+	}
+	var reals []dataplane.Real
+	for i := range 12 {
+		reals = append(reals, real(fmt.Sprintf("fd00:172:16:1:ffff:ffff:ffff:%x", 0x100+i), uint32(i)))
+	}
+	var back []dataplane.Real
+	for _, d := range realsDesc(reals) {
+		if len(d)+len(" h=00000000") > 128 {
+			t.Errorf("description too long for an nft comment (%d): %q", len(d), d)
+		}
+		rs, err := parseRealsDesc(d + " h=00000000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, rs...)
+	}
+	if !slices.Equal(back, reals) {
+		t.Errorf("reals round trip = %v, want %v", back, reals)
+	}
+}
+
 func FuzzParseServiceDesc(f *testing.F) {
 	f.Add("svc TCP 172.16.1.1:80 sched=wrr method=DR persist=0 bits=32 dev=eth1 h=01234567")
+	f.Add("svc TCP [fd00:172:16:1::1]:443 sched=mh method=DR persist=300 bits=64 dev=eth1 h=01234567") // IPv6, /64 persistence
 	f.Add("svc UDP [::1]:53 persist=x")
 	f.Fuzz(func(t *testing.T, s string) {
 		svc, err := parseServiceDesc(s)
@@ -280,9 +316,10 @@ func FuzzUdataComment(f *testing.F) {
 // description reader: what it accepts must describe valid addresses and
 // render back to the same description.
 func FuzzParseRealsDesc(f *testing.F) {
-	f.Add("real 172.16.1.10:80 w=1 172.16.1.11:80 w=2 h=01234567") // two reals and the hash
-	f.Add("real 10.0.0.1:80")                                      // a real without weight
-	f.Add("real 10.0.0.1:80 w=99999999999")                        // weight out of range
+	f.Add("real 172.16.1.10:80 w=1 172.16.1.11:80 w=2 h=01234567")                 // two reals and the hash
+	f.Add("real 10.0.0.1:80")                                                      // a real without weight
+	f.Add("real 10.0.0.1:80 w=99999999999")                                        // weight out of range
+	f.Add("real [fd00:172:16:1::10]:80 w=1 [fd00:172:16:1::11]:80 w=3 h=01234567") // IPv6 reals
 	f.Fuzz(func(t *testing.T, s string) {
 		reals, err := parseRealsDesc(s)
 		if err != nil {
