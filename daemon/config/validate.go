@@ -286,11 +286,8 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 			if vs.FWMark == 0 && ss.Address.Is4() != vs.Address.Is4() {
 				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is not in the virtual server's address family", vs.Name(), ss.Address)
 			}
-			// A failed inhibit_on_failure server stays in the table (weight
-			// 0) while the sorry server joins it: one server twice.
-			if j, dup := rsSeen[netip.AddrPortFrom(ss.Address, ss.Port).String()]; dup && servers[j].InhibitOnFailure {
-				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is also its real_server with inhibit_on_failure (%s); the data plane cannot hold one server twice", vs.Name(), netip.AddrPortFrom(ss.Address, ss.Port), where(servers[j].Pos))
-			}
+			// A sorry server that is also a real server (keepalived's
+			// s_svr_duplicates_rs) is listed once by the desired table.
 		}
 		p.checkDataplane(&vs, cfg.Global.Dataplane)
 		if vs.Quorum > weight {
