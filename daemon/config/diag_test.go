@@ -164,7 +164,6 @@ func TestDiagnostics(t *testing.T) {
 		{"sync group without group block", "vrrp_sync_group VG1 {\nVI_1\n}\n" + inst(), Options{}, []want{"1:1: error: vrrp_sync_group VG1 has no group { } of instances", `2:1: warning: unknown keyword "VI_1" in vrrp_sync_group`}},
 		{"loopback interface", "vrrp_instance VI {\ninterface lo\nvirtual_router_id 1\nvirtual_ipaddress {\n10.0.0.1\n}\n}\n", Options{}, []want{"2:11: error: vrrp_instance VI: VRRP cannot run on the loopback interface lo"}},
 		{"multicast VIP", "virtual_server 224.0.0.5 80 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:1: error: virtual_server 224.0.0.5:80: 224.0.0.5 is not a unicast address"}},
-		{"sorry server is an inhibited real server", vsrv("sorry_server 10.0.0.99 80", "inhibit_on_failure"), Options{}, []want{"1:1: error: virtual_server 10.0.0.1:80: sorry_server 10.0.0.99:80 is also its real_server with inhibit_on_failure"}},
 		{"sorry server is a real server", vsrv("sorry_server 10.0.0.99 80"), Options{}, nil},
 		{"DR servers differing by port", vsrv("lvs_method DR", "real_server 10.0.0.99 8080 {", "}"), Options{}, []want{"3:1: warning: real_server 10.0.0.99: DR forwarding cannot change the port (8080)", "5:1: warning: real_server 10.0.0.99:80 appears twice"}},
 		{"persistence whole seconds", vsrv("persistence_timeout 1.5"), Options{}, []want{`2:21: error: persistence_timeout: "1.5" is not a whole number`}},
