@@ -162,11 +162,11 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 		case "hysteresis":
 			p.intv(n, 0, math.MaxInt32, &vs.Hysteresis)
 		case "quorum_up":
-			if s, ok := p.script(n); ok {
+			if s, ok := p.script(n, blockOwner(b)); ok {
 				vs.QuorumUp = s
 			}
 		case "quorum_down":
-			if s, ok := p.script(n); ok {
+			if s, ok := p.script(n, blockOwner(b)); ok {
 				vs.QuorumDown = s
 			}
 		case "alpha":
@@ -320,11 +320,11 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 		case "inhibit_on_failure":
 			p.flag(n, &rs.InhibitOnFailure)
 		case "notify_up":
-			if s, ok := p.script(n); ok {
+			if s, ok := p.script(n, blockOwner(b)); ok {
 				rs.NotifyUp = s
 			}
 		case "notify_down":
-			if s, ok := p.script(n); ok {
+			if s, ok := p.script(n, blockOwner(b)); ok {
 				rs.NotifyDown = s
 			}
 		case "lb_kind", "lvs_method":
@@ -360,13 +360,13 @@ func checkerKeywords(kind CheckerKind) []string {
 	case CheckHTTP, CheckSSL:
 		return append(common, "url", "virtualhost")
 	case CheckMisc:
-		return append(common, "misc_path", "misc_timeout", "misc_dynamic")
+		return append(common, "misc_path", "misc_timeout", "misc_dynamic", "user")
 	}
 	return common
 }
 
 func checkerUnsupported() []string {
-	return []string{"fwmark", "bind_if", "enable_sni", "http_protocol", "tls_compliant", "user",
+	return []string{"fwmark", "bind_if", "enable_sni", "http_protocol", "tls_compliant",
 		"alpha", "misc_user", "protocol", "fast_recovery", "inhibit_on_failure"}
 }
 
@@ -378,6 +378,8 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 	}
 	var ct timers
 	var miscTimeout *time.Duration
+	var miscNode *node
+	var miscUser string
 	for _, n := range b.children {
 		if p.timer(n, &ct) {
 			continue
@@ -407,7 +409,11 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 			p.str(n, &c.VirtualHost)
 		case k == "misc_path" && kind == CheckMisc:
 			if s, ok := p.rest(n); ok {
-				c.MiscPath = s
+				c.MiscPath, miscNode = s, n
+			}
+		case k == "user" && kind == CheckMisc:
+			if s, ok := p.rest(n); ok {
+				miscUser = s
 			}
 		case k == "misc_timeout" && kind == CheckMisc:
 			p.durp(n, time.Millisecond, 24*time.Hour, &miscTimeout)
@@ -453,6 +459,8 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 		}
 		if c.MiscPath == "" {
 			p.errAt(b.key.pos, "MISC_CHECK needs a misc_path")
+		} else if miscNode != nil {
+			p.addScriptRef(miscNode, "MISC_CHECK of real_server "+rs.Address.String(), c.MiscPath, miscUser)
 		}
 	}
 	if kind != CheckMisc && c.ConnectPort == 0 {
@@ -540,4 +548,13 @@ func (p *parser) statusRange(t token) (StatusRange, bool) {
 		return StatusRange{}, false
 	}
 	return StatusRange{Min: a, Max: b}, true
+}
+
+// blockOwner names a block by its keyword and arguments, for ScriptRef.Owner.
+func blockOwner(b *node) string {
+	parts := []string{b.key.text}
+	for _, a := range b.args {
+		parts = append(parts, a.text)
+	}
+	return strings.Join(parts, " ")
 }
