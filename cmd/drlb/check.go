@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/drlb/drlb/daemon"
 	"github.com/drlb/drlb/daemon/config"
 )
 
@@ -47,6 +48,14 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		id = config.DefaultConfigID()
 	}
 	cfg, diags, err := config.Load(path, config.Options{ConfigID: id, HostChecks: *hostChecks})
+	if cfg != nil {
+		// The scripts are checked on this host as drlb run checks them.
+		sdiags := daemon.CheckScripts(cfg)
+		diags = append(diags, sdiags...)
+		if sdiags.HasErrors() && err == nil {
+			err = fmt.Errorf("%s: scripts: %w", path, config.ErrInvalid)
+		}
+	}
 	for _, d := range diags {
 		fmt.Fprintln(stderr, d.String())
 	}
