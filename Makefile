@@ -13,8 +13,9 @@ VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 # Debian packages: nft for the nftables data plane, keepalived as the reference
 # peer and genhash, iproute2 for `ip netns`, curl/wrk for traffic, qemu and
-# busybox for the real-IPVS VM tests.
-DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86
+# busybox for the real-IPVS VM tests, chromium for the training view's
+# browser test (scenarios/report).
+DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86 chromium
 FUZZTIME    ?= 5s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=

@@ -77,6 +77,9 @@ type Daemon struct {
 	// not in the context of the request that asked for the reload.
 	runCtx context.Context
 
+	// scripts tracks quorum scripts running in the background (quorum.go).
+	scripts sync.WaitGroup
+
 	// hmu guards health; it is taken alone by the health-event pump, or
 	// after mu, so stopping the checker while holding mu cannot deadlock.
 	hmu    sync.Mutex
@@ -105,10 +108,12 @@ type Daemon struct {
 	// checkChange says what the last startComponents did to the health
 	// checks, "" for nothing (for reloads).
 	checkChange string
-	// scripts runs the current configuration's scripts (read without mu by
-	// the components); scriptStats counts their runs across reloads.
-	scripts     atomic.Pointer[script.Table]
-	scriptStats script.Stats
+	// scriptTable runs the current configuration's scripts (read without mu
+	// by the components), prevScriptTable the configuration's before the
+	// last reload (its removed servers' notify_down, quorum_down);
+	// scriptStats counts their runs across reloads.
+	scriptTable, prevScriptTable atomic.Pointer[script.Table]
+	scriptStats                  script.Stats
 }
 
 // runner is a restartable component goroutine.
@@ -189,7 +194,7 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	tbl, _ := prepareScripts(cfg, &d.scriptStats) // diagnostics: logged by Load
-	d.scripts.Store(tbl)
+	d.scriptTable.Store(tbl)
 	if opts.Dataplane != "" {
 		if _, err := dataplane.ParseKind(opts.Dataplane); err != nil {
 			return nil, err
@@ -277,6 +282,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	err = g.Wait()
 	d.log.Info("Stopping drlb")
 	d.stopAll(context.WithoutCancel(ctx))
+	d.runOmegaScripts(ctx)
 	d.hub.close()
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		return nil
@@ -627,7 +633,9 @@ func (d *Daemon) apply(ctx context.Context) {
 	}
 	health := d.healthCopy()
 	pause := yield.Before(d.nextVRRPTimer)
+	prevServices := d.services
 	d.services = evaluateServices(d.cfg, health, d.services, pause)
+	d.onQuorumChange(prevServices, d.services)
 	want := desired(d.cfg, health, d.services, d.placement(), pause).Canonical()
 	if d.applied != nil && d.applyErr == nil && reflect.DeepEqual(*d.applied, want) {
 		return
@@ -720,14 +728,14 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		return res
 	}
 	d.mu.Lock()
-	oldVRRP := d.vrrpCfg
+	oldVRRP, oldCfg := d.vrrpCfg, d.cfg
 	d.hmu.Lock()
 	oldHealth := d.health
 	d.health = initialHealth(cfg, d.health, yield.Before(d.nextVRRPTimer))
 	d.hmu.Unlock()
-	oldScripts := d.scripts.Swap(scripts)
+	oldScripts := d.scriptTable.Swap(scripts)
 	if err := d.startComponents(d.runCtx, cfg); err != nil { //nolint:contextcheck // components outlive this reload request: they live in Run's context
-		d.scripts.Store(oldScripts)
+		d.scriptTable.Store(oldScripts)
 		d.hmu.Lock()
 		d.health = oldHealth
 		d.hmu.Unlock()
@@ -740,6 +748,8 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		return res
 	}
 	d.cfg = cfg
+	d.prevScriptTable.Store(oldScripts)
+	d.onReloadRemoved(oldCfg, oldHealth)
 	if !reflect.DeepEqual(oldVRRP, d.vrrpCfg) {
 		res.Changes = append(res.Changes, "vrrp instances changed: restarted")
 	}

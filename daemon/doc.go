@@ -16,6 +16,13 @@
 // the data plane receives only the difference. A
 // configuration with errors is refused and the running one stays.
 //
+// Quorum follows keepalived's ipwrapper.c (quorum.go, translate.go): when a
+// virtual server loses quorum and has a sorry_server, the sorry server
+// replaces the pool (poolOf); quorum_up/quorum_down run on transitions
+// (QuorumScripts), omega's scripts at shutdown (OmegaScripts) and removed
+// live servers' notify_down on reload (ReloadScripts), all decided by pure
+// functions and run outside the decision.
+//
 // The control socket (package daemon/api) serves status, reload and a
 // stream of events; Prometheus metrics are served on a loopback address.
 package daemon

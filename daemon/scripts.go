@@ -31,9 +31,17 @@ func CheckScripts(cfg *config.Config) config.Diagnostics {
 // runScript runs argv as the current configuration's script (as its user,
 // checked path, bounded output); timeout 0 leaves the bound to ctx.
 func (d *Daemon) runScript(ctx context.Context, argv []string, timeout time.Duration) script.Result {
-	tbl := d.scripts.Load()
+	tbl := d.scriptTable.Load()
 	if tbl == nil {
 		return script.Result{ExitCode: -1, Err: fmt.Errorf("script: %q: no configuration loaded", strings.Join(argv, " "))}
+	}
+	if _, ok := tbl.Lookup(argv); !ok {
+		// A script of the configuration a reload replaced (ReloadScripts).
+		if prev := d.prevScriptTable.Load(); prev != nil {
+			if _, ok := prev.Lookup(argv); ok {
+				tbl = prev
+			}
+		}
 	}
 	res := tbl.Run(ctx, argv, timeout)
 	if res.Disabled != "" {

@@ -266,8 +266,9 @@ func evaluateServices(c *config.Config, health map[check.Target]Health, prev map
 
 // Desired computes the data-plane table: healthy real servers with their
 // weight, failed ones at weight 0 when inhibit_on_failure says so (else
-// absent), the sorry server when quorum is lost, and nothing for an
-// ha_suspend service whose VIP this host does not hold.
+// absent); when quorum is lost and a sorry server is configured, the sorry
+// server instead of the pool (see poolOf); and nothing for an ha_suspend
+// service whose VIP this host does not hold.
 func Desired(c *config.Config, health map[check.Target]Health, services map[string]ServiceState, where Placement) dataplane.Table {
 	return desired(c, health, services, where, nil)
 }
@@ -302,22 +303,64 @@ func desired(c *config.Config, health map[check.Target]Health, services map[stri
 		if where.Interface != nil && vs.FWMark == 0 {
 			svc.Interface = where.Interface(vs.Address)
 		}
-		for ri := range vs.RealServers {
-			rs := &vs.RealServers[ri]
-			h := health[TargetOf(vs, rs)]
-			switch {
-			case h.Up:
-				svc.Reals = append(svc.Reals, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0))})
-			case rs.InhibitOnFailure:
-				svc.Reals = append(svc.Reals, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0})
-			}
-		}
-		if st := services[ServiceID(vs)]; st.SorryActive && vs.SorryServer != nil {
-			svc.Reals = append(svc.Reals, dataplane.Real{Addr: vs.SorryServer.Address, Port: vs.SorryServer.Port, Weight: 1})
-		}
+		svc.Reals = poolOf(vs, health, services[ServiceID(vs)].SorryActive)
 		t.Services = append(t.Services, svc)
 	}
 	return t
+}
+
+// sorryWeight is the sorry server's weight in the pool (keepalived gives
+// sorry_server no weight keyword; its real_server structure has weight 1).
+const sorryWeight = 1
+
+// poolOf is vs's real servers as the data plane holds them, following
+// keepalived's ipwrapper.c:
+//   - with quorum (or no sorry server): live servers at their weight,
+//     failed inhibit_on_failure servers at weight 0, other failed ones absent;
+//   - sorry server active (quorum lost, update_quorum_state): the sorry
+//     server alone takes the traffic. perform_quorum_state removes the live
+//     servers, which for inhibit_on_failure servers means weight 0, so
+//     those stay listed at weight 0 whatever their health;
+//   - sorry_server_inhibit keeps the sorry server listed at weight 0 while
+//     quorum holds (init_service_vs adds it so);
+//   - a sorry server that is also a real server (s_svr_duplicates_rs) is
+//     listed once: as the sorry server while it is active, else as the
+//     real server.
+func poolOf(vs *config.VirtualServer, health map[check.Target]Health, sorryActive bool) []dataplane.Real {
+	sorry := vs.SorryServer
+	sorryActive = sorryActive && sorry != nil
+	var sorryAt netip.AddrPort
+	if sorry != nil {
+		sorryAt = netip.AddrPortFrom(sorry.Address, sorry.Port)
+	}
+	duplicate := false
+	var out []dataplane.Real
+	for ri := range vs.RealServers {
+		rs := &vs.RealServers[ri]
+		if sorry != nil && netip.AddrPortFrom(rs.Address, rs.Port) == sorryAt {
+			duplicate = true
+			if sorryActive {
+				continue // listed below as the sorry server
+			}
+		}
+		h := health[TargetOf(vs, rs)]
+		switch {
+		case sorryActive && rs.InhibitOnFailure:
+			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0})
+		case sorryActive:
+		case h.Up:
+			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0))})
+		case rs.InhibitOnFailure:
+			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0})
+		}
+	}
+	switch {
+	case sorryActive:
+		out = append(out, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: sorryWeight})
+	case sorry != nil && sorry.InhibitOnFailure && !duplicate:
+		out = append(out, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: 0})
+	}
+	return out
 }
 
 func protocolOf(p config.Protocol) dataplane.Protocol {

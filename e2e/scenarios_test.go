@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/drlb/drlb/internal/testenv"
 	"github.com/drlb/drlb/scenarios"
+	"github.com/drlb/drlb/scenarios/report"
 	"github.com/drlb/drlb/topology"
 	"github.com/drlb/drlb/topology/labtest"
 )
@@ -64,6 +66,10 @@ func play(sc *scenarios.Scenario) *scenarios.Result {
 				data = data[len(data)-64*1024:]
 			}
 			AddReportEntry("timeline "+path, string(data))
+			page := strings.TrimSuffix(path, ".timeline.jsonl") + ".html"
+			if err := report.WriteFile(path, page); err == nil {
+				AddReportEntry("training view (open in a browser) " + page)
+			}
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

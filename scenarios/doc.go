@@ -12,6 +12,7 @@
 //
 // Pure parts are plain functions: Parse and Validate (with file:line
 // diagnostics), Render, Outages and Distribution over a request log,
-// Evaluate over an Observation, Narrator and Replay over a timeline. Run is
-// the only part that touches a lab.
+// Evaluate over an Observation, Narrator and Replay over a timeline,
+// StatusEvents over two samples of a drlb's status. Run is the only part
+// that touches a lab. The subpackage report draws a timeline as an HTML page.
 package scenarios

@@ -769,6 +769,7 @@ func (r *run) startDaemon(ctx context.Context, host string) error {
 		r.watch(ctx, func(ctx context.Context) { r.followLog(ctx, host, proc, offset) })
 	} else {
 		r.watch(ctx, func(ctx context.Context) { r.followEvents(ctx, host, proc) })
+		r.watch(ctx, func(ctx context.Context) { r.sampleStatus(ctx, host, proc) })
 		r.initialStates(ctx, host)
 	}
 	return nil

@@ -45,6 +45,9 @@ func NewPrinter(w io.Writer, narrate bool) *Printer {
 
 // Print renders one event.
 func (p *Printer) Print(ev Event) {
+	if ev.Kind == EvAdvert || ev.Kind == EvTable {
+		return // samples for the training report; dataplane events say the same
+	}
 	if ev.Kind == EvRequest {
 		b := int(math.Floor(ev.T))
 		if p.inBucket && b > p.bucket {

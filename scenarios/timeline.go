@@ -27,6 +27,12 @@ const (
 	EvOutage      = "outage"      // a computed outage window
 	EvTeardown    = "teardown"    // the scenario is over; daemons stop
 	EvEnd         = "end"         // the run's result
+
+	// Sampled from a drlb's status (every StatusInterval) for the training
+	// report; the text replay does not print them.
+	EvTable    = "table"    // Host's forwarding table changed: Reals
+	EvAdvert   = "advert"   // Host sent Sent and received Received adverts since the last sample
+	EvPriority = "priority" // Host's effective VRRP priority of Instance is now Priority
 )
 
 // Event is one line of a timeline (JSON lines). T is seconds since time 0
@@ -67,9 +73,28 @@ type Event struct {
 	Version   int     `json:"version,omitempty"`
 	Preempt   *bool   `json:"preempt,omitempty"`
 
+	// Sampled status (EvTable, EvAdvert).
+	Reals    []TableReal `json:"reals,omitempty"`
+	Sent     int         `json:"sent,omitempty"`
+	Received int         `json:"received,omitempty"`
+
 	Scenario    string `json:"scenario,omitempty"`
 	Description string `json:"description,omitempty"`
 	Passed      *bool  `json:"passed,omitempty"`
+}
+
+// TableReal is one real server in a balancer's forwarding table, as drlb's
+// status reports it.
+type TableReal struct {
+	Server  string `json:"server"`  // lab host name (or the address when unknown)
+	Address string `json:"address"` // IP:PORT
+	Service string `json:"service"` // VIP:PORT of its virtual_server
+	// Weight is the weight in the data plane now: 0 with InTable means
+	// inhibited (keepalived's inhibit_on_failure), no new connections.
+	Weight  int    `json:"weight"`
+	InTable bool   `json:"in_table"`
+	Healthy bool   `json:"healthy"`
+	Reason  string `json:"reason,omitempty"` // the last check result
 }
 
 // Seconds rounds a duration to milliseconds, in seconds.

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/drlb/drlb/scenarios"
+	"github.com/drlb/drlb/scenarios/report"
 	"github.com/drlb/drlb/topology"
 )
 
@@ -167,11 +169,20 @@ func demoFailover(ctx context.Context, lab *topology.Lab, drlb string, mu *sync.
 			return nil
 		},
 	}
+	timeline, err := os.Create(filepath.Join(os.TempDir(), "drlab-demo-"+lab.Name()+".timeline.jsonl"))
+	if err != nil {
+		fmt.Fprintf(stderr, "drlab demo: %v\n", err)
+		return 1
+	}
+	opts.Timeline, opts.TimelinePath = timeline, timeline.Name()
 	res := scenarios.Run(ctx, sc, opts)
 	mu.Lock()
 	printer.Flush()
-	err = errors.Join(printer.Err(), res.WriteSummary(stdout))
+	err = errors.Join(printer.Err(), res.WriteSummary(stdout), timeline.Close())
 	mu.Unlock()
+	if err == nil {
+		err = demoReport(timeline.Name(), say)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "drlab demo: %v\n", err)
 		return 1
@@ -182,6 +193,16 @@ func demoFailover(ctx context.Context, lab *topology.Lab, drlb string, mu *sync.
 	}
 	say("done: the client kept being served by rs1 and rs2 while the VIP moved from lb1 to lb2")
 	return 0
+}
+
+// demoReport writes the run's training view next to its timeline and says where.
+func demoReport(timelinePath string, say func(string, ...any)) error {
+	page := strings.TrimSuffix(timelinePath, ".timeline.jsonl") + ".html"
+	if err := report.WriteFile(timelinePath, page); err != nil {
+		return err
+	}
+	say("training view of this run (open it in a browser, press space to replay): %s", page)
+	return nil
 }
 
 func trimBody(b []byte) string {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drlb/drlb/scenarios"
+	"github.com/drlb/drlb/scenarios/report"
 	"github.com/drlb/drlb/topology"
 )
 
@@ -21,8 +22,9 @@ import (
 func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	usage := func() {
 		fmt.Fprintln(stderr, `usage: drlab scenario list
-       drlab scenario run NAME|FILE.yaml [--narrate] [--step] [--timeline FILE] [--name LAB] [--keep]
-       drlab scenario replay FILE [--speed N]`)
+       drlab scenario run NAME|FILE.yaml [--narrate] [--step] [--timeline FILE] [--report FILE.html] [--name LAB] [--keep]
+       drlab scenario replay FILE [--speed N]
+       drlab scenario report TIMELINE.jsonl -o FILE.html`)
 	}
 	if len(args) == 0 {
 		usage()
@@ -35,6 +37,8 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return scenarioRun(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "replay":
 		return scenarioReplay(args[1:], stdout, stderr)
+	case "report":
+		return scenarioReport(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage()
 		return 0
@@ -83,12 +87,13 @@ func scenarioRun(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	name := fs.String("name", "", "lab name (default: sc<pid>, a fresh lab)")
 	root := fs.String("state-root", "/run/drlab", "directory holding each lab's state")
 	keep := fs.Bool("keep", false, "leave the lab up afterwards (remove it with drlab down --name LAB)")
+	reportPath := fs.String("report", "", "also write the run's training view (one HTML page) here")
 	p, code, ok := parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(p.args) != 1 {
-		fmt.Fprintln(stderr, "usage: drlab scenario run NAME|FILE.yaml [--narrate] [--step] [--timeline FILE] [--name LAB] [--keep]")
+		fmt.Fprintln(stderr, "usage: drlab scenario run NAME|FILE.yaml [--narrate] [--step] [--timeline FILE] [--report FILE.html] [--name LAB] [--keep]")
 		return 2
 	}
 	sc, err := scenarios.Load(p.args[0], os.ReadFile)
@@ -123,6 +128,13 @@ func scenarioRun(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	defer func() {
 		if err := tf.Close(); err != nil {
 			fmt.Fprintf(stderr, "drlab scenario run: timeline: %v\n", err)
+		}
+		if *reportPath != "" {
+			if err := report.WriteFile(*timelinePath, *reportPath); err != nil {
+				fmt.Fprintf(stderr, "drlab scenario run: %v\n", err)
+				return
+			}
+			fmt.Fprintf(stdout, "report: %s\n", *reportPath)
 		}
 	}()
 

@@ -59,7 +59,8 @@ func AggregateVirtualServer(prevQuorumUp bool, servers []RealServerHealth, p Vir
 }
 
 // InitialQuorumUp is the quorum state before any transition: alive weight
-// at least Quorum (no hysteresis yet).
+// at least Quorum+Hysteresis, as keepalived's set_quorum_states decides it
+// (a service starts without quorum until it could also gain it).
 func InitialQuorumUp(servers []RealServerHealth, p VirtualServerPolicy) bool {
 	quorum := p.Quorum
 	if quorum <= 0 {
@@ -71,5 +72,5 @@ func InitialQuorumUp(servers []RealServerHealth, p VirtualServerPolicy) bool {
 			w += s.Weight
 		}
 	}
-	return w >= quorum
+	return w >= quorum+p.Hysteresis
 }

@@ -493,6 +493,14 @@ func (s *Scheduler) complete(ctx context.Context, c *checkerRun, res Result) {
 		}
 	}
 	heap.Push(&s.queue, timerEntry{at: now.Add(delay), c: c})
+	// keepalived (update_svr_checker_state) also notifies on an alpha
+	// checker's first verdict when it is a failure: the server started
+	// down and stays down, yet notify_down runs once.
+	var alphaDown string
+	target := srv.cfg.Target
+	if st.Checks == 1 && c.spec.Alpha && !c.state.Up && !srv.up && !wasUp {
+		alphaDown = srv.cfg.NotifyDown
+	}
 	var tr *Transition
 	if srv.up != wasUp || srv.weight != oldWeight {
 		tr = &Transition{
@@ -509,6 +517,9 @@ func (s *Scheduler) complete(ctx context.Context, c *checkerRun, res Result) {
 	default:
 	}
 	if tr == nil {
+		if alphaDown != "" {
+			s.runNotify(ctx, target, alphaDown)
+		}
 		return
 	}
 	defer s.emitMu.Unlock()

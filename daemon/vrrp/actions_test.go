@@ -42,7 +42,8 @@ func TestNotifyCommands(t *testing.T) {
 		want  [][]string
 	}{
 		{"INSTANCE", StateMaster, 150, [][]string{{"/m.sh", "arg"}, {"/n.sh", "x", "INSTANCE", "VI_1", "MASTER", "150"}}},
-		{"GROUP", StateBackup, 100, [][]string{{"/b.sh"}, {"/n.sh", "x", "GROUP", "VI_1", "BACKUP", "100"}}},
+		// keepalived's vrrp_notify.c: "the prio will be indicated as zero for a group".
+		{"GROUP", StateBackup, 100, [][]string{{"/b.sh"}, {"/n.sh", "x", "GROUP", "VI_1", "BACKUP", "0"}}},
 		{"INSTANCE", StateFault, 1, [][]string{{"/n.sh", "x", "INSTANCE", "VI_1", "FAULT", "1"}}},
 		{"INSTANCE", StateStopped, 0, [][]string{{"/s.sh"}, {"/n.sh", "x", "INSTANCE", "VI_1", "STOP", "0"}}},
 	}

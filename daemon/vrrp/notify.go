@@ -15,7 +15,9 @@ type NotifyScripts struct {
 	// Master, Backup, Fault and Stop run on entering that state (notify_master …).
 	Master, Backup, Fault, Stop string
 	// Notify runs on every transition with the arguments
-	// INSTANCE|GROUP name STATE priority appended.
+	// INSTANCE|GROUP name STATE priority appended (STATE is MASTER, BACKUP,
+	// FAULT or STOP; priority is the instance's effective priority, and 0
+	// for a group, as keepalived's vrrp_notify.c passes them).
 	Notify string
 }
 
@@ -42,9 +44,14 @@ func ExecScript(ctx context.Context, argv []string) error {
 
 // NotifyCommands returns the commands keepalived runs for a transition of
 // the instance or group name to state with priority, in order: the
-// state-specific script, then the generic notify script. kind is
-// "INSTANCE" or "GROUP".
+// state-specific script (no arguments added), then the generic notify
+// script with "kind name STATE priority" appended. kind is "INSTANCE" or
+// "GROUP"; a group's priority is always given as 0 (keepalived's
+// send_group_notifies), whatever priority says.
 func NotifyCommands(s NotifyScripts, kind, name string, state State, priority uint8) ([][]string, error) {
+	if kind == "GROUP" {
+		priority = 0
+	}
 	var cmds [][]string
 	specific := map[State]string{StateMaster: s.Master, StateBackup: s.Backup, StateFault: s.Fault, StateStopped: s.Stop}[state]
 	if specific != "" {
