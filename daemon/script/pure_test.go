@@ -23,6 +23,7 @@ func TestSplit(t *testing.T) {
 		{`a "d \"e\""`, []string{"a", `d "e"`}, false},
 		{`'a'"b"c`, []string{"abc"}, false},
 		{`'a\'`, []string{`a\`}, false},
+		{"/bin/x \xa1\xff", []string{"/bin/x", "\xa1\xff"}, false}, // bytes pass unchanged
 		{`"open`, nil, true},
 		{`trailing\`, nil, true},
 		{"   ", nil, true},

@@ -19,13 +19,16 @@ func Split(line string) ([]string, error) {
 		args    []string
 		cur     strings.Builder
 		inArg   bool
-		quote   rune
+		quote   byte
 		escaped bool
 	)
-	for _, r := range line {
+	// Bytes, not runes: every special character is ASCII, and an argument
+	// that is not valid UTF-8 must reach the script unchanged.
+	for i := 0; i < len(line); i++ {
+		r := line[i]
 		switch {
 		case escaped:
-			cur.WriteRune(r)
+			cur.WriteByte(r)
 			escaped = false
 		case r == '\\' && quote != '\'':
 			escaped, inArg = true, true
@@ -33,7 +36,7 @@ func Split(line string) ([]string, error) {
 			if r == quote {
 				quote = 0
 			} else {
-				cur.WriteRune(r)
+				cur.WriteByte(r)
 			}
 		case r == '\'' || r == '"':
 			quote, inArg = r, true
@@ -44,7 +47,7 @@ func Split(line string) ([]string, error) {
 				inArg = false
 			}
 		default:
-			cur.WriteRune(r)
+			cur.WriteByte(r)
 			inArg = true
 		}
 	}
