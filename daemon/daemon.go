@@ -25,6 +25,7 @@ import (
 	"github.com/drlb/drlb/daemon/config"
 	"github.com/drlb/drlb/daemon/dataplane"
 	"github.com/drlb/drlb/daemon/dataplane/backend"
+	"github.com/drlb/drlb/daemon/script"
 	"github.com/drlb/drlb/daemon/vrrp"
 	"github.com/drlb/drlb/internal/yield"
 )
@@ -107,6 +108,12 @@ type Daemon struct {
 	// checkChange says what the last startComponents did to the health
 	// checks, "" for nothing (for reloads).
 	checkChange string
+	// scriptTable runs the current configuration's scripts (read without mu
+	// by the components), prevScriptTable the configuration's before the
+	// last reload (its removed servers' notify_down, quorum_down);
+	// scriptStats counts their runs across reloads.
+	scriptTable, prevScriptTable atomic.Pointer[script.Table]
+	scriptStats                  script.Stats
 }
 
 // runner is a restartable component goroutine.
@@ -139,7 +146,7 @@ var ErrConfig = errors.New("configuration unusable")
 
 // Load reads and validates a configuration, logging every diagnostic.
 func Load(file, configID string, log *slog.Logger) (*config.Config, config.Diagnostics, error) {
-	cfg, diags, err := config.Load(file, config.Options{ConfigID: configID})
+	cfg, _, diags, err := loadWithScripts(file, configID, nil)
 	for _, d := range diags {
 		if d.Severity == config.SeverityError {
 			log.Error(d.String())
@@ -186,6 +193,8 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	tbl, _ := prepareScripts(cfg, &d.scriptStats) // diagnostics: logged by Load
+	d.scriptTable.Store(tbl)
 	if opts.Dataplane != "" {
 		if _, err := dataplane.ParseKind(opts.Dataplane); err != nil {
 			return nil, err
@@ -405,7 +414,7 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 
 func (d *Daemon) restartVRRP(ctx context.Context, run, compare vrrp.Config) error {
 	d.stopVRRP()
-	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition})
+	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -451,7 +460,7 @@ func (d *Daemon) restartChecks(ctx context.Context, servers []check.Server) erro
 	if len(servers) == 0 {
 		return nil
 	}
-	sched, err := check.NewScheduler(check.Config{Servers: servers, YieldBefore: d.nextVRRPTimer,
+	sched, err := check.NewScheduler(check.Config{Servers: servers, YieldBefore: d.nextVRRPTimer, Probe: d.probe, RunScript: d.runScript,
 		OnScript: func(t check.Target, cmd string, res check.ScriptResult) {
 			d.log.Info("notify script ran", "server", t.String(), "command", cmd, "result", fmt.Sprintf("%+v", res))
 		}})
@@ -680,6 +689,15 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	d.log.Info("Reloading configuration", "file", d.opts.ConfigFile)
 	// Yield: parsing a large file lets timers (VRRP adverts) run.
 	cfg, diags, err := config.Load(d.opts.ConfigFile, config.Options{ConfigID: d.opts.ConfigID, Yield: yield.Before(d.nextVRRPTimer)})
+	var scripts *script.Table
+	if err == nil {
+		var sdiags config.Diagnostics
+		scripts, sdiags = prepareScripts(cfg, &d.scriptStats)
+		diags = append(diags, sdiags...)
+		if sdiags.HasErrors() {
+			err = fmt.Errorf("%s: scripts: %w", d.opts.ConfigFile, config.ErrInvalid)
+		}
+	}
 	res := api.ReloadResult{}
 	mark := begin
 	phase := func(name string) {
@@ -715,7 +733,9 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	oldHealth := d.health
 	d.health = initialHealth(cfg, d.health, yield.Before(d.nextVRRPTimer))
 	d.hmu.Unlock()
+	oldScripts := d.scriptTable.Swap(scripts)
 	if err := d.startComponents(d.runCtx, cfg); err != nil { //nolint:contextcheck // components outlive this reload request: they live in Run's context
+		d.scriptTable.Store(oldScripts)
 		d.hmu.Lock()
 		d.health = oldHealth
 		d.hmu.Unlock()
@@ -728,6 +748,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		return res
 	}
 	d.cfg = cfg
+	d.prevScriptTable.Store(oldScripts)
 	d.onReloadRemoved(oldCfg, oldHealth)
 	if !reflect.DeepEqual(oldVRRP, d.vrrpCfg) {
 		res.Changes = append(res.Changes, "vrrp instances changed: restarted")

@@ -58,13 +58,14 @@ func newMetrics(d *Daemon) *metrics {
 
 // Describe implements prometheus.Collector for the scrape-time metrics.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descUp, descLatency, descChecks} {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descUp, descLatency, descChecks, descScriptRuns, descScriptDropped} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	m.d.collectScripts(ch)
 	m.d.mu.Lock()
 	node, sched := m.d.node.Load(), m.d.sched
 	m.d.mu.Unlock()

@@ -141,7 +141,7 @@ func (d *Daemon) runOmegaScripts(ctx context.Context) {
 // logs each outcome.
 func (d *Daemon) runScripts(ctx context.Context, runs []ScriptRun) {
 	for _, r := range runs {
-		res := check.RunScript(ctx, check.SplitCommand(r.Command), supervisorScriptTimeout)
+		res := d.runScript(ctx, check.SplitCommand(r.Command), supervisorScriptTimeout)
 		attrs := []any{"service", r.Service, "hook", r.Hook, "command", r.Command, "exit", res.ExitCode, "took", res.Duration.Round(time.Millisecond)}
 		if r.Server != "" {
 			attrs = append(attrs, "server", r.Server)

@@ -93,7 +93,7 @@ func TestDiagnostics(t *testing.T) {
 		{"state slave", inst("state SLAVE"), Options{}, []want{"2:7: warning: state \"SLAVE\" is not MASTER or BACKUP; treated as BACKUP"}},
 		{"nopreempt with master", inst("state MASTER", "nopreempt"), Options{}, []want{"1:1: warning: vrrp_instance VI: nopreempt only works with state BACKUP"}},
 		{"owner starts master", inst("priority 255"), Options{}, []want{"1:1: warning: vrrp_instance VI: priority 255 makes this router the address owner"}},
-		{"notify user", inst("notify_master /bin/true root"), Options{}, []want{"2:25: warning: notify_master: running the script as user \"root\" is not supported yet"}},
+		{"notify user extra word", inst("notify_master /bin/true root root extra"), Options{}, []want{"2:35: warning: notify_master: extra \"extra\" ignored"}},
 		{"bad dataplane", "global_defs {\ndrlb_dataplane xdp\n}\n", Options{}, []want{"2:16: error: drlb_dataplane \"xdp\": must be auto, ipvs or nft"}},
 		{"bad mcast group", "global_defs {\nvrrp_mcast_group4 10.0.0.1\n}\n", Options{}, []want{"2:19: error: vrrp_mcast_group4 10.0.0.1 is not an IPv4 multicast address"}},
 

@@ -22,6 +22,9 @@ type Config struct {
 	Global GlobalDefs `json:"global_defs"`
 	// Scripts holds every vrrp_script block, in file order.
 	Scripts []VRRPScript `json:"vrrp_scripts"`
+	// ScriptRefs lists every script the configuration runs (notify scripts,
+	// vrrp_script, MISC_CHECK), in file order, with where it is written.
+	ScriptRefs []ScriptRef `json:"-"`
 	// SyncGroups holds every vrrp_sync_group block, in file order.
 	SyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups"`
 	// Instances holds every vrrp_instance block, in file order.
