@@ -29,6 +29,9 @@ type parser struct {
 	nodeSlab []node
 	// globalGarp records which vrrp_garp_lower_prio_* keywords global_defs set.
 	globalGarp garpSet
+	// directives counts top-level keywords known to keepalived (supported
+	// or not): a file without any is empty, whatever bytes it holds.
+	directives int
 }
 
 type instanceMeta struct {
@@ -374,6 +377,9 @@ func (p *parser) build(top []*node) *Config {
 	}
 	for _, n := range top {
 		p.tick()
+		if slices.Contains(topKeywords(), n.key.text) || slices.Contains(topUnsupported(), n.key.text) {
+			p.directives++
+		}
 		switch n.key.text {
 		case "global_defs":
 			// done above
