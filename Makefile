@@ -19,7 +19,7 @@ FUZZTIME    ?= 5s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=
 
-.PHONY: all deps build test unit e2e e2e-ipvs bench lint fmt-check fuzz demo lab-down clean help
+.PHONY: all deps build test unit race e2e e2e-ipvs bench lint fmt-check fuzz demo lab-down clean help
 
 all: build
 
@@ -44,12 +44,18 @@ build:
 test: deps build fmt-check
 	$(GO) vet ./...
 	DRLB_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory e2e-ipvs
 	$(MAKE) --no-print-directory fuzz
 
 # Unit tests only (no root needed; privileged tests skip with a message).
 unit:
 	$(GO) test -count=1 ./...
+
+# The supervisor loop's unit tests under the race detector (no root needed;
+# the package's lab suite, TestDaemonLab, runs without it in test).
+race:
+	$(GO) test -race -count=1 -skip '^TestDaemonLab$$' ./daemon/
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
