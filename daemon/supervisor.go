@@ -469,6 +469,15 @@ func (d *Daemon) onParsed(ctx context.Context, ev parsedEvent) {
 		d.finishReload(ctx, false)
 		return
 	}
+	if why := reloadRefusal(d.st.cfg, ev.cfg, r.req.opts.AllowEmpty); why != "" {
+		msg := fmt.Sprintf("%s: error: %s", d.opts.ConfigFile, why)
+		r.res.Diagnostics = append(r.res.Diagnostics, msg)
+		d.log.Error(msg)
+		d.publish(api.Event{Kind: api.EventReload, Reason: "refused", Detail: why})
+		d.metrics.reload(false)
+		d.finishReload(ctx, false)
+		return
+	}
 	r.cfg = ev.cfg
 	r.oldHealth = d.st.health
 	d.st.health = initialHealth(ev.cfg, d.st.health, yield.Before(d.nextVRRPTimer))

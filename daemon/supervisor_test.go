@@ -208,7 +208,7 @@ func reload(t *testing.T, d *Daemon, file, conf string, opts api.ReloadOptions) 
 	return d.Reload(ctx, opts)
 }
 
-func TestLoopReloads(t *testing.T) {
+func TestLoopReloadsAndRefusesDestructiveReloads(t *testing.T) {
 	d, fake, file := startLoopDaemon(t, lvsConf("10.0.0.2", "10.0.0.3"))
 	waitFor(t, "the initial table", func() bool { return fake.reals() == "10.0.0.2:80 10.0.0.3:80" })
 
@@ -227,6 +227,28 @@ func TestLoopReloads(t *testing.T) {
 		t.Errorf("changes %v", res.Changes)
 	}
 
+	for _, empty := range []string{"", "\x00\x00\x00", "# truncated\n", "global_defs {\n}\n"} {
+		res = reload(t, d, file, empty, api.ReloadOptions{})
+		why := strings.Join(res.Diagnostics, "\n")
+		if res.OK || !strings.Contains(why, "every virtual server (TCP 10.0.0.1:80)") || !strings.Contains(why, "--allow-empty") {
+			t.Errorf("reload of %q: %+v, want refused naming the service", empty, res)
+		}
+		if fake.reals() != "10.0.0.2:80" {
+			t.Errorf("reload of %q changed the table: %s", empty, fake.reals())
+		}
+	}
+	st := d.Status(context.Background())
+	if st.Reloads != 1 || len(st.Services) != 1 || len(st.Services[0].Reals) != 1 || !st.Services[0].Reals[0].InTable {
+		t.Errorf("status after refusals: reloads %d, services %+v", st.Reloads, st.Services)
+	}
+
+	res = reload(t, d, file, "", api.ReloadOptions{AllowEmpty: true})
+	if !res.OK || fake.reals() != "" {
+		t.Fatalf("reload of an empty file with AllowEmpty: %+v, table %q", res, fake.reals())
+	}
+	if st := d.Status(context.Background()); st.Reloads != 2 || len(st.Services) != 0 {
+		t.Errorf("status after the allowed empty reload: %+v", st)
+	}
 }
 
 func TestLoopBroadcastsAndRaces(t *testing.T) {

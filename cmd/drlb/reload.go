@@ -16,6 +16,7 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("drlb reload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	runDir := fs.String("run-dir", "", "the daemon's run directory (default $"+api.RunDirEnv+" or "+api.DefaultRunDir+")")
+	allowEmpty := fs.Bool("allow-empty", false, "go ahead even if the file has no directives or would remove every VRRP instance and virtual server")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -24,7 +25,7 @@ func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := api.NewClient(api.RunDir(*runDir)).Reload(ctx)
+	res, err := api.NewClient(api.RunDir(*runDir)).ReloadWith(ctx, api.ReloadOptions{AllowEmpty: *allowEmpty})
 	if err != nil {
 		fmt.Fprintf(stderr, "drlb reload: %v\n", err)
 		return 1
