@@ -491,7 +491,7 @@ func (d *Daemon) onParsed(ctx context.Context, ev parsedEvent) {
 		if err := d.startDataplane(&comp, cfg); err != nil {
 			return componentsDone{comp: comp, dpErr: err}
 		}
-		//nolint:contextcheck // components outlive this reload request: they live in Run's context
+		// Components outlive this reload request: they live in Run's context.
 		change, err := d.startComponents(d.runCtx, cfg, &comp, start)
 		return componentsDone{comp: comp, host: lookupHostFacts(cfg), change: change, err: err}
 	})

@@ -251,7 +251,7 @@ func TestLoopReloadsAndRefusesDestructiveReloads(t *testing.T) {
 	}
 }
 
-func TestLoopBroadcastsAndRaces(t *testing.T) {
+func TestLoopUnderConcurrentEvents(t *testing.T) {
 	d, fake, file := startLoopDaemon(t, lvsConf("10.0.0.2", "10.0.0.3"))
 	waitFor(t, "the initial table", func() bool { return fake.reals() == "10.0.0.2:80 10.0.0.3:80" })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
