@@ -350,3 +350,50 @@ func TestRequestsAfterStopDoNotHang(t *testing.T) {
 		t.Fatal("requests hung")
 	}
 }
+
+// BenchmarkLoopReload1000x10 is a whole reload through the loop (parse,
+// components, decide, apply) of 1,000 virtual servers × 10 real servers
+// without checkers, one real server added or removed each time, with a
+// fake data plane: the supervisor's own cost, without a lab.
+func BenchmarkLoopReload1000x10(b *testing.B) {
+	conf := func(extra bool) string {
+		var c strings.Builder
+		for v := range 1000 {
+			fmt.Fprintf(&c, "virtual_server 10.0.0.1 %d {\n lb_kind DR\n", 10000+v)
+			for r := range 10 {
+				fmt.Fprintf(&c, " real_server 10.0.1.%d %d {\n }\n", 20+r, 10000+v)
+			}
+			if extra && v == 0 {
+				c.WriteString(" real_server 10.0.1.99 10000 {\n }\n")
+			}
+			c.WriteString("}\n")
+		}
+		return c.String()
+	}
+	dir := b.TempDir()
+	file := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(file, []byte(conf(false)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	d, err := New(Options{ConfigFile: file, RunDir: filepath.Join(dir, "run"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fake := &fakeDataplane{}
+	d.newDataplane = func(dataplane.Kind, dataplane.Options) (dataplane.Dataplane, error) { return fake, nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	contents := []string{conf(true), conf(false)}
+	i := 0
+	for b.Loop() {
+		if err := os.WriteFile(file, []byte(contents[i%2]), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if res := d.Reload(ctx, api.ReloadOptions{}); !res.OK {
+			b.Fatalf("reload: %+v", res)
+		}
+	}
+}
