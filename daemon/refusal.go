@@ -12,16 +12,28 @@ import (
 // disk leaves a file with nothing in it; loading it would send priority 0,
 // drop every VIP and empty the forwarding table. So a reload is refused
 // when next has no directives at all (config.Config.Empty), or when it
-// would remove every VRRP instance and every virtual server that runs now.
-// allowEmpty (drlb reload --allow-empty) lets both through: the operator
-// means it. keepalived has no such guard; it reloads into anything valid.
-func reloadRefusal(running, next *config.Config, allowEmpty bool) string {
+// would remove every VRRP instance and every virtual server that runs now
+// (with opts.VRRPOnly only instances run, with opts.CheckOnly only virtual
+// servers). allowEmpty (drlb reload --allow-empty) lets both through: the
+// operator means it. keepalived has no such guard; it reloads into
+// anything valid.
+func reloadRefusal(running, next *config.Config, opts Options, allowEmpty bool) string {
 	if allowEmpty {
 		return ""
 	}
+	runs := func(c *config.Config) (instances []config.VRRPInstance, services []config.VirtualServer) {
+		if !opts.CheckOnly {
+			instances = c.Instances
+		}
+		if !opts.VRRPOnly {
+			services = c.VirtualServers
+		}
+		return instances, services
+	}
+	nowInstances, nowServices := runs(running)
+	nextInstances, nextServices := runs(next)
 	empty := next.Empty()
-	removesAll := len(next.Instances) == 0 && len(next.VirtualServers) == 0 &&
-		(len(running.Instances) > 0 || len(running.VirtualServers) > 0)
+	removesAll := len(nextInstances) == 0 && len(nextServices) == 0 && (len(nowInstances) > 0 || len(nowServices) > 0)
 	if !empty && !removesAll {
 		return ""
 	}
@@ -31,17 +43,17 @@ func reloadRefusal(running, next *config.Config, allowEmpty bool) string {
 	}
 	if removesAll {
 		var what []string
-		if len(running.Instances) > 0 {
-			names := make([]string, len(running.Instances))
-			for i, in := range running.Instances {
+		if len(nowInstances) > 0 {
+			names := make([]string, len(nowInstances))
+			for i, in := range nowInstances {
 				names[i] = in.Name
 			}
 			what = append(what, "every VRRP instance ("+listSome(names)+")")
 		}
-		if len(running.VirtualServers) > 0 {
-			ids := make([]string, len(running.VirtualServers))
-			for i := range running.VirtualServers {
-				ids[i] = ServiceID(&running.VirtualServers[i])
+		if len(nowServices) > 0 {
+			ids := make([]string, len(nowServices))
+			for i := range nowServices {
+				ids[i] = ServiceID(&nowServices[i])
 			}
 			what = append(what, "every virtual server ("+listSome(ids)+")")
 		}

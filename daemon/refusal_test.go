@@ -11,6 +11,7 @@ func TestReloadRefusal(t *testing.T) {
 	for _, tt := range []struct {
 		name           string
 		running, next  string
+		opts           Options
 		allowEmpty     bool
 		want, wantNone []string // substrings of the refusal; nil want: allowed
 	}{
@@ -33,9 +34,14 @@ func TestReloadRefusal(t *testing.T) {
 		{name: "allowed: services kept, VRRP removed", running: testConf, next: lvsOnly},
 		{name: "allowed: nothing ran, nothing comes", running: "", next: "global_defs {\n}\n"},
 		{name: "allowed: first services", running: "", next: lvsOnly},
+		{name: "VRRP-only run (-P): services left do not count", running: testConf, next: lvsOnly, opts: Options{VRRPOnly: true},
+			want: []string{"every VRRP instance (VI_1)"}, wantNone: []string{"virtual server", "no directives"}},
+		{name: "check-only run (-C): instances left do not count", running: testConf, next: vrrpOnly, opts: Options{CheckOnly: true},
+			want: []string{"every virtual server (TCP 172.16.1.1:80, TCP 172.16.1.5:443)"}, wantNone: []string{"VRRP instance"}},
+		{name: "VRRP-only run keeps an instance", running: testConf, next: vrrpOnly, opts: Options{VRRPOnly: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := reloadRefusal(parse(t, tt.running), parse(t, tt.next), tt.allowEmpty)
+			got := reloadRefusal(parse(t, tt.running), parse(t, tt.next), tt.opts, tt.allowEmpty)
 			if tt.want == nil {
 				if got != "" {
 					t.Fatalf("refused: %s", got)

@@ -469,7 +469,7 @@ func (d *Daemon) onParsed(ctx context.Context, ev parsedEvent) {
 		d.finishReload(ctx, false)
 		return
 	}
-	if why := reloadRefusal(d.st.cfg, ev.cfg, r.req.opts.AllowEmpty); why != "" {
+	if why := reloadRefusal(d.st.cfg, ev.cfg, d.opts, r.req.opts.AllowEmpty); why != "" {
 		msg := fmt.Sprintf("%s: error: %s", d.opts.ConfigFile, why)
 		r.res.Diagnostics = append(r.res.Diagnostics, msg)
 		d.log.Error(msg)

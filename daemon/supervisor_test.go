@@ -83,6 +83,7 @@ func TestDecide(t *testing.T) {
 // kernel, used only by these pure unit tests of the loop.
 type fakeDataplane struct {
 	mu      sync.Mutex
+	opened  bool
 	applied []dataplane.Table
 	flushed bool
 	closed  bool
@@ -164,7 +165,12 @@ func startLoopDaemon(t *testing.T, conf string) (*Daemon, *fakeDataplane, string
 		t.Fatal(err)
 	}
 	fake := &fakeDataplane{}
-	d.newDataplane = func(dataplane.Kind, dataplane.Options) (dataplane.Dataplane, error) { return fake, nil }
+	d.newDataplane = func(dataplane.Kind, dataplane.Options) (dataplane.Dataplane, error) {
+		fake.mu.Lock()
+		defer fake.mu.Unlock()
+		fake.opened = true
+		return fake, nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -180,7 +186,7 @@ func startLoopDaemon(t *testing.T, conf string) (*Daemon, *fakeDataplane, string
 		}
 		fake.mu.Lock()
 		defer fake.mu.Unlock()
-		if !fake.flushed || !fake.closed {
+		if fake.opened && (!fake.flushed || !fake.closed) {
 			t.Errorf("data plane flushed %v, closed %v: want both on stop", fake.flushed, fake.closed)
 		}
 	})
@@ -320,6 +326,25 @@ func TestLoopUnderConcurrentEvents(t *testing.T) {
 	}
 	if got := fake.reals(); got != "10.0.0.9:80" {
 		t.Errorf("table after the final reload: %s", got)
+	}
+}
+
+// TestStartWithEmptyFile: drlb runs an empty file with nothing, as
+// keepalived does, and a reload of the repaired file needs no restart.
+func TestStartWithEmptyFile(t *testing.T) {
+	d, fake, file := startLoopDaemon(t, "")
+	if st := d.Status(context.Background()); len(st.Services) != 0 || len(st.Instances) != 0 || st.Dataplane != "none" {
+		t.Fatalf("status with an empty file: %+v", st)
+	}
+	if res := reload(t, d, file, "# still nothing\n", api.ReloadOptions{}); res.OK {
+		t.Errorf("reload into a file with no directives: %+v, want refused", res)
+	}
+	res := reload(t, d, file, lvsConf("10.0.0.2"), api.ReloadOptions{})
+	if !res.OK {
+		t.Fatalf("reload of the repaired file: %+v", res)
+	}
+	if got := fake.reals(); got != "10.0.0.2:80" {
+		t.Errorf("table after the repaired file: %s", got)
 	}
 }
 
