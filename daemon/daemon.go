@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -518,17 +519,22 @@ func (d *Daemon) onVRRPTransition(t vrrp.Transition) {
 	d.vrrpIn.push(t)
 }
 
-// hostFacts are what the kernel said, when a configuration was loaded,
-// about the virtual-server addresses no VRRP instance carries: the
-// interface that routes to each, and whether this host holds it. The loop
-// decides from them without asking the kernel itself.
+// hostFacts are what the kernel said about the virtual-server addresses:
+// the interface that routes to each address no VRRP instance carries, and
+// which addresses this host holds. The loop decides from them without
+// asking the kernel itself; each apply effect looks them up again after
+// applying, and the loop decides again when they changed.
 type hostFacts struct {
 	iface map[netip.Addr]string
 	local map[netip.Addr]bool
 }
 
+func (h hostFacts) equal(o hostFacts) bool {
+	return maps.Equal(h.iface, o.iface) && maps.Equal(h.local, o.local)
+}
+
 // lookupHostFacts asks the kernel about cfg's virtual-server addresses
-// that no VRRP instance carries (netlink: run it outside the loop).
+// (netlink: run it outside the loop).
 func lookupHostFacts(cfg *config.Config) hostFacts {
 	carried := map[netip.Addr]bool{}
 	for _, in := range cfg.Instances {
@@ -536,17 +542,20 @@ func lookupHostFacts(cfg *config.Config) hostFacts {
 			carried[v.Prefix.Addr()] = true
 		}
 	}
+	held := localAddresses()
 	h := hostFacts{iface: map[netip.Addr]string{}, local: map[netip.Addr]bool{}}
 	for vi := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[vi]
-		if vs.FWMark != 0 || carried[vs.Address] {
+		if vs.FWMark != 0 {
 			continue
 		}
-		if _, done := h.iface[vs.Address]; done {
+		if held[vs.Address] {
+			h.local[vs.Address] = true
+		}
+		if _, done := h.iface[vs.Address]; done || carried[vs.Address] {
 			continue
 		}
 		h.iface[vs.Address] = routeDevice(vs.Address)
-		h.local[vs.Address] = localAddress(vs.Address)
 	}
 	return h
 }
@@ -599,17 +608,20 @@ func routeDevice(addr netip.Addr) string {
 	return link.Attrs().Name
 }
 
-func localAddress(addr netip.Addr) bool {
+// localAddresses lists the addresses this host holds (none if the kernel
+// cannot be asked).
+func localAddresses() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return false
+		return out
 	}
 	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == addr {
-			return true
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			out[ip.Unmap()] = true
 		}
 	}
-	return false
+	return out
 }
 
 func describeChanges(changes []dataplane.Change) string {

@@ -81,6 +81,7 @@ type componentsDone struct {
 
 // applyDone: a data-plane apply finished.
 type applyDone struct {
+	host    hostFacts // looked up after the apply
 	want    dataplane.Table
 	changes []dataplane.Change
 	first   bool // no table had been applied before
@@ -341,9 +342,13 @@ func (d *Daemon) apply(ctx context.Context) {
 	where := placement(d.st.cfg, masters, node != nil, d.st.host)
 	services, want := decide(d.st.cfg, d.st.health, d.st.services, where, yield.Before(d.nextVRRPTimer))
 	d.st.services = services
-	prev, prevErr, gen := d.st.applied, d.st.applyErr, d.st.gen
+	prev, prevErr, gen, cfg := d.st.applied, d.st.applyErr, d.st.gen, d.st.cfg
 	d.st.applying = true
-	d.effect(func() effectResult { return applyTable(ctx, dp, prev, prevErr, want, gen, d.metrics) })
+	d.effect(func() effectResult {
+		res := applyTable(ctx, dp, prev, prevErr, want, gen, d.metrics)
+		res.host = lookupHostFacts(cfg)
+		return res
+	})
 }
 
 // decide is the supervisor's decision, a pure function: each virtual
@@ -391,6 +396,11 @@ func (d *Daemon) onApplyDone(ctx context.Context, ev applyDone) {
 		}
 		d.log.Info("Data plane updated", "changes", detail, "took", ev.took.Round(time.Microsecond))
 		d.publish(api.Event{Kind: api.EventDataplane, Detail: detail})
+	}
+	if ev.gen == d.st.gen && !ev.host.equal(d.st.host) {
+		// A route or an address changed under us: decide again with it.
+		d.st.host = ev.host
+		d.st.dirty = true
 	}
 	if r := d.st.reload; r != nil && r.waitGen > 0 && ev.gen >= r.waitGen {
 		r.phase("dataplane")

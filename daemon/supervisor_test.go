@@ -79,6 +79,52 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+func TestPlacement(t *testing.T) {
+	cfg := parse(t, testConf)
+	vip, other := netip.MustParseAddr("172.16.1.1"), netip.MustParseAddr("172.16.1.5")
+	held := hostFacts{iface: map[netip.Addr]string{other: "eth9"}, local: map[netip.Addr]bool{vip: true, other: true}}
+	for _, tt := range []struct {
+		name      string
+		masters   map[string]bool
+		vrrpRuns  bool
+		host      hostFacts
+		vip, oth  bool
+		otherIfce string
+	}{
+		{"master holds its VIPs", map[string]bool{"VI_1": true}, true, hostFacts{}, true, false, ""},
+		{"backup holds none, even if the kernel still has them", nil, true, held, false, false, "eth9"},
+		{"no VRRP here (-C): the kernel's addresses say", nil, false, held, true, true, "eth9"},
+		{"no VRRP, addresses elsewhere", nil, false, hostFacts{}, false, false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := placement(cfg, tt.masters, tt.vrrpRuns, tt.host)
+			if got := p.Owned(vip); got != tt.vip {
+				t.Errorf("Owned(%s) = %v, want %v", vip, got, tt.vip)
+			}
+			if got := p.Owned(other); got != tt.oth {
+				t.Errorf("Owned(%s) = %v, want %v", other, got, tt.oth)
+			}
+			if got := p.Interface(vip); got != "eth1" {
+				t.Errorf("Interface(%s) = %q, want its instance's eth1", vip, got)
+			}
+			if got := p.Interface(other); got != tt.otherIfce {
+				t.Errorf("Interface(%s) = %q, want %q", other, got, tt.otherIfce)
+			}
+		})
+	}
+}
+
+func TestHostFactsEqual(t *testing.T) {
+	a := netip.MustParseAddr("10.0.0.1")
+	h := hostFacts{iface: map[netip.Addr]string{a: "eth1"}, local: map[netip.Addr]bool{}}
+	if !h.equal(hostFacts{iface: map[netip.Addr]string{a: "eth1"}}) {
+		t.Error("same facts differ")
+	}
+	if h.equal(hostFacts{iface: map[netip.Addr]string{a: "eth2"}}) || h.equal(hostFacts{iface: map[netip.Addr]string{a: "eth1"}, local: map[netip.Addr]bool{a: true}}) {
+		t.Error("different facts are equal")
+	}
+}
+
 // fakeDataplane records the tables applied. It is a test double for the
 // kernel, used only by these pure unit tests of the loop.
 type fakeDataplane struct {
