@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -66,9 +67,10 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.d.collectScripts(ch)
-	m.d.mu.Lock()
-	node, sched := m.d.node.Load(), m.d.sched
-	m.d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	v, _ := m.d.view(ctx, false)
+	cancel()
+	node, sched := v.node, v.sched
 	if node != nil {
 		for _, s := range node.Status() {
 			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, stateValue(s.State), s.Name)

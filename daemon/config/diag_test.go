@@ -86,7 +86,7 @@ func TestDiagnostics(t *testing.T) {
 		{"typo with suggestion", vsrv("persistense_timeout 50"), Options{}, []want{"2:1: warning: unknown keyword \"persistense_timeout\" in virtual_server; did you mean \"persistence_timeout\"?"}},
 		{"case suggestion", vsrv("real_server 10.0.0.2 80 {", "http_get {", "}", "}"), Options{}, []want{"3:1: warning: unknown keyword \"http_get\" in real_server; did you mean \"HTTP_GET\"?"}},
 		{"unknown without suggestion", vsrv("frobnicate 1"), Options{}, []want{"2:1: warning: unknown keyword \"frobnicate\" in virtual_server"}},
-		{"unknown block skipped", "frobnicate {\nx 1\n}\n", Options{}, []want{"1:1: warning: unknown keyword \"frobnicate\" in the top level (its block is skipped)"}},
+		{"unknown block skipped", "frobnicate {\nx 1\n}\n", Options{}, []want{"1:1: warning: unknown keyword \"frobnicate\" in the top level (its block is skipped)", "1:1: warning: the file has no directives"}},
 		{"not supported yet", inst("use_vmac"), Options{}, []want{"2:1: warning: use_vmac in vrrp_instance is not supported yet; ignored"}},
 		{"top level not supported", "static_routes {\n}\n", Options{}, []want{"1:1: warning: static_routes in the top level is not supported yet"}},
 		{"lvs_id deprecated", "global_defs {\n  lvs_id LB\n}\n", Options{}, []want{"2:3: warning: lvs_id is keepalived 1.x's name for router_id"}},
@@ -178,7 +178,7 @@ func TestDiagnostics(t *testing.T) {
 		{"real server with a supported checker too", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "TCP_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet"}},
 
 		// Includes.
-		{"include nothing", "include /nonexistent/dir/*.conf\n", Options{}, []want{"1:9: warning: include \"/nonexistent/dir/*.conf\" matches no file"}},
+		{"include nothing", "include /nonexistent/dir/*.conf\n", Options{}, []want{"1:9: warning: include \"/nonexistent/dir/*.conf\" matches no file", "1:1: warning: the file has no directives"}},
 		{"include without name", "include\n", Options{}, []want{"1:1: error: include needs a file name"}},
 		{"include cycle", "include t.conf\n", Options{
 			Glob:     func(p string) ([]string, error) { return []string{p}, nil },

@@ -35,6 +35,17 @@ type Config struct {
 	Files []string `json:"files"`
 }
 
+// Empty reports whether the configuration holds nothing drlb acts on: no
+// global_defs, vrrp_script, vrrp_sync_group, vrrp_instance or
+// virtual_server block. An empty file, one of whitespace and comments
+// only, or one of bytes that form no keyword (NULs left by a crash) is
+// empty. keepalived runs such a file with nothing; drlb does too, warns,
+// and refuses to reload into it unless told to (drlb reload --allow-empty).
+func (c *Config) Empty() bool {
+	return c.Global.Pos == (Position{}) && len(c.Scripts) == 0 && len(c.SyncGroups) == 0 &&
+		len(c.Instances) == 0 && len(c.VirtualServers) == 0
+}
+
 // Dataplane selects how virtual servers are programmed into the kernel.
 type Dataplane string
 

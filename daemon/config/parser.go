@@ -29,6 +29,9 @@ type parser struct {
 	nodeSlab []node
 	// scriptRefs are the scripts found so far (Config.ScriptRefs).
 	scriptRefs []ScriptRef
+	// directives counts top-level keywords known to keepalived (supported
+	// or not): a file without any is empty, whatever bytes it holds.
+	directives int
 }
 
 type instanceMeta struct {
@@ -377,6 +380,9 @@ func (p *parser) build(top []*node) *Config {
 	}
 	for _, n := range top {
 		p.tick()
+		if _, known := keywords().lookup(n.key.text, []string{"top"}); known {
+			p.directives++
+		}
 		switch n.key.text {
 		case "global_defs":
 			// done above
