@@ -91,9 +91,10 @@ var unreachableRefusals = map[string]string{
 	"has neither a VIP nor a firewall mark":                 "config drops a virtual_server without a valid address or mark",
 	"interface name %q is not a valid Linux interface name": "the interface comes from this host's routes, not the file",
 	"persistence granularity /%d is out of range for the address family (0..%d)": "config accepts 1..32 (IPv4) or 1..128 (IPv6) only",
-	"real server without an address":                                             "config drops a real_server without a valid address",
-	"unknown forwarding method %d":                                               "config knows NAT, DR and TUN only",
-	"unsupported protocol %d (want tcp, udp or sctp)":                            "config knows TCP, UDP and SCTP only",
+	"real server %s listed twice":                     "config ignores a second real_server with the same address and port, and the desired table lists a sorry server that is also a real server once",
+	"real server without an address":                  "config drops a real_server without a valid address",
+	"unknown forwarding method %d":                    "config knows NAT, DR and TUN only",
+	"unsupported protocol %d (want tcp, udp or sctp)": "config knows TCP, UDP and SCTP only",
 }
 
 // refusalFormats returns the format strings of the error constructors
@@ -256,8 +257,6 @@ var refusalCases = []struct {
 	{name: "fwmark service mixing families", conf: "virtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\nreal_server 2001:db8::2 {\n}\n}\n",
 		diag:   "6:13: error: real_server 2001:db8::2 is not in the address family of the earlier real servers of virtual_server FWM 3 (IPv4)",
 		covers: []string{"real server %s is not in the address family of real server %s"}},
-	{name: "sorry server is a real server", conf: startupVS("sorry_server 10.0.0.2 80", "inhibit_on_failure"),
-		diag: "1:1: error: virtual_server 10.0.0.1:80: sorry_server 10.0.0.2:80 is also its real_server", covers: []string{"real server %s listed twice"}},
 	{name: "unknown scheduler", conf: "virtual_server 10.0.0.1 80 {\nlvs_sched bogus\nprotocol TCP\nreal_server 10.0.0.2 80 {\nTCP_CHECK {\n}\n}\n}\n",
 		diag:   `2:11: error: lvs_sched "bogus": unknown scheduler`,
 		mutate: func(c *config.Config) { c.VirtualServers[0].Scheduler = "bogus" },

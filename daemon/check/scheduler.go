@@ -94,7 +94,7 @@ type Config struct {
 	// Probe runs one check; nil means Probe. Tests inject fakes here.
 	Probe func(ctx context.Context, spec Spec) Result
 	// RunScript runs notify scripts; nil means RunScript.
-	RunScript func(ctx context.Context, argv []string, timeout time.Duration) ScriptResult
+	RunScript ScriptFunc
 	// OnScript, if set, is called after each notify script with its command
 	// line and result (for logging).
 	OnScript func(target Target, command string, res ScriptResult)

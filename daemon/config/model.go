@@ -22,6 +22,9 @@ type Config struct {
 	Global GlobalDefs `json:"global_defs"`
 	// Scripts holds every vrrp_script block, in file order.
 	Scripts []VRRPScript `json:"vrrp_scripts"`
+	// ScriptRefs lists every script the configuration runs (notify scripts,
+	// vrrp_script, MISC_CHECK), in file order, with where it is written.
+	ScriptRefs []ScriptRef `json:"-"`
 	// SyncGroups holds every vrrp_sync_group block, in file order.
 	SyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups"`
 	// Instances holds every vrrp_instance block, in file order.
@@ -30,6 +33,17 @@ type Config struct {
 	VirtualServers []VirtualServer `json:"virtual_servers"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
+}
+
+// Empty reports whether the configuration holds nothing drlb acts on: no
+// global_defs, vrrp_script, vrrp_sync_group, vrrp_instance or
+// virtual_server block. An empty file, one of whitespace and comments
+// only, or one of bytes that form no keyword (NULs left by a crash) is
+// empty. keepalived runs such a file with nothing; drlb does too, warns,
+// and refuses to reload into it unless told to (drlb reload --allow-empty).
+func (c *Config) Empty() bool {
+	return c.Global.Pos == (Position{}) && len(c.Scripts) == 0 && len(c.SyncGroups) == 0 &&
+		len(c.Instances) == 0 && len(c.VirtualServers) == 0
 }
 
 // Dataplane selects how virtual servers are programmed into the kernel.

@@ -16,6 +16,10 @@ func (p *parser) validate(cfg *Config) {
 	p.validateInstances(cfg)
 	p.validateSyncGroups(cfg)
 	p.validateVirtualServers(cfg)
+	if p.directives == 0 && len(cfg.Files) > 0 && !p.diags.HasErrors() {
+		// A truncated deploy or a full disk leaves such a file: say so.
+		p.warnAt(Position{File: cfg.Files[0], Line: 1, Col: 1}, "the file has no directives: drlb runs with nothing (as keepalived does), and a reload into it is refused unless `drlb reload --allow-empty`")
+	}
 	if p.opts.HostChecks {
 		p.hostChecks(cfg)
 	}
@@ -286,11 +290,8 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 			if vs.FWMark == 0 && ss.Address.Is4() != vs.Address.Is4() {
 				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is not in the virtual server's address family", vs.Name(), ss.Address)
 			}
-			// A failed inhibit_on_failure server stays in the table (weight
-			// 0) while the sorry server joins it: one server twice.
-			if j, dup := rsSeen[netip.AddrPortFrom(ss.Address, ss.Port).String()]; dup && servers[j].InhibitOnFailure {
-				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is also its real_server with inhibit_on_failure (%s); the data plane cannot hold one server twice", vs.Name(), netip.AddrPortFrom(ss.Address, ss.Port), where(servers[j].Pos))
-			}
+			// A sorry server that is also a real server (keepalived's
+			// s_svr_duplicates_rs) is listed once by the desired table.
 		}
 		p.checkDataplane(&vs, cfg.Global.Dataplane)
 		if vs.Quorum > weight {
