@@ -347,7 +347,7 @@ func realMarks(reals []dataplane.Real) map[netip.Addr]uint32 {
 		}
 		m := markNumber(a)
 		for a.Is6() && used[m] {
-			m = m + 1
+			m++
 			if m < firstRealMarkNumber {
 				m = firstRealMarkNumber
 			}
