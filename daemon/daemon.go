@@ -104,6 +104,9 @@ type Daemon struct {
 	// checkChange says what the last startComponents did to the health
 	// checks, "" for nothing (for reloads).
 	checkChange string
+	// vrrpChange says what the last startComponents did to each VRRP
+	// instance (for reloads).
+	vrrpChange []string
 }
 
 // runner is a restartable component goroutine.
@@ -350,11 +353,12 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		if d.node.Load() == nil || !reflect.DeepEqual(vcfg, d.vrrpCfg) {
+		d.vrrpChange = nil
+		if node := d.node.Load(); node == nil || !reflect.DeepEqual(vcfg, d.vrrpCfg) {
 			// NewNode may fill defaults into the slices it is given: hand
 			// it its own copy so d.vrrpCfg stays comparable.
 			own, _ := VRRPConfig(cfg)
-			if err := d.restartVRRP(ctx, own, vcfg); err != nil {
+			if err := d.updateVRRP(ctx, node, own, vcfg); err != nil {
 				return err
 			}
 		}
@@ -397,6 +401,29 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 		}
 	}
 	return nil
+}
+
+// updateVRRP applies a changed VRRP configuration to the running node
+// instance by instance (vrrp.Node.Update: in place where keepalived
+// would keep the instance), or starts a node when none runs.
+func (d *Daemon) updateVRRP(ctx context.Context, node *vrrp.Node, run, compare vrrp.Config) error {
+	if node != nil {
+		res, err := node.Update(ctx, run)
+		if err == nil {
+			d.vrrpCfg = compare
+			for _, c := range res.Changes {
+				if c.Kind != vrrp.ChangeNone {
+					d.vrrpChange = append(d.vrrpChange, "vrrp instance "+c.String())
+				}
+			}
+			return nil
+		}
+		if !errors.Is(err, vrrp.ErrNotRunning) {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	d.vrrpChange = []string{"vrrp instances started"}
+	return d.restartVRRP(ctx, run, compare)
 }
 
 func (d *Daemon) restartVRRP(ctx context.Context, run, compare vrrp.Config) error {
@@ -723,7 +750,7 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 	}
 	d.cfg = cfg
 	if !reflect.DeepEqual(oldVRRP, d.vrrpCfg) {
-		res.Changes = append(res.Changes, "vrrp instances changed: restarted")
+		res.Changes = append(res.Changes, d.vrrpChange...)
 	}
 	if d.checkChange != "" {
 		res.Changes = append(res.Changes, d.checkChange)

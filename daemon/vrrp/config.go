@@ -116,6 +116,10 @@ type Config struct {
 	SyncGroups []SyncGroupConfig
 	// ScriptTimeout bounds notify scripts (default DefaultScriptTimeout).
 	ScriptTimeout time.Duration
+	// DynamicInterfaces is keepalived's global dynamic_interfaces: an
+	// instance whose interface does not exist yet starts in FAULT (instead
+	// of Run failing) and recovers when the interface appears.
+	DynamicInterfaces bool
 }
 
 // ErrConfig is wrapped by every configuration error NewNode returns.
