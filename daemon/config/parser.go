@@ -449,14 +449,14 @@ func globalKeywords() []string {
 		"vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat", "vrrp_garp_interval",
 		"vrrp_gna_interval", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat",
 		"vrrp_mcast_group4", "vrrp_mcast_group6", "enable_script_security", "script_user",
-		"vrrp_skip_check_adv_addr", "drlb_dataplane"}
+		"vrrp_skip_check_adv_addr", "drlb_dataplane", "dynamic_interfaces"}
 }
 
 func globalUnsupported() []string {
 	return []string{"vrrp_strict", "vrrp_iptables", "vrrp_ipsets", "vrrp_nftables", "enable_traps",
 		"enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2",
 		"enable_snmp_rfcv3", "snmp_socket", "enable_dbus", "lvs_sync_daemon", "lvs_timeouts", "lvs_flush",
-		"lvs_flush_onstop", "dynamic_interfaces", "vrrp_no_swap", "checker_no_swap", "max_auto_priority",
+		"lvs_flush_onstop", "vrrp_no_swap", "checker_no_swap", "max_auto_priority",
 		"vrrp_garp_extra_if", "vrrp_min_garp", "vrrp_check_unicast_src", "vrrp_priority",
 		"checker_priority", "bfd_priority", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier",
 		"process_names", "process_name", "vrrp_process_name", "checker_process_name",
@@ -530,6 +530,11 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			}
 		case "enable_script_security":
 			p.flag(n, &g.EnableScriptSecurity)
+		case "dynamic_interfaces":
+			g.DynamicInterfaces = true
+			if len(n.args) > 1 || (len(n.args) == 1 && n.args[0].text != "allow_if_changes") {
+				p.errAt(n.args[0].pos, "dynamic_interfaces takes no argument but allow_if_changes")
+			}
 		case "script_user":
 			if s, ok := p.rest(n); ok {
 				g.ScriptUser = s
