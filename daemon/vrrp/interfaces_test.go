@@ -1,0 +1,106 @@
+package vrrp
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeInterfaces is a settable InterfaceState source.
+type fakeInterfaces struct {
+	mu sync.Mutex
+	st map[string]InterfaceState
+}
+
+func (f *fakeInterfaces) get(name string) (InterfaceState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st[name], nil
+}
+
+func (f *fakeInterfaces) set(name string, st InterfaceState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st[name] = st
+}
+
+func runWithInterfaces(t *testing.T, cfg Config, ifs *fakeInterfaces) (*Node, chan error) {
+	t.Helper()
+	node, err := NewNode(cfg, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Listen: (&hub{}).listen,
+		DialGARP:  func(string) (GARPSender, error) { return &fakeGARP{}, nil },
+		Addresses: &fakeAddrs{have: map[netip.Prefix]bool{}}, Interface: ifs.get, RunScript: (&scriptLog{}).run,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return")
+		}
+	})
+	return node, done
+}
+
+// TestNodeFaultUntilAddress: an interface without an IPv4 address puts the
+// instance in FAULT (Run does not fail), and the address appearing brings
+// it to MASTER with that address as its source.
+func TestNodeFaultUntilAddress(t *testing.T) {
+	c := v3Instance("VI_1", "172.16.1.2", 150)
+	c.SourceIP = netip.Addr{} // from the interface
+	c.WantMaster = true
+	ifs := &fakeInterfaces{st: map[string]InterfaceState{"eth1": {Index: 3, Up: true}}}
+	node, done := runWithInterfaces(t, Config{Instances: []InstanceConfig{c}}, ifs)
+	eventually(t, time.Second, "FAULT", func() bool { return node.Status()[0].State == StateFault })
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The VIP alone is not an address of its own.
+	ifs.set("eth1", InterfaceState{Index: 3, Up: true, IPv4: []netip.Addr{testVIP.Addr()}})
+	consistently(t, 2*DefaultLinkPollInterval, "FAULT with only the VIP", func() bool { return node.Status()[0].State == StateFault })
+	ifs.set("eth1", InterfaceState{Index: 3, Up: true, IPv4: []netip.Addr{testVIP.Addr(), netip.MustParseAddr("172.16.1.2")}})
+	eventually(t, 2*time.Second, "MASTER once the address exists", func() bool { return node.Status()[0].State == StateMaster })
+	if src := node.Status()[0].SourceIP; src != netip.MustParseAddr("172.16.1.2") {
+		t.Fatalf("source %v", src)
+	}
+}
+
+// TestNodeMissingInterface: without dynamic_interfaces a missing interface
+// is refused at start, as keepalived does; with it, FAULT until it appears.
+func TestNodeMissingInterface(t *testing.T) {
+	c := v3Instance("VI_1", "172.16.1.2", 150)
+	c.WantMaster = true
+	ifs := &fakeInterfaces{st: map[string]InterfaceState{}}
+	node, err := NewNode(Config{Instances: []InstanceConfig{c}}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Listen: (&hub{}).listen, Addresses: &fakeAddrs{have: map[netip.Prefix]bool{}}, Interface: ifs.get,
+		DialGARP: func(string) (GARPSender, error) { return &fakeGARP{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "eth1 does not exist") {
+		t.Fatalf("Run = %v, want the missing interface refused", err)
+	}
+
+	dyn, _ := runWithInterfaces(t, Config{Instances: []InstanceConfig{c}, DynamicInterfaces: true}, ifs)
+	eventually(t, time.Second, "FAULT", func() bool { return dyn.Status()[0].State == StateFault })
+	ifs.set("eth1", InterfaceState{Index: 4, Up: true})
+	eventually(t, 2*time.Second, "MASTER once the interface exists", func() bool { return dyn.Status()[0].State == StateMaster })
+	// It goes away again (deleted): FAULT, and back.
+	ifs.set("eth1", InterfaceState{})
+	eventually(t, 2*time.Second, "FAULT when deleted", func() bool { return dyn.Status()[0].State == StateFault })
+	ifs.set("eth1", InterfaceState{Index: 5, Up: true})
+	eventually(t, 2*time.Second, "MASTER when recreated", func() bool { return dyn.Status()[0].State == StateMaster })
+}
