@@ -353,11 +353,15 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error 
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
+		if !d.opts.VRRPOnly {
+			vcfg.RecoveryHold = recoveryHold(cfg)
+		}
 		d.vrrpChange = nil
 		if node := d.node.Load(); node == nil || !reflect.DeepEqual(vcfg, d.vrrpCfg) {
 			// NewNode may fill defaults into the slices it is given: hand
 			// it its own copy so d.vrrpCfg stays comparable.
 			own, _ := VRRPConfig(cfg)
+			own.RecoveryHold = vcfg.RecoveryHold
 			if err := d.updateVRRP(ctx, node, own, vcfg); err != nil {
 				return err
 			}
@@ -428,7 +432,7 @@ func (d *Daemon) updateVRRP(ctx context.Context, node *vrrp.Node, run, compare v
 
 func (d *Daemon) restartVRRP(ctx context.Context, run, compare vrrp.Config) error {
 	d.stopVRRP()
-	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition})
+	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, ServicesChecked: d.servicesChecked})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}

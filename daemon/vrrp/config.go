@@ -120,6 +120,11 @@ type Config struct {
 	// instance whose interface does not exist yet starts in FAULT (instead
 	// of Run failing) and recovers when the interface appears.
 	DynamicInterfaces bool
+	// RecoveryHold bounds how long an instance that regained its interface
+	// holds preemption while waiting for Options.ServicesChecked (zero: no
+	// hold). It is a drlb extension with the role of keepalived's
+	// preempt_delay, applied only after a link or address comes back.
+	RecoveryHold time.Duration
 }
 
 // ErrConfig is wrapped by every configuration error NewNode returns.

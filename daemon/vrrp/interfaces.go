@@ -246,6 +246,40 @@ func (n *Node) trackersChanged(i int, before []tracker, now time.Time) {
 				"instance", in.cfg.Name)
 		}
 	}
+	if !before[0].ok && in.trackers[0].ok {
+		n.holdPreemption(in, now)
+	}
 	delta, fault := in.trackResult()
 	n.step(n.bg, i, EventTrack{Delta: delta, Fault: fault}, now)
+}
+
+// holdPreemption holds in's preemption after its interface came back,
+// until the services were checked since now or RecoveryHold passed.
+func (n *Node) holdPreemption(in *instance, now time.Time) {
+	if n.cfg.RecoveryHold <= 0 || in.m.State == StateMaster {
+		return
+	}
+	in.m.PreemptHeldUntil = now.Add(n.cfg.RecoveryHold)
+	n.log.Info(fmt.Sprintf("(%s) interface back: no preemption until the services are checked (at most %v)", in.cfg.Name, n.cfg.RecoveryHold),
+		"instance", in.cfg.Name)
+	if in.holdStop != nil {
+		in.holdStop()
+	}
+	if n.opts.ServicesChecked == nil {
+		return // the bound alone
+	}
+	ctx, stop := context.WithTimeout(n.bg, n.cfg.RecoveryHold)
+	in.holdStop = stop
+	checked := n.opts.ServicesChecked(ctx, now)
+	n.workers.Go(func() {
+		select {
+		case <-checked:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case n.released <- in:
+		case <-ctx.Done():
+		}
+	})
 }

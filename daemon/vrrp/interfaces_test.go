@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fakeInterfaces is a settable InterfaceState source.
@@ -104,3 +107,40 @@ func TestNodeMissingInterface(t *testing.T) {
 	ifs.set("eth1", InterfaceState{Index: 5, Up: true})
 	eventually(t, 2*time.Second, "MASTER when recreated", func() bool { return dyn.Status()[0].State == StateMaster })
 }
+
+// downGARP fails with ENETDOWN for its first fails sends, as a link just
+// set up does until the kernel marks it operationally up.
+type downGARP struct {
+	fakeGARP
+	fails int
+}
+
+func (g *downGARP) SendGARP(ip netip.Addr) error {
+	g.mu.Lock()
+	if g.fails > 0 {
+		g.fails--
+		g.mu.Unlock()
+		return fmt.Errorf("vrrp: send gratuitous ARP: %w", unix.ENETDOWN)
+	}
+	g.mu.Unlock()
+	return g.fakeGARP.SendGARP(ip)
+}
+
+func TestSendGARPBurstsWaitsForLink(t *testing.T) {
+	g := &downGARP{fails: 5}
+	var errs []error
+	n := SendGARPBursts(context.Background(), g, []netip.Addr{testVIP.Addr()}, GARPSchedule{Repeat: 3, Delay: -1}, func(err error) { errs = append(errs, err) })
+	if n != 3 || len(errs) != 0 {
+		t.Fatalf("sent %d with errors %v, want all 3 sent once the link can send", n, errs)
+	}
+	// Other errors are reported at once, not retried.
+	bad := &downGARP{}
+	n = SendGARPBursts(context.Background(), badSender{bad}, []netip.Addr{testVIP.Addr()}, GARPSchedule{Repeat: 2, Delay: -1}, func(err error) { errs = append(errs, err) })
+	if n != 0 || len(errs) != 2 {
+		t.Fatalf("sent %d with %d errors, want 0 and 2", n, len(errs))
+	}
+}
+
+type badSender struct{ *downGARP }
+
+func (badSender) SendGARP(netip.Addr) error { return unix.EPERM }

@@ -51,6 +51,17 @@ type Options struct {
 	Interface func(ifname string) (InterfaceState, error)
 	// RunScript runs notify and track scripts; nil means ExecScript.
 	RunScript ScriptRunner
+	// ServicesChecked, if set, returns a channel that is closed once every
+	// service behind the node's VIPs has finished a round of health checks
+	// started at or after since (the daemon's health scheduler answers).
+	// An instance that regains its interface holds preemption until then,
+	// at most Config.RecoveryHold, so that it does not take the VIPs with
+	// a table whose real servers are all still marked down.
+	ServicesChecked func(ctx context.Context, since time.Time) <-chan struct{}
+	// LinkReady waits until an interface can send (operstate UP), bounded
+	// by ctx; nil means a netlink query, or no wait with injected
+	// interface states. Gratuitous ARPs wait for it.
+	LinkReady func(ctx context.Context, ifname string) error
 }
 
 // Counters are an instance's running totals since Run started.
@@ -134,6 +145,9 @@ type Node struct {
 	kick     chan struct{}
 	// ifstate is the last known state of every watched interface (loop only).
 	ifstate map[string]InterfaceState
+	// released carries instances whose services were checked after their
+	// interface came back (see Options.ServicesChecked).
+	released chan *instance
 }
 
 // NextTimer is when the node's next timer falls due (an advert to send, a
@@ -402,6 +416,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.tracks = make(chan trackIn, 16)
 	n.readErr = make(chan error, 1)
 	n.kick = make(chan struct{}, 1)
+	n.released = make(chan *instance, 1)
 	// Registered before open, so that a partial open closes what it opened.
 	defer func() {
 		stopBG()
@@ -482,6 +497,11 @@ func (n *Node) Run(ctx context.Context) (err error) {
 				}
 				n.trackersChanged(i, before, now)
 			}
+		case in := <-n.released:
+			if slices.Contains(n.insts, in) && !in.m.PreemptHeldUntil.IsZero() {
+				in.m.PreemptHeldUntil = time.Time{}
+				n.log.Info(fmt.Sprintf("(%s) services checked since the interface came back: preemption allowed", in.cfg.Name), "instance", in.cfg.Name)
+			}
 		case req := <-n.updates:
 			req.reply <- n.update(req.cfg)
 		case <-timer.C:
@@ -530,6 +550,14 @@ func (n *Node) setupDeps() error {
 	}
 	if n.opts.RunScript == nil {
 		n.opts.RunScript = ExecScript
+	}
+	if n.opts.LinkReady == nil {
+		if n.polled {
+			n.opts.LinkReady = func(context.Context, string) error { return nil }
+		} else {
+			h := n.opts.Netlink
+			n.opts.LinkReady = func(ctx context.Context, name string) error { return waitOperUp(ctx, h, name) }
+		}
 	}
 	inNS := func(fn func() error) error {
 		if n.opts.NetNS > 0 {
@@ -947,10 +975,18 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 	gctx, cancel := context.WithCancel(ctx)
 	in.garpCancel = cancel
 	sched, name, sent, running := in.cfg.GARP, in.cfg.Name, in.garpSent, in.garpRunning
+	ready := n.opts.LinkReady
 	for _, g := range in.garp {
 		running.Add(1)
 		n.log.Info(fmt.Sprintf("(%s) Sending/queueing gratuitous ARPs on %s for %v", name, g.ifname, g.ips), "instance", name)
 		n.scripts.Go(func() {
+			// Just after link-up the kernel refuses to send ("network is
+			// down") until the link is operationally up: wait for it.
+			wctx, cancel := context.WithTimeout(gctx, GARPLinkWait)
+			if err := ready(wctx, g.ifname); err != nil && gctx.Err() == nil {
+				n.log.Warn(fmt.Sprintf("(%s) %s not ready for gratuitous ARP, sending anyway", name, g.ifname), "instance", name, "err", err)
+			}
+			cancel()
 			// Other counters belong to the loop: report failures through the log only.
 			k := SendGARPBursts(gctx, g.sender, g.ips, sched, func(err error) {
 				n.log.Warn(fmt.Sprintf("(%s) gratuitous ARP failed", name), "instance", name, "err", err)
