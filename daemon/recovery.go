@@ -14,7 +14,8 @@ const recoveryHoldSlack = time.Second
 
 // recoveryHold bounds how long a VRRP instance that regained its interface
 // waits for the first health-check round before it may preempt: the
-// longest delay_loop + connect_timeout of any checker, plus slack. Zero
+// longest max(delay_loop, delay_before_retry) + connect_timeout of any
+// checker, plus slack. Zero
 // (no hold) without checkers.
 func recoveryHold(c *config.Config) time.Duration {
 	var longest time.Duration
@@ -26,6 +27,9 @@ func recoveryHold(c *config.Config) time.Duration {
 				if delay <= 0 {
 					delay = vs.DelayLoop
 				}
+				// A checker in the middle of its retries probes next after
+				// delay_before_retry.
+				delay = max(delay, ck.DelayBeforeRetry)
 				if timeout <= 0 {
 					timeout = check.DefaultConnectTimeout
 				}
