@@ -607,7 +607,8 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 	n.dialGARP(in)
 	rctx, stop := context.WithCancel(n.bg)
 	in.stop = stop
-	n.workers.Go(func() { n.read(rctx, in, conn) })
+	name := c.Name
+	n.workers.Go(func() { n.read(rctx, in, name, conn) })
 	n.log.Info(fmt.Sprintf("(%s) VRRP %v VRID %d on %s from %v, priority %d", c.Name, c.Version, c.VRID, c.Interface, in.source, c.Priority),
 		"instance", c.Name)
 	if !in.staleChecked {
@@ -727,8 +728,8 @@ func (n *Node) removeStaleVIPs(in *instance) {
 }
 
 // read forwards packets from conn to the loop until the conn is closed.
-func (n *Node) read(ctx context.Context, in *instance, conn Conn) {
-	name := in.cfg.Name
+// name is passed in: in belongs to the loop.
+func (n *Node) read(ctx context.Context, in *instance, name string, conn Conn) {
 	buf := make([]byte, 2048)
 	for {
 		nb, info, err := conn.Read(buf)

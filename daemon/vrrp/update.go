@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -239,8 +240,13 @@ func (n *Node) update(raw Config) updateReply {
 			}
 		}
 	}
-	for name, st := range n.readInterfaces(missing) {
-		n.ifstate[name] = st
+	if len(missing) > 0 {
+		// The watcher compares against the map it sent: change a copy.
+		states := maps.Clone(n.ifstate)
+		for name, st := range n.readInterfaces(missing) {
+			states[name] = st
+		}
+		n.ifstate = states
 	}
 	for i, ch := range changes {
 		if (ch.Kind == ChangeAdd || ch.Kind == ChangeRestart) && !cfg.DynamicInterfaces {
