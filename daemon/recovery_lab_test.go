@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -84,6 +85,12 @@ var _ = Describe("drlb when its VRRP interface has no address yet", Label("daemo
 		// keepalived's behaviour: FAULT (not an exit) while the address is missing.
 		Consistently(func() string { return lb1.state() + " " + strings.Join(vipOwners(lab), ",") }).
 			WithTimeout(3 * time.Second).WithPolling(200 * time.Millisecond).Should(Equal("FAULT "))
+		resp, err := lab.HTTPClient("lb1", 2*time.Second).Get("http://127.0.0.1:9650/metrics")
+		Expect(err).NotTo(HaveOccurred())
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(body)).To(ContainSubstring(`drlb_vrrp_state{instance="VI_1"} 3`), "FAULT in the metrics")
 		Expect(setAddr(lab, "lb1", lb1Addr, true)).To(Succeed())
 		added := time.Now()
 		// FAULT -> BACKUP at once, then MASTER after Master_Down_Interval

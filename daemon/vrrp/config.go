@@ -14,7 +14,9 @@ const (
 	DefaultGARPRepeat      = 5
 	DefaultGARPMasterDelay = 5 * time.Second
 	DefaultTrackInterval   = time.Second
-	// DefaultLinkPollInterval is how often tracked interfaces are polled.
+	// DefaultLinkPollInterval is how often interfaces are polled when their
+	// state comes from injected functions (Options.LinkUp or
+	// Options.Interface) or netlink notifications are unavailable.
 	DefaultLinkPollInterval = 200 * time.Millisecond
 )
 

@@ -144,3 +144,41 @@ func TestSendGARPBurstsWaitsForLink(t *testing.T) {
 type badSender struct{ *downGARP }
 
 func (badSender) SendGARP(netip.Addr) error { return unix.EPERM }
+
+// TestNodeHoldsPreemptionAfterLinkUp: the higher-priority instance whose
+// link comes back follows the lower-priority master that took over until
+// the services are reported checked, then preempts.
+func TestNodeHoldsPreemptionAfterLinkUp(t *testing.T) {
+	h := &hub{}
+	hi, lo := v3Instance("VI_1", "172.16.1.2", 150), v3Instance("VI_1", "172.16.1.3", 100)
+	hi.WantMaster = true
+	ifs := &fakeInterfaces{st: map[string]InterfaceState{"eth1": {Index: 3, Up: true}}}
+	checked := make(chan struct{})
+	node, err := NewNode(Config{Instances: []InstanceConfig{hi}, RecoveryHold: time.Minute}, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Listen: h.listen,
+		DialGARP:  func(string) (GARPSender, error) { return &fakeGARP{}, nil },
+		Addresses: &fakeAddrs{have: map[netip.Prefix]bool{}}, Interface: ifs.get, RunScript: (&scriptLog{}).run,
+		ServicesChecked: func(context.Context, time.Time) <-chan struct{} { return checked },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	b := startNode(t, h, Config{Instances: []InstanceConfig{lo}})
+	state := func() State { return node.Status()[0].State }
+	eventually(t, 2*time.Second, "hi MASTER, lo BACKUP", func() bool { return state() == StateMaster && b.state(0) == StateBackup })
+
+	ifs.set("eth1", InterfaceState{Index: 3})
+	h.block(netip.MustParseAddr("172.16.1.2"), true) // a link down: its adverts are lost
+	eventually(t, 2*time.Second, "hi FAULT, lo MASTER", func() bool { return state() == StateFault && b.state(0) == StateMaster })
+	h.block(netip.MustParseAddr("172.16.1.2"), false)
+	ifs.set("eth1", InterfaceState{Index: 3, Up: true})
+	eventually(t, 2*time.Second, "hi BACKUP after link-up", func() bool { return state() == StateBackup })
+	// Many Master_Down_Intervals (0.34 s): hi stays BACKUP behind lo.
+	consistently(t, time.Second, "hi holds preemption", func() bool { return state() == StateBackup && b.state(0) == StateMaster })
+	close(checked)
+	eventually(t, 2*time.Second, "hi preempts once checked", func() bool { return state() == StateMaster && b.state(0) == StateBackup })
+}
