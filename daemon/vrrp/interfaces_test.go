@@ -32,12 +32,12 @@ func (f *fakeInterfaces) set(name string, st InterfaceState) {
 	f.st[name] = st
 }
 
-func runWithInterfaces(t *testing.T, cfg Config, ifs *fakeInterfaces) (*Node, chan error) {
+func runWithInterfaces(t *testing.T, cfg Config, ifs *fakeInterfaces, addrs *fakeAddrs) (*Node, chan error) {
 	t.Helper()
 	node, err := NewNode(cfg, Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Listen: (&hub{}).listen,
 		DialGARP:  func(string) (GARPSender, error) { return &fakeGARP{}, nil },
-		Addresses: &fakeAddrs{have: map[netip.Prefix]bool{}}, Interface: ifs.get, RunScript: (&scriptLog{}).run,
+		Addresses: addrs, Interface: ifs.get, RunScript: (&scriptLog{}).run,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +64,13 @@ func TestNodeFaultUntilAddress(t *testing.T) {
 	c.SourceIP = netip.Addr{} // from the interface
 	c.WantMaster = true
 	ifs := &fakeInterfaces{st: map[string]InterfaceState{"eth1": {Index: 3, Up: true}}}
-	node, done := runWithInterfaces(t, Config{Instances: []InstanceConfig{c}}, ifs)
+	// A killed predecessor left the VIP: it goes, though the instance waits.
+	addrs := &fakeAddrs{have: map[netip.Prefix]bool{testVIP: true}}
+	node, done := runWithInterfaces(t, Config{Instances: []InstanceConfig{c}}, ifs, addrs)
 	eventually(t, time.Second, "FAULT", func() bool { return node.Status()[0].State == StateFault })
+	if addrs.holds(testVIP) {
+		t.Fatal("stale VIP kept while in FAULT")
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("Run returned %v", err)
@@ -97,7 +102,7 @@ func TestNodeMissingInterface(t *testing.T) {
 		t.Fatalf("Run = %v, want the missing interface refused", err)
 	}
 
-	dyn, _ := runWithInterfaces(t, Config{Instances: []InstanceConfig{c}, DynamicInterfaces: true}, ifs)
+	dyn, _ := runWithInterfaces(t, Config{Instances: []InstanceConfig{c}, DynamicInterfaces: true}, ifs, &fakeAddrs{have: map[netip.Prefix]bool{}})
 	eventually(t, time.Second, "FAULT", func() bool { return dyn.Status()[0].State == StateFault })
 	ifs.set("eth1", InterfaceState{Index: 4, Up: true})
 	eventually(t, 2*time.Second, "MASTER once the interface exists", func() bool { return dyn.Status()[0].State == StateMaster })

@@ -437,6 +437,12 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		if err := n.syncInterfaces(in, n.ifstate, true); err != nil {
 			return err
 		}
+		if !in.staleChecked && n.ifstate[in.cfg.Interface].Index != 0 {
+			// Not opened (no address yet): its VIPs, left by a killed
+			// predecessor, must not stay while it waits in FAULT.
+			in.staleChecked = true
+			n.removeStaleVIPs(in)
+		}
 		n.startScripts(in)
 	}
 	ifaces := make(chan map[string]InterfaceState, 1)
