@@ -180,7 +180,7 @@ type prober struct {
 }
 
 func (p *prober) run(ctx context.Context, lab *topology.Lab) {
-	client := lab.HTTPClient("client", 200*time.Millisecond)
+	client := lab.HTTPClient("client", 100*time.Millisecond)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
