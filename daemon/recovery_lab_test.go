@@ -95,11 +95,13 @@ var _ = Describe("drlb when its VRRP interface has no address yet", Label("daemo
 		added := time.Now()
 		// FAULT -> BACKUP at once, then MASTER after Master_Down_Interval
 		// (3 x 1 s + (256 - 150)/256 s) without a peer.
-		Eventually(lb1.state).WithTimeout(time.Second).WithPolling(20 * time.Millisecond).Should(Equal("BACKUP"))
+		Eventually(lb1.state).WithTimeout(time.Second).WithPolling(10 * time.Millisecond).Should(Equal("BACKUP"))
+		GinkgoWriter.Printf("BACKUP %v after the address was added\n", time.Since(added).Round(time.Millisecond))
 		Eventually(lb1.state).WithTimeout(5 * time.Second).WithPolling(20 * time.Millisecond).Should(Equal("MASTER"))
 		GinkgoWriter.Printf("MASTER %v after the address was added\n", time.Since(added).Round(time.Millisecond))
 		Eventually(func() []string { return vipOwners(lab) }).WithTimeout(2 * time.Second).Should(Equal([]string{"lb1"}))
 		Expect(lb1.proc.Log()).To(ContainSubstring("has no IPv4 address of its own: FAULT until one appears"))
+		Expect(lb1.proc.Log()).NotTo(ContainSubstring("polling interfaces"), "netlink notifications, not polling")
 	})
 })
 
