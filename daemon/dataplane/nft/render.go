@@ -366,10 +366,12 @@ const firstRealMarkNumber = 0x01000000
 // The base chain of each device (the ingress hook) does everything that
 // reads the shared maps; the chain of a service only computes what depends
 // on the service. The packet mark carries the chosen real server, as its
-// IPv4 address:
+// IPv4 address (an IPv6 server: a hash of its address, see realMarks).
+// Each family has this block of rules, on its own maps (see family):
 //
 //  1. return unless the frame is addressed to this host;
-//  2. mark ← connection map[VIP . port . client addr . port] (in the shard
+//  2. mark ← connection map[VIP . port . client addr . port] (IPv6: [port .
+//     client port . hash of both addresses], see connHash6; in the shard
 //     chosen by a hash of the client address and port): the server this
 //     flow already has;
 //  3. if that server is gone (service . mark not in the reals map), mark ← 0:
@@ -383,13 +385,13 @@ const firstRealMarkNumber = 0x01000000
 //  5. a slot becomes a server: mark ← slots map[service . slot];
 //  6. persistent services record the client's server (after-dispatch map);
 //  7. record the flow in the connection map, or refresh its timeout;
-//  8. fwd ip to reals map[service . mark] device <interface>;
+//  8. fwd ip (ip6) to reals map[service . mark] device <interface>;
 //  9. drop what is addressed to a service but found no server.
 //
 // The Maglev table depends only on the servers and weights, so every
 // balancer hashes a flow to the same server: a connection survives a
 // director failover. Forwarded packets leave with the mark set to the real
-// server's address; netdev ingress runs before anything else could have
+// server's mark; netdev ingress runs before anything else could have
 // used the mark.
 func render(t dataplane.Table, cfg settings) (ruleset, error) {
 	return renderMemo(t, cfg, nil, nil)
