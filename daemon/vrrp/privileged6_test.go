@@ -1,0 +1,324 @@
+package vrrp
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// labVIP6 is the IPv6 VIP of the lab (as the dual-stack seed lab's).
+var labVIP6 = netip.MustParsePrefix("fd00:172:16:1::1/128")
+
+// noDAD turns duplicate address detection off for the calling thread's
+// namespace, for interfaces created from now on.
+func noDAD() error {
+	for _, conf := range []string{"all", "default"} {
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+conf+"/accept_dad", []byte("0"), 0o644); err != nil {
+			return fmt.Errorf("accept_dad off: %w", err)
+		}
+	}
+	return nil
+}
+
+func labInstance6(prio uint8, v Version, advert time.Duration) InstanceConfig {
+	return InstanceConfig{Name: "VI_6", Interface: "eth1", VRID: 61, Version: v, Priority: prio, AdvertInterval: advert,
+		VIPs: []VIP{{Prefix: labVIP6}}, GARP: GARPSchedule{Repeat: 5, Delay: time.Second}}
+}
+
+// linkLocal returns host's link-local address on eth1.
+func (h *labHost) linkLocal(t *testing.T) netip.Addr {
+	t.Helper()
+	for _, a := range h.addrs6(t) {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.IsLinkLocalUnicast() {
+			return ip
+		}
+	}
+	t.Fatalf("%s has no link-local address", h.name)
+	return netip.Addr{}
+}
+
+func (h *labHost) addrs6(t *testing.T) []netlink.Addr {
+	t.Helper()
+	eth1, err := h.h.LinkByName("eth1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := h.h.AddrList(eth1, netlink.FAMILY_V6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrs
+}
+
+// vip6 returns host's eth1 address vip, nil if absent.
+func (h *labHost) vip6(t *testing.T, vip netip.Prefix) *netlink.Addr {
+	t.Helper()
+	for _, a := range h.addrs6(t) {
+		if a.IP.Equal(vip.Addr().AsSlice()) {
+			return &a
+		}
+	}
+	return nil
+}
+
+func (h *labHost) hasVIP6(t *testing.T, vip netip.Prefix) bool { return h.vip6(t, vip) != nil }
+
+// neighMAC6 returns the host's neighbour entry for ip, nil if none.
+func (h *labHost) neighMAC6(t *testing.T, ip netip.Addr) net.HardwareAddr {
+	t.Helper()
+	neighs, err := h.h.NeighList(0, netlink.FAMILY_V6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range neighs {
+		if n.IP.Equal(ip.AsSlice()) && n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE|netlink.NUD_PERMANENT) != 0 {
+			return n.HardwareAddr
+		}
+	}
+	return nil
+}
+
+// poke6 sends one UDP datagram from host to ip, which makes the host
+// resolve ip with a neighbour solicitation.
+func (h *labHost) poke6(t *testing.T, ip netip.Addr) {
+	t.Helper()
+	err := InNamespace(h.ns, func() error {
+		conn, err := net.Dial("udp6", netip.AddrPortFrom(ip, 9).String())
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.Write([]byte("ns"))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("poke %v from %s: %v", ip, h.name, err)
+	}
+}
+
+// TestLabIPv6TwoNodes: two drlb nodes elect a master over IPv6 (VRRPv3 to
+// ff02::12 from their link-local addresses); the VIP is added without DAD
+// and deprecated (/128); when the master stops, the backup takes over and
+// its unsolicited neighbour advertisements move the client's entry.
+func TestLabIPv6TwoNodes(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
+	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
+	c := l.addHost("c", "172.16.1.100", "fd00:172:16:1::100")
+	advert := 100 * time.Millisecond
+	na := l.runNode(a, labInstance6(150, Version3, advert))
+	nb := l.runNode(b, labInstance6(100, Version3, advert))
+	aLL := a.linkLocal(t)
+	eventually(t, 3*time.Second, "a master, b backup of a", func() bool {
+		return na.status().State == StateMaster && nb.status().State == StateBackup && nb.status().MasterIP == aLL
+	})
+	if st := na.status(); st.SourceIP != aLL || st.Version != Version3 {
+		t.Fatalf("a's source %v version %v, want %v v3", st.SourceIP, st.Version, aLL)
+	}
+	v := a.vip6(t, labVIP6)
+	if v == nil || b.hasVIP6(t, labVIP6) {
+		t.Fatalf("VIP on a %v, on b %v", v, b.hasVIP6(t, labVIP6))
+	}
+	if v.Flags&unix.IFA_F_NODAD == 0 || v.Flags&unix.IFA_F_TENTATIVE != 0 || v.PreferedLft != 0 {
+		t.Fatalf("VIP flags %#x preferred_lft %d: want nodad, not tentative, deprecated", v.Flags, v.PreferedLft)
+	}
+	c.poke6(t, labVIP6.Addr())
+	eventually(t, 2*time.Second, "client neighbour entry for the VIP points at a", func() bool {
+		return c.neighMAC6(t, labVIP6.Addr()).String() == a.mac(t).String()
+	})
+	eventually(t, 2*time.Second, "b heard 3 adverts", func() bool { return nb.status().Counters.AdvertsReceived >= 3 })
+	if d := nb.status().Counters.Drops; len(d) != 0 {
+		t.Fatalf("b dropped adverts: %v", d)
+	}
+	stopped := time.Now()
+	na.stop(t)
+	eventually(t, 2*time.Second, "b master", func() bool { return nb.status().State == StateMaster })
+	took := time.Since(stopped)
+	t.Logf("IPv6 takeover after priority 0: %v (Master_Down_Interval %v)", took, MasterDownInterval(Version3, advert, 100))
+	if took >= MasterDownInterval(Version3, advert, 100) {
+		t.Fatalf("takeover took %v", took)
+	}
+	if a.hasVIP6(t, labVIP6) || !b.hasVIP6(t, labVIP6) {
+		t.Fatalf("after failover VIP on a %v, b %v", a.hasVIP6(t, labVIP6), b.hasVIP6(t, labVIP6))
+	}
+	// No traffic from the client: only b's unsolicited NA can move its entry.
+	eventually(t, 3*time.Second, "client neighbour entry points at b", func() bool {
+		return c.neighMAC6(t, labVIP6.Addr()).String() == b.mac(t).String()
+	})
+	// Counted once both bursts are out (the second after GARP.Delay).
+	eventually(t, 3*time.Second, "b counted its neighbour advertisements", func() bool {
+		return nb.status().Counters.GARPsSent >= 10
+	})
+}
+
+// TestLabIPv6Unicast: unicast_peer over IPv6 with unicast_src_ip.
+func TestLabIPv6Unicast(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
+	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
+	advert := 100 * time.Millisecond
+	ia := labInstance6(150, Version3, advert)
+	ia.SourceIP, ia.UnicastPeers = a.ip6, []netip.Addr{b.ip6}
+	ib := labInstance6(100, Version3, advert)
+	ib.SourceIP, ib.UnicastPeers = b.ip6, []netip.Addr{a.ip6}
+	na := l.runNode(a, ia)
+	nb := l.runNode(b, ib)
+	eventually(t, 3*time.Second, "a master, b backup of a", func() bool {
+		return na.status().State == StateMaster && nb.status().State == StateBackup && nb.status().MasterIP == a.ip6
+	})
+	na.stop(t)
+	eventually(t, time.Second, "b master", func() bool { return nb.status().State == StateMaster && b.hasVIP6(t, labVIP6) })
+	if nb.status().Counters.PriorityZeroReceived != 1 {
+		t.Fatalf("b counters %+v", nb.status().Counters)
+	}
+}
+
+// TestLabIPv6HopLimit: an advert with a higher priority but hop limit 254
+// (it may come from off-link) is dropped and counted; the same advert with
+// hop limit 255 makes the master step down.
+func TestLabIPv6HopLimit(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
+	c := l.addHost("c", "172.16.1.100", "fd00:172:16:1::100")
+	na := l.runNode(a, labInstance6(100, Version3, 100*time.Millisecond))
+	eventually(t, 3*time.Second, "a master", func() bool { return na.status().State == StateMaster })
+	src := c.linkLocal(t)
+	msg, err := Marshal(Advertisement{Version: Version3, VRID: 61, Priority: 200, AdvertInterval: 100 * time.Millisecond,
+		Addresses: []netip.Addr{labVIP6.Addr()}}, src, MulticastIPv6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(hops, count int) {
+		t.Helper()
+		err := InNamespace(c.ns, func() error {
+			pc, err := net.ListenPacket("ip6:112", "::")
+			if err != nil {
+				return err
+			}
+			defer pc.Close()
+			ifi, err := net.InterfaceByName("eth1")
+			if err != nil {
+				return err
+			}
+			p := ipv6.NewPacketConn(pc)
+			cm := &ipv6.ControlMessage{HopLimit: hops, Src: src.AsSlice(), IfIndex: ifi.Index}
+			for range count {
+				if _, err := p.WriteTo(msg, cm, &net.IPAddr{IP: MulticastIPv6.AsSlice(), Zone: "eth1"}); err != nil {
+					return err
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("send adverts from c: %v", err)
+		}
+	}
+	send(254, 10)
+	if st := na.status(); st.State != StateMaster || st.Counters.Drops[DropTTL] < 10 {
+		t.Fatalf("after hop limit 254: state %v drops %v", st.State, st.Counters.Drops)
+	}
+	send(255, 3)
+	eventually(t, time.Second, "a backup of c", func() bool {
+		st := na.status()
+		return st.State == StateBackup && st.MasterIP == src
+	})
+}
+
+// TestLabIPv6DualStackSyncGroup: one IPv4 and one IPv6 instance in a sync
+// group on each node (the usual dual-stack pair) move together.
+func TestLabIPv6DualStackSyncGroup(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
+	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
+	advert := 100 * time.Millisecond
+	cfg := func(prio uint8) Config {
+		return Config{Instances: []InstanceConfig{labInstance(prio, Version3, advert), labInstance6(prio, Version3, advert)},
+			SyncGroups: []SyncGroupConfig{{Name: "G_DS", Instances: []string{"VI_1", "VI_6"}}}}
+	}
+	na := l.runNodeConfig(a, cfg(150))
+	nb := l.runNodeConfig(b, cfg(100))
+	states := func(rn *runningNode) (State, State) { s := rn.node.Status(); return s[0].State, s[1].State }
+	eventually(t, 3*time.Second, "a master of both, b backup of both", func() bool {
+		a4, a6 := states(na)
+		b4, b6 := states(nb)
+		return a4 == StateMaster && a6 == StateMaster && b4 == StateBackup && b6 == StateBackup
+	})
+	if !a.hasVIP(t, labVIP) || !a.hasVIP6(t, labVIP6) {
+		t.Fatal("a master without both VIPs")
+	}
+	if st := nb.node.Status(); st[0].MasterIP != a.ip || st[1].MasterIP != a.linkLocal(t) {
+		t.Fatalf("b's masters %v and %v", st[0].MasterIP, st[1].MasterIP)
+	}
+	// Only the IPv6 instance hears of a's fault: the group still moves.
+	na.stop(t)
+	eventually(t, 2*time.Second, "b master of both", func() bool {
+		b4, b6 := states(nb)
+		return b4 == StateMaster && b6 == StateMaster && b.hasVIP(t, labVIP) && b.hasVIP6(t, labVIP6)
+	})
+}
+
+// keepalivedConf6 is a keepalived VRRP-only configuration of one IPv6
+// instance (VRID 61, labVIP6 on eth1, version 3 by default for IPv6).
+func keepalivedConf6(host *labHost, prio uint8, extra string) string {
+	return fmt.Sprintf(`global_defs {
+  router_id %s
+  vrrp_garp_master_delay 1
+}
+vrrp_instance VI_6 {
+  state BACKUP
+  interface eth1
+  virtual_router_id 61
+  priority %d
+  %s
+  virtual_ipaddress {
+    %s
+  }
+}
+`, host.name, prio, extra, labVIP6)
+}
+
+// TestLabIPv6KeepalivedInterop: drlb and keepalived 2.2.7 as an IPv6
+// VRRPv3 pair, master in turn both ways: each accepts the other's
+// pseudo-header checksum, link-local source and hop limit.
+func TestLabIPv6KeepalivedInterop(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
+	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
+	advert := 100 * time.Millisecond
+	k := runKeepalived(t, a, t.TempDir(), keepalivedConf6(a, 150, "advert_int 0.1"))
+	eventually(t, 8*time.Second, "keepalived master", func() bool { return a.hasVIP6(t, labVIP6) })
+	nb := l.runNode(b, labInstance6(100, 0, advert))
+	aLL := a.linkLocal(t)
+	eventually(t, 3*time.Second, "drlb backup of keepalived", func() bool {
+		s := nb.status()
+		return s.State == StateBackup && s.MasterIP == aLL && s.Counters.AdvertsReceived >= 5
+	})
+	if d := nb.status().Counters.Drops; len(d) != 0 {
+		t.Fatalf("drlb dropped keepalived's IPv6 adverts: %v", d)
+	}
+	stopped := time.Now()
+	k.stop(t, syscall.SIGTERM)
+	eventually(t, 3*time.Second, "drlb master", func() bool { return nb.status().State == StateMaster && b.hasVIP6(t, labVIP6) })
+	t.Logf("drlb took over %v after keepalived's SIGTERM", time.Since(stopped))
+	if nb.status().Counters.PriorityZeroReceived == 0 {
+		t.Fatal("no priority 0 from keepalived")
+	}
+	// keepalived (lower priority now) must accept our adverts and stay backup.
+	k2 := runKeepalived(t, a, t.TempDir(), keepalivedConf6(a, 50, "advert_int 0.1"))
+	consistently(t, 2*time.Second, "drlb stays the only master", func() bool {
+		return !a.hasVIP6(t, labVIP6) && nb.status().State == StateMaster
+	})
+	// drlb stops: keepalived takes over (it accepted our priority 0).
+	nb.stop(t)
+	eventually(t, 3*time.Second, "keepalived master after drlb stopped", func() bool { return a.hasVIP6(t, labVIP6) })
+	k2.stop(t, syscall.SIGTERM)
+}
