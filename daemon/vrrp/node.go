@@ -257,7 +257,8 @@ func buildConfig(cfg Config) (Config, []*instance, []group, error) {
 		if _, dup := byName[ic.Name]; dup {
 			return cfg, nil, nil, fmt.Errorf("%w: instance %q defined twice", ErrConfig, ic.Name)
 		}
-		key := fmt.Sprintf("%s/%d/%d", ic.Interface, ic.VRID, ic.Version)
+		// keepalived: a VRID is unique per interface and address family.
+		key := fmt.Sprintf("%s/%d/%s", ic.Interface, ic.VRID, familyName(ic.IPv6()))
 		if vrids[key] {
 			return cfg, nil, nil, fmt.Errorf("%w: instance %q: VRID %d already used on %s", ErrConfig, ic.Name, ic.VRID, ic.Interface)
 		}
