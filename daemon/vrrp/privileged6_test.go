@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drlb/drlb/internal/testenv"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -321,4 +322,74 @@ func TestLabIPv6KeepalivedInterop(t *testing.T) {
 	nb.stop(t)
 	eventually(t, 3*time.Second, "keepalived master after drlb stopped", func() bool { return a.hasVIP6(t, labVIP6) })
 	k2.stop(t, syscall.SIGTERM)
+}
+
+// TestLabFailoverIPv6vsIPv4 is the failover benchmark of issue 14: one
+// pair of nodes runs an IPv4 and an IPv6 instance (not synced, so each
+// fails over on its own timer); the master's VRRP is dropped on the
+// bridge in one nft transaction (a silent death, as kill -9), and the
+// time until the backup's instance of each family is MASTER is measured,
+// over several rounds in the same run. It reports the mean IPv6 ÷ IPv4
+// ratio, which should be about 1 (each is Master_Down_Interval less the
+// time since the master's last advert).
+func TestLabFailoverIPv6vsIPv4(t *testing.T) {
+	testenv.Privileged(t, "nft")
+	if testing.Short() {
+		t.Skip("benchmark: about 1 s per round")
+	}
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
+	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
+	advert := 100 * time.Millisecond
+	cfg := func(prio uint8) Config {
+		return Config{Instances: []InstanceConfig{labInstance(prio, Version3, advert), labInstance6(prio, Version3, advert)}}
+	}
+	na := l.runNodeConfig(a, cfg(150))
+	nb := l.runNodeConfig(b, cfg(100))
+	settled := func() bool {
+		sa, sb := na.node.Status(), nb.node.Status()
+		return sa[0].State == StateMaster && sa[1].State == StateMaster && sb[0].State == StateBackup && sb[1].State == StateBackup
+	}
+	l.nftSwitch("add", "table", "bridge", "vrrpb")
+	l.nftSwitch("add", "chain", "bridge", "vrrpb", "cb", "{ type filter hook forward priority 0 ; }")
+	mac := a.mac(t).String()
+	const rounds = 8
+	var sum4, sum6 time.Duration
+	var ratios []float64
+	for r := range rounds {
+		eventually(t, 3*time.Second, "a master of both, b backup of both", settled)
+		time.Sleep(time.Duration(r%4) * advert / 4) // vary the phase against a's advert timers
+		l.nftSwitch("add", "rule", "bridge", "vrrpb", "cb", "ether", "saddr", mac, "ip", "protocol", "112", "drop", ";",
+			"add", "rule", "bridge", "vrrpb", "cb", "ether", "saddr", mac, "ip6", "nexthdr", "112", "drop")
+		cut := time.Now()
+		var t4, t6 time.Duration
+		for deadline := cut.Add(3 * time.Second); (t4 == 0 || t6 == 0) && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			st := nb.node.Status()
+			if t4 == 0 && st[0].State == StateMaster {
+				t4 = time.Since(cut)
+			}
+			if t6 == 0 && st[1].State == StateMaster {
+				t6 = time.Since(cut)
+			}
+		}
+		l.nftSwitch("flush", "chain", "bridge", "vrrpb", "cb")
+		if t4 == 0 || t6 == 0 {
+			t.Fatalf("round %d: b master after IPv4 %v, IPv6 %v", r, t4, t6)
+		}
+		sum4, sum6 = sum4+t4, sum6+t6
+		ratios = append(ratios, float64(t6)/float64(t4))
+		t.Logf("round %d: IPv4 %v, IPv6 %v, IPv6/IPv4 %.2f", r, t4.Round(time.Millisecond), t6.Round(time.Millisecond), ratios[r])
+	}
+	mdi := MasterDownInterval(Version3, advert, 100)
+	mean := float64(sum6) / float64(sum4)
+	t.Logf("failover over %d rounds (Master_Down_Interval %v): IPv4 mean %v, IPv6 mean %v, IPv6 ÷ IPv4 = %.2f",
+		rounds, mdi.Round(time.Millisecond), (sum4 / rounds).Round(time.Millisecond), (sum6 / rounds).Round(time.Millisecond), mean)
+	for _, m := range []time.Duration{sum4 / rounds, sum6 / rounds} {
+		if m > mdi+50*time.Millisecond || m < mdi-advert-50*time.Millisecond {
+			t.Errorf("mean failover %v outside [Master_Down_Interval − advert_int, Master_Down_Interval] = [%v, %v] (±50 ms)", m, mdi-advert, mdi)
+		}
+	}
+	if mean < 0.75 || mean > 1.33 {
+		t.Errorf("IPv6 ÷ IPv4 failover time %.2f, want about 1", mean)
+	}
 }
