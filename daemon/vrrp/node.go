@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -61,6 +62,9 @@ type Counters struct {
 	AddressListMismatches uint64
 	// Drops counts dropped packets by reason.
 	Drops map[DropReason]uint64
+	// Suspects counts valid adverts the state machine did not obey at once,
+	// by reason (stranger.go).
+	Suspects map[SuspectReason]uint64
 	// Transitions counts state changes; BecameMaster counts entries into MASTER.
 	Transitions, BecameMaster uint64
 	// GARPsSent counts gratuitous ARPs sent.
@@ -149,7 +153,7 @@ type instance struct {
 	garpRunning *atomic.Int32  // ARP goroutines still sending
 	counters    Counters
 	since       time.Time
-	warned      map[DropReason]bool
+	warnings    map[string]*warnLimiter // by drop or suspect reason
 }
 
 type tracker struct {
@@ -186,7 +190,7 @@ func NewNode(cfg Config, opts Options) (*Node, error) {
 		vrids[key] = true
 		byName[ic.Name] = i
 		cfg.Instances[i] = ic
-		in := &instance{cfg: ic, group: -1, warned: map[DropReason]bool{}, garpSent: &atomic.Uint64{}, garpRunning: &atomic.Int32{}}
+		in := &instance{cfg: ic, group: -1, warnings: map[string]*warnLimiter{}, garpSent: &atomic.Uint64{}, garpRunning: &atomic.Int32{}}
 		for _, v := range ic.VIPs {
 			in.vipAddrs = append(in.vipAddrs, v.Prefix.Addr())
 		}
@@ -232,6 +236,7 @@ func (n *Node) Status() []InstanceStatus {
 		for k, v := range n.status[i].Counters.Drops {
 			s.Counters.Drops[k] = v
 		}
+		s.Counters.Suspects = maps.Clone(n.status[i].Counters.Suspects)
 		out[i] = s
 	}
 	return out
@@ -247,6 +252,7 @@ func (n *Node) publish() {
 		for k, v := range in.counters.Drops {
 			c.Drops[k] = v
 		}
+		c.Suspects = maps.Clone(in.counters.Suspects)
 		st[i] = InstanceStatus{
 			Name: in.cfg.Name, Interface: in.cfg.Interface, VRID: in.cfg.VRID, Version: in.cfg.Version,
 			SourceIP: in.source, State: in.m.State, Priority: in.cfg.Priority, EffectivePriority: in.m.EffectivePriority,
@@ -605,13 +611,42 @@ func (n *Node) drop(in *instance, r DropReason, detail string) {
 	in.counters.Drops[r]++
 	msg := fmt.Sprintf("(%s) dropped VRRP packet: %s", in.cfg.Name, detail)
 	// Other VRIDs on a shared segment are normal; everything else is worth
-	// one warning per reason, then debug lines.
-	if r == DropVRID || in.warned[r] {
+	// a warning, rate-limited per reason.
+	if r == DropVRID {
 		n.log.Debug(msg, "instance", in.cfg.Name, "reason", r.String())
 		return
 	}
-	in.warned[r] = true
-	n.log.Warn(msg, "instance", in.cfg.Name, "reason", r.String())
+	n.warnLimited(in, "drop:"+r.String(), msg, "reason", r.String())
+}
+
+// suspect counts and logs (rate-limited) an advert the machine held back.
+func (n *Node) suspect(in *instance, s Suspect) {
+	if in.counters.Suspects == nil {
+		in.counters.Suspects = map[SuspectReason]uint64{}
+	}
+	in.counters.Suspects[s.Reason]++
+	n.warnLimited(in, "suspect:"+s.Reason.String(), fmt.Sprintf("(%s) %s", in.cfg.Name, s.Detail()),
+		"reason", s.Reason.String(), "from", s.Src.String())
+}
+
+// warnLimited logs msg as a warning at most once per WarnInterval for key,
+// and at the debug level in between.
+func (n *Node) warnLimited(in *instance, key, msg string, args ...any) {
+	w := in.warnings[key]
+	if w == nil {
+		w = &warnLimiter{}
+		in.warnings[key] = w
+	}
+	args = append([]any{"instance", in.cfg.Name}, args...)
+	ok, suppressed := w.allow(time.Now())
+	if !ok {
+		n.log.Debug(msg, args...)
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	n.log.Warn(msg, args...)
 }
 
 // step feeds ev to instance i, carries out the actions and moves the rest
@@ -703,6 +738,8 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 			n.notify(ctx, in.cfg.Notify, "INSTANCE", in.cfg.Name, a.State, in.m.EffectivePriority)
 		case ResetTimer:
 			// The loop re-arms its timer from every machine's TimerAt.
+		case Suspect:
+			n.suspect(in, a)
 		case Transition:
 			a.Instance = in.cfg.Name
 			in.counters.Transitions++

@@ -646,3 +646,42 @@ func TestNodeSyncGroupFaultAtStart(t *testing.T) {
 	tn.linkUp.set("eth2", true)
 	eventually(t, 2*time.Second, "both MASTER after recovery", both(StateMaster))
 }
+
+// One forged priority-255 advert with the longest v3 interval (the
+// client's rogue-adverts.hex) changes neither the master nor the backup's
+// timing; it is counted on both.
+func TestNodeSingleForgedAdvertChangesNothing(t *testing.T) {
+	h := &hub{}
+	a := startNode(t, h, Config{Instances: []InstanceConfig{v3Instance("VI_1", "172.16.1.2", 150)}})
+	eventually(t, 2*time.Second, "a master", func() bool { return a.state(0) == StateMaster })
+	b := startNode(t, h, Config{Instances: []InstanceConfig{v3Instance("VI_1", "172.16.1.3", 100)}})
+	eventually(t, 2*time.Second, "b backup following a", func() bool {
+		s := b.node.Status()[0]
+		return s.State == StateBackup && s.MasterIP == netip.MustParseAddr("172.16.1.2") && s.Counters.AdvertsReceived >= 2
+	})
+	rogue := netip.MustParseAddr("172.16.1.100")
+	evil, _ := h.listen(TransportConfig{Source: rogue})
+	forged, err := Marshal(Advertisement{Version: Version3, VRID: 51, Priority: 255, AdvertInterval: 40950 * time.Millisecond,
+		Addresses: []netip.Addr{testVIP.Addr()}}, rogue, MulticastIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trA, trB := a.node.Status()[0].Counters.Transitions, b.node.Status()[0].Counters.Transitions
+	if err := evil.Write(forged, MulticastIPv4); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "the forged advert counted on both", func() bool {
+		return a.node.Status()[0].Counters.Suspects[SuspectUnconfirmedTakeover] == 1 &&
+			b.node.Status()[0].Counters.Suspects[SuspectUnconfirmedMaster] == 1
+	})
+	// Ten intervals: no transition anywhere, the VIP stays on a, and b
+	// follows a again with a's interval.
+	consistently(t, time.Second, "a master, b backup", func() bool {
+		sa, sb := a.node.Status()[0], b.node.Status()[0]
+		return sa.State == StateMaster && sb.State == StateBackup && sa.Counters.Transitions == trA && sb.Counters.Transitions == trB &&
+			a.addrs.holds(testVIP) && !b.addrs.holds(testVIP)
+	})
+	if s := b.node.Status()[0]; s.MasterIP != netip.MustParseAddr("172.16.1.2") {
+		t.Fatalf("b follows %v", s.MasterIP)
+	}
+}
