@@ -148,6 +148,15 @@ var _ = Describe("drlb and adverts from a stranger on the segment", Label("daemo
 			})
 	})
 
+	It("drops the forged advert as a stranger's with drlb_accept_from, multicast as it is", func() {
+		rogueSpec("rac", "v3rogue_big", func(state string, prio int) string {
+			return v3PairConfig(state, prio, "   drlb_accept_from 172.16.1.2 172.16.1.3\n")
+		}, "VI_1", map[string][]string{
+			"lb1": {`drlb_vrrp_adverts_dropped_total{instance="%s",reason="unknown_peer"} 1`},
+			"lb2": {`drlb_vrrp_adverts_dropped_total{instance="%s",reason="unknown_peer"} 1`},
+		})
+	})
+
 	It("keeps the v2 master after one forged priority-255 advert carrying the pair's auth_pass", func() {
 		rogueSpec("rv2", "unknown255", howtoConfig, "LVS_Teste",
 			map[string][]string{

@@ -243,3 +243,18 @@ func TestWriteStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestVRRPConfigHardening(t *testing.T) {
+	conf := "vrrp_instance VI {\ninterface eth1\nvirtual_router_id 51\ndrlb_accept_from 172.16.1.2 172.16.1.3\nvirtual_ipaddress {\n172.16.1.1\n}\n}\n"
+	cfg, _, err := config.Parse("t.conf", []byte(conf), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := VRRPConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := vc.Instances[0].AcceptFrom; len(got) != 2 || got[1] != netip.MustParseAddr("172.16.1.3") {
+		t.Fatalf("AcceptFrom = %v", got)
+	}
+}

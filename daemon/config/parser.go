@@ -449,7 +449,7 @@ func globalKeywords() []string {
 		"vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat", "vrrp_garp_interval",
 		"vrrp_gna_interval", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat",
 		"vrrp_mcast_group4", "vrrp_mcast_group6", "enable_script_security", "script_user",
-		"vrrp_skip_check_adv_addr", "drlb_dataplane"}
+		"vrrp_skip_check_adv_addr", "drlb_dataplane", "vrrp_check_unicast_src"}
 }
 
 func globalUnsupported() []string {
@@ -457,7 +457,7 @@ func globalUnsupported() []string {
 		"enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2",
 		"enable_snmp_rfcv3", "snmp_socket", "enable_dbus", "lvs_sync_daemon", "lvs_timeouts", "lvs_flush",
 		"lvs_flush_onstop", "dynamic_interfaces", "vrrp_no_swap", "checker_no_swap", "max_auto_priority",
-		"vrrp_garp_extra_if", "vrrp_min_garp", "vrrp_check_unicast_src", "vrrp_priority",
+		"vrrp_garp_extra_if", "vrrp_min_garp", "vrrp_priority",
 		"checker_priority", "bfd_priority", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier",
 		"process_names", "process_name", "vrrp_process_name", "checker_process_name",
 		"vrrp_startup_delay", "umask", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
@@ -500,6 +500,9 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 		case "vrrp_version":
 			p.intv(n, 2, 3, &g.VRRPVersion)
 		case "vrrp_skip_check_adv_addr":
+			p.valueOnly(n)
+		case "vrrp_check_unicast_src":
+			// drlb always checks unicast sources against unicast_peer.
 			p.valueOnly(n)
 		case "drlb_dataplane":
 			if t, ok := p.one(n); ok {
@@ -735,13 +738,13 @@ func instanceKeywords() []string {
 		"dont_track_primary", "preempt", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify",
 		"smtp_alert", "garp_master_delay", "garp_master_repeat", "garp_master_refresh",
 		"garp_master_refresh_repeat", "garp_interval", "gna_interval", "garp_lower_prio_delay",
-		"garp_lower_prio_repeat"}
+		"garp_lower_prio_repeat", "auth_hmac", "check_unicast_src", "drlb_accept_from"}
 }
 
 func instanceUnsupported() []string {
 	return []string{"use_vmac", "vmac_xmit_base", "native_ipv6", "virtual_routes", "virtual_rules",
 		"track_file", "track_process", "track_bfd", "lvs_sync_daemon_interface", "accept", "no_accept",
-		"strict_mode", "skip_check_adv_addr", "check_unicast_src", "unicast_ttl", "garp_extra_if",
+		"strict_mode", "skip_check_adv_addr", "unicast_ttl", "garp_extra_if",
 		"notify_master_rx_lower_pri", "notify_deleted", "kernel_rx_buf_size", "debug", "track_src_ip",
 		"linkbeat_use_polling", "unicast_fault_no_peer", "vrrp_version", "old_unicast_checksum",
 		"mcast_dst_ip", "no_accept", "lower_prio_no_advert", "higher_prio_send_advert", "promote_secondaries",
@@ -800,6 +803,12 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			p.intp(n, 2, 3, &version)
 		case "authentication":
 			p.authentication(n, &in.Auth)
+		case "auth_hmac":
+			in.AuthHMAC = p.authHMAC(n)
+		case "check_unicast_src":
+			p.flag(n, &in.CheckUnicastSrc)
+		case "drlb_accept_from":
+			p.acceptFrom(n, &in)
 		case "virtual_ipaddress":
 			in.VirtualIPs = append(in.VirtualIPs, p.vips(n)...)
 		case "virtual_ipaddress_excluded":
@@ -868,6 +877,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	if version != nil {
 		in.Version = *version
 	}
+	p.checkHardening(b, &in)
 	if !gs.lowerDelay && !p.globalGarp.lowerDelay {
 		in.Garp.LowerPrioDelay = in.Garp.MasterDelay
 	}

@@ -242,6 +242,11 @@ func TestValidate(t *testing.T) {
 		{"own address", func(_ *Advertisement, i *PacketInfo, _ *ValidationParams) { i.Src = v4a }, DropOwnAddress, false},
 		{"unknown unicast peer", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.UnicastPeers = []netip.Addr{vip} }, DropUnknownPeer, false},
 		{"known unicast peer", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.UnicastPeers = []netip.Addr{v4b} }, DropNone, false},
+		{"stranger with drlb_accept_from (multicast)", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.AcceptFrom = []netip.Addr{vip} }, DropUnknownPeer, false},
+		{"listed in drlb_accept_from", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.AcceptFrom = []netip.Addr{vip, v4b} }, DropNone, false},
+		{"unicast peer or accept_from", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) {
+			p.UnicastPeers, p.AcceptFrom = []netip.Addr{vip}, []netip.Addr{v4b}
+		}, DropNone, false},
 		{"auth none vs pass", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.AuthType = AuthNone }, DropAuthType, false},
 		{"wrong password", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.AuthData = PassAuthData("wrong") }, DropAuth, false},
 		{"interval 2s v2", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.AdvertInterval = 2 * time.Second }, DropAdvertInterval, false},

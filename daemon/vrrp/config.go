@@ -49,6 +49,9 @@ type InstanceConfig struct {
 	SourceIP netip.Addr
 	// UnicastPeers are unicast_peer addresses; empty means multicast 224.0.0.18.
 	UnicastPeers []netip.Addr
+	// AcceptFrom is drlb_accept_from: when set, adverts are accepted only
+	// from these sources and UnicastPeers, with multicast too.
+	AcceptFrom []netip.Addr
 	// VIPs are the virtual_ipaddress entries (carried in adverts).
 	VIPs []VIP
 	// ExcludedVIPs are virtual_ipaddress_excluded: added and removed with

@@ -482,7 +482,7 @@ func (n *Node) open() error {
 		}
 		in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
 			AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, LocalAddresses: []netip.Addr{in.source},
-			UnicastPeers: c.UnicastPeers}
+			UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom}
 		in.m = NewMachine(Params{Version: c.Version, Priority: c.Priority, AdvertInterval: c.AdvertInterval,
 			Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay, PrimaryIP: in.source, WantMaster: c.WantMaster})
 		conn, err := n.opts.Listen(TransportConfig{Interface: c.Interface, Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0})

@@ -116,8 +116,11 @@ type ValidationParams struct {
 	// LocalAddresses are the instance's own source addresses: adverts from
 	// them are our own looped back.
 	LocalAddresses []netip.Addr
-	// UnicastPeers, when not empty, are the only accepted sources.
+	// UnicastPeers, when not empty, are the only accepted sources (with AcceptFrom).
 	UnicastPeers []netip.Addr
+	// AcceptFrom (drlb_accept_from), when not empty, are the only accepted
+	// sources (with UnicastPeers), multicast included.
+	AcceptFrom []netip.Addr
 }
 
 // PacketInfo is the IP-layer metadata of a received packet, as delivered by a Conn.
@@ -159,8 +162,8 @@ func Validate(a Advertisement, info PacketInfo, p ValidationParams) Verdict {
 	if slices.Contains(p.LocalAddresses, info.Src) {
 		return Verdict{Drop: DropOwnAddress, Detail: fmt.Sprintf("advert from our own address %v", info.Src)}
 	}
-	if len(p.UnicastPeers) > 0 && !slices.Contains(p.UnicastPeers, info.Src) {
-		return Verdict{Drop: DropUnknownPeer, Detail: fmt.Sprintf("advert from %v, not a unicast_peer", info.Src)}
+	if (len(p.UnicastPeers) > 0 || len(p.AcceptFrom) > 0) && !slices.Contains(p.UnicastPeers, info.Src) && !slices.Contains(p.AcceptFrom, info.Src) {
+		return Verdict{Drop: DropUnknownPeer, Detail: fmt.Sprintf("advert from %v, a stranger: not a unicast_peer or drlb_accept_from source (priority %d)", info.Src, a.Priority)}
 	}
 	if a.Version == Version2 {
 		if a.AuthType != p.AuthType {
