@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/drlb/drlb/daemon/config"
@@ -9,11 +8,24 @@ import (
 )
 
 // translateHardening carries an instance's advert hardening (drlb_accept_from,
-// auth_hmac) into ic.
+// auth_hmac) into ic. The config package has validated both.
 func translateHardening(in config.VRRPInstance, ic *vrrp.InstanceConfig) error {
 	ic.AcceptFrom = slices.Clone(in.AcceptFrom)
-	if in.AuthHMAC != nil {
-		return fmt.Errorf("%s:%d: vrrp_instance %s: auth_hmac is not implemented yet", in.AuthHMAC.Pos.File, in.AuthHMAC.Pos.Line, in.Name)
+	if a := in.AuthHMAC; a != nil {
+		h := &vrrp.HMACConfig{Keys: map[uint8][]byte{}, ActiveKey: uint8(a.ActiveKey),
+			Monotonic: a.AntiReplay == config.HMACReplayMonotonic, TimeWindow: a.TimeWindow}
+		for _, k := range a.Keys {
+			h.Keys[uint8(k.ID)] = slices.Clone(k.Key)
+		}
+		switch a.Mode {
+		case config.HMACModePermissive:
+			h.Mode = vrrp.HMACPermissive
+		case config.HMACModeReceiveOnly:
+			h.Mode = vrrp.HMACReceiveOnly
+		default:
+			h.Mode = vrrp.HMACEnforce
+		}
+		ic.AuthHMAC = h
 	}
 	return nil
 }

@@ -154,6 +154,8 @@ type instance struct {
 	counters    Counters
 	since       time.Time
 	warnings    map[string]*warnLimiter // by drop or suspect reason
+	hmac        *HMACVerifier           // nil without auth_hmac
+	hmacSeq     uint64                  // last auth_hmac sequence sent
 }
 
 type tracker struct {
@@ -195,6 +197,9 @@ func NewNode(cfg Config, opts Options) (*Node, error) {
 			in.vipAddrs = append(in.vipAddrs, v.Prefix.Addr())
 		}
 		in.allVIPs = append(slices.Clone(ic.VIPs), ic.ExcludedVIPs...)
+		if ic.AuthHMAC != nil {
+			in.hmac = NewHMACVerifier(*ic.AuthHMAC, len(ic.UnicastPeers)+len(ic.AcceptFrom))
+		}
 		in.trackers = append(in.trackers, tracker{name: ic.Interface, ok: true, ignore: ic.DontTrackPrimary})
 		for _, ti := range ic.TrackInterfaces {
 			in.trackers = append(in.trackers, tracker{name: ti.Name, weight: ti.Weight, ok: true})
@@ -576,7 +581,11 @@ func (in *instance) trackResult() (delta int, fault bool) {
 
 func (n *Node) receive(ctx context.Context, p packetIn) {
 	in := n.insts[p.inst]
-	a, err := Parse(p.data, p.info.Src, p.info.Dst)
+	msg, trailer := p.data, []byte(nil)
+	if in.hmac != nil {
+		msg, trailer = SplitHMACTrailer(p.data, p.info.Src)
+	}
+	a, err := Parse(msg, p.info.Src, p.info.Dst)
 	if err != nil {
 		n.drop(in, DropReasonOf(err), err.Error())
 		return
@@ -585,6 +594,13 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 	if v.Drop != DropNone {
 		n.drop(in, v.Drop, v.Detail)
 		return
+	}
+	if in.hmac != nil {
+		// Before any field reaches the state machine, as keepalived does.
+		if err := in.hmac.Verify(in.cfg.Version, in.cfg.VRID, p.info.Src, msg, trailer, time.Now()); err != nil {
+			n.drop(in, DropReasonOf(err), err.Error())
+			return
+		}
 	}
 	if v.AddressListMismatch {
 		in.counters.AddressListMismatches++
@@ -761,8 +777,17 @@ func (n *Node) sendAdvert(in *instance, prio uint8) {
 	c := in.cfg
 	adv := Advertisement{Version: c.Version, VRID: c.VRID, Priority: prio, AdvertInterval: c.AdvertInterval,
 		AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
+	h := c.AuthHMAC
+	sign := h != nil && h.Mode != HMACReceiveOnly
+	if sign {
+		// One sequence per advert: every peer's copy carries the same one.
+		in.hmacSeq = NextHMACSeq(in.hmacSeq, time.Now(), !h.Monotonic, h.TimeWindow)
+	}
 	for _, dst := range in.dsts {
 		msg, err := Marshal(adv, in.source, dst)
+		if err == nil && sign {
+			msg = SignHMAC(msg, c.Version, c.VRID, in.source, h.ActiveKey, h.Keys[h.ActiveKey], in.hmacSeq)
+		}
 		if err == nil {
 			err = in.conn.Write(msg, dst)
 		}

@@ -31,6 +31,12 @@ const (
 	DropAdvertInterval
 	DropOwnAddress
 	DropUnknownPeer
+	DropHMACMissing
+	DropHMACMalformed
+	DropHMACUnknownKey
+	DropHMACBad
+	DropHMACStale
+	DropHMACReplay
 	dropReasonCount
 )
 
@@ -51,6 +57,12 @@ var dropReasonNames = [...]string{
 	DropAdvertInterval: "advert_interval_mismatch",
 	DropOwnAddress:     "own_address",
 	DropUnknownPeer:    "unknown_peer",
+	DropHMACMissing:    "hmac_missing",
+	DropHMACMalformed:  "hmac_malformed",
+	DropHMACUnknownKey: "hmac_unknown_key",
+	DropHMACBad:        "hmac_invalid",
+	DropHMACStale:      "hmac_stale",
+	DropHMACReplay:     "hmac_replay",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -73,7 +85,7 @@ func DropReasons() []DropReason {
 	return out
 }
 
-// DropReasonOf maps an error returned by Parse to its DropReason
+// DropReasonOf maps an error returned by Parse or HMACVerifier.Verify to its DropReason
 // (DropNone for nil, DropLength for errors it does not know).
 func DropReasonOf(err error) DropReason {
 	switch {
@@ -93,6 +105,18 @@ func DropReasonOf(err error) DropReason {
 		return DropAddressFamily
 	case errors.Is(err, ErrInterval):
 		return DropInterval
+	case errors.Is(err, ErrHMACMissing):
+		return DropHMACMissing
+	case errors.Is(err, ErrHMACMalformed):
+		return DropHMACMalformed
+	case errors.Is(err, ErrHMACUnknownKey):
+		return DropHMACUnknownKey
+	case errors.Is(err, ErrHMACBad):
+		return DropHMACBad
+	case errors.Is(err, ErrHMACStale):
+		return DropHMACStale
+	case errors.Is(err, ErrHMACReplay):
+		return DropHMACReplay
 	default:
 		return DropLength
 	}
