@@ -1,15 +1,20 @@
 package daemon_test
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"github.com/drlb/drlb/internal/testenv"
@@ -163,5 +168,109 @@ var _ = Describe("drlb and adverts from a stranger on the segment", Label("daemo
 				"lb1": {`drlb_vrrp_adverts_suspect_total{instance="%s",reason="unconfirmed_takeover"} 1`},
 				"lb2": {`drlb_vrrp_adverts_suspect_total{instance="%s",reason="unconfirmed_master"} 1`},
 			})
+	})
+})
+
+// captureAdvert joins the VRRP group in the client and returns the payload
+// of the next advert from src.
+func captureAdvert(lab *topology.Lab, src netip.Addr) []byte {
+	GinkgoHelper()
+	var out []byte
+	Expect(lab.Do("client", func() error {
+		c, err := net.ListenPacket("ip4:112", "0.0.0.0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		pc := ipv4.NewPacketConn(c)
+		ifi, err := net.InterfaceByName("eth1")
+		if err != nil {
+			return err
+		}
+		if err := pc.JoinGroup(ifi, &net.IPAddr{IP: net.IPv4(224, 0, 0, 18)}); err != nil {
+			return err
+		}
+		if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			return err
+		}
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return fmt.Errorf("no advert from %v: %w", src, err)
+			}
+			if a, ok := from.(*net.IPAddr); ok && a.IP.Equal(net.IP(src.AsSlice())) {
+				out = append([]byte(nil), buf[:n]...)
+				return nil
+			}
+		}
+	})).To(Succeed())
+	return out
+}
+
+// ipv4Packet wraps a VRRP payload in an IPv4 header from src to dst with
+// TTL 255 (the kernel fills in the checksum of an IPPROTO_RAW packet).
+func ipv4Packet(src, dst netip.Addr, payload []byte) []byte {
+	h := []byte{0x45, 0xc0}
+	h = binary.BigEndian.AppendUint16(h, uint16(20+len(payload)))
+	h = append(h, 0x12, 0x34, 0, 0, 255, 112, 0, 0)
+	h = append(h, src.AsSlice()...)
+	h = append(h, dst.AsSlice()...)
+	return append(h, payload...)
+}
+
+const hmacBlock = `   auth_hmac {
+       key 1 hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+       active_key 1
+   }
+`
+
+var _ = Describe("drlb pair with auth_hmac", Ordered, Label("daemon", "vrrp"), func() {
+	var lab *topology.Lab
+	var lb1, lb2 *balancer
+
+	BeforeAll(func() {
+		testenv.PrivilegedGinkgo("nft")
+		lab = labtest.Up(labtest.Name("hm"), topology.Seed(), binDir)
+		lb1 = startDrlb(lab, "lb1", v3PairConfig("MASTER", 150, hmacBlock))
+		Eventually(lb1.state).WithTimeout(10 * time.Second).Should(Equal("MASTER"))
+		lb2 = startDrlb(lab, "lb2", v3PairConfig("BACKUP", 100, hmacBlock))
+		Eventually(func() string {
+			st, err := lb2.status()
+			if err != nil || len(st.Instances) == 0 {
+				return "unreachable"
+			}
+			return fmt.Sprintf("%s master=%s heard=%t", st.Instances[0].State, st.Instances[0].MasterAddr, st.Instances[0].AdvertsReceived >= 2)
+		}).WithTimeout(10 * time.Second).Should(Equal("BACKUP master=172.16.1.2 heard=true"))
+	})
+
+	It("signs its adverts, ignores a replayed capture and a forged advert without the key, counting both", func() {
+		advert := captureAdvert(lab, netip.MustParseAddr("172.16.1.2"))
+		Expect(len(advert)).To(Equal(12+28), "a v3 advert with one VIP and the 28-byte trailer: %x", advert)
+		want1, want2 := transitionsOf(lb1), transitionsOf(lb2)
+
+		sendRaw(lab, ipv4Packet(netip.MustParseAddr("172.16.1.2"), netip.MustParseAddr("224.0.0.18"), advert))
+		sendRaw(lab, rogueAdvert("v3rogue_big"))
+		Consistently(func() string { return transitionsOf(lb1) + " / " + transitionsOf(lb2) }).
+			WithTimeout(3 * time.Second).WithPolling(100 * time.Millisecond).Should(Equal(want1 + " / " + want2))
+		Expect(metrics(lab, "lb2")).To(MatchRegexp(`drlb_vrrp_adverts_dropped_total\{instance="VI_1",reason="hmac_replay"\} [1-9]`))
+		Expect(metrics(lab, "lb2")).To(ContainSubstring(`drlb_vrrp_adverts_dropped_total{instance="VI_1",reason="hmac_missing"} 1`))
+		Expect(metrics(lab, "lb1")).To(ContainSubstring(`drlb_vrrp_adverts_dropped_total{instance="VI_1",reason="hmac_missing"} 1`))
+		Expect(lb2.proc.Log()).To(MatchRegexp(`replayed sequence from 172\.16\.1\.2`))
+		Expect(lb1.proc.Log()).To(MatchRegexp(`trailer missing from 172\.16\.1\.100`))
+	})
+
+	It("fails over when the master is killed and takes the VIP back", func() {
+		Expect(lb1.proc.Signal(syscall.SIGKILL)).To(Succeed())
+		killed := time.Now()
+		// Master_Down_Interval for priority 100: 3 × 1 s + (256 − 100) × 1 s / 256.
+		Eventually(lb2.state).WithTimeout(3610*time.Millisecond + 500*time.Millisecond).WithPolling(20 * time.Millisecond).Should(Equal("MASTER"))
+		GinkgoWriter.Printf("lb2 became master %v after the kill\n", time.Since(killed).Round(time.Millisecond))
+		Eventually(func() string { return arpOwner(lab) }).WithTimeout(3 * time.Second).Should(Equal("lb2"))
+		lb1.start()
+		Eventually(lb1.state).WithTimeout(10 * time.Second).Should(Equal("MASTER"))
+		Eventually(lb2.state).WithTimeout(3 * time.Second).Should(Equal("BACKUP"))
+		Eventually(func() string { return arpOwner(lab) }).WithTimeout(3 * time.Second).Should(Equal("lb1"))
+		Expect(metrics(lab, "lb2")).NotTo(MatchRegexp(`reason="hmac_(invalid|stale|unknown_key|malformed)"`))
 	})
 })
