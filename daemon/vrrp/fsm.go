@@ -296,7 +296,7 @@ func (m Machine) start(now time.Time, reason string) (Machine, []Action) {
 	if m.Params.WantMaster && m.State == StateInit {
 		wait = m.Params.AdvertInterval
 	}
-	m.MasterIP = netip.Addr{}
+	m.MasterIP, m.MasterConfirmed, m.Claimant, m.ClaimedAt = netip.Addr{}, false, netip.Addr{}, time.Time{}
 	m.TimerAt = now.Add(wait)
 	return m.enter(StateBackup, reason, now, []Action{RemoveVIPs{}, ResetTimer{At: m.TimerAt}})
 }
@@ -335,6 +335,7 @@ func (m Machine) enterFault(now time.Time, reason string) (Machine, []Action) {
 	}
 	acts = append(acts, ResetTimer{})
 	m.TimerAt, m.MasterIP, m.PreemptAt = time.Time{}, netip.Addr{}, time.Time{}
+	m.MasterConfirmed, m.Claimant, m.ClaimedAt = false, netip.Addr{}, time.Time{}
 	return m.enter(StateFault, reason, now, acts)
 }
 
@@ -391,25 +392,32 @@ func (m Machine) advert(ev EventAdvert, now time.Time) (Machine, []Action) {
 		if !accept {
 			return m, nil // let Master_Down_Interval expire: preemption
 		}
-		extra := m.learnMaster(ev)
+		extra := m.learnMaster(ev, now)
 		m.TimerAt = now.Add(m.MasterDown())
 		return m, append([]Action{ResetTimer{At: m.TimerAt}}, extra...)
 	}
 	return m, nil
 }
 
-// learnMaster records a backup's accepted advert: a new source becomes the
-// (unconfirmed) master; the current master's second advert confirms it and
-// its interval is adopted. It returns the Suspect actions to report.
-func (m *Machine) learnMaster(ev EventAdvert) []Action {
-	if ev.Src != m.MasterIP {
-		var acts []Action
-		if m.MasterIP.IsValid() && m.MasterConfirmed {
-			acts = append(acts, Suspect{Reason: SuspectUnconfirmedMaster, Src: ev.Src, Priority: ev.Priority, AdvertInterval: ev.AdvertInterval})
-		}
+// learnMaster records a backup's accepted advert. The master's adverts
+// confirm it and set its interval. Without a confirmed master, a new source
+// becomes the (unconfirmed) master. With one, another source is only a
+// claimant until it advertises again within Master_Down_Interval: the
+// backup goes on following (and honouring the priority 0 of) its master.
+// It returns the Suspect actions to report.
+func (m *Machine) learnMaster(ev EventAdvert, now time.Time) []Action {
+	switch {
+	case ev.Src == m.MasterIP:
+	case !m.MasterIP.IsValid() || !m.MasterConfirmed:
 		m.MasterIP, m.MasterPriority, m.MasterConfirmed = ev.Src, ev.Priority, false
-		return acts
+		return nil
+	case m.Claimant != ev.Src || now.After(m.ClaimedAt.Add(MasterDownInterval(m.Params.Version, m.adoptable(ev.AdvertInterval), m.EffectivePriority))):
+		m.Claimant, m.ClaimedAt = ev.Src, now
+		return []Action{Suspect{Reason: SuspectUnconfirmedMaster, Src: ev.Src, Priority: ev.Priority, AdvertInterval: ev.AdvertInterval}}
+	default:
+		m.MasterIP = ev.Src // the claimant repeated: the new master
 	}
+	m.Claimant, m.ClaimedAt = netip.Addr{}, time.Time{}
 	m.MasterPriority, m.MasterConfirmed = ev.Priority, true
 	return m.adoptInterval(ev)
 }

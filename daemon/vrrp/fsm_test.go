@@ -251,6 +251,19 @@ func TestScenarios(t *testing.T) {
 					Suspect{Reason: SuspectUnconfirmedMaster, Src: ipStranger, Priority: 255, AdvertInterval: 40950 * time.Millisecond}}},
 			{3 * time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: time.Second}, StateBackup,
 				[]Action{ResetTimer{At: at(3*time.Second + MasterDownInterval(Version3, time.Second, 100))}}},
+			// It still follows its master: that master's priority 0 counts.
+			{3*time.Second + time.Second/2, EventAdvert{Src: ipHigh, Priority: 0, AdvertInterval: time.Second}, StateBackup,
+				[]Action{ResetTimer{At: at(3*time.Second + time.Second/2 + SkewTime(Version3, time.Second, 100))}}},
+		}},
+		{"backup switches to a new master once it repeats", Params{Version: Version3, Priority: 100, AdvertInterval: time.Second, Preempt: true, PrimaryIP: ipLow}, []step{
+			{0, EventStartup{}, StateBackup, nil},
+			{time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: time.Second}, StateBackup, nil},
+			{2 * time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: time.Second}, StateBackup, nil},
+			{2*time.Second + time.Second/2, EventAdvert{Src: ipStranger, Priority: 200, AdvertInterval: 500 * time.Millisecond}, StateBackup, nil},
+			{3 * time.Second, EventAdvert{Src: ipStranger, Priority: 200, AdvertInterval: 500 * time.Millisecond}, StateBackup,
+				[]Action{ResetTimer{At: at(3*time.Second + MasterDownInterval(Version3, 500*time.Millisecond, 100))}}},
+			{3*time.Second + time.Second/4, EventAdvert{Src: ipHigh, Priority: 0, AdvertInterval: time.Second}, StateBackup,
+				[]Action{Suspect{Reason: SuspectPriorityZeroNotMaster, Src: ipHigh, AdvertInterval: time.Second}}},
 		}},
 		{"backup ignores priority 0 from a source that is not its master", params(100), []step{
 			{0, EventStartup{}, StateBackup, nil},
