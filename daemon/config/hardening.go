@@ -14,10 +14,14 @@ import (
 
 // HMAC key and window bounds, as keepalived (vrrp_auth_hmac.h) defines them.
 const (
-	// HMACKeyMin and HMACKeyMax bound a key's length in bytes.
-	HMACKeyMin, HMACKeyMax = 32, 64
-	// HMACWindowMin and HMACWindowMax bound time_window.
-	HMACWindowMin, HMACWindowMax = time.Second, 300 * time.Second
+	// HMACKeyMin is the shortest key, in bytes.
+	HMACKeyMin = 32
+	// HMACKeyMax is the longest key, in bytes.
+	HMACKeyMax = 64
+	// HMACWindowMin is the shortest time_window.
+	HMACWindowMin = time.Second
+	// HMACWindowMax is the longest time_window.
+	HMACWindowMax = 300 * time.Second
 )
 
 // HMAC anti_replay and mode values, keepalived's spelling.
@@ -180,7 +184,7 @@ func readHMACKey(v string) (hmacKeyValue, error) {
 		if err != nil {
 			return out, fmt.Errorf("read key file: %w", err)
 		}
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // read-only: nothing to flush
 		fi, err := f.Stat()
 		if err != nil {
 			return out, fmt.Errorf("read key file: %w", err)
