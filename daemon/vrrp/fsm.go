@@ -115,9 +115,11 @@ type Machine struct {
 	// MasterConfirmed is set once MasterIP sent two adverts in a row; a
 	// backup adopts the master's interval only then (see stranger.go).
 	MasterConfirmed bool
-	// Claimant is the source of a single higher-priority advert a master
-	// heard at ClaimedAt; the same source again within Master_Down_Interval
-	// makes the master yield. Zero when none is pending.
+	// Claimant is the source of a single advert that claimed mastership at
+	// ClaimedAt: to a master, a higher-priority one; to a backup following a
+	// confirmed master, another source. The same source again within
+	// Master_Down_Interval makes the master yield, or the backup follow it.
+	// Zero when none is pending.
 	Claimant  netip.Addr
 	ClaimedAt time.Time
 	// TimerAt is when the machine wants an EventTimer; zero for none.
