@@ -272,5 +272,30 @@ var _ = Describe("drlb pair with auth_hmac", Ordered, Label("daemon", "vrrp"), f
 		Eventually(lb2.state).WithTimeout(3 * time.Second).Should(Equal("BACKUP"))
 		Eventually(func() string { return arpOwner(lab) }).WithTimeout(3 * time.Second).Should(Equal("lb1"))
 		Expect(metrics(lab, "lb2")).NotTo(MatchRegexp(`reason="hmac_(invalid|stale|unknown_key|malformed)"`))
+		// The preemption is confirmed by lb1's answer to lb2's challenge: lb2
+		// leaves MASTER well within one advert interval of lb1 entering it.
+		backupAt, masterAt := lastLogTime(lb2.proc.Log(), "Entering BACKUP STATE"), lastLogTime(lb1.proc.Log(), "Entering MASTER STATE")
+		Expect(backupAt).NotTo(BeZero())
+		Expect(masterAt).NotTo(BeZero())
+		both := backupAt.Sub(masterAt)
+		GinkgoWriter.Printf("both MASTER for %v during the preemption\n", both)
+		Expect(both).To(BeNumerically("<", time.Second))
 	})
 })
+
+// lastLogTime returns the time stamp of the last line of a drlb log that
+// contains what (zero when none).
+func lastLogTime(log, what string) time.Time {
+	var at time.Time
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, what) {
+			continue
+		}
+		if f := strings.Fields(line); len(f) > 0 {
+			if t, err := time.Parse(time.RFC3339Nano, f[0]); err == nil {
+				at = t
+			}
+		}
+	}
+	return at
+}
