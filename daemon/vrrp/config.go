@@ -55,6 +55,12 @@ type InstanceConfig struct {
 	// UnicastPeers are unicast_peer addresses, of the instance's family;
 	// empty means multicast (MulticastGroup).
 	UnicastPeers []netip.Addr
+	// AuthHMAC is keepalived's auth_hmac block (HMAC-SHA256 trailer with
+	// anti-replay, v2 and v3); nil for none. It excludes AuthType PASS.
+	AuthHMAC *HMACConfig
+	// AcceptFrom is drlb_accept_from: when set, adverts are accepted only
+	// from these sources and UnicastPeers, with multicast too.
+	AcceptFrom []netip.Addr
 	// VIPs are the virtual_ipaddress entries (carried in adverts), all of
 	// one family: the first one's makes the instance IPv4 or IPv6.
 	VIPs []VIP
@@ -193,10 +199,25 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 	if c.AuthType != AuthNone && c.AuthType != AuthPass {
 		return bad("auth_type %v not supported (PASS only)", c.AuthType)
 	}
-	family := "IPv4"
-	if v6 {
-		family = "IPv6"
+	if h := c.AuthHMAC; h != nil {
+		if c.AuthType != AuthNone {
+			return bad("auth_hmac cannot be combined with authentication")
+		}
+		if _, ok := h.Keys[h.ActiveKey]; !ok {
+			return bad("auth_hmac active_key %d is not one of its keys", h.ActiveKey)
+		}
+		for id, k := range h.Keys {
+			if id == 0 || len(k) < HMACKeyMin || len(k) > HMACKeyMax {
+				return bad("auth_hmac key %d: id 1-255 and %d-%d bytes needed", id, HMACKeyMin, HMACKeyMax)
+			}
+		}
+		hc := *h
+		if hc.TimeWindow == 0 {
+			hc.TimeWindow = DefaultHMACWindow(c.AdvertInterval)
+		}
+		c.AuthHMAC = &hc
 	}
+	family := familyName(v6)
 	if c.SourceIP.IsValid() && c.SourceIP.Is6() != v6 {
 		return bad("source %v is not %s like the instance's virtual addresses", c.SourceIP, family)
 	}
@@ -208,10 +229,7 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 	if len(c.VIPs) == 0 {
 		return bad("no virtual_ipaddress")
 	}
-	groupKeyword := "vrrp_mcast_group4"
-	if v6 {
-		groupKeyword = "vrrp_mcast_group6"
-	}
+	groupKeyword := mcastGroupKeyword(v6)
 	if c.MulticastGroup.IsValid() && (!c.MulticastGroup.IsMulticast() || c.MulticastGroup.Is6() != v6) {
 		return bad("%s %v is not an %s multicast address", groupKeyword, c.MulticastGroup, family)
 	}
