@@ -161,3 +161,34 @@ func TestClassifyInstanceFamilyChange(t *testing.T) {
 		t.Fatalf("%v", ch)
 	}
 }
+
+// TestCodecIPv6V2 is keepalived's VRRPv2 over IPv6 (an IPv6 instance with
+// "version 2" and no vrrp_strict): the v2 header (auth type, whole-second
+// interval), IPv6 addresses, no authentication data, and the checksum over
+// the IPv6 pseudo-header (keepalived sets IPV6_CHECKSUM on the socket).
+func TestCodecIPv6V2(t *testing.T) {
+	src, dst := netip.MustParseAddr("fe80::2"), MulticastIPv6
+	a := Advertisement{Version: Version2, VRID: 61, Priority: 100, AdvertInterval: 2 * time.Second,
+		Addresses: []netip.Addr{netip.MustParseAddr("fd00:172:16:1::1")}}
+	b, err := Marshal(a, src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 8+16 || b[0] != 0x21 || b[4] != 0 || b[5] != 2 {
+		t.Fatalf("message % x: want a 24-byte v2 header with auth type 0 and interval 2", b)
+	}
+	got, err := Parse(b, src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != Version2 || got.AdvertInterval != 2*time.Second || len(got.Addresses) != 1 || got.Addresses[0] != a.Addresses[0] {
+		t.Fatalf("round trip %+v", got)
+	}
+	if _, err := Parse(b, netip.MustParseAddr("fe80::3"), dst); !errors.Is(err, ErrChecksum) {
+		t.Fatalf("the pseudo-header is not covered: %v", err)
+	}
+	a.AuthType, a.AuthData = AuthPass, PassAuthData("x")
+	if _, err := Marshal(a, src, dst); !errors.Is(err, ErrAddressFamily) {
+		t.Fatalf("PASS over IPv6 marshalled: %v", err)
+	}
+}

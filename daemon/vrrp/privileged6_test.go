@@ -393,3 +393,31 @@ func TestLabFailoverIPv6vsIPv4(t *testing.T) {
 		t.Errorf("IPv6 ÷ IPv4 failover time %.2f, want about 1", mean)
 	}
 }
+
+// TestLabIPv6KeepalivedV2: an IPv6 instance with "version 2" runs
+// keepalived's VRRPv2 over IPv6 (without vrrp_strict keepalived keeps the
+// configured version): drlb and keepalived 2.2.7 accept each other's
+// adverts (no authentication data, IPv6 pseudo-header checksum).
+func TestLabIPv6KeepalivedV2(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
+	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
+	k := runKeepalived(t, a, t.TempDir(), keepalivedConf6(a, 150, "version 2\n  advert_int 1"))
+	eventually(t, 8*time.Second, "keepalived master", func() bool { return a.hasVIP6(t, labVIP6) })
+	nb := l.runNode(b, labInstance6(100, Version2, time.Second))
+	aLL := a.linkLocal(t)
+	eventually(t, 4*time.Second, "drlb backup of keepalived", func() bool {
+		s := nb.status()
+		return s.State == StateBackup && s.MasterIP == aLL && s.Version == Version2 && s.Counters.AdvertsReceived >= 2
+	})
+	if d := nb.status().Counters.Drops; len(d) != 0 {
+		t.Fatalf("drlb dropped keepalived's v2 IPv6 adverts: %v", d)
+	}
+	k.stop(t, syscall.SIGTERM)
+	eventually(t, 3*time.Second, "drlb master", func() bool { return nb.status().State == StateMaster && b.hasVIP6(t, labVIP6) })
+	// keepalived with a lower priority accepts our v2 adverts and stays backup.
+	runKeepalived(t, a, t.TempDir(), keepalivedConf6(a, 50, "version 2\n  advert_int 1"))
+	consistently(t, 5*time.Second, "drlb stays the only master", func() bool {
+		return !a.hasVIP6(t, labVIP6) && nb.status().State == StateMaster
+	})
+}
