@@ -324,23 +324,19 @@ func TestLabIPv6KeepalivedInterop(t *testing.T) {
 	k2.stop(t, syscall.SIGTERM)
 }
 
-// TestLabFailoverIPv6vsIPv4 is the failover benchmark of issue 14: one
-// pair of nodes runs an IPv4 and an IPv6 instance (not synced, so each
-// fails over on its own timer); the master's VRRP is dropped on the
-// bridge in one nft transaction (a silent death, as kill -9), and the
-// time until the backup's instance of each family is MASTER is measured,
-// over several rounds in the same run. It reports the mean IPv6 ÷ IPv4
-// ratio, which should be about 1 (each is Master_Down_Interval less the
-// time since the master's last advert).
-func TestLabFailoverIPv6vsIPv4(t *testing.T) {
-	testenv.Privileged(t, "nft")
-	if testing.Short() {
-		t.Skip("benchmark: about 1 s per round")
-	}
-	l := newLab(t)
+// failoverRounds measures failover per family: one pair of nodes runs an
+// IPv4 and an IPv6 instance (not synced, so each fails over on its own
+// timer); the master's VRRP is dropped on the bridge in one nft
+// transaction (a silent death, as kill -9), and the time until the
+// backup's instance of each family is MASTER is measured, rounds times in
+// the same run. It returns the mean takeover time of each family (each is
+// Master_Down_Interval less the time since the master's last advert).
+func failoverRounds(tb testing.TB, rounds int, advert time.Duration) (mean4, mean6 time.Duration) {
+	tb.Helper()
+	testenv.Privileged(tb, "nft")
+	l := newLab(tb)
 	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
 	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
-	advert := 100 * time.Millisecond
 	cfg := func(prio uint8) Config {
 		return Config{Instances: []InstanceConfig{labInstance(prio, Version3, advert), labInstance6(prio, Version3, advert)}}
 	}
@@ -352,12 +348,10 @@ func TestLabFailoverIPv6vsIPv4(t *testing.T) {
 	}
 	l.nftSwitch("add", "table", "bridge", "vrrpb")
 	l.nftSwitch("add", "chain", "bridge", "vrrpb", "cb", "{ type filter hook forward priority 0 ; }")
-	mac := a.mac(t).String()
-	const rounds = 8
+	mac := a.mac(tb).String()
 	var sum4, sum6 time.Duration
-	var ratios []float64
 	for r := range rounds {
-		eventually(t, 3*time.Second, "a master of both, b backup of both", settled)
+		eventually(tb, 3*time.Second, "a master of both, b backup of both", settled)
 		time.Sleep(time.Duration(r%4) * advert / 4) // vary the phase against a's advert timers
 		l.nftSwitch("add", "rule", "bridge", "vrrpb", "cb", "ether", "saddr", mac, "ip", "protocol", "112", "drop", ";",
 			"add", "rule", "bridge", "vrrpb", "cb", "ether", "saddr", mac, "ip6", "nexthdr", "112", "drop")
@@ -374,24 +368,47 @@ func TestLabFailoverIPv6vsIPv4(t *testing.T) {
 		}
 		l.nftSwitch("flush", "chain", "bridge", "vrrpb", "cb")
 		if t4 == 0 || t6 == 0 {
-			t.Fatalf("round %d: b master after IPv4 %v, IPv6 %v", r, t4, t6)
+			tb.Fatalf("round %d: b master after IPv4 %v, IPv6 %v", r, t4, t6)
 		}
 		sum4, sum6 = sum4+t4, sum6+t6
-		ratios = append(ratios, float64(t6)/float64(t4))
-		t.Logf("round %d: IPv4 %v, IPv6 %v, IPv6/IPv4 %.2f", r, t4.Round(time.Millisecond), t6.Round(time.Millisecond), ratios[r])
+		tb.Logf("round %d: IPv4 %v, IPv6 %v, IPv6/IPv4 %.2f", r, t4.Round(time.Millisecond), t6.Round(time.Millisecond), float64(t6)/float64(t4))
 	}
+	return sum4 / time.Duration(rounds), sum6 / time.Duration(rounds)
+}
+
+// TestLabFailoverIPv6vsIPv4 is the failover comparison of issue 14 (see
+// failoverRounds): the IPv6 ÷ IPv4 ratio of the mean takeover times in one
+// run should be about 1, and each mean within Master_Down_Interval.
+func TestLabFailoverIPv6vsIPv4(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 0.5 s per round")
+	}
+	const rounds = 8
+	advert := 100 * time.Millisecond
+	mean4, mean6 := failoverRounds(t, rounds, advert)
 	mdi := MasterDownInterval(Version3, advert, 100)
-	mean := float64(sum6) / float64(sum4)
+	ratio := float64(mean6) / float64(mean4)
 	t.Logf("failover over %d rounds (Master_Down_Interval %v): IPv4 mean %v, IPv6 mean %v, IPv6 ÷ IPv4 = %.2f",
-		rounds, mdi.Round(time.Millisecond), (sum4 / rounds).Round(time.Millisecond), (sum6 / rounds).Round(time.Millisecond), mean)
-	for _, m := range []time.Duration{sum4 / rounds, sum6 / rounds} {
+		rounds, mdi.Round(time.Millisecond), mean4.Round(time.Millisecond), mean6.Round(time.Millisecond), ratio)
+	for _, m := range []time.Duration{mean4, mean6} {
 		if m > mdi+50*time.Millisecond || m < mdi-advert-50*time.Millisecond {
 			t.Errorf("mean failover %v outside [Master_Down_Interval − advert_int, Master_Down_Interval] = [%v, %v] (±50 ms)", m, mdi-advert, mdi)
 		}
 	}
-	if mean < 0.75 || mean > 1.33 {
-		t.Errorf("IPv6 ÷ IPv4 failover time %.2f, want about 1", mean)
+	if ratio < 0.75 || ratio > 1.33 {
+		t.Errorf("IPv6 ÷ IPv4 failover time %.2f, want about 1", ratio)
 	}
+}
+
+// BenchmarkLabFailoverIPv6vsIPv4 reports the mean takeover time per
+// family (ms) and their ratio over b.N silent master deaths (make bench;
+// -benchtime 8x for a fixed count).
+func BenchmarkLabFailoverIPv6vsIPv4(b *testing.B) {
+	mean4, mean6 := failoverRounds(b, b.N, 100*time.Millisecond)
+	b.ReportMetric(float64(mean4)/float64(time.Millisecond), "ipv4-ms")
+	b.ReportMetric(float64(mean6)/float64(time.Millisecond), "ipv6-ms")
+	b.ReportMetric(float64(mean6)/float64(mean4), "ipv6/ipv4")
+	b.ReportMetric(0, "ns/op") // the wall time of a round is the lab's, not a cost
 }
 
 // TestLabIPv6KeepalivedV2: an IPv6 instance with "version 2" runs

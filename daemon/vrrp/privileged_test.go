@@ -30,7 +30,7 @@ var labSeq atomic.Int32
 // lab is a switch namespace with a bridge and hosts attached by veth, each
 // host with eth1 in 172.16.1.0/24. Everything is removed in t.Cleanup.
 type lab struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 	sw     netns.NsHandle
 	hsw    *netlink.Handle
@@ -45,7 +45,7 @@ type labHost struct {
 	ip6  netip.Addr // invalid unless added with one
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	testenv.Privileged(t, "ip")
 	l := &lab{t: t, prefix: fmt.Sprintf("vrrpt%d%d", os.Getpid()%10000, labSeq.Add(1)), hosts: map[string]*labHost{}}
@@ -182,7 +182,7 @@ func (h *labHost) hasVIP(t *testing.T, vip netip.Prefix) bool {
 	return false
 }
 
-func (h *labHost) mac(t *testing.T) net.HardwareAddr {
+func (h *labHost) mac(t testing.TB) net.HardwareAddr {
 	t.Helper()
 	eth1, err := h.h.LinkByName("eth1")
 	if err != nil {
@@ -278,7 +278,7 @@ func (l *lab) runNodeConfig(host *labHost, cfg Config) *runningNode {
 	return rn
 }
 
-func (rn *runningNode) stop(t *testing.T) {
+func (rn *runningNode) stop(t testing.TB) {
 	t.Helper()
 	if rn.cancel == nil {
 		return
