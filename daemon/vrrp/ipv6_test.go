@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestInstanceConfigIPv6Defaults(t *testing.T) {
 		{name: "IPv4 group for an IPv6 instance", mod: func(c *InstanceConfig) { c.MulticastGroup = MulticastIPv4 }, wantErr: "vrrp_mcast_group6 224.0.0.18 is not an IPv6 multicast address"},
 		{name: "unicast group", mod: func(c *InstanceConfig) { c.MulticastGroup = netip.MustParseAddr("fd00::1") }, wantErr: "not an IPv6 multicast"},
 		{name: "mixed virtual_ipaddress", mod: func(c *InstanceConfig) { c.VIPs = append(c.VIPs, vip4...) }, wantErr: "of one family (IPv6, as the first)"},
-		{name: "IPv4 first then IPv6", mod: func(c *InstanceConfig) { c.VIPs = append(vip4, vip6...) }, wantErr: "of one family (IPv4, as the first)"},
+		{name: "IPv4 first then IPv6", mod: func(c *InstanceConfig) { c.VIPs = append(slices.Clone(vip4), vip6...) }, wantErr: "of one family (IPv4, as the first)"},
 		{name: "excluded of the other family allowed", mod: func(c *InstanceConfig) { c.ExcludedVIPs = vip4 }, version: Version3, group: MulticastIPv6, wantIPv6: true},
 		{name: "IPv4 source for IPv6", mod: func(c *InstanceConfig) { c.SourceIP = netip.MustParseAddr("172.16.1.2") }, wantErr: "source 172.16.1.2 is not IPv6"},
 		{name: "IPv6 source for IPv4", mod: func(c *InstanceConfig) { c.VIPs = vip4; c.SourceIP = netip.MustParseAddr("fd00::2") }, wantErr: "source fd00::2 is not IPv4"},
