@@ -160,25 +160,37 @@ func TestLabIPv6TwoNodes(t *testing.T) {
 	})
 }
 
-// TestLabIPv6Unicast: unicast_peer over IPv6 with unicast_src_ip.
+// TestLabIPv6Unicast: unicast_peer over IPv6, with global addresses and
+// unicast_src_ip, and with link-local peers and the default (link-local)
+// source, which need the interface as their zone.
 func TestLabIPv6Unicast(t *testing.T) {
-	l := newLab(t)
-	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
-	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
-	advert := 100 * time.Millisecond
-	ia := labInstance6(150, Version3, advert)
-	ia.SourceIP, ia.UnicastPeers = a.ip6, []netip.Addr{b.ip6}
-	ib := labInstance6(100, Version3, advert)
-	ib.SourceIP, ib.UnicastPeers = b.ip6, []netip.Addr{a.ip6}
-	na := l.runNode(a, ia)
-	nb := l.runNode(b, ib)
-	eventually(t, 3*time.Second, "a master, b backup of a", func() bool {
-		return na.status().State == StateMaster && nb.status().State == StateBackup && nb.status().MasterIP == a.ip6
-	})
-	na.stop(t)
-	eventually(t, time.Second, "b master", func() bool { return nb.status().State == StateMaster && b.hasVIP6(t, labVIP6) })
-	if nb.status().Counters.PriorityZeroReceived != 1 {
-		t.Fatalf("b counters %+v", nb.status().Counters)
+	for _, kind := range []string{"global", "link-local"} {
+		t.Run(kind, func(t *testing.T) {
+			l := newLab(t)
+			a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
+			b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
+			advert := 100 * time.Millisecond
+			ia := labInstance6(150, Version3, advert)
+			ib := labInstance6(100, Version3, advert)
+			aIP, bIP := a.ip6, b.ip6
+			if kind == "link-local" {
+				aIP, bIP = a.linkLocal(t), b.linkLocal(t)
+				ia.UnicastPeers, ib.UnicastPeers = []netip.Addr{bIP}, []netip.Addr{aIP}
+			} else {
+				ia.SourceIP, ia.UnicastPeers = aIP, []netip.Addr{bIP}
+				ib.SourceIP, ib.UnicastPeers = bIP, []netip.Addr{aIP}
+			}
+			na := l.runNode(a, ia)
+			nb := l.runNode(b, ib)
+			eventually(t, 3*time.Second, "a master, b backup of a", func() bool {
+				return na.status().State == StateMaster && nb.status().State == StateBackup && nb.status().MasterIP == aIP
+			})
+			na.stop(t)
+			eventually(t, time.Second, "b master", func() bool { return nb.status().State == StateMaster && b.hasVIP6(t, labVIP6) })
+			if nb.status().Counters.PriorityZeroReceived != 1 {
+				t.Fatalf("b counters %+v", nb.status().Counters)
+			}
+		})
 	}
 }
 
