@@ -170,7 +170,6 @@ func TestDiagnostics(t *testing.T) {
 		{"TUN gue", vsrv("lvs_method TUN type gue port 6080"), Options{}, []want{"2:21: error: lvs_method TUN type gue is not supported yet: drlb programs IPIP tunnels only"}},
 		{"TUN ipip nocsum", vsrv("lvs_method TUN type ipip nocsum"), Options{}, nil},
 		{"TUN csum", vsrv("lvs_method TUN csum"), Options{}, []want{"2:16: error: lvs_method TUN csum is not supported yet"}},
-		{"virtual_server group", "virtual_server group G {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:16: error: virtual_server group (virtual_server_group) is not supported yet: its services would not be programmed"}},
 		{"nft NAT", "global_defs {\ndrlb_dataplane nft\n}\n" + vsrv(), Options{}, []want{"4:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS: the nftables data plane does IPv4 DR with a port only (drlb_dataplane nft)"}},
 		{"auto NAT without IPVS", vsrv(), Options{IPVSAvailable: func() bool { return false }}, []want{"1:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS: the nftables data plane does IPv4 DR with a port only (drlb_dataplane auto, and this kernel has no IPVS)"}},
 		{"auto NAT with IPVS", vsrv(), Options{IPVSAvailable: func() bool { return true }}, nil},

@@ -29,8 +29,11 @@ type Config struct {
 	SyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups"`
 	// Instances holds every vrrp_instance block, in file order.
 	Instances []VRRPInstance `json:"vrrp_instances"`
-	// VirtualServers holds every virtual_server block, in file order.
+	// VirtualServers holds every virtual_server block, in file order; a
+	// "virtual_server group NAME" block is one entry per member of the group.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
+	// VirtualServerGroups holds every virtual_server_group block, in file order.
+	VirtualServerGroups []VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
 }
@@ -286,14 +289,15 @@ const (
 type VirtualServer struct {
 	// Pos is where the block starts.
 	Pos Position `json:"pos"`
-	// Address and Port identify an IP:PORT service; zero for fwmark/group forms.
+	// Address and Port identify an IP:PORT service; zero for the fwmark form.
 	// Virtual servers without real servers are dropped (with a warning), as keepalived does.
 	Address netip.Addr `json:"address,omitzero"`
 	// Port is the service port (see Address).
 	Port uint16 `json:"port,omitempty"`
 	// FWMark is the firewall mark for the fwmark form.
 	FWMark uint32 `json:"fwmark,omitempty"`
-	// Group is the virtual_server_group name for the group form (not supported yet).
+	// Group is the virtual_server_group this service is a member of, for
+	// the group form; Address, Port or FWMark are then the member's.
 	Group string `json:"group,omitempty"`
 	// Protocol is protocol (default TCP; empty for fwmark services).
 	Protocol Protocol `json:"protocol"`

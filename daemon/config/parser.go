@@ -378,13 +378,30 @@ func (p *parser) build(top []*node) *Config {
 		seenGlobal = true
 		p.globalDefs(n, &cfg.Global)
 	}
+	// virtual_server_group blocks next: "virtual_server group NAME" may
+	// come before the group it names.
+	groups := map[string]*VirtualServerGroup{}
+	for _, n := range top {
+		if n.key.text != "virtual_server_group" {
+			continue
+		}
+		if name, ok := p.blockName(n); ok {
+			if g, dup := groups[name]; dup {
+				p.errAt(n.key.pos, "virtual_server_group %s is defined twice (first at %s)", name, where(g.Pos))
+				continue
+			}
+			g := p.virtualServerGroup(n, name)
+			cfg.VirtualServerGroups = append(cfg.VirtualServerGroups, g)
+			groups[name] = &cfg.VirtualServerGroups[len(cfg.VirtualServerGroups)-1]
+		}
+	}
 	for _, n := range top {
 		p.tick()
 		if _, known := keywords().lookup(n.key.text, []string{"top"}); known {
 			p.directives++
 		}
 		switch n.key.text {
-		case "global_defs":
+		case "global_defs", "virtual_server_group":
 			// done above
 		case "vrrp_script":
 			if name, ok := p.blockName(n); ok {
@@ -404,7 +421,9 @@ func (p *parser) build(top []*node) *Config {
 			}
 		case "virtual_server":
 			if p.needBlock(n) {
-				if vs, ok := p.virtualServer(n); ok {
+				if vs, ok := p.virtualServer(n); ok && vs.Group != "" {
+					cfg.VirtualServers = append(cfg.VirtualServers, p.expandGroup(vs, groups, n.args[1].pos)...)
+				} else if ok {
 					cfg.VirtualServers = append(cfg.VirtualServers, vs)
 				}
 			}

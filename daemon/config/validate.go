@@ -374,6 +374,10 @@ func (p *parser) fixPort(vs *VirtualServer, method ForwardingMethod, port *uint1
 // Name returns the virtual server as keepalived logs it: "[IP]:PORT" or "FWM N".
 func (vs *VirtualServer) Name() string {
 	switch {
+	case vs.Group != "" && (vs.FWMark != 0 || vs.Address.IsValid()):
+		m := *vs
+		m.Group = ""
+		return m.Name() + " (group " + vs.Group + ")"
 	case vs.FWMark != 0:
 		return fmt.Sprintf("FWM %d", vs.FWMark)
 	case vs.Group != "":
