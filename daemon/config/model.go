@@ -84,6 +84,10 @@ type GlobalDefs struct {
 	DynamicInterfaces bool `json:"dynamic_interfaces,omitempty"`
 	// Dataplane is the drlb_dataplane extension (default auto).
 	Dataplane Dataplane `json:"drlb_dataplane"`
+	// Notify holds the notify FIFOs and smtp_alert settings.
+	Notify NotifyDefs `json:"notify"`
+	// LVS holds lvs_sync_daemon, lvs_timeouts, lvs_flush, lvs_flush_on_stop.
+	LVS LVSDefs `json:"lvs"`
 }
 
 // Garp holds gratuitous ARP / unsolicited NA timing for a VRRP instance.

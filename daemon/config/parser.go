@@ -466,6 +466,7 @@ func defaultGlobal() GlobalDefs {
 		VRRPGarp:        defaultGarp(),
 		VRRPMcastGroup4: netip.MustParseAddr("224.0.0.18"),
 		Dataplane:       DataplaneAuto,
+		Notify:          NotifyDefs{SMTPTimeout: 30 * time.Second},
 	}
 }
 
@@ -512,6 +513,9 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 				g.ScriptUser = s
 			}
 		default:
+			if p.notifyGlobal(n, g) {
+				continue
+			}
 			if strings.HasPrefix(n.key.text, "vrrp_garp_") {
 				if p.garp(n, strings.TrimPrefix(n.key.text, "vrrp_"), &g.VRRPGarp) {
 					continue

@@ -16,6 +16,7 @@ func (p *parser) validate(cfg *Config) {
 	p.validateInstances(cfg)
 	p.validateSyncGroups(cfg)
 	p.validateVirtualServers(cfg)
+	p.validateLVSDefs(cfg)
 	if p.directives == 0 && len(cfg.Files) > 0 && !p.diags.HasErrors() {
 		// A truncated deploy or a full disk leaves such a file: say so.
 		p.warnAt(Position{File: cfg.Files[0], Line: 1, Col: 1}, "the file has no directives: drlb runs with nothing (as keepalived does), and a reload into it is refused unless `drlb reload --allow-empty`")
