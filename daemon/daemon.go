@@ -105,6 +105,10 @@ type Daemon struct {
 	// reference is st.comp.node.
 	node atomic.Pointer[vrrp.Node]
 
+	// notifier writes notify FIFO lines and queues smtp_alert mail (nil
+	// when the configuration has neither); VRRP's thread reads it.
+	notifier atomic.Pointer[notifier]
+
 	// st is the supervisor's state: New and Run set it up before the loop
 	// starts, the loop alone reads and writes it while it runs, and Run
 	// stops its components after the loop has returned.
@@ -257,6 +261,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		_ = metricsSrv.Close()
 		return err
 	}
+	d.notifier.Store(startNotifier(ctx, d.st.cfg, d.log, d.runFIFOScript))
+	d.st.notifyKey = notifySettings(d.st.cfg)
+	defer func() { d.notifier.Swap(nil).close() }()
 	start := map[check.Target]bool{}
 	for t, h := range d.st.health {
 		start[t] = h.Up
@@ -443,7 +450,10 @@ func (d *Daemon) updateVRRP(ctx context.Context, c *components, run, compare vrr
 
 func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vrrp.Config) error {
 	d.stopVRRP(c)
-	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked})
+	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked,
+		OnNotify: func(kind, name string, state vrrp.State, prio uint8) {
+			d.notifier.Load().vrrpNotify(kind, name, state, prio)
+		}})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}

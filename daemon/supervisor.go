@@ -115,6 +115,8 @@ type state struct {
 	host     hostFacts
 	applied  *dataplane.Table // last table applied successfully
 	applyErr error
+	// notifyKey is notifySettings of the configuration d.notifier serves.
+	notifyKey string
 
 	reloads    int
 	lastReload time.Time
@@ -308,6 +310,7 @@ func (d *Daemon) onHealth(ctx context.Context, tr check.Transition) {
 		d.log.Info(fmt.Sprintf("Real server %s of %s is %s: %s", tr.Target.RealServer, tr.Target.VirtualServer, state, tr.Reason),
 			"latency", tr.Latency.Round(time.Microsecond))
 		d.metrics.healthTransition(tr.Target, tr.Up)
+		d.notifier.Load().healthChanged(d.st.cfg, tr)
 	}
 	up := tr.Up
 	d.publish(api.Event{Time: tr.Time, Kind: api.EventHealth, Service: tr.Target.VirtualServer, Server: tr.Target.RealServer,
@@ -585,6 +588,7 @@ func (d *Daemon) finishReload(ctx context.Context, ok bool) {
 	r.res.OK = ok
 	r.res.Duration = time.Since(r.begin)
 	if ok {
+		d.reloadNotifier()
 		if len(r.res.Changes) == 0 {
 			r.res.Changes = []string{"no change"}
 		}

@@ -214,6 +214,8 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 			p.flag(n, &vs.SorryServer.InhibitOnFailure)
 		case "real_server":
 			realNodes = append(realNodes, n)
+		case "smtp_alert":
+			p.optFlag(n, &vs.SMTPAlert)
 		default:
 			p.unknown(n, "virtual_server", "virtual_server")
 		}
@@ -354,7 +356,7 @@ func (p *parser) granularity(t token, vs *VirtualServer) {
 
 func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, bool) {
 	p.tick()
-	rs := RealServer{Pos: p.pos(b.key.pos), Weight: 1, Method: vs.Method, InhibitOnFailure: vs.InhibitOnFailure}
+	rs := RealServer{Pos: p.pos(b.key.pos), Weight: 1, Method: vs.Method, InhibitOnFailure: vs.InhibitOnFailure, SMTPAlert: vs.SMTPAlert}
 	if len(b.args) < 1 {
 		p.errAt(afterKey(b), "real_server needs \"IP [PORT]\"")
 		return rs, false
@@ -406,6 +408,8 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 			}
 		case "virtualhost":
 			p.str(n, &vhost)
+		case "smtp_alert":
+			p.optFlag(n, &rs.SMTPAlert)
 		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK":
 			checkNodes = append(checkNodes, n)
 		default:

@@ -128,6 +128,8 @@ type VRRPSyncGroup struct {
 	Notify Notify `json:"notify"`
 	// TrackScripts is track_script inherited by the members.
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPState is an instance's initial state.
@@ -245,6 +247,8 @@ type VRRPInstance struct {
 	Garp Garp `json:"garp"`
 	// SyncGroup names the vrrp_sync_group this instance belongs to, if any.
 	SyncGroup string `json:"sync_group,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPScript is a vrrp_script block.
@@ -341,6 +345,8 @@ type VirtualServer struct {
 	SorryServer *SorryServer `json:"sorry_server,omitempty"`
 	// RealServers are the backends.
 	RealServers []RealServer `json:"real_servers"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.
@@ -374,6 +380,9 @@ type RealServer struct {
 	NotifyDown string `json:"notify_down,omitempty"`
 	// Checkers probe this server; the server is up when all checkers are up.
 	Checkers []Checker `json:"checkers"`
+	// SMTPAlert is smtp_alert; nil when not written: the virtual server's,
+	// else global_defs' (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // CheckerKind is the health checker type.

@@ -663,6 +663,8 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 			ts, names := p.trackScripts(n)
 			g.TrackScripts = append(g.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "smtp_alert":
+			p.optFlag(n, &g.SMTPAlert)
 		default:
 			p.unknown(n, "vrrp_sync_group", "vrrp_sync_group")
 		}
@@ -833,6 +835,8 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			ts, names := p.trackScripts(n)
 			in.TrackScripts = append(in.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "smtp_alert":
+			p.optFlag(n, &in.SMTPAlert)
 		default:
 			p.unknown(n, "vrrp_instance", "vrrp_instance")
 		}
