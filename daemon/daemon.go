@@ -108,6 +108,9 @@ type Daemon struct {
 	// notifier writes notify FIFO lines and queues smtp_alert mail (nil
 	// when the configuration has neither); VRRP's thread reads it.
 	notifier atomic.Pointer[notifier]
+	// syncd switches the IPVS sync daemon with its VRRP instance (nil
+	// without lvs_sync_daemon); VRRP's thread reads it.
+	syncd atomic.Pointer[syncDaemons]
 
 	// st is the supervisor's state: New and Run set it up before the loop
 	// starts, the loop alone reads and writes it while it runs, and Run
@@ -309,6 +312,8 @@ type components struct {
 	vrrpChange []string
 	sched      *check.Scheduler
 	schedRun   *runner
+	// hk holds what lvs_flush, lvs_timeouts, lvs_sync_daemon started.
+	hk *housekeeping
 }
 
 // startDataplane opens the data plane when cfg has virtual servers and
@@ -324,10 +329,13 @@ func (d *Daemon) startDataplane(c *components, cfg *config.Config) error {
 	if kind == "" {
 		kind = dataplane.KindAuto
 	}
-	dp, err := d.newDataplane(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log})
+	// lvs_timeouts tcp is the nft back end's idle timeout of its
+	// connection tables (IPVS gets all three through housekeeping).
+	dp, err := d.newDataplane(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log, ConnTimeout: cfg.Global.LVS.Timeouts.TCP})
 	if err != nil {
 		return fmt.Errorf("data plane %s: %w", kind, err)
 	}
+	c.hk = d.startHousekeeping(d.runCtxOrBackground(), dp, cfg.Global.LVS)
 	// No flush here: after a crash the first Apply reconciles with what the
 	// kernel still holds (a diff), so established connections survive.
 	c.dp = &serialDataplane{Dataplane: dp}
@@ -559,6 +567,9 @@ func (d *Daemon) stopAll(ctx context.Context) {
 				d.log.Info("Data plane flushed")
 			}
 		}
+		d.syncd.Store(nil)
+		c.hk.stop(d.log, !d.opts.KeepDataplane)
+		c.hk = nil
 		if err := c.dp.Close(); err != nil {
 			d.log.Error("Data plane close", "error", err)
 		}
@@ -570,6 +581,7 @@ func (d *Daemon) stopAll(ctx context.Context) {
 // thread, so it only counts, publishes and queues the transition for the
 // loop, none of which waits.
 func (d *Daemon) onVRRPTransition(t vrrp.Transition) {
+	d.syncd.Load().observe(t.Instance, t.To)
 	d.metrics.vrrpTransition(t.Instance, t.To.String())
 	d.publish(api.Event{Time: t.Time, Kind: api.EventVRRP, Instance: t.Instance, From: t.From.String(), To: t.To.String(), Reason: t.Reason})
 	d.vrrpIn.push(t)
@@ -860,4 +872,13 @@ func instanceStatus(cfg *config.Config, nodes []vrrp.InstanceStatus) []api.Insta
 		out = append(out, in)
 	}
 	return out
+}
+
+// runCtxOrBackground is Run's context once Run started (tests may open
+// the data plane before).
+func (d *Daemon) runCtxOrBackground() context.Context {
+	if d.runCtx != nil {
+		return d.runCtx
+	}
+	return context.Background()
 }

@@ -197,6 +197,7 @@ func (p *parser) notifyGlobal(n *node, g *GlobalDefs) bool {
 			}
 		}
 	case "lvs_timeouts":
+		p.lvsTimeoutsPos = p.pos(n.key.pos)
 		p.lvsTimeouts(n, &ld.Timeouts)
 	case "lvs_sync_daemon":
 		if sd, ok := p.syncDaemon(n); ok {
@@ -303,6 +304,9 @@ func (p *parser) syncDaemon(n *node) (SyncDaemon, bool) {
 // there, so that an operator who relies on synced connections learns it
 // at check time rather than at the first failover.
 func (p *parser) validateLVSDefs(cfg *Config) {
+	if t := cfg.Global.LVS.Timeouts; (t.TCPFin != 0 || t.UDP != 0) && p.nftOnly(cfg.Global.Dataplane) != "" {
+		p.warnAt(p.lvsTimeoutsPos, "lvs_timeouts tcpfin and udp are IPVS's; the nftables data plane has one idle timeout for its connection tables, set by lvs_timeouts tcp%s; ignored", p.nftOnly(cfg.Global.Dataplane))
+	}
 	sd := cfg.Global.LVS.SyncDaemon
 	if sd == nil {
 		return

@@ -52,6 +52,7 @@ func TestNotifyAndLVSGlobalDiagnostics(t *testing.T) {
 		{"sync daemon instance", g("lvs_sync_daemon eth1 VJ"), `2:1: error: lvs_sync_daemon: vrrp_instance "VJ" does not exist; did you mean "VI"?`},
 		{"sync daemon group", g("lvs_sync_daemon eth1 VI group 10.0.0.1"), "2:31: error: lvs_sync_daemon group 10.0.0.1 is not a multicast address"},
 		{"sync daemon id", g("lvs_sync_daemon eth1 VI id 256"), "2:28: error: lvs_sync_daemon id 256 is out of range"},
+		{"udp timeout on nft", g("drlb_dataplane nft", "lvs_timeouts tcp 900 udp 30"), "3:1: warning: lvs_timeouts tcpfin and udp are IPVS's; the nftables data plane has one idle timeout"},
 		{"sync daemon on nft", g("drlb_dataplane nft", "lvs_sync_daemon eth1 VI"), "3:1: error: lvs_sync_daemon needs IPVS: the kernel's sync daemon copies IPVS connection entries, and the nftables data plane has none (drlb_dataplane nft)"},
 	}
 	for _, c := range cases {

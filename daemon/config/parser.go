@@ -32,6 +32,8 @@ type parser struct {
 	// directives counts top-level keywords known to keepalived (supported
 	// or not): a file without any is empty, whatever bytes it holds.
 	directives int
+	// lvsTimeoutsPos is where lvs_timeouts is, for validateLVSDefs.
+	lvsTimeoutsPos Position
 }
 
 type instanceMeta struct {
