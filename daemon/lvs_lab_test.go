@@ -26,8 +26,8 @@ import (
 // on each real server, for a virtual_server_group of two ports.
 func groupTopology() *topology.Spec {
 	spec := topology.Seed()
-	for _, h := range spec.Hosts {
-		if h.Name == "rs1" || h.Name == "rs2" {
+	for i := range spec.Hosts {
+		if h := &spec.Hosts[i]; h.Name == "rs1" || h.Name == "rs2" {
 			h.Services = append(h.Services, topology.Service{Name: "web8080", Web: &topology.WebService{Port: 8080}})
 		}
 	}
