@@ -176,7 +176,7 @@ func TestDiagnostics(t *testing.T) {
 		{"nft NAT", "global_defs {\ndrlb_dataplane nft\n}\n" + vsrv(), Options{}, []want{"4:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS: the nftables data plane does IPv4 DR with a port only (drlb_dataplane nft)"}},
 		{"auto NAT without IPVS", vsrv(), Options{IPVSAvailable: func() bool { return false }}, []want{"1:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS: the nftables data plane does IPv4 DR with a port only (drlb_dataplane auto, and this kernel has no IPVS)"}},
 		{"auto NAT with IPVS", vsrv(), Options{IPVSAvailable: func() bool { return true }}, nil},
-		{"nft fwmark", "global_defs {\ndrlb_dataplane nft\n}\nvirtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"4:1: error: virtual_server FWM 3: a fwmark service needs IPVS"}},
+		{"nft fwmark", "global_defs {\ndrlb_dataplane nft\n}\nvirtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"4:1: error: virtual_server FWM 3: a fwmark service (its mark is set at prerouting, after the ingress hook where nftables forwards; or write one virtual_server per address and port) needs IPVS"}},
 		{"real server with a supported checker too", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "TCP_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet"}},
 
 		// Includes.

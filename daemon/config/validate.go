@@ -326,7 +326,10 @@ func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
 	var why []string
 	switch {
 	case vs.FWMark != 0:
-		why = append(why, "a fwmark service")
+		// Marks are set at prerouting (iptables mangle, nft inet), after the
+		// netdev ingress hook where nftables forwards: the mark is not known
+		// there (see README, fwmark services).
+		why = append(why, "a fwmark service (its mark is set at prerouting, after the ingress hook where nftables forwards; or write one virtual_server per address and port)")
 	case vs.Address.Is6():
 		why = append(why, "an IPv6 service")
 	case vs.Port == 0:

@@ -90,7 +90,7 @@ func TestVirtualServerGroupDiagnostics(t *testing.T) {
 			"16:1: error: virtual_server 10.0.0.1:80 is defined twice (first at k.conf:4)"},
 		{"family mismatch", groupConf("2001:db8::1 80"), "4:22: error: virtual_server group G: real_server 10.0.0.10 and member [2001:db8::1]:80 are different address families"},
 		{"nft refuses a fwmark member", "global_defs {\ndrlb_dataplane nft\n}\n" + groupConf("fwmark 5"),
-			"7:1: error: virtual_server FWM 5 (group G): a fwmark service needs IPVS"},
+			"7:1: error: virtual_server FWM 5 (group G): a fwmark service (its mark is set at prerouting"},
 		{"empty group", "virtual_server_group G {\n}\n", "1:1: warning: virtual_server_group G has no members"},
 	}
 	for _, c := range cases {
