@@ -85,7 +85,7 @@ func (h *housekeeping) stop(log *slog.Logger, flushed bool) {
 // the daemon stops. Netlink calls run on its own goroutine; observe, called
 // on VRRP's thread, only records the latest wish.
 type syncDaemons struct {
-	hk     *ipvs.Housekeeping
+	hk     syncController
 	cfg    config.SyncDaemon
 	log    *slog.Logger
 	want   chan bool // true: master; holds the latest wish only
@@ -93,7 +93,14 @@ type syncDaemons struct {
 	done   chan struct{}
 }
 
-func startSyncDaemons(hk *ipvs.Housekeeping, cfg config.SyncDaemon, log *slog.Logger) *syncDaemons {
+// syncController is the part of ipvs.Housekeeping syncDaemons uses (tests
+// pass a fake).
+type syncController interface {
+	StartSyncDaemon(ipvs.SyncDaemon) error
+	StopSyncDaemon(ipvs.SyncState) error
+}
+
+func startSyncDaemons(hk syncController, cfg config.SyncDaemon, log *slog.Logger) *syncDaemons {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &syncDaemons{hk: hk, cfg: cfg, log: log, want: make(chan bool, 1), cancel: cancel, done: make(chan struct{})}
 	go s.run(ctx)
