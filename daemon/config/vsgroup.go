@@ -39,6 +39,10 @@ type GroupMember struct {
 // be an error rather than 65,535 services.
 const maxGroupRange = 256
 
+// maxGroupMembers bounds a whole group, for the same reason: a few lines
+// of ranges must not turn into a table the data plane cannot hold.
+const maxGroupMembers = 4096
+
 // virtualServerGroup parses a virtual_server_group block. Its lines are
 // "IP PORT", "IP-LAST PORT" (keepalived: the last part of the address
 // counts from the first address's to LAST, both included: 10.0.0.1-10,
@@ -96,6 +100,10 @@ func (p *parser) virtualServerGroup(b *node, name string) VirtualServerGroup {
 		}
 		if len(n.args) > 1 {
 			p.warnAt(n.args[1].pos, "virtual_server_group %s: extra %q ignored", name, n.args[1].text)
+		}
+		if len(g.Members)+len(addrs) > maxGroupMembers {
+			p.errAt(n.key.pos, "virtual_server_group %s has more than %d members", name, maxGroupMembers)
+			break
 		}
 		for _, a := range addrs {
 			add(GroupMember{Pos: pos, Address: a, Port: port})
@@ -182,6 +190,7 @@ func (p *parser) expandGroup(vs VirtualServer, groups map[string]*VirtualServerG
 	}
 	out := make([]VirtualServer, 0, len(g.Members))
 	for _, m := range g.Members {
+		p.tick()
 		c := vs
 		c.Address, c.Port, c.FWMark = m.Address, m.Port, m.FWMark
 		if m.FWMark != 0 {

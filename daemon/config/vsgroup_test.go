@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -91,6 +92,13 @@ func TestVirtualServerGroupDiagnostics(t *testing.T) {
 		{"family mismatch", groupConf("2001:db8::1 80"), "4:22: error: virtual_server group G: real_server 10.0.0.10 and member [2001:db8::1]:80 are different address families"},
 		{"nft refuses a fwmark member", "global_defs {\ndrlb_dataplane nft\n}\n" + groupConf("fwmark 5"),
 			"7:1: error: virtual_server FWM 5 (group G): a fwmark service (its mark is set at prerouting"},
+		{"too many members", groupConf(func() []string {
+			var m []string
+			for i := range 17 {
+				m = append(m, fmt.Sprintf("10.0.%d.0-255 80", i))
+			}
+			return m
+		}()...), "18:1: error: virtual_server_group G has more than 4096 members"},
 		{"empty group", "virtual_server_group G {\n}\n", "1:1: warning: virtual_server_group G has no members"},
 	}
 	for _, c := range cases {
