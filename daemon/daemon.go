@@ -320,7 +320,11 @@ type components struct {
 // startDataplane opens the data plane when cfg has virtual servers and
 // none is open yet (at start-up, or a reload adding the first service).
 func (d *Daemon) startDataplane(c *components, cfg *config.Config) error {
-	if c.dp != nil || d.opts.VRRPOnly || len(cfg.VirtualServers) == 0 {
+	if c.dp != nil {
+		d.reloadHousekeeping(c.hk, cfg.Global.LVS)
+		return nil
+	}
+	if d.opts.VRRPOnly || len(cfg.VirtualServers) == 0 {
 		return nil
 	}
 	kind := dataplane.Kind(cfg.Global.Dataplane)

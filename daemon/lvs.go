@@ -59,6 +59,51 @@ func (d *Daemon) startHousekeeping(ctx context.Context, dp dataplane.Dataplane, 
 	return h
 }
 
+// reloadHousekeeping applies a reload's lvs_timeouts and lvs_sync_daemon,
+// as keepalived re-applies both on reload (lvs_flush acts at start-up
+// only). A changed sync daemon is stopped and started anew, in the role
+// its instance has now. It runs in the reload's effect, outside the loop.
+func (d *Daemon) reloadHousekeeping(h *housekeeping, lvs config.LVSDefs) {
+	if h == nil {
+		return
+	}
+	old := h.lvs
+	h.lvs = lvs
+	if h.ipvs == nil {
+		return
+	}
+	if t := lvs.Timeouts; t != old.Timeouts && t != (config.LVSTimeouts{}) {
+		if err := h.ipvs.SetTimeouts(t.TCP, t.TCPFin, t.UDP); err != nil {
+			d.log.Error("lvs_timeouts", "error", err)
+		}
+	}
+	if sameSyncDaemon(old.SyncDaemon, lvs.SyncDaemon) {
+		return
+	}
+	d.syncd.Store(nil)
+	h.syncd.stop()
+	h.syncd = nil
+	if sd := lvs.SyncDaemon; sd != nil {
+		h.syncd = startSyncDaemons(h.ipvs, *sd, d.log)
+		d.syncd.Store(h.syncd)
+		if n := d.node.Load(); n != nil {
+			for _, st := range n.Status() {
+				h.syncd.observe(st.Name, st.State)
+			}
+		}
+	}
+}
+
+// sameSyncDaemon compares two lvs_sync_daemon settings, positions aside.
+func sameSyncDaemon(a, b *config.SyncDaemon) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.Pos, y.Pos = config.Position{}, config.Position{}
+	return x == y
+}
+
 // stop stops the sync daemons and, with lvs_flush_on_stop FULL, flushes
 // every IPVS service (the data plane's own flush removed drlb's already).
 func (h *housekeeping) stop(log *slog.Logger, flushed bool) {

@@ -103,3 +103,17 @@ func TestSyncDaemonObserveNeverBlocks(t *testing.T) {
 		t.Error("the latest wish (master) was lost")
 	}
 }
+
+func TestSameSyncDaemon(t *testing.T) {
+	a := &config.SyncDaemon{Pos: config.Position{Line: 1}, Interface: "eth1", Instance: "VI_1"}
+	b := &config.SyncDaemon{Pos: config.Position{Line: 9}, Interface: "eth1", Instance: "VI_1"}
+	c := &config.SyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 2}
+	switch {
+	case !sameSyncDaemon(a, b):
+		t.Error("a moved line is a change")
+	case sameSyncDaemon(a, c):
+		t.Error("a new sync id is no change")
+	case sameSyncDaemon(a, nil) || !sameSyncDaemon(nil, nil):
+		t.Error("nil handling")
+	}
+}
