@@ -304,6 +304,7 @@ func (p *parser) syncDaemon(n *node) (SyncDaemon, bool) {
 // there, so that an operator who relies on synced connections learns it
 // at check time rather than at the first failover.
 func (p *parser) validateLVSDefs(cfg *Config) {
+	p.validateMail(cfg)
 	if t := cfg.Global.LVS.Timeouts; (t.TCPFin != 0 || t.UDP != 0) && p.nftOnly(cfg.Global.Dataplane) != "" {
 		p.warnAt(p.lvsTimeoutsPos, "lvs_timeouts tcpfin and udp are IPVS's; the nftables data plane has one idle timeout for its connection tables, set by lvs_timeouts tcp%s; ignored", p.nftOnly(cfg.Global.Dataplane))
 	}
@@ -326,6 +327,9 @@ func (p *parser) validateLVSDefs(cfg *Config) {
 		}
 		p.errAt(sd.Pos, "%s", msg)
 	}
+	if p.opts.HostChecks && !p.interfaceExists(sd.Interface) {
+		p.warnAt(sd.Pos, "lvs_sync_daemon: interface %s does not exist on this host; the sync daemon will not start", sd.Interface)
+	}
 	if p.nftOnly(cfg.Global.Dataplane) != "" {
 		p.errAt(sd.Pos, "lvs_sync_daemon needs IPVS: the kernel's sync daemon copies IPVS connection entries, and the nftables data plane has none%s; "+
 			"without sync, a failover keeps the connections whose real server the new master picks again (lvs_sched mh or sh: Maglev, the same on every director), "+
@@ -343,4 +347,37 @@ func (p *parser) nftOnly(dp Dataplane) string {
 		return " (drlb_dataplane auto, and this kernel has no IPVS)"
 	}
 	return ""
+}
+
+// validateMail warns when smtp_alert asks for mail that cannot be sent:
+// keepalived then sends nothing, silently.
+func (p *parser) validateMail(cfg *Config) {
+	n := cfg.Global.Notify
+	wanted := n.AlertVRRP(nil) || n.AlertChecker(nil)
+	for _, in := range cfg.Instances {
+		wanted = wanted || n.AlertVRRP(in.SMTPAlert)
+	}
+	for _, vs := range cfg.VirtualServers {
+		wanted = wanted || n.AlertChecker(vs.SMTPAlert)
+		for _, rs := range vs.RealServers {
+			wanted = wanted || n.AlertChecker(rs.SMTPAlert)
+		}
+	}
+	if !wanted || (n.SMTPServer != "" && len(n.Email) > 0) {
+		return
+	}
+	var missing []string
+	if n.SMTPServer == "" {
+		missing = append(missing, "smtp_server")
+	}
+	if len(n.Email) == 0 {
+		missing = append(missing, "notification_email")
+	}
+	at := cfg.Global.Pos
+	if at == (Position{}) && len(cfg.Files) > 0 {
+		at = Position{File: cfg.Files[0], Line: 1, Col: 1}
+	}
+	if at.File != "" {
+		p.warnAt(at, "smtp_alert is set but global_defs has no %s: no e-mail is sent", strings.Join(missing, " and "))
+	}
 }

@@ -53,6 +53,7 @@ func TestNotifyAndLVSGlobalDiagnostics(t *testing.T) {
 		{"sync daemon group", g("lvs_sync_daemon eth1 VI group 10.0.0.1"), "2:31: error: lvs_sync_daemon group 10.0.0.1 is not a multicast address"},
 		{"sync daemon id", g("lvs_sync_daemon eth1 VI id 256"), "2:28: error: lvs_sync_daemon id 256 is out of range"},
 		{"udp timeout on nft", g("drlb_dataplane nft", "lvs_timeouts tcp 900 udp 30"), "3:1: warning: lvs_timeouts tcpfin and udp are IPVS's; the nftables data plane has one idle timeout"},
+		{"smtp_alert without a server", g("smtp_alert"), "1:1: warning: smtp_alert is set but global_defs has no smtp_server and notification_email: no e-mail is sent"},
 		{"sync daemon on nft", g("drlb_dataplane nft", "lvs_sync_daemon eth1 VI"), "3:1: error: lvs_sync_daemon needs IPVS: the kernel's sync daemon copies IPVS connection entries, and the nftables data plane has none (drlb_dataplane nft)"},
 	}
 	for _, c := range cases {
@@ -79,5 +80,14 @@ func TestSyncDaemonOnNFTNamesTheAlternatives(t *testing.T) {
 	_, ds, _ = Parse("k.conf", []byte(conf), Options{IPVSAvailable: func() bool { return true }})
 	if ds.HasErrors() {
 		t.Fatalf("with IPVS: %s", ds)
+	}
+}
+
+func TestSyncDaemonInterfaceHostCheck(t *testing.T) {
+	conf := "global_defs {\nlvs_sync_daemon eth9 VI\n}\n" + inst()
+	opts := Options{HostChecks: true, InterfaceExists: func(name string) bool { return name == "eth0" }}
+	_, ds, _ := Parse("k.conf", []byte(conf), opts)
+	if !strings.Contains(ds.String(), "k.conf:2:1: warning: lvs_sync_daemon: interface eth9 does not exist on this host") {
+		t.Fatalf("want a warning at the keyword, got:\n%s", ds)
 	}
 }
