@@ -108,3 +108,44 @@ func TestNoNotifierWithoutSettings(t *testing.T) {
 	n.vrrpNotify("INSTANCE", "VI_1", vrrp.StateMaster, 100) // nil-safe
 	n.close()
 }
+
+// TestFIFOScriptReadsTheFIFO: notify_fifo_script is started with the
+// FIFO's path as its last argument, reads the lines, and is stopped with
+// the notifier (as keepalived starts and stops it).
+func TestFIFOScriptReadsTheFIFO(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("scripts run as root here; the script runner's security checks need root-owned files")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	reader := filepath.Join(dir, "reader.sh")
+	if err := os.WriteFile(reader, []byte("#!/bin/sh\nexec cat \"$1\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, "global_defs {\nnotify_fifo "+dir+"/fifo\nnotify_fifo_script "+reader+"\n}\n"+
+		"vrrp_instance VI_1 {\ninterface eth1\nvirtual_router_id 51\nvirtual_ipaddress {\n172.16.1.1\n}\n}\n")
+	d := &Daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	tbl, _ := prepareScripts(cfg, &d.scriptStats)
+	d.scriptTable.Store(tbl)
+	n := startNotifier(context.Background(), cfg, d.log, d.runFIFOScript)
+	defer n.close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n.vrrpNotify("INSTANCE", "VI_1", vrrp.StateBackup, 90)
+		b, _ := os.ReadFile(out)
+		if strings.Contains(string(b), "INSTANCE \"VI_1\" BACKUP 90\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the FIFO script wrote %q", b)
+		}
+		time.Sleep(50 * time.Millisecond) // the script starts in the background
+	}
+	done := make(chan struct{})
+	go func() { n.close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("closing the notifier did not stop its FIFO script")
+	}
+}
