@@ -143,11 +143,11 @@ var _ = Describe("drlb with a virtual_server_group, notify_fifo and smtp_alert",
 			"VS [172.16.1.1]:tcp:8080 UP\n"))
 		Expect(lab.ResetPage("rs1", "/flag.html")).To(Succeed()) // 404 from now on
 		Eventually(fifoSaid).WithTimeout(5 * time.Second).Should(ContainElements(
-			"RS [172.16.1.10]:80 [172.16.1.1]:tcp:80 DOWN\n",
-			"RS [172.16.1.10]:8080 [172.16.1.1]:tcp:8080 DOWN\n"))
+			"RS [172.16.1.10]:tcp:80 [172.16.1.1]:tcp:80 DOWN\n",
+			"RS [172.16.1.10]:tcp:8080 [172.16.1.1]:tcp:8080 DOWN\n"))
 		Expect(spread(8080, 4)).To(Equal(map[string]int{"rs2": 4}))
 		Expect(lab.SetPage("rs1", "/flag.html", "up\n")).To(Succeed())
-		Eventually(fifoSaid).WithTimeout(5 * time.Second).Should(ContainElement("RS [172.16.1.10]:80 [172.16.1.1]:tcp:80 UP\n"))
+		Eventually(fifoSaid).WithTimeout(5 * time.Second).Should(ContainElement("RS [172.16.1.10]:tcp:80 [172.16.1.1]:tcp:80 UP\n"))
 	})
 
 	It("mails the changes to the SMTP server with keepalived's subjects", func() {
@@ -165,8 +165,8 @@ var _ = Describe("drlb with a virtual_server_group, notify_fifo and smtp_alert",
 			}
 		}).WithTimeout(10 * time.Second).Should(ContainElements(
 			"[lb1] VRRP Instance VI_1 - Entering MASTER state",
-			"[lb1] Realserver [172.16.1.10]:80 of virtual server [172.16.1.1]:tcp:80 - DOWN",
-			"[lb1] Realserver [172.16.1.10]:80 of virtual server [172.16.1.1]:tcp:80 - UP"))
+			"[lb1] Realserver [172.16.1.10]:tcp:80 of virtual server [172.16.1.1]:tcp:80 - DOWN",
+			"[lb1] Realserver [172.16.1.10]:tcp:80 of virtual server [172.16.1.1]:tcp:80 - UP"))
 	})
 
 	It("removes a member on reload without touching the other", func() {

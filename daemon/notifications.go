@@ -187,7 +187,7 @@ func (n *notifier) healthChanged(cfg *config.Config, tr check.Transition) {
 			if TargetOf(vs, rs) != tr.Target {
 				continue
 			}
-			real := notify.Real(rs.Address, rs.Port)
+			real := notify.Real(rs.Address, rs.Port, string(vs.Protocol))
 			n.write(notify.RSLine(real, serviceOf(vs), tr.Up), n.all, n.lvs)
 			if n.outbox != nil && n.defs.AlertChecker(rs.SMTPAlert) {
 				n.outbox.Post(notify.RealServerMail(n.routerID, real, serviceOf(vs), tr.Up, tr.Reason))

@@ -68,9 +68,9 @@ func TestNotifierLinesAndMail(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"all":  {"INSTANCE \"VI_1\" MASTER 100\n", "RS [172.16.1.10]:80 [172.16.1.1]:tcp:80 DOWN\n", "VS [172.16.1.1]:tcp:80 DOWN\n"},
+		"all":  {"INSTANCE \"VI_1\" MASTER 100\n", "RS [172.16.1.10]:tcp:80 [172.16.1.1]:tcp:80 DOWN\n", "VS [172.16.1.1]:tcp:80 DOWN\n"},
 		"vrrp": {"INSTANCE \"VI_1\" MASTER 100\n"},
-		"lvs":  {"RS [172.16.1.10]:80 [172.16.1.1]:tcp:80 DOWN\n", "VS [172.16.1.1]:tcp:80 DOWN\n"},
+		"lvs":  {"RS [172.16.1.10]:tcp:80 [172.16.1.1]:tcp:80 DOWN\n", "VS [172.16.1.1]:tcp:80 DOWN\n"},
 	}
 	for name, w := range want {
 		if got := lines(name); strings.Join(got, "") != strings.Join(w, "") {
@@ -87,7 +87,7 @@ func TestNotifierLinesAndMail(t *testing.T) {
 		}
 		subjects = append(subjects, m.Header("Subject"))
 	}
-	wantSubjects := "[lb1] VRRP Instance VI_1 - Entering MASTER state|[lb1] Realserver [172.16.1.10]:80 of virtual server [172.16.1.1]:tcp:80 - DOWN|[lb1] Virtualserver [172.16.1.1]:tcp:80 - DOWN"
+	wantSubjects := "[lb1] VRRP Instance VI_1 - Entering MASTER state|[lb1] Realserver [172.16.1.10]:tcp:80 of virtual server [172.16.1.1]:tcp:80 - DOWN|[lb1] Virtualserver [172.16.1.1]:tcp:80 - DOWN"
 	if strings.Join(subjects, "|") != wantSubjects {
 		t.Errorf("subjects %q, want %q", subjects, wantSubjects)
 	}

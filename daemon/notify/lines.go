@@ -10,7 +10,7 @@
 //	INSTANCE "VI_1" MASTER 100
 //	GROUP "VG_1" BACKUP 0
 //	VS [172.16.1.1]:tcp:80 UP
-//	RS [172.16.1.10]:80 [172.16.1.1]:tcp:80 DOWN
+//	RS [172.16.1.10]:tcp:80 [172.16.1.1]:tcp:80 DOWN
 package notify
 
 import (
@@ -32,7 +32,8 @@ func GroupLine(name, state string) string {
 }
 
 // Service names a virtual server the way keepalived's FMT_VS prints it:
-// "[ADDR]:proto:PORT" (protocol in lower case) or "FWM N".
+// "[ADDR]:proto:PORT" (inet_sockaddrtotrio: protocol in lower case,
+// "none" without one) or "FWM N".
 type Service struct {
 	// Address and Port are the service's; zero for a fwmark service.
 	Address netip.Addr
@@ -49,12 +50,22 @@ func (s Service) String() string {
 	if s.FWMark != 0 {
 		return fmt.Sprintf("FWM %d", s.FWMark)
 	}
-	return fmt.Sprintf("[%s]:%s:%d", s.Address, strings.ToLower(s.Protocol), s.Port)
+	return trio(s.Address, s.Protocol, s.Port)
 }
 
-// Real formats a real server as keepalived's FMT_RS: "[ADDR]:PORT".
-func Real(addr netip.Addr, port uint16) string {
-	return fmt.Sprintf("[%s]:%d", addr, port)
+// Real formats a real server of a service with protocol as keepalived 2's
+// FMT_RS (format_rs): "[ADDR]:proto:PORT", the service's protocol.
+func Real(addr netip.Addr, port uint16, protocol string) string {
+	return trio(addr, protocol, port)
+}
+
+// trio is keepalived's inet_sockaddrtotrio.
+func trio(addr netip.Addr, protocol string, port uint16) string {
+	p := strings.ToLower(protocol)
+	if p == "" {
+		p = "none"
+	}
+	return fmt.Sprintf("[%s]:%s:%d", addr, p, port)
 }
 
 func upDown(up bool) string {

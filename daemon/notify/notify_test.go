@@ -23,8 +23,9 @@ func TestLines(t *testing.T) {
 		{GroupLine("VG_1", "BACKUP"), "GROUP \"VG_1\" BACKUP 0\n"},
 		{VSLine(web, true), "VS [172.16.1.1]:tcp:80 UP\n"},
 		{VSLine(Service{FWMark: 5}, false), "VS FWM 5 DOWN\n"},
-		{RSLine(Real(netip.MustParseAddr("172.16.1.10"), 80), web, false), "RS [172.16.1.10]:80 [172.16.1.1]:tcp:80 DOWN\n"},
-		{RSLine(Real(netip.MustParseAddr("fd00:172:16:1::10"), 443), v6, true), "RS [fd00:172:16:1::10]:443 [fd00:172:16:1::1]:udp:443 UP\n"},
+		{RSLine(Real(netip.MustParseAddr("172.16.1.10"), 80, "TCP"), web, false), "RS [172.16.1.10]:tcp:80 [172.16.1.1]:tcp:80 DOWN\n"},
+		{RSLine(Real(netip.MustParseAddr("fd00:172:16:1::10"), 443, "udp"), v6, true), "RS [fd00:172:16:1::10]:udp:443 [fd00:172:16:1::1]:udp:443 UP\n"},
+		{RSLine(Real(netip.MustParseAddr("10.0.0.2"), 0, ""), Service{FWMark: 5}, true), "RS [10.0.0.2]:none:0 FWM 5 UP\n"},
 	}
 	for _, c := range cases {
 		if c.got != c.want {
@@ -45,8 +46,8 @@ func TestMails(t *testing.T) {
 	add(s, b, "[lb1] VRRP Instance VI_1 - Entering BACKUP state", "=> VRRP Instance is no longer owning VRRP VIPs <=")
 	s, b = GroupMail("lb1", "VG", "FAULT")
 	add(s, b, "[lb1] VRRP Group VG - Entering FAULT state", "=> All VRRP group instances are now in FAULT state <=")
-	s, b = RealServerMail("lb1", "[172.16.1.10]:80", web, false, "connection refused")
-	add(s, b, "[lb1] Realserver [172.16.1.10]:80 of virtual server [172.16.1.1]:tcp:80 - DOWN", "=> CHECK failed on service: connection refused <=")
+	s, b = RealServerMail("lb1", "[172.16.1.10]:tcp:80", web, false, "connection refused")
+	add(s, b, "[lb1] Realserver [172.16.1.10]:tcp:80 of virtual server [172.16.1.1]:tcp:80 - DOWN", "=> CHECK failed on service: connection refused <=")
 	s, b = VirtualServerMail("lb1", web, true, false, 1, 0, 1, 2)
 	add(s, b, "[lb1] Virtualserver [172.16.1.1]:tcp:80 - UP", "=> Gained quorum 1+0=1 <= 2 <=")
 	for _, c := range cases {
