@@ -364,6 +364,12 @@ func (p *parser) fixPort(vs *VirtualServer, method ForwardingMethod, port *uint1
 		want = 0
 	}
 	if *port != want {
+		if vs.Group != "" {
+			// A group's real servers serve every member: the member's port
+			// (none for a fwmark member) is the one DR uses, silently.
+			*port = want
+			return
+		}
 		if vs.FWMark != 0 {
 			p.warnAt(pos, "%s: a %s fwmark service cannot use a port (%d); cleared (connect_port sets the checkers' port)", what, method, *port)
 		} else {
