@@ -29,7 +29,17 @@ func RealID(rs *config.RealServer) string {
 // checked once for the whole group, as keepalived does, and a reload that
 // adds or removes members leaves its checkers running.
 func TargetOf(vs *config.VirtualServer, rs *config.RealServer) check.Target {
-	return check.Target{VirtualServer: checkOwner(vs), RealServer: RealID(rs)}
+	return check.Target{VirtualServer: checkOwner(vs), RealServer: checkedID(vs, rs)}
+}
+
+// checkedID is the RealServer part of a check target: RealID, or for a
+// group member the server as its real_server line names it (with DR its
+// Port is the member's).
+func checkedID(vs *config.VirtualServer, rs *config.RealServer) string {
+	if vs.Group != "" {
+		return netip.AddrPortFrom(rs.Address, rs.GroupPort).String()
+	}
+	return RealID(rs)
 }
 
 // checkOwner is the VirtualServer part of vs's check targets.
@@ -45,7 +55,7 @@ func targetsOf(vs *config.VirtualServer) []check.Target {
 	id := checkOwner(vs)
 	out := make([]check.Target, len(vs.RealServers))
 	for i := range vs.RealServers {
-		out[i] = check.Target{VirtualServer: id, RealServer: RealID(&vs.RealServers[i])}
+		out[i] = check.Target{VirtualServer: id, RealServer: checkedID(vs, &vs.RealServers[i])}
 	}
 	return out
 }

@@ -78,3 +78,33 @@ func TestGroupReloadTouchesOnlyChangedMembers(t *testing.T) {
 		t.Errorf("changes %q: want the removal of 172.16.1.1:443 and the addition of 172.16.1.2:80", changes)
 	}
 }
+
+// TestGroupDRChecksOncePerServer: with DR each member's real servers take
+// the member's port, yet a real server is still checked once for the group.
+func TestGroupDRChecksOncePerServer(t *testing.T) {
+	conf := strings.Replace(groupConf("172.16.1.1 80", "172.16.1.1 443"), "lvs_method NAT", "lvs_method DR", 1)
+	cfg := parse(t, conf)
+	servers, err := CheckServers(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	for _, s := range servers {
+		targets = append(targets, s.Target.String())
+	}
+	if want := []string{"group WEB/172.16.1.10:8080", "group WEB/172.16.1.11:8080"}; !slices.Equal(targets, want) {
+		t.Fatalf("check targets %q, want %q", targets, want)
+	}
+	health := map[check.Target]Health{servers[0].Target: {Up: true, Weight: 1}, servers[1].Target: {Up: true, Weight: 1}}
+	tab := Desired(cfg, health, EvaluateServices(cfg, health, nil), Placement{})
+	var got []string
+	for _, s := range tab.Services {
+		for _, r := range s.Reals {
+			got = append(got, s.Key().String()+"="+r.AddrPort().String())
+		}
+	}
+	want := []string{"TCP 172.16.1.1:80=172.16.1.10:80", "TCP 172.16.1.1:80=172.16.1.11:80", "TCP 172.16.1.1:443=172.16.1.10:443", "TCP 172.16.1.1:443=172.16.1.11:443"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("table %q, want %q", got, want)
+	}
+}

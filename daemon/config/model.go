@@ -391,6 +391,10 @@ type RealServer struct {
 	// SMTPAlert is smtp_alert; nil when not written: the virtual server's,
 	// else global_defs' (see NotifyDefs.AlertChecker).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// GroupPort is, for a member of a virtual_server_group, the port the
+	// real_server line names (Port becomes the member's with DR): the
+	// server's identity across the group, so that it is checked once.
+	GroupPort uint16 `json:"-"`
 }
 
 // CheckerKind is the health checker type.

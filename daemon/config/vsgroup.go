@@ -171,8 +171,9 @@ func (m GroupMember) name() string {
 // server per member of the group, each with its own copy of the real
 // servers and checkers: the data planes and the reload diff then see plain
 // services, so a reload that adds or removes a member touches only it. The
-// members share their checkers' identity (daemon.TargetOf uses Group), so
-// each real server is checked once per group, as in keepalived.
+// members share their checkers' identity (daemon.TargetOf uses Group and
+// RealServer.GroupPort), so each real server is checked once per group, as
+// in keepalived.
 func (p *parser) expandGroup(vs VirtualServer, groups map[string]*VirtualServerGroup, at srcPos) []VirtualServer {
 	g, ok := groups[vs.Group]
 	if !ok {
@@ -205,6 +206,7 @@ func (p *parser) expandGroup(vs VirtualServer, groups map[string]*VirtualServerG
 		c.RealServers = make([]RealServer, len(vs.RealServers))
 		for i, rs := range vs.RealServers {
 			rs.Checkers = slices.Clone(rs.Checkers)
+			rs.GroupPort = rs.Port
 			if rs.Port == 0 && m.FWMark == 0 {
 				rs.Port = m.Port // keepalived: a server without a port takes the service's
 			}
