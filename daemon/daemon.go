@@ -260,7 +260,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.runCtx = ctx
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
 	// The loop has not started: this goroutine owns d.st until it does.
-	if err := d.startDataplane(&d.st.comp, d.st.cfg); err != nil {
+	if err := d.startDataplane(ctx, &d.st.comp, d.st.cfg); err != nil {
 		_ = ctrl.Close()
 		_ = metricsSrv.Close()
 		return err
@@ -319,9 +319,9 @@ type components struct {
 
 // startDataplane opens the data plane when cfg has virtual servers and
 // none is open yet (at start-up, or a reload adding the first service).
-func (d *Daemon) startDataplane(c *components, cfg *config.Config) error {
+func (d *Daemon) startDataplane(ctx context.Context, c *components, cfg *config.Config) error {
 	if c.dp != nil {
-		d.reloadHousekeeping(c.hk, cfg.Global.LVS)
+		d.reloadHousekeeping(ctx, c.hk, cfg.Global.LVS)
 		return nil
 	}
 	if d.opts.VRRPOnly || len(cfg.VirtualServers) == 0 {
@@ -340,7 +340,7 @@ func (d *Daemon) startDataplane(c *components, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("data plane %s: %w", kind, err)
 	}
-	c.hk = d.startHousekeeping(d.runCtxOrBackground(), dp, cfg.Global.LVS)
+	c.hk = d.startHousekeeping(ctx, dp, cfg.Global.LVS)
 	// No flush here: after a crash the first Apply reconciles with what the
 	// kernel still holds (a diff), so established connections survive.
 	c.dp = &serialDataplane{Dataplane: dp}
@@ -888,13 +888,4 @@ func instanceStatus(cfg *config.Config, nodes []vrrp.InstanceStatus) []api.Insta
 		out = append(out, in)
 	}
 	return out
-}
-
-// runCtxOrBackground is Run's context once Run started (tests may open
-// the data plane before).
-func (d *Daemon) runCtxOrBackground() context.Context {
-	if d.runCtx != nil {
-		return d.runCtx
-	}
-	return context.Background()
 }

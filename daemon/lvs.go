@@ -53,7 +53,7 @@ func (d *Daemon) startHousekeeping(ctx context.Context, dp dataplane.Dataplane, 
 		}
 	}
 	if sd := lvs.SyncDaemon; sd != nil {
-		h.syncd = startSyncDaemons(hk, *sd, d.log)
+		h.syncd = startSyncDaemons(ctx, hk, *sd, d.log)
 		d.syncd.Store(h.syncd)
 	}
 	return h
@@ -63,7 +63,7 @@ func (d *Daemon) startHousekeeping(ctx context.Context, dp dataplane.Dataplane, 
 // as keepalived re-applies both on reload (lvs_flush acts at start-up
 // only). A changed sync daemon is stopped and started anew, in the role
 // its instance has now. It runs in the reload's effect, outside the loop.
-func (d *Daemon) reloadHousekeeping(h *housekeeping, lvs config.LVSDefs) {
+func (d *Daemon) reloadHousekeeping(ctx context.Context, h *housekeeping, lvs config.LVSDefs) {
 	if h == nil {
 		return
 	}
@@ -84,7 +84,7 @@ func (d *Daemon) reloadHousekeeping(h *housekeeping, lvs config.LVSDefs) {
 	h.syncd.stop()
 	h.syncd = nil
 	if sd := lvs.SyncDaemon; sd != nil {
-		h.syncd = startSyncDaemons(h.ipvs, *sd, d.log)
+		h.syncd = startSyncDaemons(ctx, h.ipvs, *sd, d.log)
 		d.syncd.Store(h.syncd)
 		if n := d.node.Load(); n != nil {
 			for _, st := range n.Status() {
@@ -145,8 +145,10 @@ type syncController interface {
 	StopSyncDaemon(ipvs.SyncState) error
 }
 
-func startSyncDaemons(hk syncController, cfg config.SyncDaemon, log *slog.Logger) *syncDaemons {
-	ctx, cancel := context.WithCancel(context.Background())
+// startSyncDaemons starts the worker; it stops with stop or when ctx ends
+// (both kernel daemons are then stopped).
+func startSyncDaemons(ctx context.Context, hk syncController, cfg config.SyncDaemon, log *slog.Logger) *syncDaemons {
+	ctx, cancel := context.WithCancel(ctx)
 	s := &syncDaemons{hk: hk, cfg: cfg, log: log, want: make(chan bool, 1), cancel: cancel, done: make(chan struct{})}
 	go s.run(ctx)
 	return s

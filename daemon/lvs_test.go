@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -59,7 +60,7 @@ func (f *fakeSync) waitCalls(t *testing.T, n int) []string {
 func TestSyncDaemonFollowsVRRP(t *testing.T) {
 	f := &fakeSync{}
 	cfg := config.SyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 7, Port: 8849, Group: netip.MustParseAddr("224.0.0.82")}
-	s := startSyncDaemons(f, cfg, slog.Default())
+	s := startSyncDaemons(context.Background(), f, cfg, slog.Default())
 	f.waitCalls(t, 2)
 	s.observe("VI_2", vrrp.StateMaster) // another instance
 	s.observe("VI_1", vrrp.StateMaster)

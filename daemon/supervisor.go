@@ -520,7 +520,7 @@ func (d *Daemon) onParsed(ctx context.Context, ev parsedEvent) {
 	}
 	comp, cfg := d.st.comp, ev.cfg
 	d.effect(func() effectResult {
-		if err := d.startDataplane(&comp, cfg); err != nil {
+		if err := d.startDataplane(d.runCtx, &comp, cfg); err != nil {
 			return componentsDone{comp: comp, dpErr: err}
 		}
 		// Components outlive this reload request: they live in Run's context.

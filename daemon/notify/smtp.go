@@ -45,7 +45,7 @@ func (m Mailer) Send(ctx context.Context, subject, body string) error {
 	if err != nil {
 		return fmt.Errorf("notify: smtp: connect %s: %w", m.Server, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // after QUIT, or on failure: nothing left to report
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
@@ -56,7 +56,7 @@ func (m Mailer) Send(ctx context.Context, subject, body string) error {
 	if err != nil {
 		return fmt.Errorf("notify: smtp %s: greeting: %w", m.Server, err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if m.Helo != "" {
 		if err := c.Hello(m.Helo); err != nil {
 			return fmt.Errorf("notify: smtp %s: HELO %s: %w", m.Server, m.Helo, err)

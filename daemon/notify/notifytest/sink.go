@@ -97,7 +97,7 @@ func (s *Sink) serve() {
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			s.session(c)
 		}()
 	}
