@@ -57,6 +57,11 @@ type Options struct {
 	Interface func(ifname string) (InterfaceState, error)
 	// RunScript runs notify and track scripts; nil means ExecScript.
 	RunScript ScriptRunner
+	// OnNotify, if set, is called where keepalived notifies (its notify
+	// scripts, notify FIFO and smtp_alert): kind "INSTANCE" or "GROUP",
+	// the instance's or group's name, the state entered and the effective
+	// priority (0 for a group). It runs on VRRP's thread and must not block.
+	OnNotify func(kind, name string, state State, priority uint8)
 	// ServicesChecked, if set, returns a channel that is closed once every
 	// service behind the node's VIPs has finished a round of health checks
 	// started at or after since (the daemon's health scheduler answers).
@@ -1107,6 +1112,13 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 // notify runs the scripts for a transition asynchronously, each bounded by
 // the script timeout; the state machine never waits for them.
 func (n *Node) notify(ctx context.Context, s NotifyScripts, kind, name string, state State, prio uint8) {
+	if n.opts.OnNotify != nil {
+		p := prio
+		if kind == "GROUP" {
+			p = 0 // keepalived gives a group priority 0
+		}
+		n.opts.OnNotify(kind, name, state, p)
+	}
 	cmds, err := NotifyCommands(s, kind, name, state, prio)
 	if err != nil {
 		n.log.Error(fmt.Sprintf("(%s) bad notify script", name), "err", err)
