@@ -393,8 +393,10 @@ const firstRealMarkNumber = 0x01000000
 //  6. a slot becomes a server: mark ← slots map[service . slot];
 //  7. persistent services record the client's server (after-dispatch map);
 //  8. record the flow in the connection map;
-//  9. fwd to reals map[service . mark] device <interface>;
-//  10. drop what is addressed to a service but found no server.
+//  9. fwd to reals map[service . mark] device <interface>.
+//
+// A service without a real server that takes new flows drops, in its
+// schedule chain, a flow that found no server (step 5).
 //
 // Measured with 64-byte UDP through the VIP (BenchmarkDataplanePPS), the
 // earlier single chain (three rules per protocol for each connection step,
@@ -544,8 +546,6 @@ func renderFamily(rs *ruleset, f family, cfg settings) func(dev string) chainSpe
 			mkRule("", fmt.Sprintf("%s vmap @%s", key, am), "persistence"),
 			mkRule("", fmt.Sprintf("meta mark != 0x0 %s vmap { %s }", shard, strings.Join(record, " , ")), "record"),
 			mkRule("", fwd, "forward"),
-			// Reached only when no real server can take the packet.
-			mkRule("", fmt.Sprintf("%s @%s drop", key, dm), "no server"),
 		}
 		return contentChain("flow"+f.suffix+"_"+ident(dev), rules)
 	}
@@ -686,12 +686,16 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 	rules = append(rules, descs...)
 	if slotExpr != "" {
 		sched = append(sched, mkRule("", "meta mark 0x0 meta mark set "+slotExpr, ""))
+	} else {
+		// No real server takes new flows: drop what found none (a
+		// persistent client may still have one). The service's chain says
+		// so, not a lookup of the dispatch map in the flow chain: kernels
+		// before 6.x refuse a verdict map used as a set there (EINVAL).
+		sched = append(sched, mkRule("", "meta mark 0x0 drop", "no server"))
 	}
-	if len(sched) > 0 {
-		sch := contentChain("sch_"+sid, sched)
-		parts.chains = append(parts.chains, sch)
-		parts.elements[f.scheduleMap(s.Interface)] = [][2]string{{id, "jump " + sch.name}}
-	}
+	sch := contentChain("sch_"+sid, sched)
+	parts.chains = append(parts.chains, sch)
+	parts.elements[f.scheduleMap(s.Interface)] = [][2]string{{id, "jump " + sch.name}}
 	// The description Observe reads back; it also counts the service's packets.
 	rules = append(rules, mkRule("", "counter", serviceDesc(s)))
 	svc := contentChain("svc_"+sid, rules)
