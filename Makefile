@@ -101,12 +101,16 @@ e2e: deps build
 e2e-ipvs:
 	$(GO) run ./e2e/ipvsvm ./e2e/ipvsvm/ipvstest ./daemon/dataplane/ipvs
 
-# Every benchmark (the lab ones as root), then one table of all their numbers;
+# Every benchmark (the lab ones as root), then IPVS against nft in the qemu
+# VM (BENCHVM=no leaves it out), then one table of all their numbers.
 # BENCH and BENCHPKGS narrow it (make bench BENCH=DataplanePPS BENCHPKGS=./daemon/dataplane).
 BENCH       ?= .
 BENCHPKGS   ?= ./...
+BENCHVM     ?= yes
 bench: deps build
 	set -o pipefail; DRLB_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 $(BENCHPKGS) | tee $(BIN)/bench.txt
+	@if [ "$(BENCHVM)" = yes ]; then set -o pipefail; \
+	  $(GO) run ./e2e/ipvsvm -host-program nft -testflags "-test.run ^$$ -test.bench RateIPVSvsNFT -test.benchtime 1x" ./daemon/dataplane/ipvs | tee -a $(BIN)/bench.txt; fi
 	@$(GO) run ./internal/benchtable < $(BIN)/bench.txt
 
 lint: tidy-check
