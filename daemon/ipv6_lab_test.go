@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -152,14 +153,19 @@ var _ = Describe("drlb with an IPv6 virtual server", Ordered, Label("daemon", "i
 	It("real servers ignore neighbour solicitations for the VIP, and answer for their own address", func() {
 		// Control: rs1 answers for its own address.
 		Expect(ndpOwner(lab, lab.Addr6("rs1"))).To(Equal("rs1"))
-		// Only lb1 answers for the VIP: the client's cache, filled by the
-		// traffic above, points at lb1, and a fresh solicitation gets lb1.
-		Consistently(func() string { return ndpOwner(lab, vip6) }).WithTimeout(2 * time.Second).WithPolling(400 * time.Millisecond).Should(Equal("lb1"))
+		// Only lb1 answers for the VIP: every advertisement a solicitation
+		// draws within 1.5 s carries lb1's MAC, and the client's cache,
+		// filled by the traffic above, points at lb1.
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		answers, err := lab.NDPAnswers(ctx, "client", "eth1", vip6)
+		Expect(err).NotTo(HaveOccurred())
+		lb1MAC, err := lab.MAC("lb1", "eth1")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(answers).To(Equal([]net.HardwareAddr{lb1MAC}), "answers for the VIP")
 		out, err := lab.Output(context.Background(), "client", "ip", "-6", "neigh", "show", vip6.String())
 		Expect(err).NotTo(HaveOccurred())
-		mac, err := lab.MAC("lb1", "eth1")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.ToLower(string(out))).To(ContainSubstring(mac.String()))
+		Expect(strings.ToLower(string(out))).To(ContainSubstring(lb1MAC.String()))
 	})
 
 	It("removes rs1 when its page changes, and brings it back", func() {

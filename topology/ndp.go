@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/mdlayher/ndp"
@@ -19,6 +20,25 @@ import (
 // neighbour cache: an error means nobody answered before ctx ended (default 2 s).
 // It is the IPv6 counterpart of ResolveARP.
 func (l *Lab) ResolveNDP(ctx context.Context, host, iface string, ip netip.Addr) (net.HardwareAddr, error) {
+	macs, err := l.solicit(ctx, host, iface, ip, false)
+	if err != nil {
+		return nil, err
+	}
+	return macs[0], nil
+}
+
+// NDPAnswers solicits ip from host's iface as ResolveNDP does, but keeps
+// listening until ctx ends (default 2 s) and returns every distinct
+// link-layer address that advertised ip, in the order they answered
+// (none is not an error). It tells "only the balancer answers" apart from
+// "the balancer answered first".
+func (l *Lab) NDPAnswers(ctx context.Context, host, iface string, ip netip.Addr) ([]net.HardwareAddr, error) {
+	return l.solicit(ctx, host, iface, ip, true)
+}
+
+// solicit sends solicitations for ip until ctx's deadline and collects the
+// advertised link-layer addresses: the first one (all false) or all of them.
+func (l *Lab) solicit(ctx context.Context, host, iface string, ip netip.Addr, all bool) ([]net.HardwareAddr, error) {
 	if !ip.Is6() || ip.Is4In6() {
 		return nil, fmt.Errorf("neighbour solicitation for %s: not an IPv6 address", ip)
 	}
@@ -55,7 +75,8 @@ func (l *Lab) ResolveNDP(ctx context.Context, host, iface string, ip netip.Addr)
 		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: ifi.HardwareAddr}},
 	}
 	// Solicit again every 300 ms, as a host retransmits (RetransTimer is 1 s;
-	// shorter keeps tests quick), until an answer or the deadline.
+	// shorter keeps tests quick), until an answer (or, for all, the deadline).
+	var macs []net.HardwareAddr
 	next := time.Now()
 	for {
 		if !time.Now().Before(next) {
@@ -73,6 +94,9 @@ func (l *Lab) ResolveNDP(ctx context.Context, host, iface string, ip netip.Addr)
 				continue
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if all {
+					return macs, nil
+				}
 				return nil, fmt.Errorf("neighbour solicitation for %s from %s: no advertisement: %w", ip, host, err)
 			}
 			return nil, fmt.Errorf("read neighbour advertisement on %s: %w", host, err)
@@ -81,13 +105,27 @@ func (l *Lab) ResolveNDP(ctx context.Context, host, iface string, ip netip.Addr)
 		if !ok || na.TargetAddress != ip {
 			continue
 		}
-		for _, o := range na.Options {
-			if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Target {
-				return lla.Addr, nil
-			}
+		mac := targetLLA(na)
+		if mac == nil {
+			return nil, fmt.Errorf("neighbour advertisement for %s without a target link-layer address", ip)
 		}
-		return nil, fmt.Errorf("neighbour advertisement for %s without a target link-layer address", ip)
+		if !all {
+			return []net.HardwareAddr{mac}, nil
+		}
+		if !slices.ContainsFunc(macs, func(m net.HardwareAddr) bool { return m.String() == mac.String() }) {
+			macs = append(macs, mac)
+		}
 	}
+}
+
+// targetLLA is the target link-layer address option of an advertisement.
+func targetLLA(na *ndp.NeighborAdvertisement) net.HardwareAddr {
+	for _, o := range na.Options {
+		if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Target {
+			return lla.Addr
+		}
+	}
+	return nil
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -350,7 +350,7 @@ func realMarks(reals []dataplane.Real) map[netip.Addr]uint32 {
 		}
 		m := markNumber(a)
 		for a.Is6() && used[m] {
-			m = m + 1
+			m++
 			if m < firstRealMarkNumber {
 				m = firstRealMarkNumber
 			}
@@ -371,17 +371,20 @@ const firstRealMarkNumber = 0x01000000
 // unicast frames flooded to other hosts), and sends each family to its
 // flow chain. The flow chain of a device and family does everything that
 // reads the shared maps; the chains of a service only compute what depends
-// on the service. The packet mark carries the chosen real server (see
-// realMarks). An established flow walks steps 1-3 only:
+// on the service. The packet mark carries the chosen real server, as its
+// IPv4 address (an IPv6 server: a hash of its address, see realMarks).
+// Each family has its own flow chain, on its own maps (see family). An
+// established flow walks steps 1-3 only:
 //
-//  1. mark ← connection map[VIP . port . client addr . port] (in the shard
+//  1. mark ← connection map[VIP . port . client addr . port] (IPv6: [port .
+//     client port . hash of both addresses], see connHash6; in the shard
 //     chosen by the protocol and a hash of the client address and port, one
 //     anonymous vmap), and a flow found refreshes its timeout there;
 //  2. jump to the service's chain (dispatch map): the real servers'
 //     descriptions and the service's own (comments of counters, read back
 //     by Observe; the last counts every packet of the service); persistent
 //     services refresh the client's affinity to the flow's server;
-//  3. fwd to reals map[service . mark]: done, unless the flow is new (no
+//  3. fwd ip (ip6) to reals map[service . mark]: done, unless the flow is new (no
 //     real server has mark 0) or its server is gone;
 //  4. mark ← 0: a flow whose server is gone is scheduled again, and keeps
 //     its new server from then on;
@@ -393,20 +396,21 @@ const firstRealMarkNumber = 0x01000000
 //  6. a slot becomes a server: mark ← slots map[service . slot];
 //  7. persistent services record the client's server (after-dispatch map);
 //  8. record the flow in the connection map;
-//  9. fwd to reals map[service . mark] device <interface>.
+//  9. fwd ip (ip6) to reals map[service . mark] device <interface>.
 //
 // A service without a real server that takes new flows drops, in its
 // schedule chain, a flow that found no server (step 5).
 //
-// Measured with 64-byte UDP through the VIP (BenchmarkDataplanePPS), the
-// earlier single chain (three rules per protocol for each connection step,
-// every packet through dispatch, slots, persistence and record) cost about
-// twice the rule evaluation of this one.
+// Measured with 64-byte UDP through the VIP, the earlier single chain
+// (three rules per protocol for each connection step, every packet through
+// dispatch, slots, persistence and record, IPv4 packets past every IPv6
+// rule) added about 1.5 times as much sender CPU per packet over a lone
+// fwd rule as this one (README, Performance).
 //
 // The Maglev table depends only on the servers and weights, so every
 // balancer hashes a flow to the same server: a connection survives a
 // director failover. Forwarded packets leave with the mark set to the real
-// server's address; netdev ingress runs before anything else could have
+// server's mark; netdev ingress runs before anything else could have
 // used the mark.
 func render(t dataplane.Table, cfg settings) (ruleset, error) {
 	return renderMemo(t, cfg, nil, nil)
