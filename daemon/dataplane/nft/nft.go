@@ -255,6 +255,7 @@ func emptyCurrent() current {
 // sharedMap reports whether name is a map whose elements belong to services.
 func sharedMap(name string) bool {
 	return name == ipv4.slots() || name == ipv4.reals() || name == ipv6.slots() || name == ipv6.reals() ||
+		name == ipv4.alive() || name == ipv6.alive() ||
 		strings.HasPrefix(name, "d_") || strings.HasPrefix(name, "d6_") ||
 		strings.HasPrefix(name, "s_") || strings.HasPrefix(name, "s6_")
 }

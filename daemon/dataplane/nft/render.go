@@ -55,6 +55,11 @@ const (
 	// realsMap maps service . mark to the real server's address; its keys are
 	// also the set of servers a service still has.
 	realsMap = "reals"
+	// aliveMap maps service . mark of a persistent service's real servers to
+	// "return": its schedule chain keeps a client's affinity only while the
+	// server is there. A vmap, not a set lookup of the reals map: Debian
+	// 12's kernel (6.1) refuses a map used as a set with EINVAL.
+	aliveMap = "alive"
 	// firstRealMark is the lowest mark of a real server (1.0.0.0): marks
 	// below it are slot numbers chosen by a service chain.
 	firstRealMark = "0x01000000"
@@ -141,6 +146,7 @@ func (f family) connRecord(m string, seed uint32) rule {
 
 func (f family) slots() string { return slotsMap + f.suffix }
 func (f family) reals() string { return realsMap + f.suffix }
+func (f family) alive() string { return aliveMap + f.suffix }
 
 // protocols are the transport protocols a service can have; each has its
 // own (sharded) connection map.
@@ -530,7 +536,8 @@ func renderFamily(rs *ruleset, f family, cfg settings) func(dev string) chainSpe
 	shard := fmt.Sprintf("meta l4proto . jhash %s saddr . th sport mod %d seed 0x%x", f.ip, cfg.connShards, cfg.seed)
 	rs.maps = append(rs.maps,
 		mapSpec{name: f.slots(), typ: f.addrType + " . inet_proto . inet_service . mark : mark"},
-		mapSpec{name: f.reals(), typ: f.addrType + " . inet_proto . inet_service . mark : " + f.addrType})
+		mapSpec{name: f.reals(), typ: f.addrType + " . inet_proto . inet_service . mark : " + f.addrType},
+		mapSpec{name: f.alive(), typ: f.addrType + " . inet_proto . inet_service . mark : verdict"})
 	key := f.serviceKey()
 	return func(dev string) chainSpec {
 		// The dispatch maps keep their names and are edited element by
@@ -682,9 +689,17 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 		pm := persistenceMap(s)
 		key := f.maskExpr(s.PersistenceBits)
 		parts.maps = append(parts.maps, mapSpec{name: pm, typ: f.addrType + " : mark", timeout: s.PersistenceTimeout, size: cfg.connSize})
+		// The client's server, if it has one and that is still there;
+		// otherwise a slot below.
 		sched = append(sched,
 			mkRule("", fmt.Sprintf("meta mark set %s map @%s", key, pm), ""),
-			mkRule("", fmt.Sprintf("meta mark != 0x0 %s . meta mark != @%s meta mark set 0x0", f.serviceKey(), f.reals()), ""))
+			mkRule("", fmt.Sprintf("meta mark != 0x0 %s . meta mark vmap @%s", f.serviceKey(), f.alive()), ""),
+			mkRule("", "meta mark set 0x0", ""))
+		alive := make([][2]string, len(reals))
+		for i, r := range reals {
+			alive[i] = [2]string{r[0], "return"}
+		}
+		parts.elements[f.alive()] = alive
 		record := mkRule("", fmt.Sprintf("meta mark != 0x0 update @%s { %s : meta mark }", pm, key), "")
 		rules = append(rules, record)
 		after := contentChain("svp_"+sid, []rule{record})
