@@ -293,12 +293,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 // reload hands a copy to the effect that reconciles them with the new
 // configuration, and installs the copy the effect returns.
 type components struct {
-	dp       dataplane.Dataplane
-	node     *vrrp.Node
-	nodeRun  *runner
-	vrrpCfg  vrrp.Config
-	sched    *check.Scheduler
-	schedRun *runner
+	dp      dataplane.Dataplane
+	node    *vrrp.Node
+	nodeRun *runner
+	vrrpCfg vrrp.Config
+	// vrrpChange says what the last startComponents did to each VRRP
+	// instance (for the reload's result).
+	vrrpChange []string
+	sched      *check.Scheduler
+	schedRun   *runner
 }
 
 // startDataplane opens the data plane when cfg has virtual servers and
@@ -362,21 +365,27 @@ func (s *serialDataplane) Close() error {
 // It may block (a VRRP node stopping sends priority 0, checkers stopping
 // wait for their probes): the loop runs it as an effect, never itself.
 func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *components, start map[check.Target]bool) (checkChange string, err error) {
+	c.vrrpChange = nil
 	if !d.opts.CheckOnly && len(cfg.Instances) > 0 {
 		vcfg, err := VRRPConfig(cfg)
 		if err != nil {
 			return "", fmt.Errorf("%w: %w", ErrConfig, err)
 		}
+		if !d.opts.VRRPOnly {
+			vcfg.RecoveryHold = recoveryHold(cfg)
+		}
 		if c.node == nil || !reflect.DeepEqual(vcfg, c.vrrpCfg) {
 			// NewNode may fill defaults into the slices it is given: hand
 			// it its own copy so c.vrrpCfg stays comparable.
 			own, _ := VRRPConfig(cfg)
-			if err := d.restartVRRP(ctx, c, own, vcfg); err != nil {
+			own.RecoveryHold = vcfg.RecoveryHold
+			if err := d.updateVRRP(ctx, c, own, vcfg); err != nil {
 				return "", err
 			}
 		}
 	} else if c.node != nil {
 		d.stopVRRP(c)
+		c.vrrpChange = []string{"vrrp instances stopped"}
 	}
 	if !d.opts.VRRPOnly {
 		servers, err := checkServers(cfg, start, yield.Before(d.nextVRRPTimer))
@@ -409,9 +418,32 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *com
 	return checkChange, nil
 }
 
+// updateVRRP applies a changed VRRP configuration to the running node
+// instance by instance (vrrp.Node.Update: in place where keepalived
+// would keep the instance), or starts a node when none runs.
+func (d *Daemon) updateVRRP(ctx context.Context, c *components, run, compare vrrp.Config) error {
+	if c.node != nil {
+		res, err := c.node.Update(ctx, run)
+		if err == nil {
+			c.vrrpCfg = compare
+			for _, ch := range res.Changes {
+				if ch.Kind != vrrp.ChangeNone {
+					c.vrrpChange = append(c.vrrpChange, "vrrp instance "+ch.String())
+				}
+			}
+			return nil
+		}
+		if !errors.Is(err, vrrp.ErrNotRunning) {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	c.vrrpChange = []string{"vrrp instances started"}
+	return d.restartVRRP(ctx, c, run, compare)
+}
+
 func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vrrp.Config) error {
 	d.stopVRRP(c)
-	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript})
+	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}

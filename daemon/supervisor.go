@@ -552,7 +552,7 @@ func (d *Daemon) onComponentsDone(ctx context.Context, ev componentsDone) {
 	d.prevScriptTable.Store(r.oldScripts)
 	d.onReloadRemoved(oldCfg, r.oldHealth)
 	if !reflect.DeepEqual(oldVRRP, d.st.comp.vrrpCfg) {
-		r.res.Changes = append(r.res.Changes, "vrrp instances changed: restarted")
+		r.res.Changes = append(r.res.Changes, d.st.comp.vrrpChange...)
 	}
 	if ev.change != "" {
 		r.res.Changes = append(r.res.Changes, ev.change)

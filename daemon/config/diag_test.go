@@ -116,6 +116,9 @@ func TestDiagnostics(t *testing.T) {
 		{"script without command", "vrrp_script s {\ninterval 2\n}\n", Options{}, []want{"1:1: error: vrrp_script s has no script"}},
 		{"host checks", inst("virtual_ipaddress {", "10.0.0.9/24 dev eth9", "}"), Options{HostChecks: true, InterfaceExists: func(n string) bool { return n == "lo" }},
 			[]want{"5:11: error: interface eth0 (vrrp_instance VI) does not exist on this host", "3:1: error: dev eth9 for 10.0.0.9/24 does not exist"}},
+		{"host checks, dynamic_interfaces", "global_defs {\ndynamic_interfaces\n}\n" + inst(), Options{HostChecks: true, InterfaceExists: func(string) bool { return false }},
+			[]want{"6:11: warning: interface eth0 (vrrp_instance VI) does not exist on this host yet (dynamic_interfaces: FAULT until it appears)"}},
+		{"dynamic_interfaces argument", "global_defs {\ndynamic_interfaces sometimes\n}\n", Options{}, []want{"2:20: error: dynamic_interfaces takes no argument but allow_if_changes"}},
 
 		// LVS.
 		{"bad scheduler", vsrv("lb_algo roundrobin"), Options{}, []want{"2:9: error: lb_algo \"roundrobin\": unknown scheduler"}},

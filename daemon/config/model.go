@@ -75,6 +75,10 @@ type GlobalDefs struct {
 	EnableScriptSecurity bool `json:"enable_script_security"`
 	// ScriptUser is script_user (user and optional group, space separated).
 	ScriptUser string `json:"script_user"`
+	// DynamicInterfaces is dynamic_interfaces: a VRRP instance may name an
+	// interface that does not exist yet (it stays in FAULT until it does).
+	// allow_if_changes is accepted; drlb follows interfaces by name anyway.
+	DynamicInterfaces bool `json:"dynamic_interfaces,omitempty"`
 	// Dataplane is the drlb_dataplane extension (default auto).
 	Dataplane Dataplane `json:"drlb_dataplane"`
 }

@@ -483,6 +483,11 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			}
 		case "enable_script_security":
 			p.flag(n, &g.EnableScriptSecurity)
+		case "dynamic_interfaces":
+			g.DynamicInterfaces = true
+			if len(n.args) > 1 || (len(n.args) == 1 && n.args[0].text != "allow_if_changes") {
+				p.errAt(n.args[0].pos, "dynamic_interfaces takes no argument but allow_if_changes")
+			}
 		case "script_user":
 			if s, ok := p.rest(n); ok {
 				g.ScriptUser = s

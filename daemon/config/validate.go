@@ -398,7 +398,12 @@ func (p *parser) hostChecks(cfg *Config) {
 	for i, in := range cfg.Instances {
 		m := p.instMeta[i]
 		if in.Interface != "" && !p.interfaceExists(in.Interface) {
-			p.errAt(m.ifacePos, "interface %s (vrrp_instance %s) does not exist on this host", in.Interface, in.Name)
+			if cfg.Global.DynamicInterfaces {
+				// drlb run waits in FAULT for it, as keepalived does.
+				p.warnAt(m.ifacePos, "interface %s (vrrp_instance %s) does not exist on this host yet (dynamic_interfaces: FAULT until it appears)", in.Interface, in.Name)
+			} else {
+				p.errAt(m.ifacePos, "interface %s (vrrp_instance %s) does not exist on this host", in.Interface, in.Name)
+			}
 		}
 		for _, ti := range in.TrackInterfaces {
 			if !p.interfaceExists(ti.Name) {
