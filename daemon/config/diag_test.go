@@ -148,8 +148,8 @@ func TestDiagnostics(t *testing.T) {
 		{"digest not hex", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "digest zcec999b7ece0cc82e62145eb832731f", "}", "}", "}"), Options{}, []want{"5:8: error: digest \"zcec999b7ece0cc82e62145eb832731f\" is not an MD5 digest"}},
 		{"bad status", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "status_code 299-200", "}", "}", "}"), Options{}, []want{"5:13: error: status_code \"299-200\""}},
 		{"url keyword in TCP_CHECK", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "url {", "}", "}", "}"), Options{}, []want{"4:1: warning: unknown keyword \"url\" in TCP_CHECK"}},
-		{"checker unsupported", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "bind_if eth0", "}", "}"), Options{}, []want{"4:1: warning: bind_if in TCP_CHECK is not supported yet"}},
-		{"real server unsupported checker", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet", "3:1: error: real_server 10.0.0.2: its only health checker DNS_CHECK is not supported yet"}},
+		{"checker unsupported", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "log_all_failures", "}", "}"), Options{}, []want{"4:1: warning: log_all_failures in TCP_CHECK is not supported yet"}},
+		{"real server unsupported checker", vsrv("real_server 10.0.0.2 80 {", "BFD_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: BFD_CHECK in real_server is not supported yet", "3:1: error: real_server 10.0.0.2: its only health checker BFD_CHECK is not supported yet"}},
 		// What the daemon refuses at start-up, located (one validation path).
 		{"auth AH", inst("authentication {", "auth_type AH", "auth_pass 1111", "}"), Options{}, []want{"3:11: error: auth_type AH is not supported yet (vrrp_instance VI)"}},
 		{"ipv6 unicast_src_ip", inst("unicast_src_ip 2001:db8::2"), Options{}, []want{"2:16: error: unicast_src_ip 2001:db8::2 (vrrp_instance VI): only IPv4 VRRP transport is implemented"}},
@@ -178,7 +178,7 @@ func TestDiagnostics(t *testing.T) {
 		{"auto NAT without IPVS", vsrv(), Options{IPVSAvailable: func() bool { return false }}, []want{"1:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS: the nftables data plane does IPv4 DR with a port only (drlb_dataplane auto, and this kernel has no IPVS)"}},
 		{"auto NAT with IPVS", vsrv(), Options{IPVSAvailable: func() bool { return true }}, nil},
 		{"nft fwmark", "global_defs {\ndrlb_dataplane nft\n}\nvirtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"4:1: error: virtual_server FWM 3: a fwmark service needs IPVS"}},
-		{"real server with a supported checker too", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "TCP_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet"}},
+		{"real server with a supported checker too", vsrv("real_server 10.0.0.2 80 {", "BFD_CHECK {", "}", "TCP_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: BFD_CHECK in real_server is not supported yet"}},
 
 		// Includes.
 		{"include nothing", "include /nonexistent/dir/*.conf\n", Options{}, []want{"1:9: warning: include \"/nonexistent/dir/*.conf\" matches no file", "1:1: warning: the file has no directives"}},

@@ -31,6 +31,10 @@ type Config struct {
 	Instances []VRRPInstance `json:"vrrp_instances"`
 	// VirtualServers holds every virtual_server block, in file order.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
+	// TrackFiles holds every track_file (vrrp_track_file) block, in file order.
+	TrackFiles []TrackFile `json:"track_files,omitempty"`
+	// SSL is the top-level SSL block (nil without one).
+	SSL *SSLFiles `json:"ssl,omitempty"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
 }
@@ -121,6 +125,14 @@ type VRRPSyncGroup struct {
 	Notify Notify `json:"notify"`
 	// TrackScripts is track_script inherited by the members.
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
+	// TrackFiles is track_file inherited by the members.
+	TrackFiles []TrackScript `json:"track_file,omitempty"`
+	// TrackInterfaces is track_interface inherited by the members.
+	TrackInterfaces []TrackInterface `json:"track_interface,omitempty"`
+	// TrackingWeight is sync_group_tracking_weight: the members' tracker
+	// weights apply; without it keepalived uses weight 0 (a failure is a
+	// FAULT) for every tracker of a member.
+	TrackingWeight bool `json:"sync_group_tracking_weight,omitempty"`
 }
 
 // VRRPState is an instance's initial state.
@@ -230,6 +242,8 @@ type VRRPInstance struct {
 	TrackInterfaces []TrackInterface `json:"track_interface,omitempty"`
 	// TrackScripts is track_script.
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
+	// TrackFiles is track_file: lines naming track_file blocks.
+	TrackFiles []TrackScript `json:"track_file,omitempty"`
 	// DontTrackPrimary is dont_track_primary.
 	DontTrackPrimary bool `json:"dont_track_primary"`
 	// Notify holds notify_* scripts.
@@ -366,6 +380,8 @@ type RealServer struct {
 	NotifyDown string `json:"notify_down,omitempty"`
 	// Checkers probe this server; the server is up when all checkers are up.
 	Checkers []Checker `json:"checkers"`
+	// Alpha is the real server's alpha (nil: the virtual server's).
+	Alpha *bool `json:"alpha,omitempty"`
 }
 
 // CheckerKind is the health checker type.
@@ -417,6 +433,43 @@ type Checker struct {
 	MiscTimeout time.Duration `json:"misc_timeout,omitempty"`
 	// MiscDynamic is misc_dynamic: exit codes 2..255 set weight (code-2).
 	MiscDynamic bool `json:"misc_dynamic,omitempty"`
+	// BindIf is bind_if: the interface the probe socket is bound to.
+	BindIf string `json:"bind_if,omitempty"`
+	// FWMark is fwmark: SO_MARK of the probe's packets.
+	FWMark uint32 `json:"fwmark,omitempty"`
+	// Alpha is the checker's alpha, when AlphaSet (else the real server's,
+	// else the virtual server's).
+	Alpha    bool `json:"alpha,omitempty"`
+	AlphaSet bool `json:"-"`
+	// HTTPProtocol is http_protocol: "1.0" (default), "1.0C" or "1.1".
+	HTTPProtocol string `json:"http_protocol,omitempty"`
+	// FastRecovery is fast_recovery (drlb checks every url in one round anyway).
+	FastRecovery bool `json:"fast_recovery,omitempty"`
+	// EnableSNI, SNIName and TLSCompliant are SSL_GET's TLS options.
+	EnableSNI    bool   `json:"enable_sni,omitempty"`
+	SNIName      string `json:"sni_name,omitempty"`
+	TLSCompliant bool   `json:"tls_compliant,omitempty"`
+	// HeloName is SMTP_CHECK's helo_name (default localhost).
+	HeloName string `json:"helo_name,omitempty"`
+	// DNSType and DNSName are DNS_CHECK's type (default SOA) and name (default ".").
+	DNSType string `json:"dns_type,omitempty"`
+	DNSName string `json:"dns_name,omitempty"`
+	// UDP_CHECK: payload, require_reply (with its pattern and mask: x digits
+	// compare nothing), min_reply_length and max_reply_length (default 255).
+	UDPPayload        []byte `json:"payload,omitempty"`
+	UDPRequireReply   bool   `json:"require_reply,omitempty"`
+	UDPReply          []byte `json:"reply,omitempty"`
+	UDPReplyMask      []byte `json:"reply_mask,omitempty"`
+	UDPMinReplyLength int    `json:"min_reply_length,omitempty"`
+	UDPMaxReplyLength int    `json:"max_reply_length,omitempty"`
+	// FILE_CHECK: the track_file block's name, the weight (default: the
+	// block's), reverse and dynamic.
+	TrackFile     string `json:"track_file,omitempty"`
+	FileWeight    int    `json:"file_weight,omitempty"`
+	FileWeightSet bool   `json:"-"`
+	FileReverse   bool   `json:"file_reverse,omitempty"`
+	FileDynamic   bool   `json:"dynamic,omitempty"`
+	trackFilePos  srcPos
 }
 
 // StatusRange is an inclusive range of HTTP status codes.
@@ -439,4 +492,8 @@ type URL struct {
 	StatusCodes []StatusRange `json:"status_code"`
 	// VirtualHost overrides the checker's Host header.
 	VirtualHost string `json:"virtualhost,omitempty"`
+	// Regex is regex, an RE2 pattern the body must contain (RegexNoMatch:
+	// must not contain).
+	Regex        string `json:"regex,omitempty"`
+	RegexNoMatch bool   `json:"regex_no_match,omitempty"`
 }

@@ -38,6 +38,7 @@ type instanceMeta struct {
 	vridPos, ifacePos, advertPos srcPos
 	vridSet, ifaceSet            bool
 	trackScripts                 []token
+	trackFiles                   []token
 	vipPos                       []Position
 	// authTypePos is auth_type's value (zero without one).
 	authTypePos srcPos
@@ -50,6 +51,7 @@ type instanceMeta struct {
 type groupMeta struct {
 	members      []token
 	trackScripts []token
+	trackFiles   []token
 }
 
 func newParser(opts Options) *parser {
@@ -408,6 +410,20 @@ func (p *parser) build(top []*node) *Config {
 					cfg.VirtualServers = append(cfg.VirtualServers, vs)
 				}
 			}
+		case "track_file", "vrrp_track_file":
+			if n.key.text == "vrrp_track_file" {
+				p.warnAt(n.key.pos, "vrrp_track_file is deprecated (as in keepalived); use track_file")
+			}
+			if name, ok := p.blockName(n); ok {
+				cfg.TrackFiles = append(cfg.TrackFiles, p.trackFileBlock(n, name))
+			}
+		case "SSL":
+			if p.needBlock(n) {
+				if cfg.SSL == nil {
+					cfg.SSL = &SSLFiles{}
+				}
+				p.sslBlock(n, cfg.SSL)
+			}
 		default:
 			if n.key.text == "" {
 				continue // a stray '{', already reported
@@ -415,6 +431,13 @@ func (p *parser) build(top []*node) *Config {
 			p.unknown(n, "the top level", "top")
 		}
 	}
+	for i := range cfg.Instances {
+		cfg.Instances[i].TrackFiles = p.keepKnownTrackFiles(cfg, cfg.Instances[i].TrackFiles, p.instMeta[i].trackFiles)
+	}
+	for i := range cfg.SyncGroups {
+		cfg.SyncGroups[i].TrackFiles = p.keepKnownTrackFiles(cfg, cfg.SyncGroups[i].TrackFiles, p.groupMeta[i].trackFiles)
+	}
+	p.resolveTrackFiles(cfg)
 	cfg.Files = slices.Clone(p.files)
 	cfg.ScriptRefs = p.scriptRefs
 	return cfg
@@ -640,6 +663,14 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 			ts, names := p.trackScripts(n)
 			g.TrackScripts = append(g.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "track_file":
+			tf, names := p.trackFileRefs(n)
+			g.TrackFiles = append(g.TrackFiles, tf...)
+			m.trackFiles = append(m.trackFiles, names...)
+		case "track_interface":
+			g.TrackInterfaces = append(g.TrackInterfaces, p.trackInterfaces(n)...)
+		case "sync_group_tracking_weight":
+			p.flag(n, &g.TrackingWeight)
 		default:
 			p.unknown(n, "vrrp_sync_group", "vrrp_sync_group")
 		}
@@ -794,22 +825,15 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		case "dont_track_primary":
 			p.flag(n, &in.DontTrackPrimary)
 		case "track_interface":
-			if !p.needBlock(n) {
-				continue
-			}
-			for _, c := range n.children {
-				if c.hasBlock {
-					p.errAt(c.open, "a block is not allowed inside track_interface")
-					continue
-				}
-				ti := TrackInterface{Name: c.key.text}
-				ti.Weight, _, ti.Reverse = p.trackWeight("track_interface", "IF [weight N [reverse]]", c.args, false)
-				in.TrackInterfaces = append(in.TrackInterfaces, ti)
-			}
+			in.TrackInterfaces = append(in.TrackInterfaces, p.trackInterfaces(n)...)
 		case "track_script":
 			ts, names := p.trackScripts(n)
 			in.TrackScripts = append(in.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "track_file":
+			tf, names := p.trackFileRefs(n)
+			in.TrackFiles = append(in.TrackFiles, tf...)
+			m.trackFiles = append(m.trackFiles, names...)
 		default:
 			p.unknown(n, "vrrp_instance", "vrrp_instance")
 		}
@@ -970,4 +994,22 @@ func (p *parser) prefixTok(key string, t token) (netip.Prefix, bool) {
 		bits = n
 	}
 	return netip.PrefixFrom(a, bits), true
+}
+
+// trackInterfaces parses "track_interface { IF [weight N [reverse]] }".
+func (p *parser) trackInterfaces(n *node) []TrackInterface {
+	if !p.needBlock(n) {
+		return nil
+	}
+	var out []TrackInterface
+	for _, c := range n.children {
+		if c.hasBlock {
+			p.errAt(c.open, "a block is not allowed inside track_interface")
+			continue
+		}
+		ti := TrackInterface{Name: c.key.text}
+		ti.Weight, _, ti.Reverse = p.trackWeight("track_interface", "IF [weight N [reverse]]", c.args, false)
+		out = append(out, ti)
+	}
+	return out
 }

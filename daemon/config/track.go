@@ -1,0 +1,157 @@
+package config
+
+import (
+	"math"
+	"strconv"
+)
+
+// TrackFile is a track_file block (vrrp_track_file is its deprecated
+// synonym): a file holding a number that VRRP instances, sync groups and
+// FILE_CHECKs follow. keepalived.conf(5) "Track files".
+type TrackFile struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Name is the block's name, used by track_file lines and FILE_CHECK.
+	Name string `json:"name"`
+	// File is the path of the tracked file.
+	File string `json:"file"`
+	// Weight multiplies the value read (default 1); 0 means non-zero is a failure.
+	Weight int `json:"weight"`
+	// Reverse negates the weight.
+	Reverse bool `json:"reverse,omitempty"`
+	// InitFile is init_file: write InitValue at startup when the file does
+	// not exist, or always with InitOverwrite.
+	InitFile      bool `json:"init_file,omitempty"`
+	InitValue     int  `json:"init_value,omitempty"`
+	InitOverwrite bool `json:"init_overwrite,omitempty"`
+}
+
+// SSLFiles is the top-level SSL block: the client certificate SSL_GET
+// presents and the CA it verifies servers with (PEM file paths).
+type SSLFiles struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// CA is ca: the CA bundle; when set, servers are verified against it.
+	CA string `json:"ca,omitempty"`
+	// Certificate is certificate: the client certificate.
+	Certificate string `json:"certificate,omitempty"`
+	// Key is key: the client key (default: in Certificate's file).
+	Key string `json:"key,omitempty"`
+	// Password is password: decrypts an encrypted key.
+	Password string `json:"-"`
+}
+
+// trackFileBlock parses "track_file NAME { file PATH; weight N [reverse];
+// init_file [VALUE] [overwrite] }".
+func (p *parser) trackFileBlock(b *node, name string) TrackFile {
+	tf := TrackFile{Pos: p.pos(b.key.pos), Name: name, Weight: 1}
+	for _, n := range b.children {
+		switch n.key.text {
+		case "file":
+			p.str(n, &tf.File)
+		case "weight":
+			if len(n.args) == 0 {
+				p.errAt(afterKey(n), "weight needs a value")
+				continue
+			}
+			if v, ok := p.intTok("track_file weight", n.args[0], -math.MaxInt32, math.MaxInt32); ok {
+				tf.Weight = v
+			}
+			if len(n.args) > 1 {
+				if n.args[1].text == "reverse" {
+					tf.Reverse = true
+				} else {
+					p.warnAt(n.args[1].pos, "track_file weight: expected \"weight N [reverse]\"; %q ignored", n.args[1].text)
+				}
+			}
+		case "init_file":
+			if !p.valueOnly(n) {
+				continue
+			}
+			tf.InitFile = true
+			for _, a := range n.args {
+				if a.text == "overwrite" {
+					tf.InitOverwrite = true
+					continue
+				}
+				v, err := strconv.Atoi(a.text)
+				if err != nil || v < math.MinInt32 || v > math.MaxInt32 {
+					p.errAt(a.pos, "init_file: %q is neither a whole number nor overwrite", a.text)
+					continue
+				}
+				tf.InitValue = v
+			}
+		default:
+			p.unknown(n, "track_file", "track_file")
+		}
+	}
+	if tf.File == "" {
+		p.errAt(b.key.pos, "track_file %s has no file", name)
+	}
+	return tf
+}
+
+// sslBlock parses the top-level "SSL { ca; certificate; key; password }".
+func (p *parser) sslBlock(b *node, s *SSLFiles) {
+	s.Pos = p.pos(b.key.pos)
+	for _, n := range b.children {
+		switch n.key.text {
+		case "ca":
+			p.str(n, &s.CA)
+		case "certificate":
+			p.str(n, &s.Certificate)
+		case "key":
+			p.str(n, &s.Key)
+		case "password":
+			p.str(n, &s.Password)
+		default:
+			p.unknown(n, "SSL", "SSL")
+		}
+	}
+	if s.Key != "" && s.Certificate == "" {
+		p.errAt(b.key.pos, "SSL has a key but no certificate")
+	}
+}
+
+// trackFileRefs parses a vrrp_instance's or vrrp_sync_group's
+// "track_file { NAME [weight N [reverse]] }".
+func (p *parser) trackFileRefs(n *node) ([]TrackScript, []token) {
+	if !p.needBlock(n) {
+		return nil, nil
+	}
+	var out []TrackScript
+	var names []token
+	for _, c := range n.children {
+		if c.hasBlock {
+			p.errAt(c.open, "a block is not allowed inside track_file")
+			continue
+		}
+		ts := TrackScript{Name: c.key.text}
+		ts.Weight, ts.WeightSet, ts.Reverse = p.trackWeight("track_file", "NAME [weight N [reverse]]", c.args, false)
+		out = append(out, ts)
+		names = append(names, c.key)
+	}
+	return out, names
+}
+
+// keepKnownTrackFiles drops (with keepalived's warning) track_file lines
+// naming no track_file block.
+func (p *parser) keepKnownTrackFiles(cfg *Config, refs []TrackScript, toks []token) []TrackScript {
+	names := make([]string, len(cfg.TrackFiles))
+	for i, tf := range cfg.TrackFiles {
+		names[i] = tf.Name
+	}
+	kept := refs[:0]
+	for k, r := range refs {
+		found := false
+		for _, n := range names {
+			found = found || n == r.Name
+		}
+		if !found {
+			p.unknownRef(toks[k], "track_file", "track_file block", names)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept
+}

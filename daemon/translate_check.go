@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/drlb/drlb/daemon/check"
+	"github.com/drlb/drlb/daemon/config"
+)
+
+// parityIISpec fills spec for the checkers of "keepalived.conf parity II"
+// (SMTP_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK, FILE_CHECK); false for
+// other kinds.
+func parityIISpec(c *config.Config, rs *config.RealServer, ck config.Checker, spec *check.Spec) bool {
+	switch ck.Kind {
+	case config.CheckSMTP:
+		spec.Kind = check.KindSMTP
+		spec.SMTP = check.SMTPSpec{HeloName: ck.HeloName}
+	case config.CheckDNS:
+		spec.Kind = check.KindDNS
+		t, err := check.ParseDNSType(ck.DNSType)
+		if err != nil {
+			return false // the config refuses other types
+		}
+		spec.DNS = check.DNSSpec{Type: t, Name: ck.DNSName}
+	case config.CheckUDP:
+		spec.Kind = check.KindUDP
+		spec.UDP = check.UDPSpec{Payload: ck.UDPPayload, RequireReply: ck.UDPRequireReply, Reply: ck.UDPReply,
+			ReplyMask: ck.UDPReplyMask, MinReplyLength: ck.UDPMinReplyLength, MaxReplyLength: ck.UDPMaxReplyLength}
+	case config.CheckPing:
+		spec.Kind = check.KindPing
+		spec.Addr = netip.AddrPortFrom(spec.Addr.Addr(), 0)
+	case config.CheckFile:
+		spec.Kind = check.KindFile
+		for _, tf := range c.TrackFiles {
+			if tf.Name != ck.TrackFile {
+				continue
+			}
+			f := check.FileSpec{Path: tf.File, Weight: tf.Weight, Reverse: tf.Reverse, Dynamic: ck.FileDynamic, BaseWeight: rs.Weight}
+			if ck.FileWeightSet {
+				f.Weight, f.Reverse = ck.FileWeight, ck.FileReverse
+			}
+			spec.File = f
+			return true
+		}
+		return false
+	default:
+		return false
+	}
+	return true
+}
+
+// withCheckerOptions adds what every checker may set (bind_if, fwmark,
+// alpha with keepalived's inheritance checker → real_server →
+// virtual_server) and HTTP_GET/SSL_GET's protocol, TLS and regex options.
+func withCheckerOptions(c *config.Config, vs *config.VirtualServer, rs *config.RealServer, ck config.Checker, spec check.Spec) (check.Spec, error) {
+	spec.BindIf, spec.FWMark = ck.BindIf, ck.FWMark
+	if rs.Alpha != nil {
+		spec.Alpha = *rs.Alpha
+	}
+	if ck.AlphaSet {
+		spec.Alpha = ck.Alpha
+	}
+	if spec.Kind != check.KindHTTP && spec.Kind != check.KindSSL {
+		return spec, nil
+	}
+	if ck.HTTPProtocol != "" {
+		p, err := check.ParseHTTPProtocol(ck.HTTPProtocol)
+		if err != nil {
+			return spec, fmt.Errorf("%s:%d: %w", ck.Pos.File, ck.Pos.Line, err)
+		}
+		spec.HTTP.Protocol = p
+	}
+	spec.HTTP.EnableSNI = ck.EnableSNI || ck.SNIName != ""
+	spec.HTTP.SNIName = ck.SNIName
+	if c.SSL != nil && spec.Kind == check.KindSSL {
+		spec.HTTP.ClientCert = check.TLSFiles{CA: c.SSL.CA, Certificate: c.SSL.Certificate, Key: c.SSL.Key, Password: c.SSL.Password}
+	}
+	for i, u := range ck.URLs {
+		if i < len(spec.HTTP.URLs) {
+			spec.HTTP.URLs[i].Regex, spec.HTTP.URLs[i].RegexNoMatch = u.Regex, u.RegexNoMatch
+		}
+	}
+	return spec, nil
+}
