@@ -3,9 +3,11 @@ package daemon
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/drlb/drlb/daemon/check"
 	"github.com/drlb/drlb/daemon/config"
+	"github.com/drlb/drlb/daemon/vrrp"
 )
 
 // parityIISpec fills spec for the checkers of "keepalived.conf parity II"
@@ -82,4 +84,65 @@ func withCheckerOptions(c *config.Config, vs *config.VirtualServer, rs *config.R
 		}
 	}
 	return spec, nil
+}
+
+// withTrackFiles adds an instance's track_file lines and its sync group's
+// (track_file, track_interface) to ic, and applies keepalived's sync group
+// rule: unless the group sets sync_group_tracking_weight, every tracker of
+// a member counts with weight 0 (a failure is a FAULT of the whole group).
+func withTrackFiles(c *config.Config, in config.VRRPInstance, ic vrrp.InstanceConfig) vrrp.InstanceConfig {
+	blocks := map[string]config.TrackFile{}
+	for _, tf := range c.TrackFiles {
+		blocks[tf.Name] = tf
+	}
+	add := func(refs []config.TrackScript) {
+		for _, r := range refs {
+			b, ok := blocks[r.Name]
+			if !ok {
+				continue // the config dropped it with a warning
+			}
+			t := vrrp.TrackFile{Name: b.Name, Path: b.File, Weight: b.Weight, Reverse: b.Reverse}
+			if r.WeightSet {
+				t.Weight, t.Reverse = r.Weight, r.Reverse
+			}
+			ic.TrackFiles = append(ic.TrackFiles, t)
+		}
+	}
+	add(in.TrackFiles)
+	for _, g := range c.SyncGroups {
+		if !slices.Contains(g.Group, in.Name) {
+			continue
+		}
+		add(g.TrackFiles)
+		for _, t := range g.TrackInterfaces {
+			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+		}
+		if !g.TrackingWeight {
+			ic.TrackInterfaces = slices.Clone(ic.TrackInterfaces)
+			for i := range ic.TrackInterfaces {
+				ic.TrackInterfaces[i].Weight = 0
+			}
+			for i := range ic.TrackScripts {
+				ic.TrackScripts[i].Weight = 0
+			}
+			for i := range ic.TrackFiles {
+				ic.TrackFiles[i].Weight = 0
+			}
+		}
+	}
+	return ic
+}
+
+// InitTrackFiles applies init_file of every track_file block, as keepalived
+// does at start-up and on reload.
+func InitTrackFiles(c *config.Config) error {
+	for _, tf := range c.TrackFiles {
+		if !tf.InitFile {
+			continue
+		}
+		if err := vrrp.InitTrackFile(tf.File, tf.InitValue, tf.InitOverwrite); err != nil {
+			return fmt.Errorf("%s:%d: track_file %s: %w", tf.Pos.File, tf.Pos.Line, tf.Name, err)
+		}
+	}
+	return nil
 }

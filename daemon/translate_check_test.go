@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/drlb/drlb/daemon/check"
+	"github.com/drlb/drlb/daemon/vrrp"
 	"github.com/miekg/dns"
 )
 
@@ -49,7 +53,9 @@ virtual_server 10.0.0.1 80 {
 	}
 	want := []func(s check.Spec) bool{
 		func(s check.Spec) bool { return s.Kind == check.KindSMTP && s.SMTP.HeloName == "lb1" && !s.Alpha },
-		func(s check.Spec) bool { return s.Kind == check.KindDNS && s.DNS.Type == dns.TypeA && s.DNS.Name == "www.example" },
+		func(s check.Spec) bool {
+			return s.Kind == check.KindDNS && s.DNS.Type == dns.TypeA && s.DNS.Name == "www.example"
+		},
 		func(s check.Spec) bool {
 			return s.Kind == check.KindUDP && string(s.UDP.Payload) == "\x0a\x0b" && s.UDP.RequireReply
 		},
@@ -70,5 +76,84 @@ virtual_server 10.0.0.1 80 {
 		if err := got[i].Validate(); err != nil {
 			t.Errorf("checker %d: %v", i, err)
 		}
+	}
+}
+
+func TestVRRPConfigTrackFiles(t *testing.T) {
+	base := `
+track_file tf {
+  file /run/tf
+  weight 3
+}
+track_file t2 {
+  file /run/t2
+  weight -2 reverse
+}
+vrrp_instance VI_1 {
+  interface eth1
+  virtual_router_id 1
+  virtual_ipaddress {
+    10.0.0.1
+  }
+  track_file {
+    tf
+    t2 weight 5
+  }
+}
+vrrp_instance VI_2 {
+  interface eth1
+  virtual_router_id 2
+  virtual_ipaddress {
+    10.0.0.2
+  }
+}
+`
+	vc, err := VRRPConfig(parse(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := vc.Instances[0].TrackFiles
+	want := []vrrp.TrackFile{{Name: "tf", Path: "/run/tf", Weight: 3}, {Name: "t2", Path: "/run/t2", Weight: 5}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("track files = %+v, want %+v", got, want)
+	}
+	group := "vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n track_file {\n  tf\n }\n track_interface {\n  eth2 weight 10\n }\n%s}\n"
+	vc, err = VRRPConfig(parse(t, base+fmt.Sprintf(group, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ic := range vc.Instances {
+		if len(ic.TrackInterfaces) != 1 || ic.TrackInterfaces[0].Weight != 0 {
+			t.Errorf("%s: track_interface = %+v, want eth2 with weight 0 (no sync_group_tracking_weight)", ic.Name, ic.TrackInterfaces)
+		}
+		for _, tf := range ic.TrackFiles {
+			if tf.Weight != 0 {
+				t.Errorf("%s: track_file %s weight %d, want 0", ic.Name, tf.Name, tf.Weight)
+			}
+		}
+	}
+	if n := len(vc.Instances[1].TrackFiles); n != 1 {
+		t.Errorf("VI_2 has %d track files, want the group's one", n)
+	}
+	vc, err = VRRPConfig(parse(t, base+fmt.Sprintf(group, " sync_group_tracking_weight\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := vc.Instances[1].TrackInterfaces[0].Weight; w != 10 {
+		t.Errorf("with sync_group_tracking_weight: weight %d, want 10", w)
+	}
+	if w := vc.Instances[0].TrackFiles[0].Weight; w != 3 {
+		t.Errorf("with sync_group_tracking_weight: track_file weight %d, want 3", w)
+	}
+}
+
+func TestInitTrackFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tf")
+	cfg := parse(t, fmt.Sprintf("track_file tf {\n file %s\n init_file 7\n}\n", path))
+	if err := InitTrackFiles(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "7\n" {
+		t.Fatalf("file = %q, %v; want 7", b, err)
 	}
 }

@@ -182,7 +182,8 @@ type UDPSpec struct {
 	RequireReply bool
 	// Reply and ReplyMask: when Reply is set, the reply must equal Reply on
 	// the bits ReplyMask sets, over min(len(reply), len(Reply)) bytes
-	// (keepalived's require_reply HEX_STR, where an x ignores 4 bits).
+	// (keepalived's require_reply HEX_STR, where an x ignores 4 bits). A
+	// byte beyond ReplyMask is compared whole.
 	Reply, ReplyMask []byte
 	// MinReplyLength and MaxReplyLength bound the reply's length (keepalived:
 	// 0 and 255 by default) when RequireReply is set.
@@ -317,12 +318,9 @@ func (s Spec) Validate() error {
 		if !s.Addr.IsValid() {
 			errs = append(errs, errors.New("no connect address"))
 		}
-		if s.Kind == KindUDP && len(s.UDP.ReplyMask) != len(s.UDP.Reply) {
-			errs = append(errs, errors.New("reply mask and reply differ in length"))
-		}
 	case KindPing:
 		if !s.Addr.Addr().IsValid() {
-			errs = append(errs, errors.New("no address to ping"))
+			errs = append(errs, errors.New("no connect address"))
 		}
 	case KindFile:
 		if s.File.Path == "" {

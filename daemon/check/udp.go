@@ -72,8 +72,12 @@ func checkUDPReply(u UDPSpec, reply []byte) string {
 		return fmt.Sprintf("length %d not in %d..%d", len(reply), u.MinReplyLength, maxLen)
 	}
 	for i := range min(len(reply), len(u.Reply)) {
-		if (reply[i]^u.Reply[i])&u.ReplyMask[i] != 0 {
-			return fmt.Sprintf("byte %d is %#02x, want %#02x (mask %#02x)", i, reply[i], u.Reply[i], u.ReplyMask[i])
+		mask := byte(0xff)
+		if i < len(u.ReplyMask) {
+			mask = u.ReplyMask[i]
+		}
+		if (reply[i]^u.Reply[i])&mask != 0 {
+			return fmt.Sprintf("byte %d is %#02x, want %#02x (mask %#02x)", i, reply[i], u.Reply[i], mask)
 		}
 	}
 	return ""

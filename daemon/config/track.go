@@ -2,6 +2,7 @@ package config
 
 import (
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -154,4 +155,42 @@ func (p *parser) keepKnownTrackFiles(cfg *Config, refs []TrackScript, toks []tok
 		kept = append(kept, r)
 	}
 	return kept
+}
+
+// warnSyncGroupWeights says where keepalived ignores tracker weights: an
+// instance in a vrrp_sync_group without sync_group_tracking_weight tracks
+// every interface, script and file with weight 0 (vrrp.c: "ignoring weight
+// of tracked interface … due to SYNC group"), so a failure is a FAULT.
+func (p *parser) warnSyncGroupWeights(cfg *Config) {
+	scriptWeight := map[string]int{}
+	for _, s := range cfg.Scripts {
+		scriptWeight[s.Name] = s.Weight
+	}
+	fileWeight := map[string]int{}
+	for _, f := range cfg.TrackFiles {
+		fileWeight[f.Name] = f.Weight
+	}
+	groups := map[string]*VRRPSyncGroup{}
+	for i := range cfg.SyncGroups {
+		groups[cfg.SyncGroups[i].Name] = &cfg.SyncGroups[i]
+	}
+	for _, in := range cfg.Instances {
+		g := groups[in.SyncGroup]
+		if g == nil || g.TrackingWeight {
+			continue
+		}
+		weighted := false
+		for _, t := range append(slices.Clone(in.TrackInterfaces), g.TrackInterfaces...) {
+			weighted = weighted || t.Weight != 0
+		}
+		for _, t := range append(slices.Clone(in.TrackScripts), g.TrackScripts...) {
+			weighted = weighted || (t.WeightSet && t.Weight != 0) || (!t.WeightSet && scriptWeight[t.Name] != 0)
+		}
+		for _, t := range append(slices.Clone(in.TrackFiles), g.TrackFiles...) {
+			weighted = weighted || (t.WeightSet && t.Weight != 0) || (!t.WeightSet && fileWeight[t.Name] != 0)
+		}
+		if weighted {
+			p.warnAt(in.Pos, "vrrp_instance %s is in vrrp_sync_group %s without sync_group_tracking_weight: the weights of its tracked interfaces, scripts and files are ignored (a failure means FAULT), as keepalived does", in.Name, g.Name)
+		}
+	}
 }

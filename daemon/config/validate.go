@@ -15,6 +15,7 @@ import (
 func (p *parser) validate(cfg *Config) {
 	p.validateInstances(cfg)
 	p.validateSyncGroups(cfg)
+	p.warnSyncGroupWeights(cfg)
 	p.validateVirtualServers(cfg)
 	if p.directives == 0 && len(cfg.Files) > 0 && !p.diags.HasErrors() {
 		// A truncated deploy or a full disk leaves such a file: say so.

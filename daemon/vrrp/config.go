@@ -66,6 +66,8 @@ type InstanceConfig struct {
 	TrackInterfaces []TrackInterface
 	// TrackScripts are the vrrp_script blocks named in track_script.
 	TrackScripts []TrackScript
+	// TrackFiles are the track_file blocks named in track_file (see track.go).
+	TrackFiles []TrackFile
 	// Notify are the notify scripts.
 	Notify NotifyScripts
 	// GARP is the gratuitous ARP schedule (zero fields: 5 ARPs, 5 more after 5 s).

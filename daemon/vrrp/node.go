@@ -207,6 +207,7 @@ const (
 	trackOwnInterface trackerKind = iota
 	trackInterface
 	trackScript
+	trackFile
 )
 
 type tracker struct {
@@ -215,7 +216,8 @@ type tracker struct {
 	weight  int
 	reverse bool
 	ok      bool
-	ignore  bool // dont_track_primary
+	ignore  bool  // dont_track_primary
+	value   int64 // trackFile: the number read from the file
 }
 
 // NewNode checks cfg, fills in keepalived's defaults and returns a Node
@@ -325,7 +327,7 @@ func newTrackers(ic InstanceConfig, prev []tracker) []tracker {
 	for _, ts := range ic.TrackScripts {
 		out = append(out, tracker{kind: trackScript, name: ts.Name, weight: ts.Weight, reverse: ts.Reverse, ok: status(trackScript, ts.Name, !ts.InitFail)})
 	}
-	return out
+	return append(out, fileTrackers(ic, prev)...)
 }
 
 // Status returns a snapshot of every instance, in configuration order. It
@@ -381,6 +383,7 @@ type trackIn struct {
 	gen     int
 	tracker int
 	ok      bool
+	value   int64 // trackFile
 }
 
 // Run opens the sockets, removes VIPs a killed predecessor may have left,
@@ -486,10 +489,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 				break // from an instance or script set replaced by Update
 			}
 			in := t.in
-			if in.trackers[t.tracker].ok != t.ok {
-				in.trackers[t.tracker].ok = t.ok
-				n.log.Info(fmt.Sprintf("(%s) tracker %s is %s", in.cfg.Name, in.trackers[t.tracker].name, map[bool]string{true: "up", false: "down"}[t.ok]),
-					"instance", in.cfg.Name)
+			if tr := &in.trackers[t.tracker]; tr.ok != t.ok || tr.value != t.value {
+				tr.ok, tr.value = t.ok, t.value
+				n.log.Info(fmt.Sprintf("(%s) tracker %s is %s", in.cfg.Name, tr.name, trackerWord(*tr)), "instance", in.cfg.Name)
 				delta, fault := in.trackResult()
 				n.step(bg, i, EventTrack{Delta: delta, Fault: fault}, time.Now())
 			}
@@ -706,7 +708,7 @@ func (n *Node) stopScripts(in *instance) {
 // startScripts runs in's track scripts (after stopping any running).
 func (n *Node) startScripts(in *instance) {
 	n.stopScripts(in)
-	if len(in.cfg.TrackScripts) == 0 {
+	if len(in.cfg.TrackScripts) == 0 && len(in.cfg.TrackFiles) == 0 {
 		return
 	}
 	sctx, stop := context.WithCancel(n.bg)
@@ -717,6 +719,7 @@ func (n *Node) startScripts(in *instance) {
 		ok := in.trackers[first+k].ok
 		n.workers.Go(func() { n.runTrackScript(sctx, in, gen, first+k, ts, ok) })
 	}
+	n.startTrackFiles(sctx, in, gen, first+len(in.cfg.TrackScripts))
 }
 
 func (n *Node) removeStaleVIPs(in *instance) {
@@ -783,6 +786,9 @@ func (in *instance) trackResult() (delta int, fault bool) {
 			continue
 		}
 		d, f := TrackEffect(t.weight, t.reverse, t.ok)
+		if t.kind == trackFile {
+			d, f = FileTrackEffect(t.weight, t.reverse, t.value)
+		}
 		delta += d
 		fault = fault || f
 	}
