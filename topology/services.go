@@ -120,7 +120,9 @@ func dnsAnswer(host string, q *dns.Msg, local net.Addr) *dns.Msg {
 		m.Rcode = dns.RcodeNameError
 		return m
 	}
-	hdr := func(t uint16) dns.RR_Header { return dns.RR_Header{Name: qs.Name, Rrtype: t, Class: dns.ClassINET, Ttl: 60} }
+	hdr := func(t uint16) dns.RR_Header {
+		return dns.RR_Header{Name: qs.Name, Rrtype: t, Class: dns.ClassINET, Ttl: 60}
+	}
 	switch {
 	case apex && qs.Qtype == dns.TypeSOA:
 		m.Answer = append(m.Answer, &dns.SOA{Hdr: hdr(dns.TypeSOA), Ns: host + "." + LabZone, Mbox: "hostmaster." + LabZone,
