@@ -80,8 +80,8 @@ func ServeMode(ctx context.Context, mode, host, root, addr string) error {
 }
 
 // ServeDNS runs a DNS responder (github.com/miekg/dns) over UDP on addr:
-// the SOA and NS of "." and of LabZone, and an A record of the queried
-// address for any name in LabZone. Other names get NXDOMAIN.
+// the SOA and NS of "." and of LabZone, and an A record of the server's
+// address (see answerIPv4) for any name in LabZone. Other names get NXDOMAIN.
 func ServeDNS(ctx context.Context, host, root, addr string) error {
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
@@ -130,13 +130,32 @@ func dnsAnswer(host string, q *dns.Msg, local net.Addr) *dns.Msg {
 	case apex && qs.Qtype == dns.TypeNS:
 		m.Answer = append(m.Answer, &dns.NS{Hdr: hdr(dns.TypeNS), Ns: host + "." + LabZone})
 	case qs.Qtype == dns.TypeA:
-		if ua, ok := local.(*net.UDPAddr); ok && ua.IP.To4() != nil {
-			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(dns.TypeA), A: ua.IP.To4()})
+		if ip := answerIPv4(local); ip != nil {
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(dns.TypeA), A: ip})
 		}
 	case qs.Qtype == dns.TypeTXT:
 		m.Answer = append(m.Answer, &dns.TXT{Hdr: hdr(dns.TypeTXT), Txt: []string{"drlab " + host}})
 	}
 	return m
+}
+
+// answerIPv4 is the address an A record of the lab zone carries: the
+// server's own address, or with a wildcard listener the first global IPv4
+// address of the host.
+func answerIPv4(local net.Addr) net.IP {
+	if ua, ok := local.(*net.UDPAddr); ok && ua.IP.To4() != nil && !ua.IP.IsUnspecified() {
+		return ua.IP.To4()
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+			return n.IP.To4()
+		}
+	}
+	return nil
 }
 
 // ServeSMTP runs an SMTP greeter on addr: "220 <host> drlab ESMTP", 250 to
