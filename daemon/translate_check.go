@@ -86,8 +86,8 @@ func withCheckerOptions(c *config.Config, vs *config.VirtualServer, rs *config.R
 	return spec, nil
 }
 
-// withTrackFiles adds an instance's track_file lines and its sync group's
-// (track_file, track_interface) to ic, and applies keepalived's sync group
+// withTrackFiles adds an instance's track_file and track_process lines and
+// its sync group's (track_file, track_process, track_interface) to ic, and applies keepalived's sync group
 // rule: unless the group sets sync_group_tracking_weight, every tracker of
 // a member counts with weight 0 (a failure is a FAULT of the whole group).
 func withTrackFiles(c *config.Config, in config.VRRPInstance, ic vrrp.InstanceConfig) vrrp.InstanceConfig {
@@ -108,12 +108,33 @@ func withTrackFiles(c *config.Config, in config.VRRPInstance, ic vrrp.InstanceCo
 			ic.TrackFiles = append(ic.TrackFiles, t)
 		}
 	}
+	procs := map[string]config.TrackProcess{}
+	for _, tp := range c.TrackProcesses {
+		procs[tp.Name] = tp
+	}
+	addProcs := func(refs []config.TrackScript) {
+		for _, r := range refs {
+			b, ok := procs[r.Name]
+			if !ok {
+				continue // the config dropped it with a warning
+			}
+			t := vrrp.TrackProcess{Name: b.Name, Process: b.Process, Params: slices.Clone(b.Params), ParamMatch: b.ParamMatch,
+				FullCommand: b.FullCommand, Quorum: b.Quorum, QuorumMax: b.QuorumMax, ForkDelay: b.ForkDelay,
+				TerminateDelay: b.TerminateDelay, Weight: b.Weight, Reverse: b.Reverse}
+			if r.WeightSet {
+				t.Weight, t.Reverse = r.Weight, r.Reverse
+			}
+			ic.TrackProcesses = append(ic.TrackProcesses, t)
+		}
+	}
 	add(in.TrackFiles)
+	addProcs(in.TrackProcesses)
 	for _, g := range c.SyncGroups {
 		if !slices.Contains(g.Group, in.Name) {
 			continue
 		}
 		add(g.TrackFiles)
+		addProcs(g.TrackProcesses)
 		for _, t := range g.TrackInterfaces {
 			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}
@@ -127,6 +148,9 @@ func withTrackFiles(c *config.Config, in config.VRRPInstance, ic vrrp.InstanceCo
 			}
 			for i := range ic.TrackFiles {
 				ic.TrackFiles[i].Weight = 0
+			}
+			for i := range ic.TrackProcesses {
+				ic.TrackProcesses[i].Weight = 0
 			}
 		}
 	}

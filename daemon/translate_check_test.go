@@ -157,3 +157,31 @@ func TestInitTrackFiles(t *testing.T) {
 		t.Fatalf("file = %q, %v; want 7", b, err)
 	}
 }
+
+func TestVRRPConfigTrackProcess(t *testing.T) {
+	vc, err := VRRPConfig(parse(t, `
+vrrp_track_process nginx {
+  process nginx
+  quorum 2
+  delay 2
+}
+vrrp_instance VI_1 {
+  interface eth1
+  virtual_router_id 1
+  virtual_ipaddress {
+    10.0.0.1
+  }
+  track_process {
+    nginx weight -10
+  }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := vc.Instances[0].TrackProcesses
+	if len(got) != 1 || got[0].Process != "nginx" || got[0].Quorum != 2 || got[0].QuorumMax != -1 || got[0].Weight != -10 ||
+		got[0].ForkDelay.Seconds() != 2 || got[0].TerminateDelay.Seconds() != 2 {
+		t.Fatalf("track processes = %+v", got)
+	}
+}

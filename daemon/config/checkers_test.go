@@ -138,3 +138,32 @@ func TestTrackFilesAndSSL(t *testing.T) {
 		t.Errorf("diagnostics = %s, want a located error", ds)
 	}
 }
+
+func TestTrackProcess(t *testing.T) {
+	conf := "vrrp_track_process haproxy {\nprocess /usr/sbin/haproxy -f \"/etc/haproxy/a b.cfg\"\nparam_match initial\nweight -20 reverse\nquorum 2\nquorum_max 4\ndelay 1.5\nfull_command\n}\n" +
+		"vrrp_track_process bad {\nprocess x\nquorum 3\nquorum_max 1\n}\n" +
+		inst("track_process {", "haproxy weight 5", "nope", "}")
+	cfg, ds, _ := Parse("k.conf", []byte(conf), Options{})
+	if cfg == nil || len(cfg.TrackProcesses) != 2 {
+		t.Fatalf("parse: %v", ds)
+	}
+	tp := cfg.TrackProcesses[0]
+	if tp.Process != "/usr/sbin/haproxy" || len(tp.Params) != 2 || tp.Params[1] != "/etc/haproxy/a b.cfg" || tp.ParamMatch != "initial" ||
+		tp.Weight != -20 || !tp.Reverse || tp.Quorum != 2 || tp.QuorumMax != 4 || tp.ForkDelay.Seconds() != 1.5 ||
+		tp.TerminateDelay != tp.ForkDelay || !tp.FullCommand {
+		t.Errorf("vrrp_track_process = %+v", tp)
+	}
+	if d := cfg.TrackProcesses[1]; d.Weight != 1 || d.QuorumMax != 1 {
+		t.Errorf("defaults: %+v", d)
+	}
+	in := cfg.Instances[0]
+	if len(in.TrackProcesses) != 1 || in.TrackProcesses[0].Weight != 5 {
+		t.Errorf("instance track_process = %+v", in.TrackProcesses)
+	}
+	text := ds.String()
+	for _, w := range []string{"vrrp_track_process bad: quorum_max 1 is below quorum 3", `track_process "nope": no vrrp_track_process has that name`} {
+		if !strings.Contains(text, w) {
+			t.Errorf("diagnostics lack %q:\n%s", w, text)
+		}
+	}
+}

@@ -33,6 +33,8 @@ type Config struct {
 	VirtualServers []VirtualServer `json:"virtual_servers"`
 	// TrackFiles holds every track_file (vrrp_track_file) block, in file order.
 	TrackFiles []TrackFile `json:"track_files,omitempty"`
+	// TrackProcesses holds every vrrp_track_process block, in file order.
+	TrackProcesses []TrackProcess `json:"track_processes,omitempty"`
 	// SSL is the top-level SSL block (nil without one).
 	SSL *SSLFiles `json:"ssl,omitempty"`
 	// Files lists every file read (the main file first, then includes).
@@ -127,6 +129,8 @@ type VRRPSyncGroup struct {
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
 	// TrackFiles is track_file inherited by the members.
 	TrackFiles []TrackScript `json:"track_file,omitempty"`
+	// TrackProcesses is track_process inherited by the members.
+	TrackProcesses []TrackScript `json:"track_process,omitempty"`
 	// TrackInterfaces is track_interface inherited by the members.
 	TrackInterfaces []TrackInterface `json:"track_interface,omitempty"`
 	// TrackingWeight is sync_group_tracking_weight: the members' tracker
@@ -244,6 +248,8 @@ type VRRPInstance struct {
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
 	// TrackFiles is track_file: lines naming track_file blocks.
 	TrackFiles []TrackScript `json:"track_file,omitempty"`
+	// TrackProcesses is track_process: lines naming vrrp_track_process blocks.
+	TrackProcesses []TrackScript `json:"track_process,omitempty"`
 	// DontTrackPrimary is dont_track_primary.
 	DontTrackPrimary bool `json:"dont_track_primary"`
 	// Notify holds notify_* scripts.

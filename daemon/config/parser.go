@@ -39,6 +39,7 @@ type instanceMeta struct {
 	vridSet, ifaceSet            bool
 	trackScripts                 []token
 	trackFiles                   []token
+	trackProcesses               []token
 	vipPos                       []Position
 	// authTypePos is auth_type's value (zero without one).
 	authTypePos srcPos
@@ -52,6 +53,7 @@ type groupMeta struct {
 	members      []token
 	trackScripts []token
 	trackFiles   []token
+	trackProcs   []token
 }
 
 func newParser(opts Options) *parser {
@@ -417,6 +419,10 @@ func (p *parser) build(top []*node) *Config {
 			if name, ok := p.blockName(n); ok {
 				cfg.TrackFiles = append(cfg.TrackFiles, p.trackFileBlock(n, name))
 			}
+		case "vrrp_track_process":
+			if name, ok := p.blockName(n); ok {
+				cfg.TrackProcesses = append(cfg.TrackProcesses, p.trackProcessBlock(n, name))
+			}
 		case "SSL":
 			if p.needBlock(n) {
 				if cfg.SSL == nil {
@@ -433,9 +439,11 @@ func (p *parser) build(top []*node) *Config {
 	}
 	for i := range cfg.Instances {
 		cfg.Instances[i].TrackFiles = p.keepKnownTrackFiles(cfg, cfg.Instances[i].TrackFiles, p.instMeta[i].trackFiles)
+		cfg.Instances[i].TrackProcesses = p.keepKnownTrackProcesses(cfg, cfg.Instances[i].TrackProcesses, p.instMeta[i].trackProcesses)
 	}
 	for i := range cfg.SyncGroups {
 		cfg.SyncGroups[i].TrackFiles = p.keepKnownTrackFiles(cfg, cfg.SyncGroups[i].TrackFiles, p.groupMeta[i].trackFiles)
+		cfg.SyncGroups[i].TrackProcesses = p.keepKnownTrackProcesses(cfg, cfg.SyncGroups[i].TrackProcesses, p.groupMeta[i].trackProcs)
 	}
 	p.resolveTrackFiles(cfg)
 	cfg.Files = slices.Clone(p.files)
@@ -667,6 +675,10 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 			tf, names := p.trackFileRefs(n)
 			g.TrackFiles = append(g.TrackFiles, tf...)
 			m.trackFiles = append(m.trackFiles, names...)
+		case "track_process":
+			tp, names := p.trackFileRefs(n)
+			g.TrackProcesses = append(g.TrackProcesses, tp...)
+			m.trackProcs = append(m.trackProcs, names...)
 		case "track_interface":
 			g.TrackInterfaces = append(g.TrackInterfaces, p.trackInterfaces(n)...)
 		case "sync_group_tracking_weight":
@@ -834,6 +846,10 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			tf, names := p.trackFileRefs(n)
 			in.TrackFiles = append(in.TrackFiles, tf...)
 			m.trackFiles = append(m.trackFiles, names...)
+		case "track_process":
+			tp, names := p.trackFileRefs(n)
+			in.TrackProcesses = append(in.TrackProcesses, tp...)
+			m.trackProcesses = append(m.trackProcesses, names...)
 		default:
 			p.unknown(n, "vrrp_instance", "vrrp_instance")
 		}

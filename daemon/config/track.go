@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // TrackFile is a track_file block (vrrp_track_file is its deprecated
@@ -124,11 +125,11 @@ func (p *parser) trackFileRefs(n *node) ([]TrackScript, []token) {
 	var names []token
 	for _, c := range n.children {
 		if c.hasBlock {
-			p.errAt(c.open, "a block is not allowed inside track_file")
+			p.errAt(c.open, "a block is not allowed inside %s", n.key.text)
 			continue
 		}
 		ts := TrackScript{Name: c.key.text}
-		ts.Weight, ts.WeightSet, ts.Reverse = p.trackWeight("track_file", "NAME [weight N [reverse]]", c.args, false)
+		ts.Weight, ts.WeightSet, ts.Reverse = p.trackWeight(n.key.text, "NAME [weight N [reverse]]", c.args, false)
 		out = append(out, ts)
 		names = append(names, c.key)
 	}
@@ -170,6 +171,10 @@ func (p *parser) warnSyncGroupWeights(cfg *Config) {
 	for _, f := range cfg.TrackFiles {
 		fileWeight[f.Name] = f.Weight
 	}
+	procWeight := map[string]int{}
+	for _, tp := range cfg.TrackProcesses {
+		procWeight[tp.Name] = tp.Weight
+	}
 	groups := map[string]*VRRPSyncGroup{}
 	for i := range cfg.SyncGroups {
 		groups[cfg.SyncGroups[i].Name] = &cfg.SyncGroups[i]
@@ -189,8 +194,123 @@ func (p *parser) warnSyncGroupWeights(cfg *Config) {
 		for _, t := range append(slices.Clone(in.TrackFiles), g.TrackFiles...) {
 			weighted = weighted || (t.WeightSet && t.Weight != 0) || (!t.WeightSet && fileWeight[t.Name] != 0)
 		}
+		for _, t := range append(slices.Clone(in.TrackProcesses), g.TrackProcesses...) {
+			weighted = weighted || (t.WeightSet && t.Weight != 0) || (!t.WeightSet && procWeight[t.Name] != 0)
+		}
 		if weighted {
-			p.warnAt(in.Pos, "vrrp_instance %s is in vrrp_sync_group %s without sync_group_tracking_weight: the weights of its tracked interfaces, scripts and files are ignored (a failure means FAULT), as keepalived does", in.Name, g.Name)
+			p.warnAt(in.Pos, "vrrp_instance %s is in vrrp_sync_group %s without sync_group_tracking_weight: the weights of its tracked interfaces, scripts, files and processes are ignored (a failure means FAULT), as keepalived does", in.Name, g.Name)
 		}
 	}
+}
+
+// TrackProcess is a vrrp_track_process block: keepalived.conf(5) "VRRP
+// track processes".
+type TrackProcess struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Name is the block's name, used by track_process lines.
+	Name string `json:"name"`
+	// Process is the process name, or the command with Params.
+	Process string `json:"process"`
+	// Params are the command's arguments to match.
+	Params []string `json:"params,omitempty"`
+	// ParamMatch is param_match: "" (exact), "partial" or "initial".
+	ParamMatch string `json:"param_match,omitempty"`
+	// FullCommand is full_command: match the command line.
+	FullCommand bool `json:"full_command,omitempty"`
+	// Weight (default 1) and Reverse are the block's weight line.
+	Weight  int  `json:"weight"`
+	Reverse bool `json:"reverse,omitempty"`
+	// Quorum (default 1) and QuorumMax (default -1: unlimited).
+	Quorum    int `json:"quorum"`
+	QuorumMax int `json:"quorum_max"`
+	// ForkDelay and TerminateDelay (delay sets both).
+	ForkDelay      time.Duration `json:"fork_delay,omitempty"`
+	TerminateDelay time.Duration `json:"terminate_delay,omitempty"`
+}
+
+// trackProcessBlock parses "vrrp_track_process NAME { … }".
+func (p *parser) trackProcessBlock(b *node, name string) TrackProcess {
+	tp := TrackProcess{Pos: p.pos(b.key.pos), Name: name, Weight: 1, Quorum: 1, QuorumMax: -1}
+	for _, n := range b.children {
+		switch n.key.text {
+		case "process":
+			if !p.valueOnly(n) {
+				continue
+			}
+			if len(n.args) == 0 {
+				p.errAt(afterKey(n), "process needs a process name")
+				continue
+			}
+			tp.Process = n.args[0].text
+			tp.Params = nil
+			for _, a := range n.args[1:] {
+				tp.Params = append(tp.Params, a.text)
+			}
+		case "param_match":
+			if t, ok := p.one(n); ok {
+				if t.text != "partial" && t.text != "initial" {
+					p.errAt(t.pos, "param_match %q: must be partial or initial", t.text)
+					continue
+				}
+				tp.ParamMatch = t.text
+			}
+		case "weight":
+			if len(n.args) == 0 {
+				p.errAt(afterKey(n), "weight needs a value")
+				continue
+			}
+			if v, ok := p.intTok("vrrp_track_process weight", n.args[0], -254, 254); ok {
+				tp.Weight = v
+			}
+			if len(n.args) > 1 {
+				if n.args[1].text == "reverse" {
+					tp.Reverse = true
+				} else {
+					p.warnAt(n.args[1].pos, "vrrp_track_process weight: expected \"weight N [reverse]\"; %q ignored", n.args[1].text)
+				}
+			}
+		case "quorum":
+			p.intv(n, 0, math.MaxInt32, &tp.Quorum)
+		case "quorum_max":
+			p.intv(n, 0, math.MaxInt32, &tp.QuorumMax)
+		case "fork_delay":
+			p.dur(n, 0, time.Hour, &tp.ForkDelay)
+		case "terminate_delay":
+			p.dur(n, 0, time.Hour, &tp.TerminateDelay)
+		case "delay":
+			if p.dur(n, 0, time.Hour, &tp.ForkDelay) {
+				tp.TerminateDelay = tp.ForkDelay
+			}
+		case "full_command":
+			p.flag(n, &tp.FullCommand)
+		default:
+			p.unknown(n, "vrrp_track_process", "vrrp_track_process")
+		}
+	}
+	if tp.Process == "" {
+		p.errAt(b.key.pos, "vrrp_track_process %s has no process", name)
+	}
+	if tp.QuorumMax >= 0 && tp.QuorumMax < tp.Quorum {
+		p.errAt(b.key.pos, "vrrp_track_process %s: quorum_max %d is below quorum %d", name, tp.QuorumMax, tp.Quorum)
+	}
+	return tp
+}
+
+// keepKnownTrackProcesses drops (with keepalived's warning) track_process
+// lines naming no vrrp_track_process block.
+func (p *parser) keepKnownTrackProcesses(cfg *Config, refs []TrackScript, toks []token) []TrackScript {
+	names := make([]string, len(cfg.TrackProcesses))
+	for i, tp := range cfg.TrackProcesses {
+		names[i] = tp.Name
+	}
+	kept := refs[:0]
+	for k, r := range refs {
+		if !slices.Contains(names, r.Name) {
+			p.unknownRef(toks[k], "track_process", "vrrp_track_process", names)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept
 }

@@ -68,6 +68,8 @@ type InstanceConfig struct {
 	TrackScripts []TrackScript
 	// TrackFiles are the track_file blocks named in track_file (see track.go).
 	TrackFiles []TrackFile
+	// TrackProcesses are the vrrp_track_process blocks named in track_process.
+	TrackProcesses []TrackProcess
 	// Notify are the notify scripts.
 	Notify NotifyScripts
 	// GARP is the gratuitous ARP schedule (zero fields: 5 ARPs, 5 more after 5 s).

@@ -208,6 +208,7 @@ const (
 	trackInterface
 	trackScript
 	trackFile
+	trackProcess
 )
 
 type tracker struct {
@@ -327,7 +328,8 @@ func newTrackers(ic InstanceConfig, prev []tracker) []tracker {
 	for _, ts := range ic.TrackScripts {
 		out = append(out, tracker{kind: trackScript, name: ts.Name, weight: ts.Weight, reverse: ts.Reverse, ok: status(trackScript, ts.Name, !ts.InitFail)})
 	}
-	return append(out, fileTrackers(ic, prev)...)
+	out = append(out, fileTrackers(ic, prev)...)
+	return append(out, processTrackers(ic, prev)...)
 }
 
 // Status returns a snapshot of every instance, in configuration order. It
@@ -708,7 +710,7 @@ func (n *Node) stopScripts(in *instance) {
 // startScripts runs in's track scripts (after stopping any running).
 func (n *Node) startScripts(in *instance) {
 	n.stopScripts(in)
-	if len(in.cfg.TrackScripts) == 0 && len(in.cfg.TrackFiles) == 0 {
+	if len(in.cfg.TrackScripts) == 0 && len(in.cfg.TrackFiles) == 0 && len(in.cfg.TrackProcesses) == 0 {
 		return
 	}
 	sctx, stop := context.WithCancel(n.bg)
@@ -720,6 +722,7 @@ func (n *Node) startScripts(in *instance) {
 		n.workers.Go(func() { n.runTrackScript(sctx, in, gen, first+k, ts, ok) })
 	}
 	n.startTrackFiles(sctx, in, gen, first+len(in.cfg.TrackScripts))
+	n.startTrackProcesses(sctx, in, gen, first+len(in.cfg.TrackScripts)+len(in.cfg.TrackFiles))
 }
 
 func (n *Node) removeStaleVIPs(in *instance) {
