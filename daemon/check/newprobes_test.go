@@ -3,6 +3,15 @@ package check
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"sync"
 	"net"
 	"net/netip"
 	"os"
@@ -275,5 +284,63 @@ func TestProbeHTTPRegex(t *testing.T) {
 	bad := httpSpec(srv.addr(), URL{Path: "/", Regex: `(?<=x)y`})
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "not an RE2 pattern") {
 		t.Errorf("Validate of a look-behind = %v, want an RE2 error", err)
+	}
+}
+
+// TestProbeSSLClientCertificate: the top-level SSL block's certificate is
+// presented to a server that requires one; without it the check fails.
+func TestProbeSSLClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "drlb test CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	clKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	clTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "lb1"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	clDER, err := x509.CreateCertificate(rand.Reader, clTmpl, ca, &clKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(clKey)
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	certFile, keyFile := write("c.pem", "CERTIFICATE", clDER), write("k.pem", "EC PRIVATE KEY", keyDER)
+	caFile := write("ca.pem", "CERTIFICATE", caDER)
+
+	var sni []string
+	var mu sync.Mutex
+	cfg := selfSignedTLS(t, &sni, &mu)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveRaw(t, ln, reply("HTTP/1.0 200 OK\r\n\r\nok"))
+	spec := httpSpec(srv.addr(), URL{Path: "/"})
+	spec.Kind = KindSSL
+	if r := Probe(context.Background(), spec); r.OK {
+		t.Fatalf("without a client certificate: %+v, want a failure", r)
+	}
+	// The server's own certificate is not signed by ca: as keepalived, that
+	// alone does not fail the check.
+	spec.HTTP.ClientCert = TLSFiles{CA: caFile, Certificate: certFile, Key: keyFile}
+	if r := Probe(context.Background(), spec); !r.OK {
+		t.Fatalf("with the SSL block's certificate: %+v", r)
+	}
+	spec.HTTP.ClientCert.Key = filepath.Join(dir, "missing.pem")
+	if r := Probe(context.Background(), spec); r.OK || !strings.Contains(r.Reason, "SSL key") {
+		t.Fatalf("missing key: %+v, want a failure naming the key", r)
 	}
 }

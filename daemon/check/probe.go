@@ -181,8 +181,9 @@ func ProbeTCP(ctx context.Context, spec Spec) Result {
 
 // withClientFiles adds the top-level SSL block's files to c: the client
 // certificate and key (the key decrypted with Password when it is a
-// legacy encrypted PEM) and the CA bundle, which also turns on
-// verification of the server against it, as keepalived does with ca.
+// legacy encrypted PEM) and the CA bundle. keepalived loads the CA but
+// never fails a check on the server's certificate, so the CA is enforced
+// only when verification is on (HTTPSpec.VerifyTLS).
 func withClientFiles(c *tls.Config, f TLSFiles) error {
 	if f.Certificate != "" {
 		certPEM, err := os.ReadFile(f.Certificate)
@@ -218,9 +219,10 @@ func withClientFiles(c *tls.Config, f TLSFiles) error {
 			return fmt.Errorf("SSL ca %s: no PEM certificate in it", f.CA)
 		}
 		c.RootCAs = pool
-		c.InsecureSkipVerify = false //nolint:gosec // verification is what a CA asks for
-		if c.ServerName == "" {
-			c.InsecureSkipVerify = true //nolint:gosec // checked below against the CA without a name
+		if !c.InsecureSkipVerify && c.ServerName == "" {
+			// Verification asked for (VerifyTLS) but no name to check:
+			// check the chain against the CA only.
+			c.InsecureSkipVerify = true //nolint:gosec // checked by VerifyPeerCertificate
 			c.VerifyPeerCertificate = verifyAgainst(pool)
 		}
 	}

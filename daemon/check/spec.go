@@ -150,8 +150,9 @@ type HTTPSpec struct {
 }
 
 // TLSFiles are the files of keepalived's top-level SSL { } block: PEM
-// paths of the CA bundle (verifying the server when set), the client
-// certificate and its key, and the key's password (legacy PEM encryption).
+// paths of the CA bundle (enforced only with HTTPSpec.VerifyTLS, since
+// keepalived does not fail a check on it), the client certificate and its
+// key, and the key's password (legacy PEM encryption).
 type TLSFiles struct {
 	CA, Certificate, Key, Password string
 }
