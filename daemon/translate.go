@@ -349,12 +349,12 @@ func poolOf(vs *config.VirtualServer, health map[check.Target]Health, sorryActiv
 		h := health[TargetOf(vs, rs)]
 		switch {
 		case sorryActive && rs.InhibitOnFailure:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0})
+			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
 		case sorryActive:
 		case h.Up:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0))})
+			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0)), UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
 		case rs.InhibitOnFailure:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0})
+			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
 		}
 	}
 	switch {

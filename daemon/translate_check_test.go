@@ -185,3 +185,13 @@ vrrp_instance VI_1 {
 		t.Fatalf("track processes = %+v", got)
 	}
 }
+
+func TestPoolCarriesThresholds(t *testing.T) {
+	cfg := parse(t, "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 80 {\nuthreshold 50\nlthreshold 5\nTCP_CHECK {\n}\n}\n}\n")
+	vs := &cfg.VirtualServers[0]
+	health := map[check.Target]Health{TargetOf(vs, &vs.RealServers[0]): {Up: true, Weight: 1}}
+	pool := poolOf(vs, health, false)
+	if len(pool) != 1 || pool[0].UpperThreshold != 50 || pool[0].LowerThreshold != 5 {
+		t.Fatalf("pool = %+v", pool)
+	}
+}

@@ -167,3 +167,10 @@ func TestTrackProcess(t *testing.T) {
 		}
 	}
 }
+
+func TestThresholds(t *testing.T) {
+	cfg, _, d := parseOne(t, vsrv("real_server 10.0.0.2 80 {", "uthreshold 100", "lthreshold 10", "TCP_CHECK {", "}", "}"))
+	if rs := cfg.VirtualServers[0].RealServers[0]; rs.UThreshold != 100 || rs.LThreshold != 10 {
+		t.Fatalf("real server = %+v (%s)", rs, d)
+	}
+}

@@ -422,6 +422,15 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 			var a bool
 			p.flag(n, &a)
 			rs.Alpha = &a
+		case "uthreshold", "lthreshold":
+			var v int
+			if p.intv(n, 0, math.MaxInt32, &v) {
+				if n.key.text == "uthreshold" {
+					rs.UThreshold = uint32(v)
+				} else {
+					rs.LThreshold = uint32(v)
+				}
+			}
 		default:
 			if isCheckerKeyword(n.key.text) {
 				checkNodes = append(checkNodes, n)

@@ -388,6 +388,10 @@ type RealServer struct {
 	Checkers []Checker `json:"checkers"`
 	// Alpha is the real server's alpha (nil: the virtual server's).
 	Alpha *bool `json:"alpha,omitempty"`
+	// UThreshold and LThreshold are uthreshold and lthreshold: IPVS's upper
+	// and lower connection thresholds (0: none; ignored by nftables).
+	UThreshold uint32 `json:"uthreshold,omitempty"`
+	LThreshold uint32 `json:"lthreshold,omitempty"`
 }
 
 // CheckerKind is the health checker type.
