@@ -29,7 +29,8 @@ type Config struct {
 	SyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups"`
 	// Instances holds every vrrp_instance block, in file order.
 	Instances []VRRPInstance `json:"vrrp_instances"`
-	// VirtualServers holds every virtual_server block, in file order.
+	// VirtualServers holds every virtual_server block, in file order; a
+	// "virtual_server group NAME" block is one entry per member of the group.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
 	// TrackFiles holds every track_file (vrrp_track_file) block, in file order.
 	TrackFiles []TrackFile `json:"track_files,omitempty"`
@@ -37,6 +38,8 @@ type Config struct {
 	TrackProcesses []TrackProcess `json:"track_processes,omitempty"`
 	// SSL is the top-level SSL block (nil without one).
 	SSL *SSLFiles `json:"ssl,omitempty"`
+	// VirtualServerGroups holds every virtual_server_group block, in file order.
+	VirtualServerGroups []VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
 }
@@ -87,6 +90,10 @@ type GlobalDefs struct {
 	DynamicInterfaces bool `json:"dynamic_interfaces,omitempty"`
 	// Dataplane is the drlb_dataplane extension (default auto).
 	Dataplane Dataplane `json:"drlb_dataplane"`
+	// Notify holds the notify FIFOs and smtp_alert settings.
+	Notify NotifyDefs `json:"notify"`
+	// LVS holds lvs_sync_daemon, lvs_timeouts, lvs_flush, lvs_flush_on_stop.
+	LVS LVSDefs `json:"lvs"`
 }
 
 // Garp holds gratuitous ARP / unsolicited NA timing for a VRRP instance.
@@ -137,6 +144,8 @@ type VRRPSyncGroup struct {
 	// weights apply; without it keepalived uses weight 0 (a failure is a
 	// FAULT) for every tracker of a member.
 	TrackingWeight bool `json:"sync_group_tracking_weight,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPState is an instance's initial state.
@@ -235,6 +244,14 @@ type VRRPInstance struct {
 	UnicastSrcIP netip.Addr `json:"unicast_src_ip,omitzero"`
 	// UnicastPeers, when non-empty, switches adverts from multicast to unicast.
 	UnicastPeers []netip.Addr `json:"unicast_peer,omitempty"`
+	// CheckUnicastSrc is check_unicast_src. drlb always drops unicast adverts
+	// whose source is not a unicast_peer, so it changes nothing.
+	CheckUnicastSrc bool `json:"check_unicast_src,omitempty"`
+	// AcceptFrom is drlb_accept_from (a drlb extension): when set, adverts
+	// are accepted only from these sources (and UnicastPeers), multicast too.
+	AcceptFrom []netip.Addr `json:"drlb_accept_from,omitempty"`
+	// AuthHMAC is keepalived's auth_hmac block; nil when absent.
+	AuthHMAC *AuthHMAC `json:"auth_hmac,omitempty"`
 	// McastSrcIP is mcast_src_ip (zero: the interface's primary address).
 	McastSrcIP netip.Addr `json:"mcast_src_ip,omitzero"`
 	// NoPreempt is nopreempt: a higher priority backup does not take over
@@ -258,6 +275,8 @@ type VRRPInstance struct {
 	Garp Garp `json:"garp"`
 	// SyncGroup names the vrrp_sync_group this instance belongs to, if any.
 	SyncGroup string `json:"sync_group,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPScript is a vrrp_script block.
@@ -310,14 +329,15 @@ const (
 type VirtualServer struct {
 	// Pos is where the block starts.
 	Pos Position `json:"pos"`
-	// Address and Port identify an IP:PORT service; zero for fwmark/group forms.
+	// Address and Port identify an IP:PORT service; zero for the fwmark form.
 	// Virtual servers without real servers are dropped (with a warning), as keepalived does.
 	Address netip.Addr `json:"address,omitzero"`
 	// Port is the service port (see Address).
 	Port uint16 `json:"port,omitempty"`
 	// FWMark is the firewall mark for the fwmark form.
 	FWMark uint32 `json:"fwmark,omitempty"`
-	// Group is the virtual_server_group name for the group form (not supported yet).
+	// Group is the virtual_server_group this service is a member of, for
+	// the group form; Address, Port or FWMark are then the member's.
 	Group string `json:"group,omitempty"`
 	// Protocol is protocol (default TCP; empty for fwmark services).
 	Protocol Protocol `json:"protocol"`
@@ -353,6 +373,8 @@ type VirtualServer struct {
 	SorryServer *SorryServer `json:"sorry_server,omitempty"`
 	// RealServers are the backends.
 	RealServers []RealServer `json:"real_servers"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.
@@ -392,6 +414,13 @@ type RealServer struct {
 	// and lower connection thresholds (0: none; ignored by nftables).
 	UThreshold uint32 `json:"uthreshold,omitempty"`
 	LThreshold uint32 `json:"lthreshold,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written: the virtual server's,
+	// else global_defs' (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// GroupPort is, for a member of a virtual_server_group, the port the
+	// real_server line names (Port becomes the member's with DR): the
+	// server's identity across the group, so that it is checked once.
+	GroupPort uint16 `json:"-"`
 }
 
 // CheckerKind is the health checker type.
