@@ -344,3 +344,32 @@ func TestProbeSSLClientCertificate(t *testing.T) {
 		t.Fatalf("missing key: %+v, want a failure naming the key", r)
 	}
 }
+
+// FuzzParseTrackValue: any file content reads as a number in int32's
+// range, without a panic.
+func FuzzParseTrackValue(f *testing.F) {
+	for _, s := range []string{"", "12\n", " -7x", "+", "-", "99999999999999999999", "\x00\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if v := ParseTrackValue(s); v < -1<<31 || v > 1<<31-1 {
+			t.Fatalf("ParseTrackValue(%q) = %d, outside int32", s, v)
+		}
+	})
+}
+
+// FuzzCheckUDPReply: any reply against any pattern and mask is judged
+// without a panic, and a reply equal to the pattern within bounds passes.
+func FuzzCheckUDPReply(f *testing.F) {
+	f.Add([]byte("ab"), []byte("a"), []byte{0xff}, 0, 255)
+	f.Add([]byte{}, []byte{1, 2}, []byte{}, 3, 0)
+	f.Fuzz(func(t *testing.T, reply, want, mask []byte, minLen, maxLen int) {
+		u := UDPSpec{RequireReply: true, Reply: want, ReplyMask: mask, MinReplyLength: minLen, MaxReplyLength: maxLen}
+		_ = checkUDPReply(u, reply)
+		if len(want) > 0 && len(want) <= DefaultMaxReplyLength {
+			if r := checkUDPReply(UDPSpec{Reply: want, ReplyMask: mask}, want); r != "" {
+				t.Fatalf("the pattern itself fails: %s", r)
+			}
+		}
+	})
+}
