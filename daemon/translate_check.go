@@ -80,7 +80,14 @@ func withCheckerOptions(c *config.Config, vs *config.VirtualServer, rs *config.R
 	}
 	for i, u := range ck.URLs {
 		if i < len(spec.HTTP.URLs) {
-			spec.HTTP.URLs[i].Regex, spec.HTTP.URLs[i].RegexNoMatch = u.Regex, u.RegexNoMatch
+			cu := &spec.HTTP.URLs[i]
+			cu.Regex, cu.RegexNoMatch, cu.RegexMinOffset = u.Regex, u.RegexNoMatch, u.RegexMinOffset
+			if u.Regex != "" && u.RegexFlags != "" {
+				cu.Regex = "(?" + u.RegexFlags + ")" + u.Regex
+			}
+			if u.RegexMaxOffset != nil {
+				cu.RegexMaxOffset, cu.RegexMaxOffsetSet = *u.RegexMaxOffset, true
+			}
 		}
 	}
 	return spec, nil

@@ -195,3 +195,15 @@ func TestPoolCarriesThresholds(t *testing.T) {
 		t.Fatalf("pool = %+v", pool)
 	}
 }
+
+func TestRegexOptionsReachTheSpec(t *testing.T) {
+	cfg := parse(t, "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlvs_sched rr\nreal_server 10.0.0.2 80 {\nHTTP_GET {\nurl {\npath /\nregex ok\nregex_options caseless\nregex_min_offset 2\nregex_max_offset 9\n}\n}\n}\n}\n")
+	servers, err := CheckServers(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := servers[0].Checkers[0].HTTP.URLs[0]
+	if u.Regex != "(?i)ok" || u.RegexMinOffset != 2 || u.RegexMaxOffset != 9 || !u.RegexMaxOffsetSet {
+		t.Fatalf("url = %+v", u)
+	}
+}

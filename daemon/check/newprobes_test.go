@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -372,4 +373,26 @@ func FuzzCheckUDPReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRegexOffsets(t *testing.T) {
+	re := regexp.MustCompile("ok")
+	body := []byte("xx ok yy ok")
+	tests := []struct {
+		u    URL
+		want bool
+	}{
+		{URL{}, true},
+		{URL{RegexMinOffset: 4}, true},                           // the second "ok" at 9
+		{URL{RegexMinOffset: 10}, false},                         // only "k" left
+		{URL{RegexMaxOffset: 3, RegexMaxOffsetSet: true}, true},  // first match starts at 3
+		{URL{RegexMaxOffset: 2, RegexMaxOffsetSet: true}, false}, // too late
+		{URL{RegexMinOffset: 4, RegexMaxOffset: 8, RegexMaxOffsetSet: true}, false},
+		{URL{RegexMinOffset: 99}, false},
+	}
+	for _, tt := range tests {
+		if got := regexMatches(re, body, tt.u); got != tt.want {
+			t.Errorf("regexMatches(min %d, max %d/%v) = %v, want %v", tt.u.RegexMinOffset, tt.u.RegexMaxOffset, tt.u.RegexMaxOffsetSet, got, tt.want)
+		}
+	}
 }

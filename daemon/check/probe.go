@@ -136,7 +136,7 @@ func ProbeHTTP(ctx context.Context, spec Spec) Result {
 				return r
 			}
 		}
-		if re != nil && re.Match(fr.Body) == u.RegexNoMatch {
+		if re != nil && regexMatches(re, fr.Body, u) == u.RegexNoMatch {
 			if u.RegexNoMatch {
 				r.Reason = fmt.Sprintf("%s %s: body matches regex %q (regex_no_match)", spec.Kind, u.Path, u.Regex)
 			} else {
@@ -268,4 +268,17 @@ func decryptPEMKey(keyPEM []byte, password string) ([]byte, error) {
 		return nil, fmt.Errorf("decrypt with password: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der}), nil
+}
+
+// regexMatches searches body from RegexMinOffset on for a match that starts
+// no later than RegexMaxOffset (when set), as keepalived's
+// regex_min_offset and regex_max_offset. The leftmost match starts
+// earliest, so it alone decides.
+func regexMatches(re *regexp.Regexp, body []byte, u URL) bool {
+	from := min(max(u.RegexMinOffset, 0), len(body))
+	loc := re.FindIndex(body[from:])
+	if loc == nil {
+		return false
+	}
+	return !u.RegexMaxOffsetSet || from+loc[0] <= u.RegexMaxOffset
 }

@@ -122,6 +122,12 @@ type URL struct {
 	Regex string
 	// RegexNoMatch inverts Regex: a match fails the check.
 	RegexNoMatch bool
+	// RegexMinOffset is where in the body the search starts (regex_min_offset).
+	RegexMinOffset int
+	// RegexMaxOffset, when RegexMaxOffsetSet, is the last body offset a
+	// match may start at (regex_max_offset).
+	RegexMaxOffset    int
+	RegexMaxOffsetSet bool
 }
 
 // HTTPSpec configures HTTP_GET and SSL_GET.
@@ -407,6 +413,7 @@ func (h HTTPSpec) equal(o HTTPSpec) bool {
 
 func (u URL) equal(o URL) bool {
 	return u.Path == o.Path && u.Digest == o.Digest && u.VirtualHost == o.VirtualHost &&
-		u.Regex == o.Regex && u.RegexNoMatch == o.RegexNoMatch &&
+		u.Regex == o.Regex && u.RegexNoMatch == o.RegexNoMatch && u.RegexMinOffset == o.RegexMinOffset &&
+		u.RegexMaxOffset == o.RegexMaxOffset && u.RegexMaxOffsetSet == o.RegexMaxOffsetSet &&
 		slices.Equal(u.StatusCodes, o.StatusCodes)
 }

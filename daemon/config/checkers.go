@@ -3,6 +3,7 @@ package config
 import (
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -216,6 +217,17 @@ func (p *parser) urlOption(n *node, u *URL) bool {
 		}
 	case "regex_no_match":
 		p.flag(n, &u.RegexNoMatch)
+	case "regex_options":
+		p.regexOptions(n, u)
+	case "regex_stack":
+		// RE2 does not backtrack, so it needs no PCRE2 JIT stack.
+		for _, t := range n.args {
+			p.intTok("regex_stack", t, 0, math.MaxInt32)
+		}
+	case "regex_min_offset":
+		p.intv(n, 0, math.MaxInt32, &u.RegexMinOffset)
+	case "regex_max_offset":
+		p.intp(n, 0, math.MaxInt32, &u.RegexMaxOffset)
 	case "tls_compliant":
 		var b bool
 		p.flag(n, &b) // Go's TLS always closes with close_notify
@@ -248,6 +260,36 @@ func (p *parser) resolveTrackFiles(cfg *Config) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// regexFlags maps the PCRE2 options of regex_options that RE2 has to its
+// flags; pcreNoOps lists those that change nothing for RE2 (optimisation
+// hints, callouts, UTF handling RE2 does anyway).
+var (
+	regexFlags = map[string]string{"caseless": "i", "multiline": "m", "dotall": "s", "ungreedy": "U"}
+	pcreNoOps  = []string{"auto_callout", "dupnames", "never_backslash_c", "no_auto_capture", "no_auto_possess",
+		"no_dotstar_anchor", "no_start_optimize", "use_offset_limit", "utf"}
+)
+
+// regexOptions parses "regex_options OPT ...": options with an RE2
+// equivalent become flags, hints are accepted, the rest are located errors
+// (they change what a pattern matches, and RE2 cannot do that).
+func (p *parser) regexOptions(n *node, u *URL) {
+	if !p.valueOnly(n) {
+		return
+	}
+	for _, t := range n.args {
+		opt := strings.ToLower(t.text)
+		switch {
+		case regexFlags[opt] != "":
+			if !strings.Contains(u.RegexFlags, regexFlags[opt]) {
+				u.RegexFlags += regexFlags[opt]
+			}
+		case slices.Contains(pcreNoOps, opt):
+		default:
+			p.errAt(t.pos, "regex_options %s: Go's RE2 has no such option (it has caseless, multiline, dotall and ungreedy)", t.text)
 		}
 	}
 }

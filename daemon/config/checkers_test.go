@@ -174,3 +174,16 @@ func TestThresholds(t *testing.T) {
 		t.Fatalf("real server = %+v (%s)", rs, d)
 	}
 }
+
+func TestRegexOptions(t *testing.T) {
+	_, c, d := parseOne(t, vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "path /", "regex ok", "regex_options caseless dotall no_start_optimize caseless",
+		"regex_min_offset 4", "regex_max_offset 0", "regex_stack 32768 65536", "}", "}", "}"))
+	u := c.URLs[0]
+	if u.RegexFlags != "is" || u.RegexMinOffset != 4 || u.RegexMaxOffset == nil || *u.RegexMaxOffset != 0 || strings.Contains(d, "error") {
+		t.Fatalf("url = %+v (%s)", u, d)
+	}
+	_, _, d = parseOne(t, vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "path /", "regex ok", "regex_options extended", "}", "}", "}"))
+	if !strings.Contains(d, "7:15: error: regex_options extended: Go's RE2 has no such option") {
+		t.Fatalf("diagnostics = %s", d)
+	}
+}

@@ -535,4 +535,11 @@ type URL struct {
 	// must not contain).
 	Regex        string `json:"regex,omitempty"`
 	RegexNoMatch bool   `json:"regex_no_match,omitempty"`
+	// RegexFlags are RE2 flags from regex_options (caseless i, multiline
+	// m, dotall s, ungreedy U), applied as (?flags) before Regex.
+	RegexFlags string `json:"regex_flags,omitempty"`
+	// RegexMinOffset and RegexMaxOffset are regex_min_offset and
+	// regex_max_offset (nil: none).
+	RegexMinOffset int  `json:"regex_min_offset,omitempty"`
+	RegexMaxOffset *int `json:"regex_max_offset,omitempty"`
 }
