@@ -15,7 +15,7 @@ func fullSpec() Spec {
 		FWMark: 7, ConnectTimeout: time.Second, DelayLoop: 2 * time.Second, Retry: 3,
 		DelayBeforeRetry: 4 * time.Second, Warmup: 5 * time.Second, Alpha: true,
 		HTTP: HTTPSpec{
-			URLs:        []URL{{Path: "/", Digest: "abc", StatusCodes: []StatusRange{{Min: 200, Max: 299}}, VirtualHost: "u.example", Regex: "ok", RegexNoMatch: true,
+			URLs: []URL{{Path: "/", Digest: "abc", StatusCodes: []StatusRange{{Min: 200, Max: 299}}, VirtualHost: "u.example", Regex: "ok", RegexNoMatch: true,
 				RegexMinOffset: 1, RegexMaxOffset: 2, RegexMaxOffsetSet: true}},
 			VirtualHost: "www.example", Protocol: HTTP11, EnableSNI: true, VerifyTLS: true, MaxResponseBytes: 1 << 20,
 			SNIName: "sni.example", ClientCert: TLSFiles{CA: "/ca.pem"},
