@@ -57,6 +57,10 @@ func parityIISpec(c *config.Config, rs *config.RealServer, ck config.Checker, sp
 // virtual_server) and HTTP_GET/SSL_GET's protocol, TLS and regex options.
 func withCheckerOptions(c *config.Config, vs *config.VirtualServer, rs *config.RealServer, ck config.Checker, spec check.Spec) (check.Spec, error) {
 	spec.BindIf, spec.FWMark = ck.BindIf, ck.FWMark
+	spec.LogAllFailures = c.Global.CheckerLogAllFailures
+	if ck.LogAllFailures != nil {
+		spec.LogAllFailures = *ck.LogAllFailures
+	}
 	if rs.Alpha != nil {
 		spec.Alpha = *rs.Alpha
 	}

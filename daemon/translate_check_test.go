@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/drlb/drlb/daemon/check"
@@ -205,5 +209,31 @@ func TestRegexOptionsReachTheSpec(t *testing.T) {
 	u := servers[0].Checkers[0].HTTP.URLs[0]
 	if u.Regex != "(?i)ok" || u.RegexMinOffset != 2 || u.RegexMaxOffset != 9 || !u.RegexMaxOffsetSet {
 		t.Fatalf("url = %+v", u)
+	}
+}
+
+// TestLogAllFailures: with log_all_failures (or checker_log_all_failures)
+// every failed probe is logged; without it, failures stay quiet.
+func TestLogAllFailures(t *testing.T) {
+	cfg := parse(t, "global_defs {\nchecker_log_all_failures\n}\nvirtual_server 127.0.0.1 80 {\nprotocol TCP\nlvs_sched rr\n"+
+		"real_server 127.0.0.1 1 {\nTCP_CHECK {\nconnect_timeout 1\n}\nTCP_CHECK {\nlog_all_failures no\n}\n}\n}\n")
+	servers, err := CheckServers(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := servers[0].Checkers
+	if !ck[0].LogAllFailures || ck[1].LogAllFailures {
+		t.Fatalf("LogAllFailures = %v, %v; want true (global), false (checker)", ck[0].LogAllFailures, ck[1].LogAllFailures)
+	}
+	var buf strings.Builder
+	d := &Daemon{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	for _, spec := range ck {
+		spec.Addr = netip.MustParseAddrPort("127.0.0.1:1") // nothing listens on port 1
+		if r := d.probe(context.Background(), spec); r.OK {
+			t.Fatalf("probe of a closed port passed: %+v", r)
+		}
+	}
+	if n := strings.Count(buf.String(), "Check failed"); n != 1 {
+		t.Fatalf("logged %d failures, want 1:\n%s", n, buf.String())
 	}
 }

@@ -249,6 +249,9 @@ type Spec struct {
 	Warmup time.Duration
 	// Alpha starts the checker down; otherwise it starts up.
 	Alpha bool
+	// LogAllFailures is log_all_failures: every failed probe is logged, not
+	// only the transitions (the runner of the probes logs it).
+	LogAllFailures bool
 	// HTTP configures KindHTTP and KindSSL.
 	HTTP HTTPSpec
 	// Misc configures KindMisc.
@@ -395,7 +398,7 @@ func (s Spec) Equal(o Spec) bool {
 		s.ConnectTimeout == o.ConnectTimeout && s.DelayLoop == o.DelayLoop && s.Retry == o.Retry &&
 		s.DelayBeforeRetry == o.DelayBeforeRetry && s.Warmup == o.Warmup && s.Alpha == o.Alpha &&
 		s.HTTP.equal(o.HTTP) && s.Misc == o.Misc && s.BindIf == o.BindIf && s.SMTP == o.SMTP &&
-		s.DNS == o.DNS && s.UDP.equal(o.UDP) && s.File == o.File
+		s.DNS == o.DNS && s.UDP.equal(o.UDP) && s.File == o.File && s.LogAllFailures == o.LogAllFailures
 }
 
 func (u UDPSpec) equal(o UDPSpec) bool {

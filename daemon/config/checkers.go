@@ -44,6 +44,10 @@ func (p *parser) checkerOption(n *node, kind CheckerKind, c *Checker) bool {
 				c.FWMark = uint32(v)
 			}
 		}
+	case k == "log_all_failures":
+		var b bool
+		p.flag(n, &b)
+		c.LogAllFailures = &b
 	case k == "alpha":
 		var a bool
 		p.flag(n, &a)

@@ -72,6 +72,9 @@ const (
 type GlobalDefs struct {
 	// Pos is where the (first) block starts; zero when there is none.
 	Pos Position `json:"pos"`
+	// CheckerLogAllFailures is checker_log_all_failures: the default of
+	// every checker's log_all_failures.
+	CheckerLogAllFailures bool `json:"checker_log_all_failures,omitempty"`
 	// RouterID identifies this machine (router_id, or keepalived 1.x's lvs_id).
 	RouterID string `json:"router_id"`
 	// VRRPVersion is vrrp_version, the default VRRP version for instances (default 2).
@@ -480,6 +483,9 @@ type Checker struct {
 	// else the virtual server's).
 	Alpha    bool `json:"alpha,omitempty"`
 	AlphaSet bool `json:"-"`
+	// LogAllFailures is log_all_failures (nil: global_defs'
+	// checker_log_all_failures).
+	LogAllFailures *bool `json:"log_all_failures,omitempty"`
 	// HTTPProtocol is http_protocol: "1.0" (default), "1.0C" or "1.1".
 	HTTPProtocol string `json:"http_protocol,omitempty"`
 	// FastRecovery is fast_recovery (drlb checks every url in one round anyway).

@@ -509,6 +509,8 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 	}
 	for _, n := range b.children {
 		switch n.key.text {
+		case "checker_log_all_failures":
+			p.flag(n, &g.CheckerLogAllFailures)
 		case "router_id":
 			p.str(n, &g.RouterID)
 		case "lvs_id":
