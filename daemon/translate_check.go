@@ -57,6 +57,9 @@ func parityIISpec(c *config.Config, rs *config.RealServer, ck config.Checker, sp
 // virtual_server) and HTTP_GET/SSL_GET's protocol, TLS and regex options.
 func withCheckerOptions(c *config.Config, vs *config.VirtualServer, rs *config.RealServer, ck config.Checker, spec check.Spec) (check.Spec, error) {
 	spec.BindIf, spec.FWMark = ck.BindIf, ck.FWMark
+	if !ck.BindTo.IsValid() && ck.BindPort != 0 {
+		spec.BindTo = netip.AddrPortFrom(netip.Addr{}, ck.BindPort) // the port alone, as keepalived
+	}
 	spec.LogAllFailures = c.Global.CheckerLogAllFailures
 	if ck.LogAllFailures != nil {
 		spec.LogAllFailures = *ck.LogAllFailures

@@ -237,3 +237,16 @@ func TestLogAllFailures(t *testing.T) {
 		t.Fatalf("logged %d failures, want 1:\n%s", n, buf.String())
 	}
 }
+
+// TestBindPortWithoutBindto: keepalived takes bind_port alone (the source
+// address stays the kernel's choice).
+func TestBindPortWithoutBindto(t *testing.T) {
+	cfg := parse(t, "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlvs_sched rr\nreal_server 10.0.0.2 80 {\nTCP_CHECK {\nbind_port 4000\n}\n}\n}\n")
+	servers, err := CheckServers(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := servers[0].Checkers[0].BindTo; b.Port() != 4000 || b.Addr().IsValid() {
+		t.Fatalf("BindTo = %v, want port 4000 from any address", b)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -395,4 +396,74 @@ func TestRegexOffsets(t *testing.T) {
 			t.Errorf("regexMatches(min %d, max %d/%v) = %v, want %v", tt.u.RegexMinOffset, tt.u.RegexMaxOffset, tt.u.RegexMaxOffsetSet, got, tt.want)
 		}
 	}
+}
+
+// TestBindPortAlone: a bind_port without bindto sets the source port of
+// TCP and UDP probes (the address stays the kernel's choice).
+func TestBindPortAlone(t *testing.T) {
+	freePort := func(network string) uint16 {
+		addr := freeLoopback(t, network)
+		return netip.MustParseAddrPort(addr).Port()
+	}
+	var mu sync.Mutex
+	var peers []string
+	srv := startRaw(t, func(c net.Conn, _ []byte) {
+		mu.Lock()
+		peers = append(peers, c.RemoteAddr().String())
+		mu.Unlock()
+	})
+	port := freePort("tcp")
+	spec := Spec{Kind: KindTCP, Addr: srv.addr(), ConnectTimeout: time.Second, BindTo: netip.AddrPortFrom(netip.Addr{}, port)}
+	if r := Probe(context.Background(), spec); !r.OK {
+		t.Fatalf("TCP probe: %+v", r)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	echo := netip.MustParseAddrPort(pc.LocalAddr().String())
+	udpFrom := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		udpFrom <- from.String()
+		_, _ = pc.WriteTo(buf[:n], from)
+	}()
+	uport := freePort("udp")
+	uspec := Spec{Kind: KindUDP, Addr: echo, ConnectTimeout: 500 * time.Millisecond, BindTo: netip.AddrPortFrom(netip.Addr{}, uport),
+		UDP: UDPSpec{RequireReply: true, Payload: []byte("x")}}
+	if r := Probe(context.Background(), uspec); !r.OK {
+		t.Fatalf("UDP probe: %+v", r)
+	}
+	if f := <-udpFrom; !strings.HasSuffix(f, ":"+strconv.Itoa(int(uport))) {
+		t.Errorf("UDP datagram from %s, want source port %d", f, uport)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(peers) == 0 || !strings.HasSuffix(peers[0], ":"+strconv.Itoa(int(port))) {
+		t.Fatalf("TCP peers = %v, want source port %d", peers, port)
+	}
+}
+
+// freeLoopback is a loopback address free for network at the moment.
+func freeLoopback(t *testing.T, network string) string {
+	t.Helper()
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		return pc.LocalAddr().String()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
