@@ -3,6 +3,7 @@ package topology
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -182,7 +183,7 @@ func ServeSMTP(ctx context.Context, host, root, addr string) error {
 }
 
 func smtpSession(ctx context.Context, c net.Conn, host, root string) {
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -245,7 +246,9 @@ func runUntil(ctx context.Context, what string, serve func() error, stop func())
 		return fmt.Errorf("%s: %w", what, err)
 	case <-ctx.Done():
 		stop()
-		<-errc // a server closed on purpose reports its closed socket
-		return nil
+		if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("%s: stopping: %w", what, err)
+		}
+		return nil // a server closed on purpose reports its closed socket
 	}
 }

@@ -233,7 +233,7 @@ func Fetch(ctx context.Context, req FetchRequest) (FetchResult, error) {
 	if req.OnHead != nil {
 		req.OnHead(buf[:res.Head.HeadLen])
 	}
-	var h hash.Hash = md5.New()
+	h := md5.New()
 	if req.KeepBody {
 		h = &keepHash{Hash: h, res: &res}
 	}

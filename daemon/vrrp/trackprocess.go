@@ -60,7 +60,8 @@ func MatchProcess(tp TrackProcess, comm string, argv []string) bool {
 		}
 		for i, p := range tp.Params {
 			last := i == len(tp.Params)-1
-			if args[i] != p && !(last && tp.ParamMatch == "initial" && strings.HasPrefix(args[i], p)) {
+			prefixOK := last && tp.ParamMatch == "initial" && strings.HasPrefix(args[i], p)
+			if args[i] != p && !prefixOK {
 				return false
 			}
 		}
