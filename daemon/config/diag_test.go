@@ -87,7 +87,7 @@ func TestDiagnostics(t *testing.T) {
 		{"case suggestion", vsrv("real_server 10.0.0.2 80 {", "http_get {", "}", "}"), Options{}, []want{"3:1: warning: unknown keyword \"http_get\" in real_server; did you mean \"HTTP_GET\"?"}},
 		{"unknown without suggestion", vsrv("frobnicate 1"), Options{}, []want{"2:1: warning: unknown keyword \"frobnicate\" in virtual_server"}},
 		{"unknown block skipped", "frobnicate {\nx 1\n}\n", Options{}, []want{"1:1: warning: unknown keyword \"frobnicate\" in the top level (its block is skipped)", "1:1: warning: the file has no directives"}},
-		{"not supported yet", inst("use_vmac"), Options{}, []want{"2:1: warning: use_vmac in vrrp_instance is not supported yet; ignored"}},
+		{"not supported yet", inst("use_ipvlan"), Options{}, []want{"2:1: warning: use_ipvlan in vrrp_instance is not supported yet; ignored"}},
 		{"top level not supported", "static_routes {\n}\n", Options{}, []want{"1:1: warning: static_routes in the top level is not supported yet"}},
 		{"lvs_id deprecated", "global_defs {\n  lvs_id LB\n}\n", Options{}, []want{"2:3: warning: lvs_id is keepalived 1.x's name for router_id"}},
 		{"state slave", inst("state SLAVE"), Options{}, []want{"2:7: warning: state \"SLAVE\" is not MASTER or BACKUP; treated as BACKUP"}},

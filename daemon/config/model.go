@@ -71,6 +71,9 @@ type GlobalDefs struct {
 	VRRPGarp Garp `json:"vrrp_garp"`
 	// VRRPMcastGroup4 is vrrp_mcast_group4 (default 224.0.0.18).
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
+	// VRRPStrict is vrrp_strict: every instance without strict_mode runs in
+	// strict mode (see VRRPInstance.StrictMode).
+	VRRPStrict bool `json:"vrrp_strict,omitempty"`
 	// EnableScriptSecurity is enable_script_security.
 	EnableScriptSecurity bool `json:"enable_script_security"`
 	// ScriptUser is script_user (user and optional group, space separated).
@@ -238,6 +241,24 @@ type VRRPInstance struct {
 	Garp Garp `json:"garp"`
 	// SyncGroup names the vrrp_sync_group this instance belongs to, if any.
 	SyncGroup string `json:"sync_group,omitempty"`
+	// StrictMode is strict_mode, else global_defs vrrp_strict: keepalived's
+	// RFC compliance mode (unicast peers refused; authentication,
+	// preempt_delay, vmac_xmit_base and a non-owner state MASTER cleared).
+	StrictMode bool `json:"strict_mode,omitempty"`
+	// NoAccept is no_accept with keepalived's default: without accept mode
+	// the MASTER drops packets addressed to its VIPs (our own nftables
+	// table). keepalived's default is accept, except in strict mode, where
+	// only the address owner (priority 255) accepts; an explicit accept on a
+	// VRRPv2 non-owner in strict mode is reset.
+	NoAccept bool `json:"no_accept,omitempty"`
+	// UseVMAC is use_vmac: the VIPs of the instance's interface live on a
+	// macvlan with the virtual MAC 00:00:5e:00:01:VRID (see VIPDevice).
+	UseVMAC bool `json:"use_vmac,omitempty"`
+	// VMACName is the macvlan's name (use_vmac NAME, default vrrp.VRID).
+	VMACName string `json:"vmac_name,omitempty"`
+	// VMACXmitBase is vmac_xmit_base: adverts go out of (and are received
+	// on) the base interface instead of the VMAC.
+	VMACXmitBase bool `json:"vmac_xmit_base,omitempty"`
 }
 
 // VRRPScript is a vrrp_script block.

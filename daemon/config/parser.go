@@ -45,6 +45,8 @@ type instanceMeta struct {
 	// unicast_peer's lines, for the IPv4-only transport check.
 	unicastSrcPos, mcastSrcPos srcPos
 	peerPos                    []srcPos
+	// modes locates the strict, accept and VMAC keywords (vrrpmodes.go).
+	modes modeMeta
 }
 
 type groupMeta struct {
@@ -483,6 +485,8 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			}
 		case "enable_script_security":
 			p.flag(n, &g.EnableScriptSecurity)
+		case "vrrp_strict":
+			p.flag(n, &g.VRRPStrict)
 		case "dynamic_interfaces":
 			g.DynamicInterfaces = true
 			if len(n.args) > 1 || (len(n.args) == 1 && n.args[0].text != "allow_if_changes") {
@@ -711,6 +715,10 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	var m instanceMeta
 	for _, n := range b.children {
 		if p.notify(n, &in.Notify, "vrrp_instance "+name) {
+			continue
+		}
+		m.modes.note(n)
+		if p.instanceMode(n, &in, &m.modes) {
 			continue
 		}
 		if strings.HasPrefix(n.key.text, "garp_") {

@@ -74,6 +74,7 @@ func (p *parser) validateInstances(cfg *Config) {
 			p.warnAt(in.Pos, "vrrp_instance %s: authentication is not part of VRRPv3; ignored", in.Name)
 			in.Auth = Authentication{Type: AuthNone}
 		}
+		p.applyModes(cfg.Global, in, m.modes)
 		p.checkRunnableInstance(in, m)
 		v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
 		for k, v := range in.VirtualIPs {

@@ -1,0 +1,178 @@
+package config
+
+import "strconv"
+
+// modeMeta records where an instance's strict, accept and VMAC keywords
+// are, for the strict-mode diagnostics.
+type modeMeta struct {
+	strictSet, strict bool
+	// acceptSet says whether accept or no_accept was written (acceptPos).
+	acceptSet  bool
+	acceptPos  srcPos
+	xmitPos    srcPos
+	delayPos   srcPos
+	statePos   srcPos
+	authPos    srcPos
+	peerPos    srcPos
+	vmacName   srcPos
+	vmacNameOK bool
+}
+
+// VMACPrefix is the prefix of a VMAC interface's default name (keepalived's
+// "vrrp", giving vrrp.VRID).
+const VMACPrefix = "vrrp"
+
+// VMACName returns the interface name keepalived gives the VMAC of
+// virtual router vrid when use_vmac names none: "vrrp.VRID".
+func VMACName(vrid int) string { return VMACPrefix + "." + strconv.Itoa(vrid) }
+
+// VMACAddress returns the VRRP virtual MAC of vrid for IPv4,
+// 00:00:5e:00:01:VRID (RFC 5798 section 7.3), as six bytes.
+func VMACAddress(vrid int) [6]byte { return [6]byte{0x00, 0x00, 0x5e, 0x00, 0x01, byte(vrid)} }
+
+// VIPDevice is the interface v lives on: its dev; with use_vmac, the VMAC
+// for an address without dev or with the instance's own interface as dev
+// (keepalived moves only those); otherwise the instance's interface.
+func (in *VRRPInstance) VIPDevice(v VirtualIP) string {
+	if in.UseVMAC && (v.Dev == "" || v.Dev == in.Interface) {
+		return in.VMACName
+	}
+	if v.Dev != "" {
+		return v.Dev
+	}
+	return in.Interface
+}
+
+// note records where the keywords strict mode may override are.
+func (m *modeMeta) note(n *node) {
+	switch n.key.text {
+	case "state":
+		m.statePos = n.key.pos
+	case "authentication":
+		m.authPos = n.key.pos
+	case "preempt_delay":
+		m.delayPos = n.key.pos
+	case "unicast_peer":
+		m.peerPos = n.key.pos
+	}
+}
+
+// instanceMode parses the vrrp_instance keywords of strict mode, accept
+// mode and VMACs (strict_mode, accept, no_accept, use_vmac,
+// vmac_xmit_base). It reports whether n was one of them.
+func (p *parser) instanceMode(n *node, in *VRRPInstance, m *modeMeta) bool {
+	switch n.key.text {
+	case "strict_mode":
+		m.strictSet = true
+		p.flag(n, &m.strict)
+	case "accept", "no_accept":
+		if p.valueOnly(n) {
+			if len(n.args) > 0 {
+				p.warnAt(n.args[0].pos, "%s takes no value; %q ignored", n.key.text, n.args[0].text)
+			}
+			m.acceptSet, m.acceptPos = true, n.key.pos
+			in.NoAccept = n.key.text == "no_accept"
+		}
+	case "use_vmac":
+		if !p.valueOnly(n) {
+			return true
+		}
+		in.UseVMAC = true
+		if len(n.args) > 0 {
+			name := n.args[0]
+			switch {
+			case len(name.text) > 15:
+				p.errAt(name.pos, "use_vmac %q: an interface name has at most 15 characters", name.text)
+			case !validIfName(name.text):
+				p.errAt(name.pos, "use_vmac %q is not a valid interface name", name.text)
+			default:
+				in.VMACName, m.vmacName, m.vmacNameOK = name.text, name.pos, true
+			}
+			if len(n.args) > 1 {
+				p.warnAt(n.args[1].pos, "use_vmac takes at most an interface name; extra %q ignored", n.args[1].text)
+			}
+		}
+	case "vmac_xmit_base":
+		if p.valueOnly(n) {
+			in.VMACXmitBase, m.xmitPos = true, n.key.pos
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// validIfName reports whether s can name a Linux interface.
+func validIfName(s string) bool {
+	if s == "" || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '/' || r == ':' || r > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// applyModes resolves strict mode, accept mode and the VMAC of in after
+// the whole file is read, following keepalived's vrrp_complete_instance
+// (2.2.x): strict mode (strict_mode, else global_defs vrrp_strict)
+// refuses unicast peers and clears authentication, a state MASTER that is
+// not the address owner, preempt_delay and vmac_xmit_base; accept defaults
+// to on, except in strict mode where only the address owner (priority 255)
+// accepts, and an explicit accept on a VRRPv2 non-owner is reset (RFC 3768
+// has no accept mode).
+func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
+	in.StrictMode = g.VRRPStrict
+	if m.strictSet {
+		in.StrictMode = m.strict
+	}
+	at := func(pos srcPos) positioner {
+		if pos.line == 0 {
+			return in.Pos
+		}
+		return pos
+	}
+	if in.UseVMAC && !m.vmacNameOK {
+		in.VMACName = VMACName(in.VirtualRouterID)
+	}
+	if in.VMACXmitBase && !in.UseVMAC {
+		p.warnAt(m.xmitPos, "vrrp_instance %s: vmac_xmit_base is only valid with use_vmac; ignored (as keepalived does)", in.Name)
+		in.VMACXmitBase = false
+	}
+	owner := in.Priority == 255
+	if !m.acceptSet {
+		in.NoAccept = in.StrictMode && !owner
+	}
+	if !in.StrictMode {
+		return
+	}
+	if len(in.UnicastPeers) > 0 {
+		p.errAt(at(m.peerPos), "vrrp_instance %s: unicast peers are not supported in strict mode (vrrp_strict / strict_mode); keepalived disables such an instance: remove unicast_peer or strict mode", in.Name)
+	}
+	if in.Auth.Type != AuthNone {
+		p.warnAt(at(m.authPos), "vrrp_instance %s: strict mode does not support authentication; ignored (as keepalived does)", in.Name)
+		in.Auth = Authentication{Type: AuthNone}
+	}
+	if (in.State == StateMaster) != owner {
+		p.warnAt(at(m.statePos), "vrrp_instance %s: in strict mode state MASTER must match being the address owner (priority 255); state %s", in.Name,
+			map[bool]string{true: "MASTER", false: "BACKUP"}[owner])
+		in.State = StateBackup
+		if owner {
+			in.State = StateMaster
+		}
+	}
+	if in.PreemptDelay != 0 {
+		p.warnAt(at(m.delayPos), "vrrp_instance %s: preempt_delay is incompatible with strict mode; reset to 0 (as keepalived does)", in.Name)
+		in.PreemptDelay = 0
+	}
+	if m.acceptSet && !in.NoAccept && !owner && in.Version == 2 {
+		p.warnAt(m.acceptPos, "vrrp_instance %s: accept mode for VRRP version 2 does not comply with RFC 3768; no_accept in strict mode (as keepalived does)", in.Name)
+		in.NoAccept = true
+	}
+	if in.VMACXmitBase {
+		p.warnAt(m.xmitPos, "vrrp_instance %s: vmac_xmit_base is incompatible with strict mode; ignored (as keepalived does)", in.Name)
+		in.VMACXmitBase = false
+	}
+}

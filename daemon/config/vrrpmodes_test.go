@@ -1,0 +1,95 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestStrictAndAcceptModes follows keepalived 2.2.x's vrrp_complete_instance:
+// what strict mode refuses, what it clears, and accept's default.
+func TestStrictAndAcceptModes(t *testing.T) {
+	global := func(lines ...string) string { return "global_defs {\n" + strings.Join(lines, "\n") + "\n}\n" }
+	type model struct{ strict, noAccept, master, auth bool }
+	cases := []struct {
+		name  string
+		conf  string
+		model model
+		diags []want
+	}{
+		{"default: accept", inst(), model{}, nil},
+		{"no_accept", inst("no_accept"), model{noAccept: true}, nil},
+		{"vrrp_strict: no_accept by default", global("vrrp_strict") + inst(), model{strict: true, noAccept: true}, nil},
+		{"strict_mode on the instance", inst("strict_mode"), model{strict: true, noAccept: true}, nil},
+		{"strict_mode off beats vrrp_strict", global("vrrp_strict") + inst("strict_mode off"), model{}, nil},
+		{"strict owner accepts", global("vrrp_strict") + inst("priority 255", "state MASTER"), model{strict: true, master: true}, nil},
+		{"strict v3 accept kept", global("vrrp_strict") + inst("version 3", "accept"), model{strict: true}, nil},
+		{"strict v2 accept reset", global("vrrp_strict") + inst("accept"), model{strict: true, noAccept: true},
+			[]want{"5:1: warning: vrrp_instance VI: accept mode for VRRP version 2 does not comply with RFC 3768"}},
+		{"strict clears authentication", global("vrrp_strict") + inst("authentication {", "auth_type PASS", "auth_pass secret", "}"), model{strict: true, noAccept: true},
+			[]want{"5:1: warning: vrrp_instance VI: strict mode does not support authentication; ignored"}},
+		{"authentication kept without strict", inst("authentication {", "auth_type PASS", "auth_pass secret", "}"), model{auth: true}, nil},
+		{"strict state MASTER needs owner", global("vrrp_strict") + inst("state MASTER"), model{strict: true, noAccept: true},
+			[]want{"5:1: warning: vrrp_instance VI: in strict mode state MASTER must match being the address owner (priority 255); state BACKUP"}},
+		{"strict preempt_delay", global("vrrp_strict") + inst("preempt_delay 5"), model{strict: true, noAccept: true},
+			[]want{"5:1: warning: vrrp_instance VI: preempt_delay is incompatible with strict mode"}},
+		{"strict refuses unicast peers", global("vrrp_strict") + inst("unicast_peer {", "10.0.0.9", "}"), model{strict: true, noAccept: true},
+			[]want{"5:1: error: vrrp_instance VI: unicast peers are not supported in strict mode"}},
+		{"accept takes no value", inst("accept yes"), model{}, []want{"2:8: warning: accept takes no value"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			if cfg == nil || len(cfg.Instances) != 1 {
+				t.Fatalf("want one instance, got %+v", cfg)
+			}
+			in := cfg.Instances[0]
+			got := model{strict: in.StrictMode, noAccept: in.NoAccept, master: in.State == StateMaster, auth: in.Auth.Type != AuthNone}
+			if got != tc.model {
+				t.Errorf("got %+v, want %+v", got, tc.model)
+			}
+		})
+	}
+}
+
+// TestUseVMAC: the VMAC's name and which addresses move onto it.
+func TestUseVMAC(t *testing.T) {
+	conf := "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 51\nuse_vmac\nvirtual_ipaddress {\n10.0.0.1\n10.0.0.2 dev eth0\n10.0.1.1 dev eth2\n}\n}\n"
+	cfg, ds, err := Parse("t.conf", []byte(conf), Options{})
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("parse: %v %v", err, ds)
+	}
+	in := &cfg.Instances[0]
+	if !in.UseVMAC || in.VMACName != "vrrp.51" {
+		t.Fatalf("UseVMAC %v name %q, want vrrp.51", in.UseVMAC, in.VMACName)
+	}
+	for k, dev := range []string{"vrrp.51", "vrrp.51", "eth2"} {
+		if got := in.VIPDevice(in.VirtualIPs[k]); got != dev {
+			t.Errorf("VIP %v on %q, want %q", in.VirtualIPs[k].Prefix, got, dev)
+		}
+	}
+	if VMACAddress(51) != [6]byte{0, 0, 0x5e, 0, 1, 51} {
+		t.Errorf("VMACAddress(51) = %x", VMACAddress(51))
+	}
+
+	for _, tc := range []struct {
+		name, conf string
+		diags      []want
+		vmac       string
+		xmit       bool
+	}{
+		{"named", inst("use_vmac vmac1", "vmac_xmit_base"), nil, "vmac1", true},
+		{"name too long", inst("use_vmac abcdefghijklmnopq"), []want{"2:10: error: use_vmac \"abcdefghijklmnopq\": an interface name has at most 15 characters"}, "vrrp.1", false},
+		{"xmit_base without vmac", inst("vmac_xmit_base"), []want{"2:1: warning: vrrp_instance VI: vmac_xmit_base is only valid with use_vmac"}, "", false},
+		{"xmit_base in strict mode", inst("strict_mode", "use_vmac", "vmac_xmit_base"), []want{"4:1: warning: vrrp_instance VI: vmac_xmit_base is incompatible with strict mode"}, "vrrp.1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			in := cfg.Instances[0]
+			if in.VMACName != tc.vmac || in.VMACXmitBase != tc.xmit {
+				t.Errorf("vmac %q xmit %v, want %q %v", in.VMACName, in.VMACXmitBase, tc.vmac, tc.xmit)
+			}
+		})
+	}
+}
