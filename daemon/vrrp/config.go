@@ -70,6 +70,24 @@ type InstanceConfig struct {
 	Notify NotifyScripts
 	// GARP is the gratuitous ARP schedule (zero fields: 5 ARPs, 5 more after 5 s).
 	GARP GARPSchedule
+	// VMAC is use_vmac's interface name; empty means no VMAC. The node
+	// creates a macvlan of that name on Interface with the virtual MAC
+	// 00:00:5e:00:01:VRID (private mode), sends and receives adverts on
+	// it (unless VMACXmitBase) and removes it when the instance stops.
+	// VIPs that should live on it name it as their Interface.
+	VMAC string
+	// VMACXmitBase is vmac_xmit_base: adverts use Interface, not the VMAC.
+	VMACXmitBase bool
+}
+
+// transportInterface is where adverts are sent and received: the VMAC,
+// unless vmac_xmit_base, else the instance's interface (keepalived's
+// vrrp->ifp).
+func (c InstanceConfig) transportInterface() string {
+	if c.VMAC != "" && !c.VMACXmitBase {
+		return c.VMAC
+	}
+	return c.Interface
 }
 
 // TrackInterface is a track_interface entry.

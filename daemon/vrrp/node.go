@@ -40,8 +40,14 @@ type Options struct {
 	// DialGARP opens an interface's gratuitous ARP sender; nil means
 	// DialGARP (in NetNS).
 	DialGARP func(ifname string) (GARPSender, error)
-	// Addresses adds and removes VIPs; nil means NetlinkAddresses{Netlink}.
+	// Addresses adds and removes VIPs; nil means NetlinkAddresses{Netlink}
+	// with AcceptFilter.
 	Addresses AddressManager
+	// AcceptFilter drops traffic to the VIPs of instances without accept
+	// mode while they are on the interface; nil means an NFTFilter created
+	// when the first such VIP is added. It is used only with the default
+	// Addresses (with fakes, the fake sees VIP.NoAccept).
+	AcceptFilter VIPFilter
 	// LinkUp reports whether an interface is up and running. When set (and
 	// Interface is not), interfaces are taken to exist and are polled every
 	// DefaultLinkPollInterval; tests use it.
@@ -124,6 +130,8 @@ type Node struct {
 	scripts sync.WaitGroup // notify scripts and ARP bursts in flight
 	// closeNetlink is set when Run opened opts.Netlink itself.
 	closeNetlink bool
+	// filter drops traffic to VIPs of masters without accept mode.
+	filter VIPFilter
 	// polled is set when interface states come from injected functions,
 	// which have no change notifications: they are polled.
 	polled bool
@@ -199,6 +207,8 @@ type instance struct {
 	noAddrLogged bool
 	// holdStop cancels a pending wait for the services' first checks.
 	holdStop context.CancelFunc
+	// vmac is the VMAC we created (use_vmac), nil before.
+	vmac *vmacState
 }
 
 type trackerKind uint8
@@ -423,6 +433,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		stopBG()
 		for _, in := range n.insts {
 			n.closeInstance(in)
+			n.releaseVMAC(in)
 		}
 		n.workers.Wait()
 		n.scripts.Wait()
@@ -540,6 +551,7 @@ func (n *Node) setupDeps() error {
 	}
 	if n.opts.Addresses == nil {
 		n.opts.Addresses = NetlinkAddresses{Handle: n.opts.Netlink}
+		n.setupAcceptFilter()
 	}
 	if n.opts.Interface == nil {
 		if up := n.opts.LinkUp; up != nil {
@@ -590,6 +602,7 @@ func (n *Node) setupDeps() error {
 }
 
 func (n *Node) closeDeps() {
+	n.closeAcceptFilter()
 	if n.closeNetlink {
 		n.opts.Netlink.Close()
 	}
@@ -606,6 +619,9 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 	}
 	in.setParams()
 	in.m.Params.PrimaryIP = source
+	if err := n.ensureVMAC(in); err != nil {
+		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
+	}
 	conn, err := n.opts.Listen(in.transport())
 	if err != nil {
 		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
@@ -628,7 +644,7 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 // transport is the socket in's configuration needs.
 func (in *instance) transport() TransportConfig {
 	c := in.cfg
-	return TransportConfig{Interface: c.Interface, Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0}
+	return TransportConfig{Interface: c.transportInterface(), Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0}
 }
 
 // setParams derives the advert validation parameters from cfg and source.

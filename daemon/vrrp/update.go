@@ -95,6 +95,9 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 	case old.VRID != new.VRID:
 		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("virtual_router_id %d -> %d", old.VRID, new.VRID)
 		return ch
+	case old.VMAC != new.VMAC || old.VMACXmitBase != new.VMACXmitBase:
+		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("use_vmac %q -> %q", old.VMAC, new.VMAC)
+		return ch
 	}
 	fields := []struct {
 		name    string
@@ -272,6 +275,7 @@ func (n *Node) update(raw Config) updateReply {
 		n.stepOne(n.bg, n.index(ch.Name), EventShutdown{}, now)
 		n.stopScripts(in)
 		n.closeInstance(in)
+		n.releaseVMAC(in)
 	}
 	next := make([]*instance, len(cfg.Instances))
 	for i, ch := range changes[:len(cfg.Instances)] {

@@ -18,6 +18,9 @@ type VIP struct {
 	Interface string
 	// Label is the optional address label (keepalived's "label eth1:1").
 	Label string
+	// NoAccept marks an address of an instance without accept mode: while
+	// it is on the interface, a VIPFilter drops traffic to and from it.
+	NoAccept bool
 }
 
 // AddressManager adds and removes virtual addresses. NetlinkAddresses is
@@ -64,6 +67,9 @@ func (n NetlinkAddresses) Add(vip VIP) error {
 func (n NetlinkAddresses) Remove(vip VIP) (bool, error) {
 	link, a, err := n.addr(vip)
 	if err != nil {
+		if errors.As(err, new(netlink.LinkNotFoundError)) {
+			return false, nil // no interface (a VMAC not created yet): no address
+		}
 		return false, err
 	}
 	if err := n.Handle.AddrDel(link, a); err != nil {

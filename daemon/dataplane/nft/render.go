@@ -316,6 +316,7 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 	}
 	var devices []string
 	seenDev := map[string]bool{}
+	fwdDev := map[string]string{} // hook device -> device fwd sends out of
 	for _, s := range t.Services {
 		fp := fingerprint(s)
 		parts, ok := prev[fp]
@@ -335,6 +336,10 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 		if !seenDev[s.Interface] {
 			seenDev[s.Interface] = true
 			devices = append(devices, s.Interface)
+			fwdDev[s.Interface] = s.Interface
+			if s.ForwardInterface != "" {
+				fwdDev[s.Interface] = s.ForwardInterface
+			}
 		}
 	}
 	// Connection maps, sharded by a hash of the client address and port:
@@ -387,7 +392,7 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 				strings.ToLower(p.String()), shard, strings.Join(record[p], " , ")), "record"))
 		}
 		rules = append(rules,
-			mkRule("", fmt.Sprintf("fwd ip to %s . meta mark map @%s device %q", serviceKeyExpr, realsMap, dev), "forward"),
+			mkRule("", fmt.Sprintf("fwd ip to %s . meta mark map @%s device %q", serviceKeyExpr, realsMap, fwdDev[dev]), "forward"),
 			// Reached only when no real server can take the packet.
 			mkRule("", fmt.Sprintf("%s @%s drop", serviceKeyExpr, dm), "no server"))
 		base := contentChain(baseChainName(dev), rules)
