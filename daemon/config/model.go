@@ -154,8 +154,9 @@ type Authentication struct {
 }
 
 // VirtualIP is one line of virtual_ipaddress (or virtual_ipaddress_excluded):
-// "ADDR[/MASK] [dev IF] [label L]" (keepalived's other options are
-// reported as not supported yet).
+// "ADDR[/MASK] [dev IF] [label L] [brd ADDR] [scope S] [no_track] [home]
+// [nodad] [noprefixroute]" (keepalived's other options are reported as not
+// supported yet).
 type VirtualIP struct {
 	// Pos is where the line starts.
 	Pos Position `json:"pos"`
@@ -165,6 +166,21 @@ type VirtualIP struct {
 	Dev string `json:"dev,omitempty"`
 	// Label is the address label.
 	Label string `json:"label,omitempty"`
+	// Broadcast is brd (zero: none, as ip addr add without brd).
+	Broadcast netip.Addr `json:"brd,omitzero"`
+	// Scope is scope as written (global when empty; see AddressScope).
+	Scope string `json:"scope,omitempty"`
+	// NoTrack is no_track: the address's interface is not tracked. drlb
+	// never tracks an address's own interface (only the instance's and
+	// track_interface), so it changes nothing.
+	NoTrack bool `json:"no_track,omitempty"`
+	// Home is home (IFA_F_HOMEADDRESS, IPv6 mobility).
+	Home bool `json:"home,omitempty"`
+	// NoDAD is nodad / -nodad (IFA_F_NODAD: no duplicate address detection).
+	NoDAD bool `json:"nodad,omitempty"`
+	// NoPrefixRoute is noprefixroute (IFA_F_NOPREFIXROUTE: the kernel adds no
+	// route for the address's prefix).
+	NoPrefixRoute bool `json:"noprefixroute,omitempty"`
 }
 
 // TrackInterface is one line of track_interface: "IF [weight N [reverse]]".

@@ -879,27 +879,32 @@ func (p *parser) authentication(b *node, a *Authentication) (typePos srcPos) {
 	return typePos
 }
 
-// vipOptions are the address options drlb implements; they take a value.
-func vipOptions() []string { return []string{"dev", "label"} }
+// vipOptions are the address options drlb implements, each with whether
+// it takes a value (keepalived.conf(5)'s virtual_ipaddress line).
+func vipOptions() map[string]bool {
+	return map[string]bool{"dev": true, "label": true, "brd": true, "broadcast": true, "scope": true,
+		"no_track": false, "home": false, "-nodad": false, "nodad": false, "noprefixroute": false}
+}
 
 // vipUnsupported are the other address options of keepalived.conf(5)'s
 // virtual_ipaddress line, each with whether it takes a value.
 func vipUnsupported() map[string]bool {
-	return map[string]bool{"brd": true, "broadcast": true, "scope": true, "no_track": false, "home": false,
-		"-nodad": false, "nodad": false, "mngtmpaddr": false, "noprefixroute": false, "autojoin": false,
-		"track_group": true, "preferred_lft": true}
+	return map[string]bool{"mngtmpaddr": false, "autojoin": false, "track_group": true, "preferred_lft": true}
 }
 
-// vips parses virtual_ipaddress lines: "ADDR[/MASK] [dev IF] [label L]"
+// vips parses virtual_ipaddress lines: "ADDR[/MASK] [dev IF] [label L]
+// [brd ADDR] [scope SCOPE] [no_track] [home] [nodad] [noprefixroute]"
 // and keepalived's other options, which are reported as not supported yet.
 func (p *parser) vips(b *node) []VirtualIP {
 	if !p.needBlock(b) {
 		return nil
 	}
 	var out []VirtualIP
-	unsupported := vipUnsupported()
+	supported, unsupported := vipOptions(), vipUnsupported()
 	var known []string
-	known = append(known, vipOptions()...)
+	for o := range supported {
+		known = append(known, o)
+	}
 	for o := range unsupported {
 		known = append(known, o)
 	}
@@ -927,16 +932,30 @@ func (p *parser) vips(b *node) []VirtualIP {
 				p.warnAt(opt.pos, "%s", msg)
 				continue
 			}
-			if !slices.Contains(vipOptions(), opt.text) {
+			takesValue, ok := supported[opt.text]
+			if !ok {
 				msg := fmt.Sprintf("unknown address option %q", opt.text)
 				if s := suggest(opt.text, known); s != "" {
 					msg += fmt.Sprintf("; did you mean %q?", s)
-					if (slices.Contains(vipOptions(), s) || unsupported[s]) && i+1 < len(args) {
+					if (supported[s] || unsupported[s]) && i+1 < len(args) {
 						i++ // a misspelt option that takes a value: skip the value too
 						msg += fmt.Sprintf(" (%q ignored with it)", args[i].text)
 					}
 				}
 				p.warnAt(opt.pos, "%s", msg)
+				continue
+			}
+			if !takesValue {
+				switch opt.text {
+				case "no_track":
+					v.NoTrack = true
+				case "home":
+					v.Home = true
+				case "nodad", "-nodad":
+					v.NoDAD = true
+				case "noprefixroute":
+					v.NoPrefixRoute = true
+				}
 				continue
 			}
 			if i+1 >= len(args) {
@@ -950,6 +969,20 @@ func (p *parser) vips(b *node) []VirtualIP {
 				v.Dev = val.text
 			case "label":
 				v.Label = val.text
+			case "brd", "broadcast":
+				if a, ok := p.addrTok("address option "+opt.text, val); ok {
+					if a.Is4() != pfx.Addr().Is4() {
+						p.errAt(val.pos, "address option %s %s: not the family of %s", opt.text, a, pfx)
+					} else {
+						v.Broadcast = a
+					}
+				}
+			case "scope":
+				if _, ok := AddressScope(val.text); ok {
+					v.Scope = val.text
+				} else {
+					p.errAt(val.pos, "address option scope %q: must be global, site, link, host, nowhere or a number 0..255", val.text)
+				}
 			}
 		}
 		out = append(out, v)

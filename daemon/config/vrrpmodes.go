@@ -176,3 +176,23 @@ func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
 		in.VMACXmitBase = false
 	}
 }
+
+// AddressScope returns the number of an address scope as iproute2 names
+// them (/etc/iproute2/rt_scopes: global 0, site 200, link 253, host 254,
+// nowhere 255) or as a number 0..255.
+func AddressScope(name string) (uint8, bool) {
+	switch name {
+	case "global", "universe":
+		return 0, true
+	case "site":
+		return 200, true
+	case "link":
+		return 253, true
+	case "host":
+		return 254, true
+	case "nowhere":
+		return 255, true
+	}
+	n, err := strconv.ParseUint(name, 10, 8)
+	return uint8(n), err == nil
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -91,5 +92,29 @@ func TestUseVMAC(t *testing.T) {
 				t.Errorf("vmac %q xmit %v, want %q %v", in.VMACName, in.VMACXmitBase, tc.vmac, tc.xmit)
 			}
 		})
+	}
+}
+
+// TestVIPOptions: keepalived's address options reach the model.
+func TestVIPOptions(t *testing.T) {
+	cfg, ds, err := Parse("t.conf", []byte(inst("virtual_ipaddress {",
+		"10.0.0.2/24 dev eth2 brd 10.0.0.255 scope link label eth2:1 no_track home -nodad noprefixroute", "}")), Options{})
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("parse: %v %v", err, ds)
+	}
+	v := cfg.Instances[0].VirtualIPs[0]
+	v.Pos = Position{}
+	want := VirtualIP{Prefix: netip.MustParsePrefix("10.0.0.2/24"), Dev: "eth2", Label: "eth2:1", Broadcast: netip.MustParseAddr("10.0.0.255"),
+		Scope: "link", NoTrack: true, Home: true, NoDAD: true, NoPrefixRoute: true}
+	if v != want {
+		t.Errorf("got %+v\nwant %+v", v, want)
+	}
+	for name, n := range map[string]uint8{"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255, "42": 42} {
+		if got, ok := AddressScope(name); !ok || got != n {
+			t.Errorf("AddressScope(%q) = %d %v, want %d", name, got, ok, n)
+		}
+	}
+	if _, ok := AddressScope("256"); ok {
+		t.Error("AddressScope(256) accepted")
 	}
 }

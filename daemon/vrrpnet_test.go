@@ -1,0 +1,34 @@
+package daemon
+
+import (
+	"net/netip"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/drlb/drlb/daemon/config"
+	"github.com/drlb/drlb/daemon/vrrp"
+)
+
+// TestInstanceVIPs: address options, the VMAC and no_accept reach the VRRP
+// engine's addresses.
+func TestInstanceVIPs(t *testing.T) {
+	in := &config.VRRPInstance{Interface: "eth1", UseVMAC: true, VMACName: "vrrp.51", NoAccept: true}
+	got := instanceVIPs(in, []config.VirtualIP{
+		{Prefix: netip.MustParsePrefix("172.16.1.1/24"), Scope: "link", Broadcast: netip.MustParseAddr("172.16.1.255"), NoPrefixRoute: true, NoDAD: true},
+		{Prefix: netip.MustParsePrefix("10.0.0.1/32"), Dev: "eth2", Label: "eth2:1", Home: true},
+	})
+	want := []vrrp.VIP{
+		{Prefix: netip.MustParsePrefix("172.16.1.1/24"), Interface: "vrrp.51", Scope: unix.RT_SCOPE_LINK, Broadcast: netip.MustParseAddr("172.16.1.255"),
+			Flags: unix.IFA_F_NOPREFIXROUTE | unix.IFA_F_NODAD, NoAccept: true},
+		{Prefix: netip.MustParsePrefix("10.0.0.1/32"), Interface: "eth2", Label: "eth2:1", Flags: unix.IFA_F_HOMEADDRESS, NoAccept: true},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d addresses, want %d", len(got), len(want))
+	}
+	for k := range want {
+		if got[k] != want[k] {
+			t.Errorf("address %d: got %+v\nwant %+v", k, got[k], want[k])
+		}
+	}
+}
