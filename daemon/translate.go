@@ -45,7 +45,9 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 	for _, s := range c.Scripts {
 		scripts[s.Name] = s
 	}
-	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces}
+	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces,
+		StaticAddresses: instanceVIPs(&config.VRRPInstance{}, c.StaticAddresses),
+		StaticRoutes:    vrrpRoutes(c.StaticRoutes), StaticRules: vrrpRules(c.StaticRules)}
 	for _, in := range c.Instances {
 		ic := vrrp.InstanceConfig{
 			Name:           in.Name,
@@ -85,6 +87,7 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		if in.UseVMAC {
 			ic.VMAC, ic.VMACXmitBase = in.VMACName, in.VMACXmitBase
 		}
+		ic.Routes, ic.Rules = vrrpRoutes(in.VirtualRoutes), vrrpRules(in.VirtualRules)
 		for _, t := range in.TrackInterfaces {
 			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}

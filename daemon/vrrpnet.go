@@ -27,3 +27,33 @@ func instanceVIPs(in *config.VRRPInstance, vips []config.VirtualIP) []vrrp.VIP {
 	}
 	return out
 }
+
+// routeTypes maps config route types to the kernel's.
+var routeTypes = map[config.RouteType]uint8{
+	config.RouteUnicast: unix.RTN_UNICAST, config.RouteBlackhole: unix.RTN_BLACKHOLE,
+	config.RouteUnreachable: unix.RTN_UNREACHABLE, config.RouteProhibit: unix.RTN_PROHIBIT,
+}
+
+// vrrpRoutes translates virtual_routes / static_routes lines.
+func vrrpRoutes(rs []config.Route) []vrrp.Route {
+	out := make([]vrrp.Route, 0, len(rs))
+	for _, r := range rs {
+		vr := vrrp.Route{Type: routeTypes[r.Type], Dst: r.Dst, Src: r.Src, Via: r.Via, Dev: r.Dev, Table: r.Table, Metric: r.Metric, OnLink: r.OnLink}
+		vr.Scope, _ = config.AddressScope(r.Scope) // validated by the parser
+		if r.Scope == "" && r.Type == config.RouteUnicast && !r.Via.IsValid() {
+			vr.Scope = unix.RT_SCOPE_LINK // as ip route: a route without gateway is on link
+		}
+		out = append(out, vr)
+	}
+	return out
+}
+
+// vrrpRules translates virtual_rules / static_rules lines.
+func vrrpRules(rs []config.Rule) []vrrp.Rule {
+	out := make([]vrrp.Rule, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, vrrp.Rule{From: r.From, To: r.To, FWMark: r.FWMark, FWMask: r.FWMask, Iif: r.Iif, Oif: r.Oif,
+			Invert: r.Invert, Priority: r.Priority, Table: r.Table})
+	}
+	return out
+}

@@ -31,6 +31,13 @@ type Config struct {
 	Instances []VRRPInstance `json:"vrrp_instances"`
 	// VirtualServers holds every virtual_server block, in file order.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
+	// StaticAddresses are static_ipaddress lines: added at start whatever
+	// the VRRP state, removed at stop (keepalived's "not moved by vrrpd").
+	StaticAddresses []VirtualIP `json:"static_ipaddress,omitempty"`
+	// StaticRoutes are static_routes, added after StaticAddresses.
+	StaticRoutes []Route `json:"static_routes,omitempty"`
+	// StaticRules are static_rules, added after StaticRoutes.
+	StaticRules []Rule `json:"static_rules,omitempty"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
 }
@@ -43,7 +50,8 @@ type Config struct {
 // and refuses to reload into it unless told to (drlb reload --allow-empty).
 func (c *Config) Empty() bool {
 	return c.Global.Pos == (Position{}) && len(c.Scripts) == 0 && len(c.SyncGroups) == 0 &&
-		len(c.Instances) == 0 && len(c.VirtualServers) == 0
+		len(c.Instances) == 0 && len(c.VirtualServers) == 0 &&
+		len(c.StaticAddresses) == 0 && len(c.StaticRoutes) == 0 && len(c.StaticRules) == 0
 }
 
 // Dataplane selects how virtual servers are programmed into the kernel.
@@ -275,6 +283,11 @@ type VRRPInstance struct {
 	// VMACXmitBase is vmac_xmit_base: adverts go out of (and are received
 	// on) the base interface instead of the VMAC.
 	VMACXmitBase bool `json:"vmac_xmit_base,omitempty"`
+	// VirtualRoutes are virtual_routes: added when the instance becomes
+	// MASTER (after its addresses), removed when it leaves MASTER.
+	VirtualRoutes []Route `json:"virtual_routes,omitempty"`
+	// VirtualRules are virtual_rules, added and removed with VirtualRoutes.
+	VirtualRules []Rule `json:"virtual_rules,omitempty"`
 }
 
 // VRRPScript is a vrrp_script block.

@@ -410,6 +410,18 @@ func (p *parser) build(top []*node) *Config {
 					cfg.VirtualServers = append(cfg.VirtualServers, vs)
 				}
 			}
+		case "static_ipaddress":
+			for _, v := range p.vips(n) {
+				if v.Dev == "" {
+					p.errAt(v.Pos, "static_ipaddress %s needs dev IF (drlb has no default_interface)", v.Prefix)
+					continue
+				}
+				cfg.StaticAddresses = append(cfg.StaticAddresses, v)
+			}
+		case "static_routes":
+			cfg.StaticRoutes = append(cfg.StaticRoutes, p.routes(n)...)
+		case "static_rules":
+			cfg.StaticRules = append(cfg.StaticRules, p.rules(n)...)
 		default:
 			if n.key.text == "" {
 				continue // a stray '{', already reported

@@ -92,6 +92,10 @@ func (p *parser) instanceMode(n *node, in *VRRPInstance, m *modeMeta) bool {
 				p.warnAt(n.args[1].pos, "use_vmac takes at most an interface name; extra %q ignored", n.args[1].text)
 			}
 		}
+	case "virtual_routes":
+		in.VirtualRoutes = append(in.VirtualRoutes, p.routes(n)...)
+	case "virtual_rules":
+		in.VirtualRules = append(in.VirtualRules, p.rules(n)...)
 	case "vmac_xmit_base":
 		if p.valueOnly(n) {
 			in.VMACXmitBase, m.xmitPos = true, n.key.pos

@@ -78,6 +78,11 @@ type InstanceConfig struct {
 	VMAC string
 	// VMACXmitBase is vmac_xmit_base: adverts use Interface, not the VMAC.
 	VMACXmitBase bool
+	// Routes are virtual_routes: added after the VIPs on becoming MASTER,
+	// removed when leaving it (keepalived's behaviour).
+	Routes []Route
+	// Rules are virtual_rules, added and removed with Routes.
+	Rules []Rule
 }
 
 // transportInterface is where adverts are sent and received: the VMAC,
@@ -144,6 +149,12 @@ type Config struct {
 	// instance whose interface does not exist yet starts in FAULT (instead
 	// of Run failing) and recovers when the interface appears.
 	DynamicInterfaces bool
+	// StaticAddresses, StaticRoutes and StaticRules are static_ipaddress,
+	// static_routes and static_rules: added when Run starts whatever the
+	// VRRP state, kept in line by Update, removed when Run ends.
+	StaticAddresses []VIP
+	StaticRoutes    []Route
+	StaticRules     []Rule
 	// RecoveryHold bounds how long an instance that regained its interface
 	// holds preemption while waiting for Options.ServicesChecked (zero: no
 	// hold). It is a drlb extension with the role of keepalived's

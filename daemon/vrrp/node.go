@@ -43,6 +43,9 @@ type Options struct {
 	// Addresses adds and removes VIPs; nil means NetlinkAddresses{Netlink}
 	// with AcceptFilter.
 	Addresses AddressManager
+	// Routes adds and removes virtual_routes and virtual_rules; nil means
+	// NetlinkRoutes{Netlink} when Addresses is nil too, else none.
+	Routes RouteManager
 	// AcceptFilter drops traffic to the VIPs of instances without accept
 	// mode while they are on the interface; nil means an NFTFilter created
 	// when the first such VIP is added. It is used only with the default
@@ -435,11 +438,13 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			n.closeInstance(in)
 			n.releaseVMAC(in)
 		}
+		n.applyStatic(n.cfg, Config{})
 		n.workers.Wait()
 		n.scripts.Wait()
 		n.publish()
 	}()
 
+	n.applyStatic(Config{}, n.cfg)
 	n.setWatched()
 	n.ifstate = n.readInterfaces(*n.watchFor.Load())
 	for _, in := range n.insts {
@@ -552,6 +557,9 @@ func (n *Node) setupDeps() error {
 	if n.opts.Addresses == nil {
 		n.opts.Addresses = NetlinkAddresses{Handle: n.opts.Netlink}
 		n.setupAcceptFilter()
+		if n.opts.Routes == nil {
+			n.opts.Routes = NetlinkRoutes{Handle: n.opts.Netlink}
+		}
 	}
 	if n.opts.Interface == nil {
 		if up := n.opts.LinkUp; up != nil {
@@ -917,11 +925,13 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 					n.log.Error(fmt.Sprintf("(%s) cannot add VIP %v", in.cfg.Name, v.Prefix), "instance", in.cfg.Name, "err", err)
 				}
 			}
+			n.addRoutes(in)
 		case RemoveVIPs:
 			if in.garpCancel != nil {
 				in.garpCancel()
 				in.garpCancel = nil
 			}
+			n.removeRoutes(in)
 			for _, v := range in.allVIPs {
 				if v.Prefix.Addr() == in.source {
 					continue // the owner's real address is not ours to remove

@@ -120,6 +120,8 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		{"track_script", !slices.Equal(old.TrackScripts, new.TrackScripts)},
 		{"notify", old.Notify != new.Notify},
 		{"garp", old.GARP != new.GARP},
+		{"virtual_routes", !slices.Equal(old.Routes, new.Routes)},
+		{"virtual_rules", !slices.Equal(old.Rules, new.Rules)},
 	}
 	for _, f := range fields {
 		if f.changed {
@@ -293,6 +295,7 @@ func (n *Node) update(raw Config) updateReply {
 			}
 		}
 	}
+	n.applyStatic(n.cfg, cfg)
 	n.insts, n.groups, n.cfg = next, groups, cfg
 	n.setWatched()
 	for i, ch := range changes[:len(cfg.Instances)] {
@@ -381,6 +384,9 @@ func (n *Node) applyInPlace(i int, nc InstanceConfig, now time.Time) {
 				n.log.Error(fmt.Sprintf("(%s) cannot add VIP %v", in.cfg.Name, v.Prefix), "instance", in.cfg.Name, "err", err)
 			}
 		}
+	}
+	if in.m.State == StateMaster && (!slices.Equal(old.Routes, nc.Routes) || !slices.Equal(old.Rules, nc.Rules)) {
+		n.replaceRoutes(in, old)
 	}
 	if in.conn != nil && !reflect.DeepEqual(oldAll, in.allVIPs) {
 		// Keep a running ARP burst unless the address set changed.
