@@ -88,6 +88,7 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 			ic.VMAC, ic.VMACXmitBase = in.VMACName, in.VMACXmitBase
 		}
 		ic.Routes, ic.Rules = vrrpRoutes(in.VirtualRoutes), vrrpRules(in.VirtualRules)
+		garpFollowUps(&ic.GARP, in.Garp)
 		for _, t := range in.TrackInterfaces {
 			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}

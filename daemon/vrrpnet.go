@@ -57,3 +57,19 @@ func vrrpRules(rs []config.Rule) []vrrp.Rule {
 	}
 	return out
 }
+
+// garpFollowUps sets the refresh and lower-priority parts of a GARP
+// schedule (garp_master_refresh*, garp_lower_prio_*).
+func garpFollowUps(s *vrrp.GARPSchedule, g config.Garp) {
+	s.Refresh, s.RefreshRepeat = g.MasterRefresh, g.MasterRefreshRepeat
+	if g.LowerPrioRepeat == nil && g.LowerPrioDelay == nil {
+		return
+	}
+	s.LowerPrioSet, s.LowerPrioRepeat, s.LowerPrioDelay = true, g.MasterRepeat, g.MasterDelay
+	if g.LowerPrioRepeat != nil {
+		s.LowerPrioRepeat = *g.LowerPrioRepeat
+	}
+	if g.LowerPrioDelay != nil {
+		s.LowerPrioDelay = *g.LowerPrioDelay
+	}
+}

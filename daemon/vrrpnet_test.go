@@ -3,6 +3,7 @@ package daemon
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -30,5 +31,21 @@ func TestInstanceVIPs(t *testing.T) {
 		if got[k] != want[k] {
 			t.Errorf("address %d: got %+v\nwant %+v", k, got[k], want[k])
 		}
+	}
+}
+
+// TestGarpFollowUps: unset lower-priority settings keep the master
+// schedule; one set takes the master's value for the other.
+func TestGarpFollowUps(t *testing.T) {
+	repeat := 2
+	var s vrrp.GARPSchedule
+	garpFollowUps(&s, config.Garp{MasterRepeat: 5, MasterDelay: 5 * time.Second, MasterRefresh: time.Minute})
+	if s.LowerPrioSet || s.Refresh != time.Minute {
+		t.Errorf("unset: %+v", s)
+	}
+	s = vrrp.GARPSchedule{}
+	garpFollowUps(&s, config.Garp{MasterRepeat: 5, MasterDelay: 5 * time.Second, LowerPrioRepeat: &repeat})
+	if !s.LowerPrioSet || s.LowerPrioRepeat != 2 || s.LowerPrioDelay != 5*time.Second {
+		t.Errorf("repeat set: %+v", s)
 	}
 }

@@ -102,6 +102,19 @@ type Garp struct {
 	MasterRepeat int `json:"master_repeat"`
 	// Interval is the delay between gratuitous ARPs on one interface (default 0).
 	Interval time.Duration `json:"interval"`
+	// LowerPrioDelay is garp_lower_prio_delay: the delay before the second
+	// burst after a MASTER heard a lower-priority advert; nil means
+	// MasterDelay (0 in strict mode).
+	LowerPrioDelay *time.Duration `json:"lower_prio_delay,omitempty"`
+	// LowerPrioRepeat is garp_lower_prio_repeat: ARPs per burst then; nil
+	// means MasterRepeat (0, none, in strict mode).
+	LowerPrioRepeat *int `json:"lower_prio_repeat,omitempty"`
+	// MasterRefresh is garp_master_refresh: a MASTER repeats its
+	// gratuitous ARPs this often (0: never).
+	MasterRefresh time.Duration `json:"master_refresh,omitempty"`
+	// MasterRefreshRepeat is garp_master_refresh_repeat: ARPs per refresh
+	// (0 means 1).
+	MasterRefreshRepeat int `json:"master_refresh_repeat,omitempty"`
 }
 
 // Notify holds notify scripts; empty strings mean "none". Each is a command

@@ -531,7 +531,7 @@ func (p *parser) garp(n *node, kw string, g *Garp) bool {
 	case "garp_interval":
 		p.dur(n, 0, time.Minute, &g.Interval)
 	default:
-		return false
+		return p.garpRefresh(n, kw, g)
 	}
 	return true
 }

@@ -1,6 +1,9 @@
 package config
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // modeMeta records where an instance's strict, accept and VMAC keywords
 // are, for the strict-mode diagnostics.
@@ -179,6 +182,7 @@ func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
 		p.warnAt(m.xmitPos, "vrrp_instance %s: vmac_xmit_base is incompatible with strict mode; ignored (as keepalived does)", in.Name)
 		in.VMACXmitBase = false
 	}
+	p.applyGarpModes(in)
 }
 
 // AddressScope returns the number of an address scope as iproute2 names
@@ -199,4 +203,42 @@ func AddressScope(name string) (uint8, bool) {
 	}
 	n, err := strconv.ParseUint(name, 10, 8)
 	return uint8(n), err == nil
+}
+
+// garpRefresh handles the lower-priority and refresh GARP keywords
+// (instance names; the global ones without their "vrrp_" prefix).
+func (p *parser) garpRefresh(n *node, kw string, g *Garp) bool {
+	switch kw {
+	case "garp_lower_prio_delay":
+		d := new(time.Duration)
+		if p.dur(n, 0, time.Hour, d) {
+			g.LowerPrioDelay = d
+		}
+	case "garp_lower_prio_repeat":
+		r := new(int)
+		if p.intv(n, 0, 255, r) {
+			g.LowerPrioRepeat = r
+		}
+	case "garp_master_refresh":
+		p.dur(n, 0, 24*time.Hour, &g.MasterRefresh)
+	case "garp_master_refresh_repeat":
+		p.intv(n, 1, 255, &g.MasterRefreshRepeat)
+	default:
+		return false
+	}
+	return true
+}
+
+// applyGarpModes resolves the lower-priority GARP settings: unset, they
+// follow the master's (keepalived's default); in strict mode keepalived
+// sends none and refuses a non-zero setting, resetting it.
+func (p *parser) applyGarpModes(in *VRRPInstance) {
+	if !in.StrictMode {
+		return
+	}
+	if (in.Garp.LowerPrioRepeat != nil && *in.Garp.LowerPrioRepeat != 0) || (in.Garp.LowerPrioDelay != nil && *in.Garp.LowerPrioDelay != 0) {
+		p.warnAt(in.Pos, "vrrp_instance %s: strict mode requires no lower-priority gratuitous ARPs (garp_lower_prio_repeat/delay); reset to 0 (as keepalived does)", in.Name)
+	}
+	zero, none := time.Duration(0), 0
+	in.Garp.LowerPrioDelay, in.Garp.LowerPrioRepeat = &zero, &none
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStrictAndAcceptModes follows keepalived 2.2.x's vrrp_complete_instance:
@@ -116,5 +117,25 @@ func TestVIPOptions(t *testing.T) {
 	}
 	if _, ok := AddressScope("256"); ok {
 		t.Error("AddressScope(256) accepted")
+	}
+}
+
+// TestGarpFollowUps: refresh and lower-priority settings, global then
+// instance, and strict mode's reset.
+func TestGarpFollowUps(t *testing.T) {
+	conf := "global_defs {\nvrrp_garp_master_refresh 60\nvrrp_garp_lower_prio_repeat 2\n}\n" + inst("garp_master_refresh_repeat 3", "garp_lower_prio_delay 10")
+	cfg, ds, err := Parse("t.conf", []byte(conf), Options{})
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("parse: %v %v", err, ds)
+	}
+	g := cfg.Instances[0].Garp
+	if g.MasterRefresh != time.Minute || g.MasterRefreshRepeat != 3 || g.LowerPrioRepeat == nil || *g.LowerPrioRepeat != 2 ||
+		g.LowerPrioDelay == nil || *g.LowerPrioDelay != 10*time.Second {
+		t.Errorf("garp %+v", g)
+	}
+	cfg, ds, _ = Parse("t.conf", []byte("global_defs {\nvrrp_strict\n}\n"+inst("garp_lower_prio_repeat 2")), Options{})
+	assertDiags(t, ds, []want{"4:1: warning: vrrp_instance VI: strict mode requires no lower-priority gratuitous ARPs"})
+	if g := cfg.Instances[0].Garp; g.LowerPrioRepeat == nil || *g.LowerPrioRepeat != 0 {
+		t.Errorf("strict: lower_prio_repeat %v, want 0", g.LowerPrioRepeat)
 	}
 }

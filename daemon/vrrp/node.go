@@ -945,6 +945,10 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 			if a.LowerPriority && in.garpRunning.Load() > 0 {
 				break
 			}
+			if a.LowerPriority {
+				n.startGARPWith(ctx, in, in.cfg.GARP.lowerPriority())
+				break
+			}
 			n.startGARP(ctx, in)
 		case RunNotify:
 			n.notify(ctx, in.cfg.Notify, "INSTANCE", in.cfg.Name, a.State, in.m.EffectivePriority)
@@ -999,7 +1003,12 @@ type garpTarget struct {
 }
 
 func (n *Node) startGARP(ctx context.Context, in *instance) {
-	if len(in.garp) == 0 {
+	n.startGARPWith(ctx, in, in.cfg.GARP)
+}
+
+// startGARPWith is startGARP with schedule sched.
+func (n *Node) startGARPWith(ctx context.Context, in *instance, sched GARPSchedule) {
+	if len(in.garp) == 0 || sched.Repeat <= 0 {
 		return
 	}
 	if in.garpCancel != nil {
@@ -1007,7 +1016,7 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 	}
 	gctx, cancel := context.WithCancel(ctx)
 	in.garpCancel = cancel
-	sched, name, sent, running := in.cfg.GARP, in.cfg.Name, in.garpSent, in.garpRunning
+	name, sent, running := in.cfg.Name, in.garpSent, in.garpRunning
 	ready := n.opts.LinkReady
 	for _, g := range in.garp {
 		running.Add(1)
