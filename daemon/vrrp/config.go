@@ -84,6 +84,9 @@ type InstanceConfig struct {
 	VMAC string
 	// VMACXmitBase is vmac_xmit_base: adverts use Interface, not the VMAC.
 	VMACXmitBase bool
+	// Strict is strict mode (vrrp_strict / strict_mode): adverts whose
+	// address list differs from VIPs are dropped.
+	Strict bool
 	// Routes are virtual_routes: added after the VIPs on becoming MASTER,
 	// removed when leaving it (keepalived's behaviour).
 	Routes []Route

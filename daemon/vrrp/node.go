@@ -681,7 +681,7 @@ func (in *instance) setParams() {
 		auth = PassAuthData(c.AuthPass)
 	}
 	in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
-		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, LocalAddresses: []netip.Addr{in.source},
+		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, Strict: c.Strict, LocalAddresses: []netip.Addr{in.source},
 		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom}
 }
 

@@ -124,6 +124,7 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		{"notify", old.Notify != new.Notify},
 		{"garp", old.GARP != new.GARP},
 		{"virtual_routes", !slices.Equal(old.Routes, new.Routes)},
+		{"strict_mode", old.Strict != new.Strict},
 		{"virtual_rules", !slices.Equal(old.Rules, new.Rules)},
 	}
 	for _, f := range fields {
