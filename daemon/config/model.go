@@ -31,6 +31,9 @@ type Config struct {
 	Instances []VRRPInstance `json:"vrrp_instances"`
 	// VirtualServers holds every virtual_server block, in file order.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
+	// GarpGroups are garp_group blocks: the gratuitous ARP interval of
+	// instances on their interfaces.
+	GarpGroups []GarpGroup `json:"garp_groups,omitempty"`
 	// StaticAddresses are static_ipaddress lines: added at start whatever
 	// the VRRP state, removed at stop (keepalived's "not moved by vrrpd").
 	StaticAddresses []VirtualIP `json:"static_ipaddress,omitempty"`

@@ -410,6 +410,10 @@ func (p *parser) build(top []*node) *Config {
 					cfg.VirtualServers = append(cfg.VirtualServers, vs)
 				}
 			}
+		case "garp_group":
+			if g, ok := p.garpGroup(n); ok {
+				cfg.GarpGroups = append(cfg.GarpGroups, g)
+			}
 		case "static_ipaddress":
 			for _, v := range p.vips(n) {
 				if v.Dev == "" {

@@ -19,6 +19,8 @@ type modeMeta struct {
 	peerPos    srcPos
 	vmacName   srcPos
 	vmacNameOK bool
+	// garpIntervalSet says the instance has its own garp_interval.
+	garpIntervalSet bool
 }
 
 // VMACPrefix is the prefix of a VMAC interface's default name (keepalived's
@@ -57,6 +59,8 @@ func (m *modeMeta) note(n *node) {
 		m.delayPos = n.key.pos
 	case "unicast_peer":
 		m.peerPos = n.key.pos
+	case "garp_interval":
+		m.garpIntervalSet = true
 	}
 }
 
@@ -241,4 +245,61 @@ func (p *parser) applyGarpModes(in *VRRPInstance) {
 	}
 	zero, none := time.Duration(0), 0
 	in.Garp.LowerPrioDelay, in.Garp.LowerPrioRepeat = &zero, &none
+}
+
+// GarpGroup is a garp_group block: the gap between gratuitous ARPs on its
+// interfaces.
+type GarpGroup struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Interval is garp_interval.
+	Interval time.Duration `json:"garp_interval"`
+	// Interfaces are interface and interfaces { } entries.
+	Interfaces []string `json:"interfaces"`
+}
+
+// garpGroup parses a garp_group block.
+func (p *parser) garpGroup(b *node) (GarpGroup, bool) {
+	g := GarpGroup{Pos: p.pos(b.key.pos)}
+	if !p.needBlock(b) {
+		return g, false
+	}
+	for _, n := range b.children {
+		switch n.key.text {
+		case "garp_interval":
+			p.dur(n, 0, time.Minute, &g.Interval)
+		case "interface":
+			if t, ok := p.one(n); ok {
+				g.Interfaces = append(g.Interfaces, t.text)
+			}
+		case "interfaces":
+			for _, t := range p.listItems(n) {
+				g.Interfaces = append(g.Interfaces, t.text)
+			}
+		default:
+			p.unknown(n, "garp_group", "garp_group")
+		}
+	}
+	if len(g.Interfaces) == 0 {
+		p.errAt(b.key.pos, "garp_group has no interface")
+		return g, false
+	}
+	return g, true
+}
+
+// applyGarpGroup gives in the garp_interval of the garp_group that holds
+// its interface (its VMAC's base with use_vmac), unless the instance sets
+// garp_interval itself (a drlb extension, which wins).
+func (p *parser) applyGarpGroup(groups []GarpGroup, in *VRRPInstance, m modeMeta) {
+	if m.garpIntervalSet {
+		return
+	}
+	for _, g := range groups {
+		for _, ifname := range g.Interfaces {
+			if ifname == in.Interface {
+				in.Garp.Interval = g.Interval
+				return
+			}
+		}
+	}
 }

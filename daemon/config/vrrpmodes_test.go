@@ -139,3 +139,22 @@ func TestGarpFollowUps(t *testing.T) {
 		t.Errorf("strict: lower_prio_repeat %v, want 0", g.LowerPrioRepeat)
 	}
 }
+
+// TestGarpGroup: a garp_group's interval reaches the instances on its
+// interfaces, unless they set garp_interval themselves.
+func TestGarpGroup(t *testing.T) {
+	conf := "garp_group {\ngarp_interval 0.01\ninterfaces {\neth0\neth9\n}\n}\n" +
+		inst() + strings.Replace(strings.Replace(inst("garp_interval 0.5"), "VI {", "VJ {", 1), "virtual_router_id 1", "virtual_router_id 2", 1) + strings.Replace(strings.Replace(inst(), "VI {", "VK {", 1), "eth0", "eth1", 1)
+	cfg, ds, err := Parse("t.conf", []byte(conf), Options{})
+	if err != nil {
+		t.Fatalf("parse: %v %v", err, ds)
+	}
+	intervals := map[string]time.Duration{"VI": 10 * time.Millisecond, "VJ": 500 * time.Millisecond, "VK": 0}
+	for _, in := range cfg.Instances {
+		if in.Garp.Interval != intervals[in.Name] {
+			t.Errorf("%s on %s: garp interval %v, want %v", in.Name, in.Interface, in.Garp.Interval, intervals[in.Name])
+		}
+	}
+	_, ds, _ = Parse("t.conf", []byte("garp_group {\ngarp_interval 1\n}\n"), Options{})
+	assertDiags(t, ds, []want{"1:1: error: garp_group has no interface"})
+}
