@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -233,5 +234,25 @@ var _ = Describe("drlb with vrrp_strict", Ordered, Label("daemon", "vrrp"), func
 		Expect(dialOther(lab)).To(Equal("refused"))
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(10 * time.Second).Should(ConsistOf("172.16.1.10:80", "172.16.1.11:80"))
 		Expect(servers(lab, 10)).NotTo(HaveKey("error"))
+	})
+})
+
+var _ = Describe("drlb with net_namespace", Ordered, Label("daemon", "vrrp"), func() {
+	It("started in another namespace, runs in the named one", func() {
+		testenv.PrivilegedGinkgo("nft")
+		lab := labtest.Up(labtest.Name("nn"), topology.Seed(), binDir)
+		conf := "net_namespace " + lab.NSName("lb1") + "\n" + howtoConfig("MASTER", 100)
+		file := lab.Dir() + "/lb1-netns.conf"
+		Expect(os.WriteFile(file, []byte(conf), 0o644)).To(Succeed())
+		// Started in the client's namespace: drlb must move itself to lb1's.
+		p, err := lab.Start("client", topology.ProcSpec{Name: "drlb", Argv: []string{binDir + "/drlb", "run", "-f", file, "--run-dir", lab.RunDir("lb1")}})
+		Expect(err).NotTo(HaveOccurred())
+		lb1 := &balancer{lab: lab, host: "lb1", conf: file, proc: p}
+		DeferCleanup(func() { _ = p.Stop(5 * time.Second) })
+		Eventually(lb1.state).WithTimeout(10 * time.Second).Should(Equal("MASTER"))
+		Eventually(func() []string { return vipOn(lab, "lb1") }).WithTimeout(3 * time.Second).Should(Equal([]string{"eth1"}))
+		Expect(vipOn(lab, "client")).To(BeEmpty(), "nothing happened in the namespace it was started in")
+		Eventually(func() []string { return lb1.inTable() }).WithTimeout(10 * time.Second).Should(ConsistOf("172.16.1.10:80", "172.16.1.11:80"))
+		Expect(servers(lab, 6)).NotTo(HaveKey("error"))
 	})
 })

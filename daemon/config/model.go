@@ -31,6 +31,10 @@ type Config struct {
 	Instances []VRRPInstance `json:"vrrp_instances"`
 	// VirtualServers holds every virtual_server block, in file order.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
+	// NetNamespace is net_namespace: drlb runs in the network namespace of
+	// that name (/run/netns/NAME, as `ip netns add` creates it), as
+	// keepalived does; drlb run and drlb check --host-checks enter it.
+	NetNamespace string `json:"net_namespace,omitempty"`
 	// GarpGroups are garp_group blocks: the gratuitous ARP interval of
 	// instances on their interfaces.
 	GarpGroups []GarpGroup `json:"garp_groups,omitempty"`

@@ -32,6 +32,8 @@ type parser struct {
 	// directives counts top-level keywords known to keepalived (supported
 	// or not): a file without any is empty, whatever bytes it holds.
 	directives int
+	// netnsPos is where net_namespace's value is.
+	netnsPos srcPos
 }
 
 type instanceMeta struct {
@@ -408,6 +410,14 @@ func (p *parser) build(top []*node) *Config {
 			if p.needBlock(n) {
 				if vs, ok := p.virtualServer(n); ok {
 					cfg.VirtualServers = append(cfg.VirtualServers, vs)
+				}
+			}
+		case "net_namespace":
+			if t, ok := p.one(n); ok {
+				if !validIfName(t.text) {
+					p.errAt(t.pos, "net_namespace %q is not a valid namespace name", t.text)
+				} else {
+					cfg.NetNamespace, p.netnsPos = t.text, t.pos
 				}
 			}
 		case "garp_group":

@@ -69,3 +69,18 @@ func TestRoutesAndRules(t *testing.T) {
 		})
 	}
 }
+
+// TestNetNamespace: net_namespace is read, and a namespace that does not
+// exist is a located error under host checks only (as an interface is).
+func TestNetNamespace(t *testing.T) {
+	conf := "net_namespace lbns\n" + inst()
+	cfg, ds, err := Parse("t.conf", []byte(conf), Options{})
+	if err != nil || len(ds) != 0 || cfg.NetNamespace != "lbns" {
+		t.Fatalf("parse: %v %v %q", err, ds, cfg.NetNamespace)
+	}
+	_, ds, _ = Parse("t.conf", []byte(conf), Options{HostChecks: true, InterfaceExists: func(string) bool { return true },
+		NetNamespaceExists: func(string) bool { return false }})
+	assertDiags(t, ds, []want{"1:15: error: net_namespace lbns does not exist on this host"})
+	_, ds, _ = Parse("t.conf", []byte("net_namespace a/b\n"+inst()), Options{})
+	assertDiags(t, ds, []want{"1:15: error: net_namespace \"a/b\" is not a valid namespace name"})
+}

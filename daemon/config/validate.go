@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"os"
 	"net/netip"
 	"slices"
 	"strings"
@@ -393,8 +394,20 @@ func (p *parser) interfaceExists(name string) bool {
 	return err == nil
 }
 
-// hostChecks reports interfaces that do not exist on this host.
+// netNamespaceExists reports whether /run/netns/NAME exists.
+func (p *parser) netNamespaceExists(name string) bool {
+	if p.opts.NetNamespaceExists != nil {
+		return p.opts.NetNamespaceExists(name)
+	}
+	_, err := os.Stat("/run/netns/" + name)
+	return err == nil
+}
+
+// hostChecks reports interfaces (and a net_namespace) that do not exist on this host.
 func (p *parser) hostChecks(cfg *Config) {
+	if cfg.NetNamespace != "" && !p.netNamespaceExists(cfg.NetNamespace) {
+		p.errAt(p.netnsPos, "net_namespace %s does not exist on this host (create it with ip netns add %s)", cfg.NetNamespace, cfg.NetNamespace)
+	}
 	for i, in := range cfg.Instances {
 		m := p.instMeta[i]
 		if in.Interface != "" && !p.interfaceExists(in.Interface) {
