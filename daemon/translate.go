@@ -47,7 +47,8 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 	}
 	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces,
 		StaticAddresses: instanceVIPs(&config.VRRPInstance{}, c.StaticAddresses),
-		StaticRoutes:    vrrpRoutes(c.StaticRoutes), StaticRules: vrrpRules(c.StaticRules)}
+		StaticRoutes:    vrrpRoutes(c.StaticRoutes), StaticRules: vrrpRules(c.StaticRules),
+		AcceptServices: acceptServices(c)}
 	for _, in := range c.Instances {
 		ic := vrrp.InstanceConfig{
 			Name:           in.Name,

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"strings"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/drlb/drlb/daemon/config"
@@ -72,4 +74,18 @@ func garpFollowUps(s *vrrp.GARPSchedule, g config.Garp) {
 	if g.LowerPrioDelay != nil {
 		s.LowerPrioDelay = *g.LowerPrioDelay
 	}
+}
+
+// acceptServices lists the IPv4 virtual servers with a port, whose traffic
+// the no_accept filter lets through (fwmark services and services on every
+// port are not listed: the filter cannot know them).
+func acceptServices(c *config.Config) []vrrp.ServicePort {
+	var out []vrrp.ServicePort
+	for _, vs := range c.VirtualServers {
+		if !vs.Address.Is4() || vs.Port == 0 || vs.FWMark != 0 {
+			continue
+		}
+		out = append(out, vrrp.ServicePort{Addr: vs.Address, Protocol: strings.ToLower(string(vs.Protocol)), Port: vs.Port})
+	}
+	return out
 }

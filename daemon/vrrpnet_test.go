@@ -49,3 +49,21 @@ func TestGarpFollowUps(t *testing.T) {
 		t.Errorf("repeat set: %+v", s)
 	}
 }
+
+// TestAcceptServices: IPv4 services with a port are listed for the
+// no_accept filter; fwmark and all-port services cannot be.
+func TestAcceptServices(t *testing.T) {
+	vip := netip.MustParseAddr("172.16.1.1")
+	c := &config.Config{VirtualServers: []config.VirtualServer{
+		{Address: vip, Port: 80, Protocol: config.ProtocolTCP},
+		{Address: vip, Port: 53, Protocol: config.ProtocolUDP},
+		{Address: vip, Port: 0, Protocol: config.ProtocolTCP},
+		{FWMark: 7},
+		{Address: netip.MustParseAddr("fd00:172:16:1::1"), Port: 80, Protocol: config.ProtocolTCP},
+	}}
+	got := acceptServices(c)
+	want := []vrrp.ServicePort{{Addr: vip, Protocol: "tcp", Port: 80}, {Addr: vip, Protocol: "udp", Port: 53}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 
 	"sigs.k8s.io/knftables"
@@ -22,14 +23,27 @@ type VIPFilter interface {
 	Block(addr netip.Addr) error
 	// Unblock stops dropping it; an address not blocked is not an error.
 	Unblock(addr netip.Addr) error
+	// SetServices lists the virtual services whose traffic is accepted
+	// even to a blocked address (the IPVS data plane sees it after the
+	// filter's input hook; keepalived drops it).
+	SetServices(services []ServicePort) error
 	// Close removes every rule of the filter.
 	Close() error
+}
+
+// ServicePort is a virtual service: address, protocol (tcp, udp or sctp, as
+// nft names them) and port.
+type ServicePort struct {
+	Addr     netip.Addr
+	Protocol string
+	Port     uint16
 }
 
 // NFTFilter is a VIPFilter in its own nftables table, laid out as
 // keepalived's: a set "vips", a chain "in" (hook input, priority -1) with
 // "ip daddr @vips drop" and a chain "out" (hook output, priority -1) with
-// "ip saddr @vips drop". Traffic that drlb's nftables data plane forwards
+// "ip saddr @vips drop"; before the drop, "in" accepts the virtual
+// services of the set "services" (drlb's addition, for IPVS). Traffic that drlb's nftables data plane forwards
 // (netdev ingress) never reaches the input hook, so virtual services keep
 // working; only traffic for the VIP itself is dropped.
 type NFTFilter struct {
@@ -60,13 +74,20 @@ func NewNFTFilter(run func(fn func() error) error) (*NFTFilter, error) {
 		tx.Add(&knftables.Table{Comment: knftables.PtrTo("drlb: VRRP no_accept (drops traffic to VIPs of masters without accept mode)")})
 		tx.Flush(&knftables.Table{})
 		tx.Add(&knftables.Set{Name: "vips", Type: "ipv4_addr"})
+		tx.Add(&knftables.Set{Name: "services", Type: "ipv4_addr . inet_proto . inet_service"})
 		for _, c := range []struct {
-			name, rule string
-			hook       knftables.BaseChainHook
-		}{{"in", "ip daddr @vips drop", knftables.InputHook}, {"out", "ip saddr @vips drop", knftables.OutputHook}} {
+			name  string
+			rules []string
+			hook  knftables.BaseChainHook
+		}{
+			{"in", []string{"ip daddr . meta l4proto . th dport @services accept", "ip daddr @vips drop"}, knftables.InputHook},
+			{"out", []string{"ip saddr @vips drop"}, knftables.OutputHook},
+		} {
 			tx.Add(&knftables.Chain{Name: c.name, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(c.hook),
 				Priority: knftables.PtrTo(knftables.BaseChainPriority("-1"))})
-			tx.Add(&knftables.Rule{Chain: c.name, Rule: c.rule})
+			for _, r := range c.rules {
+				tx.Add(&knftables.Rule{Chain: c.name, Rule: r})
+			}
 		}
 	})
 }
@@ -98,6 +119,21 @@ func (f *NFTFilter) Unblock(addr netip.Addr) error {
 	})
 	if err != nil {
 		return fmt.Errorf("vrrp: accept traffic to %v again: %w", addr, err)
+	}
+	return nil
+}
+
+// SetServices implements VIPFilter.
+func (f *NFTFilter) SetServices(services []ServicePort) error {
+	if err := f.apply(func(tx *knftables.Transaction) {
+		tx.Flush(&knftables.Set{Name: "services"})
+		for _, s := range services {
+			if s.Addr.Is4() {
+				tx.Add(&knftables.Element{Set: "services", Key: []string{s.Addr.String(), s.Protocol, strconv.Itoa(int(s.Port))}})
+			}
+		}
+	}); err != nil {
+		return fmt.Errorf("vrrp: accept virtual services to blocked VIPs: %w", err)
 	}
 	return nil
 }
@@ -146,9 +182,10 @@ func (f filteredAddresses) Remove(vip VIP) (bool, error) {
 // configuration with accept everywhere (keepalived's default) leaves
 // nftables alone, and a reload that adds no_accept still gets one.
 type lazyFilter struct {
-	open   func() (VIPFilter, error)
-	mu     sync.Mutex
-	filter VIPFilter
+	open     func() (VIPFilter, error)
+	mu       sync.Mutex
+	filter   VIPFilter
+	services []ServicePort
 }
 
 // Block implements VIPFilter.
@@ -158,6 +195,10 @@ func (l *lazyFilter) Block(addr netip.Addr) error {
 	if l.filter == nil {
 		f, err := l.open()
 		if err != nil {
+			return err
+		}
+		if err := f.SetServices(l.services); err != nil {
+			_ = f.Close() // half set up: its error is the one returned
 			return err
 		}
 		l.filter = f
@@ -173,6 +214,17 @@ func (l *lazyFilter) Unblock(addr netip.Addr) error {
 		return nil
 	}
 	return l.filter.Unblock(addr)
+}
+
+// SetServices implements VIPFilter.
+func (l *lazyFilter) SetServices(services []ServicePort) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.services = services
+	if l.filter == nil {
+		return nil
+	}
+	return l.filter.SetServices(services)
 }
 
 // Close implements VIPFilter.
@@ -196,6 +248,17 @@ func (n *Node) setupAcceptFilter() {
 	}
 	n.filter = f
 	n.opts.Addresses = filteredAddresses{AddressManager: n.opts.Addresses, filter: f}
+	n.setAcceptServices(n.cfg.AcceptServices)
+}
+
+// setAcceptServices gives the filter the configuration's virtual services.
+func (n *Node) setAcceptServices(services []ServicePort) {
+	if n.filter == nil {
+		return
+	}
+	if err := n.filter.SetServices(services); err != nil {
+		n.log.Error("cannot list the virtual services in the no_accept table", "err", err)
+	}
 }
 
 // closeAcceptFilter removes the filter's rules.

@@ -158,6 +158,11 @@ type Config struct {
 	// instance whose interface does not exist yet starts in FAULT (instead
 	// of Run failing) and recovers when the interface appears.
 	DynamicInterfaces bool
+	// AcceptServices are the virtual services (address, protocol, port):
+	// traffic to them is accepted even to a VIP without accept mode, so
+	// that the IPVS data plane, which sees it after the input hook, still
+	// gets it.
+	AcceptServices []ServicePort
 	// StaticAddresses, StaticRoutes and StaticRules are static_ipaddress,
 	// static_routes and static_rules: added when Run starts whatever the
 	// VRRP state, kept in line by Update, removed when Run ends.

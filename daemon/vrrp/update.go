@@ -301,6 +301,7 @@ func (n *Node) update(raw Config) updateReply {
 	}
 	n.applyStatic(n.cfg, cfg)
 	n.insts, n.groups, n.cfg = next, groups, cfg
+	n.setAcceptServices(cfg.AcceptServices)
 	n.setWatched()
 	for i, ch := range changes[:len(cfg.Instances)] {
 		switch ch.Kind {
