@@ -410,6 +410,7 @@ func (p *parser) hostChecks(cfg *Config) {
 	}
 	for i, in := range cfg.Instances {
 		m := p.instMeta[i]
+		p.checkVMAC(&in, m.modes)
 		if in.Interface != "" && !p.interfaceExists(in.Interface) {
 			if cfg.Global.DynamicInterfaces {
 				// drlb run waits in FAULT for it, as keepalived does.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"net"
 	"strconv"
 	"time"
 )
@@ -19,6 +21,8 @@ type modeMeta struct {
 	peerPos    srcPos
 	vmacName   srcPos
 	vmacNameOK bool
+	// vmacPos is use_vmac's keyword.
+	vmacPos srcPos
 	// garpIntervalSet says the instance has its own garp_interval.
 	garpIntervalSet bool
 }
@@ -84,7 +88,7 @@ func (p *parser) instanceMode(n *node, in *VRRPInstance, m *modeMeta) bool {
 		if !p.valueOnly(n) {
 			return true
 		}
-		in.UseVMAC = true
+		in.UseVMAC, m.vmacPos = true, n.key.pos
 		if len(n.args) > 0 {
 			name := n.args[0]
 			switch {
@@ -301,5 +305,29 @@ func (p *parser) applyGarpGroup(groups []GarpGroup, in *VRRPInstance, m modeMeta
 				return
 			}
 		}
+	}
+}
+
+// checkVMAC reports, under host checks, a VMAC name taken by an interface
+// that is not that VMAC: drlb run refuses to start then (keepalived picks
+// another name).
+func (p *parser) checkVMAC(in *VRRPInstance, m modeMeta) {
+	if !in.UseVMAC || in.VMACName == "" {
+		return
+	}
+	var mac net.HardwareAddr
+	if p.opts.InterfaceMAC != nil {
+		mac = p.opts.InterfaceMAC(in.VMACName)
+	} else if ifi, err := net.InterfaceByName(in.VMACName); err == nil {
+		mac = ifi.HardwareAddr
+	}
+	want := VMACAddress(in.VirtualRouterID)
+	if mac != nil && !bytes.Equal(mac, want[:]) {
+		pos := m.vmacPos
+		if m.vmacNameOK {
+			pos = m.vmacName
+		}
+		p.errAt(pos, "use_vmac: interface %s exists on this host with MAC %v, so it is not the VMAC %v of vrrp_instance %s; name the VMAC otherwise (use_vmac NAME)",
+			in.VMACName, mac, net.HardwareAddr(want[:]), in.Name)
 	}
 }

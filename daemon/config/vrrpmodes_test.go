@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -157,4 +158,26 @@ func TestGarpGroup(t *testing.T) {
 	}
 	_, ds, _ = Parse("t.conf", []byte("garp_group {\ngarp_interval 1\n}\n"), Options{})
 	assertDiags(t, ds, []want{"1:1: error: garp_group has no interface"})
+}
+
+// TestVMACNameTaken: under host checks, an interface of the VMAC's name
+// that is not the VMAC is an error (drlb run refuses it); the VMAC itself,
+// left by a killed predecessor, is fine.
+func TestVMACNameTaken(t *testing.T) {
+	conf := inst("use_vmac")
+	for _, tc := range []struct {
+		name  string
+		mac   net.HardwareAddr
+		diags []want
+	}{
+		{"absent", nil, nil},
+		{"our VMAC", net.HardwareAddr{0, 0, 0x5e, 0, 1, 1}, nil},
+		{"another interface", net.HardwareAddr{2, 0, 0, 0, 0, 1}, []want{"2:1: error: use_vmac: interface vrrp.1 exists on this host with MAC 02:00:00:00:00:01"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ds, _ := Parse("t.conf", []byte(conf), Options{HostChecks: true, InterfaceExists: func(string) bool { return true },
+				InterfaceMAC: func(string) net.HardwareAddr { return tc.mac }})
+			assertDiags(t, ds, tc.diags)
+		})
+	}
 }
