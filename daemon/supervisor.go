@@ -348,7 +348,7 @@ func (d *Daemon) apply(ctx context.Context) {
 	services, want := decide(d.st.cfg, d.st.health, d.st.services, where, yield.Before(d.nextVRRPTimer))
 	prevServices := d.st.services
 	d.st.services = services
-	d.onQuorumChange(prevServices, services)
+	d.onQuorumChange(prevServices, services) //nolint:contextcheck // quorum scripts run in Run's context (d.runCtx), not the apply's
 	prev, prevErr, gen, cfg := d.st.applied, d.st.applyErr, d.st.gen, d.st.cfg
 	d.st.applying = true
 	d.effect(func() effectResult {
@@ -550,7 +550,7 @@ func (d *Daemon) onComponentsDone(ctx context.Context, ev componentsDone) {
 	d.st.cfg, d.st.host = r.cfg, ev.host
 	d.st.gen++
 	d.prevScriptTable.Store(r.oldScripts)
-	d.onReloadRemoved(oldCfg, r.oldHealth)
+	d.onReloadRemoved(oldCfg, r.oldHealth) //nolint:contextcheck // the removed servers' scripts run in Run's context (d.runCtx)
 	if !reflect.DeepEqual(oldVRRP, d.st.comp.vrrpCfg) {
 		r.res.Changes = append(r.res.Changes, d.st.comp.vrrpChange...)
 	}

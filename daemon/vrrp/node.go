@@ -469,7 +469,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		if n.ifstate[in.cfg.Interface].Index == 0 && !n.cfg.DynamicInterfaces {
 			return fmt.Errorf("vrrp: instance %s: interface %s does not exist (global_defs dynamic_interfaces allows that)", in.cfg.Name, in.cfg.Interface)
 		}
-		if err := n.syncInterfaces(in, n.ifstate, true); err != nil {
+		if err := n.syncInterfaces(in, n.ifstate, true); err != nil { //nolint:contextcheck // sockets and readers live in the node's context (n.bg)
 			return err
 		}
 		if !in.staleChecked && n.ifstate[in.cfg.Interface].Index != 0 {
@@ -478,7 +478,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			in.staleChecked = true
 			n.removeStaleVIPs(in)
 		}
-		n.startScripts(in)
+		n.startScripts(in) //nolint:contextcheck // track scripts live in the node's context (n.bg)
 	}
 	ifaces := make(chan map[string]InterfaceState, 1)
 	n.workers.Go(func() { n.watchInterfaces(bg, ifaces) })
@@ -532,11 +532,11 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			now := time.Now()
 			for i, in := range n.insts {
 				before := slices.Clone(in.trackers)
-				if err := n.syncInterfaces(in, st, false); err != nil {
+				if err := n.syncInterfaces(in, st, false); err != nil { //nolint:contextcheck // sockets and readers live in the node's context (n.bg)
 					n.log.Warn(fmt.Sprintf("(%s) cannot open VRRP on %s", in.cfg.Name, in.cfg.Interface), "instance", in.cfg.Name, "err", err)
 					in.counters.Errors++
 				}
-				n.trackersChanged(i, before, now)
+				n.trackersChanged(i, before, now) //nolint:contextcheck // the preemption hold lives in the node's context (n.bg)
 			}
 		case in := <-n.released:
 			if slices.Contains(n.insts, in) && !in.m.PreemptHeldUntil.IsZero() {
@@ -544,7 +544,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 				n.log.Info(fmt.Sprintf("(%s) services checked since the interface came back: preemption allowed", in.cfg.Name), "instance", in.cfg.Name)
 			}
 		case req := <-n.updates:
-			req.reply <- n.update(req.cfg)
+			req.reply <- n.update(req.cfg) //nolint:contextcheck // instances live in the node's context (n.bg), not the update request's
 		case <-timer.C:
 			now := time.Now()
 			for i, in := range n.insts {
