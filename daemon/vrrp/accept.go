@@ -47,6 +47,7 @@ type ServicePort struct {
 // (netdev ingress) never reaches the input hook, so virtual services keep
 // working; only traffic for the VIP itself is dropped.
 type NFTFilter struct {
+	ctx context.Context
 	nft knftables.Interface
 	// run executes fn in the filter's network namespace.
 	run func(fn func() error) error
@@ -57,12 +58,14 @@ var _ VIPFilter = (*NFTFilter)(nil)
 
 // NewNFTFilter creates (or empties, after a killed predecessor) the table
 // AcceptTable; run executes a function in the namespace the table belongs
-// to (nil: the calling thread's). It needs the nft command.
-func NewNFTFilter(run func(fn func() error) error) (*NFTFilter, error) {
+// to (nil: the calling thread's). Every nft command of the filter runs
+// with ctx, which must outlive the filter's Close. It needs the nft
+// command.
+func NewNFTFilter(ctx context.Context, run func(fn func() error) error) (*NFTFilter, error) {
 	if run == nil {
 		run = func(fn func() error) error { return fn() }
 	}
-	f := &NFTFilter{run: run}
+	f := &NFTFilter{ctx: ctx, run: run}
 	err := run(func() (err error) {
 		f.nft, err = knftables.New(knftables.IPv4Family, AcceptTable)
 		return err
@@ -97,7 +100,7 @@ func (f *NFTFilter) apply(build func(tx *knftables.Transaction)) error {
 	defer f.mu.Unlock()
 	tx := f.nft.NewTransaction()
 	build(tx)
-	return f.run(func() error { return f.nft.Run(context.Background(), tx) })
+	return f.run(func() error { return f.nft.Run(f.ctx, tx) })
 }
 
 // Block implements VIPFilter.
@@ -193,6 +196,9 @@ func (l *lazyFilter) Block(addr netip.Addr) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.filter == nil {
+		if l.open == nil {
+			return fmt.Errorf("vrrp: drop traffic to %v (no_accept): the filter is not started", addr)
+		}
 		f, err := l.open()
 		if err != nil {
 			return err
@@ -240,15 +246,26 @@ func (l *lazyFilter) Close() error {
 }
 
 // setupAcceptFilter wraps the real address manager with the no_accept
-// filter (Options.AcceptFilter, else a lazily created NFTFilter).
+// filter (Options.AcceptFilter, else an NFTFilter created when the first
+// address is blocked, whose commands run with startAcceptFilter's context).
 func (n *Node) setupAcceptFilter() {
 	f := n.opts.AcceptFilter
 	if f == nil {
-		f = &lazyFilter{open: func() (VIPFilter, error) { return NewNFTFilter(n.inNamespace) }}
+		f = &lazyFilter{}
 	}
 	n.filter = f
 	n.opts.Addresses = filteredAddresses{AddressManager: n.opts.Addresses, filter: f}
 	n.setAcceptServices(n.cfg.AcceptServices)
+}
+
+// startAcceptFilter gives the lazily created filter its context: it must
+// outlive Run's, since Close deletes the table after Run's context ended.
+func (n *Node) startAcceptFilter(ctx context.Context) {
+	if l, ok := n.filter.(*lazyFilter); ok {
+		l.mu.Lock()
+		l.open = func() (VIPFilter, error) { return NewNFTFilter(ctx, n.inNamespace) }
+		l.mu.Unlock()
+	}
 }
 
 // setAcceptServices gives the filter the configuration's virtual services.

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -26,7 +27,7 @@ func TestLabNFTFilter(t *testing.T) {
 	if err := (NetlinkAddresses{Handle: lb.h}).Add(VIP{Prefix: netip.PrefixFrom(vip, 32), Interface: "eth1"}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewNFTFilter(func(fn func() error) error { return InNamespace(lb.ns, fn) })
+	f, err := NewNFTFilter(context.Background(), func(fn func() error) error { return InNamespace(lb.ns, fn) })
 	if err != nil {
 		t.Fatal(err)
 	}

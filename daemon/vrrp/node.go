@@ -444,6 +444,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	// shutdown adverts are out; scripts get their own timeout.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	n.bg = bg
+	n.startAcceptFilter(context.WithoutCancel(bg)) // Close runs after bg ends
 	n.packets = make(chan packetIn, 64)
 	n.tracks = make(chan trackIn, 16)
 	n.readErr = make(chan error, 1)
