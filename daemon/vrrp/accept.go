@@ -260,12 +260,35 @@ func (n *Node) setupAcceptFilter() {
 
 // startAcceptFilter gives the lazily created filter its context: it must
 // outlive Run's, since Close deletes the table after Run's context ended.
+// A table left by a killed predecessor is removed first: its drop rules
+// would otherwise outlive a configuration that accepts.
 func (n *Node) startAcceptFilter(ctx context.Context) {
-	if l, ok := n.filter.(*lazyFilter); ok {
-		l.mu.Lock()
-		l.open = func() (VIPFilter, error) { return NewNFTFilter(ctx, n.inNamespace) }
-		l.mu.Unlock()
+	l, ok := n.filter.(*lazyFilter)
+	if !ok {
+		return
 	}
+	l.mu.Lock()
+	l.open = func() (VIPFilter, error) { return NewNFTFilter(ctx, n.inNamespace) }
+	l.mu.Unlock()
+	if err := removeStaleAcceptTable(ctx, n.inNamespace); err != nil {
+		n.log.Debug("no stale no_accept table removed", "err", err)
+	}
+}
+
+// removeStaleAcceptTable deletes the table AcceptTable if it exists.
+func removeStaleAcceptTable(ctx context.Context, run func(func() error) error) error {
+	return run(func() error {
+		nft, err := knftables.New(knftables.IPv4Family, AcceptTable)
+		if err != nil {
+			return err
+		}
+		if _, err := nft.List(ctx, "set"); knftables.IsNotFound(err) {
+			return nil
+		}
+		tx := nft.NewTransaction()
+		tx.Delete(&knftables.Table{})
+		return nft.Run(ctx, tx)
+	})
 }
 
 // setAcceptServices gives the filter the configuration's virtual services.

@@ -118,3 +118,27 @@ func TestLabNFTFilter(t *testing.T) {
 		t.Errorf("table still there after Close:\n%s", out)
 	}
 }
+
+// TestLabRemoveStaleAcceptTable: a table left by a killed daemon is
+// removed at start; without one nothing happens.
+func TestLabRemoveStaleAcceptTable(t *testing.T) {
+	testenv.Privileged(t, "nft")
+	l := newLab(t)
+	lb := l.addHost("st", "172.16.1.2")
+	run := func(fn func() error) error { return InNamespace(lb.ns, fn) }
+	f, err := NewNFTFilter(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Block(netip.MustParseAddr("172.16.1.1")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := removeStaleAcceptTable(context.Background(), run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "exec", lb.name, "nft", "list", "table", "ip", AcceptTable).CombinedOutput(); err == nil {
+		t.Errorf("stale table still there:\n%s", out)
+	}
+}
