@@ -115,6 +115,8 @@ type state struct {
 	host     hostFacts
 	applied  *dataplane.Table // last table applied successfully
 	applyErr error
+	// notifyKey is notifySettings of the configuration d.notifier serves.
+	notifyKey string
 
 	reloads    int
 	lastReload time.Time
@@ -308,6 +310,7 @@ func (d *Daemon) onHealth(ctx context.Context, tr check.Transition) {
 		d.log.Info(fmt.Sprintf("Real server %s of %s is %s: %s", tr.Target.RealServer, tr.Target.VirtualServer, state, tr.Reason),
 			"latency", tr.Latency.Round(time.Microsecond))
 		d.metrics.healthTransition(tr.Target, tr.Up)
+		d.notifier.Load().healthChanged(d.st.cfg, tr)
 	}
 	up := tr.Up
 	d.publish(api.Event{Time: tr.Time, Kind: api.EventHealth, Service: tr.Target.VirtualServer, Server: tr.Target.RealServer,
@@ -517,7 +520,7 @@ func (d *Daemon) onParsed(ctx context.Context, ev parsedEvent) {
 	}
 	comp, cfg := d.st.comp, ev.cfg
 	d.effect(func() effectResult {
-		if err := d.startDataplane(&comp, cfg); err != nil {
+		if err := d.startDataplane(d.runCtx, &comp, cfg); err != nil {
 			return componentsDone{comp: comp, dpErr: err}
 		}
 		// Components outlive this reload request: they live in Run's context.
@@ -585,6 +588,7 @@ func (d *Daemon) finishReload(ctx context.Context, ok bool) {
 	r.res.OK = ok
 	r.res.Duration = time.Since(r.begin)
 	if ok {
+		d.reloadNotifier()
 		if len(r.res.Changes) == 0 {
 			r.res.Changes = []string{"no change"}
 		}

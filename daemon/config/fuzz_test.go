@@ -35,6 +35,10 @@ func FuzzParse(f *testing.F) {
 			"virtual_ipaddress { 1.2.3.4/24 brd 1.2.3.255 scope link no_track -nodad } " +
 			"virtual_routes { blackhole src 1.2.3.4 to 5.0.0.0/8 via 1.2.3.1 table main metric 3 onlink } virtual_rules { not from all fwmark 3/0xf iif e lookup 7 } }\n" +
 			"garp_group { garp_interval 0.1 interfaces { e } }\nstatic_ipaddress { 9.9.9.9 dev e }\nstatic_routes { default gw 9.9.9.1 }\nstatic_rules { to 1.0.0.0/8 table 2 }\n",
+		// virtual_server_group: ranges, fwmark, a use before the definition
+		"virtual_server group G { real_server 10.0.0.9 80 { TCP_CHECK { } } }\nvirtual_server_group G { 10.0.0.1-3 80\n2001:db8::1-ff 443\nfwmark 7\n10.0.0.2-1 1 }",
+		// notification and IPVS housekeeping globals
+		"global_defs { notify_fifo /f x\nsmtp_server h 25\nnotification_email { a@b }\nlvs_sync_daemon eth1 V id 1 group 224.0.0.81\nlvs_timeouts tcp 1 udp\nlvs_flush_on_stop VS }",
 	} {
 		f.Add([]byte(s))
 	}

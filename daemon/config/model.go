@@ -29,7 +29,8 @@ type Config struct {
 	SyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups"`
 	// Instances holds every vrrp_instance block, in file order.
 	Instances []VRRPInstance `json:"vrrp_instances"`
-	// VirtualServers holds every virtual_server block, in file order.
+	// VirtualServers holds every virtual_server block, in file order; a
+	// "virtual_server group NAME" block is one entry per member of the group.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
 	// NetNamespace is net_namespace: drlb runs in the network namespace of
 	// that name (/run/netns/NAME, as `ip netns add` creates it), as
@@ -45,6 +46,8 @@ type Config struct {
 	StaticRoutes []Route `json:"static_routes,omitempty"`
 	// StaticRules are static_rules, added after StaticRoutes.
 	StaticRules []Rule `json:"static_rules,omitempty"`
+	// VirtualServerGroups holds every virtual_server_group block, in file order.
+	VirtualServerGroups []VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
 }
@@ -89,6 +92,9 @@ type GlobalDefs struct {
 	// VRRPStrict is vrrp_strict: every instance without strict_mode runs in
 	// strict mode (see VRRPInstance.StrictMode).
 	VRRPStrict bool `json:"vrrp_strict,omitempty"`
+	// VRRPMcastGroup6 is vrrp_mcast_group6, the group of IPv6 instances
+	// (default ff02::12).
+	VRRPMcastGroup6 netip.Addr `json:"vrrp_mcast_group6"`
 	// EnableScriptSecurity is enable_script_security.
 	EnableScriptSecurity bool `json:"enable_script_security"`
 	// ScriptUser is script_user (user and optional group, space separated).
@@ -99,6 +105,10 @@ type GlobalDefs struct {
 	DynamicInterfaces bool `json:"dynamic_interfaces,omitempty"`
 	// Dataplane is the drlb_dataplane extension (default auto).
 	Dataplane Dataplane `json:"drlb_dataplane"`
+	// Notify holds the notify FIFOs and smtp_alert settings.
+	Notify NotifyDefs `json:"notify"`
+	// LVS holds lvs_sync_daemon, lvs_timeouts, lvs_flush, lvs_flush_on_stop.
+	LVS LVSDefs `json:"lvs"`
 }
 
 // Garp holds gratuitous ARP / unsolicited NA timing for a VRRP instance.
@@ -122,6 +132,9 @@ type Garp struct {
 	// MasterRefreshRepeat is garp_master_refresh_repeat: ARPs per refresh
 	// (0 means 1).
 	MasterRefreshRepeat int `json:"master_refresh_repeat,omitempty"`
+	// NAInterval is gna_interval: the delay between unsolicited neighbour
+	// advertisements on one interface (default 0).
+	NAInterval time.Duration `json:"na_interval,omitempty"`
 }
 
 // Notify holds notify scripts; empty strings mean "none". Each is a command
@@ -152,6 +165,8 @@ type VRRPSyncGroup struct {
 	Notify Notify `json:"notify"`
 	// TrackScripts is track_script inherited by the members.
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPState is an instance's initial state.
@@ -254,7 +269,8 @@ type VRRPInstance struct {
 	Priority int `json:"priority"`
 	// AdvertInterval is advert_int (default 1s; v2: whole seconds 1..255, v3: 10ms steps up to 40.95s).
 	AdvertInterval time.Duration `json:"advert_int"`
-	// Version is the VRRP version, 2 or 3 (default global vrrp_version).
+	// Version is the VRRP version, 2 or 3 (default global vrrp_version; an
+	// IPv6 instance defaults to 3, as in keepalived, whatever vrrp_version says).
 	Version int `json:"version"`
 	// Auth is the authentication block (Type NONE when absent).
 	Auth Authentication `json:"authentication"`
@@ -316,6 +332,8 @@ type VRRPInstance struct {
 	VirtualRoutes []Route `json:"virtual_routes,omitempty"`
 	// VirtualRules are virtual_rules, added and removed with VirtualRoutes.
 	VirtualRules []Rule `json:"virtual_rules,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPScript is a vrrp_script block.
@@ -368,14 +386,15 @@ const (
 type VirtualServer struct {
 	// Pos is where the block starts.
 	Pos Position `json:"pos"`
-	// Address and Port identify an IP:PORT service; zero for fwmark/group forms.
+	// Address and Port identify an IP:PORT service; zero for the fwmark form.
 	// Virtual servers without real servers are dropped (with a warning), as keepalived does.
 	Address netip.Addr `json:"address,omitzero"`
 	// Port is the service port (see Address).
 	Port uint16 `json:"port,omitempty"`
 	// FWMark is the firewall mark for the fwmark form.
 	FWMark uint32 `json:"fwmark,omitempty"`
-	// Group is the virtual_server_group name for the group form (not supported yet).
+	// Group is the virtual_server_group this service is a member of, for
+	// the group form; Address, Port or FWMark are then the member's.
 	Group string `json:"group,omitempty"`
 	// Protocol is protocol (default TCP; empty for fwmark services).
 	Protocol Protocol `json:"protocol"`
@@ -411,6 +430,8 @@ type VirtualServer struct {
 	SorryServer *SorryServer `json:"sorry_server,omitempty"`
 	// RealServers are the backends.
 	RealServers []RealServer `json:"real_servers"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.
@@ -444,6 +465,13 @@ type RealServer struct {
 	NotifyDown string `json:"notify_down,omitempty"`
 	// Checkers probe this server; the server is up when all checkers are up.
 	Checkers []Checker `json:"checkers"`
+	// SMTPAlert is smtp_alert; nil when not written: the virtual server's,
+	// else global_defs' (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// GroupPort is, for a member of a virtual_server_group, the port the
+	// real_server line names (Port becomes the member's with DR): the
+	// server's identity across the group, so that it is checked once.
+	GroupPort uint16 `json:"-"`
 }
 
 // CheckerKind is the health checker type.

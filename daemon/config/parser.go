@@ -34,6 +34,8 @@ type parser struct {
 	directives int
 	// netnsPos is where net_namespace's value is.
 	netnsPos srcPos
+	// lvsTimeoutsPos is where lvs_timeouts is, for validateLVSDefs.
+	lvsTimeoutsPos Position
 }
 
 type instanceMeta struct {
@@ -49,6 +51,10 @@ type instanceMeta struct {
 	peerPos                    []srcPos
 	// modes locates the strict, accept and VMAC keywords (vrrpmodes.go).
 	modes modeMeta
+	// versionSet is set when the instance has its own "version" (at
+	// versionPos): only then may an IPv6 instance run version 2.
+	versionSet bool
+	versionPos srcPos
 }
 
 type groupMeta struct {
@@ -382,13 +388,30 @@ func (p *parser) build(top []*node) *Config {
 		seenGlobal = true
 		p.globalDefs(n, &cfg.Global)
 	}
+	// virtual_server_group blocks next: "virtual_server group NAME" may
+	// come before the group it names.
+	groups := map[string]*VirtualServerGroup{}
+	for _, n := range top {
+		if n.key.text != "virtual_server_group" {
+			continue
+		}
+		if name, ok := p.blockName(n); ok {
+			if g, dup := groups[name]; dup {
+				p.errAt(n.key.pos, "virtual_server_group %s is defined twice (first at %s)", name, where(g.Pos))
+				continue
+			}
+			g := p.virtualServerGroup(n, name)
+			cfg.VirtualServerGroups = append(cfg.VirtualServerGroups, g)
+			groups[name] = &cfg.VirtualServerGroups[len(cfg.VirtualServerGroups)-1]
+		}
+	}
 	for _, n := range top {
 		p.tick()
 		if _, known := keywords().lookup(n.key.text, []string{"top"}); known {
 			p.directives++
 		}
 		switch n.key.text {
-		case "global_defs":
+		case "global_defs", "virtual_server_group":
 			// done above
 		case "vrrp_script":
 			if name, ok := p.blockName(n); ok {
@@ -408,7 +431,9 @@ func (p *parser) build(top []*node) *Config {
 			}
 		case "virtual_server":
 			if p.needBlock(n) {
-				if vs, ok := p.virtualServer(n); ok {
+				if vs, ok := p.virtualServer(n); ok && vs.Group != "" {
+					cfg.VirtualServers = append(cfg.VirtualServers, p.expandGroup(vs, groups, n.args[1].pos)...)
+				} else if ok {
 					cfg.VirtualServers = append(cfg.VirtualServers, vs)
 				}
 			}
@@ -474,7 +499,9 @@ func defaultGlobal() GlobalDefs {
 		VRRPVersion:     2,
 		VRRPGarp:        defaultGarp(),
 		VRRPMcastGroup4: netip.MustParseAddr("224.0.0.18"),
+		VRRPMcastGroup6: netip.MustParseAddr("ff02::12"),
 		Dataplane:       DataplaneAuto,
+		Notify:          NotifyDefs{SMTPTimeout: 30 * time.Second},
 	}
 }
 
@@ -512,6 +539,15 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 					g.VRRPMcastGroup4 = a
 				}
 			}
+		case "vrrp_mcast_group6":
+			var a netip.Addr
+			if p.addr(n, &a) {
+				if !a.Is6() || a.Is4In6() || !a.IsMulticast() {
+					p.errAt(n.args[0].pos, "vrrp_mcast_group6 %s is not an IPv6 multicast address", a)
+				} else {
+					g.VRRPMcastGroup6 = a
+				}
+			}
 		case "enable_script_security":
 			p.flag(n, &g.EnableScriptSecurity)
 		case "vrrp_strict":
@@ -526,7 +562,10 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 				g.ScriptUser = s
 			}
 		default:
-			if strings.HasPrefix(n.key.text, "vrrp_garp_") {
+			if p.notifyGlobal(n, g) {
+				continue
+			}
+			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" {
 				if p.garp(n, strings.TrimPrefix(n.key.text, "vrrp_"), &g.VRRPGarp) {
 					continue
 				}
@@ -547,6 +586,8 @@ func (p *parser) garp(n *node, kw string, g *Garp) bool {
 		p.intv(n, 1, 255, &g.MasterRepeat)
 	case "garp_interval":
 		p.dur(n, 0, time.Minute, &g.Interval)
+	case "gna_interval":
+		p.dur(n, 0, time.Minute, &g.NAInterval)
 	default:
 		return p.garpRefresh(n, kw, g)
 	}
@@ -673,6 +714,8 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 			ts, names := p.trackScripts(n)
 			g.TrackScripts = append(g.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "smtp_alert":
+			p.optFlag(n, &g.SMTPAlert)
 		default:
 			p.unknown(n, "vrrp_sync_group", "vrrp_sync_group")
 		}
@@ -750,7 +793,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		if p.instanceMode(n, &in, &m.modes) {
 			continue
 		}
-		if strings.HasPrefix(n.key.text, "garp_") {
+		if strings.HasPrefix(n.key.text, "garp_") || n.key.text == "gna_interval" {
 			if p.garp(n, n.key.text, &in.Garp) {
 				continue
 			}
@@ -788,6 +831,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			p.dur(n, 0, 255*time.Second, &in.AdvertInterval)
 		case "version":
 			p.intp(n, 2, 3, &version)
+			m.versionPos = n.key.pos
 		case "authentication":
 			m.authTypePos = p.authentication(n, &in.Auth)
 		case "auth_hmac":
@@ -853,6 +897,8 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			ts, names := p.trackScripts(n)
 			in.TrackScripts = append(in.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "smtp_alert":
+			p.optFlag(n, &in.SMTPAlert)
 		default:
 			p.unknown(n, "vrrp_instance", "vrrp_instance")
 		}
@@ -860,6 +906,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	in.Version = g.VRRPVersion
 	if version != nil {
 		in.Version = *version
+		m.versionSet = true
 	}
 	p.checkHardening(b, &in)
 	for _, v := range in.VirtualIPs {

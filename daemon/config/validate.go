@@ -17,6 +17,7 @@ func (p *parser) validate(cfg *Config) {
 	p.validateInstances(cfg)
 	p.validateSyncGroups(cfg)
 	p.validateVirtualServers(cfg)
+	p.validateLVSDefs(cfg)
 	if p.directives == 0 && len(cfg.Files) > 0 && !p.diags.HasErrors() {
 		// A truncated deploy or a full disk leaves such a file: say so.
 		p.warnAt(Position{File: cfg.Files[0], Line: 1, Col: 1}, "the file has no directives: drlb runs with nothing (as keepalived does), and a reload into it is refused unless `drlb reload --allow-empty`")
@@ -62,6 +63,7 @@ func (p *parser) validateInstances(cfg *Config) {
 		if !m.vridSet {
 			p.errAt(in.Pos, "vrrp_instance %s has no virtual_router_id (1..255)", in.Name)
 		}
+		p.instanceFamily(in, m)
 		p.checkAdvertInterval(in, m)
 		if in.NoPreempt && in.State == StateMaster {
 			p.warnAt(in.Pos, "vrrp_instance %s: nopreempt only works with state BACKUP; cleared (as keepalived does)", in.Name)
@@ -105,17 +107,33 @@ func (p *parser) validateInstances(cfg *Config) {
 			kept = append(kept, ts)
 		}
 		in.TrackScripts = kept
-		for _, peer := range in.UnicastPeers {
-			if in.UnicastSrcIP.IsValid() && peer.Is4() != in.UnicastSrcIP.Is4() {
-				p.errAt(in.Pos, "vrrp_instance %s: unicast_peer %s and unicast_src_ip %s are different address families", in.Name, peer, in.UnicastSrcIP)
-			}
-		}
+	}
+}
+
+// instanceFamily applies keepalived's version rule for an IPv6 instance
+// (its first virtual_ipaddress is IPv6; vrrp_complete_instance in
+// keepalived's vrrp_parser.c): without its own "version" it runs VRRPv3,
+// whatever global_defs vrrp_version says; with "version 2" it runs
+// keepalived's VRRPv2 over IPv6 (strict mode switches it to 3, see
+// applyModes), which only keepalived and drlb understand.
+func (p *parser) instanceFamily(in *VRRPInstance, m instanceMeta) {
+	if len(in.VirtualIPs) == 0 || !in.VirtualIPs[0].Prefix.Addr().Is6() {
+		return
+	}
+	if !m.versionSet {
+		in.Version = 3
+		return
+	}
+	if in.Version == 2 {
+		p.warnAt(m.versionPos, "vrrp_instance %s: version 2 over IPv6 is keepalived's own extension (RFC 3768 is IPv4 only): only keepalived and drlb peers understand it; remove \"version 2\" for VRRPv3", in.Name)
 	}
 }
 
 // checkRunnableInstance reports, at their place, what the VRRP engine
 // refuses: authentication other than PASS, an instance without addresses,
-// IPv6 addresses or transport (IPv6 VRRP is not implemented yet).
+// authentication over IPv6, and a source or unicast peer of the other
+// address family than the instance's addresses (keepalived refuses those
+// too: one socket, one family).
 func (p *parser) checkRunnableInstance(in *VRRPInstance, m instanceMeta) {
 	if in.Auth.Type == AuthAH {
 		var pos positioner = m.authTypePos
@@ -126,23 +144,26 @@ func (p *parser) checkRunnableInstance(in *VRRPInstance, m instanceMeta) {
 	}
 	if len(in.VirtualIPs) == 0 {
 		p.errAt(in.Pos, "vrrp_instance %s has no virtual_ipaddress: drlb needs at least one address to announce (it does not implement keepalived's no_virtual_ipaddress)", in.Name)
+		return
 	}
-	for _, list := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
-		for _, v := range list {
-			if v.Prefix.Addr().Is6() {
-				p.errAt(v.Pos, "virtual address %s (vrrp_instance %s): IPv6 VRRP is not implemented yet; only IPv4 addresses can be announced", v.Prefix, in.Name)
-			}
+	v6 := in.VirtualIPs[0].Prefix.Addr().Is6()
+	family := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+	if v6 && in.Auth.Type == AuthPass {
+		var pos positioner = m.authTypePos
+		if m.authTypePos.line == 0 {
+			pos = in.Pos
 		}
+		p.errAt(pos, "vrrp_instance %s: authentication is not carried over IPv6 (keepalived sends none there); remove the authentication block", in.Name)
 	}
-	if in.UnicastSrcIP.Is6() {
-		p.errAt(m.unicastSrcPos, "unicast_src_ip %s (vrrp_instance %s): only IPv4 VRRP transport is implemented", in.UnicastSrcIP, in.Name)
+	if in.UnicastSrcIP.IsValid() && in.UnicastSrcIP.Is6() != v6 {
+		p.errAt(m.unicastSrcPos, "unicast_src_ip %s (vrrp_instance %s) is not %s like the instance's virtual addresses; VRRP runs over one address family", in.UnicastSrcIP, in.Name, family)
 	}
-	if in.McastSrcIP.Is6() {
-		p.errAt(m.mcastSrcPos, "mcast_src_ip %s (vrrp_instance %s): only IPv4 VRRP transport is implemented", in.McastSrcIP, in.Name)
+	if in.McastSrcIP.IsValid() && in.McastSrcIP.Is6() != v6 {
+		p.errAt(m.mcastSrcPos, "mcast_src_ip %s (vrrp_instance %s) is not %s like the instance's virtual addresses; VRRP runs over one address family", in.McastSrcIP, in.Name, family)
 	}
 	for k, peer := range in.UnicastPeers {
-		if peer.Is6() && k < len(m.peerPos) {
-			p.errAt(m.peerPos[k], "unicast_peer %s (vrrp_instance %s): only IPv4 VRRP transport is implemented", peer, in.Name)
+		if peer.Is6() != v6 && k < len(m.peerPos) {
+			p.errAt(m.peerPos[k], "unicast_peer %s (vrrp_instance %s) is not %s like the instance's virtual addresses; VRRP runs over one address family", peer, in.Name, family)
 		}
 	}
 }
@@ -328,7 +349,10 @@ func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
 	var why []string
 	switch {
 	case vs.FWMark != 0:
-		why = append(why, "a fwmark service")
+		// Marks are set at prerouting (iptables mangle, nft inet), after the
+		// netdev ingress hook where nftables forwards: the mark is not known
+		// there (see README, fwmark services).
+		why = append(why, "a fwmark service (its mark is set at prerouting, after the ingress hook where nftables forwards; or write one virtual_server per address and port)")
 	case vs.Port == 0:
 		why = append(why, "a service without a port")
 	}
@@ -363,6 +387,12 @@ func (p *parser) fixPort(vs *VirtualServer, method ForwardingMethod, port *uint1
 		want = 0
 	}
 	if *port != want {
+		if vs.Group != "" {
+			// A group's real servers serve every member: the member's port
+			// (none for a fwmark member) is the one DR uses, silently.
+			*port = want
+			return
+		}
 		if vs.FWMark != 0 {
 			p.warnAt(pos, "%s: a %s fwmark service cannot use a port (%d); cleared (connect_port sets the checkers' port)", what, method, *port)
 		} else {
@@ -375,6 +405,10 @@ func (p *parser) fixPort(vs *VirtualServer, method ForwardingMethod, port *uint1
 // Name returns the virtual server as keepalived logs it: "[IP]:PORT" or "FWM N".
 func (vs *VirtualServer) Name() string {
 	switch {
+	case vs.Group != "" && (vs.FWMark != 0 || vs.Address.IsValid()):
+		m := *vs
+		m.Group = ""
+		return m.Name() + " (group " + vs.Group + ")"
 	case vs.FWMark != 0:
 		return fmt.Sprintf("FWM %d", vs.FWMark)
 	case vs.Group != "":

@@ -25,6 +25,8 @@ type modeMeta struct {
 	vmacPos srcPos
 	// garpIntervalSet says the instance has its own garp_interval.
 	garpIntervalSet bool
+	// gnaIntervalSet says the instance has its own gna_interval.
+	gnaIntervalSet bool
 }
 
 // VMACPrefix is the prefix of a VMAC interface's default name (keepalived's
@@ -65,6 +67,8 @@ func (m *modeMeta) note(n *node) {
 		m.peerPos = n.key.pos
 	case "garp_interval":
 		m.garpIntervalSet = true
+	case "gna_interval":
+		m.gnaIntervalSet = true
 	}
 }
 
@@ -157,8 +161,21 @@ func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
 		in.VMACXmitBase = false
 	}
 	owner := in.Priority == 255
+	v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
+	if in.StrictMode && v6 && in.Version == 2 {
+		p.warnAt(in.Pos, "vrrp_instance %s: strict mode cannot use IPv6 with VRRP version 2; version 3 (as keepalived does)", in.Name)
+		in.Version = 3
+	}
 	if !m.acceptSet {
 		in.NoAccept = in.StrictMode && !owner
+	}
+	if v6 && in.UseVMAC {
+		p.errAt(m.vmacPos, "vrrp_instance %s: use_vmac with IPv6 addresses is not supported yet (drlb creates IPv4 VMACs, 00:00:5e:00:01:VRID); remove use_vmac", in.Name)
+	}
+	if v6 && in.NoAccept && m.acceptSet {
+		p.errAt(m.acceptPos, "vrrp_instance %s: no_accept with IPv6 addresses is not supported yet (drlb filters IPv4 VIPs only); use accept", in.Name)
+	} else if v6 && in.NoAccept {
+		p.errAt(in.Pos, "vrrp_instance %s: in strict mode an IPv6 instance has no accept mode, which drlb does not support yet for IPv6 (it filters IPv4 VIPs only); add accept (with version 3) or strict_mode off", in.Name)
 	}
 	if !in.StrictMode {
 		return
@@ -258,6 +275,9 @@ type GarpGroup struct {
 	Pos Position `json:"pos"`
 	// Interval is garp_interval.
 	Interval time.Duration `json:"garp_interval"`
+	// NAInterval is gna_interval, the same for unsolicited neighbour
+	// advertisements (IPv6).
+	NAInterval time.Duration `json:"gna_interval,omitempty"`
 	// Interfaces are interface and interfaces { } entries.
 	Interfaces []string `json:"interfaces"`
 }
@@ -272,6 +292,8 @@ func (p *parser) garpGroup(b *node) (GarpGroup, bool) {
 		switch n.key.text {
 		case "garp_interval":
 			p.dur(n, 0, time.Minute, &g.Interval)
+		case "gna_interval":
+			p.dur(n, 0, time.Minute, &g.NAInterval)
 		case "interface":
 			if t, ok := p.one(n); ok {
 				g.Interfaces = append(g.Interfaces, t.text)
@@ -291,19 +313,22 @@ func (p *parser) garpGroup(b *node) (GarpGroup, bool) {
 	return g, true
 }
 
-// applyGarpGroup gives in the garp_interval of the garp_group that holds
-// its interface (its VMAC's base with use_vmac), unless the instance sets
-// garp_interval itself (a drlb extension, which wins).
+// applyGarpGroup gives in the garp_interval and gna_interval of the
+// garp_group that holds its interface (its VMAC's base with use_vmac),
+// unless the instance sets them itself (which wins).
 func (p *parser) applyGarpGroup(groups []GarpGroup, in *VRRPInstance, m modeMeta) {
-	if m.garpIntervalSet {
-		return
-	}
 	for _, g := range groups {
 		for _, ifname := range g.Interfaces {
-			if ifname == in.Interface {
-				in.Garp.Interval = g.Interval
-				return
+			if ifname != in.Interface {
+				continue
 			}
+			if !m.garpIntervalSet {
+				in.Garp.Interval = g.Interval
+			}
+			if !m.gnaIntervalSet {
+				in.Garp.NAInterval = g.NAInterval
+			}
+			return
 		}
 	}
 }

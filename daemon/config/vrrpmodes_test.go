@@ -144,7 +144,7 @@ func TestGarpFollowUps(t *testing.T) {
 // TestGarpGroup: a garp_group's interval reaches the instances on its
 // interfaces, unless they set garp_interval themselves.
 func TestGarpGroup(t *testing.T) {
-	conf := "garp_group {\ngarp_interval 0.01\ninterfaces {\neth0\neth9\n}\n}\n" +
+	conf := "garp_group {\ngarp_interval 0.01\ngna_interval 0.02\ninterfaces {\neth0\neth9\n}\n}\n" +
 		inst() + strings.Replace(strings.Replace(inst("garp_interval 0.5"), "VI {", "VJ {", 1), "virtual_router_id 1", "virtual_router_id 2", 1) + strings.Replace(strings.Replace(inst(), "VI {", "VK {", 1), "eth0", "eth1", 1)
 	cfg, ds, err := Parse("t.conf", []byte(conf), Options{})
 	if err != nil {
@@ -152,6 +152,9 @@ func TestGarpGroup(t *testing.T) {
 	}
 	intervals := map[string]time.Duration{"VI": 10 * time.Millisecond, "VJ": 500 * time.Millisecond, "VK": 0}
 	for _, in := range cfg.Instances {
+		if in.Name == "VI" && in.Garp.NAInterval != 20*time.Millisecond {
+			t.Errorf("VI: gna_interval %v, want 20ms", in.Garp.NAInterval)
+		}
 		if in.Garp.Interval != intervals[in.Name] {
 			t.Errorf("%s on %s: garp interval %v, want %v", in.Name, in.Interface, in.Garp.Interval, intervals[in.Name])
 		}
@@ -178,6 +181,36 @@ func TestVMACNameTaken(t *testing.T) {
 			_, ds, _ := Parse("t.conf", []byte(conf), Options{HostChecks: true, InterfaceExists: func(string) bool { return true },
 				InterfaceMAC: func(string) net.HardwareAddr { return tc.mac }})
 			assertDiags(t, ds, tc.diags)
+		})
+	}
+}
+
+// TestModesIPv6: strict mode runs an IPv6 instance as VRRPv3; what drlb
+// cannot do for IPv6 yet (VMAC, no_accept) is refused at its line.
+func TestModesIPv6(t *testing.T) {
+	v6 := func(lines ...string) string {
+		return strings.Replace(inst(lines...), "10.0.0.1\n", "fd00::1\n", 1)
+	}
+	cases := []struct {
+		name    string
+		conf    string
+		diags   []want
+		version int
+	}{
+		{"accept", v6("accept"), nil, 3},
+		{"strict v2 becomes v3", "global_defs {\nvrrp_strict\n}\n" + v6("version 2", "accept"), []want{
+			"5:1: warning: vrrp_instance VI: version 2 over IPv6", "4:1: warning: vrrp_instance VI: strict mode cannot use IPv6 with VRRP version 2; version 3"}, 3},
+		{"no_accept", v6("no_accept"), []want{"2:1: error: vrrp_instance VI: no_accept with IPv6 addresses is not supported yet"}, 3},
+		{"strict without accept", "global_defs {\nvrrp_strict\n}\n" + v6(), []want{"4:1: error: vrrp_instance VI: in strict mode an IPv6 instance has no accept mode"}, 3},
+		{"use_vmac", v6("use_vmac", "accept"), []want{"2:1: error: vrrp_instance VI: use_vmac with IPv6 addresses is not supported yet"}, 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			if v := cfg.Instances[0].Version; v != tc.version {
+				t.Errorf("version %d, want %d", v, tc.version)
+			}
 		})
 	}
 }

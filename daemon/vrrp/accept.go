@@ -162,7 +162,7 @@ type filteredAddresses struct {
 
 // Add implements AddressManager.
 func (f filteredAddresses) Add(vip VIP) error {
-	if vip.NoAccept {
+	if vip.NoAccept && vip.Prefix.Addr().Is4() { // the table is IPv4 (config refuses IPv6 no_accept)
 		if err := f.filter.Block(vip.Prefix.Addr()); err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func (f filteredAddresses) Add(vip VIP) error {
 // Remove implements AddressManager.
 func (f filteredAddresses) Remove(vip VIP) (bool, error) {
 	removed, err := f.AddressManager.Remove(vip)
-	if vip.NoAccept {
+	if vip.NoAccept && vip.Prefix.Addr().Is4() {
 		if uerr := f.filter.Unblock(vip.Prefix.Addr()); uerr != nil && err == nil {
 			err = uerr
 		}
