@@ -645,13 +645,13 @@ func lookupHostFacts(cfg *config.Config) hostFacts {
 func placement(cfg *config.Config, masters map[string]bool, vrrpRuns bool, host hostFacts) Placement {
 	owned := map[netip.Addr]bool{}
 	ifaces := map[netip.Addr]string{}
+	forward := map[netip.Addr]string{}
 	for _, in := range cfg.Instances {
 		for _, v := range in.VirtualIPs {
-			dev := v.Dev
-			if dev == "" {
-				dev = in.Interface
+			ifaces[v.Prefix.Addr()] = in.VIPDevice(v)
+			if dev := in.VIPDevice(v); dev == in.VMACName && in.UseVMAC {
+				forward[v.Prefix.Addr()] = in.Interface
 			}
-			ifaces[v.Prefix.Addr()] = dev
 			if masters[in.Name] {
 				owned[v.Prefix.Addr()] = true
 			}
@@ -664,6 +664,7 @@ func placement(cfg *config.Config, masters map[string]bool, vrrpRuns bool, host 
 			}
 			return host.iface[vip]
 		},
+		Forward: func(vip netip.Addr) string { return forward[vip] },
 		Owned: func(vip netip.Addr) bool {
 			if owned[vip] {
 				return true

@@ -256,6 +256,10 @@ func TestValidate(t *testing.T) {
 		{"address list differs", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.Addresses = []netip.Addr{v4a} }, DropNone, true},
 		{"extra address", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.Addresses = []netip.Addr{vip, v4a} }, DropNone, true},
 		{"priority 0 list not compared", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.Priority, a.Addresses = 0, nil }, DropNone, false},
+		{"address list differs, strict", func(a *Advertisement, _ *PacketInfo, p *ValidationParams) {
+			a.Addresses, p.Strict = []netip.Addr{v4a}, true
+		}, DropAddressList, false},
+		{"same list, strict", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.Strict = true }, DropNone, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,11 @@
 //     (netlink addresses, IPv6 ones without DAD and deprecated for a /128,
 //     gratuitous ARP, unsolicited neighbour advertisements, notify scripts,
 //     track_interface and track_script).
+//   - accept.go: without accept mode, a MASTER's VIPs go into the drop set of
+//     our nftables table ip drlb_vrrp (VIPFilter, NFTFilter), keepalived's
+//     layout; vmac.go: use_vmac's macvlan with 00:00:5e:00:01:VRID;
+//     routes.go: virtual_routes/virtual_rules (while MASTER) and the
+//     static_* entries (from start to stop) over netlink (RouteManager).
 //   - config.go: InstanceConfig, SyncGroupConfig and Config, with
 //     keepalived's defaults (the supervisor translates daemon/config).
 //   - node.go: Node, the runtime that ties the parts together for a set of

@@ -46,8 +46,17 @@ type Options struct {
 	// sender, used for IPv6 addresses as DialGARP is for IPv4 ones; nil
 	// means DialNA (in NetNS).
 	DialNA func(ifname string) (GARPSender, error)
-	// Addresses adds and removes VIPs; nil means NetlinkAddresses{Netlink}.
+	// Addresses adds and removes VIPs; nil means NetlinkAddresses{Netlink}
+	// with AcceptFilter.
 	Addresses AddressManager
+	// Routes adds and removes virtual_routes and virtual_rules; nil means
+	// NetlinkRoutes{Netlink} when Addresses is nil too, else none.
+	Routes RouteManager
+	// AcceptFilter drops traffic to the VIPs of instances without accept
+	// mode while they are on the interface; nil means an NFTFilter created
+	// when the first such VIP is added. It is used only with the default
+	// Addresses (with fakes, the fake sees VIP.NoAccept).
+	AcceptFilter VIPFilter
 	// LinkUp reports whether an interface is up and running. When set (and
 	// Interface is not), interfaces are taken to exist and are polled every
 	// DefaultLinkPollInterval; tests use it.
@@ -138,6 +147,8 @@ type Node struct {
 	scripts sync.WaitGroup // notify scripts and ARP bursts in flight
 	// closeNetlink is set when Run opened opts.Netlink itself.
 	closeNetlink bool
+	// filter drops traffic to VIPs of masters without accept mode.
+	filter VIPFilter
 	// polled is set when interface states come from injected functions,
 	// which have no change notifications: they are polled.
 	polled bool
@@ -215,6 +226,8 @@ type instance struct {
 	noAddrLogged bool
 	// holdStop cancels a pending wait for the services' first checks.
 	holdStop context.CancelFunc
+	// vmac is the VMAC we created (use_vmac), nil before.
+	vmac *vmacState
 }
 
 type trackerKind uint8
@@ -447,6 +460,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	// shutdown adverts are out; scripts get their own timeout.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	n.bg = bg
+	n.startAcceptFilter(context.WithoutCancel(bg)) // Close runs after bg ends
 	n.packets = make(chan packetIn, 64)
 	n.tracks = make(chan trackIn, 16)
 	n.readErr = make(chan error, 1)
@@ -457,12 +471,15 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		stopBG()
 		for _, in := range n.insts {
 			n.closeInstance(in)
+			n.releaseVMAC(in)
 		}
+		n.applyStatic(n.cfg, Config{})
 		n.workers.Wait()
 		n.scripts.Wait()
 		n.publish()
 	}()
 
+	n.applyStatic(Config{}, n.cfg)
 	n.setWatched()
 	n.ifstate = n.readInterfaces(*n.watchFor.Load())
 	for _, in := range n.insts {
@@ -573,6 +590,10 @@ func (n *Node) setupDeps() error {
 	}
 	if n.opts.Addresses == nil {
 		n.opts.Addresses = NetlinkAddresses{Handle: n.opts.Netlink}
+		n.setupAcceptFilter()
+		if n.opts.Routes == nil {
+			n.opts.Routes = NetlinkRoutes{Handle: n.opts.Netlink}
+		}
 	}
 	if n.opts.Interface == nil {
 		if up := n.opts.LinkUp; up != nil {
@@ -635,6 +656,7 @@ func (n *Node) setupDeps() error {
 }
 
 func (n *Node) closeDeps() {
+	n.closeAcceptFilter()
 	if n.closeNetlink {
 		n.opts.Netlink.Close()
 	}
@@ -651,6 +673,9 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 	}
 	in.setParams()
 	in.m.Params.PrimaryIP = source
+	if err := n.ensureVMAC(in); err != nil {
+		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
+	}
 	conn, err := n.opts.Listen(in.transport())
 	if err != nil {
 		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
@@ -673,7 +698,7 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 // transport is the socket in's configuration needs.
 func (in *instance) transport() TransportConfig {
 	c := in.cfg
-	return TransportConfig{Interface: c.Interface, Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0}
+	return TransportConfig{Interface: c.transportInterface(), Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0}
 }
 
 // setParams derives the advert validation parameters from cfg and source.
@@ -684,7 +709,7 @@ func (in *instance) setParams() {
 		auth = PassAuthData(c.AuthPass)
 	}
 	in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
-		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, LocalAddresses: []netip.Addr{in.source},
+		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, Strict: c.Strict, LocalAddresses: []netip.Addr{in.source},
 		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom}
 }
 
@@ -998,11 +1023,13 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 					n.log.Error(fmt.Sprintf("(%s) cannot add VIP %v", in.cfg.Name, v.Prefix), "instance", in.cfg.Name, "err", err)
 				}
 			}
+			n.addRoutes(in)
 		case RemoveVIPs:
 			if in.garpCancel != nil {
 				in.garpCancel()
 				in.garpCancel = nil
 			}
+			n.removeRoutes(in)
 			for _, v := range in.allVIPs {
 				if v.Prefix.Addr() == in.source {
 					continue // the owner's real address is not ours to remove
@@ -1014,6 +1041,10 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 			}
 		case SendGARP:
 			if a.LowerPriority && in.garpRunning.Load() > 0 {
+				break
+			}
+			if a.LowerPriority {
+				n.startGARPWith(ctx, in, in.cfg.GARP.lowerPriority())
 				break
 			}
 			n.startGARP(ctx, in)
@@ -1082,7 +1113,12 @@ type garpTarget struct {
 }
 
 func (n *Node) startGARP(ctx context.Context, in *instance) {
-	if len(in.garp) == 0 {
+	n.startGARPWith(ctx, in, in.cfg.GARP)
+}
+
+// startGARPWith is startGARP with schedule sched.
+func (n *Node) startGARPWith(ctx context.Context, in *instance, sched GARPSchedule) {
+	if len(in.garp) == 0 || sched.Repeat <= 0 {
 		return
 	}
 	if in.garpCancel != nil {
@@ -1090,7 +1126,7 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 	}
 	gctx, cancel := context.WithCancel(ctx)
 	in.garpCancel = cancel
-	sched, name, sent, running := in.cfg.GARP, in.cfg.Name, in.garpSent, in.garpRunning
+	name, sent, running := in.cfg.Name, in.garpSent, in.garpRunning
 	ready := n.opts.LinkReady
 	for _, g := range in.garp {
 		running.Add(1)

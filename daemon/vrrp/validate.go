@@ -37,6 +37,7 @@ const (
 	DropHMACBad
 	DropHMACStale
 	DropHMACReplay
+	DropAddressList
 	dropReasonCount
 )
 
@@ -63,6 +64,7 @@ var dropReasonNames = [...]string{
 	DropHMACBad:        "hmac_invalid",
 	DropHMACStale:      "hmac_stale",
 	DropHMACReplay:     "hmac_replay",
+	DropAddressList:    "address_list_mismatch",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -135,8 +137,12 @@ type ValidationParams struct {
 	// AdvertInterval of the instance. VRRPv2 drops a mismatch (as keepalived
 	// does); VRRPv3 accepts it, a backup uses the master's interval (RFC 5798).
 	AdvertInterval time.Duration
-	// VirtualAddresses configured for the instance (compared as a set, logged only).
+	// VirtualAddresses configured for the instance (compared as a set,
+	// logged only, unless Strict).
 	VirtualAddresses []netip.Addr
+	// Strict is strict mode (vrrp_strict): an advert whose address list
+	// differs from VirtualAddresses is dropped, as keepalived does.
+	Strict bool
 	// LocalAddresses are the instance's own source addresses: adverts from
 	// them are our own looped back.
 	LocalAddresses []netip.Addr
@@ -201,6 +207,9 @@ func Validate(a Advertisement, info PacketInfo, p ValidationParams) Verdict {
 		}
 	}
 	if a.Priority != 0 && !sameAddressSet(a.Addresses, p.VirtualAddresses) {
+		if p.Strict {
+			return Verdict{Drop: DropAddressList, Detail: fmt.Sprintf("address list %v from %v differs from ours %v (strict mode)", a.Addresses, info.Src, p.VirtualAddresses)}
+		}
 		return Verdict{AddressListMismatch: true, Detail: fmt.Sprintf("address list %v from %v differs from ours %v", a.Addresses, info.Src, p.VirtualAddresses)}
 	}
 	return Verdict{}
