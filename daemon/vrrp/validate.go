@@ -37,6 +37,10 @@ const (
 	DropHMACBad
 	DropHMACStale
 	DropHMACReplay
+	// DropAddressList: the advert's addresses differ from the instance's
+	// virtual_ipaddress (keepalived's "ip address associated with VRID not
+	// present in MASTER advert").
+	DropAddressList
 	dropReasonCount
 )
 
@@ -63,6 +67,7 @@ var dropReasonNames = [...]string{
 	DropHMACBad:        "hmac_invalid",
 	DropHMACStale:      "hmac_stale",
 	DropHMACReplay:     "hmac_replay",
+	DropAddressList:    "address_list_mismatch",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -165,8 +170,11 @@ type Verdict struct {
 	Drop DropReason
 	// Detail explains the drop or the warning for the log.
 	Detail string
-	// AddressListMismatch is set when the advert's address list differs from
-	// ours. Like keepalived we log it and count it but still accept the advert.
+	// AddressListMismatch is set (with Drop DropAddressList) when the
+	// advert's address list differs from ours. keepalived 2.2.7 drops such
+	// an advert (vrrp_check_packet: VRRP_PACKET_KO), in MASTER and BACKUP
+	// alike (drlb has no skip_check_adv_addr), so a stranger announcing
+	// other addresses cannot take the VRID over.
 	AddressListMismatch bool
 }
 
@@ -201,7 +209,7 @@ func Validate(a Advertisement, info PacketInfo, p ValidationParams) Verdict {
 		}
 	}
 	if a.Priority != 0 && !sameAddressSet(a.Addresses, p.VirtualAddresses) {
-		return Verdict{AddressListMismatch: true, Detail: fmt.Sprintf("address list %v from %v differs from ours %v", a.Addresses, info.Src, p.VirtualAddresses)}
+		return Verdict{Drop: DropAddressList, AddressListMismatch: true, Detail: fmt.Sprintf("address list %v from %v differs from ours %v", a.Addresses, info.Src, p.VirtualAddresses)}
 	}
 	return Verdict{}
 }
