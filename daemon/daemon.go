@@ -158,7 +158,7 @@ func Load(file, configID string, log *slog.Logger) (*config.Config, config.Diagn
 		}
 	}
 	if err != nil {
-		return nil, diags, fmt.Errorf("%w: %s: %w", ErrConfig, file, err)
+		return nil, diags, fmt.Errorf("%w: %w", ErrConfig, err) // err names the file
 	}
 	return cfg, diags, nil
 }

@@ -92,7 +92,7 @@ type Counters struct {
 	AdvertsReceived uint64
 	// PriorityZeroSent and PriorityZeroReceived count priority-0 adverts.
 	PriorityZeroSent, PriorityZeroReceived uint64
-	// AddressListMismatches counts accepted adverts whose address list differs from ours.
+	// AddressListMismatches counts adverts dropped because their address list differs from ours.
 	AddressListMismatches uint64
 	// Drops counts dropped packets by reason.
 	Drops map[DropReason]uint64
@@ -883,6 +883,10 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 		return
 	}
 	v := Validate(a, p.info, in.params)
+	if v.AddressListMismatch {
+		in.counters.AddressListMismatches++
+		v.Detail = fmt.Sprintf("ip address associated with VRID %d not present in MASTER advert: %s", a.VRID, v.Detail)
+	}
 	if v.Drop != DropNone {
 		n.drop(in, v.Drop, v.Detail)
 		return
@@ -893,11 +897,6 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 			n.drop(in, DropReasonOf(err), err.Error())
 			return
 		}
-	}
-	if v.AddressListMismatch {
-		in.counters.AddressListMismatches++
-		n.log.Warn(fmt.Sprintf("(%s) ip address associated with VRID %d not present in MASTER advert: %s", in.cfg.Name, a.VRID, v.Detail),
-			"instance", in.cfg.Name)
 	}
 	in.counters.AdvertsReceived++
 	if a.Priority == PriorityStop {
