@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -42,10 +43,21 @@ type TransportConfig struct {
 //
 // Sockets belong to the network namespace they are created in: call
 // ListenIPv4 in the right namespace (see InNamespace).
+//
+// Write does not allocate: its control message (source, interface) is
+// built once and the socket written with sendmsg(2) directly. Writes are
+// for one goroutine at a time (the node's loop).
 type IPv4Conn struct {
 	pc     *ipv4.PacketConn
 	ifi    *net.Interface
 	source netip.Addr
+	// The write path's state, set up once by ListenIPv4.
+	rc      syscall.RawConn
+	oob     []byte             // IP_PKTINFO: source and interface
+	to      unix.SockaddrInet4 // the destination of the current Write
+	msg     []byte             // the message of the current Write
+	werr    error              // the current Write's sendmsg error
+	writeFn func(fd uintptr) bool
 }
 
 var _ Conn = (*IPv4Conn)(nil)
@@ -106,8 +118,15 @@ func ListenIPv4(cfg TransportConfig) (*IPv4Conn, error) {
 			return nil, fmt.Errorf("vrrp: socket on %s: set %s: %w", cfg.Interface, s.what, err)
 		}
 	}
+	rc, err := c.(*net.IPConn).SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: socket on %s: %w", cfg.Interface, err)
+	}
 	ok = true
-	return &IPv4Conn{pc: pc, ifi: ifi, source: cfg.Source}, nil
+	conn := &IPv4Conn{pc: pc, ifi: ifi, source: cfg.Source, rc: rc,
+		oob: (&ipv4.ControlMessage{Src: cfg.Source.AsSlice(), IfIndex: ifi.Index}).Marshal()}
+	conn.writeFn = conn.sendmsg
+	return conn, nil
 }
 
 // bindToDevice restricts the socket to one interface, so that an instance
@@ -148,12 +167,29 @@ func (c *IPv4Conn) Read(b []byte) (int, PacketInfo, error) {
 }
 
 // Write implements Conn: from Source, out of the instance's interface.
+// It does not allocate unless it fails.
 func (c *IPv4Conn) Write(msg []byte, dst netip.Addr) error {
-	cm := &ipv4.ControlMessage{Src: c.source.AsSlice(), IfIndex: c.ifi.Index}
-	if _, err := c.pc.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+	c.msg, c.to.Addr, c.werr = msg, dst.As4(), nil
+	err := c.rc.Write(c.writeFn)
+	c.msg = nil
+	if err == nil {
+		err = c.werr
+	}
+	if err != nil {
 		return fmt.Errorf("vrrp: send advert to %v on %s: %w", dst, c.ifi.Name, err)
 	}
 	return nil
+}
+
+// sendmsg is the RawConn.Write callback of Write: false asks the runtime
+// to wait until the socket is writable.
+func (c *IPv4Conn) sendmsg(fd uintptr) bool {
+	_, err := unix.SendmsgN(int(fd), c.msg, c.oob, &c.to, 0)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return false
+	}
+	c.werr = err
+	return true
 }
 
 // Close implements Conn.

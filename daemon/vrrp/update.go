@@ -289,7 +289,11 @@ func (n *Node) update(raw Config) updateReply {
 			}
 		}
 	}
+	threadChanged := !reflect.DeepEqual(n.cfg.Thread, cfg.Thread)
 	n.insts, n.groups, n.cfg = next, groups, cfg
+	if threadChanged {
+		n.lockThread() // the loop's thread already: re-applies the settings
+	}
 	n.setWatched()
 	for i, ch := range changes[:len(cfg.Instances)] {
 		switch ch.Kind {
