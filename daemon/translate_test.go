@@ -288,3 +288,46 @@ vrrp_instance VI_1 {
 		}
 	}
 }
+
+// TestDesiredIPv6 translates keepalived's IPv6 service (the sample
+// testdata/samples/ipv6.conf shape) into the data plane's table: IPv6 VIP
+// and real servers, the check target named as keepalived logs it
+// ("[addr]:port"), persistence_granularity 64 as a /64, and a table the
+// data planes accept.
+func TestDesiredIPv6(t *testing.T) {
+	cfg := parse(t, `virtual_server fd00:172:16:1::1 80 {
+  protocol TCP
+  lb_algo mh
+  lb_kind DR
+  persistence_timeout 300
+  persistence_granularity 64
+  real_server fd00:172:16:1::10 80 {
+    weight 2
+    TCP_CHECK {
+    }
+  }
+}
+`)
+	target := check.Target{VirtualServer: "TCP [fd00:172:16:1::1]:80", RealServer: "[fd00:172:16:1::10]:80"}
+	servers, err := CheckServers(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(servers) != 1 || servers[0].Target != target || servers[0].Checkers[0].Addr != netip.MustParseAddrPort("[fd00:172:16:1::10]:80") {
+		t.Fatalf("check servers = %+v, want %v probing [fd00:172:16:1::10]:80", servers, target)
+	}
+	health := map[check.Target]Health{target: {true, 2}}
+	place := Placement{Interface: func(netip.Addr) string { return "eth1" }, Owned: func(netip.Addr) bool { return true }}
+	tab := Desired(cfg, health, EvaluateServices(cfg, health, nil), place)
+	if err := tab.Validate(); err != nil {
+		t.Fatalf("desired table invalid: %v", err)
+	}
+	if len(tab.Services) != 1 {
+		t.Fatalf("services = %+v", tab.Services)
+	}
+	s := tab.Services[0]
+	if s.VIP != netip.MustParseAddr("fd00:172:16:1::1") || s.PersistenceBits != 64 || s.Scheduler != "mh" ||
+		len(s.Reals) != 1 || s.Reals[0].Addr != netip.MustParseAddr("fd00:172:16:1::10") || s.Reals[0].Weight != 2 {
+		t.Errorf("service = %+v", s)
+	}
+}
