@@ -512,9 +512,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			n.shutdown(bg)
 			return rerr
 		case p := <-n.packets:
-			if p.inst = slices.Index(n.insts, p.from); p.inst >= 0 && p.from.conn != nil {
-				n.receive(bg, p)
-			}
+			n.handlePacket(bg, p)
 		case t := <-n.tracks:
 			i := slices.Index(n.insts, t.in)
 			if i < 0 || t.gen != t.in.scriptGen {
@@ -829,11 +827,75 @@ func (n *Node) read(ctx context.Context, in *instance, name string, conn Conn) {
 	}
 }
 
+// handlePacket passes a packet from a reader to its instance, unless the
+// instance was replaced or closed since.
+func (n *Node) handlePacket(ctx context.Context, p packetIn) {
+	if p.inst = slices.Index(n.insts, p.from); p.inst >= 0 && p.from.conn != nil {
+		n.receive(ctx, p)
+	}
+}
+
+// PendingReader is a Conn that can return a message already queued on its
+// socket without waiting (IPv4Conn). Before a backup declares its master
+// down, the loop reads what is pending: an advert that reached the kernel
+// in time but not yet this process (a busy machine, the Go runtime's
+// network poller) must not cause a failover.
+type PendingReader interface {
+	// ReadPending is Read without blocking: ok is false when nothing is queued.
+	ReadPending(b []byte) (n int, info PacketInfo, ok bool, err error)
+}
+
+// catchUp handles, before master-down timers are acted on, every advert
+// that already arrived: those the readers queued for the loop (select
+// picks among ready channels at random, so the timer can win over them)
+// and those still in the kernel's socket buffers of backups that are due.
+func (n *Node) catchUp(ctx context.Context, now time.Time) {
+	for {
+		select {
+		case p := <-n.packets:
+			n.handlePacket(ctx, p)
+			continue
+		default:
+		}
+		break
+	}
+	var buf []byte
+	for i, in := range n.insts {
+		due := in.m.TimerAt
+		if in.m.State != StateBackup || due.IsZero() || now.Before(due) {
+			continue
+		}
+		pr, ok := in.conn.(PendingReader)
+		if !ok {
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, 2048)
+		}
+		for range 64 { // bounded: a flood must not hold the loop
+			nb, info, ok, err := pr.ReadPending(buf)
+			if err != nil || !ok {
+				break
+			}
+			n.receive(ctx, packetIn{inst: i, from: in, data: slices.Clone(buf[:nb]), info: info, at: time.Now()})
+			if in.conn == nil || in.m.State != StateBackup {
+				break
+			}
+		}
+	}
+}
+
 // timerFired steps every instance whose timer is due at now. A MASTER's
 // advert timer, the common case, takes a path that does not allocate
 // (Machine.AdvertTimer, the advert cache); lateness is recorded for both
 // kinds of timer.
 func (n *Node) timerFired(ctx context.Context, now time.Time) {
+	for _, in := range n.insts {
+		if in.m.State == StateBackup && !in.m.TimerAt.IsZero() && !now.Before(in.m.TimerAt) {
+			n.catchUp(ctx, now)
+			break
+		}
+	}
 	for i, in := range n.insts {
 		due := in.m.TimerAt
 		if due.IsZero() || now.Before(due) {

@@ -145,3 +145,49 @@ func TestIPv4ConnWriteDoesNotAllocate(t *testing.T) {
 		t.Errorf("IPv4Conn.Write: %v allocations, want 0", allocs)
 	}
 }
+
+// TestIPv4ConnReadPending: an advert queued on a real raw socket is
+// returned without blocking, header stripped, with its source and TTL;
+// an empty socket says so at once.
+func TestIPv4ConnReadPending(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2")
+	b := l.addHost("b", "172.16.1.3")
+	open := func(h *labHost) *IPv4Conn {
+		var c *IPv4Conn
+		if err := InNamespace(h.ns, func() (err error) {
+			c, err = ListenIPv4(TransportConfig{Interface: "eth1", Source: h.ip})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	ca, cb := open(a), open(b)
+	buf := make([]byte, 2048)
+	if _, _, ok, err := ca.ReadPending(buf); ok || err != nil {
+		t.Fatalf("empty socket: ok %v, err %v", ok, err)
+	}
+	msg, err := Marshal(Advertisement{Version: Version3, VRID: 51, Priority: 100, AdvertInterval: 10 * time.Millisecond,
+		Addresses: []netip.Addr{labVIP.Addr()}}, b.ip, MulticastIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.Write(msg, MulticastIPv4); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var info PacketInfo
+	eventually(t, 2*time.Second, "the advert pending", func() bool {
+		var ok bool
+		n, info, ok, err = ca.ReadPending(buf)
+		return ok || err != nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != string(msg) || info.Src != b.ip || info.TTL != 255 || info.Dst != MulticastIPv4 {
+		t.Errorf("ReadPending: %x %+v, want %x from %v TTL 255 to %v", buf[:n], info, msg, b.ip, MulticastIPv4)
+	}
+}

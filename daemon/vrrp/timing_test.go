@@ -169,3 +169,70 @@ func TestAdvertPathDoesNotAllocate(t *testing.T) {
 		t.Errorf("status: %d lateness samples, %d adverts sent", st.Timing.SendLateness.Count, st.Counters.AdvertsSent)
 	}
 }
+
+// pendingConn has adverts waiting in its "socket" for ReadPending.
+type pendingConn struct {
+	nopConn
+	pending [][]byte
+	src     netip.Addr
+}
+
+func (c *pendingConn) ReadPending(b []byte) (int, PacketInfo, bool, error) {
+	if len(c.pending) == 0 {
+		return 0, PacketInfo{}, false, nil
+	}
+	m := c.pending[0]
+	c.pending = c.pending[1:]
+	return copy(b, m), PacketInfo{Src: c.src, Dst: MulticastIPv4, TTL: 255}, true, nil
+}
+
+// TestMasterDownReadsPendingAdverts: when a backup's master-down timer
+// falls due while the master's advert already arrived (queued for the
+// loop, or still in the socket), the advert is handled first and the
+// backup stays BACKUP.
+func TestMasterDownReadsPendingAdverts(t *testing.T) {
+	master := netip.MustParseAddr("172.16.1.3")
+	advert, err := Marshal(Advertisement{Version: Version3, VRID: 51, Priority: 250, AdvertInterval: 10 * time.Millisecond,
+		Addresses: []netip.Addr{testVIP.Addr()}}, master, MulticastIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, where := range []string{"queued", "socket", "nowhere"} {
+		t.Run(where, func(t *testing.T) {
+			ic := v3Instance("VI_1", "172.16.1.2", 200)
+			ic.AdvertInterval = 10 * time.Millisecond
+			n, err := NewNode(Config{Instances: []InstanceConfig{ic}}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				Addresses: &fakeAddrs{have: map[netip.Prefix]bool{}}, DialGARP: func(string) (GARPSender, error) { return &fakeGARP{}, nil },
+				RunScript: (&scriptLog{fail: map[string]bool{}}).run})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.packets = make(chan packetIn, 4)
+			in := n.insts[0]
+			conn := &pendingConn{src: master}
+			in.conn, in.source, in.dsts = conn, ic.SourceIP, []netip.Addr{MulticastIPv4}
+			in.setParams()
+			now := time.Now()
+			in.m, _ = Step(in.m, EventStartup{}, now)
+			in.m, _ = Step(in.m, EventAdvert{Src: master, Priority: 250, AdvertInterval: ic.AdvertInterval}, now)
+			// The master-down timer fell due a moment ago.
+			in.m.TimerAt = time.Now().Add(-time.Millisecond)
+			due := in.m.TimerAt
+			switch where {
+			case "queued":
+				n.packets <- packetIn{from: in, data: advert, info: PacketInfo{Src: master, Dst: MulticastIPv4, TTL: 255}, at: due.Add(-time.Millisecond)}
+			case "socket":
+				conn.pending = [][]byte{advert}
+			}
+			n.bg = context.Background()
+			n.timerFired(context.Background(), time.Now())
+			want := StateBackup
+			if where == "nowhere" {
+				want = StateMaster
+			}
+			if in.m.State != want {
+				t.Errorf("advert %s: state %v, want %v", where, in.m.State, want)
+			}
+		})
+	}
+}

@@ -166,6 +166,51 @@ func (c *IPv4Conn) Read(b []byte) (int, PacketInfo, error) {
 	return n, info, nil
 }
 
+// ReadPending implements PendingReader: one message already queued on
+// the socket, or ok false when there is none.
+func (c *IPv4Conn) ReadPending(b []byte) (int, PacketInfo, bool, error) {
+	oob := make([]byte, 128)
+	var nb, noob int
+	var from unix.Sockaddr
+	var rerr error
+	// Control, not Read: the reader goroutine holds the read lock while it
+	// waits in the poller.
+	err := c.rc.Control(func(fd uintptr) {
+		nb, noob, _, from, rerr = unix.Recvmsg(int(fd), b, oob, unix.MSG_DONTWAIT)
+	})
+	if err == nil {
+		err = rerr
+	}
+	if errors.Is(err, unix.EAGAIN) {
+		return 0, PacketInfo{}, false, nil
+	}
+	if err != nil {
+		return 0, PacketInfo{}, false, fmt.Errorf("vrrp: read on %s: %w", c.ifi.Name, err)
+	}
+	// A raw IPv4 socket delivers the IP header too; ipv4.PacketConn strips
+	// it in Read, so do the same.
+	if nb < 20 || b[0]>>4 != 4 {
+		return 0, PacketInfo{}, false, nil
+	}
+	hl := int(b[0]&0x0f) * 4
+	if hl < 20 || hl > nb {
+		return 0, PacketInfo{}, false, nil
+	}
+	info := PacketInfo{TTL: int(b[8])}
+	if sa, ok := from.(*unix.SockaddrInet4); ok {
+		info.Src = netip.AddrFrom4(sa.Addr)
+	}
+	var cm ipv4.ControlMessage
+	if cm.Parse(oob[:noob]) == nil {
+		info.IfIndex = cm.IfIndex
+		if d, ok := netip.AddrFromSlice(cm.Dst.To4()); ok {
+			info.Dst = d
+		}
+	}
+	n := copy(b, b[hl:nb])
+	return n, info, true, nil
+}
+
 // Write implements Conn: from Source, out of the instance's interface.
 // It does not allocate unless it fails.
 func (c *IPv4Conn) Write(msg []byte, dst netip.Addr) error {
