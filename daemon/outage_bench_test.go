@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -206,13 +207,17 @@ func oneOutage(b *testing.B, lab *topology.Lab, bin, impl string, version int, a
 	stop := make(chan struct{})
 	result := make(chan time.Duration, 1)
 	go func() { result <- clientOutage(lab, crashAt, stop) }()
-	time.Sleep(500 * time.Millisecond)
-	crash := time.Now()
+	// A random phase within the advert interval: the outage depends on
+	// how long before the crash the last advert left.
+	interval, _ := time.ParseDuration(advert + "s")
+	time.Sleep(500*time.Millisecond + rand.N(interval))
 	if err := lb1.Kill(); err != nil {
 		b.Fatal(err)
 	}
 	setLink(b, lab, "lb1", false)
-	crashAt <- crash
+	// The host is gone once its link is down (its web server answered
+	// until then): the outage counts from here.
+	crashAt <- time.Now()
 	deadline = time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if owners, _ := lab.VIPOwners(vip); slices.Contains(owners, "lb2") {

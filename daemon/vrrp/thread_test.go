@@ -3,8 +3,12 @@ package vrrp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,5 +193,87 @@ func TestIPv4ConnReadPending(t *testing.T) {
 	}
 	if string(buf[:n]) != string(msg) || info.Src != b.ip || info.TTL != 255 || info.Dst != MulticastIPv4 {
 		t.Errorf("ReadPending: %x %+v, want %x from %v TTL 255 to %v", buf[:n], info, msg, b.ip, MulticastIPv4)
+	}
+}
+
+// BenchmarkAdvertLatenessStorm measures a MASTER at advert_int 0.01 on
+// its real-time thread while every processor runs a storm of check events
+// (producers handing a fresh 4 KiB result each to a consumer, as checkers
+// do to the daemon: the GC runs hundreds of times a second) and, with
+// /reload, the node is reloaded every 50 ms. It reports the share of
+// adverts later than LateThreshold (2.5 ms) and the worst lateness: what
+// the Go runtime's scheduler and collector cost the VRRP thread (its
+// timer fires on whichever processor next schedules; see README).
+func BenchmarkAdvertLatenessStorm(b *testing.B) {
+	for _, reload := range []bool{false, true} {
+		b.Run(map[bool]string{false: "storm", true: "storm+reload"}[reload], func(b *testing.B) {
+			testenv.Privileged(b)
+			h := &hub{}
+			ic := v3Instance("VI_1", "10.0.0.1", 200)
+			ic.AdvertInterval = 10 * time.Millisecond
+			cfg := Config{Instances: []InstanceConfig{ic}, Thread: ThreadConfig{RTPriority: DefaultRTPriority, RLimitRTTime: DefaultRLimitRTTime}}
+			tn := startNode(b, h, cfg)
+			deadline := time.Now().Add(2 * time.Second)
+			for tn.state(0) != StateMaster {
+				if time.Now().After(deadline) {
+					b.Fatal("no MASTER")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			var sent, late uint64
+			var worst time.Duration
+			for b.Loop() {
+				before := tn.node.Status()[0].Timing
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				var sink atomic.Int64
+				events := make(chan []byte, 1024)
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						case ev := <-events:
+							sink.Add(int64(ev[len(ev)-1]))
+						}
+					}
+				})
+				for range runtime.GOMAXPROCS(0) * 4 {
+					wg.Go(func() {
+						for k := 0; ; k++ {
+							ev := make([]byte, 4<<10)
+							for i := range ev {
+								ev[i] = byte(i + k)
+							}
+							select {
+							case <-stop:
+								return
+							case events <- ev:
+							}
+						}
+					})
+				}
+				for k := range 40 {
+					if reload {
+						next := cfg
+						next.Instances = []InstanceConfig{ic}
+						next.Instances[0].Notify.Master = fmt.Sprintf("/bin/master-%d.sh", k%2) // an in-place change
+						if _, err := tn.node.Update(context.Background(), next); err != nil {
+							b.Fatalf("Update: %v", err)
+						}
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				close(stop)
+				wg.Wait()
+				after := tn.node.Status()[0].Timing
+				sent += after.SendLateness.Count - before.SendLateness.Count
+				late += after.LateAdverts - before.LateAdverts
+				worst = max(worst, after.SendLateness.Max)
+			}
+			b.ReportMetric(float64(sent), "adverts")
+			b.ReportMetric(100*float64(late)/float64(max(sent, 1)), "%late")
+			b.ReportMetric(float64(worst.Microseconds())/1000, "worst-late-ms")
+		})
 	}
 }
