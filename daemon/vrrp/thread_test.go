@@ -178,12 +178,14 @@ func TestIPv4ConnReadPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cb.Write(msg, MulticastIPv4); err != nil {
-		t.Fatal(err)
-	}
 	var n int
 	var info PacketInfo
-	eventually(t, 2*time.Second, "the advert pending", func() bool {
+	// Sent again until it arrives: a fresh veth may drop the first frames.
+	eventually(t, 5*time.Second, "the advert pending", func() bool {
+		if werr := cb.Write(msg, MulticastIPv4); werr != nil {
+			t.Fatal(werr)
+		}
+		time.Sleep(10 * time.Millisecond)
 		var ok bool
 		n, info, ok, err = ca.ReadPending(buf)
 		return ok || err != nil
