@@ -33,6 +33,7 @@ var (
 	descSent     = prometheus.NewDesc("drlb_vrrp_adverts_sent_total", "VRRP advertisements sent.", []string{"instance"}, nil)
 	descRecv     = prometheus.NewDesc("drlb_vrrp_adverts_received_total", "Valid VRRP advertisements received.", []string{"instance"}, nil)
 	descDrops    = prometheus.NewDesc("drlb_vrrp_adverts_dropped_total", "VRRP packets dropped, by reason.", []string{"instance", "reason"}, nil)
+	descSuspects = prometheus.NewDesc("drlb_vrrp_adverts_suspect_total", "Valid VRRP adverts not obeyed at once (a single takeover claim, an unconfirmed master, a bounded interval, priority 0 from a non-master), by reason.", []string{"instance", "reason"}, nil)
 	descSendLate = prometheus.NewDesc("drlb_vrrp_advert_send_lateness_seconds", "How long after it was due each advert sent as MASTER left (the VRRP thread's scheduling delay).", []string{"instance"}, nil)
 	descTimeLate = prometheus.NewDesc("drlb_vrrp_master_down_timer_lateness_seconds", "How long after it was due each master-down timer was seen in BACKUP.", []string{"instance"}, nil)
 	descRecvGap  = prometheus.NewDesc("drlb_vrrp_advert_receive_gap_seconds", "Time between consecutive adverts received from the master.", []string{"instance"}, nil)
@@ -64,7 +65,7 @@ func newMetrics(d *Daemon) *metrics {
 
 // Describe implements prometheus.Collector for the scrape-time metrics.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descSendLate, descTimeLate, descRecvGap, descLateAdv, descFalseDn, descUp, descLatency, descChecks, descScriptRuns, descScriptDropped} {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descSuspects, descSendLate, descTimeLate, descRecvGap, descLateAdv, descFalseDn, descUp, descLatency, descChecks, descScriptRuns, descScriptDropped} {
 		ch <- d
 	}
 }
@@ -84,6 +85,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRecv, prometheus.CounterValue, float64(s.Counters.AdvertsReceived), s.Name)
 			for r, n := range s.Counters.Drops {
 				ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(n), s.Name, r.String())
+			}
+			for r, n := range s.Counters.Suspects {
+				ch <- prometheus.MustNewConstMetric(descSuspects, prometheus.CounterValue, float64(n), s.Name, r.String())
 			}
 			for _, h := range []struct {
 				d *prometheus.Desc

@@ -115,6 +115,8 @@ type state struct {
 	host     hostFacts
 	applied  *dataplane.Table // last table applied successfully
 	applyErr error
+	// notifyKey is notifySettings of the configuration d.notifier serves.
+	notifyKey string
 
 	reloads    int
 	lastReload time.Time
@@ -308,6 +310,7 @@ func (d *Daemon) onHealth(ctx context.Context, tr check.Transition) {
 		d.log.Info(fmt.Sprintf("Real server %s of %s is %s: %s", tr.Target.RealServer, tr.Target.VirtualServer, state, tr.Reason),
 			"latency", tr.Latency.Round(time.Microsecond))
 		d.metrics.healthTransition(tr.Target, tr.Up)
+		d.notifier.Load().healthChanged(d.st.cfg, tr)
 	}
 	up := tr.Up
 	d.publish(api.Event{Time: tr.Time, Kind: api.EventHealth, Service: tr.Target.VirtualServer, Server: tr.Target.RealServer,
@@ -348,7 +351,7 @@ func (d *Daemon) apply(ctx context.Context) {
 	services, want := decide(d.st.cfg, d.st.health, d.st.services, where, yield.Before(d.nextVRRPTimer))
 	prevServices := d.st.services
 	d.st.services = services
-	d.onQuorumChange(prevServices, services)
+	d.onQuorumChange(prevServices, services) //nolint:contextcheck // quorum scripts run in Run's context (d.runCtx), not the apply's
 	prev, prevErr, gen, cfg := d.st.applied, d.st.applyErr, d.st.gen, d.st.cfg
 	d.st.applying = true
 	d.effect(func() effectResult {
@@ -517,7 +520,7 @@ func (d *Daemon) onParsed(ctx context.Context, ev parsedEvent) {
 	}
 	comp, cfg := d.st.comp, ev.cfg
 	d.effect(func() effectResult {
-		if err := d.startDataplane(&comp, cfg); err != nil {
+		if err := d.startDataplane(d.runCtx, &comp, cfg); err != nil {
 			return componentsDone{comp: comp, dpErr: err}
 		}
 		// Components outlive this reload request: they live in Run's context.
@@ -550,7 +553,7 @@ func (d *Daemon) onComponentsDone(ctx context.Context, ev componentsDone) {
 	d.st.cfg, d.st.host = r.cfg, ev.host
 	d.st.gen++
 	d.prevScriptTable.Store(r.oldScripts)
-	d.onReloadRemoved(oldCfg, r.oldHealth)
+	d.onReloadRemoved(oldCfg, r.oldHealth) //nolint:contextcheck // the removed servers' scripts run in Run's context (d.runCtx)
 	if !reflect.DeepEqual(oldVRRP, d.st.comp.vrrpCfg) {
 		r.res.Changes = append(r.res.Changes, d.st.comp.vrrpChange...)
 	}
@@ -585,6 +588,7 @@ func (d *Daemon) finishReload(ctx context.Context, ok bool) {
 	r.res.OK = ok
 	r.res.Duration = time.Since(r.begin)
 	if ok {
+		d.reloadNotifier()
 		if len(r.res.Changes) == 0 {
 			r.res.Changes = []string{"no change"}
 		}

@@ -353,3 +353,36 @@ func TestVRRPThreadFromGlobalDefs(t *testing.T) {
 		}
 	}
 }
+
+func TestVRRPConfigHardening(t *testing.T) {
+	conf := "vrrp_instance VI {\ninterface eth1\nvirtual_router_id 51\ndrlb_accept_from 172.16.1.2 172.16.1.3\nvirtual_ipaddress {\n172.16.1.1\n}\n}\n"
+	cfg, _, err := config.Parse("t.conf", []byte(conf), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := VRRPConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := vc.Instances[0].AcceptFrom; len(got) != 2 || got[1] != netip.MustParseAddr("172.16.1.3") {
+		t.Fatalf("AcceptFrom = %v", got)
+	}
+	if vc.Instances[0].AuthHMAC != nil {
+		t.Fatal("auth_hmac without the block")
+	}
+
+	conf = "vrrp_instance VI {\ninterface eth1\nvirtual_router_id 51\nauth_hmac {\nkey 3 hex:" + strings.Repeat("ab", 32) +
+		"\nactive_key 3\nmode receive-only\nanti_replay monotonic\n}\nvirtual_ipaddress {\n172.16.1.1\n}\n}\n"
+	cfg, _, err = config.Parse("t.conf", []byte(conf), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err = VRRPConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := vc.Instances[0].AuthHMAC
+	if h == nil || h.ActiveKey != 3 || len(h.Keys[3]) != 32 || h.Keys[3][0] != 0xab || h.Mode != vrrp.HMACReceiveOnly || !h.Monotonic {
+		t.Fatalf("AuthHMAC = %+v", h)
+	}
+}

@@ -29,6 +29,10 @@ func FuzzParse(f *testing.F) {
 		"~SEQ(A,1,3) ~SEQx(B,0x10,-1,0xa) ~LST({C,D},{1,2},{3}) x ${A}${B}${C}\n", // sequence and list blocks
 		"k ${_RANDOM 9 1} ${_ENV} ${_HASH}${_BANG} ${_PWD} ${_INSTANCE}\n",        // built-in definitions
 		"virtual_server 10.0.0.1 { lvs_method TUN type gue port 1 remcsum }",
+		// virtual_server_group: ranges, fwmark, a use before the definition
+		"virtual_server group G { real_server 10.0.0.9 80 { TCP_CHECK { } } }\nvirtual_server_group G { 10.0.0.1-3 80\n2001:db8::1-ff 443\nfwmark 7\n10.0.0.2-1 1 }",
+		// notification and IPVS housekeeping globals
+		"global_defs { notify_fifo /f x\nsmtp_server h 25\nnotification_email { a@b }\nlvs_sync_daemon eth1 V id 1 group 224.0.0.81\nlvs_timeouts tcp 1 udp\nlvs_flush_on_stop VS }",
 	} {
 		f.Add([]byte(s))
 	}

@@ -29,8 +29,11 @@ type Config struct {
 	SyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups"`
 	// Instances holds every vrrp_instance block, in file order.
 	Instances []VRRPInstance `json:"vrrp_instances"`
-	// VirtualServers holds every virtual_server block, in file order.
+	// VirtualServers holds every virtual_server block, in file order; a
+	// "virtual_server group NAME" block is one entry per member of the group.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
+	// VirtualServerGroups holds every virtual_server_group block, in file order.
+	VirtualServerGroups []VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
 }
@@ -81,6 +84,10 @@ type GlobalDefs struct {
 	DynamicInterfaces bool `json:"dynamic_interfaces,omitempty"`
 	// Dataplane is the drlb_dataplane extension (default auto).
 	Dataplane Dataplane `json:"drlb_dataplane"`
+	// Notify holds the notify FIFOs and smtp_alert settings.
+	Notify NotifyDefs `json:"notify"`
+	// LVS holds lvs_sync_daemon, lvs_timeouts, lvs_flush, lvs_flush_on_stop.
+	LVS LVSDefs `json:"lvs"`
 	// VRRPProcess is vrrp_rt_priority, vrrp_priority, vrrp_cpu_affinity,
 	// vrrp_rlimit_rttime and vrrp_no_swap (nil: none given).
 	VRRPProcess *ProcessSched `json:"vrrp_process,omitempty"`
@@ -142,6 +149,8 @@ type VRRPSyncGroup struct {
 	Notify Notify `json:"notify"`
 	// TrackScripts is track_script inherited by the members.
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPState is an instance's initial state.
@@ -240,6 +249,14 @@ type VRRPInstance struct {
 	UnicastSrcIP netip.Addr `json:"unicast_src_ip,omitzero"`
 	// UnicastPeers, when non-empty, switches adverts from multicast to unicast.
 	UnicastPeers []netip.Addr `json:"unicast_peer,omitempty"`
+	// CheckUnicastSrc is check_unicast_src. drlb always drops unicast adverts
+	// whose source is not a unicast_peer, so it changes nothing.
+	CheckUnicastSrc bool `json:"check_unicast_src,omitempty"`
+	// AcceptFrom is drlb_accept_from (a drlb extension): when set, adverts
+	// are accepted only from these sources (and UnicastPeers), multicast too.
+	AcceptFrom []netip.Addr `json:"drlb_accept_from,omitempty"`
+	// AuthHMAC is keepalived's auth_hmac block; nil when absent.
+	AuthHMAC *AuthHMAC `json:"auth_hmac,omitempty"`
 	// McastSrcIP is mcast_src_ip (zero: the interface's primary address).
 	McastSrcIP netip.Addr `json:"mcast_src_ip,omitzero"`
 	// NoPreempt is nopreempt: a higher priority backup does not take over
@@ -259,6 +276,8 @@ type VRRPInstance struct {
 	Garp Garp `json:"garp"`
 	// SyncGroup names the vrrp_sync_group this instance belongs to, if any.
 	SyncGroup string `json:"sync_group,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPScript is a vrrp_script block.
@@ -311,14 +330,15 @@ const (
 type VirtualServer struct {
 	// Pos is where the block starts.
 	Pos Position `json:"pos"`
-	// Address and Port identify an IP:PORT service; zero for fwmark/group forms.
+	// Address and Port identify an IP:PORT service; zero for the fwmark form.
 	// Virtual servers without real servers are dropped (with a warning), as keepalived does.
 	Address netip.Addr `json:"address,omitzero"`
 	// Port is the service port (see Address).
 	Port uint16 `json:"port,omitempty"`
 	// FWMark is the firewall mark for the fwmark form.
 	FWMark uint32 `json:"fwmark,omitempty"`
-	// Group is the virtual_server_group name for the group form (not supported yet).
+	// Group is the virtual_server_group this service is a member of, for
+	// the group form; Address, Port or FWMark are then the member's.
 	Group string `json:"group,omitempty"`
 	// Protocol is protocol (default TCP; empty for fwmark services).
 	Protocol Protocol `json:"protocol"`
@@ -354,6 +374,8 @@ type VirtualServer struct {
 	SorryServer *SorryServer `json:"sorry_server,omitempty"`
 	// RealServers are the backends.
 	RealServers []RealServer `json:"real_servers"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.
@@ -387,6 +409,13 @@ type RealServer struct {
 	NotifyDown string `json:"notify_down,omitempty"`
 	// Checkers probe this server; the server is up when all checkers are up.
 	Checkers []Checker `json:"checkers"`
+	// SMTPAlert is smtp_alert; nil when not written: the virtual server's,
+	// else global_defs' (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// GroupPort is, for a member of a virtual_server_group, the port the
+	// real_server line names (Port becomes the member's with DR): the
+	// server's identity across the group, so that it is checked once.
+	GroupPort uint16 `json:"-"`
 }
 
 // CheckerKind is the health checker type.

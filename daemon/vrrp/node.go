@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"runtime"
@@ -52,6 +53,11 @@ type Options struct {
 	Interface func(ifname string) (InterfaceState, error)
 	// RunScript runs notify and track scripts; nil means ExecScript.
 	RunScript ScriptRunner
+	// OnNotify, if set, is called where keepalived notifies (its notify
+	// scripts, notify FIFO and smtp_alert): kind "INSTANCE" or "GROUP",
+	// the instance's or group's name, the state entered and the effective
+	// priority (0 for a group). It runs on VRRP's thread and must not block.
+	OnNotify func(kind, name string, state State, priority uint8)
 	// ServicesChecked, if set, returns a channel that is closed once every
 	// service behind the node's VIPs has finished a round of health checks
 	// started at or after since (the daemon's health scheduler answers).
@@ -77,6 +83,9 @@ type Counters struct {
 	AddressListMismatches uint64
 	// Drops counts dropped packets by reason.
 	Drops map[DropReason]uint64
+	// Suspects counts valid adverts the state machine did not obey at once,
+	// by reason (stranger.go).
+	Suspects map[SuspectReason]uint64
 	// Transitions counts state changes; BecameMaster counts entries into MASTER.
 	Transitions, BecameMaster uint64
 	// GARPsSent counts gratuitous ARPs sent.
@@ -191,7 +200,9 @@ type instance struct {
 	garpRunning *atomic.Int32  // ARP goroutines still sending
 	counters    Counters
 	since       time.Time
-	warned      map[DropReason]bool
+	warnings    map[string]*warnLimiter // by drop or suspect reason
+	hmac        *HMACVerifier           // nil without auth_hmac
+	hmacSeq     uint64                  // last auth_hmac sequence sent
 	// stop ends the instance's reader; scriptStop its track scripts, whose
 	// reports carry scriptGen so that stale ones are ignored.
 	stop       context.CancelFunc
@@ -304,11 +315,21 @@ func buildConfig(cfg Config) (Config, []*instance, []group, error) {
 
 // newInstance is the not yet opened runtime of ic (defaults applied).
 func newInstance(ic InstanceConfig) *instance {
-	in := &instance{cfg: ic, group: -1, warned: map[DropReason]bool{}, garpSent: &atomic.Uint64{}, garpRunning: &atomic.Int32{}}
+	in := &instance{cfg: ic, group: -1, warnings: map[string]*warnLimiter{}, garpSent: &atomic.Uint64{}, garpRunning: &atomic.Int32{}}
 	in.setAddresses()
+	in.setHMAC()
 	in.trackers = newTrackers(ic, nil)
 	in.m = NewMachine(in.machineParams())
 	return in
+}
+
+// setHMAC builds the auth_hmac verifier for cfg (nil without auth_hmac);
+// a new verifier forgets the senders' sequences.
+func (in *instance) setHMAC() {
+	in.hmac = nil
+	if h := in.cfg.AuthHMAC; h != nil {
+		in.hmac = NewHMACVerifier(*h, len(in.cfg.UnicastPeers)+len(in.cfg.AcceptFrom))
+	}
 }
 
 // setAddresses derives the advert and MASTER address lists from cfg.
@@ -361,6 +382,7 @@ func (n *Node) Status() []InstanceStatus {
 		for k, v := range n.status[i].Counters.Drops {
 			s.Counters.Drops[k] = v
 		}
+		s.Counters.Suspects = maps.Clone(n.status[i].Counters.Suspects)
 		out[i] = s
 	}
 	return out
@@ -389,6 +411,7 @@ func (n *Node) publish() {
 				c.Drops[k] = v
 			}
 		}
+		c.Suspects = maps.Clone(in.counters.Suspects) // nil (no allocation) until a suspect advert
 		n.status[i] = InstanceStatus{
 			Name: in.cfg.Name, Interface: in.cfg.Interface, VRID: in.cfg.VRID, Version: in.cfg.Version,
 			SourceIP: in.source, State: in.m.State, Priority: in.cfg.Priority, EffectivePriority: in.m.EffectivePriority,
@@ -470,7 +493,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		if n.ifstate[in.cfg.Interface].Index == 0 && !n.cfg.DynamicInterfaces {
 			return fmt.Errorf("vrrp: instance %s: interface %s does not exist (global_defs dynamic_interfaces allows that)", in.cfg.Name, in.cfg.Interface)
 		}
-		if err := n.syncInterfaces(in, n.ifstate, true); err != nil {
+		if err := n.syncInterfaces(in, n.ifstate, true); err != nil { //nolint:contextcheck // sockets and readers live in the node's context (n.bg)
 			return err
 		}
 		if !in.staleChecked && n.ifstate[in.cfg.Interface].Index != 0 {
@@ -479,7 +502,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			in.staleChecked = true
 			n.removeStaleVIPs(in)
 		}
-		n.startScripts(in)
+		n.startScripts(in) //nolint:contextcheck // track scripts live in the node's context (n.bg)
 	}
 	ifaces := make(chan map[string]InterfaceState, 1)
 	n.workers.Go(func() { n.watchInterfaces(bg, ifaces) })
@@ -531,11 +554,11 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			now := time.Now()
 			for i, in := range n.insts {
 				before := slices.Clone(in.trackers)
-				if err := n.syncInterfaces(in, st, false); err != nil {
+				if err := n.syncInterfaces(in, st, false); err != nil { //nolint:contextcheck // sockets and readers live in the node's context (n.bg)
 					n.log.Warn(fmt.Sprintf("(%s) cannot open VRRP on %s", in.cfg.Name, in.cfg.Interface), "instance", in.cfg.Name, "err", err)
 					in.counters.Errors++
 				}
-				n.trackersChanged(i, before, now)
+				n.trackersChanged(i, before, now) //nolint:contextcheck // the preemption hold lives in the node's context (n.bg)
 			}
 		case in := <-n.released:
 			if slices.Contains(n.insts, in) && !in.m.PreemptHeldUntil.IsZero() {
@@ -543,7 +566,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 				n.log.Info(fmt.Sprintf("(%s) services checked since the interface came back: preemption allowed", in.cfg.Name), "instance", in.cfg.Name)
 			}
 		case req := <-n.updates:
-			req.reply <- n.update(req.cfg)
+			req.reply <- n.update(req.cfg) //nolint:contextcheck // instances live in the node's context (n.bg), not the update request's
 		case <-timer.C:
 			n.timerFired(bg, time.Now())
 		}
@@ -710,7 +733,7 @@ func (in *instance) setParams() {
 	}
 	in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
 		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, LocalAddresses: []netip.Addr{in.source},
-		UnicastPeers: c.UnicastPeers}
+		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom}
 }
 
 // dialGARP opens an ARP sender per interface carrying in's addresses.
@@ -969,7 +992,11 @@ func (in *instance) trackResult() (delta int, fault bool) {
 
 func (n *Node) receive(ctx context.Context, p packetIn) {
 	in := n.insts[p.inst]
-	a, err := Parse(p.data, p.info.Src, p.info.Dst)
+	msg, trailer := p.data, []byte(nil)
+	if in.hmac != nil {
+		msg, trailer = SplitHMACTrailer(p.data, p.info.Src)
+	}
+	a, err := Parse(msg, p.info.Src, p.info.Dst)
 	if err != nil {
 		n.drop(in, DropReasonOf(err), err.Error())
 		return
@@ -978,6 +1005,13 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 	if v.Drop != DropNone {
 		n.drop(in, v.Drop, v.Detail)
 		return
+	}
+	if in.hmac != nil {
+		// Before any field reaches the state machine, as keepalived does.
+		if err := in.hmac.Verify(in.cfg.Version, in.cfg.VRID, p.info.Src, msg, trailer, time.Now()); err != nil {
+			n.drop(in, DropReasonOf(err), err.Error())
+			return
+		}
 	}
 	if v.AddressListMismatch {
 		in.counters.AddressListMismatches++
@@ -1012,13 +1046,42 @@ func (n *Node) drop(in *instance, r DropReason, detail string) {
 	in.counters.Drops[r]++
 	msg := fmt.Sprintf("(%s) dropped VRRP packet: %s", in.cfg.Name, detail)
 	// Other VRIDs on a shared segment are normal; everything else is worth
-	// one warning per reason, then debug lines.
-	if r == DropVRID || in.warned[r] {
+	// a warning, rate-limited per reason.
+	if r == DropVRID {
 		n.log.Debug(msg, "instance", in.cfg.Name, "reason", r.String())
 		return
 	}
-	in.warned[r] = true
-	n.log.Warn(msg, "instance", in.cfg.Name, "reason", r.String())
+	n.warnLimited(in, "drop:"+r.String(), msg, "reason", r.String())
+}
+
+// suspect counts and logs (rate-limited) an advert the machine held back.
+func (n *Node) suspect(in *instance, s Suspect) {
+	if in.counters.Suspects == nil {
+		in.counters.Suspects = map[SuspectReason]uint64{}
+	}
+	in.counters.Suspects[s.Reason]++
+	n.warnLimited(in, "suspect:"+s.Reason.String(), fmt.Sprintf("(%s) %s", in.cfg.Name, s.Detail()),
+		"reason", s.Reason.String(), "from", s.Src.String())
+}
+
+// warnLimited logs msg as a warning at most once per WarnInterval for key,
+// and at the debug level in between.
+func (n *Node) warnLimited(in *instance, key, msg string, args ...any) {
+	w := in.warnings[key]
+	if w == nil {
+		w = &warnLimiter{}
+		in.warnings[key] = w
+	}
+	args = append([]any{"instance", in.cfg.Name}, args...)
+	ok, suppressed := w.allow(time.Now())
+	if !ok {
+		n.log.Debug(msg, args...)
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	n.log.Warn(msg, args...)
 }
 
 // step feeds ev to instance i, carries out the actions and moves the rest
@@ -1110,6 +1173,8 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 			n.notify(ctx, in.cfg.Notify, "INSTANCE", in.cfg.Name, a.State, in.m.EffectivePriority)
 		case ResetTimer:
 			// The loop re-arms its timer from every machine's TimerAt.
+		case Suspect:
+			n.suspect(in, a)
 		case Transition:
 			a.Instance = in.cfg.Name
 			in.counters.Transitions++
@@ -1132,15 +1197,32 @@ func (n *Node) sendAdvert(in *instance, prio uint8) {
 		return
 	}
 	c := in.cfg
-	if !in.adv.valid || in.adv.prio != prio || len(in.adv.msgs) != len(in.dsts) {
+	h := c.AuthHMAC
+	sign := h != nil && h.Mode != HMACReceiveOnly
+	if sign {
+		// One sequence per advert: every peer's copy carries the same one.
+		in.hmacSeq = NextHMACSeq(in.hmacSeq, time.Now(), !h.Monotonic, h.TimeWindow)
+	} else if !in.adv.valid || in.adv.prio != prio || len(in.adv.msgs) != len(in.dsts) {
 		n.marshalAdverts(in, prio)
 	}
 	for k, dst := range in.dsts {
-		msg := in.adv.msgs[k]
+		var msg []byte
 		var err error
-		if msg == nil {
+		switch {
+		case sign:
+			// auth_hmac signs a new sequence each time: marshalled (and
+			// allocated) per advert, the one exception to the cache.
+			adv := Advertisement{Version: c.Version, VRID: c.VRID, Priority: prio, AdvertInterval: c.AdvertInterval,
+				AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
+			if msg, err = Marshal(adv, in.source, dst); err == nil {
+				msg = SignHMAC(msg, c.Version, c.VRID, in.source, h.ActiveKey, h.Keys[h.ActiveKey], in.hmacSeq)
+			}
+		case in.adv.msgs[k] == nil:
 			err = fmt.Errorf("vrrp: cannot marshal advert to %v", dst)
-		} else {
+		default:
+			msg = in.adv.msgs[k]
+		}
+		if err == nil {
 			err = in.conn.Write(msg, dst)
 		}
 		if err != nil {
@@ -1216,6 +1298,13 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 // notify runs the scripts for a transition asynchronously, each bounded by
 // the script timeout; the state machine never waits for them.
 func (n *Node) notify(ctx context.Context, s NotifyScripts, kind, name string, state State, prio uint8) {
+	if n.opts.OnNotify != nil {
+		p := prio
+		if kind == "GROUP" {
+			p = 0 // keepalived gives a group priority 0
+		}
+		n.opts.OnNotify(kind, name, state, p)
+	}
 	cmds, err := NotifyCommands(s, kind, name, state, prio)
 	if err != nil {
 		n.log.Error(fmt.Sprintf("(%s) bad notify script", name), "err", err)
