@@ -190,7 +190,10 @@ func soakOnce(b *testing.B, lab *topology.Lab, bin, impl string) int {
 		}
 	}
 	if out := wrk.Log(); strings.Contains(out, "Requests/sec") {
-		b.Logf("wrk: %s", out[strings.Index(out, "Requests/sec"):])
+		// The log is shared by every wrk of the lab: the last run's line.
+		line := out[strings.LastIndex(out, "Requests/sec"):]
+		line, _, _ = strings.Cut(line, "\n")
+		b.Logf("wrk: %s", line)
 	}
 	return flaps
 }
