@@ -60,13 +60,41 @@ func targetsOf(vs *config.VirtualServer) []check.Target {
 	return out
 }
 
+// vrrpThread is the VRRP thread's scheduling from global_defs: drlb's
+// defaults (vrrp.DefaultRTPriority with keepalived's RLIMIT_RTTIME) unless
+// vrrp_rt_priority says otherwise; vrrp_no_swap or checker_no_swap locks
+// the (one) process's memory.
+func vrrpThread(g config.GlobalDefs) vrrp.ThreadConfig {
+	t := vrrp.ThreadConfig{RTPriority: vrrp.DefaultRTPriority, RLimitRTTime: vrrp.DefaultRLimitRTTime}
+	if ps := g.VRRPProcess; ps != nil {
+		if ps.RTPriority != nil {
+			t.RTPriority = *ps.RTPriority
+		}
+		if ps.Nice != nil {
+			t.Nice = *ps.Nice
+		}
+		if ps.RLimitRTTime != nil {
+			t.RLimitRTTime = *ps.RLimitRTTime
+		}
+		t.CPUs = slices.Clone(ps.CPUs)
+		t.LockMemory = ps.NoSwap
+	}
+	if t.RTPriority == 0 {
+		t.RLimitRTTime = 0 // only real-time threads are limited
+	}
+	if g.CheckerProcess != nil && g.CheckerProcess.NoSwap {
+		t.LockMemory = true
+	}
+	return t
+}
+
 // VRRPConfig translates the vrrp_* blocks for vrrp.NewNode.
 func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 	scripts := map[string]config.VRRPScript{}
 	for _, s := range c.Scripts {
 		scripts[s.Name] = s
 	}
-	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces,
+	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces, Thread: vrrpThread(c.Global),
 		StaticAddresses: instanceVIPs(&config.VRRPInstance{}, c.StaticAddresses),
 		StaticRoutes:    vrrpRoutes(c.StaticRoutes), StaticRules: vrrpRules(c.StaticRules),
 		AcceptServices: acceptServices(c)}

@@ -118,6 +118,27 @@ type GlobalDefs struct {
 	Notify NotifyDefs `json:"notify"`
 	// LVS holds lvs_sync_daemon, lvs_timeouts, lvs_flush, lvs_flush_on_stop.
 	LVS LVSDefs `json:"lvs"`
+	// VRRPProcess is vrrp_rt_priority, vrrp_priority, vrrp_cpu_affinity,
+	// vrrp_rlimit_rttime and vrrp_no_swap (nil: none given).
+	VRRPProcess *ProcessSched `json:"vrrp_process,omitempty"`
+	// CheckerProcess is the checker_* equivalents (nil: none given).
+	CheckerProcess *ProcessSched `json:"checker_process,omitempty"`
+}
+
+// ProcessSched is keepalived's scheduling of one of its processes; drlb
+// applies the vrrp_* ones to its VRRP thread (see vrrp.ThreadConfig).
+type ProcessSched struct {
+	// RTPriority is *_rt_priority, 1-99 (SCHED_RR); drlb also takes 0
+	// for no real-time scheduling. Nil: not given.
+	RTPriority *int `json:"rt_priority,omitempty"`
+	// Nice is *_priority, -20..19. Nil: not given.
+	Nice *int `json:"priority,omitempty"`
+	// CPUs is *_cpu_affinity: CPU numbers (ranges a-b expanded).
+	CPUs []int `json:"cpu_affinity,omitempty"`
+	// RLimitRTTime is *_rlimit_rttime (given in microseconds). Nil: not given.
+	RLimitRTTime *time.Duration `json:"rlimit_rttime,omitempty"`
+	// NoSwap is *_no_swap.
+	NoSwap bool `json:"no_swap,omitempty"`
 }
 
 // Garp holds gratuitous ARP / unsolicited NA timing for a VRRP instance.

@@ -594,6 +594,21 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			if s, ok := p.rest(n); ok {
 				g.ScriptUser = s
 			}
+		case "vrrp_rt_priority", "vrrp_priority", "vrrp_cpu_affinity", "vrrp_rlimit_rttime", "vrrp_rlimit_rtime", "vrrp_no_swap":
+			if g.VRRPProcess == nil {
+				g.VRRPProcess = &ProcessSched{}
+			}
+			p.processSched(n, strings.TrimPrefix(n.key.text, "vrrp_"), g.VRRPProcess)
+		case "checker_rt_priority", "checker_priority", "checker_cpu_affinity", "checker_rlimit_rttime", "checker_rlimit_rtime", "checker_no_swap":
+			if g.CheckerProcess == nil {
+				g.CheckerProcess = &ProcessSched{}
+			}
+			kw := strings.TrimPrefix(n.key.text, "checker_")
+			if kw != "no_swap" {
+				p.warnAt(n.key.pos, "%s is accepted but not applied: drlb's health checks are goroutines on the Go runtime's shared threads, "+
+					"which cannot be scheduled apart; VRRP gets its own thread instead (vrrp_rt_priority)", n.key.text)
+			}
+			p.processSched(n, kw, g.CheckerProcess)
 		default:
 			if p.notifyGlobal(n, g) {
 				continue
@@ -625,6 +640,58 @@ func (p *parser) garp(n *node, kw string, g *Garp) bool {
 		return p.garpRefresh(n, kw, g)
 	}
 	return true
+}
+
+// processSched reads one of the vrrp_*/checker_* scheduling keywords (kw
+// without its prefix) into ps, with keepalived's ranges.
+func (p *parser) processSched(n *node, kw string, ps *ProcessSched) {
+	switch kw {
+	case "rt_priority":
+		var v int
+		if p.intv(n, 0, 99, &v) {
+			ps.RTPriority = &v
+		}
+	case "priority":
+		var v int
+		if p.intv(n, -20, 19, &v) {
+			ps.Nice = &v
+		}
+	case "rlimit_rtime", "rlimit_rttime":
+		if kw == "rlimit_rtime" {
+			p.warnAt(n.key.pos, "%s is deprecated (keepalived 2.1): read as its _rlimit_rttime", n.key.text)
+		}
+		var v int
+		if p.intv(n, 1, 1<<30, &v) {
+			d := time.Duration(v) * time.Microsecond
+			ps.RLimitRTTime = &d
+		}
+	case "no_swap":
+		p.flag(n, &ps.NoSwap)
+	case "cpu_affinity":
+		if !p.valueOnly(n) {
+			return
+		}
+		if len(n.args) == 0 {
+			p.errAt(afterKey(n), "%s needs CPU numbers", n.key.text)
+			return
+		}
+		ps.CPUs = nil
+		for _, a := range n.args {
+			lo, hi, isRange := strings.Cut(a.text, "-")
+			if !isRange {
+				hi = lo
+			}
+			from, err1 := strconv.Atoi(lo)
+			to, err2 := strconv.Atoi(hi)
+			if err1 != nil || err2 != nil || from < 0 || to < from || to >= 1024 {
+				p.errAt(a.pos, "%s: %q is not a CPU number or range (0-1023)", n.key.text, a.text)
+				return
+			}
+			for c := from; c <= to; c++ {
+				ps.CPUs = append(ps.CPUs, c)
+			}
+		}
+	}
 }
 
 // --- vrrp_script -------------------------------------------------------------

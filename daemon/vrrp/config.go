@@ -191,6 +191,11 @@ type Config struct {
 	// hold). It is a drlb extension with the role of keepalived's
 	// preempt_delay, applied only after a link or address comes back.
 	RecoveryHold time.Duration
+	// Thread is how Run's OS thread (timers, adverts, state machines) is
+	// scheduled: vrrp_rt_priority, vrrp_priority, vrrp_cpu_affinity,
+	// vrrp_rlimit_rttime, vrrp_no_swap. The zero value changes nothing;
+	// the daemon's default is DefaultRTPriority and DefaultRLimitRTTime.
+	Thread ThreadConfig
 }
 
 // ErrConfig is wrapped by every configuration error NewNode returns.

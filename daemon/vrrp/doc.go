@@ -40,6 +40,16 @@
 //     comes back until Options.ServicesChecked reports the services checked.
 //   - update.go: Node.Update applies a new Config in place, instance by
 //     instance; PlanUpdate and ClassifyInstance (pure) decide what restarts.
+//   - thread.go: Run's goroutine is locked to its own OS thread for good,
+//     scheduled per Config.Thread (keepalived's vrrp_rt_priority,
+//     vrrp_priority, vrrp_cpu_affinity, vrrp_rlimit_rttime, vrrp_no_swap);
+//     ReadThreadSched reads it back from /proc.
+//   - timing.go: per-instance lateness histograms (adverts sent, master-down
+//     timers seen, gaps between the master's adverts) and the rate-limited
+//     warnings that tell a starved daemon from a dead peer. A MASTER's advert
+//     timer does not allocate (Machine.AdvertTimer, the advert cache,
+//     IPv4Conn.Write); a BACKUP reads the adverts already received before
+//     it acts on its master-down timer (PendingReader).
 //
 // Sockets belong to the network namespace they were created in. Node creates
 // its sockets in Options.NetNS when it is set, otherwise in the namespace of

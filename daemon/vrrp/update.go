@@ -306,9 +306,13 @@ func (n *Node) update(raw Config) updateReply {
 			}
 		}
 	}
+	threadChanged := !reflect.DeepEqual(n.cfg.Thread, cfg.Thread)
 	n.applyStatic(n.cfg, cfg)
 	n.insts, n.groups, n.cfg = next, groups, cfg
 	n.setAcceptServices(cfg.AcceptServices)
+	if threadChanged {
+		n.lockThread() // the loop's thread already: re-applies the settings
+	}
 	n.setWatched()
 	for i, ch := range changes[:len(cfg.Instances)] {
 		switch ch.Kind {
