@@ -62,7 +62,7 @@ func vsKeywords() []string {
 		"persistence_granularity", "protocol", "quorum", "hysteresis", "quorum_up", "quorum_down", "alpha",
 		"omega", "inhibit_on_failure", "sorry_server", "sorry_server_inhibit", "ha_suspend", "virtualhost",
 		"real_server", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry", "warmup",
-		"nat_mask", "smtp_alert"}
+		"nat_mask", "smtp_alert", "drlb_bgp_announce"}
 }
 
 func vsUnsupported() []string {
@@ -207,6 +207,9 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 			p.flag(n, &vs.SorryServer.InhibitOnFailure)
 		case "real_server":
 			realNodes = append(realNodes, n)
+		case "drlb_bgp_announce":
+			vs.BGPAnnouncePos = p.pos(n.key.pos)
+			p.flag(n, &vs.BGPAnnounce)
 		default:
 			p.unknown(n, "virtual_server", vsKeywords(), vsUnsupported())
 		}

@@ -28,6 +28,8 @@ type Config struct {
 	Instances []VRRPInstance `json:"vrrp_instances"`
 	// VirtualServers holds every virtual_server block, in file order.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
+	// BGP is the drlb_bgp block (a drlb extension), nil without one.
+	BGP *BGP `json:"drlb_bgp,omitempty"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
 }
@@ -334,6 +336,12 @@ type VirtualServer struct {
 	SorryServer *SorryServer `json:"sorry_server,omitempty"`
 	// RealServers are the backends.
 	RealServers []RealServer `json:"real_servers"`
+	// BGPAnnounce is drlb_bgp_announce (a drlb extension): the service
+	// address is announced by BGP (drlb_bgp) while the daemon serves and
+	// the service has quorum.
+	BGPAnnounce bool `json:"drlb_bgp_announce,omitempty"`
+	// BGPAnnouncePos is where drlb_bgp_announce is written.
+	BGPAnnouncePos Position `json:"-"`
 }
 
 // SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.

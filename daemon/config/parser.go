@@ -340,7 +340,7 @@ func (p *parser) unknown(n *node, block string, known, unsupported []string) {
 // --- top level ---------------------------------------------------------------
 
 func topKeywords() []string {
-	return []string{"global_defs", "vrrp_sync_group", "vrrp_instance", "vrrp_script", "virtual_server"}
+	return []string{"global_defs", "vrrp_sync_group", "vrrp_instance", "vrrp_script", "virtual_server", "drlb_bgp"}
 }
 
 func topUnsupported() []string {
@@ -392,6 +392,14 @@ func (p *parser) build(top []*node) *Config {
 				in, m := p.vrrpInstance(n, name, &cfg.Global)
 				cfg.Instances = append(cfg.Instances, in)
 				p.instMeta = append(p.instMeta, m)
+			}
+		case "drlb_bgp":
+			if p.needBlock(n) {
+				if cfg.BGP != nil {
+					p.errAt(n.key.pos, "second drlb_bgp block (first at %s)", where(cfg.BGP.Pos))
+					continue
+				}
+				cfg.BGP = p.bgp(n)
 			}
 		case "virtual_server":
 			if p.needBlock(n) {

@@ -14,6 +14,7 @@ func (p *parser) validate(cfg *Config) {
 	p.validateInstances(cfg)
 	p.validateSyncGroups(cfg)
 	p.validateVirtualServers(cfg)
+	p.validateBGP(cfg)
 	if p.opts.HostChecks {
 		p.hostChecks(cfg)
 	}
