@@ -107,6 +107,10 @@ type Daemon struct {
 	// checkChange says what the last startComponents did to the health
 	// checks, "" for nothing (for reloads).
 	checkChange string
+	// bgp is the scale-out BGP speaker and its announcements (bgp.go).
+	bgp bgpState
+	// newSpeaker starts BGP speakers (nil: GoBGP); tests replace it.
+	newSpeaker newSpeakerFunc
 }
 
 // runner is a restartable component goroutine.
@@ -253,6 +257,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	err = d.startComponents(ctx, d.cfg)
+	if err == nil {
+		err = d.startBGP(ctx, d.cfg)
+	}
 	d.mu.Unlock()
 	if err != nil {
 		d.stopAll(ctx)
@@ -272,6 +279,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	err = g.Wait()
 	d.log.Info("Stopping drlb")
+	// Scale-out: routes go first, the data plane after the drain delay.
+	d.drainBGP(context.WithoutCancel(ctx))
 	d.stopAll(context.WithoutCancel(ctx))
 	d.runOmegaScripts(ctx)
 	d.hub.close()
@@ -497,6 +506,7 @@ func (d *Daemon) stopAll(ctx context.Context) {
 		d.sched, d.schedRun = nil, nil
 	}
 	d.stopVRRP()
+	d.stopBGP()
 	if d.dp != nil {
 		d.dpMu.Lock()
 		defer d.dpMu.Unlock()
@@ -622,6 +632,8 @@ func (d *Daemon) apply(ctx context.Context) {
 	if d.dp == nil {
 		return
 	}
+	// Announcements follow quorum and readiness, whatever the apply does.
+	defer d.syncBGP(ctx)
 	health := d.healthCopy()
 	pause := yield.Before(d.nextVRRPTimer)
 	prevServices := d.services
@@ -727,6 +739,10 @@ func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
 		d.metrics.reload(false)
 		return res
 	}
+	if err := d.startBGP(d.runCtx, cfg); err != nil { //nolint:contextcheck // the speaker outlives this reload request
+		d.log.Error("BGP speaker restart failed: routes stay withdrawn", "error", err)
+		res.Changes = append(res.Changes, "bgp speaker failed: "+err.Error())
+	}
 	d.cfg = cfg
 	d.onReloadRemoved(oldCfg, oldHealth)
 	if !reflect.DeepEqual(oldVRRP, d.vrrpCfg) {
@@ -820,6 +836,7 @@ func (d *Daemon) Status(ctx context.Context) *api.Status {
 		Instances: []api.Instance{}, Services: []api.Service{},
 	}
 	d.mu.Unlock()
+	st.BGP = d.bgpStatus(ctx)
 	if node != nil {
 		st.Instances = instanceStatus(cfg, node.Status())
 	}

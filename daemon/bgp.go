@@ -1,0 +1,296 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drlb/drlb/daemon/api"
+	"github.com/drlb/drlb/daemon/bgp"
+	"github.com/drlb/drlb/daemon/config"
+)
+
+// Reasons a virtual server's route is or is not announced (api.BGPRoute.Reason).
+const (
+	RouteQuorum   = "quorum"
+	RouteNoQuorum = "no quorum"
+	RouteDraining = "draining"
+	RouteNotReady = "data plane not ready"
+)
+
+// bgpState is the supervisor's BGP speaker and what it announces (guarded by Daemon.mu).
+type bgpState struct {
+	speaker bgp.Speaker
+	// cfg is the configuration the speaker runs with (positions cleared,
+	// for comparison on reload).
+	cfg *config.BGP
+	// announced are the prefixes handed to the speaker, sorted.
+	announced []netip.Prefix
+	// routes is the last decision, for status.
+	routes []api.BGPRoute
+	// draining is set on stop: everything is withdrawn and stays so.
+	draining bool
+}
+
+// newSpeaker starts a speaker; a variable so unit tests can record calls.
+type newSpeakerFunc func(ctx context.Context, cfg bgp.Config, d *Daemon) (bgp.Speaker, error)
+
+func newGoBGP(ctx context.Context, cfg bgp.Config, d *Daemon) (bgp.Speaker, error) {
+	return bgp.New(ctx, cfg, d.log)
+}
+
+// SpeakerConfig translates drlb_bgp into the speaker's configuration.
+func SpeakerConfig(c *config.BGP) bgp.Config {
+	out := bgp.Config{RouterID: c.RouterID, LocalAS: c.LocalAS, ListenPort: c.ListenPort}
+	for _, n := range c.Neighbors {
+		out.Neighbors = append(out.Neighbors, bgp.Neighbor{Address: n.Address, RemoteAS: n.RemoteAS,
+			HoldTime: n.HoldTime, Password: n.Password, Port: n.Port, Passive: n.Passive})
+	}
+	return out
+}
+
+// comparableBGP is c without source positions: a reload that only moves
+// the block keeps the speaker and its sessions.
+func comparableBGP(c *config.BGP) *config.BGP {
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	cp.Pos = config.Position{}
+	cp.Neighbors = slices.Clone(c.Neighbors)
+	for i := range cp.Neighbors {
+		cp.Neighbors[i].Pos = config.Position{}
+	}
+	return &cp
+}
+
+// startBGP starts, keeps or restarts the speaker for cfg (d.mu held). A
+// changed drlb_bgp block restarts it: the old one withdraws its routes
+// and ends its sessions, the next apply announces again.
+func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
+	want := comparableBGP(cfg.BGP)
+	if reflect.DeepEqual(want, d.bgp.cfg) {
+		return nil
+	}
+	d.stopBGP()
+	if want == nil || d.opts.VRRPOnly {
+		return nil
+	}
+	newSpeaker := d.newSpeaker
+	if newSpeaker == nil {
+		newSpeaker = newGoBGP
+	}
+	sp, err := newSpeaker(ctx, SpeakerConfig(cfg.BGP), d)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	d.bgp = bgpState{speaker: sp, cfg: want}
+	d.log.Info("BGP speaker started", "router_id", cfg.BGP.RouterID, "local_as", cfg.BGP.LocalAS, "neighbors", len(cfg.BGP.Neighbors))
+	return nil
+}
+
+// stopBGP closes the speaker (d.mu held): its routes are withdrawn and its
+// sessions end with a CEASE.
+func (d *Daemon) stopBGP() {
+	if d.bgp.speaker == nil {
+		d.bgp = bgpState{}
+		return
+	}
+	if err := d.bgp.speaker.Close(); err != nil {
+		d.log.Error("BGP speaker close", "error", err)
+	}
+	for _, p := range d.bgp.announced {
+		d.publish(api.Event{Kind: api.EventBGP, Detail: "withdrawn " + p.String(), Reason: "speaker stopped"})
+	}
+	d.bgp = bgpState{}
+}
+
+// BGPRoutes decides, for each virtual server with drlb_bgp_announce, in
+// configuration order, whether its host route is announced: while the
+// daemon is ready (the data plane holds a table), not draining, and every
+// announced service on that address has quorum. A director that cannot
+// serve one port of an address does not attract the address; the other
+// directors do.
+func BGPRoutes(c *config.Config, services map[string]ServiceState, ready, draining bool) []api.BGPRoute {
+	var out []api.BGPRoute
+	quorum := map[netip.Addr]bool{}
+	for vi := range c.VirtualServers {
+		vs := &c.VirtualServers[vi]
+		if !vs.BGPAnnounce {
+			continue
+		}
+		ss, ok := services[ServiceID(vs)]
+		up, seen := quorum[vs.Address]
+		quorum[vs.Address] = (up || !seen) && ok && ss.QuorumUp
+	}
+	for vi := range c.VirtualServers {
+		vs := &c.VirtualServers[vi]
+		if !vs.BGPAnnounce {
+			continue
+		}
+		r := api.BGPRoute{Prefix: bgp.HostPrefix(vs.Address).String(), Service: ServiceID(vs)}
+		switch {
+		case draining:
+			r.Reason = RouteDraining
+		case !ready:
+			r.Reason = RouteNotReady
+		case !quorum[vs.Address]:
+			r.Reason = RouteNoQuorum
+		default:
+			r.Announced, r.Reason = true, RouteQuorum
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// announcedPrefixes is the set of prefixes routes want announced, sorted.
+func announcedPrefixes(routes []api.BGPRoute) []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range routes {
+		if !r.Announced {
+			continue
+		}
+		p := netip.MustParsePrefix(r.Prefix)
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	return out
+}
+
+// syncBGP brings the speaker's announcements in line with the services'
+// state (d.mu held): withdrawals first, then announcements.
+func (d *Daemon) syncBGP(ctx context.Context) {
+	if d.bgp.speaker == nil {
+		return
+	}
+	ready := d.applied != nil
+	routes := BGPRoutes(d.cfg, d.services, ready, d.bgp.draining)
+	d.bgp.routes = routes
+	reasons := map[string]string{}
+	for _, r := range routes {
+		if _, ok := reasons[r.Prefix]; !ok || !r.Announced {
+			reasons[r.Prefix] = r.Reason
+		}
+	}
+	announce, withdraw := bgp.Plan(d.bgp.announced, announcedPrefixes(routes))
+	for _, p := range withdraw {
+		if err := d.bgp.speaker.Withdraw(ctx, p); err != nil {
+			d.log.Error("BGP withdraw failed", "prefix", p, "error", err)
+			continue
+		}
+		d.bgp.announced = slices.DeleteFunc(d.bgp.announced, func(q netip.Prefix) bool { return q == p })
+		reason := reasons[p.String()]
+		if reason == "" {
+			reason = "not announced any more"
+		}
+		d.log.Info("BGP route withdrawn", "prefix", p, "reason", reason)
+		d.publish(api.Event{Kind: api.EventBGP, Detail: "withdrawn " + p.String(), Reason: reason})
+	}
+	for _, p := range announce {
+		if err := d.bgp.speaker.Announce(ctx, p); err != nil {
+			d.log.Error("BGP announce failed", "prefix", p, "error", err)
+			continue
+		}
+		d.bgp.announced = append(d.bgp.announced, p)
+		d.log.Info("BGP route announced", "prefix", p)
+		d.publish(api.Event{Kind: api.EventBGP, Detail: "announced " + p.String(), Reason: RouteQuorum})
+	}
+	slices.SortFunc(d.bgp.announced, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+}
+
+// drainBGP withdraws every route first thing on stop and, when any was
+// announced, keeps the data plane forwarding for drain_delay so that the
+// routers move the flows to other directors before this one stops
+// (Katran's and GLB's drain). It returns when the drain is over.
+func (d *Daemon) drainBGP(ctx context.Context) {
+	d.mu.Lock()
+	if d.bgp.speaker == nil {
+		d.mu.Unlock()
+		return
+	}
+	had := len(d.bgp.announced) > 0
+	d.bgp.draining = true
+	d.syncBGP(ctx)
+	delay := d.cfg.BGP.DrainDelay
+	d.mu.Unlock()
+	if !had || delay <= 0 {
+		return
+	}
+	d.log.Info("BGP routes withdrawn: draining before the data plane stops", "drain_delay", delay)
+	d.publish(api.Event{Kind: api.EventBGP, Detail: fmt.Sprintf("draining for %s", delay), Reason: RouteDraining})
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	<-t.C
+}
+
+// bgpStatus is the BGP part of status (nil without a speaker).
+func (d *Daemon) bgpStatus(ctx context.Context) *api.BGP {
+	d.mu.Lock()
+	sp, routes := d.bgp.speaker, slices.Clone(d.bgp.routes)
+	d.mu.Unlock()
+	if sp == nil {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := sp.Status(sctx)
+	out := &api.BGP{RouterID: st.RouterID.String(), LocalAS: st.LocalAS, Sessions: []api.BGPSession{}, Routes: routes}
+	if out.Routes == nil {
+		out.Routes = []api.BGPRoute{}
+	}
+	if err != nil {
+		d.log.Warn("BGP status", "error", err)
+	}
+	for _, s := range st.Sessions {
+		out.Sessions = append(out.Sessions, api.BGPSession{Neighbor: s.Neighbor.String(), RemoteAS: s.RemoteAS, State: string(s.State),
+			Since: s.Since, HoldTime: s.HoldTime, UpdatesSent: s.UpdatesSent, UpdatesReceived: s.UpdatesReceived, LastError: s.LastError})
+	}
+	return out
+}
+
+var (
+	descBGPSession = prometheus.NewDesc("drlb_bgp_session_established", "Whether a BGP session is Established (1) or not (0).", []string{"neighbor"}, nil)
+	descBGPUpdates = prometheus.NewDesc("drlb_bgp_updates_sent_total", "BGP UPDATE messages sent to a neighbor.", []string{"neighbor"}, nil)
+	descBGPRoute   = prometheus.NewDesc("drlb_bgp_route_announced", "Whether a virtual server's host route is announced (1) or withdrawn (0).", []string{"prefix", "service"}, nil)
+)
+
+// bgpCollector exports the speaker's state at scrape time.
+type bgpCollector struct{ d *Daemon }
+
+// Describe implements prometheus.Collector.
+func (c bgpCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descBGPSession
+	ch <- descBGPUpdates
+	ch <- descBGPRoute
+}
+
+// Collect implements prometheus.Collector.
+func (c bgpCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.d.bgpStatus(context.Background())
+	if st == nil {
+		return
+	}
+	for _, s := range st.Sessions {
+		up := 0.0
+		if s.State == string(bgp.StateEstablished) {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descBGPSession, prometheus.GaugeValue, up, s.Neighbor)
+		ch <- prometheus.MustNewConstMetric(descBGPUpdates, prometheus.CounterValue, float64(s.UpdatesSent), s.Neighbor)
+	}
+	for _, r := range st.Routes {
+		v := 0.0
+		if r.Announced {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descBGPRoute, prometheus.GaugeValue, v, r.Prefix, r.Service)
+	}
+}

@@ -1,0 +1,189 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drlb/drlb/daemon/api"
+	"github.com/drlb/drlb/daemon/bgp"
+	"github.com/drlb/drlb/daemon/config"
+	"github.com/drlb/drlb/daemon/dataplane"
+)
+
+const bgpConf = `drlb_bgp {
+  router_id 172.16.2.11
+  local_as 65001
+  neighbor 172.16.2.1 {
+    remote_as 65000
+  }
+}
+virtual_server 172.16.100.1 80 {
+  lb_algo mh
+  lb_kind DR
+  drlb_bgp_announce
+  real_server 172.16.2.20 80 {
+  }
+}
+virtual_server 172.16.100.1 443 {
+  lb_algo mh
+  lb_kind DR
+  drlb_bgp_announce
+  real_server 172.16.2.20 443 {
+  }
+}
+virtual_server 172.16.100.2 80 {
+  lb_algo sh
+  lb_kind DR
+  drlb_bgp_announce
+  real_server 172.16.2.20 80 {
+  }
+}
+virtual_server 172.16.1.1 80 {
+  lb_kind DR
+  real_server 172.16.2.20 80 {
+  }
+}
+`
+
+func parseConf(t *testing.T, text string) *config.Config {
+	t.Helper()
+	cfg, ds, err := config.Parse("t.conf", []byte(text), config.Options{})
+	if err != nil {
+		t.Fatalf("%v: %v", err, ds)
+	}
+	return cfg
+}
+
+func TestBGPRoutes(t *testing.T) {
+	cfg := parseConf(t, bgpConf)
+	quorum := func(up80, up443, up2 bool) map[string]ServiceState {
+		return map[string]ServiceState{
+			"TCP 172.16.100.1:80":  {QuorumUp: up80},
+			"TCP 172.16.100.1:443": {QuorumUp: up443},
+			"TCP 172.16.100.2:80":  {QuorumUp: up2},
+			"TCP 172.16.1.1:80":    {QuorumUp: true},
+		}
+	}
+	type row struct {
+		prefix string
+		ann    bool
+		reason string
+	}
+	tests := []struct {
+		name            string
+		services        map[string]ServiceState
+		ready, draining bool
+		want            []row
+	}{
+		{"all up", quorum(true, true, true), true, false, []row{
+			{"172.16.100.1/32", true, RouteQuorum}, {"172.16.100.1/32", true, RouteQuorum}, {"172.16.100.2/32", true, RouteQuorum}}},
+		{"one port of an address lost quorum", quorum(true, false, true), true, false, []row{
+			{"172.16.100.1/32", false, RouteNoQuorum}, {"172.16.100.1/32", false, RouteNoQuorum}, {"172.16.100.2/32", true, RouteQuorum}}},
+		{"not evaluated yet", map[string]ServiceState{}, true, false, []row{
+			{"172.16.100.1/32", false, RouteNoQuorum}, {"172.16.100.1/32", false, RouteNoQuorum}, {"172.16.100.2/32", false, RouteNoQuorum}}},
+		{"not ready", quorum(true, true, true), false, false, []row{
+			{"172.16.100.1/32", false, RouteNotReady}, {"172.16.100.1/32", false, RouteNotReady}, {"172.16.100.2/32", false, RouteNotReady}}},
+		{"draining", quorum(true, true, true), true, true, []row{
+			{"172.16.100.1/32", false, RouteDraining}, {"172.16.100.1/32", false, RouteDraining}, {"172.16.100.2/32", false, RouteDraining}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := BGPRoutes(cfg, tt.services, tt.ready, tt.draining)
+			var rows []row
+			for _, r := range got {
+				rows = append(rows, row{r.Prefix, r.Announced, r.Reason})
+			}
+			if !slices.Equal(rows, tt.want) {
+				t.Errorf("BGPRoutes = %v, want %v", rows, tt.want)
+			}
+		})
+	}
+}
+
+// recorder is a Speaker that records calls (a pure unit test of the
+// supervisor's ordering; the real speaker is tested in daemon/bgp and the
+// lab).
+type recorder struct {
+	calls  []string
+	closed bool
+}
+
+func (r *recorder) Announce(_ context.Context, p netip.Prefix) error {
+	r.calls = append(r.calls, "+"+p.String())
+	return nil
+}
+
+func (r *recorder) Withdraw(_ context.Context, p netip.Prefix) error {
+	r.calls = append(r.calls, "-"+p.String())
+	return nil
+}
+
+func (r *recorder) Status(context.Context) (bgp.Status, error) { return bgp.Status{}, nil }
+
+func (r *recorder) Close() error {
+	r.closed = true
+	r.calls = append(r.calls, "close")
+	return nil
+}
+
+func TestSyncBGPAndDrain(t *testing.T) {
+	cfg := parseConf(t, strings.Replace(bgpConf, "local_as 65001", "local_as 65001\n  drain_delay 0.2", 1))
+	rec := &recorder{}
+	d := &Daemon{log: slog.New(slog.DiscardHandler), hub: newHub(), cfg: cfg,
+		newSpeaker: func(context.Context, bgp.Config, *Daemon) (bgp.Speaker, error) { return rec, nil }}
+	ctx := context.Background()
+	if err := d.startBGP(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	d.services = map[string]ServiceState{"TCP 172.16.100.1:80": {QuorumUp: true}, "TCP 172.16.100.1:443": {QuorumUp: true},
+		"TCP 172.16.100.2:80": {QuorumUp: true}}
+	d.syncBGP(ctx)
+	if len(rec.calls) != 0 {
+		t.Fatalf("announced before the data plane was ready: %v", rec.calls)
+	}
+	d.applied = &dataplane.Table{}
+	d.syncBGP(ctx)
+	d.services["TCP 172.16.100.1:443"] = ServiceState{QuorumUp: false}
+	d.syncBGP(ctx)
+	d.syncBGP(ctx) // no change, no call
+	want := []string{"+172.16.100.1/32", "+172.16.100.2/32", "-172.16.100.1/32"}
+	if !slices.Equal(rec.calls, want) {
+		t.Fatalf("calls = %v, want %v", rec.calls, want)
+	}
+
+	// A reload that keeps the block (only positions move) keeps the speaker.
+	moved := parseConf(t, "\n\n"+strings.Replace(bgpConf, "local_as 65001", "local_as 65001\n  drain_delay 0.2", 1))
+	if err := d.startBGP(ctx, moved); err != nil || rec.closed {
+		t.Fatalf("reload with the same block restarted the speaker (err %v)", err)
+	}
+
+	start := time.Now()
+	d.drainBGP(ctx)
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("drain took %v, want the drain_delay 200ms", took)
+	}
+	want = append(want, "-172.16.100.2/32")
+	if !slices.Equal(rec.calls, want) {
+		t.Fatalf("calls after drain = %v, want %v", rec.calls, want)
+	}
+	d.stopBGP()
+	if !rec.closed {
+		t.Error("speaker not closed")
+	}
+
+	var buf bytes.Buffer
+	writeBGP(&buf, &api.BGP{RouterID: "172.16.2.11", LocalAS: 65001,
+		Sessions: []api.BGPSession{{Neighbor: "172.16.2.1", RemoteAS: 65000, State: "Established", HoldTime: 9 * time.Second}},
+		Routes:   []api.BGPRoute{{Prefix: "172.16.100.1/32", Service: "TCP 172.16.100.1:80", Announced: true, Reason: RouteQuorum}}}, time.Now())
+	for _, s := range []string{"BGP (router id 172.16.2.11, AS 65001)", "172.16.2.1", "Established", "172.16.100.1/32", "yes"} {
+		if !strings.Contains(buf.String(), s) {
+			t.Errorf("status text lacks %q:\n%s", s, buf.String())
+		}
+	}
+}
