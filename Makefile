@@ -14,8 +14,8 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # Debian packages: nft for the nftables data plane, keepalived as the reference
 # peer and genhash, iproute2 for `ip netns`, curl/wrk for traffic, qemu and
 # busybox for the real-IPVS VM tests, chromium for the training view's
-# browser test (scenarios/report).
-DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86 chromium
+# browser test (scenarios/report), frr (zebra, bgpd) as the scaleout lab's router.
+DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86 chromium frr
 FUZZTIME    ?= 5s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=
