@@ -71,7 +71,7 @@ func wantNextHops(lab *topology.Lab, timeout time.Duration, hosts ...string) {
 		want = append(want, directorIPs[h])
 	}
 	slices.Sort(want)
-	Eventually(func() ([]string, error) { return nextHops(lab) }).WithTimeout(timeout).WithPolling(50 * time.Millisecond).
+	Eventually(func() ([]string, error) { return nextHops(lab) }).WithTimeout(timeout).WithPolling(50*time.Millisecond).
 		Should(Equal(want), "router next hops for %s", scaleoutVIP)
 }
 
