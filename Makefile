@@ -20,7 +20,7 @@ FUZZTIME    ?= 5s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=
 
-.PHONY: all deps build test unit e2e e2e-ipvs bench lint fmt-check fuzz demo lab-down clean help
+.PHONY: all deps build test unit e2e e2e-ipvs bench lint fmt-check tidy-check docs fuzz demo lab-down clean help
 
 all: build
 
@@ -42,7 +42,7 @@ build:
 
 # Everything. As root the privileged tests (namespaces, raw sockets, nft, labs)
 # run too; DRLB_REQUIRE_PRIVILEGED=1 turns their skips into failures (CI).
-test: deps build fmt-check
+test: deps build fmt-check tidy-check
 	$(GO) vet ./...
 	DRLB_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) --no-print-directory e2e-ipvs
@@ -51,6 +51,17 @@ test: deps build fmt-check
 # Unit tests only (no root needed; privileged tests skip with a message).
 unit:
 	$(GO) test -count=1 ./...
+
+# The man pages in docs/man, generated from the cobra commands of drlb and
+# drlab; TestManPages (cmd/drlb, cmd/drlab) fails while they are stale.
+docs:
+	DRLB_UPDATE_MAN=1 $(GO) test -count=1 -run '^TestManPages$$' ./cmd/drlb ./cmd/drlab
+
+# go.mod and go.sum must be what `go mod tidy` makes of them: every module the
+# code imports is a direct requirement, nothing unused is listed.
+tidy-check:
+	@if ! out=$$($(GO) mod tidy -diff 2>&1); then \
+	  echo "$$out"; echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result" >&2; exit 1; fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -87,7 +98,7 @@ e2e-ipvs:
 bench: deps build
 	DRLB_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
-lint:
+lint: tidy-check
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...
 
 # The how-to, live: lab up, balancers, traffic, failover. Leaves the lab down.

@@ -27,6 +27,7 @@ virtual_server 172.16.100.1 80 {
   lb_algo mh
   lb_kind DR
   drlb_bgp_announce
+  protocol TCP
   real_server 172.16.2.20 80 {
   }
 }
@@ -34,6 +35,7 @@ virtual_server 172.16.100.1 443 {
   lb_algo mh
   lb_kind DR
   drlb_bgp_announce
+  protocol TCP
   real_server 172.16.2.20 443 {
   }
 }
@@ -41,11 +43,13 @@ virtual_server 172.16.100.2 80 {
   lb_algo sh
   lb_kind DR
   drlb_bgp_announce
+  protocol TCP
   real_server 172.16.2.20 80 {
   }
 }
 virtual_server 172.16.1.1 80 {
   lb_kind DR
+  protocol TCP
   real_server 172.16.2.20 80 {
   }
 }

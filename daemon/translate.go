@@ -88,19 +88,19 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 			ic.ExcludedVIPs = append(ic.ExcludedVIPs, vrrp.VIP{Prefix: v.Prefix, Interface: v.Dev, Label: v.Label})
 		}
 		for _, t := range in.TrackInterfaces {
-			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight})
+			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}
 		for _, t := range trackScriptsOf(c, in) {
 			s, ok := scripts[t.Name]
 			if !ok {
 				return out, fmt.Errorf("%s:%d: vrrp_instance %s: track_script %q names no vrrp_script", in.Pos.File, in.Pos.Line, in.Name, t.Name)
 			}
-			weight := s.Weight
+			weight, reverse := s.Weight, s.Reverse
 			if t.WeightSet {
-				weight = t.Weight
+				weight, reverse = t.Weight, t.Reverse
 			}
 			ic.TrackScripts = append(ic.TrackScripts, vrrp.TrackScript{Name: s.Name, Script: s.Script,
-				Interval: s.Interval, Timeout: s.Timeout, Weight: weight, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail})
+				Interval: s.Interval, Timeout: s.Timeout, Weight: weight, Reverse: reverse, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail})
 		}
 		out.Instances = append(out.Instances, ic)
 	}

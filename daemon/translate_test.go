@@ -62,6 +62,7 @@ virtual_server 172.16.1.1 80 {
   }
 }
 virtual_server 172.16.1.5 443 {
+  protocol TCP
   lb_kind DR
   ha_suspend
   real_server 172.16.1.10 443 {
@@ -240,6 +241,50 @@ func TestWriteStatus(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestVRRPConfigCarriesReverse: "weight N reverse" on track_interface,
+// track_script and vrrp_script lines reaches the VRRP engine (it was
+// dropped, so priority moved the wrong way).
+func TestVRRPConfigCarriesReverse(t *testing.T) {
+	cfg := parse(t, `vrrp_script chk {
+  script "/bin/true"
+  weight 7 reverse
+}
+vrrp_script chk2 {
+  script "/bin/true"
+  weight 7 reverse
+}
+vrrp_instance VI_1 {
+  interface eth1
+  virtual_router_id 51
+  virtual_ipaddress {
+    172.16.1.1
+  }
+  track_interface {
+    eth1 weight -10 reverse
+  }
+  track_script {
+    chk weight 10 reverse
+    chk2
+    chk2 weight 3 noreverse
+  }
+}
+`)
+	v, err := VRRPConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := v.Instances[0]
+	if ti := in.TrackInterfaces[0]; ti.Weight != -10 || !ti.Reverse {
+		t.Errorf("track_interface = %+v", ti)
+	}
+	want := []vrrp.TrackScript{{Weight: 10, Reverse: true}, {Weight: 7, Reverse: true}, {Weight: 3, Reverse: false}}
+	for i, w := range want {
+		if got := in.TrackScripts[i]; got.Weight != w.Weight || got.Reverse != w.Reverse {
+			t.Errorf("track_script %d = weight %d reverse %v, want %d %v", i, got.Weight, got.Reverse, w.Weight, w.Reverse)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containernetworking/plugins/pkg/utils/sysctl"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -197,7 +198,7 @@ func (l *Lab) buildSwitch() error {
 	}
 	// A new namespace sends bridged IPv4 through iptables; the lab's switch must not.
 	for _, key := range []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables", "net.bridge.bridge-nf-call-arptables"} {
-		if _, err := os.Stat(filepath.Join("/proc/sys", dotsToSlashes(key))); err != nil {
+		if _, err := sysctl.Sysctl(key); err != nil {
 			continue // br_netfilter absent: nothing to turn off
 		}
 		if err := writeSysctl(NSPath(sw), key, "0"); err != nil {
@@ -316,8 +317,7 @@ func (l *Lab) applySysctls() error {
 		}
 		err := Do(l.NSPath(host.Name), func() error {
 			for _, k := range keys {
-				file := filepath.Join("/proc/sys", dotsToSlashes(k))
-				if err := os.WriteFile(file, []byte(host.Sysctls[k]), 0o644); err != nil {
+				if _, err := sysctl.Sysctl(k, host.Sysctls[k]); err != nil {
 					return fmt.Errorf("sysctl %s=%s: %w", k, host.Sysctls[k], err)
 				}
 			}

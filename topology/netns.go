@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
+	"strings"
 
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/utils/sysctl"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-
-	"github.com/drlb/drlb/internal/nsdo"
 )
 
 // NetnsDir is where named namespaces are bind-mounted, as `ip netns` expects.
@@ -20,13 +20,25 @@ const NetnsDir = "/run/netns"
 // NSPath is the bind-mount path of a named namespace.
 func NSPath(nsName string) string { return filepath.Join(NetnsDir, nsName) }
 
-// Do runs fn on a thread inside the namespace at nsPath (see internal/nsdo:
-// sockets and processes fn creates stay there; goroutines it starts do not).
+// Do runs fn on a thread inside the namespace at nsPath, with
+// containernetworking's ns.Do: a fresh goroutine locked to its OS thread
+// enters the namespace, runs fn and goes back; the thread is unlocked only
+// if going back worked, otherwise the runtime retires it. Sockets and
+// processes fn creates stay in the namespace; goroutines it starts do not.
+// fn's error is returned unchanged.
 func Do(nsPath string, fn func() error) error {
 	if nsPath == "" {
 		return fmt.Errorf("enter namespace: empty path")
 	}
-	return nsdo.Do(nsPath, fn)
+	var fnErr error
+	err := ns.WithNetNSPath(nsPath, func(ns.NetNS) error {
+		fnErr = fn()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
+	}
+	return fnErr
 }
 
 // ensureNetnsDir makes /run/netns a shared bind mount, as `ip netns add`
@@ -64,36 +76,18 @@ func createNamedNS(name string) error {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
 	_ = f.Close() // an empty mount point: nothing written
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("remember current namespace: %w", err)
-			return
-		}
-		defer func() { _ = orig.Close() }()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("unshare network namespace: %w", err)
-			return
-		}
-		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		mountErr := unix.Mount(self, path, "none", unix.MS_BIND, "")
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(mountErr, fmt.Errorf("restore namespace: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		if mountErr != nil {
-			mountErr = fmt.Errorf("bind-mount namespace %s: %w", name, mountErr)
-		}
-		errc <- mountErr
-	}()
-	if err := <-errc; err != nil {
+	// containernetworking's TempNetNS unshares on a thread of its own that
+	// is retired if it cannot go back; the bind mount keeps the namespace
+	// after that handle is closed.
+	tmp, err := ns.TempNetNS()
+	if err != nil {
 		_ = os.Remove(path) // best effort: the error that matters is err
-		return err
+		return fmt.Errorf("create network namespace %s: %w", name, err)
+	}
+	defer func() { _ = tmp.Close() }()
+	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", tmp.Fd()), path, "none", unix.MS_BIND, ""); err != nil {
+		_ = os.Remove(path) // best effort: the error that matters is err
+		return fmt.Errorf("bind-mount namespace %s: %w", name, err)
 	}
 	return nil
 }
@@ -135,45 +129,26 @@ func openHandle(nsName string) (*netlink.Handle, error) {
 	return h, nil
 }
 
-// writeSysctl sets a net.* sysctl inside the namespace at nsPath.
+// writeSysctl sets a net.* sysctl (dotted key) inside the namespace at nsPath.
 func writeSysctl(nsPath, key, value string) error {
-	file := filepath.Join("/proc/sys", filepath.FromSlash(dotsToSlashes(key)))
 	return Do(nsPath, func() error {
-		if err := os.WriteFile(file, []byte(value), 0o644); err != nil {
+		if _, err := sysctl.Sysctl(key, value); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
 		}
 		return nil
 	})
 }
 
-// readSysctl reads a net.* sysctl inside the namespace at nsPath.
+// readSysctl reads a net.* sysctl (dotted key) inside the namespace at nsPath.
 func readSysctl(nsPath, key string) (string, error) {
-	file := filepath.Join("/proc/sys", dotsToSlashes(key))
 	var out string
 	err := Do(nsPath, func() error {
-		b, err := os.ReadFile(file)
+		v, err := sysctl.Sysctl(key)
 		if err != nil {
 			return fmt.Errorf("read sysctl %s: %w", key, err)
 		}
-		out = string(b)
+		out = strings.TrimRight(v, " \n")
 		return nil
 	})
-	return trimNL(out), err
-}
-
-func dotsToSlashes(key string) string {
-	b := []byte(key)
-	for i, c := range b {
-		if c == '.' {
-			b[i] = '/'
-		}
-	}
-	return string(b)
-}
-
-func trimNL(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
-		s = s[:len(s)-1]
-	}
-	return s
+	return out, err
 }

@@ -3,72 +3,105 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/drlb/drlb/internal/cli"
 	"github.com/drlb/drlb/scenarios"
 	"github.com/drlb/drlb/topology"
 )
 
-// cmdDaemon starts, stops, kills or reloads the balancer daemon in a lab host.
-func cmdDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const usageLine = "start HOST -f FILE [--config-id ID] [--dataplane auto|ipvs|nft] [--keepalived] | stop|kill|reload HOST"
-	fs, name, root := newFlags("daemon", usageLine, stderr)
-	file := fs.String("f", "", "keepalived.conf to run (start)")
-	configID := fs.String("config-id", "", "drlb --config-id (start)")
-	dataplane := fs.String("dataplane", "", "drlb --dataplane: auto, ipvs or nft (start)")
-	keepalived := fs.Bool("keepalived", false, "run keepalived (VRRP only) instead of drlb")
-	p, code, ok := parse(fs, args)
-	if !ok {
-		return code
+// daemonOptions are drlab daemon's flags.
+type daemonOptions struct {
+	file, configID, dataplane string
+	keepalived                bool
+}
+
+func newDaemonCmd() *cobra.Command {
+	var o daemonOptions
+	c := &cobra.Command{
+		Use:   "daemon start HOST -f FILE [--config-id ID] [--dataplane auto|ipvs|nft] [--keepalived] | stop|kill|reload HOST",
+		Short: "start, stop or kill drlb on a lab balancer",
+		Long: `Starts drlb (or keepalived, VRRP only, with --keepalived) on a lab host and
+waits until it is ready; stop sends SIGTERM, kill SIGKILL (both wait for the
+exit), reload SIGHUP.`,
+		Args: cobra.ArbitraryArgs,
 	}
-	if len(p.args) != 2 {
-		fs.Usage()
-		return 2
+	lf := addLabFlags(c)
+	f := c.Flags()
+	f.StringVarP(&o.file, "use-file", "f", "", "keepalived.conf `FILE` to run (start)")
+	f.StringVar(&o.configID, "config-id", "", "drlb --config-id `ID` (start)")
+	f.StringVar(&o.dataplane, "dataplane", "", "drlb --dataplane: auto, ipvs or nft (start)")
+	f.BoolVar(&o.keepalived, "keepalived", false, "run keepalived (VRRP only) instead of drlb")
+	_ = c.MarkFlagFilename("use-file", "conf")
+	_ = c.RegisterFlagCompletionFunc("dataplane", cobra.FixedCompletions([]string{"auto", "ipvs", "nft"}, cobra.ShellCompDirectiveNoFileComp))
+	c.ValidArgsFunction = func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		switch len(args) {
+		case 0:
+			return []string{"start", "stop", "kill", "reload"}, cobra.ShellCompDirectiveNoFileComp
+		case 1:
+			return hostArg(lf)(c, nil, "")
+		}
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	verb, host := p.args[0], p.args[1]
-	lab, err := topology.Open(*name, *root)
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) != 2 {
+			return cli.BadUsage(c)
+		}
+		lf.resolve(c)
+		return cli.Exit(o.run(c, lf, args[0], args[1]))
+	}
+	return c
+}
+
+// run does verb (start, stop, kill, reload) to the daemon on host and
+// returns the exit status.
+func (o daemonOptions) run(c *cobra.Command, lf *labFlags, verb, host string) int {
+	ctx, stdout, stderr := c.Context(), c.OutOrStdout(), c.ErrOrStderr()
+	name, root := lf.name, lf.stateRoot
+	lab, err := topology.Open(name, root)
 	if err != nil {
 		fmt.Fprintf(stderr, "drlab daemon: %v\n", err)
 		return 1
 	}
 	kind := scenarios.DaemonDrlb
-	if *keepalived {
+	if o.keepalived {
 		kind = scenarios.DaemonKeepalived
 	}
 	proc := scenarios.ProcessName(kind)
 	switch verb {
 	case "start":
-		if *file == "" {
+		if o.file == "" {
 			fmt.Fprintln(stderr, "drlab daemon start: give the config with -f FILE")
 			return 2
 		}
-		abs, err := filepath.Abs(*file)
+		abs, err := filepath.Abs(o.file)
 		if err != nil {
 			fmt.Fprintf(stderr, "drlab daemon start: %v\n", err)
 			return 1
 		}
-		o := scenarios.DaemonOptions{Kind: kind, Binary: filepath.Join(binDir(), "drlb"), ConfigFile: abs, ConfigID: *configID, Dataplane: *dataplane}
-		if *keepalived {
-			o.Binary = scenarios.DefaultKeepalived
+		do := scenarios.DaemonOptions{Kind: kind, Binary: filepath.Join(binDir(), "drlb"), ConfigFile: abs, ConfigID: o.configID, Dataplane: o.dataplane}
+		if o.keepalived {
+			do.Binary = scenarios.DefaultKeepalived
 		}
-		if !*keepalived {
-			if err := scenarios.CheckDrlbRun(ctx, o.Binary); err != nil {
+		if !o.keepalived {
+			if err := scenarios.CheckDrlbRun(ctx, do.Binary); err != nil {
 				fmt.Fprintf(stderr, "drlab daemon start: %v\n", err)
 				return 1
 			}
 		}
 		start := time.Now()
-		p, err := scenarios.StartDaemon(ctx, lab, host, o)
+		p, err := scenarios.StartDaemon(ctx, lab, host, do)
 		if err != nil {
 			fmt.Fprintf(stderr, "drlab daemon start: %v\n", err)
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s on %s ready in %v (pid %d, log %s)\n", proc, host, time.Since(start).Round(time.Millisecond), p.PID, p.LogPath)
-		if !*keepalived {
-			fmt.Fprintf(stdout, "try: drlab exec --name %s %s -- drlb status\n", *name, host)
+		if !o.keepalived {
+			fmt.Fprintf(stdout, "try: drlab exec --name %s %s -- drlb status\n", name, host)
 		}
 		return 0
 	case "stop", "kill", "reload":
@@ -89,6 +122,6 @@ func cmdDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 0
 	}
 	fmt.Fprintf(stderr, "drlab daemon: unknown action %q\n", verb)
-	fs.Usage()
+	_ = cli.BadUsage(c)
 	return 2
 }

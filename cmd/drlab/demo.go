@@ -11,28 +11,43 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/drlb/drlb/internal/cli"
 	"github.com/drlb/drlb/scenarios"
 	"github.com/drlb/drlb/scenarios/report"
 	"github.com/drlb/drlb/topology"
 )
 
-// cmdDemo plays the how-to in a fresh lab, narrated for a newcomer: drlb on
+// newDemoCmd is drlab demo: it plays the how-to in a fresh lab, narrated for a newcomer: drlb on
 // lb1 and lb2 with the how-to's configuration, `drlb status` on both, the
 // client served by rs1 and rs2 through the VIP, then the master killed and
 // the VIP answering from lb2. Without a working `drlb run` it shows the lab
 // alone. The lab is removed at the end (unless --keep).
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, name, root := newFlags("demo", "[--name LAB] [--keep] [--lab-only]", stderr)
-	keep := fs.Bool("keep", false, "leave the lab running afterwards (remove it with drlab down)")
-	labOnly := fs.Bool("lab-only", false, "show the lab without balancers")
-	p, code, ok := parse(fs, args)
-	if !ok {
-		return code
+func newDemoCmd() *cobra.Command {
+	var keep, labOnly bool
+	c := &cobra.Command{
+		Use:               "demo [--name LAB] [--keep] [--lab-only]",
+		Short:             "the how-to, live and narrated, in a fresh lab",
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: cli.NoFileCompletion,
 	}
-	if len(p.args) > 0 {
-		fs.Usage()
-		return 2
+	lf := addLabFlags(c)
+	c.Flags().BoolVar(&keep, "keep", false, "leave the lab running afterwards (remove it with drlab down)")
+	c.Flags().BoolVar(&labOnly, "lab-only", false, "show the lab without balancers")
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return cli.BadUsage(c)
+		}
+		lf.resolve(c)
+		return cli.Exit(demo(c.Context(), lf, keep, labOnly, c.OutOrStdout(), c.ErrOrStderr()))
 	}
+	return c
+}
+
+// demo plays the how-to and returns the exit status.
+func demo(ctx context.Context, lf *labFlags, keep, labOnly bool, stdout, stderr io.Writer) int {
+	name, root := lf.name, lf.stateRoot
 	start := time.Now()
 	var mu sync.Mutex
 	say := func(format string, a ...any) {
@@ -41,30 +56,30 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "[%6.2fs] "+format+"\n", append([]any{time.Since(start).Seconds()}, a...)...)
 	}
 	drlb := filepath.Join(binDir(), "drlb")
-	if !*labOnly {
+	if !labOnly {
 		if err := scenarios.CheckDrlbRun(ctx, drlb); err != nil {
 			say("drlb run is not available (%v): showing the lab without balancers", err)
-			*labOnly = true
+			labOnly = true
 		}
 	}
-	say("building the how-to's lab %q: lb1, lb2, rs1, rs2 and a client on 172.16.1.0/24", *name)
-	lab, err := topology.Up(ctx, topology.Options{Name: *name, StateRoot: *root,
+	say("building the how-to's lab %q: lb1, lb2, rs1, rs2 and a client on 172.16.1.0/24", name)
+	lab, err := topology.Up(ctx, topology.Options{Name: name, StateRoot: root,
 		Progress: func(f string, a ...any) { fmt.Fprintf(stdout, "          "+f+"\n", a...) }})
 	if err != nil {
 		fmt.Fprintf(stderr, "drlab demo: %v\n", err)
 		return 1
 	}
-	if !*keep {
+	if !keep {
 		defer func() {
 			if err := lab.Down(context.WithoutCancel(ctx)); err != nil {
-				fmt.Fprintf(stderr, "drlab demo: %v (run `drlab down --name %s`)\n", err, *name)
+				fmt.Fprintf(stderr, "drlab demo: %v (run `drlab down --name %s`)\n", err, name)
 			}
 			say("lab removed")
 		}()
 	} else {
-		defer say("lab left running: drlab status --name %s; drlab down --name %s", *name, *name)
+		defer say("lab left running: drlab status --name %s; drlab down --name %s", name, name)
 	}
-	if *labOnly {
+	if labOnly {
 		return demoLab(ctx, lab, say, stderr)
 	}
 	return demoFailover(ctx, lab, drlb, &mu, say, stdout, stderr)

@@ -8,131 +8,103 @@
 //	drlab page set HOST PATH CONTENT    change a real server's page
 //	drlab page reset HOST PATH          restore its original content
 //	drlab topology [seed]               print the built-in topology spec
+//	drlab scenario list|run|replay      failure scenarios
+//	drlab daemon start|stop|kill|reload drlb on a lab balancer
+//	drlab demo                          the how-to, live
+//	drlab completion bash|zsh|fish|powershell   shell completion script
 //
-// Every subcommand takes --name N (default drlab) to pick the lab.
+// Every lab subcommand takes --name N (default $DRLAB_NAME or drlab) to
+// pick the lab. Each subcommand is a cobra command in its own file
+// (newXxxCmd); internal/cli holds the plumbing shared with drlb.
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
 	"os"
-	"os/signal"
-	"sort"
-	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/drlb/drlb/internal/cli"
+	"github.com/drlb/drlb/topology"
 )
 
-type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
-}
+// newRootCmd is drlab with every subcommand. A new subcommand is a file
+// with its newXxxCmd and one line here.
+func newRootCmd() *cobra.Command {
+	root := cli.NewRoot("drlab", "build and drive drlb's network-namespace lab",
+		`drlab rebuilds the classic two-balancers/two-real-servers setup in network
+namespaces on one machine, plays failure scenarios in it and runs drlb (or
+keepalived) on its balancers.
 
-func commands() map[string]command {
-	return map[string]command{
-		"up":       {"build a lab and start its services", cmdUp},
-		"down":     {"remove a lab, also the leftovers of a crashed run", cmdDown},
-		"status":   {"show hosts, addresses, the VIP owner and processes", cmdStatus},
-		"exec":     {"run a command inside a lab host", cmdExec},
-		"logs":     {"print the logs of a host's processes", cmdLogs},
-		"page":     {"change (set) or restore (reset) a real server's page", cmdPage},
-		"topology": {"print the built-in topology spec (to copy and edit)", cmdTopology},
-		"demo":     {"the how-to, live and narrated, in a fresh lab", cmdDemo},
-		"scenario": {"list, run or replay failure scenarios", cmdScenario},
-		"daemon":   {"start, stop or kill drlb on a lab balancer", cmdDaemon},
-		"serve":    {"run the lab web server (started by `up` in real servers)", cmdServe},
+Run 'drlab COMMAND --help' for a command's flags.`)
+	root.AddGroup(
+		&cobra.Group{ID: "lab", Title: "The lab:"},
+		&cobra.Group{ID: "play", Title: "Balancers and scenarios in it:"},
+	)
+	for _, c := range []*cobra.Command{
+		newUpCmd(),
+		newDownCmd(),
+		newStatusCmd(),
+		newExecCmd(),
+		newLogsCmd(),
+		newPageCmd(),
+		newTopologyCmd(),
+		newServeCmd(),
+	} {
+		c.GroupID = "lab"
+		root.AddCommand(c)
 	}
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: drlab COMMAND [--name LAB] [flags] [args]")
-	fmt.Fprintln(w, "\ncommands:")
-	cmds := commands()
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+	for _, c := range []*cobra.Command{
+		newDemoCmd(),
+		newScenarioCmd(),
+		newDaemonCmd(),
+	} {
+		c.GroupID = "play"
+		root.AddCommand(c)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'drlab COMMAND -h' for a command's flags.")
+	return root
 }
 
 func main() {
-	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.Main(newRootCmd(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func runMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stdout)
-		if len(args) == 0 {
-			return 2
+// labFlags are the flags of every command that works on one lab.
+type labFlags struct {
+	name      string // lab name: namespaces are NAME-HOST
+	stateRoot string // directory holding each lab's state
+}
+
+// addLabFlags defines --name and --state-root on c.
+func addLabFlags(c *cobra.Command) *labFlags {
+	l := &labFlags{}
+	c.Flags().StringVar(&l.name, "name", "drlab", "lab `NAME` (namespaces are NAME-HOST; $DRLAB_NAME when not given)")
+	c.Flags().StringVar(&l.stateRoot, "state-root", "/run/drlab", "`DIR`ectory holding each lab's state")
+	_ = c.MarkFlagDirname("state-root")
+	_ = c.RegisterFlagCompletionFunc("name", func(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		names, _ := topology.List(l.stateRoot)
+		return names, cobra.ShellCompDirectiveNoFileComp
+	})
+	return l
+}
+
+// resolve applies $DRLAB_NAME when --name was not given.
+func (l *labFlags) resolve(c *cobra.Command) {
+	if v := os.Getenv("DRLAB_NAME"); v != "" && !cli.FlagChanged(c, "name") {
+		l.name = v
+	}
+}
+
+// hostArg completes the first argument with the lab's host names (the
+// seed topology's when the lab is not up).
+func hostArg(l *labFlags) cobra.CompletionFunc {
+	return func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return 0
-	}
-	cmd, ok := commands()[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "drlab: unknown command %q\n\n", args[0])
-		usage(stderr)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return cmd.run(ctx, args[1:], stdout, stderr)
-}
-
-// newFlags returns a flag set with the common --name and --state-root flags.
-func newFlags(name, usageLine string, stderr io.Writer) (*flag.FlagSet, *string, *string) {
-	fs := flag.NewFlagSet("drlab "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: drlab %s %s\n\nflags:\n", name, usageLine)
-		fs.PrintDefaults()
-	}
-	lab := fs.String("name", envOr("DRLAB_NAME", "drlab"), "lab name (namespaces are NAME-HOST)")
-	root := fs.String("state-root", "/run/drlab", "directory holding each lab's state")
-	return fs, lab, root
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-// parsed is a command line split into positional arguments and, after "--",
-// a command to run.
-type parsed struct {
-	args    []string
-	command []string
-}
-
-// parse parses flags anywhere before "--" (so `drlab logs lb1 --name x`
-// works); it returns an exit code and false when the caller must stop.
-func parse(fs *flag.FlagSet, args []string) (parsed, int, bool) {
-	var p parsed
-	for i, a := range args {
-		if a == "--" {
-			p.command = args[i+1:]
-			args = args[:i]
-			break
+		l.resolve(c)
+		if lab, err := topology.Open(l.name, l.stateRoot); err == nil {
+			return lab.Spec().HostNames(), cobra.ShellCompDirectiveNoFileComp
 		}
-	}
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return p, 0, false
-			}
-			return p, 2, false
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return p, 0, true
-		}
-		p.args = append(p.args, args[0])
-		args = args[1:]
+		return topology.Seed().HostNames(), cobra.ShellCompDirectiveNoFileComp
 	}
 }

@@ -1,31 +1,39 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"io"
 
+	"github.com/spf13/cobra"
+
+	"github.com/drlb/drlb/internal/cli"
 	"github.com/drlb/drlb/scenarios/report"
 )
 
-// scenarioReport writes the training view of a recorded timeline:
-// drlab scenario report TIMELINE.jsonl -o FILE.html.
-func scenarioReport(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("drlab scenario report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("o", "", "write the HTML page here (required)")
-	p, code, ok := parse(fs, args)
-	if !ok {
-		return code
+// newScenarioReportCmd is drlab scenario report TIMELINE.jsonl -o FILE.html:
+// the training view (one self-contained HTML page) of a recorded timeline.
+func newScenarioReportCmd() *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "report TIMELINE.jsonl -o FILE.html",
+		Short: "write the training view (one HTML page) of a recorded timeline",
+		Long: `Turns a recorded timeline (drlab scenario run --timeline, or the file a run
+prints) into one self-contained HTML page: lanes per balancer and real server,
+the client's requests, steps, expectations and narration, replayable in a browser.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 || out == "" {
+				fmt.Fprintln(c.ErrOrStderr(), "usage: drlab scenario report TIMELINE.jsonl -o FILE.html")
+				return cli.Exit(2)
+			}
+			if err := report.WriteFile(args[0], out); err != nil {
+				fmt.Fprintf(c.ErrOrStderr(), "drlab scenario report: %v\n", err)
+				return cli.Exit(1)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "report: %s\n", out)
+			return nil
+		},
 	}
-	if len(p.args) != 1 || *out == "" {
-		fmt.Fprintln(stderr, "usage: drlab scenario report TIMELINE.jsonl -o FILE.html")
-		return 2
-	}
-	if err := report.WriteFile(p.args[0], *out); err != nil {
-		fmt.Fprintf(stderr, "drlab scenario report: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "report: %s\n", *out)
-	return 0
+	c.Flags().StringVarP(&out, "output", "o", "", "write the HTML page to `FILE.html` (required)")
+	_ = c.MarkFlagFilename("output", "html")
+	return c
 }

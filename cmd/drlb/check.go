@@ -3,54 +3,76 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
+
 	"github.com/drlb/drlb/daemon/config"
+	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/ipvs"
+	"github.com/drlb/drlb/internal/cli"
 )
 
-// cmdCheck validates a keepalived.conf: diagnostics go to stderr, one per
-// line; with --dump the effective configuration goes to stdout as JSON.
-// Exit codes: 0 usable (warnings allowed), 1 errors, 2 bad arguments.
-func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("drlb check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("f", "", "configuration `FILE` (default /etc/keepalived/keepalived.conf,\nor /etc/drlb/keepalived.conf when the first does not exist)")
-	configID := fs.String("config-id", "", "configuration `ID` selecting @ID / @^ID lines (default: the short host name, as keepalived)")
-	hostChecks := fs.Bool("host-checks", false, "also check this host (interfaces named in the file exist)")
-	dump := fs.Bool("dump", false, "print the effective configuration, defaults filled in, as JSON on stdout")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: drlb check [-f FILE] [--config-id ID] [--host-checks] [--dump]")
-		fmt.Fprintln(stderr, "\nValidate a keepalived.conf and report every problem as FILE:LINE:COL: error|warning: message.")
-		fmt.Fprintln(stderr, "Exit status: 0 usable (warnings allowed), 1 errors found, 2 bad arguments.")
-		fmt.Fprintln(stderr, "\nflags:")
-		fs.PrintDefaults()
+// checkOptions are drlb check's flags.
+type checkOptions struct {
+	file, configID   string
+	hostChecks, dump bool
+}
+
+func newCheckCmd() *cobra.Command {
+	var o checkOptions
+	c := &cobra.Command{
+		Use:   "check [-f FILE] [--config-id ID] [--host-checks] [--dump]",
+		Short: "validate a configuration file",
+		Long: `Validate a keepalived.conf and report every problem as FILE:LINE:COL: error|warning: message.
+With --dump the effective configuration, keepalived's defaults filled in, goes to stdout as JSON.
+Exit status: 0 usable (warnings allowed), 1 errors found, 2 bad arguments.`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: cli.NoFileCompletion,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				fmt.Fprintf(c.ErrOrStderr(), "drlb check: unexpected argument %q (use -f FILE)\n", args[0])
+				return cli.BadUsage(c)
+			}
+			return cli.Exit(o.run(c.OutOrStdout(), c.ErrOrStderr()))
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "drlb check: unexpected argument %q (use -f FILE)\n", fs.Arg(0))
-		fs.Usage()
-		return 2
-	}
-	path := *file
+	f := c.Flags()
+	f.StringVarP(&o.file, "use-file", "f", "", "configuration `FILE` (default /etc/keepalived/keepalived.conf,\nor /etc/drlb/keepalived.conf when the first does not exist)")
+	f.StringVarP(&o.configID, "config-id", "i", "", "configuration `ID` selecting @ID / @^ID lines (default: the short host name, as keepalived)")
+	f.BoolVar(&o.hostChecks, "host-checks", false, "also check this host (interfaces named in the file exist; without IPVS,\nservices the nftables data plane cannot program are errors)")
+	f.BoolVar(&o.dump, "dump", false, "print the effective configuration, defaults filled in, as JSON on stdout")
+	_ = c.MarkFlagFilename("use-file", "conf")
+	return c
+}
+
+// cmdCheck runs `drlb check args...` and returns its exit status.
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return cli.Execute(ctx, newRootCmd(), append([]string{"check"}, args...), stdout, stderr) //nolint:contextcheck // ctx reaches the command through ExecuteContext
+}
+
+// run validates the file: diagnostics go to stderr, one per line; with
+// --dump the effective configuration goes to stdout as JSON. It returns
+// the exit status: 0 usable (warnings allowed), 1 errors.
+func (o checkOptions) run(stdout, stderr io.Writer) int {
+	path := o.file
 	if path == "" {
 		path = config.DefaultPath()
 	}
-	id := *configID
+	id := o.configID
 	if id == "" {
 		id = config.DefaultConfigID()
 	}
-	cfg, diags, err := config.Load(path, config.Options{ConfigID: id, HostChecks: *hostChecks})
+	opts := config.Options{ConfigID: id, HostChecks: o.hostChecks}
+	if o.hostChecks {
+		opts.IPVSAvailable = func() bool { return ipvs.Available(dataplane.Options{}) == nil }
+	}
+	cfg, diags, err := config.Load(path, opts)
 	for _, d := range diags {
 		fmt.Fprintln(stderr, d.String())
 	}
-	if *dump && cfg != nil {
+	if o.dump && cfg != nil {
 		data, derr := cfg.DumpJSON()
 		if derr != nil {
 			fmt.Fprintf(stderr, "drlb check: %v\n", derr)
@@ -69,7 +91,7 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: not usable: %d error(s), %d warning(s)\n", path, len(diags.Errors()), len(diags.Warnings()))
 		return 1
 	}
-	if !*dump {
+	if !o.dump {
 		fmt.Fprintf(stdout, "%s: usable, %d warning(s)\n", path, len(diags.Warnings()))
 	}
 	return 0

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/ipvs"
 )
 
 const checkTestdata = "../../daemon/config/testdata/"
@@ -93,20 +96,42 @@ func TestCheckHostChecks(t *testing.T) {
 	}
 }
 
+// TestCheckHostChecksDataplane: with --host-checks on a kernel without
+// IPVS (drlb_dataplane auto then uses nftables), a NAT service is refused
+// at its position, as run's data plane would refuse the table.
+func TestCheckHostChecksDataplane(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "k.conf")
+	body := "virtual_server 10.9.9.9 80 {\n protocol TCP\n lvs_sched rr\n lvs_method NAT\n real_server 10.9.9.10 80 {\n  TCP_CHECK {\n  }\n }\n}\n"
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCheck(t, "-f", conf, "--host-checks")
+	if ipvs.Available(dataplane.Options{}) == nil {
+		if code != 0 {
+			t.Errorf("this kernel has IPVS, which does NAT: exit %d\n%s", code, errOut)
+		}
+		return
+	}
+	if code != 1 || !strings.Contains(errOut, "k.conf:1:1: error: virtual_server 10.9.9.9:80: lvs_method NAT needs IPVS") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+}
+
 func TestCheckArguments(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		code int
 		msg  string
 	}{
-		{[]string{"--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"--bogus"}, 2, "unknown flag: --bogus"},
 		{[]string{"extra.conf"}, 2, "unexpected argument"},
 		{[]string{"-h"}, 0, "/etc/drlb/keepalived.conf"},
 		{[]string{"-f", filepath.Join(os.TempDir(), "drlb-no-such-file.conf")}, 1, "no such file"},
 	} {
-		code, _, errOut := runCheck(t, tc.args...)
-		if code != tc.code || !strings.Contains(errOut, tc.msg) {
-			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errOut)
+		// --help goes to stdout (GNU), diagnostics to stderr.
+		code, out, errOut := runCheck(t, tc.args...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.msg) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, out, errOut)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,47 +11,71 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/drlb/drlb/daemon/check"
+	"github.com/drlb/drlb/internal/cli"
 )
 
-// cmdGenhash prints the MD5 digest of a page the way keepalived's genhash
-// does (32 lowercase hex digits and a newline), using the same request and
-// the same raw-body digest as the HTTP_GET checker. Unlike genhash, a
-// connection failure or timeout is an error on stderr with exit status 1.
+// genhashOptions are drlb genhash's flags, named as keepalived's genhash
+// names them.
+type genhashOptions struct {
+	server, path, vhost, proto, timeout string
+	port                                int
+	useTLS, sni, verbose                bool
+	maxBytes                            int64
+}
+
+func newGenhashCmd() *cobra.Command {
+	var o genhashOptions
+	c := &cobra.Command{
+		Use:   "genhash -s IP -p PORT -u PATH [-V vhost] [-P 1.0|1.0C|1.1] [-t SECONDS] [-S [-I]] [-v]",
+		Short: "print a page's MD5 digest like keepalived's genhash",
+		Long: `Prints the MD5 digest of a page the way keepalived's genhash does (32 lowercase
+hex digits and a newline), with the same request and the same raw-body digest as
+the HTTP_GET checker. Unlike genhash, a connection failure or timeout is an error
+on stderr with exit status 1; bad flags exit 2.`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: cli.NoFileCompletion,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				fmt.Fprintf(c.ErrOrStderr(), "drlb genhash: unexpected arguments: %s\n", strings.Join(args, " "))
+				return cli.Exit(2)
+			}
+			return cli.Exit(o.run(c, c.OutOrStdout(), c.ErrOrStderr()))
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&o.server, "server", "s", "", "server `IP` address (required)")
+	f.IntVarP(&o.port, "port", "p", 0, "server `PORT` (required)")
+	f.StringVarP(&o.path, "url", "u", "", "request `PATH` (required)")
+	f.StringVarP(&o.vhost, "use-virtualhost", "V", "", "virtual `HOST` for the Host header (default IP:PORT)")
+	f.StringVarP(&o.proto, "protocol", "P", "1.0", "HTTP `VERSION`: 1.0, 1.0C (1.0 with Connection: close) or 1.1")
+	f.StringVarP(&o.timeout, "timeout", "t", "5", "timeout in `SECONDS` for the whole exchange")
+	f.BoolVarP(&o.useTLS, "use-ssl", "S", false, "use TLS (certificate not verified)")
+	f.BoolVarP(&o.sni, "use-sni", "I", false, "send the virtual host as TLS SNI (with -S and -V)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "show request, response headers, body length and timing")
+	f.Int64Var(&o.maxBytes, "max-bytes", 0, "fail when the response exceeds this many bytes (0: unlimited)")
+	_ = c.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions([]string{"1.0", "1.0C", "1.1"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+// cmdGenhash runs `drlb genhash args...` and returns its exit status.
 func cmdGenhash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("genhash", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server := fs.String("s", "", "server `IP` address (required)")
-	port := fs.Int("p", 0, "server `PORT` (required)")
-	path := fs.String("u", "", "request `PATH` (required)")
-	vhost := fs.String("V", "", "virtual `HOST` for the Host header (default IP:PORT)")
-	proto := fs.String("P", "1.0", "HTTP `VERSION`: 1.0, 1.0C (1.0 with Connection: close) or 1.1")
-	timeout := fs.String("t", "5", "timeout in `SECONDS` for the whole exchange")
-	useTLS := fs.Bool("S", false, "use TLS (certificate not verified)")
-	sni := fs.Bool("I", false, "send the virtual host as TLS SNI (with -S and -V)")
-	verbose := fs.Bool("v", false, "show request, response headers, body length and timing")
-	maxBytes := fs.Int64("max-bytes", 0, "fail when the response exceeds this many bytes (0: unlimited)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: drlb genhash -s IP -p PORT -u PATH [-V vhost] [-P 1.0|1.0C|1.1] [-t SECONDS] [-S [-I]] [-v]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "drlb genhash: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return 2
-	}
-	req, err := genhashRequest(*server, *port, *path, *vhost, *proto, *timeout, *useTLS, *sni, *maxBytes)
+	return cli.Execute(ctx, newRootCmd(), append([]string{"genhash"}, args...), stdout, stderr) //nolint:contextcheck // ctx reaches the command through ExecuteContext
+}
+
+// run fetches the page and prints its digest; it returns the exit status.
+func (o genhashOptions) run(c *cobra.Command, stdout, stderr io.Writer) int {
+	ctx := c.Context()
+	req, err := genhashRequest(o.server, o.port, o.path, o.vhost, o.proto, o.timeout, o.useTLS, o.sni, o.maxBytes)
 	if err != nil {
 		fmt.Fprintf(stderr, "drlb genhash: %v\n", err)
-		fs.Usage()
+		c.SetOut(stderr)
+		_ = c.Usage()
 		return 2
 	}
-	if *verbose {
+	if o.verbose {
 		fmt.Fprintf(stdout, "--- request to %s ---\n%s", req.Addr,
 			strings.ReplaceAll(string(check.RequestBytes(req.Path, check.HostHeader(req.VirtualHost, req.Addr), req.Protocol)), "\r\n", "\n"))
 		req.OnHead = func(head []byte) {
@@ -64,7 +87,7 @@ func cmdGenhash(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "drlb genhash: %v\n", err)
 		return 1
 	}
-	if *verbose {
+	if o.verbose {
 		cl := "absent"
 		if res.Head.ContentLength >= 0 {
 			cl = strconv.FormatInt(res.Head.ContentLength, 10)

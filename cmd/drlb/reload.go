@@ -2,29 +2,41 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/drlb/drlb/daemon/api"
+	"github.com/drlb/drlb/internal/cli"
 )
 
-func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("drlb reload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	runDir := fs.String("run-dir", "", "the daemon's run directory (default $"+api.RunDirEnv+" or "+api.DefaultRunDir+")")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+func newReloadCmd() *cobra.Command {
+	var runDir string
+	c := &cobra.Command{
+		Use:   "reload [--run-dir DIR]",
+		Short: "reload a running daemon's configuration",
+		Long: `Asks a running daemon to reload its configuration file and prints how long each
+phase took and what changed; a file with errors is refused and the running
+configuration stays (exit status 1).`,
+		Args:              cobra.ArbitraryArgs, // ignored, as always
+		ValidArgsFunction: cli.NoFileCompletion,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return cli.Exit(reload(c.Context(), runDir, c.OutOrStdout(), c.ErrOrStderr()))
+		},
 	}
+	c.Flags().StringVar(&runDir, "run-dir", "", "the daemon's run `DIR`ectory (default $"+api.RunDirEnv+" or "+api.DefaultRunDir+")")
+	_ = c.MarkFlagDirname("run-dir")
+	return c
+}
+
+// reload asks the daemon to reload, prints the outcome and returns the exit status.
+func reload(ctx context.Context, runDir string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := api.NewClient(api.RunDir(*runDir)).Reload(ctx)
+	res, err := api.NewClient(api.RunDir(runDir)).Reload(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "drlb reload: %v\n", err)
 		return 1

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,68 +10,85 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/drlb/drlb/daemon"
 	"github.com/drlb/drlb/daemon/api"
 	"github.com/drlb/drlb/daemon/config"
+	"github.com/drlb/drlb/internal/cli"
 )
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("drlb run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("f", config.DefaultPath(), "configuration file (keepalived.conf syntax)")
-	configID := fs.String("config-id", "", "select @ID conditional lines (default: the host name)")
-	runDir := fs.String("run-dir", "", "directory for the pid file and control socket (default $"+api.RunDirEnv+" or "+api.DefaultRunDir+")")
-	plane := fs.String("dataplane", "", "auto, ipvs or nft (overrides global_defs drlb_dataplane)")
-	vrrpOnly := fs.Bool("vrrp", false, "run only VRRP (keepalived -P)")
-	checkOnly := fs.Bool("check", false, "run only health checks and the data plane (keepalived -C)")
-	test := fs.Bool("config-test", false, "check the configuration and exit (keepalived -t); see also drlb check")
-	metrics := fs.String("metrics-address", "127.0.0.1:9650", "Prometheus metrics listen address (\"\" disables)")
-	keep := fs.Bool("keep-dataplane", false, "leave the forwarding table in the kernel on stop")
-	debug := fs.Bool("debug", false, "log debug lines")
-	fs.BoolVar(vrrpOnly, "P", false, "short for --vrrp")
-	fs.BoolVar(checkOnly, "C", false, "short for --check")
-	fs.BoolVar(test, "t", false, "short for --config-test")
-	fs.Bool("n", true, "stay in the foreground (always; accepted for keepalived habits)")
-	fs.Bool("D", false, "detailed log (accepted for keepalived habits; see --debug)")
-	fs.Bool("l", false, "log to the console (always; accepted for keepalived habits)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `usage: drlb run [-f FILE] [--config-id ID] [--run-dir DIR] [--dataplane auto|ipvs|nft] [flags]
+// runOptions are drlb run's flags.
+type runOptions struct {
+	file, configID, runDir, plane, metrics string
+	vrrpOnly, checkOnly, test, keep, debug bool
+	dontFork, logDetail, logConsole        bool // keepalived's -n, -D, -l: accepted, no effect
+}
 
-Runs the daemon in the foreground: VRRP, health checks and the data plane.
-The default configuration is %s; when it does not exist,
-%s is used. SIGHUP reloads the file, SIGTERM stops cleanly
+func newRunCmd() *cobra.Command {
+	var o runOptions
+	c := &cobra.Command{
+		Use:   "run [-f FILE] [--config-id ID] [--run-dir DIR] [--dataplane auto|ipvs|nft] [flags]",
+		Short: "run the daemon",
+		Long: `Runs the daemon in the foreground: VRRP, health checks and the data plane.
+The default configuration is /etc/keepalived/keepalived.conf; when it does not exist,
+/etc/drlb/keepalived.conf is used. SIGHUP reloads the file, SIGTERM stops cleanly
 (priority-0 adverts, VIPs removed, forwarding table flushed unless
 --keep-dataplane).
 
-flags:
-`, "/etc/keepalived/keepalived.conf", "/etc/drlb/keepalived.conf")
-		fs.PrintDefaults()
+keepalived's short options work as in keepalived: -f, -P, -C, -t, -i, and -n, -l, -D
+(accepted; drlb always stays in the foreground and logs to stderr).`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: cli.NoFileCompletion,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				fmt.Fprintf(c.ErrOrStderr(), "drlb run: unexpected argument %q\n", args[0])
+				return cli.Exit(2)
+			}
+			return cli.Exit(o.run(c.Context(), c.OutOrStdout(), c.ErrOrStderr()))
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	f := c.Flags()
+	f.StringVarP(&o.file, "use-file", "f", "", "configuration `FILE` (keepalived.conf syntax; default as above)")
+	f.StringVarP(&o.configID, "config-id", "i", "", "select @`ID` conditional lines (default: the host name)")
+	f.StringVar(&o.runDir, "run-dir", "", "`DIR`ectory for the pid file and control socket (default $"+api.RunDirEnv+" or "+api.DefaultRunDir+")")
+	f.StringVar(&o.plane, "dataplane", "", "auto, ipvs or nft (overrides global_defs drlb_dataplane)")
+	f.BoolVarP(&o.vrrpOnly, "vrrp", "P", false, "run only VRRP (keepalived -P)")
+	f.BoolVarP(&o.checkOnly, "check", "C", false, "run only health checks and the data plane (keepalived -C)")
+	f.BoolVarP(&o.test, "config-test", "t", false, "check the configuration and exit (keepalived -t); see also drlb check")
+	f.StringVar(&o.metrics, "metrics-address", "127.0.0.1:9650", "Prometheus metrics listen `ADDRESS` (\"\" disables)")
+	f.BoolVar(&o.keep, "keep-dataplane", false, "leave the forwarding table in the kernel on stop")
+	f.BoolVar(&o.debug, "debug", false, "log debug lines")
+	f.BoolVarP(&o.dontFork, "dont-fork", "n", true, "stay in the foreground (always; accepted for keepalived habits)")
+	f.BoolVarP(&o.logDetail, "log-detail", "D", false, "detailed log (accepted for keepalived habits; see --debug)")
+	f.BoolVarP(&o.logConsole, "log-console", "l", false, "log to the console (always; accepted for keepalived habits)")
+	_ = c.MarkFlagFilename("use-file", "conf")
+	_ = c.MarkFlagDirname("run-dir")
+	_ = c.RegisterFlagCompletionFunc("dataplane", cobra.FixedCompletions([]string{"auto", "ipvs", "nft"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+// run runs the daemon until ctx ends (or checks the file with -t) and
+// returns the exit status: 0 clean stop, 1 failure, 2 bad flags.
+func (o runOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
+	if o.file == "" {
+		o.file = config.DefaultPath()
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "drlb run: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if *vrrpOnly && *checkOnly {
+	if o.vrrpOnly && o.checkOnly {
 		fmt.Fprintln(stderr, "drlb run: --vrrp and --check exclude each other")
 		return 2
 	}
 	level := slog.LevelInfo
-	if *debug {
+	if o.debug {
 		level = slog.LevelDebug
 	}
 	log := slog.New(daemon.NewLineHandler(stderr, level))
-	if *test {
-		if _, _, err := daemon.Load(*file, *configID, log); err != nil {
+	if o.test {
+		if _, _, err := daemon.Load(o.file, o.configID, log); err != nil {
 			fmt.Fprintf(stderr, "drlb run: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s: configuration OK\n", *file)
+		fmt.Fprintf(stdout, "%s: configuration OK\n", o.file)
 		return 0
 	}
 	reload := make(chan struct{}, 1)
@@ -96,8 +111,8 @@ flags:
 		}
 	}()
 	err := daemon.Run(ctx, daemon.Options{
-		ConfigFile: *file, ConfigID: *configID, RunDir: api.RunDir(*runDir), Dataplane: *plane,
-		VRRPOnly: *vrrpOnly, CheckOnly: *checkOnly, MetricsAddr: *metrics, KeepDataplane: *keep,
+		ConfigFile: o.file, ConfigID: o.configID, RunDir: api.RunDir(o.runDir), Dataplane: o.plane,
+		VRRPOnly: o.vrrpOnly, CheckOnly: o.checkOnly, MetricsAddr: o.metrics, KeepDataplane: o.keep,
 		Version: version, Logger: log, Reload: reload,
 		Ready: func() { sdNotify("READY=1") },
 	})

@@ -62,17 +62,6 @@ type BGPNeighbor struct {
 	Passive bool `json:"passive,omitempty"`
 }
 
-func bgpKeywords() []string {
-	return []string{"router_id", "local_as", "listen_port", "drain_delay", "neighbor"}
-}
-
-func bgpNeighborKeywords() []string {
-	return []string{"remote_as", "hold_time", "password", "port", "passive"}
-}
-
-// bgpNeighborUnsupported are keywords of the issue's sketch not built yet.
-func bgpNeighborUnsupported() []string { return []string{"bfd"} }
-
 // bgp parses a drlb_bgp block.
 func (p *parser) bgp(b *node) *BGP {
 	g := &BGP{Pos: p.pos(b.key.pos), DrainDelay: DefaultDrainDelay}
@@ -119,7 +108,7 @@ func (p *parser) bgp(b *node) *BGP {
 			}
 			g.Neighbors = append(g.Neighbors, nb)
 		default:
-			p.unknown(n, "drlb_bgp", bgpKeywords(), nil)
+			p.unknown(n, "drlb_bgp", "drlb_bgp")
 		}
 	}
 	if !g.RouterID.IsValid() {
@@ -161,7 +150,7 @@ func (p *parser) bgpNeighbor(b *node, a netip.Addr) BGPNeighbor {
 		case "bfd":
 			p.errAt(n.key.pos, "neighbor %s: bfd is not supported yet (a lost director is detected by the BGP hold time)", a)
 		default:
-			p.unknown(n, "neighbor", bgpNeighborKeywords(), bgpNeighborUnsupported())
+			p.unknown(n, "neighbor", "neighbor")
 		}
 	}
 	if nb.RemoteAS == 0 {

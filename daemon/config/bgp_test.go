@@ -15,7 +15,7 @@ func bgpBlock(extra ...string) string {
 }
 
 // announced is a virtual server that drlb_bgp_announce makes valid.
-const announced = "virtual_server 10.9.9.9 80 {\nlb_algo mh\nlb_kind DR\ndrlb_bgp_announce\nreal_server 10.0.0.99 80 {\n}\n}\n"
+const announced = "virtual_server 10.9.9.9 80 {\nlb_algo mh\nlb_kind DR\ndrlb_bgp_announce\nprotocol TCP\nreal_server 10.0.0.99 80 {\n}\n}\n"
 
 func TestBGPParse(t *testing.T) {
 	cfg, ds, err := Parse("t.conf", []byte(bgpBlock("drain_delay 1.5", "listen_port 1790")+announced), Options{})
@@ -57,7 +57,7 @@ func TestBGPDiagnostics(t *testing.T) {
 		{"announce v6 without v6 neighbor", bgpBlock() + strings.Replace(strings.Replace(announced, "10.9.9.9", "fd00::9", 1), "10.0.0.99", "fd00::99", 1),
 			[]want{"13:1: error: virtual_server [fd00::9]:80: drlb_bgp_announce: no drlb_bgp neighbor of the address's family"}},
 		{"announce fwmark", bgpBlock() + strings.Replace(announced, "10.9.9.9 80", "fwmark 7", 1),
-			[]want{"13:1: error: virtual_server FWM 7: drlb_bgp_announce needs a service address, not a fwmark", "14:1: warning: real_server 10.0.0.99: a DR fwmark service cannot use a port"}},
+			[]want{"13:1: error: virtual_server FWM 7: drlb_bgp_announce needs a service address, not a fwmark", "14:1: warning: protocol is ignored for a fwmark service", "15:1: warning: real_server 10.0.0.99: a DR fwmark service cannot use a port"}},
 		{"missing everything", "drlb_bgp {\n}\n", []want{"1:1: error: drlb_bgp needs router_id", "1:1: error: drlb_bgp needs local_as", "1:1: error: drlb_bgp needs at least one neighbor"}},
 		{"router id v6", strings.Replace(bgpBlock(), "router_id 10.0.0.11", "router_id fd00::1", 1),
 			[]want{"1:1: error: drlb_bgp needs router_id", "2:11: error: drlb_bgp router_id fd00::1: must be an IPv4 address"}},

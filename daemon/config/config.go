@@ -5,10 +5,18 @@
 // The syntax is keepalived's: keywords with arguments, one statement per
 // line, nested "{ }" blocks (a brace may touch a word: "name{"), comments
 // starting with '#' or '!' anywhere on a line, double-quoted strings,
-// "include GLOB" (relative to the including file), "$NAME=value"
-// definitions expanded as $NAME or ${NAME}, and "@ID" / "@^ID" line
+// "include GLOB" (relative to the including file; brace expressions and
+// keepalived's includer/includem/includew/includeb/includea), "$NAME=value"
+// definitions expanded as $NAME or ${NAME}, keepalived's built-in
+// definitions (${_PWD}, ${_INSTANCE}, ${_RANDOM [MIN [MAX]]}, ${_ENV NAME},
+// ${_HASH}, ${_BANG}), "~SEQ(VAR, START, STEP, END)", "~SEQx(...)" and
+// "~LST(VAR, V1, ...)" lines repeated per value, and "@ID" / "@^ID" line
 // prefixes that keep a line only when the configuration id (Options.ConfigID)
 // is / is not ID.
+//
+// Whatever drlb run refuses is an error diagnostic here, at its position:
+// check and run validate the same model (package daemon's startup test
+// holds them together).
 //
 // Every interval is a time.Duration; values are seconds and may be
 // fractional ("advert_int 0.1" with version 3, "delay_loop 1.5"). Where
@@ -17,10 +25,12 @@
 // dropping virtual servers without real servers, bounding quorum), the
 // model holds the corrected value and a warning says what was done.
 //
-// Keywords keepalived knows but drlb does not implement yet are accepted with
-// a "not supported yet" warning; unknown keywords are warnings with a
-// "did you mean" suggestion; keepalived 1.x's lvs_id is read as router_id
-// with a deprecation warning.
+// Every keyword of keepalived.conf(5) has a status in keywords.tsv (see
+// Keywords): implemented keywords are parsed and used; the others are
+// accepted with a "not supported yet" warning and ignored. Any other word is
+// an "unknown keyword" warning with a "did you mean" suggestion among the
+// current keyword names (never a deprecated spelling); keepalived 1.x's
+// lvs_id is read as router_id with a deprecation warning.
 //
 // drlb extensions, all in global_defs:
 //
@@ -57,6 +67,11 @@ type Options struct {
 	// InterfaceExists reports whether a network interface exists; nil means
 	// net.InterfaceByName. Used only with HostChecks.
 	InterfaceExists func(name string) bool
+	// IPVSAvailable, if set, reports whether this host's kernel has IPVS.
+	// With drlb_dataplane auto and no IPVS, services the nftables data
+	// plane cannot program are errors (run would refuse the table); nil
+	// means unknown, and only drlb_dataplane nft makes them errors.
+	IPVSAvailable func() bool
 	// Yield, if set, is called every YieldEvery lines, statements or
 	// blocks. The daemon passes a function that gives up the processor every
 	// few milliseconds, so that parsing a large file lets its timers (VRRP

@@ -13,8 +13,24 @@ func inst(lines ...string) string {
 
 // vsrv wraps lines (starting at line 2) in a virtual_server block that ends
 // with a real server (keepalived ignores services without one).
+// Unless lines set them, protocol, lvs_sched and lvs_method are written
+// after the real server, so that keepalived's "no protocol" (and the like)
+// default warnings do not appear in every test.
 func vsrv(lines ...string) string {
-	return "virtual_server 10.0.0.1 80 {\n" + strings.Join(lines, "\n") + "\nreal_server 10.0.0.99 80 {\n}\n}\n"
+	body := strings.Join(lines, "\n")
+	tail := ""
+	for _, kw := range [][]string{{"protocol TCP", "protocol"}, {"lvs_sched wlc", "lvs_sched", "lb_algo"}, {"lvs_method NAT", "lvs_method", "lb_kind"}} {
+		set := false
+		for _, l := range lines {
+			for _, k := range kw[1:] {
+				set = set || strings.HasPrefix(strings.TrimSpace(l), k+" ")
+			}
+		}
+		if !set {
+			tail += kw[0] + "\n"
+		}
+	}
+	return "virtual_server 10.0.0.1 80 {\n" + body + "\nreal_server 10.0.0.99 80 {\n}\n" + tail + "}\n"
 }
 
 // want is an expected diagnostic: "LINE:COL: severity: substring".
@@ -58,13 +74,13 @@ func TestDiagnostics(t *testing.T) {
 		// Addresses.
 		{"bad address", inst("unicast_src_ip 10.0.0"), Options{}, []want{"2:16: error: unicast_src_ip: \"10.0.0\" is not an IP address"}},
 		{"bad vip", "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n  10.0.0.300/24\n}\n}\n", Options{},
-			[]want{"5:3: error: virtual_ipaddress: \"10.0.0.300\" is not an IP address", "1:1: warning: vrrp_instance VI has no virtual_ipaddress"}},
+			[]want{"5:3: error: virtual_ipaddress: \"10.0.0.300\" is not an IP address", "1:1: error: vrrp_instance VI has no virtual_ipaddress: drlb needs at least one address"}},
 		{"bad mask", inst("virtual_ipaddress {", "10.0.0.2/33", "}"), Options{}, []want{"3:10: error: virtual_ipaddress: bad mask /33 for 10.0.0.2"}},
 		{"vip option typo", inst("virtual_ipaddress {", "10.0.0.2/24 deb eth1", "}"), Options{}, []want{"3:13: warning: unknown address option \"deb\"; did you mean \"dev\"? (\"eth1\" ignored with it)"}},
 		{"vip option unsupported", inst("virtual_ipaddress {", "10.0.0.2/24 noprefixroute", "}"), Options{}, []want{"3:13: warning: address option noprefixroute is not supported yet"}},
 		{"vip option without value", inst("virtual_ipaddress {", "10.0.0.2/24 dev", "}"), Options{}, []want{"3:13: error: address option dev needs a value"}},
-		{"mixed families", inst("virtual_ipaddress {", "2001:db8::1", "}"), Options{}, []want{"8:1: error: vrrp_instance VI mixes IPv4 and IPv6"}},
-		{"unicast family", inst("unicast_src_ip 10.0.0.2", "unicast_peer {", "2001:db8::2", "}"), Options{}, []want{"1:1: error: vrrp_instance VI: unicast_peer 2001:db8::2 and unicast_src_ip 10.0.0.2 are different address families"}},
+		{"mixed families", inst("virtual_ipaddress {", "2001:db8::1", "}"), Options{}, []want{"8:1: error: vrrp_instance VI mixes IPv4 and IPv6", "3:1: error: virtual address 2001:db8::1/128 (vrrp_instance VI): IPv6 VRRP is not implemented yet"}},
+		{"unicast family", inst("unicast_src_ip 10.0.0.2", "unicast_peer {", "2001:db8::2", "}"), Options{}, []want{"1:1: error: vrrp_instance VI: unicast_peer 2001:db8::2 and unicast_src_ip 10.0.0.2 are different address families", "4:1: error: unicast_peer 2001:db8::2 (vrrp_instance VI): only IPv4 VRRP transport is implemented"}},
 
 		// Keywords.
 		{"typo with suggestion", vsrv("persistense_timeout 50"), Options{}, []want{"2:1: warning: unknown keyword \"persistense_timeout\" in virtual_server; did you mean \"persistence_timeout\"?"}},
@@ -105,30 +121,61 @@ func TestDiagnostics(t *testing.T) {
 		{"bad scheduler", vsrv("lb_algo roundrobin"), Options{}, []want{"2:9: error: lb_algo \"roundrobin\": unknown scheduler"}},
 		{"bad lb_kind", vsrv("lb_kind MASQ"), Options{}, []want{"2:9: error: lb_kind \"MASQ\": must be NAT, DR or TUN"}},
 		{"bad protocol", vsrv("protocol ICMP"), Options{}, []want{"2:10: error: protocol \"ICMP\": must be TCP, UDP or SCTP"}},
-		{"bad virtual server", "virtual_server 10.0.0.1 {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:16: error: virtual_server needs \"IP PORT\""}},
+		{"bad virtual server", "virtual_server {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:16: error: virtual_server needs \"IP [PORT]\""}},
+		{"virtual server without port", "virtual_server 10.0.0.1 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:0 has no port and no persistence_timeout: a service on every port must be persistent; persistence_timeout 360 is used"}},
+		{"virtual server defaults", "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:80 does not say protocol, lvs_sched, lvs_method: keepalived's defaults protocol UDP, lvs_sched wlc, lvs_method NAT are used"}},
 		{"bad port", "virtual_server 10.0.0.1 99999 {\n}\n", Options{}, []want{"1:25: error: virtual_server port 99999 is out of range: must be 0..65535"}},
 		{"nat_mask obsolete", vsrv("nat_mask 255.255.255.0"), Options{}, []want{"2:1: warning: nat_mask is obsolete"}},
 		{"granularity bad", vsrv("persistence_granularity 255.0.255.0"), Options{}, []want{"2:25: error: persistence_granularity \"255.0.255.0\" is not a contiguous IPv4 netmask"}},
-		{"duplicate virtual server", vsrv() + vsrv(), Options{}, []want{"6:1: error: virtual_server 10.0.0.1:80 is defined twice"}},
+		{"duplicate virtual server", vsrv() + vsrv(), Options{}, []want{"9:1: error: virtual_server 10.0.0.1:80 is defined twice"}},
 		{"duplicate real server", vsrv("real_server 10.0.0.2 80 {", "}", "real_server 10.0.0.2 80 {", "}"), Options{}, []want{"4:1: warning: real_server 10.0.0.2:80 appears twice in virtual_server 10.0.0.1:80 (first at t.conf:2); the second is ignored"}},
 		{"real server family", vsrv("real_server 2001:db8::2 80 {", "}"), Options{}, []want{"2:13: error: real_server 2001:db8::2 and virtual_server 10.0.0.1 are different address families"}},
 		{"dr port change", vsrv("lb_kind DR", "real_server 10.0.0.2 8080 {", "}"), Options{}, []want{"3:1: warning: real_server 10.0.0.2: DR forwarding cannot change the port (8080); the virtual server's port 80 is used"}},
-		{"fwmark port cleared", "virtual_server fwmark 3 {\nlb_kind DR\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"3:1: warning: real_server 10.0.0.2: a DR fwmark service cannot use a port (80); cleared"}},
-		{"fwmark protocol", "virtual_server fwmark 3 {\nprotocol UDP\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"2:1: warning: protocol is ignored for a fwmark service"}},
-		{"fwmark ha_suspend", "virtual_server fwmark 3 {\nha_suspend\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"1:1: warning: virtual_server FWM 3: ha_suspend cannot be used with fwmark; cleared"}},
+		{"fwmark port cleared", "virtual_server fwmark 3 {\nlb_kind DR\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"3:1: warning: real_server 10.0.0.2: a DR fwmark service cannot use a port (80); cleared", "1:1: warning: virtual_server FWM 3 does not say"}},
+		{"fwmark protocol", "virtual_server fwmark 3 {\nprotocol UDP\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"2:1: warning: protocol is ignored for a fwmark service", "1:1: warning: virtual_server FWM 3 does not say"}},
+		{"fwmark ha_suspend", "virtual_server fwmark 3 {\nha_suspend\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"1:1: warning: virtual_server FWM 3: ha_suspend cannot be used with fwmark; cleared", "1:1: warning: virtual_server FWM 3 does not say"}},
 		{"no real servers", "virtual_server 10.0.0.1 80 {\n}\n", Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:80 has no real_server; ignored"}},
 		{"quorum above weight", vsrv("quorum 5", "hysteresis 9"), Options{}, []want{"1:1: warning: virtual_server 10.0.0.1:80: quorum 5 exceeds the real servers' total weight 1; 1 is used", "1:1: warning: virtual_server 10.0.0.1:80: hysteresis 9 must be below quorum 1; 0 is used"}},
 		{"nb_get_retry deprecated", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "nb_get_retry 2", "}", "}"), Options{}, []want{"4:1: warning: nb_get_retry is deprecated"}},
 		{"sorry_server_inhibit alone", vsrv("sorry_server_inhibit"), Options{}, []want{"1:1: error: sorry_server_inhibit without a sorry_server"}},
 		{"http without url", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "}", "}"), Options{}, []want{"3:1: error: HTTP_GET needs at least one url"}},
-		{"checker without port", "virtual_server fwmark 3 {\nreal_server 10.0.0.2 {\nTCP_CHECK {\n}\n}\n}\n", Options{}, []want{"3:1: error: TCP_CHECK has no port to connect to: set connect_port"}},
+		{"checker without port", "virtual_server fwmark 3 {\nreal_server 10.0.0.2 {\nTCP_CHECK {\n}\n}\n}\n", Options{}, []want{"3:1: error: TCP_CHECK has no port to connect to: set connect_port", "1:1: warning: virtual_server FWM 3 does not say"}},
 		{"misc without path", vsrv("real_server 10.0.0.2 80 {", "MISC_CHECK {", "}", "}"), Options{}, []want{"3:1: error: MISC_CHECK needs a misc_path"}},
 		{"bad digest", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "digest 12345", "}", "}", "}"), Options{}, []want{"5:8: error: digest \"12345\" is not an MD5 digest: need 32 hex digits"}},
 		{"digest not hex", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "digest zcec999b7ece0cc82e62145eb832731f", "}", "}", "}"), Options{}, []want{"5:8: error: digest \"zcec999b7ece0cc82e62145eb832731f\" is not an MD5 digest"}},
 		{"bad status", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "status_code 299-200", "}", "}", "}"), Options{}, []want{"5:13: error: status_code \"299-200\""}},
 		{"url keyword in TCP_CHECK", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "url {", "}", "}", "}"), Options{}, []want{"4:1: warning: unknown keyword \"url\" in TCP_CHECK"}},
 		{"checker unsupported", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "bind_if eth0", "}", "}"), Options{}, []want{"4:1: warning: bind_if in TCP_CHECK is not supported yet"}},
-		{"real server unsupported checker", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet"}},
+		{"real server unsupported checker", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet", "3:1: error: real_server 10.0.0.2: its only health checker DNS_CHECK is not supported yet"}},
+		// What the daemon refuses at start-up, located (one validation path).
+		{"auth AH", inst("authentication {", "auth_type AH", "auth_pass 1111", "}"), Options{}, []want{"3:11: error: auth_type AH is not supported yet (vrrp_instance VI)"}},
+		{"ipv6 unicast_src_ip", inst("unicast_src_ip 2001:db8::2"), Options{}, []want{"2:16: error: unicast_src_ip 2001:db8::2 (vrrp_instance VI): only IPv4 VRRP transport is implemented"}},
+		{"ipv6 excluded", inst("virtual_ipaddress_excluded {", "2001:db8::9", "}"), Options{}, []want{"3:1: error: virtual address 2001:db8::9/128 (vrrp_instance VI): IPv6 VRRP is not implemented yet"}},
+		{"script unbalanced quote", "vrrp_script s {\nscript \"/bin/sh -c 'exit 0\"\n}\n", Options{}, []want{`2:8: error: script "/bin/sh -c 'exit 0": unterminated quote or escape`}},
+		{"notify unbalanced quote", inst(`notify_master "/bin/echo 'up"`), Options{}, []want{`2:15: error: notify_master "/bin/echo 'up": unterminated quote or escape`}},
+		{"misc_path empty", vsrv("real_server 10.0.0.2 80 {", "MISC_CHECK {", `misc_path ""`, "}", "}"), Options{}, []want{`4:11: error: misc_path "": empty command`, "3:1: error: MISC_CHECK needs a misc_path"}},
+		{"track_script dropped", inst("track_script {", "nope", "}"), Options{}, []want{`3:1: warning: track_script "nope": no vrrp_script has that name; ignored`}},
+		{"group track_script dropped", inst() + "vrrp_sync_group G {\ngroup {\nVI\n}\ntrack_script {\nnope\n}\n}\n", Options{}, []want{`14:1: warning: track_script "nope": no vrrp_script has that name; ignored`}},
+		{"url empty path", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", `path ""`, "}", "}", "}"), Options{}, []want{"5:6: error: path is empty"}},
+		{"url path with blank", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", `path "/a b"`, "}", "}", "}"), Options{}, []want{`5:6: error: path "/a b" contains a blank`}},
+		{"track option", inst("track_interface {", "eth1 weight -10 backwards", "}"), Options{}, []want{`3:17: warning: track_interface line: expected "IF [weight N [reverse]]"; "backwards" ignored`}},
+		{"track weight range", inst("track_interface {", "eth1 weight 254", "}"), Options{}, []want{"3:13: error: track_interface weight 254 is out of range: must be -253..253"}},
+		// keepalived's doc/samples/keepalived.conf.vrrp.lvs_syncd, reduced: keepalived 1.x's sync group without group { }.
+		{"sync group without group block", "vrrp_sync_group VG1 {\nVI_1\n}\n" + inst(), Options{}, []want{"1:1: error: vrrp_sync_group VG1 has no group { } of instances", `2:1: warning: unknown keyword "VI_1" in vrrp_sync_group`}},
+		{"loopback interface", "vrrp_instance VI {\ninterface lo\nvirtual_router_id 1\nvirtual_ipaddress {\n10.0.0.1\n}\n}\n", Options{}, []want{"2:11: error: vrrp_instance VI: VRRP cannot run on the loopback interface lo"}},
+		{"multicast VIP", "virtual_server 224.0.0.5 80 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:1: error: virtual_server 224.0.0.5:80: 224.0.0.5 is not a unicast address"}},
+		{"sorry server is a real server", vsrv("sorry_server 10.0.0.99 80"), Options{}, nil},
+		{"DR servers differing by port", vsrv("lvs_method DR", "real_server 10.0.0.99 8080 {", "}"), Options{}, []want{"3:1: warning: real_server 10.0.0.99: DR forwarding cannot change the port (8080)", "5:1: warning: real_server 10.0.0.99:80 appears twice"}},
+		{"persistence whole seconds", vsrv("persistence_timeout 1.5"), Options{}, []want{`2:21: error: persistence_timeout: "1.5" is not a whole number`}},
+		{"TUN gue", vsrv("lvs_method TUN type gue port 6080"), Options{}, []want{"2:21: error: lvs_method TUN type gue is not supported yet: drlb programs IPIP tunnels only"}},
+		{"TUN ipip nocsum", vsrv("lvs_method TUN type ipip nocsum"), Options{}, nil},
+		{"TUN csum", vsrv("lvs_method TUN csum"), Options{}, []want{"2:16: error: lvs_method TUN csum is not supported yet"}},
+		{"virtual_server group", "virtual_server group G {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:16: error: virtual_server group (virtual_server_group) is not supported yet: its services would not be programmed"}},
+		{"nft NAT", "global_defs {\ndrlb_dataplane nft\n}\n" + vsrv(), Options{}, []want{"4:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS: the nftables data plane does IPv4 DR with a port only (drlb_dataplane nft)"}},
+		{"auto NAT without IPVS", vsrv(), Options{IPVSAvailable: func() bool { return false }}, []want{"1:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS: the nftables data plane does IPv4 DR with a port only (drlb_dataplane auto, and this kernel has no IPVS)"}},
+		{"auto NAT with IPVS", vsrv(), Options{IPVSAvailable: func() bool { return true }}, nil},
+		{"nft fwmark", "global_defs {\ndrlb_dataplane nft\n}\nvirtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"4:1: error: virtual_server FWM 3: a fwmark service needs IPVS"}},
+		{"real server with a supported checker too", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "TCP_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet"}},
 
 		// Includes.
 		{"include nothing", "include /nonexistent/dir/*.conf\n", Options{}, []want{"1:9: warning: include \"/nonexistent/dir/*.conf\" matches no file"}},

@@ -24,8 +24,11 @@ func FuzzParse(f *testing.F) {
 		"@x $Y=@^z k\n$Y v\n",    // conditional from a definition
 		"vrrp_instance V { virtual_ipaddress { 1.2.3.4/33 dev } advert_int 0.0000001 }",
 		"virtual_server fwmark 0 { real_server ::1 { HTTP_GET { url { digest x status_code 1-2-3 } } } }",
-		"include \x00\n\xff\xfe",                // invalid UTF-8 and NUL
-		"!#\n#!\n" + strings.Repeat("x {", 100), // deep nesting
+		"include \x00\n\xff\xfe",                                                  // invalid UTF-8 and NUL
+		"!#\n#!\n" + strings.Repeat("x {", 100),                                   // deep nesting
+		"~SEQ(A,1,3) ~SEQx(B,0x10,-1,0xa) ~LST({C,D},{1,2},{3}) x ${A}${B}${C}\n", // sequence and list blocks
+		"k ${_RANDOM 9 1} ${_ENV} ${_HASH}${_BANG} ${_PWD} ${_INSTANCE}\n",        // built-in definitions
+		"virtual_server 10.0.0.1 { lvs_method TUN type gue port 1 remcsum }",
 	} {
 		f.Add([]byte(s))
 	}

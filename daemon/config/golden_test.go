@@ -130,7 +130,9 @@ func TestGoldenDumpSeedFixed(t *testing.T) {
 }
 
 // TestSamples: configurations written from keepalived's documentation parse
-// without a single diagnostic.
+// without a diagnostic, except "not supported yet" warnings for keywords the
+// keyword table says drlb does not implement and the located errors for IPv6
+// VRRP addresses (not implemented yet).
 func TestSamples(t *testing.T) {
 	files, err := filepath.Glob("testdata/samples/*.conf")
 	if err != nil || len(files) < 5 {
@@ -139,8 +141,18 @@ func TestSamples(t *testing.T) {
 	for _, f := range files {
 		for _, id := range []string{"lb1", "lb2"} {
 			cfg, ds, err := Load(f, Options{ConfigID: id})
-			if err != nil || len(ds) != 0 {
-				t.Errorf("%s (config id %s): err %v, diagnostics:\n%s", f, id, err, ds)
+			var other Diagnostics
+			for _, d := range ds {
+				switch {
+				case d.Severity == SeverityWarning && strings.Contains(d.Message, "not supported yet"):
+				case strings.Contains(d.Message, "IPv6 VRRP is not implemented yet"):
+					// Refused until IPv6 VRRP lands (a separate issue).
+				default:
+					other = append(other, d)
+				}
+			}
+			if (err != nil && !ds.HasErrors()) || len(other) != 0 {
+				t.Errorf("%s (config id %s): err %v, diagnostics:\n%s", f, id, err, other)
 				continue
 			}
 			if len(cfg.Instances)+len(cfg.VirtualServers) == 0 {

@@ -1,59 +1,188 @@
 package config
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// TestEveryListedKeywordIsHandled keeps the "did you mean" lists and the
-// parsers' switches in step: a listed keyword must never be reported as
-// unknown or unsupported in its block.
-func TestEveryListedKeywordIsHandled(t *testing.T) {
-	blocks := []struct {
-		name     string
-		keywords []string
-		wrap     func(kw string) string
-	}{
-		{"top", topKeywords(), func(kw string) string { return kw + " X {\n}\n" }},
-		{"global_defs", globalKeywords(), func(kw string) string { return "global_defs {\n" + kw + " 1\n}\n" }},
-		{"vrrp_script", scriptKeywords(), func(kw string) string { return "vrrp_script s {\n" + kw + " 1\n}\n" }},
-		{"vrrp_sync_group", groupKeywords(), func(kw string) string { return "vrrp_sync_group g {\n" + kw + " 1\n}\n" }},
-		{"vrrp_instance", instanceKeywords(), func(kw string) string { return inst(kw + " 1") }},
-		{"virtual_server", vsKeywords(), func(kw string) string { return vsrv(kw + " 1") }},
-		{"real_server", rsKeywords(), func(kw string) string { return vsrv("real_server 10.0.0.2 80 {", kw+" 1", "}") }},
-		{"HTTP_GET", checkerKeywords(CheckHTTP), func(kw string) string { return vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", kw+" 1", "}", "}") }},
-		{"MISC_CHECK", checkerKeywords(CheckMisc), func(kw string) string { return vsrv("real_server 10.0.0.2 80 {", "MISC_CHECK {", kw+" 1", "}", "}") }},
-		{"url", urlKeywords(), func(kw string) string {
-			return vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", kw+" 1", "}", "}", "}")
-		}},
+// TestKeywordTableIsWellFormed: the embedded table parses, has one row per
+// line sorted by block then keyword (so rows added on two branches merge
+// line by line), and every block it names is reachable from the top level.
+func TestKeywordTableIsWellFormed(t *testing.T) {
+	if _, err := parseKeywordTable(keywordsTSV); err != nil {
+		t.Fatal(err)
 	}
-	for _, b := range blocks {
-		for _, kw := range b.keywords {
-			_, ds, _ := Parse("k.conf", []byte(b.wrap(kw)), Options{})
-			for _, d := range ds {
-				if strings.Contains(d.Message, "unknown keyword") || strings.Contains(d.Message, "not supported yet") {
-					t.Errorf("%s: listed keyword %q reported: %s", b.name, kw, d)
-				}
+	rows := Keywords()
+	if len(rows) == 0 {
+		t.Fatal("empty keyword table")
+	}
+	if !slices.IsSortedFunc(rows, func(a, b Keyword) int {
+		if c := strings.Compare(a.Block, b.Block); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	}) {
+		t.Error("keywords.tsv is not sorted by block then keyword (sort -t$'\\t' -k1,1 -k2,2)")
+	}
+	for _, k := range rows {
+		if k.Block != "top" {
+			if _, ok := parentOf(k.Block); !ok {
+				t.Errorf("%s %s: no row names the block %s", k.Block, k.Name, k.Block)
 			}
 		}
 	}
 }
 
-// TestUnsupportedListsDoNotOverlapKnown: a keyword cannot be both.
-func TestUnsupportedListsDoNotOverlapKnown(t *testing.T) {
-	pairs := [][2][]string{
-		{topKeywords(), topUnsupported()}, {globalKeywords(), globalUnsupported()},
-		{groupKeywords(), groupUnsupported()}, {instanceKeywords(), instanceUnsupported()},
-		{vsKeywords(), vsUnsupported()}, {rsKeywords(), rsUnsupported()},
-		{checkerKeywords(CheckHTTP), checkerUnsupported()}, {urlKeywords(), urlUnsupported()},
+// parentOf returns the block that holds block (from the table's rows).
+func parentOf(block string) (string, bool) {
+	switch block {
+	case "checker":
+		return "real_server", true // the keywords of every checker block
+	case "url":
+		return "HTTP_GET", true
 	}
-	for _, p := range pairs {
-		for _, k := range p[0] {
-			for _, u := range p[1] {
-				if k == u {
-					t.Errorf("%q is both supported and unsupported", k)
+	for _, k := range keywords().rows {
+		if k.Name == block && k.Source != SourceDeprecated {
+			return k.Block, true
+		}
+	}
+	return "", false
+}
+
+// opener is the line that opens block with valid arguments.
+func opener(block string) string {
+	switch block {
+	case "virtual_server":
+		return "virtual_server 10.0.0.1 80 {"
+	case "real_server":
+		return "real_server 10.0.0.2 80 {"
+	case "global_defs", "authentication", "auth_hmac", "url", "SSL", "linkbeat_interfaces",
+		"static_ipaddress", "static_routes", "static_rules", "interface_up_down_delays":
+		return block + " {"
+	}
+	if strings.ToUpper(block) == block { // checker blocks
+		return block + " {"
+	}
+	return block + " X {"
+}
+
+// wrapIn places body inside block and its parents up to the top level. It
+// returns the text and how many lines come before body.
+func wrapIn(block, body string) (string, int) {
+	before := 0
+	for block != "top" {
+		body = opener(block) + "\n" + body + "}\n"
+		before++
+		parent, ok := parentOf(block)
+		if !ok {
+			panic("no parent for " + block)
+		}
+		block = parent
+	}
+	return body, before
+}
+
+// chainSupported reports whether block and every block around it are implemented.
+func chainSupported(block string) bool {
+	for block != "top" {
+		parent, _ := parentOf(block)
+		k, ok := keywords().lookup(block, []string{parent})
+		if block == "checker" || block == "url" {
+			k, ok = Keyword{Status: KeywordImplemented}, true
+		}
+		if !ok || k.Status != KeywordImplemented {
+			return false
+		}
+		block = parent
+	}
+	return true
+}
+
+// TestEveryDocumentedKeywordHasItsStatus walks the whole table: written in
+// its block, a keyword is never "unknown"; an implemented one gets no "not
+// supported yet" warning; a not-supported one gets exactly that warning (on
+// its own line, or on the unsupported block around it).
+func TestEveryDocumentedKeywordHasItsStatus(t *testing.T) {
+	for _, k := range Keywords() {
+		blocks := []string{k.Block}
+		if k.Block == "checker" {
+			blocks = []string{"HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK"}
+		}
+		for _, block := range blocks {
+			name := fmt.Sprintf("%s/%s/%s", k.Block, block, k.Name)
+			conf, before := wrapIn(block, k.Name+" 1\n")
+			if k.Block == "top" {
+				conf, before = k.Name+" X {\n}\n", 0
+			}
+			line := before + 1
+			_, ds, _ := Parse("k.conf", []byte(conf), Options{})
+			var onLine, unsupported []string
+			for _, d := range ds {
+				if strings.Contains(d.Message, "unknown keyword") {
+					t.Errorf("%s: reported unknown: %s\n%s", name, d, conf)
+				}
+				if strings.Contains(d.Message, "not supported yet") {
+					unsupported = append(unsupported, d.String())
+					if d.Line == line {
+						onLine = append(onLine, d.String())
+					}
 				}
 			}
+			switch {
+			case !chainSupported(block):
+				if len(unsupported) == 0 {
+					t.Errorf("%s: inside an unsupported block, but no \"not supported yet\" warning\n%s", name, conf)
+				}
+			case k.Status == KeywordImplemented && len(onLine) > 0:
+				t.Errorf("%s: implemented, but %s", name, onLine)
+			case k.Status == KeywordNotSupported && len(onLine) != 1:
+				t.Errorf("%s: not supported yet, want one warning on line %d, got %q\n%s", name, line, onLine, conf)
+			}
 		}
+	}
+}
+
+// TestSuggestionsAreCurrentNames: "did you mean" never offers a deprecated
+// spelling, even for a typo of one.
+func TestSuggestionsAreCurrentNames(t *testing.T) {
+	tab := keywords()
+	for _, k := range Keywords() {
+		if k.Source != SourceDeprecated {
+			continue
+		}
+		typo := k.Name + "x"
+		s := suggest(typo, tab.suggestions([]string{k.Block}))
+		if s == k.Name {
+			t.Errorf("%s %s: typo %q suggests the deprecated spelling", k.Block, k.Name, typo)
+		}
+		if k2, ok := tab.lookup(s, []string{k.Block}); ok && k2.Source == SourceDeprecated {
+			t.Errorf("%s: suggestion %q is deprecated", typo, s)
+		}
+	}
+	_, ds, _ := Parse("k.conf", []byte(vsrv("lb_algoo rr")), Options{})
+	if got := ds.String(); !strings.Contains(got, `did you mean "lvs_sched"?`) && strings.Contains(got, `"lb_algo"?`) {
+		t.Errorf("lb_algoo: %s", got)
+	}
+}
+
+// TestKeywordCounts reports the table's counts (kept in the README).
+func TestKeywordCounts(t *testing.T) {
+	documented, implemented, notSupported := 0, 0, 0
+	for _, k := range Keywords() {
+		if k.Source != SourceManPage {
+			continue
+		}
+		documented++
+		if k.Status == KeywordImplemented {
+			implemented++
+		} else {
+			notSupported++
+		}
+	}
+	t.Logf("keepalived.conf(5) keywords: %d documented, %d implemented, %d not supported yet", documented, implemented, notSupported)
+	if documented != implemented+notSupported || documented < 350 {
+		t.Errorf("counts do not add up or the table lost rows: %d documented", documented)
 	}
 }

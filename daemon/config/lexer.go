@@ -67,7 +67,18 @@ func (p *parser) lexFile(name string, data []byte, st *lexState, out []token) []
 		p.files = append(p.files, name)
 	}
 	st.stack = append(st.stack, name)
-	defer func() { st.stack = st.stack[:len(st.stack)-1] }()
+	// ${_PWD} is the directory of the file being read (keepalived's
+	// built-in definition), restored when an include ends.
+	prevPWD, hadPWD := st.defs["_PWD"]
+	st.defs["_PWD"] = pwdOf(name)
+	defer func() {
+		st.stack = st.stack[:len(st.stack)-1]
+		if hadPWD {
+			st.defs["_PWD"] = prevPWD
+		} else {
+			delete(st.defs, "_PWD")
+		}
+	}()
 
 	lines := strings.Split(string(data), "\n")
 	if len(lines) > 0 && lines[len(lines)-1] == "" {
@@ -149,6 +160,11 @@ func (p *parser) lexLine(file int32, lineNo int, line string, following []string
 	}
 	start := srcPos{file, int32(lineNo), int32(col)}
 	rest := line[i:]
+	// "~SEQ(VAR, START, STEP, END) rest", "~SEQx(...)" and "~LST(VAR, V1,
+	// V2...)" repeat the rest of the line for each value of $VAR.
+	if strings.HasPrefix(rest, "~SEQ") || strings.HasPrefix(rest, "~LST") {
+		return p.repeatLine(file, lineNo, start, rest, st, out, depth), 0
+	}
 	// "$NAME=value" defines NAME; a value ending in '\' continues on the next line.
 	if strings.HasPrefix(rest, "$") {
 		if eq := strings.IndexByte(rest, '='); eq > 1 && isIdent(rest[1:eq]) {
@@ -194,57 +210,184 @@ func (p *parser) lexLine(file int32, lineNo int, line string, following []string
 			return out, 0
 		}
 	}
+	if kw, ok := includeKeyword(rest); ok {
+		return p.include(kw, start, rest[len(kw):], st, out), 0
+	}
 	mark := len(out)
 	out = p.scan(out, rest, start, st.defs, true)
 	if len(out) == mark {
 		return out, 0
 	}
-	if out[mark].kind == tokWord && out[mark].text == "include" {
-		toks := slices.Clone(out[mark:])
-		return p.include(toks, st, out[:mark]), 0
-	}
 	return append(out, token{kind: tokEOL, pos: srcPos{file, int32(lineNo), int32(col + utf8.RuneCountInString(rest))}}), 0
 }
 
-// include lexes the files matching an include directive's patterns.
-func (p *parser) include(toks []token, st *lexState, out []token) []token {
-	kw := toks[0]
-	if len(toks) < 2 {
-		p.errAt(kw.pos, "include needs a file name or pattern")
+// includeChecks are keepalived's include variants and the checks each
+// adds (keepalived.conf(5), "include_check"): r an unreadable match or a
+// directory, m a name without wildcards that matches nothing, w a pattern
+// with wildcards that matches nothing, b a brace alternative that matches
+// nothing. Plain include only warns, as keepalived reports nothing; drlb
+// still refuses an unreadable file, since its instances would be lost.
+var includeChecks = map[string]string{"include": "r", "includer": "r", "includem": "rm", "includew": "rw", "includeb": "rb", "includea": "rmwb"}
+
+// includeKeyword reports whether line starts with an include keyword
+// followed by a blank or the end.
+func includeKeyword(line string) (string, bool) {
+	kw, _, _ := strings.Cut(line, " ")
+	kw, _, _ = strings.Cut(kw, "\t")
+	_, ok := includeChecks[kw]
+	return kw, ok
+}
+
+// includeArg is one file name or pattern of an include line.
+type includeArg struct {
+	text string
+	pos  srcPos
+}
+
+// splitIncludeArgs splits the rest of an include line into words: blanks
+// separate them except inside double quotes or "${...}"; a comment ends
+// the line. Braces stay in the words (they are csh brace expressions).
+func splitIncludeArgs(rest string, at srcPos) []includeArg {
+	var out []includeArg
+	var cur strings.Builder
+	col, startCol := at.col, at.col
+	inWord, quoted, inDef := false, false, 0
+	flush := func() {
+		if inWord {
+			out = append(out, includeArg{text: cur.String(), pos: srcPos{at.file, at.line, startCol}})
+			cur.Reset()
+			inWord = false
+		}
+	}
+	prev := rune(0)
+	for _, r := range rest {
+		switch {
+		case r == '"':
+			if !inWord {
+				inWord, startCol = true, col
+			}
+			quoted = !quoted
+		case !quoted && inDef == 0 && (r == ' ' || r == '\t'):
+			flush()
+		case !quoted && inDef == 0 && (r == '#' || r == '!'):
+			flush()
+			return out
+		default:
+			if !inWord {
+				inWord, startCol = true, col
+			}
+			if r == '{' && prev == '$' {
+				inDef++
+			} else if r == '}' && inDef > 0 {
+				inDef--
+			}
+			cur.WriteRune(r)
+		}
+		prev = r
+		col++
+	}
+	flush()
+	return out
+}
+
+// expandBraces expands csh brace expressions: "a{b,c{d,e}}f" is abf, acdf,
+// acef. A brace pair without a comma at its level stays as written.
+func expandBraces(s string) []string {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '{' || (i > 0 && s[i-1] == '$') {
+			continue
+		}
+		level, closing := 0, -1
+		var commas []int
+		for j := i; j < len(s) && closing < 0; j++ {
+			switch s[j] {
+			case '{':
+				level++
+			case ',':
+				if level == 1 {
+					commas = append(commas, j)
+				}
+			case '}':
+				level--
+				if level == 0 {
+					closing = j
+				}
+			}
+		}
+		if closing < 0 {
+			break // unbalanced: the rest stays as written
+		}
+		if len(commas) == 0 {
+			i = closing // literal braces
+			continue
+		}
+		var out []string
+		from := i + 1
+		for _, c := range append(commas, closing) {
+			for _, rest := range expandBraces(s[from:c] + s[closing+1:]) {
+				out = append(out, s[:i]+rest)
+			}
+			from = c + 1
+		}
+		return out
+	}
+	return []string{s}
+}
+
+// include lexes the files an include line names. kw is include or one of
+// its variants; rest is the line after the keyword.
+func (p *parser) include(kw string, start srcPos, rest string, st *lexState, out []token) []token {
+	argsAt := start
+	argsAt.col += int32(utf8.RuneCountInString(kw))
+	args := splitIncludeArgs(rest, argsAt)
+	if len(args) == 0 {
+		p.errAt(start, "%s needs a file name or pattern", kw)
 		return out
 	}
 	if len(st.stack) > maxIncludeDepth {
-		p.errAt(kw.pos, "includes nested more than %d deep", maxIncludeDepth)
+		p.errAt(start, "includes nested more than %d deep", maxIncludeDepth)
 		return out
 	}
-	dir := filepath.Dir(p.files[kw.pos.file])
-	for _, t := range toks[1:] {
-		if t.kind != tokWord {
-			p.errAt(t.pos, "unexpected %q in include", t.text)
-			continue
-		}
-		pattern := t.text
-		if !filepath.IsAbs(pattern) {
-			pattern = filepath.Join(dir, pattern)
-		}
-		matches, err := p.opts.glob(pattern)
-		if err != nil {
-			p.errAt(t.pos, "bad include pattern %q: %v", t.text, err)
-			continue
+	checks := includeChecks[kw]
+	dir := filepath.Dir(p.files[start.file])
+	for _, a := range args {
+		text, _ := p.expand(a.text, st.defs, a.pos)
+		var matches []string
+		for _, alt := range expandBraces(text) {
+			pattern := alt
+			if !filepath.IsAbs(pattern) {
+				pattern = filepath.Join(dir, pattern)
+			}
+			m, err := p.opts.glob(pattern)
+			if err != nil {
+				p.errAt(a.pos, "bad include pattern %q: %v", alt, err)
+				continue
+			}
+			if len(m) == 0 && text != alt && strings.Contains(checks, "b") {
+				p.errAt(a.pos, "%s %q: the alternative %q matches no file", kw, a.text, alt)
+			}
+			matches = append(matches, m...)
 		}
 		if len(matches) == 0 {
-			p.warnAt(t.pos, "include %q matches no file", t.text)
+			wild := strings.ContainsAny(text, "*?[")
+			switch {
+			case wild && strings.Contains(checks, "w"), !wild && strings.Contains(checks, "m"):
+				p.errAt(a.pos, "%s %q matches no file", kw, a.text)
+			default:
+				p.warnAt(a.pos, "include %q matches no file", a.text)
+			}
 			continue
 		}
 		slices.Sort(matches)
+		matches = slices.Compact(matches)
 		for _, m := range matches {
 			if slices.Contains(st.stack, m) {
-				p.errAt(t.pos, "include cycle: %s includes itself (via %s)", m, strings.Join(st.stack, " -> "))
+				p.errAt(a.pos, "include cycle: %s includes itself (via %s)", m, strings.Join(st.stack, " -> "))
 				continue
 			}
 			data, err := p.opts.readFile(m)
 			if err != nil {
-				p.errAt(t.pos, "cannot read included file %s: %v", m, err)
+				p.errAt(a.pos, "cannot read included file %s: %v", m, err)
 				continue
 			}
 			out = p.lexFile(m, data, st, out)
@@ -297,7 +440,7 @@ func (p *parser) scan(toks []token, text string, start srcPos, defs map[string]s
 			d := text[j]
 			// "${NAME}" belongs to the word although it contains braces.
 			if d == '$' && j+1 < len(text) && text[j+1] == '{' {
-				if k := strings.IndexByte(text[j+2:], '}'); k >= 0 && isIdent(text[j+2:j+2+k]) {
+				if k := strings.IndexByte(text[j+2:], '}'); k >= 0 && (isIdent(text[j+2:j+2+k]) || isBuiltinCall(text[j+2:j+2+k])) {
 					j += k + 3
 					continue
 				}
@@ -308,7 +451,7 @@ func (p *parser) scan(toks []token, text string, start srcPos, defs map[string]s
 			j++
 		}
 		word := text[i:j]
-		if expand && strings.IndexByte(word, '$') >= 0 && len(defs) > 0 {
+		if expand && strings.IndexByte(word, '$') >= 0 && defs != nil {
 			value, changed := p.expand(word, defs, pos)
 			if changed {
 				// A definition may hold several words (or braces): re-scan it,
@@ -331,7 +474,7 @@ func (p *parser) scan(toks []token, text string, start srcPos, defs map[string]s
 }
 
 func (p *parser) expandOne(s string, defs map[string]string, pos srcPos, expand bool) string {
-	if !expand || len(defs) == 0 || strings.IndexByte(s, '$') < 0 {
+	if !expand || defs == nil || strings.IndexByte(s, '$') < 0 {
 		return s
 	}
 	v, _ := p.expand(s, defs, pos)
@@ -375,7 +518,7 @@ func expandDefs(s string, defs map[string]string, budget *int) (out string, chan
 }
 
 func expandOnce(s string, defs map[string]string) (string, bool) {
-	if strings.IndexByte(s, '$') < 0 || len(defs) == 0 {
+	if strings.IndexByte(s, '$') < 0 {
 		return s, false
 	}
 	var b strings.Builder
@@ -397,7 +540,11 @@ func expandOnce(s string, defs map[string]string) (string, bool) {
 			}
 			name = s[i+1 : end]
 		}
-		if v, ok := defs[name]; ok && name != "" {
+		v, ok := defs[name]
+		if !ok {
+			v, ok = builtinValue(name)
+		}
+		if ok && name != "" {
 			b.WriteString(v)
 			changed = true
 			i = end

@@ -3,6 +3,7 @@ package config
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,20 +58,6 @@ func (t timers) inherit(parent timers) timers {
 	return t
 }
 
-func vsKeywords() []string {
-	return []string{"delay_loop", "lb_algo", "lvs_sched", "lb_kind", "lvs_method", "persistence_timeout",
-		"persistence_granularity", "protocol", "quorum", "hysteresis", "quorum_up", "quorum_down", "alpha",
-		"omega", "inhibit_on_failure", "sorry_server", "sorry_server_inhibit", "ha_suspend", "virtualhost",
-		"real_server", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry", "warmup",
-		"nat_mask", "smtp_alert", "drlb_bgp_announce"}
-}
-
-func vsUnsupported() []string {
-	return []string{"ops", "hashed", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port",
-		"mh-fallback", "one_packet", "sorry_server_lvs_method", "ip_family", "persistence_engine",
-		"lb_flags", "lvs_flags", "retry_count", "quorum_max", "tunnel_type"}
-}
-
 // virtualServer parses "virtual_server IP PORT { }", "virtual_server fwmark N { }"
 // or "virtual_server group NAME { }".
 func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
@@ -86,19 +73,27 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 		}
 		vs.FWMark = uint32(v)
 		vs.Protocol = "" // the mark selects the packets, whatever their protocol
-	case len(b.args) >= 2 && b.args[0].text == "group":
-		p.warnAt(b.args[0].pos, "virtual_server group (virtual_server_group) is not supported yet; ignored")
-		vs.Group = b.args[1].text
+	case len(b.args) >= 1 && b.args[0].text == "group":
+		// Dropping the block would leave its services unprogrammed: refuse.
+		p.errAt(b.args[0].pos, "virtual_server group (virtual_server_group) is not supported yet: its services would not be programmed; write one virtual_server block per address instead")
 		return vs, false
-	case len(b.args) >= 2:
+	case len(b.args) >= 1:
 		a, ok := p.addrTok("virtual_server", b.args[0])
-		port, ok2 := p.portTok("virtual_server", b.args[1])
-		if !ok || !ok2 {
+		if !ok {
 			return vs, false
 		}
-		vs.Address, vs.Port = a, port
+		vs.Address = a
+		// keepalived: "virtual_server IP" without a port is a service on
+		// every port (port 0), which IPVS allows only when persistent.
+		if len(b.args) >= 2 {
+			port, ok := p.portTok("virtual_server", b.args[1])
+			if !ok {
+				return vs, false
+			}
+			vs.Port = port
+		}
 	default:
-		p.errAt(afterKey(b), "virtual_server needs \"IP PORT\", \"fwmark N\" or \"group NAME\"")
+		p.errAt(afterKey(b), "virtual_server needs \"IP [PORT]\", \"fwmark N\" or \"group NAME\"")
 		return vs, false
 	}
 	if len(b.args) > 2 {
@@ -112,9 +107,18 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 
 	var vt timers
 	var realNodes []*node
+	var protocolSet, schedulerSet, methodSet bool
 	for _, n := range b.children {
 		if p.timer(n, &vt) {
 			continue
+		}
+		switch n.key.text {
+		case "protocol":
+			protocolSet = true
+		case "lb_algo", "lvs_sched":
+			schedulerSet = true
+		case "lb_kind", "lvs_method":
+			methodSet = true
 		}
 		switch n.key.text {
 		case "lb_algo", "lvs_sched":
@@ -127,10 +131,8 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 				}
 			}
 		case "lb_kind", "lvs_method":
-			if t, ok := p.one(n); ok {
-				if m, ok := p.method(n.key.text, t); ok {
-					vs.Method = m
-				}
+			if m, ok := p.method(n); ok {
+				vs.Method = m
 			}
 		case "persistence_timeout":
 			// The bare keyword means keepalived's 6 minutes.
@@ -138,7 +140,11 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 				vs.PersistenceTimeout = 360 * time.Second
 				continue
 			}
-			p.dur(n, 0, math.MaxUint32*time.Second, &vs.PersistenceTimeout)
+			// IPVS keeps whole seconds; keepalived reads an unsigned number.
+			var secs int
+			if p.intv(n, 0, math.MaxUint32, &secs) {
+				vs.PersistenceTimeout = time.Duration(secs) * time.Second
+			}
 		case "persistence_granularity":
 			if t, ok := p.one(n); ok {
 				p.granularity(t, &vs)
@@ -179,8 +185,6 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 			p.flag(n, &vs.HASuspend)
 		case "virtualhost":
 			p.str(n, &vs.VirtualHost)
-		case "smtp_alert":
-			p.valueOnly(n) // notification setting: accepted, e-mail is not sent
 		case "nat_mask":
 			p.valueOnly(n)
 			p.warnAt(n.key.pos, "nat_mask is obsolete (keepalived ignores it); ignored")
@@ -211,7 +215,7 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 			vs.BGPAnnouncePos = p.pos(n.key.pos)
 			p.flag(n, &vs.BGPAnnounce)
 		default:
-			p.unknown(n, "virtual_server", vsKeywords(), vsUnsupported())
+			p.unknown(n, "virtual_server", "virtual_server")
 		}
 	}
 	if vs.SorryServer != nil && !vs.SorryServer.Address.IsValid() {
@@ -220,6 +224,29 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 	}
 	if vt.delayLoop != nil {
 		vs.DelayLoop = *vt.delayLoop
+	}
+	// keepalived's defaults for what the block leaves out, with one warning
+	// (keepalived reports each: check_data.c validate_check_config).
+	var defaults []string
+	if vs.FWMark == 0 && !protocolSet {
+		defaults = append(defaults, "protocol UDP")
+		vs.Protocol = ProtocolUDP
+	}
+	if !schedulerSet {
+		defaults = append(defaults, "lvs_sched wlc")
+	}
+	if !methodSet && slices.ContainsFunc(realNodes, func(rn *node) bool {
+		return !slices.ContainsFunc(rn.children, func(c *node) bool { return c.key.text == "lvs_method" || c.key.text == "lb_kind" })
+	}) {
+		defaults = append(defaults, "lvs_method NAT")
+	}
+	if len(defaults) > 0 && len(realNodes) > 0 { // no real server: dropped below, with its own warning
+		p.warnAt(b.key.pos, "virtual_server %s does not say %s: keepalived's defaults %s are used", vs.Name(),
+			strings.Join(defaultNames(defaults), ", "), strings.Join(defaults, ", "))
+	}
+	if vs.FWMark == 0 && vs.Port == 0 && vs.PersistenceTimeout == 0 {
+		p.warnAt(b.key.pos, "virtual_server %s has no port and no persistence_timeout: a service on every port must be persistent; persistence_timeout 360 is used, as keepalived does", vs.Name())
+		vs.PersistenceTimeout = 360 * time.Second
 	}
 	// Real servers are parsed after the whole block so that settings written
 	// after them (delay_loop, inhibit_on_failure, virtualhost) still apply.
@@ -234,13 +261,66 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 	return vs, true
 }
 
-func (p *parser) method(key string, t token) (ForwardingMethod, bool) {
-	switch m := ForwardingMethod(strings.ToUpper(t.text)); m {
+// method parses "lvs_method NAT|DR" or "lvs_method TUN [type ipip|gue port
+// N|gre] [nocsum|csum|remcsum]" (and lb_kind, keepalived's old name). Both
+// data planes program IPIP tunnels only: another tunnel type or a checksum
+// option is an error, since the servers would not decapsulate the packets.
+func (p *parser) method(n *node) (ForwardingMethod, bool) {
+	if !p.valueOnly(n) {
+		return "", false
+	}
+	if len(n.args) == 0 {
+		p.errAt(afterKey(n), "%s needs a value", n.key.text)
+		return "", false
+	}
+	t := n.args[0]
+	m := ForwardingMethod(strings.ToUpper(t.text))
+	switch m {
 	case ForwardNAT, ForwardDR, ForwardTUN:
+	default:
+		p.errAt(t.pos, "%s %q: must be NAT, DR or TUN", n.key.text, t.text)
+		return "", false
+	}
+	rest := n.args[1:]
+	if m != ForwardTUN {
+		if len(rest) > 0 {
+			p.warnAt(rest[0].pos, "%s takes one value; extra %q ignored", n.key.text, rest[0].text)
+		}
 		return m, true
 	}
-	p.errAt(t.pos, "%s %q: must be NAT, DR or TUN", key, t.text)
-	return "", false
+	ok := true
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch a.text {
+		case "type":
+			if i+1 >= len(rest) {
+				p.errAt(a.pos, "%s TUN type needs ipip, gue or gre", n.key.text)
+				return m, false
+			}
+			i++
+			switch tt := rest[i]; tt.text {
+			case "ipip":
+			case "gue", "gre":
+				p.errAt(tt.pos, "%s TUN type %s is not supported yet: drlb programs IPIP tunnels only (type ipip, the default)", n.key.text, tt.text)
+				ok = false
+				if tt.text == "gue" && i+2 < len(rest) && rest[i+1].text == "port" {
+					i += 2
+				}
+			default:
+				p.errAt(tt.pos, "%s TUN type %q: must be ipip, gue or gre", n.key.text, tt.text)
+				ok = false
+			}
+		case "nocsum":
+			// The default: no checksum in the tunnel header.
+		case "csum", "remcsum":
+			p.errAt(a.pos, "%s TUN %s is not supported yet: it applies to GUE/GRE tunnels, and drlb programs IPIP tunnels only", n.key.text, a.text)
+			ok = false
+		default:
+			p.errAt(a.pos, "%s TUN: unexpected %q (want type ipip|gue port N|gre, then nocsum|csum|remcsum)", n.key.text, a.text)
+			ok = false
+		}
+	}
+	return m, ok
 }
 
 // granularity parses a netmask ("255.255.255.0") or a prefix length.
@@ -270,17 +350,6 @@ func (p *parser) granularity(t token, vs *VirtualServer) {
 	if v, ok := p.intTok("persistence_granularity", t, 1, maxBits); ok {
 		vs.PersistenceGranularity = v
 	}
-}
-
-func rsKeywords() []string {
-	return []string{"weight", "inhibit_on_failure", "notify_up", "notify_down", "HTTP_GET", "SSL_GET",
-		"TCP_CHECK", "MISC_CHECK", "delay_loop", "connect_timeout", "retry", "nb_get_retry",
-		"delay_before_retry", "warmup", "lb_kind", "lvs_method", "virtualhost", "smtp_alert"}
-}
-
-func rsUnsupported() []string {
-	return []string{"uthreshold", "lthreshold", "SMTP_CHECK", "DNS_CHECK", "BFD_CHECK", "UDP_CHECK",
-		"PING_CHECK", "FILE_CHECK", "alpha", "tunnel_type", "notify_up_script", "notify_down_script"}
 }
 
 func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, bool) {
@@ -313,6 +382,7 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 	var rt timers
 	vhost := vs.VirtualHost
 	var checkNodes []*node
+	var unsupportedCheckers []token
 	for _, n := range b.children {
 		if p.timer(n, &rt) {
 			continue
@@ -331,20 +401,24 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 				rs.NotifyDown = s
 			}
 		case "lb_kind", "lvs_method":
-			if t, ok := p.one(n); ok {
-				if m, ok := p.method(n.key.text, t); ok {
-					rs.Method = m
-				}
+			if m, ok := p.method(n); ok {
+				rs.Method = m
 			}
 		case "virtualhost":
 			p.str(n, &vhost)
-		case "smtp_alert":
-			p.valueOnly(n)
 		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK":
 			checkNodes = append(checkNodes, n)
 		default:
-			p.unknown(n, "real_server", rsKeywords(), rsUnsupported())
+			if k, ok := keywords().lookup(n.key.text, []string{"real_server"}); ok && n.hasBlock && k.Status == KeywordNotSupported && strings.ToUpper(k.Name) == k.Name {
+				unsupportedCheckers = append(unsupportedCheckers, n.key)
+			}
+			p.unknown(n, "real_server", "real_server")
 		}
+	}
+	if len(checkNodes) == 0 && len(unsupportedCheckers) > 0 {
+		// Without its checker the server would count as always healthy.
+		c := unsupportedCheckers[0]
+		p.errAt(c.pos, "real_server %s: its only health checker %s is not supported yet, so the server would always count as healthy; use TCP_CHECK, HTTP_GET, SSL_GET or MISC_CHECK", a, c.text)
 	}
 	rt = rt.inherit(vt)
 	for _, n := range checkNodes {
@@ -354,23 +428,6 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 		rs.Checkers = append(rs.Checkers, p.checker(n, &rs, vs, rt, vhost))
 	}
 	return rs, true
-}
-
-func checkerKeywords(kind CheckerKind) []string {
-	common := []string{"connect_ip", "connect_port", "bindto", "bind_port", "connect_timeout", "retry",
-		"nb_get_retry", "delay_before_retry", "delay_loop", "warmup"}
-	switch kind {
-	case CheckHTTP, CheckSSL:
-		return append(common, "url", "virtualhost")
-	case CheckMisc:
-		return append(common, "misc_path", "misc_timeout", "misc_dynamic")
-	}
-	return common
-}
-
-func checkerUnsupported() []string {
-	return []string{"fwmark", "bind_if", "enable_sni", "http_protocol", "tls_compliant", "user",
-		"alpha", "misc_user", "protocol", "fast_recovery", "inhibit_on_failure"}
 }
 
 func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent timers, vhost string) Checker {
@@ -409,7 +466,7 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 		case k == "virtualhost" && (kind == CheckHTTP || kind == CheckSSL):
 			p.str(n, &c.VirtualHost)
 		case k == "misc_path" && kind == CheckMisc:
-			if s, ok := p.rest(n); ok {
+			if s, ok := p.rest(n); ok && p.command("misc_path", n.args[0], s) {
 				c.MiscPath = s
 			}
 		case k == "misc_timeout" && kind == CheckMisc:
@@ -417,7 +474,7 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 		case k == "misc_dynamic" && kind == CheckMisc:
 			p.flag(n, &c.MiscDynamic)
 		default:
-			p.unknown(n, string(kind), checkerKeywords(kind), checkerUnsupported())
+			p.unknown(n, string(kind), checkerBlocks(kind)...)
 		}
 	}
 	ct = ct.inherit(parent)
@@ -470,20 +527,21 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 	return c
 }
 
-func urlKeywords() []string { return []string{"path", "digest", "status_code", "virtualhost"} }
-
-func urlUnsupported() []string {
-	return []string{"regex", "regex_no_match", "regex_options", "regex_stack", "regex_min_offset",
-		"regex_max_offset", "fast_recovery"}
-}
-
 func (p *parser) url(b *node) URL {
 	u := URL{Pos: p.pos(b.key.pos), Path: "/"}
 	var codes []StatusRange
 	for _, n := range b.children {
 		switch n.key.text {
 		case "path":
-			p.str(n, &u.Path)
+			if t, ok := p.one(n); ok {
+				switch {
+				case t.text == "":
+					p.errAt(t.pos, "path is empty: the request needs a path such as /")
+				case strings.ContainsAny(t.text, " \t\r\n"):
+					p.errAt(t.pos, "path %q contains a blank: it cannot go into the request line", t.text)
+				}
+				u.Path = t.text
+			}
 		case "digest":
 			if t, ok := p.one(n); ok {
 				if !isHexDigest(t.text) {
@@ -507,7 +565,7 @@ func (p *parser) url(b *node) URL {
 		case "virtualhost":
 			p.str(n, &u.VirtualHost)
 		default:
-			p.unknown(n, "url", urlKeywords(), urlUnsupported())
+			p.unknown(n, "url", "url")
 		}
 	}
 	if len(codes) == 0 {
@@ -543,4 +601,13 @@ func (p *parser) statusRange(t token) (StatusRange, bool) {
 		return StatusRange{}, false
 	}
 	return StatusRange{Min: a, Max: b}, true
+}
+
+// defaultNames returns the keywords of "keyword value" defaults.
+func defaultNames(defaults []string) []string {
+	out := make([]string, len(defaults))
+	for i, d := range defaults {
+		out[i], _, _ = strings.Cut(d, " ")
+	}
+	return out
 }

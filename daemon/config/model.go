@@ -53,22 +53,12 @@ type GlobalDefs struct {
 	Pos Position `json:"pos"`
 	// RouterID identifies this machine (router_id, or keepalived 1.x's lvs_id).
 	RouterID string `json:"router_id"`
-	// NotificationEmail lists notification_email recipients (accepted, not sent).
-	NotificationEmail []string `json:"notification_email"`
-	// NotificationEmailFrom is notification_email_from.
-	NotificationEmailFrom string `json:"notification_email_from"`
-	// SMTPServer is smtp_server ("host" or "host port").
-	SMTPServer string `json:"smtp_server"`
-	// SMTPConnectTimeout is smtp_connect_timeout (default 30s).
-	SMTPConnectTimeout time.Duration `json:"smtp_connect_timeout"`
 	// VRRPVersion is vrrp_version, the default VRRP version for instances (default 2).
 	VRRPVersion int `json:"vrrp_version"`
 	// VRRPGarp holds the vrrp_garp_* defaults inherited by instances.
 	VRRPGarp Garp `json:"vrrp_garp"`
 	// VRRPMcastGroup4 is vrrp_mcast_group4 (default 224.0.0.18).
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
-	// VRRPMcastGroup6 is vrrp_mcast_group6 (default ff02::12).
-	VRRPMcastGroup6 netip.Addr `json:"vrrp_mcast_group6"`
 	// EnableScriptSecurity is enable_script_security.
 	EnableScriptSecurity bool `json:"enable_script_security"`
 	// ScriptUser is script_user (user and optional group, space separated).
@@ -83,18 +73,8 @@ type Garp struct {
 	MasterDelay time.Duration `json:"master_delay"`
 	// MasterRepeat is the number of gratuitous ARPs per burst (default 5).
 	MasterRepeat int `json:"master_repeat"`
-	// MasterRefresh is the periodic refresh interval while master (0 = off).
-	MasterRefresh time.Duration `json:"master_refresh"`
-	// MasterRefreshRepeat is the number of ARPs per refresh (default 1).
-	MasterRefreshRepeat int `json:"master_refresh_repeat"`
 	// Interval is the delay between gratuitous ARPs on one interface (default 0).
 	Interval time.Duration `json:"interval"`
-	// NAInterval is the delay between unsolicited neighbour adverts (IPv6, default 0).
-	NAInterval time.Duration `json:"na_interval"`
-	// LowerPrioDelay is the delay before a burst after a lower-priority advert (default = MasterDelay).
-	LowerPrioDelay time.Duration `json:"lower_prio_delay"`
-	// LowerPrioRepeat is the burst size after a lower-priority advert (default = MasterRepeat).
-	LowerPrioRepeat int `json:"lower_prio_repeat"`
 }
 
 // Notify holds notify scripts; empty strings mean "none". Each is a command
@@ -123,8 +103,6 @@ type VRRPSyncGroup struct {
 	Group []string `json:"group"`
 	// Notify holds notify_* scripts for the group.
 	Notify Notify `json:"notify"`
-	// SMTPAlert is smtp_alert.
-	SMTPAlert bool `json:"smtp_alert"`
 	// TrackScripts is track_script inherited by the members.
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
 }
@@ -157,31 +135,31 @@ type Authentication struct {
 }
 
 // VirtualIP is one line of virtual_ipaddress (or virtual_ipaddress_excluded):
-// "ADDR[/MASK] [brd ADDR] [dev IF] [scope S] [label L] [no_track]".
+// "ADDR[/MASK] [dev IF] [label L]" (keepalived's other options are
+// reported as not supported yet).
 type VirtualIP struct {
 	// Pos is where the line starts.
 	Pos Position `json:"pos"`
 	// Prefix is the address with its mask; /32 (or /128) when no mask was given.
 	Prefix netip.Prefix `json:"prefix"`
-	// Broadcast is brd, if given.
-	Broadcast netip.Addr `json:"brd,omitzero"`
 	// Dev is the interface; empty means the instance's interface.
 	Dev string `json:"dev,omitempty"`
-	// Scope is scope (global, host, link, site, nowhere or a number).
-	Scope string `json:"scope,omitempty"`
 	// Label is the address label.
 	Label string `json:"label,omitempty"`
-	// NoTrack is no_track: the instance does not go to FAULT if Dev goes down.
-	NoTrack bool `json:"no_track,omitempty"`
 }
 
-// TrackInterface is one line of track_interface: "IF [weight N]".
+// TrackInterface is one line of track_interface: "IF [weight N [reverse]]".
 type TrackInterface struct {
 	// Name is the interface.
 	Name string `json:"name"`
-	// Weight is added to the priority while the interface is down; 0 (the
-	// default) means the instance goes to FAULT instead.
+	// Weight (-253..253) is added to the priority while the interface is up
+	// (positive) or down (negative); 0 (the default) means the instance goes
+	// to FAULT when it is down.
 	Weight int `json:"weight"`
+	// Reverse inverts the weight's effect, as keepalived: a positive weight
+	// is subtracted while up, a negative one added while down, and weight 0
+	// means FAULT while the interface is up.
+	Reverse bool `json:"reverse,omitempty"`
 }
 
 // TrackScript is one line of track_script: "NAME [weight N]".
@@ -192,6 +170,9 @@ type TrackScript struct {
 	Weight int `json:"weight"`
 	// WeightSet says whether the line had "weight N".
 	WeightSet bool `json:"weight_set"`
+	// Reverse is the line's "reverse" (with WeightSet; otherwise the
+	// vrrp_script's own reverse applies).
+	Reverse bool `json:"reverse,omitempty"`
 }
 
 // VRRPInstance is a vrrp_instance block.
@@ -237,8 +218,6 @@ type VRRPInstance struct {
 	DontTrackPrimary bool `json:"dont_track_primary"`
 	// Notify holds notify_* scripts.
 	Notify Notify `json:"notify"`
-	// SMTPAlert is smtp_alert.
-	SMTPAlert bool `json:"smtp_alert"`
 	// Garp is the instance's garp_* timing (defaults from global_defs vrrp_garp_*).
 	Garp Garp `json:"garp"`
 	// SyncGroup names the vrrp_sync_group this instance belongs to, if any.
@@ -259,6 +238,8 @@ type VRRPScript struct {
 	Timeout time.Duration `json:"timeout"`
 	// Weight adjusts priority (-253..253, default 0: failure means FAULT).
 	Weight int `json:"weight"`
+	// Reverse is "weight N reverse": the weight's effect is inverted (see TrackInterface.Reverse).
+	Reverse bool `json:"reverse,omitempty"`
 	// Rise is the number of successes to become OK (default 1).
 	Rise int `json:"rise"`
 	// Fall is the number of failures to become KO (default 1).

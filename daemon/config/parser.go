@@ -27,8 +27,6 @@ type parser struct {
 	expandReported bool
 	// nodeSlab is the free part of the current node slab.
 	nodeSlab []node
-	// globalGarp records which vrrp_garp_lower_prio_* keywords global_defs set.
-	globalGarp garpSet
 }
 
 type instanceMeta struct {
@@ -36,10 +34,17 @@ type instanceMeta struct {
 	vridSet, ifaceSet            bool
 	trackScripts                 []token
 	vipPos                       []Position
+	// authTypePos is auth_type's value (zero without one).
+	authTypePos srcPos
+	// srcIPPos are unicast_src_ip's and mcast_src_ip's values, peerPos
+	// unicast_peer's lines, for the IPv4-only transport check.
+	unicastSrcPos, mcastSrcPos srcPos
+	peerPos                    []srcPos
 }
 
 type groupMeta struct {
-	members []token
+	members      []token
+	trackScripts []token
 }
 
 func newParser(opts Options) *parser {
@@ -79,10 +84,11 @@ func (p *parser) diagnostics() Diagnostics {
 }
 
 func (p *parser) parseFile(name string, data []byte) []*node {
-	st := &lexState{defs: map[string]string{}}
+	st := &lexState{defs: map[string]string{"_INSTANCE": p.instanceName()}}
 	p.expandBudget = 1<<20 + 4*len(data)
 	// Roughly one token per five bytes in real files: size once, not by doubling.
 	toks := p.lexFile(name, data, st, make([]token, 0, len(data)/5+16))
+	restoreComment(toks)
 	return p.parseTree(toks)
 }
 
@@ -318,17 +324,28 @@ func (p *parser) listItems(n *node) []token {
 	return out
 }
 
-// unknown reports a keyword the block does not implement: either a known
-// keepalived keyword drlb does not support yet, or an unknown one with a
-// "did you mean" suggestion.
-func (p *parser) unknown(n *node, block string, known, unsupported []string) {
+// unknown reports a keyword the block does not implement, using the
+// keyword status table (keywords.tsv): a keepalived keyword drlb does not
+// support yet gets a "not supported yet" warning (its block is skipped), any
+// other word an "unknown keyword" warning with a "did you mean" suggestion
+// among the current keyword names of blocks. label names the block in the
+// message.
+func (p *parser) unknown(n *node, label string, blocks ...string) {
 	kw := n.key.text
-	if slices.Contains(unsupported, kw) {
-		p.warnAt(n.key.pos, "%s in %s is not supported yet; ignored", kw, block)
+	t := keywords()
+	if k, ok := t.lookup(kw, blocks); ok && k.Status == KeywordNotSupported {
+		msg := fmt.Sprintf("%s in %s is not supported yet; ignored", kw, label)
+		if k.Source == SourceDeprecated && k.Note != "" {
+			msg += fmt.Sprintf(" (a deprecated spelling: %s)", k.Note)
+		}
+		if n.hasBlock {
+			msg += " with its block"
+		}
+		p.warnAt(n.key.pos, "%s", msg)
 		return
 	}
-	msg := fmt.Sprintf("unknown keyword %q in %s", kw, block)
-	if s := suggest(kw, known, unsupported); s != "" {
+	msg := fmt.Sprintf("unknown keyword %q in %s", kw, label)
+	if s := suggest(kw, t.suggestions(blocks)); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	}
 	if n.hasBlock {
@@ -338,16 +355,6 @@ func (p *parser) unknown(n *node, block string, known, unsupported []string) {
 }
 
 // --- top level ---------------------------------------------------------------
-
-func topKeywords() []string {
-	return []string{"global_defs", "vrrp_sync_group", "vrrp_instance", "vrrp_script", "virtual_server", "drlb_bgp"}
-}
-
-func topUnsupported() []string {
-	return []string{"static_ipaddress", "static_routes", "static_rules", "virtual_server_group",
-		"linkbeat_interfaces", "garp_group", "vrrp_track_process", "vrrp_track_file", "track_file",
-		"net_namespace", "bfd_instance", "instance", "use_pid_dir", "vrrp_script_timeout", "track_process"}
-}
 
 // build turns the statement tree into a Config with defaults.
 func (p *parser) build(top []*node) *Config {
@@ -365,12 +372,6 @@ func (p *parser) build(top []*node) *Config {
 		}
 		seenGlobal = true
 		p.globalDefs(n, &cfg.Global)
-	}
-	if !p.globalGarp.lowerDelay {
-		cfg.Global.VRRPGarp.LowerPrioDelay = cfg.Global.VRRPGarp.MasterDelay
-	}
-	if !p.globalGarp.lowerRepeat {
-		cfg.Global.VRRPGarp.LowerPrioRepeat = cfg.Global.VRRPGarp.MasterRepeat
 	}
 	for _, n := range top {
 		p.tick()
@@ -411,7 +412,7 @@ func (p *parser) build(top []*node) *Config {
 			if n.key.text == "" {
 				continue // a stray '{', already reported
 			}
-			p.unknown(n, "the top level", topKeywords(), topUnsupported())
+			p.unknown(n, "the top level", "top")
 		}
 	}
 	cfg.Files = slices.Clone(p.files)
@@ -436,47 +437,16 @@ func (p *parser) blockName(n *node) (string, bool) {
 // --- global_defs -------------------------------------------------------------
 
 func defaultGarp() Garp {
-	return Garp{MasterDelay: 5 * time.Second, MasterRepeat: 5, MasterRefreshRepeat: 1}
+	return Garp{MasterDelay: 5 * time.Second, MasterRepeat: 5}
 }
 
 func defaultGlobal() GlobalDefs {
 	return GlobalDefs{
-		SMTPConnectTimeout: 30 * time.Second,
-		VRRPVersion:        2,
-		VRRPGarp:           defaultGarp(),
-		VRRPMcastGroup4:    netip.MustParseAddr("224.0.0.18"),
-		VRRPMcastGroup6:    netip.MustParseAddr("ff02::12"),
-		Dataplane:          DataplaneAuto,
+		VRRPVersion:     2,
+		VRRPGarp:        defaultGarp(),
+		VRRPMcastGroup4: netip.MustParseAddr("224.0.0.18"),
+		Dataplane:       DataplaneAuto,
 	}
-}
-
-func globalKeywords() []string {
-	return []string{"router_id", "lvs_id", "notification_email", "notification_email_from", "smtp_server",
-		"smtp_helo_name", "smtp_connect_timeout", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker",
-		"no_email_faults", "vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat",
-		"vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat", "vrrp_garp_interval",
-		"vrrp_gna_interval", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat",
-		"vrrp_mcast_group4", "vrrp_mcast_group6", "enable_script_security", "script_user",
-		"vrrp_skip_check_adv_addr", "drlb_dataplane"}
-}
-
-func globalUnsupported() []string {
-	return []string{"vrrp_strict", "vrrp_iptables", "vrrp_ipsets", "vrrp_nftables", "enable_traps",
-		"enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2",
-		"enable_snmp_rfcv3", "snmp_socket", "enable_dbus", "lvs_sync_daemon", "lvs_timeouts", "lvs_flush",
-		"lvs_flush_onstop", "dynamic_interfaces", "vrrp_no_swap", "checker_no_swap", "max_auto_priority",
-		"vrrp_garp_extra_if", "vrrp_min_garp", "vrrp_check_unicast_src", "vrrp_priority",
-		"checker_priority", "bfd_priority", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier",
-		"process_names", "process_name", "vrrp_process_name", "checker_process_name",
-		"vrrp_startup_delay", "umask", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
-		"vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "script_timeout",
-		"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert", "vrrp_netlink_cmd_rcv_bufs",
-		"vrrp_netlink_monitor_rcv_bufs", "net_namespace", "namespace_with_ipsets", "instance",
-		"local_name", "startup_script", "shutdown_script", "linkbeat_use_polling", "vrrp_mcast_group4_ttl",
-		"random_seed", "reload_check_config", "config_save_dir", "vrrp_track_process", "vrrp_dont_track_primary",
-		"child_wait_time", "default_interface", "dbus_service_name", "vrrp_rt_priority", "checker_rt_priority",
-		"bfd_rt_priority", "vrrp_rlimit_rtime", "checker_rlimit_rtime", "bfd_rlimit_rtime", "bfd_no_swap",
-		"enable_snmp_keepalived", "smtp_alert_bfd"}
 }
 
 func (p *parser) globalDefs(b *node, g *GlobalDefs) {
@@ -490,25 +460,8 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 		case "lvs_id":
 			p.warnAt(n.key.pos, "lvs_id is keepalived 1.x's name for router_id (keepalived 2 rejects it); read as router_id")
 			p.str(n, &g.RouterID)
-		case "notification_email":
-			for _, t := range p.listItems(n) {
-				g.NotificationEmail = append(g.NotificationEmail, t.text)
-			}
-		case "notification_email_from":
-			p.str(n, &g.NotificationEmailFrom)
-		case "smtp_server":
-			if s, ok := p.rest(n); ok {
-				g.SMTPServer = s
-			}
-		case "smtp_connect_timeout":
-			p.dur(n, 0, time.Hour, &g.SMTPConnectTimeout)
-		case "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker", "no_email_faults":
-			// Notification settings: accepted, e-mail is not sent by drlb.
-			p.valueOnly(n)
 		case "vrrp_version":
 			p.intv(n, 2, 3, &g.VRRPVersion)
-		case "vrrp_skip_check_adv_addr":
-			p.valueOnly(n)
 		case "drlb_dataplane":
 			if t, ok := p.one(n); ok {
 				switch d := Dataplane(t.text); d {
@@ -527,15 +480,6 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 					g.VRRPMcastGroup4 = a
 				}
 			}
-		case "vrrp_mcast_group6":
-			var a netip.Addr
-			if p.addr(n, &a) {
-				if !a.Is6() || !a.IsMulticast() {
-					p.errAt(n.args[0].pos, "vrrp_mcast_group6 %s is not an IPv6 multicast address", a)
-				} else {
-					g.VRRPMcastGroup6 = a
-				}
-			}
 		case "enable_script_security":
 			p.flag(n, &g.EnableScriptSecurity)
 		case "script_user":
@@ -543,43 +487,27 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 				g.ScriptUser = s
 			}
 		default:
-			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" {
-				if p.garp(n, strings.TrimPrefix(n.key.text, "vrrp_"), &g.VRRPGarp, &p.globalGarp) {
+			if strings.HasPrefix(n.key.text, "vrrp_garp_") {
+				if p.garp(n, strings.TrimPrefix(n.key.text, "vrrp_"), &g.VRRPGarp) {
 					continue
 				}
 			}
-			p.unknown(n, "global_defs", globalKeywords(), globalUnsupported())
+			p.unknown(n, "global_defs", "global_defs")
 		}
 	}
 }
 
-// garpSet records which garp fields an instance set, for lower_prio defaults.
-type garpSet struct{ lowerDelay, lowerRepeat bool }
-
-// garp handles garp_* (instance) and vrrp_garp_* (global) keywords, with
-// the "vrrp_" prefix removed. It returns false for an unknown keyword.
-func (p *parser) garp(n *node, kw string, g *Garp, set *garpSet) bool {
+// garp handles the garp_* (instance) and vrrp_garp_* (global) keywords
+// drlb implements, with the "vrrp_" prefix removed. It returns false for
+// others (the caller reports them from the keyword table).
+func (p *parser) garp(n *node, kw string, g *Garp) bool {
 	switch kw {
 	case "garp_master_delay":
 		p.dur(n, 0, time.Hour, &g.MasterDelay)
 	case "garp_master_repeat":
 		p.intv(n, 1, 255, &g.MasterRepeat)
-	case "garp_master_refresh":
-		p.dur(n, 0, 24*time.Hour, &g.MasterRefresh)
-	case "garp_master_refresh_repeat":
-		p.intv(n, 1, 255, &g.MasterRefreshRepeat)
 	case "garp_interval":
 		p.dur(n, 0, time.Minute, &g.Interval)
-	case "gna_interval":
-		p.dur(n, 0, time.Minute, &g.NAInterval)
-	case "garp_lower_prio_delay":
-		if p.dur(n, 0, time.Hour, &g.LowerPrioDelay) {
-			set.lowerDelay = true
-		}
-	case "garp_lower_prio_repeat":
-		if p.intv(n, 0, 255, &g.LowerPrioRepeat) {
-			set.lowerRepeat = true
-		}
 	default:
 		return false
 	}
@@ -588,10 +516,6 @@ func (p *parser) garp(n *node, kw string, g *Garp, set *garpSet) bool {
 
 // --- vrrp_script -------------------------------------------------------------
 
-func scriptKeywords() []string {
-	return []string{"script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail"}
-}
-
 func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 	s := VRRPScript{Pos: p.pos(b.key.pos), Name: name, Interval: time.Second, Rise: 1, Fall: 1}
 	var timeout *time.Duration
@@ -599,6 +523,7 @@ func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 		switch n.key.text {
 		case "script":
 			if v, ok := p.rest(n); ok {
+				p.command("script", n.args[0], v)
 				s.Script = v
 			}
 		case "interval":
@@ -606,7 +531,15 @@ func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 		case "timeout":
 			p.durp(n, time.Millisecond, 24*time.Hour, &timeout)
 		case "weight":
-			p.intv(n, -253, 253, &s.Weight)
+			// "weight N [reverse]"
+			if !p.valueOnly(n) {
+				continue
+			}
+			var ok bool
+			s.Weight, ok, s.Reverse = p.trackWeight("vrrp_script", "weight N [reverse]", append([]token{n.key}, n.args...), false)
+			if !ok && len(n.args) == 0 {
+				p.errAt(afterKey(n), "weight needs a value")
+			}
 		case "rise":
 			p.intv(n, 1, math.MaxInt32, &s.Rise)
 		case "fall":
@@ -618,7 +551,7 @@ func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 		case "init_fail":
 			p.flag(n, &s.InitFail)
 		default:
-			p.unknown(n, "vrrp_script", scriptKeywords(), nil)
+			p.unknown(n, "vrrp_script", "vrrp_script")
 		}
 	}
 	s.Timeout = s.Interval
@@ -632,16 +565,6 @@ func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 }
 
 // --- vrrp_sync_group ---------------------------------------------------------
-
-func groupKeywords() []string {
-	return []string{"group", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify",
-		"smtp_alert", "track_script"}
-}
-
-func groupUnsupported() []string {
-	return []string{"global_tracking", "track_interface", "track_file", "track_process", "track_bfd",
-		"sync_group_tracking_weight", "notify_master_rx_lower_pri"}
-}
 
 func (p *parser) notify(n *node, nt *Notify) bool {
 	var dst *string
@@ -678,6 +601,9 @@ func (p *parser) script(n *node) (string, bool) {
 	if len(n.args) > 1 {
 		p.warnAt(n.args[1].pos, "%s: running the script as user %q is not supported yet; ignored (quote the command if %q is an argument)", n.key.text, n.args[1].text, n.args[1].text)
 	}
+	if !p.command(n.key.text, n.args[0], n.args[0].text) {
+		return "", false
+	}
 	return n.args[0].text, true
 }
 
@@ -694,13 +620,12 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 				g.Group = append(g.Group, t.text)
 				m.members = append(m.members, t)
 			}
-		case "smtp_alert":
-			p.flag(n, &g.SMTPAlert)
 		case "track_script":
-			ts, _ := p.trackScripts(n)
+			ts, names := p.trackScripts(n)
 			g.TrackScripts = append(g.TrackScripts, ts...)
+			m.trackScripts = append(m.trackScripts, names...)
 		default:
-			p.unknown(n, "vrrp_sync_group", groupKeywords(), groupUnsupported())
+			p.unknown(n, "vrrp_sync_group", "vrrp_sync_group")
 		}
 	}
 	if len(g.Group) == 0 {
@@ -721,40 +646,45 @@ func (p *parser) trackScripts(n *node) ([]TrackScript, []token) {
 			continue
 		}
 		ts := TrackScript{Name: c.key.text}
-		if len(c.args) >= 2 && c.args[0].text == "weight" {
-			if v, ok := p.intTok("track_script weight", c.args[1], -254, 254); ok {
-				ts.Weight, ts.WeightSet = v, true
-			}
-		} else if len(c.args) > 0 {
-			p.warnAt(c.args[0].pos, "track_script line: expected \"NAME [weight N]\"; %q ignored", c.args[0].text)
-		}
+		ts.Weight, ts.WeightSet, ts.Reverse = p.trackWeight("track_script", "NAME [weight N [reverse|noreverse]]", c.args, true)
 		out = append(out, ts)
 		names = append(names, c.key)
 	}
 	return out, names
 }
 
+// trackWeight reads a track line's "weight N [reverse]" (and, on
+// track_script lines, "noreverse", which keeps a weight's usual direction
+// when the vrrp_script says reverse). The weight is -253..253 as in
+// keepalived.
+func (p *parser) trackWeight(what, syntax string, args []token, noreverse bool) (weight int, set, reverse bool) {
+	if len(args) == 0 {
+		return 0, false, false
+	}
+	if args[0].text != "weight" || len(args) < 2 {
+		p.warnAt(args[0].pos, "%s line: expected \"%s\"; %q ignored", what, syntax, args[0].text)
+		return 0, false, false
+	}
+	v, ok := p.intTok(what+" weight", args[1], -253, 253)
+	if !ok {
+		return 0, false, false
+	}
+	if len(args) > 2 {
+		switch {
+		case args[2].text == "reverse":
+			reverse = true
+		case args[2].text == "noreverse" && noreverse:
+		default:
+			p.warnAt(args[2].pos, "%s line: expected \"%s\"; %q ignored", what, syntax, args[2].text)
+		}
+		if len(args) > 3 {
+			p.warnAt(args[3].pos, "%s line: extra %q ignored", what, args[3].text)
+		}
+	}
+	return v, true, reverse
+}
+
 // --- vrrp_instance -----------------------------------------------------------
-
-func instanceKeywords() []string {
-	return []string{"state", "interface", "virtual_router_id", "priority", "advert_int", "version",
-		"authentication", "virtual_ipaddress", "virtual_ipaddress_excluded", "unicast_src_ip",
-		"unicast_peer", "mcast_src_ip", "nopreempt", "preempt_delay", "track_interface", "track_script",
-		"dont_track_primary", "preempt", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify",
-		"smtp_alert", "garp_master_delay", "garp_master_repeat", "garp_master_refresh",
-		"garp_master_refresh_repeat", "garp_interval", "gna_interval", "garp_lower_prio_delay",
-		"garp_lower_prio_repeat"}
-}
-
-func instanceUnsupported() []string {
-	return []string{"use_vmac", "vmac_xmit_base", "native_ipv6", "virtual_routes", "virtual_rules",
-		"track_file", "track_process", "track_bfd", "lvs_sync_daemon_interface", "accept", "no_accept",
-		"strict_mode", "skip_check_adv_addr", "check_unicast_src", "unicast_ttl", "garp_extra_if",
-		"notify_master_rx_lower_pri", "notify_deleted", "kernel_rx_buf_size", "debug", "track_src_ip",
-		"linkbeat_use_polling", "unicast_fault_no_peer", "vrrp_version", "old_unicast_checksum",
-		"mcast_dst_ip", "no_accept", "lower_prio_no_advert", "higher_prio_send_advert", "promote_secondaries",
-		"unicast_src_port"}
-}
 
 func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance, instanceMeta) {
 	in := VRRPInstance{
@@ -763,13 +693,12 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	}
 	var version *int
 	var m instanceMeta
-	var gs garpSet
 	for _, n := range b.children {
 		if p.notify(n, &in.Notify) {
 			continue
 		}
-		if strings.HasPrefix(n.key.text, "garp_") || n.key.text == "gna_interval" {
-			if p.garp(n, n.key.text, &in.Garp, &gs) {
+		if strings.HasPrefix(n.key.text, "garp_") {
+			if p.garp(n, n.key.text, &in.Garp) {
 				continue
 			}
 		}
@@ -807,15 +736,19 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		case "version":
 			p.intp(n, 2, 3, &version)
 		case "authentication":
-			p.authentication(n, &in.Auth)
+			m.authTypePos = p.authentication(n, &in.Auth)
 		case "virtual_ipaddress":
 			in.VirtualIPs = append(in.VirtualIPs, p.vips(n)...)
 		case "virtual_ipaddress_excluded":
 			in.ExcludedVIPs = append(in.ExcludedVIPs, p.vips(n)...)
 		case "unicast_src_ip":
-			p.addr(n, &in.UnicastSrcIP)
+			if p.addr(n, &in.UnicastSrcIP) {
+				m.unicastSrcPos = n.args[0].pos
+			}
 		case "mcast_src_ip":
-			p.addr(n, &in.McastSrcIP)
+			if p.addr(n, &in.McastSrcIP) {
+				m.mcastSrcPos = n.args[0].pos
+			}
 		case "unicast_peer":
 			if !p.needBlock(n) {
 				continue
@@ -827,6 +760,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 				}
 				if a, ok := p.addrTok("unicast_peer", c.key); ok {
 					in.UnicastPeers = append(in.UnicastPeers, a)
+					m.peerPos = append(m.peerPos, c.key.pos)
 				}
 				if len(c.args) > 0 {
 					p.warnAt(c.args[0].pos, "unicast_peer options (%q) are not supported yet; ignored", c.args[0].text)
@@ -843,8 +777,6 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			p.dur(n, 0, time.Hour, &in.PreemptDelay)
 		case "dont_track_primary":
 			p.flag(n, &in.DontTrackPrimary)
-		case "smtp_alert":
-			p.flag(n, &in.SMTPAlert)
 		case "track_interface":
 			if !p.needBlock(n) {
 				continue
@@ -855,13 +787,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 					continue
 				}
 				ti := TrackInterface{Name: c.key.text}
-				if len(c.args) >= 2 && c.args[0].text == "weight" {
-					if v, ok := p.intTok("track_interface weight", c.args[1], -254, 254); ok {
-						ti.Weight = v
-					}
-				} else if len(c.args) > 0 {
-					p.warnAt(c.args[0].pos, "track_interface line: expected \"IF [weight N]\"; %q ignored", c.args[0].text)
-				}
+				ti.Weight, _, ti.Reverse = p.trackWeight("track_interface", "IF [weight N [reverse]]", c.args, false)
 				in.TrackInterfaces = append(in.TrackInterfaces, ti)
 			}
 		case "track_script":
@@ -869,18 +795,12 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			in.TrackScripts = append(in.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
 		default:
-			p.unknown(n, "vrrp_instance", instanceKeywords(), instanceUnsupported())
+			p.unknown(n, "vrrp_instance", "vrrp_instance")
 		}
 	}
 	in.Version = g.VRRPVersion
 	if version != nil {
 		in.Version = *version
-	}
-	if !gs.lowerDelay && !p.globalGarp.lowerDelay {
-		in.Garp.LowerPrioDelay = in.Garp.MasterDelay
-	}
-	if !gs.lowerRepeat && !p.globalGarp.lowerRepeat {
-		in.Garp.LowerPrioRepeat = in.Garp.MasterRepeat
 	}
 	for _, v := range in.VirtualIPs {
 		m.vipPos = append(m.vipPos, v.Pos)
@@ -888,9 +808,11 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	return in, m
 }
 
-func (p *parser) authentication(b *node, a *Authentication) {
+// authentication parses the authentication block and returns where its
+// auth_type value is (zero without one).
+func (p *parser) authentication(b *node, a *Authentication) (typePos srcPos) {
 	if !p.needBlock(b) {
-		return
+		return typePos
 	}
 	var passTok token
 	typeSeen := false
@@ -899,6 +821,7 @@ func (p *parser) authentication(b *node, a *Authentication) {
 		case "auth_type":
 			typeSeen = true
 			if t, ok := p.one(n); ok {
+				typePos = t.pos
 				switch strings.ToUpper(t.text) {
 				case "PASS":
 					a.Type = AuthPass
@@ -914,7 +837,7 @@ func (p *parser) authentication(b *node, a *Authentication) {
 				a.Password = t.text
 			}
 		default:
-			p.unknown(n, "authentication", []string{"auth_type", "auth_pass"}, nil)
+			p.unknown(n, "authentication", "authentication")
 		}
 	}
 	if len(a.Password) > 8 {
@@ -929,20 +852,34 @@ func (p *parser) authentication(b *node, a *Authentication) {
 	if a.Type != AuthNone && a.Password == "" {
 		p.errAt(b.key.pos, "authentication %s needs an auth_pass", a.Type)
 	}
+	return typePos
 }
 
-func vipOptions() []string { return []string{"brd", "broadcast", "dev", "scope", "label", "no_track"} }
+// vipOptions are the address options drlb implements; they take a value.
+func vipOptions() []string { return []string{"dev", "label"} }
 
-func vipUnsupported() []string {
-	return []string{"home", "-nodad", "nodad", "mngtmpaddr", "noprefixroute", "autojoin", "track_group", "preferred_lft"}
+// vipUnsupported are the other address options of keepalived.conf(5)'s
+// virtual_ipaddress line, each with whether it takes a value.
+func vipUnsupported() map[string]bool {
+	return map[string]bool{"brd": true, "broadcast": true, "scope": true, "no_track": false, "home": false,
+		"-nodad": false, "nodad": false, "mngtmpaddr": false, "noprefixroute": false, "autojoin": false,
+		"track_group": true, "preferred_lft": true}
 }
 
-// vips parses virtual_ipaddress lines: "ADDR[/MASK] [brd B] [dev IF] [scope S] [label L] [no_track]".
+// vips parses virtual_ipaddress lines: "ADDR[/MASK] [dev IF] [label L]"
+// and keepalived's other options, which are reported as not supported yet.
 func (p *parser) vips(b *node) []VirtualIP {
 	if !p.needBlock(b) {
 		return nil
 	}
 	var out []VirtualIP
+	unsupported := vipUnsupported()
+	var known []string
+	known = append(known, vipOptions()...)
+	for o := range unsupported {
+		known = append(known, o)
+	}
+	slices.Sort(known)
 	for _, n := range b.children {
 		if n.hasBlock {
 			p.errAt(n.open, "a block is not allowed inside %s", b.key.text)
@@ -957,19 +894,20 @@ func (p *parser) vips(b *node) []VirtualIP {
 		args := n.args
 		for i := 0; i < len(args); i++ {
 			opt := args[i]
-			if opt.text == "no_track" {
-				v.NoTrack = true
-				continue
-			}
-			if slices.Contains(vipUnsupported(), opt.text) {
-				p.warnAt(opt.pos, "address option %s is not supported yet; ignored", opt.text)
+			if takesValue, ok := unsupported[opt.text]; ok {
+				msg := fmt.Sprintf("address option %s is not supported yet; ignored", opt.text)
+				if takesValue && i+1 < len(args) {
+					i++
+					msg = fmt.Sprintf("address option %s %s is not supported yet; ignored", opt.text, args[i].text)
+				}
+				p.warnAt(opt.pos, "%s", msg)
 				continue
 			}
 			if !slices.Contains(vipOptions(), opt.text) {
 				msg := fmt.Sprintf("unknown address option %q", opt.text)
-				if s := suggest(opt.text, vipOptions(), nil); s != "" {
+				if s := suggest(opt.text, known); s != "" {
 					msg += fmt.Sprintf("; did you mean %q?", s)
-					if s != "no_track" && i+1 < len(args) {
+					if (slices.Contains(vipOptions(), s) || unsupported[s]) && i+1 < len(args) {
 						i++ // a misspelt option that takes a value: skip the value too
 						msg += fmt.Sprintf(" (%q ignored with it)", args[i].text)
 					}
@@ -984,18 +922,8 @@ func (p *parser) vips(b *node) []VirtualIP {
 			val := args[i+1]
 			i++
 			switch opt.text {
-			case "brd", "broadcast":
-				if val.text == "+" || val.text == "-" {
-					p.warnAt(val.pos, "brd %s (set/clear host bits) is not supported yet; ignored", val.text)
-					continue
-				}
-				if a, ok := p.addrTok("brd", val); ok {
-					v.Broadcast = a
-				}
 			case "dev":
 				v.Dev = val.text
-			case "scope":
-				v.Scope = val.text
 			case "label":
 				v.Label = val.text
 			}

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -49,6 +51,9 @@ func (p *parser) validateInstances(cfg *Config) {
 		}
 		if !m.ifaceSet {
 			p.errAt(in.Pos, "vrrp_instance %s has no interface", in.Name)
+		} else if in.Interface == "lo" {
+			// keepalived -t: "cannot use a loopback interface (lo) for vrrp".
+			p.errAt(m.ifacePos, "vrrp_instance %s: VRRP cannot run on the loopback interface lo (keepalived refuses it too)", in.Name)
 		}
 		if !m.vridSet {
 			p.errAt(in.Pos, "vrrp_instance %s has no virtual_router_id (1..255)", in.Name)
@@ -66,9 +71,7 @@ func (p *parser) validateInstances(cfg *Config) {
 			p.warnAt(in.Pos, "vrrp_instance %s: authentication is not part of VRRPv3; ignored", in.Name)
 			in.Auth = Authentication{Type: AuthNone}
 		}
-		if len(in.VirtualIPs) == 0 {
-			p.warnAt(in.Pos, "vrrp_instance %s has no virtual_ipaddress", in.Name)
-		}
+		p.checkRunnableInstance(in, m)
 		v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
 		for k, v := range in.VirtualIPs {
 			if v.Prefix.Addr().Is6() != v6 {
@@ -85,15 +88,55 @@ func (p *parser) validateInstances(cfg *Config) {
 				byVRID[key] = i
 			}
 		}
+		// keepalived ignores a track_script naming no vrrp_script (with a
+		// warning); drop it so the model holds only what runs.
+		kept := in.TrackScripts[:0]
 		for k, ts := range in.TrackScripts {
 			if !scripts[ts.Name] {
 				p.unknownRef(m.trackScripts[k], "track_script", "vrrp_script", scriptNames)
+				continue
 			}
+			kept = append(kept, ts)
 		}
+		in.TrackScripts = kept
 		for _, peer := range in.UnicastPeers {
 			if in.UnicastSrcIP.IsValid() && peer.Is4() != in.UnicastSrcIP.Is4() {
 				p.errAt(in.Pos, "vrrp_instance %s: unicast_peer %s and unicast_src_ip %s are different address families", in.Name, peer, in.UnicastSrcIP)
 			}
+		}
+	}
+}
+
+// checkRunnableInstance reports, at their place, what the VRRP engine
+// refuses: authentication other than PASS, an instance without addresses,
+// IPv6 addresses or transport (IPv6 VRRP is not implemented yet).
+func (p *parser) checkRunnableInstance(in *VRRPInstance, m instanceMeta) {
+	if in.Auth.Type == AuthAH {
+		var pos positioner = m.authTypePos
+		if m.authTypePos.line == 0 {
+			pos = in.Pos
+		}
+		p.errAt(pos, "auth_type AH is not supported yet (vrrp_instance %s): drlb authenticates with PASS only; use auth_type PASS or remove the authentication block", in.Name)
+	}
+	if len(in.VirtualIPs) == 0 {
+		p.errAt(in.Pos, "vrrp_instance %s has no virtual_ipaddress: drlb needs at least one address to announce (it does not implement keepalived's no_virtual_ipaddress)", in.Name)
+	}
+	for _, list := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
+		for _, v := range list {
+			if v.Prefix.Addr().Is6() {
+				p.errAt(v.Pos, "virtual address %s (vrrp_instance %s): IPv6 VRRP is not implemented yet; only IPv4 addresses can be announced", v.Prefix, in.Name)
+			}
+		}
+	}
+	if in.UnicastSrcIP.Is6() {
+		p.errAt(m.unicastSrcPos, "unicast_src_ip %s (vrrp_instance %s): only IPv4 VRRP transport is implemented", in.UnicastSrcIP, in.Name)
+	}
+	if in.McastSrcIP.Is6() {
+		p.errAt(m.mcastSrcPos, "mcast_src_ip %s (vrrp_instance %s): only IPv4 VRRP transport is implemented", in.McastSrcIP, in.Name)
+	}
+	for k, peer := range in.UnicastPeers {
+		if peer.Is6() && k < len(m.peerPos) {
+			p.errAt(m.peerPos[k], "unicast_peer %s (vrrp_instance %s): only IPv4 VRRP transport is implemented", peer, in.Name)
 		}
 	}
 }
@@ -148,8 +191,22 @@ func (p *parser) validateSyncGroups(cfg *Config) {
 		}
 		names[i] = in.Name
 	}
+	scriptNames := make([]string, 0, len(cfg.Scripts))
+	for _, s := range cfg.Scripts {
+		scriptNames = append(scriptNames, s.Name)
+	}
 	seenGroup := map[string]bool{}
-	for gi, g := range cfg.SyncGroups {
+	for gi := range cfg.SyncGroups {
+		g := &cfg.SyncGroups[gi]
+		kept := g.TrackScripts[:0]
+		for k, ts := range g.TrackScripts {
+			if !slices.Contains(scriptNames, ts.Name) {
+				p.unknownRef(p.groupMeta[gi].trackScripts[k], "track_script", "vrrp_script", scriptNames)
+				continue
+			}
+			kept = append(kept, ts)
+		}
+		g.TrackScripts = kept
 		if seenGroup[g.Name] {
 			p.errAt(g.Pos, "vrrp_sync_group %s is defined twice", g.Name)
 		}
@@ -204,18 +261,22 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 			p.warnAt(vs.Pos, "virtual_server %s: ha_suspend cannot be used with fwmark; cleared", vs.Name())
 			vs.HASuspend = false
 		}
+		if vs.FWMark == 0 && (vs.Address.IsUnspecified() || vs.Address.IsMulticast()) {
+			p.errAt(vs.Pos, "virtual_server %s: %s is not a unicast address", vs.Name(), vs.Address)
+		}
 		rsSeen := map[string]int{}
 		servers := vs.RealServers[:0]
 		weight := 0
 		for _, rs := range vs.RealServers {
 			p.tick()
-			id := fmt.Sprintf("%s:%d", rs.Address, rs.Port)
+			// Ports first: two DR servers that differ only in port are one.
+			p.fixPort(&vs, rs.Method, &rs.Port, rs.Pos, "real_server "+rs.Address.String())
+			id := netip.AddrPortFrom(rs.Address, rs.Port).String()
 			if j, dup := rsSeen[id]; dup {
 				p.warnAt(rs.Pos, "real_server %s appears twice in virtual_server %s (first at %s); the second is ignored", id, vs.Name(), where(servers[j].Pos))
 				continue
 			}
 			rsSeen[id] = len(servers)
-			p.fixPort(&vs, rs.Method, &rs.Port, rs.Pos, "real_server "+rs.Address.String())
 			weight += rs.Weight
 			servers = append(servers, rs)
 		}
@@ -223,7 +284,13 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 		if ss := vs.SorryServer; ss != nil {
 			method := vs.Method
 			p.fixPort(&vs, method, &ss.Port, vs.Pos, "sorry_server "+ss.Address.String())
+			if vs.FWMark == 0 && ss.Address.Is4() != vs.Address.Is4() {
+				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is not in the virtual server's address family", vs.Name(), ss.Address)
+			}
+			// A sorry server that is also a real server (keepalived's
+			// s_svr_duplicates_rs) is listed once by the desired table.
 		}
+		p.checkDataplane(&vs, cfg.Global.Dataplane)
 		if vs.Quorum > weight {
 			p.warnAt(vs.Pos, "virtual_server %s: quorum %d exceeds the real servers' total weight %d; %d is used", vs.Name(), vs.Quorum, weight, weight)
 			vs.Quorum = weight
@@ -235,6 +302,50 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 		kept = append(kept, vs)
 	}
 	cfg.VirtualServers = kept
+}
+
+// checkDataplane reports what the nftables data plane cannot program: it
+// forwards DR to IPv4 services with a port, and refuses a whole table that
+// holds anything else. It is an error with drlb_dataplane nft, and with auto
+// when Options.IPVSAvailable says this host has no IPVS (auto then picks
+// nftables); otherwise IPVS may do it and nothing is said.
+func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
+	suffix := " (drlb_dataplane nft)"
+	switch {
+	case dp == DataplaneNFT:
+	case dp == DataplaneAuto && p.opts.IPVSAvailable != nil && !p.opts.IPVSAvailable():
+		suffix = " (drlb_dataplane auto, and this kernel has no IPVS)"
+	default:
+		return
+	}
+	report := p.errAt
+	var why []string
+	switch {
+	case vs.FWMark != 0:
+		why = append(why, "a fwmark service")
+	case vs.Address.Is6():
+		why = append(why, "an IPv6 service")
+	case vs.Port == 0:
+		why = append(why, "a service without a port")
+	}
+	methods := map[ForwardingMethod]bool{}
+	if len(vs.RealServers) == 0 || vs.SorryServer != nil {
+		methods[vs.Method] = true
+	}
+	for _, rs := range vs.RealServers {
+		methods[rs.Method] = true
+		if rs.Address.Is4() && rs.Address.As4()[0] == 0 {
+			why = append(why, fmt.Sprintf("real_server %s in 0.0.0.0/8", rs.Address))
+		}
+	}
+	for _, m := range []ForwardingMethod{ForwardNAT, ForwardTUN} {
+		if methods[m] {
+			why = append(why, "lvs_method "+string(m))
+		}
+	}
+	if len(why) > 0 {
+		report(vs.Pos, "virtual_server %s: %s needs IPVS: the nftables data plane does IPv4 DR with a port only%s", vs.Name(), strings.Join(why, ", "), suffix)
+	}
 }
 
 // fixPort applies the kernel's rule that only NAT can change the port: a

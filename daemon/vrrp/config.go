@@ -77,6 +77,8 @@ type TrackInterface struct {
 	// Weight is added to the priority while the interface is up (weight > 0)
 	// or down (weight < 0); 0 means down puts the instance in FAULT.
 	Weight int
+	// Reverse inverts the weight's effect (see TrackEffect).
+	Reverse bool
 }
 
 // TrackScript is a vrrp_script block as used by an instance's track_script.
@@ -92,6 +94,8 @@ type TrackScript struct {
 	// Weight is added while succeeding (weight > 0) or failing (weight < 0);
 	// 0 means failing puts the instance in FAULT.
 	Weight int
+	// Reverse inverts the weight's effect (see TrackEffect).
+	Reverse bool
 	// Rise and Fall are how many consecutive results change the status (default 1).
 	Rise, Fall int
 	// InitFail is init_fail: the script counts as failing until it succeeds.

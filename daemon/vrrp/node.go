@@ -153,10 +153,11 @@ type instance struct {
 }
 
 type tracker struct {
-	name   string
-	weight int
-	ok     bool
-	ignore bool // dont_track_primary
+	name    string
+	weight  int
+	reverse bool
+	ok      bool
+	ignore  bool // dont_track_primary
 }
 
 // NewNode checks cfg, fills in keepalived's defaults and returns a Node
@@ -193,10 +194,10 @@ func NewNode(cfg Config, opts Options) (*Node, error) {
 		in.allVIPs = append(slices.Clone(ic.VIPs), ic.ExcludedVIPs...)
 		in.trackers = append(in.trackers, tracker{name: ic.Interface, ok: true, ignore: ic.DontTrackPrimary})
 		for _, ti := range ic.TrackInterfaces {
-			in.trackers = append(in.trackers, tracker{name: ti.Name, weight: ti.Weight, ok: true})
+			in.trackers = append(in.trackers, tracker{name: ti.Name, weight: ti.Weight, reverse: ti.Reverse, ok: true})
 		}
 		for _, ts := range ic.TrackScripts {
-			in.trackers = append(in.trackers, tracker{name: ts.Name, weight: ts.Weight, ok: !ts.InitFail})
+			in.trackers = append(in.trackers, tracker{name: ts.Name, weight: ts.Weight, reverse: ts.Reverse, ok: !ts.InitFail})
 		}
 		n.insts = append(n.insts, in)
 	}
@@ -557,13 +558,12 @@ func (n *Node) resetTimer(t *time.Timer) {
 
 func (in *instance) trackResult() (delta int, fault bool) {
 	for _, t := range in.trackers {
-		switch {
-		case t.ignore:
-		case t.weight == 0 && !t.ok:
-			fault = true
-		case t.weight > 0 && t.ok, t.weight < 0 && !t.ok:
-			delta += t.weight
+		if t.ignore {
+			continue
 		}
+		d, f := TrackEffect(t.weight, t.reverse, t.ok)
+		delta += d
+		fault = fault || f
 	}
 	return delta, fault
 }

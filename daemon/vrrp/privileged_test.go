@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	cnins "github.com/containernetworking/plugins/pkg/ns"
 	"github.com/drlb/drlb/internal/testenv"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -59,31 +59,33 @@ func newLab(t *testing.T) *lab {
 	return l
 }
 
-// newNS creates a named namespace without moving this goroutine's thread
-// for good, and registers its removal.
+// newNS creates namespace <prefix>-<suffix> (the name keepalived and nft
+// are run in by `ip netns exec`) without moving this goroutine's thread:
+// containernetworking's TempNetNS unshares on a thread of its own, retired
+// if it cannot go back, and a bind mount under /run/netns names it.
 func (l *lab) newNS(suffix string) (netns.NsHandle, *netlink.Handle) {
 	l.t.Helper()
 	name := l.prefix + "-" + suffix
+	path := filepath.Join("/run/netns", name)
+	if err := os.MkdirAll("/run/netns", 0o755); err != nil {
+		l.t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		l.t.Fatalf("create netns %s: %v", name, err)
+	}
+	_ = f.Close()
+	tmp, err := cnins.TempNetNS()
+	if err == nil {
+		err = unix.Mount(fmt.Sprintf("/proc/self/fd/%d", tmp.Fd()), path, "none", unix.MS_BIND, "")
+		_ = tmp.Close()
+	}
 	var ns netns.NsHandle
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err = netns.NewNamed(name)
-		if serr := netns.Set(orig); serr != nil {
-			errc <- fmt.Errorf("restore netns: %w", serr) // thread dies locked
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+	if err == nil {
+		ns, err = netns.GetFromPath(path)
+	}
+	if err != nil {
+		_ = netns.DeleteNamed(name)
 		l.t.Fatalf("create netns %s: %v", name, err)
 	}
 	l.t.Cleanup(func() {

@@ -114,3 +114,22 @@ func (t *ScriptTracker) Observe(success bool) bool {
 	t.OK, t.run = success, 0
 	return true
 }
+
+// TrackEffect is what one tracked interface or script does to its
+// instance, as keepalived.conf(5) tabulates it: a positive weight is added
+// while the tracked object is up, a negative one while it is down; with
+// reverse the sign of the adjustment is inverted (a positive weight is
+// subtracted while up, a negative one added while down). Weight 0 puts the
+// instance in FAULT while the object is down, or with reverse while it is up.
+func TrackEffect(weight int, reverse, up bool) (delta int, fault bool) {
+	switch {
+	case weight == 0:
+		return 0, up == reverse
+	case weight > 0 && up, weight < 0 && !up:
+		if reverse {
+			return -weight, false
+		}
+		return weight, false
+	}
+	return 0, false
+}

@@ -37,7 +37,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/drlb/drlb/daemon/dataplane"
-	"github.com/drlb/drlb/internal/nsdo"
 )
 
 // Client is the part of cloudflare/ipvs's Client the back end uses; tests
@@ -73,7 +72,7 @@ var _ dataplane.Dataplane = (*Backend)(nil)
 // Available reports whether the kernel (in opts' namespace) has the IPVS
 // generic-netlink family.
 func Available(opts dataplane.Options) error {
-	return nsdo.Do(opts.NetNSPath, func() error {
+	return dataplane.InNetNS(opts.NetNSPath, func() error {
 		c, err := cipvs.New()
 		if err != nil {
 			return fmt.Errorf("ipvs: generic-netlink family IPVS not available: %w", err)
@@ -90,7 +89,7 @@ func Available(opts dataplane.Options) error {
 // down, because IPVS rejects destinations (EINVAL) while lo is down.
 func New(opts dataplane.Options) (*Backend, error) {
 	var c cipvs.Client
-	err := nsdo.Do(opts.NetNSPath, func() error {
+	err := dataplane.InNetNS(opts.NetNSPath, func() error {
 		var err error
 		c, err = cipvs.New()
 		return err
@@ -109,7 +108,7 @@ func New(opts dataplane.Options) (*Backend, error) {
 		b.keepState(opts.StateDir, opts.Logger)
 	}
 	b.linkCheck = func(name string) error {
-		return nsdo.Do(opts.NetNSPath, func() error {
+		return dataplane.InNetNS(opts.NetNSPath, func() error {
 			_, err := net.InterfaceByName(name)
 			return err
 		})

@@ -46,7 +46,6 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"github.com/drlb/drlb/daemon/dataplane"
-	"github.com/drlb/drlb/internal/nsdo"
 )
 
 // DefaultTable is the name of the netdev table the back end owns.
@@ -118,7 +117,7 @@ func New(opts dataplane.Options) (*Backend, error) {
 		table = DefaultTable
 	}
 	var nft knftables.Interface
-	err := nsdo.Do(opts.NetNSPath, func() error {
+	err := dataplane.InNetNS(opts.NetNSPath, func() error {
 		var err error
 		// Netlink listing reads chain and map names without dumping every rule
 		// and element through `nft --json` (35 ms instead of 1.5 s for 1,000
@@ -138,7 +137,7 @@ func New(opts dataplane.Options) (*Backend, error) {
 		return sharedElementsNetlink(table, set)
 	}
 	b.linkCheck = func(name string) error {
-		return nsdo.Do(opts.NetNSPath, func() error {
+		return dataplane.InNetNS(opts.NetNSPath, func() error {
 			_, err := net.InterfaceByName(name)
 			return err
 		})
@@ -555,7 +554,7 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 		return err
 	}
 	b.memo = next
-	return nsdo.Do(b.netns, func() error {
+	return dataplane.InNetNS(b.netns, func() error {
 		cur, err := b.currentState(ctx)
 		if err != nil {
 			return err

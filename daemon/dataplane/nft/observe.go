@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"github.com/drlb/drlb/daemon/dataplane"
-	"github.com/drlb/drlb/internal/nsdo"
 )
 
 // Version is what Observe reports after "IP Virtual Server version".
@@ -154,7 +153,7 @@ func (b *Backend) Observe(ctx context.Context) (dataplane.Observation, error) {
 	obs := dataplane.Observation{Kind: dataplane.KindNFT, Version: Version}
 	var services []dataplane.Service
 	counts := map[dataplane.Protocol]map[connKey]uint32{}
-	err := nsdo.Do(b.netns, func() error {
+	err := dataplane.InNetNS(b.netns, func() error {
 		var maps map[string]bool
 		if c := b.cached(); c != nil {
 			services, maps = c.table.Services, c.maps

@@ -8,13 +8,13 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/drlb/drlb/internal/nsdo"
+	"github.com/drlb/drlb/daemon/dataplane"
 )
 
 // Sysctl writes value to /proc/sys/<key> (key with slashes) inside ns.
 func (ns *NS) Sysctl(t testing.TB, key, value string) {
 	t.Helper()
-	err := nsdo.Do(ns.Path, func() error {
+	err := dataplane.InNetNS(ns.Path, func() error {
 		return os.WriteFile("/proc/sys/"+key, []byte(value), 0o644)
 	})
 	if err != nil {
@@ -92,7 +92,7 @@ func (sw *NS) Plug(t testing.TB, host *NS, port, cidr string) {
 func (ns *NS) Listen(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	var l net.Listener
-	err := nsdo.Do(ns.Path, func() error {
+	err := dataplane.InNetNS(ns.Path, func() error {
 		var err error
 		l, err = net.Listen("tcp4", addr)
 		return err
@@ -107,7 +107,7 @@ func (ns *NS) Listen(t testing.TB, addr string) net.Listener {
 // Dial opens a TCP connection from inside ns (the socket stays there).
 func (ns *NS) Dial(d *net.Dialer, addr string) (net.Conn, error) {
 	var c net.Conn
-	err := nsdo.Do(ns.Path, func() error {
+	err := dataplane.InNetNS(ns.Path, func() error {
 		var err error
 		c, err = d.Dial("tcp4", addr)
 		return err

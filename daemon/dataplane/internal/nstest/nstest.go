@@ -1,21 +1,18 @@
 // Package nstest creates named network namespaces for the data plane's
-// privileged tests and removes them in t.Cleanup. Names carry the dpt
-// prefix and the process id, so parallel runs do not collide.
+// privileged tests (containernetworking's testutils.NewNS: bind-mounted
+// under /run/netns with a random cnitest-… name, made on a thread that is
+// never reused) and removes them in t.Cleanup.
 package nstest
 
 import (
-	"fmt"
-	"os"
-	"runtime"
+	"path/filepath"
 	"testing"
 
+	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
-
-// Prefix starts the name of every namespace these tests create.
-const Prefix = "dpt"
 
 // NS is a named network namespace made for one test.
 type NS struct {
@@ -29,48 +26,37 @@ type NS struct {
 	Link *netlink.Handle
 }
 
-// New creates namespace dpt<pid>-<suffix> with lo up and registers its
-// removal in t.Cleanup. The caller's thread never changes namespace.
+// New creates a namespace with lo up for the test's host role (suffix, used
+// in failure messages) and registers its removal in t.Cleanup. The caller's
+// thread never changes namespace.
 func New(t testing.TB, suffix string) *NS {
 	t.Helper()
-	name := fmt.Sprintf("%s%d-%s", Prefix, os.Getpid(), suffix)
-	type result struct {
-		h   netns.NsHandle
-		err error
+	made, err := testutils.NewNS()
+	if err != nil {
+		t.Fatalf("create netns for %s: %v", suffix, err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: err}
-			return
-		}
-		defer func() { _ = orig.Close() }()
-		h, err := netns.NewNamed(name) // switches this thread into the new namespace
-		if rerr := netns.Set(orig); rerr != nil {
-			ch <- result{err: fmt.Errorf("restore netns: %w", rerr)} // thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- result{h: h, err: err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("create netns %s: %v", name, r.err)
-	}
-	ns := &NS{Name: name, Path: "/run/netns/" + name, Handle: r.h}
+	name := filepath.Base(made.Path())
+	ns := &NS{Name: name, Path: made.Path(), Handle: netns.NsHandle(-1)}
 	t.Cleanup(func() {
 		if ns.Link != nil {
 			ns.Link.Close()
 		}
-		_ = ns.Handle.Close()
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("delete netns %s: %v", name, err)
+		if ns.Handle >= 0 {
+			_ = ns.Handle.Close()
+		}
+		// Every file opened through the mount must be closed first, or
+		// unmounting it fails with EBUSY.
+		_ = made.Close()
+		if err := testutils.UnmountNS(made); err != nil {
+			t.Errorf("delete netns %s (%s): %v", name, suffix, err)
 		}
 	})
-	link, err := netlink.NewHandleAt(r.h, unix.NETLINK_ROUTE)
+	h, err := netns.GetFromPath(ns.Path)
+	if err != nil {
+		t.Fatalf("open netns %s (%s): %v", name, suffix, err)
+	}
+	ns.Handle = h
+	link, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatalf("netlink handle for %s: %v", name, err)
 	}
