@@ -167,13 +167,23 @@ func announcedPrefixes(routes []api.BGPRoute) []netip.Prefix {
 
 // syncBGP brings the speaker's announcements in line with the services'
 // state (d.mu held): withdrawals first, then announcements.
-func (d *Daemon) syncBGP(ctx context.Context) {
+func (d *Daemon) syncBGP(ctx context.Context) { d.syncRoutes(ctx, false) }
+
+// withdrawBGP withdraws what should no longer be announced and announces
+// nothing (d.mu held): apply calls it before a data-plane change, so a
+// director that lost a service stops attracting it before a slow apply
+// (a scale-out table is 65,537 slots).
+func (d *Daemon) withdrawBGP(ctx context.Context) { d.syncRoutes(ctx, true) }
+
+func (d *Daemon) syncRoutes(ctx context.Context, withdrawOnly bool) {
 	if d.bgp.speaker == nil {
 		return
 	}
 	ready := d.applied != nil
 	routes := BGPRoutes(d.cfg, d.services, ready, d.bgp.draining)
-	d.bgp.routes = routes
+	if !withdrawOnly {
+		d.bgp.routes = routes
+	}
 	reasons := map[string]string{}
 	for _, r := range routes {
 		if _, ok := reasons[r.Prefix]; !ok || !r.Announced {
@@ -193,6 +203,9 @@ func (d *Daemon) syncBGP(ctx context.Context) {
 		}
 		d.log.Info("BGP route withdrawn", "prefix", p, "reason", reason)
 		d.publish(api.Event{Kind: api.EventBGP, Detail: "withdrawn " + p.String(), Reason: reason})
+	}
+	if withdrawOnly {
+		return
 	}
 	for _, p := range announce {
 		if err := d.bgp.speaker.Announce(ctx, p); err != nil {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/drlb/drlb/daemon/bgp"
 	"github.com/drlb/drlb/daemon/config"
 	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/maglev"
 )
 
 const bgpConf = `drlb_bgp {
@@ -152,6 +154,10 @@ func TestSyncBGPAndDrain(t *testing.T) {
 		t.Fatalf("announced before the data plane was ready: %v", rec.calls)
 	}
 	d.applied = &dataplane.Table{}
+	d.withdrawBGP(ctx)
+	if len(rec.calls) != 0 {
+		t.Fatalf("withdrawBGP announced: %v", rec.calls)
+	}
 	d.syncBGP(ctx)
 	d.services["TCP 172.16.100.1:443"] = ServiceState{QuorumUp: false}
 	d.syncBGP(ctx)
@@ -189,5 +195,21 @@ func TestSyncBGPAndDrain(t *testing.T) {
 		if !strings.Contains(buf.String(), s) {
 			t.Errorf("status text lacks %q:\n%s", s, buf.String())
 		}
+	}
+}
+
+// TestAnnouncedServicesUseTheScaleOutTable: a drlb_bgp_announce service
+// gets the large Maglev table every director builds alike; others keep
+// the default size.
+func TestAnnouncedServicesUseTheScaleOutTable(t *testing.T) {
+	cfg := parseConf(t, bgpConf)
+	got := map[string]int{}
+	for _, s := range desired(cfg, nil, nil, Placement{}, nil).Services {
+		got[s.Key().String()] = s.HashTableSize
+	}
+	want := map[string]int{"TCP 172.16.100.1:80": maglev.ScaleOutSize, "TCP 172.16.100.1:443": maglev.ScaleOutSize,
+		"TCP 172.16.100.2:80": maglev.ScaleOutSize, "TCP 172.16.1.1:80": 0}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("table sizes = %v, want %v", got, want)
 	}
 }

@@ -639,6 +639,8 @@ func (d *Daemon) apply(ctx context.Context) {
 	prevServices := d.services
 	d.services = evaluateServices(d.cfg, health, d.services, pause)
 	d.onQuorumChange(prevServices, d.services)
+	// Withdraw lost services before the (possibly slow) apply, announce after it.
+	d.withdrawBGP(ctx)
 	want := desired(d.cfg, health, d.services, d.placement(), pause).Canonical()
 	if d.applied != nil && d.applyErr == nil && reflect.DeepEqual(*d.applied, want) {
 		return
