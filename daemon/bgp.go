@@ -259,7 +259,7 @@ func (d *Daemon) bgpStatus(ctx context.Context) *api.BGP {
 	if out.Routes == nil {
 		out.Routes = []api.BGPRoute{}
 	}
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		d.log.Warn("BGP status", "error", err)
 	}
 	for _, s := range st.Sessions {
