@@ -20,7 +20,7 @@ FUZZTIME    ?= 5s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=
 
-.PHONY: all deps build test unit e2e e2e-ipvs bench lint fmt-check tidy-check docs fuzz demo lab-down clean help
+.PHONY: all deps build test unit race e2e e2e-ipvs bench lint fmt-check tidy-check docs fuzz demo lab-down clean help
 
 all: build
 
@@ -45,6 +45,7 @@ build:
 test: deps build fmt-check tidy-check
 	$(GO) vet ./...
 	DRLB_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory e2e-ipvs
 	$(MAKE) --no-print-directory fuzz
 
@@ -62,6 +63,11 @@ docs:
 tidy-check:
 	@if ! out=$$($(GO) mod tidy -diff 2>&1); then \
 	  echo "$$out"; echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result" >&2; exit 1; fi
+
+# The supervisor loop's unit tests under the race detector (no root needed;
+# the package's lab suite, TestDaemonLab, runs without it in test).
+race:
+	$(GO) test -race -count=1 -skip '^TestDaemonLab$$' ./daemon/
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -15,12 +15,16 @@ import (
 	"github.com/drlb/drlb/daemon/api"
 	"github.com/drlb/drlb/internal/testenv"
 	"github.com/drlb/drlb/topology"
+	"github.com/drlb/drlb/topology/labtest"
 )
 
-// benchLab builds drlb/drlab and brings up a seed lab for a benchmark.
+// benchLab builds drlb/drlab and brings up a seed lab for a benchmark. The
+// lab's name starts with $DRLB_LAB_PREFIX, so two checkouts benchmarking at
+// once do not tear down each other's labs.
 func benchLab(b *testing.B, name string) (*topology.Lab, string) {
 	b.Helper()
 	testenv.Privileged(b, "nft")
+	name = os.Getenv(labtest.PrefixEnv) + name
 	dir := b.TempDir()
 	for _, bin := range []string{"drlb", "drlab"} {
 		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, bin), "../cmd/"+bin).CombinedOutput()

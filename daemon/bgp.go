@@ -23,7 +23,8 @@ const (
 	RouteNotReady = "data plane not ready"
 )
 
-// bgpState is the supervisor's BGP speaker and what it announces (guarded by Daemon.mu).
+// bgpState is the supervisor's BGP speaker and what it announces (part of
+// the loop's state).
 type bgpState struct {
 	speaker bgp.Speaker
 	// cfg is the configuration the speaker runs with (positions cleared,
@@ -69,12 +70,14 @@ func comparableBGP(c *config.BGP) *config.BGP {
 	return &cp
 }
 
-// startBGP starts, keeps or restarts the speaker for cfg (d.mu held). A
+// startBGP starts, keeps or restarts the speaker for cfg (in the loop, or
+// in Run before and after it; starting GoBGP does not wait on the network:
+// sessions come up in the background). A
 // changed drlb_bgp block restarts it: the old one withdraws its routes
 // and ends its sessions, the next apply announces again.
 func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 	want := comparableBGP(cfg.BGP)
-	if reflect.DeepEqual(want, d.bgp.cfg) {
+	if reflect.DeepEqual(want, d.st.bgp.cfg) {
 		return nil
 	}
 	d.stopBGP()
@@ -89,25 +92,25 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	d.bgp = bgpState{speaker: sp, cfg: want}
+	d.st.bgp = bgpState{speaker: sp, cfg: want}
 	d.log.Info("BGP speaker started", "router_id", cfg.BGP.RouterID, "local_as", cfg.BGP.LocalAS, "neighbors", len(cfg.BGP.Neighbors))
 	return nil
 }
 
-// stopBGP closes the speaker (d.mu held): its routes are withdrawn and its
+// stopBGP closes the speaker: its routes are withdrawn and its
 // sessions end with a CEASE.
 func (d *Daemon) stopBGP() {
-	if d.bgp.speaker == nil {
-		d.bgp = bgpState{}
+	if d.st.bgp.speaker == nil {
+		d.st.bgp = bgpState{}
 		return
 	}
-	if err := d.bgp.speaker.Close(); err != nil {
+	if err := d.st.bgp.speaker.Close(); err != nil {
 		d.log.Error("BGP speaker close", "error", err)
 	}
-	for _, p := range d.bgp.announced {
+	for _, p := range d.st.bgp.announced {
 		d.publish(api.Event{Kind: api.EventBGP, Detail: "withdrawn " + p.String(), Reason: "speaker stopped"})
 	}
-	d.bgp = bgpState{}
+	d.st.bgp = bgpState{}
 }
 
 // BGPRoutes decides, for each virtual server with drlb_bgp_announce, in
@@ -166,23 +169,27 @@ func announcedPrefixes(routes []api.BGPRoute) []netip.Prefix {
 }
 
 // syncBGP brings the speaker's announcements in line with the services'
-// state (d.mu held): withdrawals first, then announcements.
-func (d *Daemon) syncBGP(ctx context.Context) { d.syncRoutes(ctx, false) }
+// state: withdrawals first, then announcements. The loop calls it when an
+// apply ended.
+func (d *Daemon) syncBGP(ctx context.Context) { d.syncRoutes(ctx, d.st.services, false) }
 
-// withdrawBGP withdraws what should no longer be announced and announces
-// nothing (d.mu held): apply calls it before a data-plane change, so a
-// director that lost a service stops attracting it before a slow apply
-// (a scale-out table is 65,537 slots).
-func (d *Daemon) withdrawBGP(ctx context.Context) { d.syncRoutes(ctx, true) }
+// withdrawBGP withdraws what should no longer be announced given services
+// and announces nothing: the loop calls it before a data-plane change, and
+// on every health change while an apply runs, so a director that lost a
+// service stops attracting it at once, not after a slow apply (a
+// scale-out table has 65,537 slots).
+func (d *Daemon) withdrawBGP(ctx context.Context, services map[string]ServiceState) {
+	d.syncRoutes(ctx, services, true)
+}
 
-func (d *Daemon) syncRoutes(ctx context.Context, withdrawOnly bool) {
-	if d.bgp.speaker == nil {
+func (d *Daemon) syncRoutes(ctx context.Context, services map[string]ServiceState, withdrawOnly bool) {
+	if d.st.bgp.speaker == nil {
 		return
 	}
-	ready := d.applied != nil
-	routes := BGPRoutes(d.cfg, d.services, ready, d.bgp.draining)
+	ready := d.st.applied != nil
+	routes := BGPRoutes(d.st.cfg, services, ready, d.st.bgp.draining)
 	if !withdrawOnly {
-		d.bgp.routes = routes
+		d.st.bgp.routes = routes
 	}
 	reasons := map[string]string{}
 	for _, r := range routes {
@@ -190,13 +197,13 @@ func (d *Daemon) syncRoutes(ctx context.Context, withdrawOnly bool) {
 			reasons[r.Prefix] = r.Reason
 		}
 	}
-	announce, withdraw := bgp.Plan(d.bgp.announced, announcedPrefixes(routes))
+	announce, withdraw := bgp.Plan(d.st.bgp.announced, announcedPrefixes(routes))
 	for _, p := range withdraw {
-		if err := d.bgp.speaker.Withdraw(ctx, p); err != nil {
+		if err := d.st.bgp.speaker.Withdraw(ctx, p); err != nil {
 			d.log.Error("BGP withdraw failed", "prefix", p, "error", err)
 			continue
 		}
-		d.bgp.announced = slices.DeleteFunc(d.bgp.announced, func(q netip.Prefix) bool { return q == p })
+		d.st.bgp.announced = slices.DeleteFunc(d.st.bgp.announced, func(q netip.Prefix) bool { return q == p })
 		reason := reasons[p.String()]
 		if reason == "" {
 			reason = "not announced any more"
@@ -208,32 +215,31 @@ func (d *Daemon) syncRoutes(ctx context.Context, withdrawOnly bool) {
 		return
 	}
 	for _, p := range announce {
-		if err := d.bgp.speaker.Announce(ctx, p); err != nil {
+		if err := d.st.bgp.speaker.Announce(ctx, p); err != nil {
 			d.log.Error("BGP announce failed", "prefix", p, "error", err)
 			continue
 		}
-		d.bgp.announced = append(d.bgp.announced, p)
+		d.st.bgp.announced = append(d.st.bgp.announced, p)
 		d.log.Info("BGP route announced", "prefix", p)
 		d.publish(api.Event{Kind: api.EventBGP, Detail: "announced " + p.String(), Reason: RouteQuorum})
 	}
-	slices.SortFunc(d.bgp.announced, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	slices.SortFunc(d.st.bgp.announced, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 }
 
 // drainBGP withdraws every route first thing on stop and, when any was
 // announced, keeps the data plane forwarding for drain_delay so that the
 // routers move the flows to other directors before this one stops
 // (Katran's and GLB's drain). It returns when the drain is over.
+//
+// Run calls it after the loop has returned, when d.st is its own again.
 func (d *Daemon) drainBGP(ctx context.Context) {
-	d.mu.Lock()
-	if d.bgp.speaker == nil {
-		d.mu.Unlock()
+	if d.st.bgp.speaker == nil {
 		return
 	}
-	had := len(d.bgp.announced) > 0
-	d.bgp.draining = true
+	had := len(d.st.bgp.announced) > 0
+	d.st.bgp.draining = true
 	d.syncBGP(ctx)
-	delay := d.cfg.BGP.DrainDelay
-	d.mu.Unlock()
+	delay := d.st.cfg.BGP.DrainDelay
 	if !had || delay <= 0 {
 		return
 	}
@@ -244,11 +250,10 @@ func (d *Daemon) drainBGP(ctx context.Context) {
 	<-t.C
 }
 
-// bgpStatus is the BGP part of status (nil without a speaker).
-func (d *Daemon) bgpStatus(ctx context.Context) *api.BGP {
-	d.mu.Lock()
-	sp, routes := d.bgp.speaker, slices.Clone(d.bgp.routes)
-	d.mu.Unlock()
+// bgpStatus is the BGP part of status (nil without a speaker), from a
+// view of the loop's state; the speaker is asked outside the loop.
+func bgpStatus(ctx context.Context, v view, log interface{ Warn(string, ...any) }) *api.BGP {
+	sp, routes := v.bgpSpeaker, slices.Clone(v.bgpRoutes)
 	if sp == nil {
 		return nil
 	}
@@ -260,7 +265,7 @@ func (d *Daemon) bgpStatus(ctx context.Context) *api.BGP {
 		out.Routes = []api.BGPRoute{}
 	}
 	if err != nil && ctx.Err() == nil {
-		d.log.Warn("BGP status", "error", err)
+		log.Warn("BGP status", "error", err)
 	}
 	for _, s := range st.Sessions {
 		out.Sessions = append(out.Sessions, api.BGPSession{Neighbor: s.Neighbor.String(), RemoteAS: s.RemoteAS, State: string(s.State),
@@ -287,7 +292,13 @@ func (c bgpCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c bgpCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.d.bgpStatus(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, ok := c.d.view(ctx, false)
+	if !ok {
+		return
+	}
+	st := bgpStatus(ctx, v, c.d.log)
 	if st == nil {
 		return
 	}

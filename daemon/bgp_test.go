@@ -141,25 +141,25 @@ func (r *recorder) Close() error {
 func TestSyncBGPAndDrain(t *testing.T) {
 	cfg := parseConf(t, strings.Replace(bgpConf, "local_as 65001", "local_as 65001\n  drain_delay 0.2", 1))
 	rec := &recorder{}
-	d := &Daemon{log: slog.New(slog.DiscardHandler), hub: newHub(), cfg: cfg,
+	d := &Daemon{log: slog.New(slog.DiscardHandler), hub: newHub(), st: state{cfg: cfg},
 		newSpeaker: func(context.Context, bgp.Config, *Daemon) (bgp.Speaker, error) { return rec, nil }}
 	ctx := context.Background()
 	if err := d.startBGP(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	d.services = map[string]ServiceState{"TCP 172.16.100.1:80": {QuorumUp: true}, "TCP 172.16.100.1:443": {QuorumUp: true},
+	d.st.services = map[string]ServiceState{"TCP 172.16.100.1:80": {QuorumUp: true}, "TCP 172.16.100.1:443": {QuorumUp: true},
 		"TCP 172.16.100.2:80": {QuorumUp: true}}
 	d.syncBGP(ctx)
 	if len(rec.calls) != 0 {
 		t.Fatalf("announced before the data plane was ready: %v", rec.calls)
 	}
-	d.applied = &dataplane.Table{}
-	d.withdrawBGP(ctx)
+	d.st.applied = &dataplane.Table{}
+	d.withdrawBGP(ctx, d.st.services)
 	if len(rec.calls) != 0 {
 		t.Fatalf("withdrawBGP announced: %v", rec.calls)
 	}
 	d.syncBGP(ctx)
-	d.services["TCP 172.16.100.1:443"] = ServiceState{QuorumUp: false}
+	d.st.services["TCP 172.16.100.1:443"] = ServiceState{QuorumUp: false}
 	d.syncBGP(ctx)
 	d.syncBGP(ctx) // no change, no call
 	want := []string{"+172.16.100.1/32", "+172.16.100.2/32", "-172.16.100.1/32"}

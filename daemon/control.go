@@ -121,6 +121,9 @@ func (h *httpServer) Close() error {
 	return nil
 }
 
+// boolParam reads a query parameter as a flag: "1" or "true".
+func boolParam(v string) bool { return v == "1" || v == "true" }
+
 type peerKey struct{}
 
 // listenControl opens the control socket (mode 0600). Connections from
@@ -145,7 +148,7 @@ func (d *Daemon) listenControl() (server, error) {
 		writeJSON(w, http.StatusOK, d.Status(r.Context()))
 	})
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
-		res := d.Reload(r.Context())
+		res := d.Reload(r.Context(), api.ReloadOptions{AllowEmpty: boolParam(r.URL.Query().Get(api.AllowEmptyParam))})
 		code := http.StatusOK
 		if !res.OK {
 			code = http.StatusUnprocessableEntity

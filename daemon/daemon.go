@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/drlb/drlb/daemon/config"
 	"github.com/drlb/drlb/daemon/dataplane"
 	"github.com/drlb/drlb/daemon/dataplane/backend"
+	"github.com/drlb/drlb/daemon/script"
 	"github.com/drlb/drlb/daemon/vrrp"
 	"github.com/drlb/drlb/internal/yield"
 )
@@ -58,6 +60,12 @@ type Options struct {
 }
 
 // Daemon is a running drlb: one supervisor for VRRP, health checks and the data plane.
+//
+// Its state (configuration, health, applied table, components) has one
+// owner, the supervisor loop (see loop in supervisor.go): VRRP and health
+// transitions, reload and status requests reach it as events on channels,
+// and what may block (parsing, data-plane applies, starting and stopping
+// components) runs outside it and reports back as events.
 type Daemon struct {
 	opts    Options
 	log     *slog.Logger
@@ -65,52 +73,44 @@ type Daemon struct {
 	metrics *metrics
 	started time.Time
 
-	applyReq chan struct{}
+	// events carries every input of the loop but VRRP transitions.
+	events chan event
+	// vrrpIn carries VRRP transitions: the VRRP thread must never wait
+	// for the loop, so it queues them without blocking.
+	vrrpIn *inbox[vrrp.Transition]
+	// stopped is closed when the loop stops taking requests.
+	stopped chan struct{}
 	// fatal carries the error of a component that stopped on its own (a
 	// VRRP socket failed, say): the daemon stops rather than run half blind,
 	// and systemd's Restart=on-failure brings it back.
 	fatal chan error
-	// reloadMu makes reloads (SIGHUP and POST /reload) one at a time.
-	reloadMu sync.Mutex
 	// runCtx is Run's context: components started by a reload live in it,
 	// not in the context of the request that asked for the reload.
 	runCtx context.Context
+	// newDataplane opens the data plane (backend.New; tests replace it).
+	newDataplane func(dataplane.Kind, dataplane.Options) (dataplane.Dataplane, error)
+	// newSpeaker starts BGP speakers (nil: GoBGP); tests replace it.
+	newSpeaker newSpeakerFunc
 
 	// scripts tracks quorum scripts running in the background (quorum.go).
 	scripts sync.WaitGroup
+	// scriptTable runs the current configuration's scripts (read by the
+	// components on their own goroutines), prevScriptTable the
+	// configuration's before the last reload (its removed servers'
+	// notify_down, quorum_down); scriptStats counts their runs across
+	// reloads.
+	scriptTable, prevScriptTable atomic.Pointer[script.Table]
+	scriptStats                  script.Stats
 
-	// hmu guards health; it is taken alone by the health-event pump, or
-	// after mu, so stopping the checker while holding mu cannot deadlock.
-	hmu    sync.Mutex
-	health map[check.Target]Health
-
-	// dpMu serializes calls into the data plane (taken after mu when both
-	// are needed), so a slow Observe for status never blocks the supervisor.
-	dpMu sync.Mutex
-
-	// mu guards everything below.
-	mu         sync.Mutex
-	cfg        *config.Config
-	services   map[string]ServiceState
-	reloads    int
-	lastReload time.Time
-	applied    *dataplane.Table // last table applied successfully
-	applyErr   error
-	dp         dataplane.Dataplane
-	nodeRun    *runner
-	sched      *check.Scheduler
-	schedRun   *runner
-	vrrpCfg    vrrp.Config
-	// node is the running VRRP node, or nil. It is set under mu and read
-	// without it too (loops that yield to its timers, metrics).
+	// node is the running VRRP node, or nil, published for loops that
+	// yield to its timers (any goroutine may read it). The loop's own
+	// reference is st.comp.node.
 	node atomic.Pointer[vrrp.Node]
-	// checkChange says what the last startComponents did to the health
-	// checks, "" for nothing (for reloads).
-	checkChange string
-	// bgp is the scale-out BGP speaker and its announcements (bgp.go).
-	bgp bgpState
-	// newSpeaker starts BGP speakers (nil: GoBGP); tests replace it.
-	newSpeaker newSpeakerFunc
+
+	// st is the supervisor's state: New and Run set it up before the loop
+	// starts, the loop alone reads and writes it while it runs, and Run
+	// stops its components after the loop has returned.
+	st state
 }
 
 // runner is a restartable component goroutine.
@@ -143,7 +143,7 @@ var ErrConfig = errors.New("configuration unusable")
 
 // Load reads and validates a configuration, logging every diagnostic.
 func Load(file, configID string, log *slog.Logger) (*config.Config, config.Diagnostics, error) {
-	cfg, diags, err := config.Load(file, config.Options{ConfigID: configID})
+	cfg, _, diags, err := loadWithScripts(file, configID, nil)
 	for _, d := range diags {
 		if d.Severity == config.SeverityError {
 			log.Error(d.String())
@@ -177,26 +177,29 @@ func New(opts Options) (*Daemon, error) {
 		opts.RunDir = api.DefaultRunDir
 	}
 	d := &Daemon{
-		opts:     opts,
-		log:      opts.Logger,
-		hub:      newHub(),
-		started:  time.Now(),
-		applyReq: make(chan struct{}, 1),
-		fatal:    make(chan error, 1),
-		services: map[string]ServiceState{},
+		opts:         opts,
+		log:          opts.Logger,
+		hub:          newHub(),
+		started:      time.Now(),
+		events:       make(chan event, 64),
+		vrrpIn:       newInbox[vrrp.Transition](),
+		stopped:      make(chan struct{}),
+		fatal:        make(chan error, 1),
+		newDataplane: backend.New,
 	}
 	d.metrics = newMetrics(d)
 	cfg, _, err := Load(opts.ConfigFile, opts.ConfigID, d.log)
 	if err != nil {
 		return nil, err
 	}
+	tbl, _ := prepareScripts(cfg, &d.scriptStats) // diagnostics: logged by Load
+	d.scriptTable.Store(tbl)
 	if opts.Dataplane != "" {
 		if _, err := dataplane.ParseKind(opts.Dataplane); err != nil {
 			return nil, err
 		}
 	}
-	d.cfg = cfg
-	d.health = initialHealth(cfg, nil, nil)
+	d.st = state{cfg: cfg, health: initialHealth(cfg, nil, nil), services: map[string]ServiceState{}, gen: 1}
 	return d, nil
 }
 
@@ -250,24 +253,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	d.runCtx = ctx
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
-	if err := d.startDataplane(d.cfg); err != nil {
+	// The loop has not started: this goroutine owns d.st until it does.
+	if err := d.startDataplane(&d.st.comp, d.st.cfg); err != nil {
 		_ = ctrl.Close()
 		_ = metricsSrv.Close()
 		return err
 	}
-	d.mu.Lock()
-	err = d.startComponents(ctx, d.cfg)
-	if err == nil {
-		err = d.startBGP(ctx, d.cfg)
+	start := map[check.Target]bool{}
+	for t, h := range d.st.health {
+		start[t] = h.Up
 	}
-	d.mu.Unlock()
+	_, err = d.startComponents(ctx, d.st.cfg, &d.st.comp, start)
+	if err == nil {
+		err = d.startBGP(ctx, d.st.cfg)
+	}
 	if err != nil {
 		d.stopAll(ctx)
 		_ = ctrl.Close()
 		_ = metricsSrv.Close()
 		return err
 	}
-	d.requestApply()
+	d.st.host = lookupHostFacts(d.st.cfg)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveUntil(gctx, ctrl) })
@@ -279,6 +285,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	err = g.Wait()
 	d.log.Info("Stopping drlb")
+	// The loop has returned (and waited for its effects): d.st is ours again.
 	// Scale-out: routes go first, the data plane after the drain delay.
 	d.drainBGP(context.WithoutCancel(ctx))
 	d.stopAll(context.WithoutCancel(ctx))
@@ -290,49 +297,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-// loop is the supervisor: it applies the data plane when health or VRRP
-// state changed, reloads on request, and retries failed applies.
-func (d *Daemon) loop(ctx context.Context) error {
-	retry := time.NewTicker(5 * time.Second)
-	defer retry.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-d.opts.Reload:
-			res := d.Reload(ctx)
-			if !res.OK {
-				d.log.Error("Reload refused: the running configuration stays", "problems", len(res.Diagnostics))
-			}
-		case err := <-d.fatal:
-			return err
-		case <-d.applyReq:
-			d.apply(ctx)
-		case <-retry.C:
-			d.mu.Lock()
-			failed := d.applyErr != nil
-			d.mu.Unlock()
-			if failed {
-				d.apply(ctx)
-			}
-		}
-	}
-}
-
-func (d *Daemon) requestApply() {
-	select {
-	case d.applyReq <- struct{}{}:
-	default:
-	}
+// components are the running parts of the daemon. The loop owns them; a
+// reload hands a copy to the effect that reconciles them with the new
+// configuration, and installs the copy the effect returns.
+type components struct {
+	dp      dataplane.Dataplane
+	node    *vrrp.Node
+	nodeRun *runner
+	vrrpCfg vrrp.Config
+	// vrrpChange says what the last startComponents did to each VRRP
+	// instance (for the reload's result).
+	vrrpChange []string
+	sched      *check.Scheduler
+	schedRun   *runner
 }
 
 // startDataplane opens the data plane when cfg has virtual servers and
 // none is open yet (at start-up, or a reload adding the first service).
-func (d *Daemon) startDataplane(cfg *config.Config) error {
-	d.mu.Lock()
-	open := d.dp != nil
-	d.mu.Unlock()
-	if open || d.opts.VRRPOnly || len(cfg.VirtualServers) == 0 {
+func (d *Daemon) startDataplane(c *components, cfg *config.Config) error {
+	if c.dp != nil || d.opts.VRRPOnly || len(cfg.VirtualServers) == 0 {
 		return nil
 	}
 	kind := dataplane.Kind(cfg.Global.Dataplane)
@@ -342,85 +325,140 @@ func (d *Daemon) startDataplane(cfg *config.Config) error {
 	if kind == "" {
 		kind = dataplane.KindAuto
 	}
-	dp, err := backend.New(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log})
+	dp, err := d.newDataplane(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("data plane %s: %w", kind, err)
 	}
 	// No flush here: after a crash the first Apply reconciles with what the
 	// kernel still holds (a diff), so established connections survive.
-	d.mu.Lock()
-	d.dp = dp
-	d.mu.Unlock()
+	c.dp = &serialDataplane{Dataplane: dp}
 	d.log.Info("Data plane ready", "kind", dp.Kind())
 	return nil
 }
 
-// startComponents starts (or keeps) VRRP and checks for cfg (d.mu held);
-// checkers start from the health in d.health.
-func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config) error {
+// serialDataplane makes calls into a data plane one at a time: the apply
+// effect, status's Observe and the final Flush may overlap.
+type serialDataplane struct {
+	dataplane.Dataplane
+	mu sync.Mutex
+}
+
+func (s *serialDataplane) Apply(ctx context.Context, t dataplane.Table) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Dataplane.Apply(ctx, t)
+}
+
+func (s *serialDataplane) Observe(ctx context.Context) (dataplane.Observation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Dataplane.Observe(ctx)
+}
+
+func (s *serialDataplane) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Dataplane.Flush(ctx)
+}
+
+func (s *serialDataplane) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Dataplane.Close()
+}
+
+// startComponents starts (or keeps) VRRP and checks for cfg in c; start
+// is the health each real server's checkers start from. It returns what
+// it did to the health checks ("" for nothing), for the reload's answer.
+// It may block (a VRRP node stopping sends priority 0, checkers stopping
+// wait for their probes): the loop runs it as an effect, never itself.
+func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *components, start map[check.Target]bool) (checkChange string, err error) {
+	c.vrrpChange = nil
 	if !d.opts.CheckOnly && len(cfg.Instances) > 0 {
 		vcfg, err := VRRPConfig(cfg)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrConfig, err)
+			return "", fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		if d.node.Load() == nil || !reflect.DeepEqual(vcfg, d.vrrpCfg) {
+		if !d.opts.VRRPOnly {
+			vcfg.RecoveryHold = recoveryHold(cfg)
+		}
+		if c.node == nil || !reflect.DeepEqual(vcfg, c.vrrpCfg) {
 			// NewNode may fill defaults into the slices it is given: hand
-			// it its own copy so d.vrrpCfg stays comparable.
+			// it its own copy so c.vrrpCfg stays comparable.
 			own, _ := VRRPConfig(cfg)
-			if err := d.restartVRRP(ctx, own, vcfg); err != nil {
-				return err
+			own.RecoveryHold = vcfg.RecoveryHold
+			if err := d.updateVRRP(ctx, c, own, vcfg); err != nil {
+				return "", err
 			}
 		}
-	} else if d.node.Load() != nil {
-		d.stopVRRP()
+	} else if c.node != nil {
+		d.stopVRRP(c)
+		c.vrrpChange = []string{"vrrp instances stopped"}
 	}
 	if !d.opts.VRRPOnly {
-		start := map[check.Target]bool{}
-		d.hmu.Lock()
-		for t, h := range d.health {
-			start[t] = h.Up
-		}
-		d.hmu.Unlock()
 		servers, err := checkServers(cfg, start, yield.Before(d.nextVRRPTimer))
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrConfig, err)
+			return "", fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		d.checkChange = ""
 		switch {
-		case d.sched != nil && len(servers) > 0:
+		case c.sched != nil && len(servers) > 0:
 			// The scheduler compares server by server: only what changed
 			// restarts, probes of unchanged servers go on.
-			res, err := d.sched.Update(servers)
+			res, err := c.sched.Update(servers)
 			if err != nil {
-				return fmt.Errorf("%w: %w", ErrConfig, err)
+				return "", fmt.Errorf("%w: %w", ErrConfig, err)
 			}
 			if res.Started+res.Stopped > 0 {
-				d.checkChange = fmt.Sprintf("health checks: %d real servers unchanged (their checks run on), %d started, %d stopped",
+				checkChange = fmt.Sprintf("health checks: %d real servers unchanged (their checks run on), %d started, %d stopped",
 					res.Kept, res.Started, res.Stopped)
 				d.log.Info("Health checks updated", "kept", res.Kept, "started", res.Started, "stopped", res.Stopped)
 			}
-		case d.sched != nil || len(servers) > 0:
-			if err := d.restartChecks(ctx, servers); err != nil {
-				return err
+		case c.sched != nil || len(servers) > 0:
+			if err := d.restartChecks(ctx, c, servers); err != nil {
+				return "", err
 			}
-			d.checkChange = fmt.Sprintf("health checks: started for %d real servers", len(servers))
+			checkChange = fmt.Sprintf("health checks: started for %d real servers", len(servers))
 			if len(servers) == 0 {
-				d.checkChange = "health checks: stopped (no real servers left)"
+				checkChange = "health checks: stopped (no real servers left)"
 			}
 		}
 	}
-	return nil
+	return checkChange, nil
 }
 
-func (d *Daemon) restartVRRP(ctx context.Context, run, compare vrrp.Config) error {
-	d.stopVRRP()
-	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition})
+// updateVRRP applies a changed VRRP configuration to the running node
+// instance by instance (vrrp.Node.Update: in place where keepalived
+// would keep the instance), or starts a node when none runs.
+func (d *Daemon) updateVRRP(ctx context.Context, c *components, run, compare vrrp.Config) error {
+	if c.node != nil {
+		res, err := c.node.Update(ctx, run)
+		if err == nil {
+			c.vrrpCfg = compare
+			for _, ch := range res.Changes {
+				if ch.Kind != vrrp.ChangeNone {
+					c.vrrpChange = append(c.vrrpChange, "vrrp instance "+ch.String())
+				}
+			}
+			return nil
+		}
+		if !errors.Is(err, vrrp.ErrNotRunning) {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	c.vrrpChange = []string{"vrrp instances started"}
+	return d.restartVRRP(ctx, c, run, compare)
+}
+
+func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vrrp.Config) error {
+	d.stopVRRP(c)
+	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	c.node = node
 	d.node.Store(node)
-	d.vrrpCfg = compare
-	d.nodeRun = start(ctx, func(ctx context.Context) error {
+	c.vrrpCfg = compare
+	c.nodeRun = start(ctx, func(ctx context.Context) error {
 		err := node.Run(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("VRRP stopped", "error", err)
@@ -441,34 +479,34 @@ func (d *Daemon) nextVRRPTimer() time.Time {
 	return time.Time{}
 }
 
-func (d *Daemon) stopVRRP() {
-	if d.nodeRun != nil {
-		if err := d.nodeRun.stop(); err != nil {
+func (d *Daemon) stopVRRP(c *components) {
+	if c.nodeRun != nil {
+		if err := c.nodeRun.stop(); err != nil {
 			d.log.Error("VRRP stop", "error", err)
 		}
 	}
 	d.node.Store(nil)
-	d.nodeRun, d.vrrpCfg = nil, vrrp.Config{}
+	c.node, c.nodeRun, c.vrrpCfg = nil, nil, vrrp.Config{}
 }
 
-func (d *Daemon) restartChecks(ctx context.Context, servers []check.Server) error {
-	if d.schedRun != nil {
+func (d *Daemon) restartChecks(ctx context.Context, c *components, servers []check.Server) error {
+	if c.schedRun != nil {
 		// Stopping waits for the probes in flight (each bounded by its timeout).
-		_ = d.schedRun.stop()
+		_ = c.schedRun.stop()
 	}
-	d.sched, d.schedRun = nil, nil
+	c.sched, c.schedRun = nil, nil
 	if len(servers) == 0 {
 		return nil
 	}
-	sched, err := check.NewScheduler(check.Config{Servers: servers, YieldBefore: d.nextVRRPTimer,
+	sched, err := check.NewScheduler(check.Config{Servers: servers, YieldBefore: d.nextVRRPTimer, Probe: d.probe, RunScript: d.runScript,
 		OnScript: func(t check.Target, cmd string, res check.ScriptResult) {
 			d.log.Info("notify script ran", "server", t.String(), "command", cmd, "result", fmt.Sprintf("%+v", res))
 		}})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	d.sched = sched
-	d.schedRun = start(ctx, func(ctx context.Context) error {
+	c.sched = sched
+	c.schedRun = start(ctx, func(ctx context.Context) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error {
 			err := sched.Run(gctx)
@@ -480,8 +518,13 @@ func (d *Daemon) restartChecks(ctx context.Context, servers []check.Server) erro
 			return err
 		})
 		g.Go(func() error {
+			// The pump: health transitions become the loop's events.
 			for tr := range sched.Events() {
-				d.onHealth(tr)
+				select {
+				case d.events <- healthEvent{tr}:
+				case <-gctx.Done():
+					return nil
+				}
 			}
 			return nil
 		})
@@ -498,88 +541,96 @@ func (d *Daemon) fail(err error) {
 	}
 }
 
+// stopAll stops every component; Run calls it once the loop has returned.
 func (d *Daemon) stopAll(ctx context.Context) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.schedRun != nil {
-		_ = d.schedRun.stop()
-		d.sched, d.schedRun = nil, nil
+	c := &d.st.comp
+	if c.schedRun != nil {
+		_ = c.schedRun.stop()
+		c.sched, c.schedRun = nil, nil
 	}
-	d.stopVRRP()
+	d.stopVRRP(c)
 	d.stopBGP()
-	if d.dp != nil {
-		d.dpMu.Lock()
-		defer d.dpMu.Unlock()
+	if c.dp != nil {
 		if !d.opts.KeepDataplane {
-			if err := d.dp.Flush(ctx); err != nil {
+			if err := c.dp.Flush(ctx); err != nil {
 				d.log.Error("Data plane flush", "error", err)
 			} else {
 				d.log.Info("Data plane flushed")
 			}
 		}
-		if err := d.dp.Close(); err != nil {
+		if err := c.dp.Close(); err != nil {
 			d.log.Error("Data plane close", "error", err)
 		}
-		d.dp = nil
+		c.dp = nil
 	}
 }
 
+// onVRRPTransition is the VRRP node's OnTransition: it runs on VRRP's own
+// thread, so it only counts, publishes and queues the transition for the
+// loop, none of which waits.
 func (d *Daemon) onVRRPTransition(t vrrp.Transition) {
 	d.metrics.vrrpTransition(t.Instance, t.To.String())
 	d.publish(api.Event{Time: t.Time, Kind: api.EventVRRP, Instance: t.Instance, From: t.From.String(), To: t.To.String(), Reason: t.Reason})
-	// ha_suspend services follow VIP ownership.
-	d.requestApply()
+	d.vrrpIn.push(t)
 }
 
-func (d *Daemon) onHealth(tr check.Transition) {
-	d.hmu.Lock()
-	if _, known := d.health[tr.Target]; !known {
-		d.hmu.Unlock()
-		return // a server removed by a reload
-	}
-	d.health[tr.Target] = Health{Up: tr.Up, Weight: tr.Weight}
-	d.hmu.Unlock()
-	state := "DOWN"
-	if tr.Up {
-		state = "UP"
-	}
-	if tr.Up != tr.WasUp {
-		d.log.Info(fmt.Sprintf("Real server %s of %s is %s: %s", tr.Target.RealServer, tr.Target.VirtualServer, state, tr.Reason),
-			"latency", tr.Latency.Round(time.Microsecond))
-		d.metrics.healthTransition(tr.Target, tr.Up)
-	}
-	up := tr.Up
-	d.publish(api.Event{Time: tr.Time, Kind: api.EventHealth, Service: tr.Target.VirtualServer, Server: tr.Target.RealServer,
-		Up: &up, Reason: tr.Reason, Latency: tr.Latency})
-	d.requestApply()
+// hostFacts are what the kernel said about the virtual-server addresses:
+// the interface that routes to each address no VRRP instance carries, and
+// which addresses this host holds. The loop decides from them without
+// asking the kernel itself; each apply effect looks them up again after
+// applying, and the loop decides again when they changed.
+type hostFacts struct {
+	iface map[netip.Addr]string
+	local map[netip.Addr]bool
 }
 
-// placement answers where VIPs live, from the VRRP configuration and state
-// and, for addresses no instance carries, the routing table.
-func (d *Daemon) placement() Placement {
+func (h hostFacts) equal(o hostFacts) bool {
+	return maps.Equal(h.iface, o.iface) && maps.Equal(h.local, o.local)
+}
+
+// lookupHostFacts asks the kernel about cfg's virtual-server addresses
+// (netlink: run it outside the loop).
+func lookupHostFacts(cfg *config.Config) hostFacts {
+	carried := map[netip.Addr]bool{}
+	for _, in := range cfg.Instances {
+		for _, v := range in.VirtualIPs {
+			carried[v.Prefix.Addr()] = true
+		}
+	}
+	held := localAddresses()
+	h := hostFacts{iface: map[netip.Addr]string{}, local: map[netip.Addr]bool{}}
+	for vi := range cfg.VirtualServers {
+		vs := &cfg.VirtualServers[vi]
+		if vs.FWMark != 0 {
+			continue
+		}
+		if held[vs.Address] {
+			h.local[vs.Address] = true
+		}
+		if _, done := h.iface[vs.Address]; done || carried[vs.Address] {
+			continue
+		}
+		h.iface[vs.Address] = routeDevice(vs.Address)
+	}
+	return h
+}
+
+// placement answers where VIPs live, from the VRRP configuration, the
+// instances that are MASTER now (masters; vrrpRuns says whether a VRRP
+// node runs at all) and, for addresses no instance carries, host. It is
+// pure: the loop calls it when it decides.
+func placement(cfg *config.Config, masters map[string]bool, vrrpRuns bool, host hostFacts) Placement {
 	owned := map[netip.Addr]bool{}
 	ifaces := map[netip.Addr]string{}
-	for _, in := range d.cfg.Instances {
+	for _, in := range cfg.Instances {
 		for _, v := range in.VirtualIPs {
 			dev := v.Dev
 			if dev == "" {
 				dev = in.Interface
 			}
 			ifaces[v.Prefix.Addr()] = dev
-		}
-	}
-	if node := d.node.Load(); node != nil {
-		for _, st := range node.Status() {
-			if st.State != vrrp.StateMaster {
-				continue
-			}
-			for _, in := range d.cfg.Instances {
-				if in.Name != st.Name {
-					continue
-				}
-				for _, v := range in.VirtualIPs {
-					owned[v.Prefix.Addr()] = true
-				}
+			if masters[in.Name] {
+				owned[v.Prefix.Addr()] = true
 			}
 		}
 	}
@@ -588,13 +639,13 @@ func (d *Daemon) placement() Placement {
 			if dev, ok := ifaces[vip]; ok {
 				return dev
 			}
-			return routeDevice(vip)
+			return host.iface[vip]
 		},
 		Owned: func(vip netip.Addr) bool {
 			if owned[vip] {
 				return true
 			}
-			return d.node.Load() == nil && localAddress(vip)
+			return !vrrpRuns && host.local[vip]
 		},
 	}
 }
@@ -612,62 +663,20 @@ func routeDevice(addr netip.Addr) string {
 	return link.Attrs().Name
 }
 
-func localAddress(addr netip.Addr) bool {
+// localAddresses lists the addresses this host holds (none if the kernel
+// cannot be asked).
+func localAddresses() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return false
+		return out
 	}
 	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == addr {
-			return true
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			out[ip.Unmap()] = true
 		}
 	}
-	return false
-}
-
-// apply computes the desired table and hands the data plane what changed.
-func (d *Daemon) apply(ctx context.Context) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.dp == nil {
-		return
-	}
-	// Announcements follow quorum and readiness, whatever the apply does.
-	defer d.syncBGP(ctx)
-	health := d.healthCopy()
-	pause := yield.Before(d.nextVRRPTimer)
-	prevServices := d.services
-	d.services = evaluateServices(d.cfg, health, d.services, pause)
-	d.onQuorumChange(prevServices, d.services)
-	// Withdraw lost services before the (possibly slow) apply, announce after it.
-	d.withdrawBGP(ctx)
-	want := desired(d.cfg, health, d.services, d.placement(), pause).Canonical()
-	if d.applied != nil && d.applyErr == nil && reflect.DeepEqual(*d.applied, want) {
-		return
-	}
-	first := d.applied == nil
-	var changes []dataplane.Change
-	if !first {
-		changes = dataplane.Diff(*d.applied, want)
-	}
-	start := time.Now()
-	d.dpMu.Lock()
-	err := d.dp.Apply(ctx, want)
-	d.dpMu.Unlock()
-	d.metrics.dataplaneApply(time.Since(start), err)
-	if err != nil {
-		d.applyErr = err
-		d.log.Error("Data plane apply failed: the previous table stays in force", "error", err)
-		d.publish(api.Event{Kind: api.EventDataplane, Reason: "apply failed", Detail: err.Error()})
-		return
-	}
-	d.applied, d.applyErr = &want, nil
-	detail := describeChanges(changes)
-	if first {
-		detail = fmt.Sprintf("initial table: %d services", len(want.Services))
-	}
-	d.log.Info("Data plane updated", "changes", detail, "took", time.Since(start).Round(time.Microsecond))
-	d.publish(api.Event{Kind: api.EventDataplane, Detail: detail})
+	return out
 }
 
 func describeChanges(changes []dataplane.Change) string {
@@ -679,96 +688,6 @@ func describeChanges(changes []dataplane.Change) string {
 		parts = append(parts, c.String())
 	}
 	return strings.Join(parts, "; ")
-}
-
-// Reload re-reads the configuration file. A file with errors is refused
-// and everything keeps running; otherwise only what changed is restarted:
-// unchanged VRRP instances keep running (no flap), real servers keep their
-// health, new ones join after their first good check, and the data plane
-// gets only the difference.
-func (d *Daemon) Reload(ctx context.Context) api.ReloadResult {
-	d.reloadMu.Lock()
-	defer d.reloadMu.Unlock()
-	defer relaxGC()()
-	begin := time.Now()
-	d.log.Info("Reloading configuration", "file", d.opts.ConfigFile)
-	// Yield: parsing a large file lets timers (VRRP adverts) run.
-	cfg, diags, err := config.Load(d.opts.ConfigFile, config.Options{ConfigID: d.opts.ConfigID, Yield: yield.Before(d.nextVRRPTimer)})
-	res := api.ReloadResult{}
-	mark := begin
-	phase := func(name string) {
-		now := time.Now()
-		res.Phases = append(res.Phases, api.Phase{Name: name, Duration: now.Sub(mark)})
-		mark = now
-	}
-	phase("parse")
-	for _, diag := range diags {
-		res.Diagnostics = append(res.Diagnostics, diag.String())
-		if diag.Severity == config.SeverityError {
-			d.log.Error(diag.String())
-		} else {
-			d.log.Warn(diag.String())
-		}
-	}
-	if err != nil {
-		res.Duration = time.Since(begin)
-		d.publish(api.Event{Kind: api.EventReload, Reason: "refused", Detail: err.Error()})
-		d.metrics.reload(false)
-		return res
-	}
-	if err := d.startDataplane(cfg); err != nil {
-		res.Diagnostics = append(res.Diagnostics, err.Error())
-		res.Duration = time.Since(begin)
-		d.log.Error("Reload failed", "error", err)
-		d.metrics.reload(false)
-		return res
-	}
-	d.mu.Lock()
-	oldVRRP, oldCfg := d.vrrpCfg, d.cfg
-	d.hmu.Lock()
-	oldHealth := d.health
-	d.health = initialHealth(cfg, d.health, yield.Before(d.nextVRRPTimer))
-	d.hmu.Unlock()
-	if err := d.startComponents(d.runCtx, cfg); err != nil { //nolint:contextcheck // components outlive this reload request: they live in Run's context
-		d.hmu.Lock()
-		d.health = oldHealth
-		d.hmu.Unlock()
-		d.mu.Unlock()
-		res.Diagnostics = append(res.Diagnostics, err.Error())
-		res.Duration = time.Since(begin)
-		d.log.Error("Reload failed", "error", err)
-		d.publish(api.Event{Kind: api.EventReload, Reason: "failed", Detail: err.Error()})
-		d.metrics.reload(false)
-		return res
-	}
-	if err := d.startBGP(d.runCtx, cfg); err != nil { //nolint:contextcheck // the speaker outlives this reload request
-		d.log.Error("BGP speaker restart failed: routes stay withdrawn", "error", err)
-		res.Changes = append(res.Changes, "bgp speaker failed: "+err.Error())
-	}
-	d.cfg = cfg
-	d.onReloadRemoved(oldCfg, oldHealth)
-	if !reflect.DeepEqual(oldVRRP, d.vrrpCfg) {
-		res.Changes = append(res.Changes, "vrrp instances changed: restarted")
-	}
-	if d.checkChange != "" {
-		res.Changes = append(res.Changes, d.checkChange)
-	}
-	d.reloads++
-	d.lastReload = time.Now()
-	d.mu.Unlock()
-	phase("components")
-	d.apply(ctx)
-	phase("dataplane")
-	res.OK = true
-	res.Duration = time.Since(begin)
-	if len(res.Changes) == 0 {
-		res.Changes = []string{"no change"}
-	}
-	d.log.Info("Reload done", "changes", strings.Join(res.Changes, "; "), "took", res.Duration.Round(time.Microsecond),
-		"phases", formatPhases(res.Phases))
-	d.publish(api.Event{Kind: api.EventReload, Reason: "ok", Detail: strings.Join(res.Changes, "; ")})
-	d.metrics.reload(true)
-	return res
 }
 
 // reloadGCPercent is the GOGC a reload runs with. A reload allocates about
@@ -821,24 +740,22 @@ func claimPIDFile(path string) error {
 	return nil
 }
 
-// Status builds the control socket's status document. It holds the
-// supervisor's lock only to copy references; the kernel is asked for
-// connection counts with a short deadline (falling back on the last
-// applied table), so status stays responsive with large tables.
+// Status builds the control socket's status document from a copy of the
+// loop's state (a view), so the loop is held only for the copy; the kernel
+// is asked for connection counts with a short deadline (falling back on
+// the last applied table), so status stays responsive with large tables.
 func (d *Daemon) Status(ctx context.Context) *api.Status {
-	d.mu.Lock()
-	cfg, node, sched, dp, applied := d.cfg, d.node.Load(), d.sched, d.dp, d.applied
-	services := make(map[string]ServiceState, len(d.services))
-	for k, v := range d.services {
-		services[k] = v
-	}
 	st := &api.Status{
 		Version: d.opts.Version, PID: os.Getpid(), ConfigFile: d.opts.ConfigFile, ConfigID: d.opts.ConfigID,
-		Started: d.started, Reloads: d.reloads, LastReload: d.lastReload, Dataplane: "none",
-		Instances: []api.Instance{}, Services: []api.Service{},
+		Started: d.started, Dataplane: "none", Instances: []api.Instance{}, Services: []api.Service{},
 	}
-	d.mu.Unlock()
-	st.BGP = d.bgpStatus(ctx)
+	v, ok := d.view(ctx, true)
+	if !ok {
+		return st // stopping: nothing left to report
+	}
+	st.Reloads, st.LastReload = v.reloads, v.lastReload
+	st.BGP = bgpStatus(ctx, v, d.log)
+	cfg, node, sched, dp, applied, services, health := v.cfg, v.node, v.sched, v.dp, v.applied, v.services, v.health
 	if node != nil {
 		st.Instances = instanceStatus(cfg, node.Status())
 	}
@@ -861,9 +778,7 @@ func (d *Daemon) Status(ctx context.Context) *api.Status {
 	if dp != nil {
 		st.Dataplane = string(dp.Kind())
 		octx, cancel := context.WithTimeout(ctx, time.Second)
-		d.dpMu.Lock()
 		obs, err := dp.Observe(octx)
-		d.dpMu.Unlock()
 		cancel()
 		if err == nil {
 			observed = map[string]map[string]dataplane.ObservedReal{}
@@ -876,7 +791,6 @@ func (d *Daemon) Status(ctx context.Context) *api.Status {
 			}
 		}
 	}
-	health := d.healthCopy()
 	for vi := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[vi]
 		id := ServiceID(vs)
@@ -912,7 +826,6 @@ func (d *Daemon) Status(ctx context.Context) *api.Status {
 	}
 	return st
 }
-
 func instanceStatus(cfg *config.Config, nodes []vrrp.InstanceStatus) []api.Instance {
 	groups := map[string]string{}
 	for _, g := range cfg.SyncGroups {
@@ -945,16 +858,6 @@ func instanceStatus(cfg *config.Config, nodes []vrrp.InstanceStatus) []api.Insta
 			}
 		}
 		out = append(out, in)
-	}
-	return out
-}
-
-func (d *Daemon) healthCopy() map[check.Target]Health {
-	d.hmu.Lock()
-	defer d.hmu.Unlock()
-	out := make(map[check.Target]Health, len(d.health))
-	for t, h := range d.health {
-		out[t] = h
 	}
 	return out
 }

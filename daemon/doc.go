@@ -5,9 +5,12 @@
 // configuration and the current health call for.
 //
 // Data flows one way: configuration → components → events → supervisor →
-// data plane. Health transitions and VRRP transitions only request an
-// apply; the supervisor loop computes the desired table (Desired, a pure
-// function) and hands the data plane the difference.
+// data plane. One goroutine, the supervisor loop, owns the daemon's state;
+// VRRP and health transitions, reload and status requests reach it as
+// events, and what may block (parsing, data-plane applies, starting and
+// stopping components) runs outside it and reports back as events. The
+// loop decides the desired table with a pure function (Desired, after
+// EvaluateServices) and hands the data plane the difference.
 //
 // Reload (SIGHUP or POST /reload) keeps what did not change: VRRP keeps
 // running when its instances are unchanged (no flap), unchanged real

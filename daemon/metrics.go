@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -58,16 +59,18 @@ func newMetrics(d *Daemon) *metrics {
 
 // Describe implements prometheus.Collector for the scrape-time metrics.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descUp, descLatency, descChecks} {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descUp, descLatency, descChecks, descScriptRuns, descScriptDropped} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	m.d.mu.Lock()
-	node, sched := m.d.node.Load(), m.d.sched
-	m.d.mu.Unlock()
+	m.d.collectScripts(ch)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	v, _ := m.d.view(ctx, false)
+	cancel()
+	node, sched := v.node, v.sched
 	if node != nil {
 		for _, s := range node.Status() {
 			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, stateValue(s.State), s.Name)

@@ -102,7 +102,7 @@ func OmegaScripts(c *config.Config, health map[check.Target]Health, services map
 // checker's notify scripts are bounded (check.Config.ScriptTimeout).
 const supervisorScriptTimeout = 10 * time.Second
 
-// onQuorumChange runs the quorum scripts for the evaluation that moved the
+// onQuorumChange (in the supervisor loop) runs the quorum scripts for the evaluation that moved the
 // services from prev to next. The scripts run in the background (as
 // keepalived's notify_exec forks), tracked so that Run waits for them.
 func (d *Daemon) onQuorumChange(prev, next map[string]ServiceState) {
@@ -115,7 +115,7 @@ func (d *Daemon) onQuorumChange(prev, next map[string]ServiceState) {
 			d.log.Info(fmt.Sprintf("Quorum %s for VS %s", state, id), "sorry_server_active", st.SorryActive)
 		}
 	}
-	runs := QuorumScripts(d.cfg, prev, next)
+	runs := QuorumScripts(d.st.cfg, prev, next)
 	if len(runs) == 0 {
 		return
 	}
@@ -131,9 +131,8 @@ func (d *Daemon) runOmegaScripts(ctx context.Context) {
 	if d.opts.VRRPOnly {
 		return
 	}
-	d.mu.Lock()
-	runs := OmegaScripts(d.cfg, d.healthCopy(), d.services)
-	d.mu.Unlock()
+	// The loop has returned: d.st is read here alone.
+	runs := OmegaScripts(d.st.cfg, d.st.health, d.st.services)
 	d.runScripts(context.WithoutCancel(ctx), runs)
 }
 
@@ -141,7 +140,7 @@ func (d *Daemon) runOmegaScripts(ctx context.Context) {
 // logs each outcome.
 func (d *Daemon) runScripts(ctx context.Context, runs []ScriptRun) {
 	for _, r := range runs {
-		res := check.RunScript(ctx, check.SplitCommand(r.Command), supervisorScriptTimeout)
+		res := d.runScript(ctx, check.SplitCommand(r.Command), supervisorScriptTimeout)
 		attrs := []any{"service", r.Service, "hook", r.Hook, "command", r.Command, "exit", res.ExitCode, "took", res.Duration.Round(time.Millisecond)}
 		if r.Server != "" {
 			attrs = append(attrs, "server", r.Server)
@@ -197,9 +196,10 @@ func ReloadScripts(old, next *config.Config, health map[check.Target]Health, ser
 }
 
 // onReloadRemoved runs, in the background, the scripts ReloadScripts
-// lists for a reload from old (with its servers' health) to d.cfg.
+// lists for a reload from old (with its servers' health) to the
+// configuration just installed (in the supervisor loop).
 func (d *Daemon) onReloadRemoved(old *config.Config, health map[check.Target]Health) {
-	runs := ReloadScripts(old, d.cfg, health, d.services)
+	runs := ReloadScripts(old, d.st.cfg, health, d.st.services)
 	if len(runs) == 0 {
 		return
 	}

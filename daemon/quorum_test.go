@@ -133,6 +133,7 @@ func TestEvaluateServicesHysteresis(t *testing.T) {
 	cfg := parse(t, `
 virtual_server 172.16.1.1 80 {
   lb_kind DR
+  protocol TCP
   quorum 2
   hysteresis 1
   real_server 172.16.1.10 80 {
@@ -286,19 +287,22 @@ func TestQuorumAndOmegaScriptsRun(t *testing.T) {
 	}
 	cfg := omegaConf(t, script)
 	rs10 := check.Target{VirtualServer: "TCP 172.16.1.1:80", RealServer: "172.16.1.10:80"}
-	d := &Daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil)), hub: newHub(), cfg: cfg, runCtx: context.Background()}
+	d := &Daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil)), hub: newHub(), runCtx: context.Background()}
+	d.st.cfg = cfg
+	tbl, _ := prepareScripts(cfg, nil) // scripts run as the configuration's, checked
+	d.scriptTable.Store(tbl)
 	health := initialHealth(cfg, nil, nil)
 	if health[rs10].Up {
 		t.Fatal("alpha: the real server must start down")
 	}
-	d.health = health
+	d.st.health = health
 	started := EvaluateServices(cfg, health, nil)
 	d.onQuorumChange(nil, started)
 	d.scripts.Wait()
 	health[rs10] = Health{Up: true, Weight: 1}
-	d.services = EvaluateServices(cfg, health, started)
-	d.onQuorumChange(started, d.services)
-	d.health = health
+	d.st.services = EvaluateServices(cfg, health, started)
+	d.onQuorumChange(started, d.st.services)
+	d.st.health = health
 	d.runOmegaScripts(context.Background())
 	got, err := os.ReadFile(out)
 	if err != nil {

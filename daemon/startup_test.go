@@ -66,7 +66,7 @@ func startupCheck(cfg *config.Config) error {
 var runPathRefusals = map[string][]string{
 	"translate.go":       {"VRRPConfig", "checkSpec"},
 	"vrrp/config.go":     {"withDefaults"},
-	"vrrp/node.go":       {"NewNode"},
+	"vrrp/node.go":       {"NewNode", "buildConfig"},
 	"check/spec.go":      {"Validate"},
 	"check/scheduler.go": {"NewScheduler", "serverKeys"},
 	"dataplane/model.go": {"Validate"},

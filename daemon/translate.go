@@ -46,7 +46,7 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 	for _, s := range c.Scripts {
 		scripts[s.Name] = s
 	}
-	var out vrrp.Config
+	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces}
 	for _, in := range c.Instances {
 		ic := vrrp.InstanceConfig{
 			Name:           in.Name,

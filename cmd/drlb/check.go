@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/drlb/drlb/daemon"
 	"github.com/drlb/drlb/daemon/config"
 	"github.com/drlb/drlb/daemon/dataplane"
 	"github.com/drlb/drlb/daemon/dataplane/ipvs"
@@ -69,6 +70,14 @@ func (o checkOptions) run(stdout, stderr io.Writer) int {
 		opts.IPVSAvailable = func() bool { return ipvs.Available(dataplane.Options{}) == nil }
 	}
 	cfg, diags, err := config.Load(path, opts)
+	if cfg != nil {
+		// The scripts are checked on this host as drlb run checks them.
+		sdiags := daemon.CheckScripts(cfg)
+		diags = append(diags, sdiags...)
+		if sdiags.HasErrors() && err == nil {
+			err = fmt.Errorf("%s: scripts: %w", path, config.ErrInvalid)
+		}
+	}
 	for _, d := range diags {
 		fmt.Fprintln(stderr, d.String())
 	}

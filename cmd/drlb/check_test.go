@@ -117,6 +117,18 @@ func TestCheckHostChecksDataplane(t *testing.T) {
 	}
 }
 
+func TestCheckEmptyFileWarns(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "k.conf")
+	if err := os.WriteFile(conf, []byte("\x00\x00\x00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCheck(t, "-f", conf)
+	if code != 0 || !strings.Contains(out, "usable, 2 warning(s)") ||
+		!strings.Contains(errOut, "k.conf:1:1: warning: the file has no directives") {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+	}
+}
+
 func TestCheckArguments(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

@@ -14,29 +14,35 @@ import (
 )
 
 func newReloadCmd() *cobra.Command {
-	var runDir string
+	var (
+		runDir     string
+		allowEmpty bool
+	)
 	c := &cobra.Command{
-		Use:   "reload [--run-dir DIR]",
+		Use:   "reload [--run-dir DIR] [--allow-empty]",
 		Short: "reload a running daemon's configuration",
 		Long: `Asks a running daemon to reload its configuration file and prints how long each
 phase took and what changed; a file with errors is refused and the running
-configuration stays (exit status 1).`,
+configuration stays (exit status 1). A file with no directives, or one that
+would remove every VRRP instance and every virtual server, is refused too
+unless --allow-empty says that is meant.`,
 		Args:              cobra.ArbitraryArgs, // ignored, as always
 		ValidArgsFunction: cli.NoFileCompletion,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return cli.Exit(reload(c.Context(), runDir, c.OutOrStdout(), c.ErrOrStderr()))
+			return cli.Exit(reload(c.Context(), runDir, allowEmpty, c.OutOrStdout(), c.ErrOrStderr()))
 		},
 	}
 	c.Flags().StringVar(&runDir, "run-dir", "", "the daemon's run `DIR`ectory (default $"+api.RunDirEnv+" or "+api.DefaultRunDir+")")
+	c.Flags().BoolVar(&allowEmpty, "allow-empty", false, "go ahead even if the file has no directives or would remove every VRRP instance and virtual server")
 	_ = c.MarkFlagDirname("run-dir")
 	return c
 }
 
 // reload asks the daemon to reload, prints the outcome and returns the exit status.
-func reload(ctx context.Context, runDir string, stdout, stderr io.Writer) int {
+func reload(ctx context.Context, runDir string, allowEmpty bool, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := api.NewClient(api.RunDir(runDir)).Reload(ctx)
+	res, err := api.NewClient(api.RunDir(runDir)).ReloadWith(ctx, api.ReloadOptions{AllowEmpty: allowEmpty})
 	if err != nil {
 		fmt.Fprintf(stderr, "drlb reload: %v\n", err)
 		return 1

@@ -4,7 +4,8 @@
 // scenario engine and operators' tools (curl --unix-socket) all speak it.
 //
 //	GET  /status   Status
-//	POST /reload   ReloadResult (refused configs keep the running one)
+//	POST /reload   ReloadResult (refused configs keep the running one);
+//	               ?allow_empty=1 lets it remove everything (ReloadOptions)
 //	GET  /events   Event per line (JSON lines), streamed until the client leaves
 //
 // The package is a leaf: it imports nothing of ours.
@@ -117,6 +118,19 @@ type Real struct {
 	Latency          time.Duration `json:"latency,omitempty"`
 	ActiveConn       uint64        `json:"active_conn"`
 	InActConn        uint64        `json:"inact_conn"`
+}
+
+// AllowEmptyParam is POST /reload's query parameter for
+// ReloadOptions.AllowEmpty ("1" or "true").
+const AllowEmptyParam = "allow_empty"
+
+// ReloadOptions are an operator's choices for one reload.
+type ReloadOptions struct {
+	// AllowEmpty lets a reload go ahead when the file has no directives, or
+	// when it would remove every VRRP instance and every virtual server
+	// (`drlb reload --allow-empty`). Without it such a reload is refused:
+	// a truncated deploy or a full disk must not take the service down.
+	AllowEmpty bool
 }
 
 // ReloadResult answers POST /reload.

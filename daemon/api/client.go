@@ -78,8 +78,18 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 
 // Reload asks the daemon to reload its configuration file.
 func (c *Client) Reload(ctx context.Context) (*ReloadResult, error) {
+	return c.ReloadWith(ctx, ReloadOptions{})
+}
+
+// ReloadWith asks the daemon to reload its configuration file with the
+// operator's options (AllowEmpty: remove everything if the file says so).
+func (c *Client) ReloadWith(ctx context.Context, opts ReloadOptions) (*ReloadResult, error) {
+	path := "/reload"
+	if opts.AllowEmpty {
+		path += "?" + AllowEmptyParam + "=1"
+	}
 	var res ReloadResult
-	if err := c.do(ctx, http.MethodPost, "/reload", &res); err != nil {
+	if err := c.do(ctx, http.MethodPost, path, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil

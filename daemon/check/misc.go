@@ -1,179 +1,65 @@
 package check
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/drlb/drlb/daemon/script"
 )
 
-// killGrace is how long a timed-out script has between SIGTERM and SIGKILL
-// (keepalived waits 2 s).
-const killGrace = 2 * time.Second
-
-// SplitCommand splits a keepalived script line into arguments: white space
-// separates words, single and double quotes group them (quotes removed), and
-// a backslash escapes the next character outside single quotes.
+// SplitCommand splits a keepalived script line into arguments (see
+// script.Split); a line script.Split refuses gives no arguments.
 func SplitCommand(s string) []string {
-	var args []string
-	var cur strings.Builder
-	inWord := false
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			switch {
-			case c == quote:
-				quote = 0
-			case c == '\\' && quote == '"' && i+1 < len(s):
-				i++
-				cur.WriteByte(s[i])
-			default:
-				cur.WriteByte(c)
-			}
-		case c == '\'' || c == '"':
-			quote = c
-			inWord = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			if inWord {
-				args = append(args, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		args = append(args, cur.String())
+	args, err := script.Split(s)
+	if err != nil {
+		return nil
 	}
 	return args
 }
 
-// ScriptResult is the outcome of RunScript.
-type ScriptResult struct {
-	// ExitCode is the exit status, or -1 when killed by a signal or not started.
-	ExitCode int
-	// TimedOut is true when the script was killed for exceeding its timeout.
-	TimedOut bool
-	// Signal is the terminating signal, if any.
-	Signal syscall.Signal
-	// Output is the first bytes of combined stdout and stderr.
-	Output string
-	// Err is a start failure (not found, permission).
-	Err error
-	// Duration is the run time.
-	Duration time.Duration
-}
+// ScriptResult is the outcome of a script run (package script).
+type ScriptResult = script.Result
 
-// maxScriptOutput bounds the output kept for reasons.
-const maxScriptOutput = 512
+// ScriptFunc runs argv bounded by timeout: RunScript, or the daemon's
+// script table, which runs each configured script as its user.
+type ScriptFunc func(ctx context.Context, argv []string, timeout time.Duration) ScriptResult
 
-// cappedBuffer keeps the first max bytes written to it.
-type cappedBuffer struct {
-	buf bytes.Buffer
-	max int
-}
-
-// Write keeps what fits and reports everything as written.
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); room > 0 {
-		c.buf.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
-// RunScript runs argv (no shell) in its own process group. On timeout or
-// cancellation the whole group gets SIGTERM, then SIGKILL after a grace
-// period, so children of the script die too.
+// RunScript runs argv with script.Run as the daemon's own user: no shell,
+// clean environment, its own process group (killed whole on timeout or
+// cancellation, SIGTERM then SIGKILL), output bounded.
 func RunScript(ctx context.Context, argv []string, timeout time.Duration) ScriptResult {
-	start := time.Now()
 	if len(argv) == 0 {
 		return ScriptResult{ExitCode: -1, Err: errors.New("check: empty command")}
 	}
-	out := &cappedBuffer{max: maxScriptOutput}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// A background child holding the output pipe must not block Wait forever.
-	cmd.WaitDelay = killGrace
-	if err := cmd.Start(); err != nil {
-		return ScriptResult{ExitCode: -1, Err: fmt.Errorf("check: start %q: %w", argv[0], err), Duration: time.Since(start)}
-	}
-	pgid := cmd.Process.Pid
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-
-	var timer <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		timer = t.C
-	}
-	res := ScriptResult{}
-	var waitErr error
-	select {
-	case waitErr = <-done:
-	case <-timer:
-		res.TimedOut = true
-		waitErr = killGroup(pgid, done)
-	case <-ctx.Done():
-		res.TimedOut = true
-		waitErr = killGroup(pgid, done)
-	}
-	// Reap any children the script left behind in its group.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	res.Duration = time.Since(start)
-	res.Output = strings.TrimSpace(out.buf.String())
-	res.ExitCode = cmd.ProcessState.ExitCode()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		res.Signal = ws.Signal()
-	}
-	var ee *exec.ExitError
-	if waitErr != nil && !errors.As(waitErr, &ee) {
-		res.Err = waitErr
-	}
-	return res
-}
-
-// killGroup sends SIGTERM to the group, then SIGKILL after killGrace, and
-// returns Wait's error.
-func killGroup(pgid int, done <-chan error) error {
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	t := time.NewTimer(killGrace)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		return <-done
-	}
+	return script.Run(ctx, script.Command{Argv: argv, Timeout: timeout})
 }
 
 // ProbeMisc runs MISC_CHECK. Exit 0 is up; with misc_dynamic, exit 2..255
 // is up with weight exit-2 and exit 1 is down; without it any non-zero exit
 // is down. A timeout or a signal is a failure.
 func ProbeMisc(ctx context.Context, spec Spec) Result {
+	return ProbeMiscWith(ctx, spec, RunScript)
+}
+
+// ProbeMiscWith is ProbeMisc running the script with run. A script the
+// runner disabled (ScriptResult.Disabled) is up: keepalived removes such a
+// checker, so it no longer counts against the server.
+func ProbeMiscWith(ctx context.Context, spec Spec, run ScriptFunc) Result {
 	spec = spec.WithDefaults()
 	argv := SplitCommand(spec.Misc.Path)
-	sr := RunScript(ctx, argv, spec.Misc.Timeout)
+	sr := run(ctx, argv, spec.Misc.Timeout)
 	r := Result{Latency: sr.Duration}
 	name := spec.Misc.Path
 	if len(argv) > 0 {
 		name = argv[0]
 	}
 	switch {
+	case sr.Disabled != "":
+		r.OK = true
+		r.Reason = fmt.Sprintf("MISC_CHECK %s: disabled, not run (%s)", name, sr.Disabled)
 	case sr.Err != nil:
 		r.Reason = fmt.Sprintf("MISC_CHECK %s: %v", name, sr.Err)
 	case sr.TimedOut:

@@ -94,7 +94,7 @@ type Config struct {
 	// Probe runs one check; nil means Probe. Tests inject fakes here.
 	Probe func(ctx context.Context, spec Spec) Result
 	// RunScript runs notify scripts; nil means RunScript.
-	RunScript func(ctx context.Context, argv []string, timeout time.Duration) ScriptResult
+	RunScript ScriptFunc
 	// OnScript, if set, is called after each notify script with its command
 	// line and result (for logging).
 	OnScript func(target Target, command string, res ScriptResult)
@@ -125,6 +125,18 @@ type serverRun struct {
 	up       bool
 	weight   int
 	last     *checkerRun
+}
+
+// setWeight changes the configured weight (s.mu held); a weight set by a
+// misc_dynamic script stays in force, as it does after a probe.
+func (sr *serverRun) setWeight(w int) {
+	sr.cfg.Weight = w
+	for _, c := range sr.checkers {
+		if c.dyn {
+			return
+		}
+	}
+	sr.weight = w
 }
 
 // Scheduler runs health checks and reports transitions.
@@ -261,6 +273,14 @@ func (s Server) equal(o Server) bool {
 		slices.EqualFunc(s.Checkers, o.Checkers, Spec.Equal)
 }
 
+// sameChecks reports whether two servers are checked the same way: equal
+// but for the weight. keepalived changes a weight in place, without
+// restarting the server's checkers, and so does Update.
+func (s Server) sameChecks(o Server) bool {
+	o.Weight = s.Weight
+	return s.equal(o)
+}
+
 // UpdateResult counts what Update did with each real server.
 type UpdateResult struct {
 	// Kept servers were unchanged: their checkers go on with their state,
@@ -276,7 +296,8 @@ type UpdateResult struct {
 
 // Update replaces the set of servers while the scheduler runs (or before):
 // servers equal to a running one (ignoring Spec.Alpha, which only sets a
-// starting state) keep running untouched; others start, and servers no
+// starting state, and the weight, which changes in place) keep running
+// with their state and retry progress; others start, and servers no
 // longer listed stop. An invalid set is refused and nothing changes.
 func (s *Scheduler) Update(servers []Server) (UpdateResult, error) {
 	s.updateMu.Lock()
@@ -299,7 +320,13 @@ func (s *Scheduler) Update(servers []Server) (UpdateResult, error) {
 	var fresh []*checkerRun
 	for i, srv := range servers {
 		pause()
-		if old, ok := current[srv.Target]; ok && old.key.equal(keys[i]) {
+		if old, ok := current[srv.Target]; ok && old.key.sameChecks(keys[i]) {
+			if old.key.Weight != keys[i].Weight {
+				old.key.Weight = keys[i].Weight
+				s.mu.Lock()
+				old.setWeight(srv.Weight)
+				s.mu.Unlock()
+			}
 			next[i] = old
 			byTarget[srv.Target] = old
 			res.Kept++

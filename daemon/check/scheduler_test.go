@@ -497,3 +497,37 @@ func TestSchedulerUpdateGrowsWorkers(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSchedulerUpdateWeightOnly: a reload that changes only a real server's
+// weight keeps its checker running with its retry progress (keepalived
+// changes the IPVS weight in place); the snapshot reports the new weight.
+func TestSchedulerUpdateWeightOnly(t *testing.T) {
+	f := newFakeProbes()
+	sp := fastSpec(addr(1))
+	sp.Retry, sp.DelayBeforeRetry = 5, 500*time.Millisecond // failures counted, server still up: progress to keep
+	srv := Server{Target: Target{"vs", "a"}, Weight: 1, Checkers: []Spec{sp}}
+	s, _, _ := startScheduler(t, Config{Servers: []Server{srv}, Probe: f.probe})
+	deadline := time.Now().Add(2 * time.Second)
+	for s.Snapshot()[0].Checkers[0].Failures == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed probe counted")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	before := s.Snapshot()[0].Checkers[0]
+	srv.Weight = 7
+	res, err := s.Update([]Server{srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (UpdateResult{Kept: 1}) {
+		t.Fatalf("Update = %+v, want the server kept (a weight is not part of its checks)", res)
+	}
+	after := s.Snapshot()[0]
+	if after.Weight != 7 {
+		t.Fatalf("weight after update = %d, want 7", after.Weight)
+	}
+	if after.Checkers[0].Checks < before.Checks || after.Checkers[0].Failures < before.Failures {
+		t.Fatalf("checker restarted: before %+v, after %+v", before, after.Checkers[0])
+	}
+}

@@ -86,14 +86,14 @@ func TestDiagnostics(t *testing.T) {
 		{"typo with suggestion", vsrv("persistense_timeout 50"), Options{}, []want{"2:1: warning: unknown keyword \"persistense_timeout\" in virtual_server; did you mean \"persistence_timeout\"?"}},
 		{"case suggestion", vsrv("real_server 10.0.0.2 80 {", "http_get {", "}", "}"), Options{}, []want{"3:1: warning: unknown keyword \"http_get\" in real_server; did you mean \"HTTP_GET\"?"}},
 		{"unknown without suggestion", vsrv("frobnicate 1"), Options{}, []want{"2:1: warning: unknown keyword \"frobnicate\" in virtual_server"}},
-		{"unknown block skipped", "frobnicate {\nx 1\n}\n", Options{}, []want{"1:1: warning: unknown keyword \"frobnicate\" in the top level (its block is skipped)"}},
+		{"unknown block skipped", "frobnicate {\nx 1\n}\n", Options{}, []want{"1:1: warning: unknown keyword \"frobnicate\" in the top level (its block is skipped)", "1:1: warning: the file has no directives"}},
 		{"not supported yet", inst("use_vmac"), Options{}, []want{"2:1: warning: use_vmac in vrrp_instance is not supported yet; ignored"}},
 		{"top level not supported", "static_routes {\n}\n", Options{}, []want{"1:1: warning: static_routes in the top level is not supported yet"}},
 		{"lvs_id deprecated", "global_defs {\n  lvs_id LB\n}\n", Options{}, []want{"2:3: warning: lvs_id is keepalived 1.x's name for router_id"}},
 		{"state slave", inst("state SLAVE"), Options{}, []want{"2:7: warning: state \"SLAVE\" is not MASTER or BACKUP; treated as BACKUP"}},
 		{"nopreempt with master", inst("state MASTER", "nopreempt"), Options{}, []want{"1:1: warning: vrrp_instance VI: nopreempt only works with state BACKUP"}},
 		{"owner starts master", inst("priority 255"), Options{}, []want{"1:1: warning: vrrp_instance VI: priority 255 makes this router the address owner"}},
-		{"notify user", inst("notify_master /bin/true root"), Options{}, []want{"2:25: warning: notify_master: running the script as user \"root\" is not supported yet"}},
+		{"notify user extra word", inst("notify_master /bin/true root root extra"), Options{}, []want{"2:35: warning: notify_master: extra \"extra\" ignored"}},
 		{"bad dataplane", "global_defs {\ndrlb_dataplane xdp\n}\n", Options{}, []want{"2:16: error: drlb_dataplane \"xdp\": must be auto, ipvs or nft"}},
 		{"bad mcast group", "global_defs {\nvrrp_mcast_group4 10.0.0.1\n}\n", Options{}, []want{"2:19: error: vrrp_mcast_group4 10.0.0.1 is not an IPv4 multicast address"}},
 
@@ -116,6 +116,9 @@ func TestDiagnostics(t *testing.T) {
 		{"script without command", "vrrp_script s {\ninterval 2\n}\n", Options{}, []want{"1:1: error: vrrp_script s has no script"}},
 		{"host checks", inst("virtual_ipaddress {", "10.0.0.9/24 dev eth9", "}"), Options{HostChecks: true, InterfaceExists: func(n string) bool { return n == "lo" }},
 			[]want{"5:11: error: interface eth0 (vrrp_instance VI) does not exist on this host", "3:1: error: dev eth9 for 10.0.0.9/24 does not exist"}},
+		{"host checks, dynamic_interfaces", "global_defs {\ndynamic_interfaces\n}\n" + inst(), Options{HostChecks: true, InterfaceExists: func(string) bool { return false }},
+			[]want{"6:11: warning: interface eth0 (vrrp_instance VI) does not exist on this host yet (dynamic_interfaces: FAULT until it appears)"}},
+		{"dynamic_interfaces argument", "global_defs {\ndynamic_interfaces sometimes\n}\n", Options{}, []want{"2:20: error: dynamic_interfaces takes no argument but allow_if_changes"}},
 
 		// LVS.
 		{"bad scheduler", vsrv("lb_algo roundrobin"), Options{}, []want{"2:9: error: lb_algo \"roundrobin\": unknown scheduler"}},
@@ -178,7 +181,7 @@ func TestDiagnostics(t *testing.T) {
 		{"real server with a supported checker too", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "TCP_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet"}},
 
 		// Includes.
-		{"include nothing", "include /nonexistent/dir/*.conf\n", Options{}, []want{"1:9: warning: include \"/nonexistent/dir/*.conf\" matches no file"}},
+		{"include nothing", "include /nonexistent/dir/*.conf\n", Options{}, []want{"1:9: warning: include \"/nonexistent/dir/*.conf\" matches no file", "1:1: warning: the file has no directives"}},
 		{"include without name", "include\n", Options{}, []want{"1:1: error: include needs a file name"}},
 		{"include cycle", "include t.conf\n", Options{
 			Glob:     func(p string) ([]string, error) { return []string{p}, nil },

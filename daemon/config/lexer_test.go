@@ -298,10 +298,10 @@ func TestIncludeVariants(t *testing.T) {
 		want []want
 	}{
 		{"include {a,b}.conf # both", nil},
-		{"include none*.conf", []want{`1:9: warning: include "none*.conf" matches no file`}},
+		{"include none*.conf", []want{`1:9: warning: include "none*.conf" matches no file`, "1:1: warning: the file has no directives"}},
 		{"includew none*.conf", []want{`1:10: error: includew "none*.conf" matches no file`}},
 		{"includem none.conf", []want{`1:10: error: includem "none.conf" matches no file`}},
-		{"includem none*.conf", []want{`1:10: warning: include "none*.conf" matches no file`}},
+		{"includem none*.conf", []want{`1:10: warning: include "none*.conf" matches no file`, "1:1: warning: the file has no directives"}},
 		{"includeb {a,c}.conf", []want{`1:10: error: includeb "{a,c}.conf": the alternative "c.conf" matches no file`}},
 		{"includea \"none.conf\"", []want{`1:10: error: includea "none.conf" matches no file`}},
 		{"include", []want{"1:1: error: include needs a file name or pattern"}},

@@ -168,11 +168,11 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 		case "hysteresis":
 			p.intv(n, 0, math.MaxInt32, &vs.Hysteresis)
 		case "quorum_up":
-			if s, ok := p.script(n); ok {
+			if s, ok := p.script(n, blockOwner(b)); ok {
 				vs.QuorumUp = s
 			}
 		case "quorum_down":
-			if s, ok := p.script(n); ok {
+			if s, ok := p.script(n, blockOwner(b)); ok {
 				vs.QuorumDown = s
 			}
 		case "alpha":
@@ -393,11 +393,11 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 		case "inhibit_on_failure":
 			p.flag(n, &rs.InhibitOnFailure)
 		case "notify_up":
-			if s, ok := p.script(n); ok {
+			if s, ok := p.script(n, blockOwner(b)); ok {
 				rs.NotifyUp = s
 			}
 		case "notify_down":
-			if s, ok := p.script(n); ok {
+			if s, ok := p.script(n, blockOwner(b)); ok {
 				rs.NotifyDown = s
 			}
 		case "lb_kind", "lvs_method":
@@ -438,6 +438,8 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 	}
 	var ct timers
 	var miscTimeout *time.Duration
+	var miscNode *node
+	var miscUser string
 	for _, n := range b.children {
 		if p.timer(n, &ct) {
 			continue
@@ -467,7 +469,11 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 			p.str(n, &c.VirtualHost)
 		case k == "misc_path" && kind == CheckMisc:
 			if s, ok := p.rest(n); ok && p.command("misc_path", n.args[0], s) {
-				c.MiscPath = s
+				c.MiscPath, miscNode = s, n
+			}
+		case k == "user" && kind == CheckMisc:
+			if s, ok := p.rest(n); ok {
+				miscUser = s
 			}
 		case k == "misc_timeout" && kind == CheckMisc:
 			p.durp(n, time.Millisecond, 24*time.Hour, &miscTimeout)
@@ -513,6 +519,8 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 		}
 		if c.MiscPath == "" {
 			p.errAt(b.key.pos, "MISC_CHECK needs a misc_path")
+		} else if miscNode != nil {
+			p.addScriptRef(miscNode, "MISC_CHECK of real_server "+rs.Address.String(), c.MiscPath, miscUser)
 		}
 	}
 	if kind != CheckMisc && c.ConnectPort == 0 {
@@ -610,4 +618,13 @@ func defaultNames(defaults []string) []string {
 		out[i], _, _ = strings.Cut(d, " ")
 	}
 	return out
+}
+
+// blockOwner names a block by its keyword and arguments, for ScriptRef.Owner.
+func blockOwner(b *node) string {
+	parts := []string{b.key.text}
+	for _, a := range b.args {
+		parts = append(parts, a.text)
+	}
+	return strings.Join(parts, " ")
 }

@@ -22,6 +22,9 @@ type Config struct {
 	Global GlobalDefs `json:"global_defs"`
 	// Scripts holds every vrrp_script block, in file order.
 	Scripts []VRRPScript `json:"vrrp_scripts"`
+	// ScriptRefs lists every script the configuration runs (notify scripts,
+	// vrrp_script, MISC_CHECK), in file order, with where it is written.
+	ScriptRefs []ScriptRef `json:"-"`
 	// SyncGroups holds every vrrp_sync_group block, in file order.
 	SyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups"`
 	// Instances holds every vrrp_instance block, in file order.
@@ -32,6 +35,17 @@ type Config struct {
 	BGP *BGP `json:"drlb_bgp,omitempty"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
+}
+
+// Empty reports whether the configuration holds nothing drlb acts on: no
+// global_defs, vrrp_script, vrrp_sync_group, vrrp_instance or
+// virtual_server block. An empty file, one of whitespace and comments
+// only, or one of bytes that form no keyword (NULs left by a crash) is
+// empty. keepalived runs such a file with nothing; drlb does too, warns,
+// and refuses to reload into it unless told to (drlb reload --allow-empty).
+func (c *Config) Empty() bool {
+	return c.Global.Pos == (Position{}) && len(c.Scripts) == 0 && len(c.SyncGroups) == 0 &&
+		len(c.Instances) == 0 && len(c.VirtualServers) == 0
 }
 
 // Dataplane selects how virtual servers are programmed into the kernel.
@@ -63,6 +77,10 @@ type GlobalDefs struct {
 	EnableScriptSecurity bool `json:"enable_script_security"`
 	// ScriptUser is script_user (user and optional group, space separated).
 	ScriptUser string `json:"script_user"`
+	// DynamicInterfaces is dynamic_interfaces: a VRRP instance may name an
+	// interface that does not exist yet (it stays in FAULT until it does).
+	// allow_if_changes is accepted; drlb follows interfaces by name anyway.
+	DynamicInterfaces bool `json:"dynamic_interfaces,omitempty"`
 	// Dataplane is the drlb_dataplane extension (default auto).
 	Dataplane Dataplane `json:"drlb_dataplane"`
 }

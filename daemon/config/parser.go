@@ -27,6 +27,11 @@ type parser struct {
 	expandReported bool
 	// nodeSlab is the free part of the current node slab.
 	nodeSlab []node
+	// scriptRefs are the scripts found so far (Config.ScriptRefs).
+	scriptRefs []ScriptRef
+	// directives counts top-level keywords known to keepalived (supported
+	// or not): a file without any is empty, whatever bytes it holds.
+	directives int
 }
 
 type instanceMeta struct {
@@ -375,6 +380,9 @@ func (p *parser) build(top []*node) *Config {
 	}
 	for _, n := range top {
 		p.tick()
+		if _, known := keywords().lookup(n.key.text, []string{"top"}); known {
+			p.directives++
+		}
 		switch n.key.text {
 		case "global_defs":
 			// done above
@@ -416,6 +424,7 @@ func (p *parser) build(top []*node) *Config {
 		}
 	}
 	cfg.Files = slices.Clone(p.files)
+	cfg.ScriptRefs = p.scriptRefs
 	return cfg
 }
 
@@ -482,6 +491,11 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			}
 		case "enable_script_security":
 			p.flag(n, &g.EnableScriptSecurity)
+		case "dynamic_interfaces":
+			g.DynamicInterfaces = true
+			if len(n.args) > 1 || (len(n.args) == 1 && n.args[0].text != "allow_if_changes") {
+				p.errAt(n.args[0].pos, "dynamic_interfaces takes no argument but allow_if_changes")
+			}
 		case "script_user":
 			if s, ok := p.rest(n); ok {
 				g.ScriptUser = s
@@ -519,12 +533,13 @@ func (p *parser) garp(n *node, kw string, g *Garp) bool {
 func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 	s := VRRPScript{Pos: p.pos(b.key.pos), Name: name, Interval: time.Second, Rise: 1, Fall: 1}
 	var timeout *time.Duration
+	var scriptNode *node
 	for _, n := range b.children {
 		switch n.key.text {
 		case "script":
 			if v, ok := p.rest(n); ok {
 				p.command("script", n.args[0], v)
-				s.Script = v
+				s.Script, scriptNode = v, n
 			}
 		case "interval":
 			p.dur(n, time.Millisecond, 24*time.Hour, &s.Interval)
@@ -560,13 +575,15 @@ func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 	}
 	if s.Script == "" {
 		p.errAt(b.key.pos, "vrrp_script %s has no script", name)
+	} else if scriptNode != nil {
+		p.addScriptRef(scriptNode, "vrrp_script "+name, s.Script, s.User)
 	}
 	return s
 }
 
 // --- vrrp_sync_group ---------------------------------------------------------
 
-func (p *parser) notify(n *node, nt *Notify) bool {
+func (p *parser) notify(n *node, nt *Notify, owner string) bool {
 	var dst *string
 	switch n.key.text {
 	case "notify_master":
@@ -582,15 +599,16 @@ func (p *parser) notify(n *node, nt *Notify) bool {
 	default:
 		return false
 	}
-	if v, ok := p.script(n); ok {
+	if v, ok := p.script(n, owner); ok {
 		*dst = v
 	}
 	return true
 }
 
 // script reads "KEYWORD COMMAND [username [groupname]]": the command is one
-// word, or a quoted string when it has arguments.
-func (p *parser) script(n *node) (string, bool) {
+// word, or a quoted string when it has arguments. The script and its user
+// are recorded as a ScriptRef of owner (the block, for messages).
+func (p *parser) script(n *node, owner string) (string, bool) {
 	if !p.valueOnly(n) {
 		return "", false
 	}
@@ -598,12 +616,18 @@ func (p *parser) script(n *node) (string, bool) {
 		p.errAt(afterKey(n), "%s needs a script", n.key.text)
 		return "", false
 	}
-	if len(n.args) > 1 {
-		p.warnAt(n.args[1].pos, "%s: running the script as user %q is not supported yet; ignored (quote the command if %q is an argument)", n.key.text, n.args[1].text, n.args[1].text)
+	var user []string
+	for _, a := range n.args[1:] {
+		user = append(user, a.text)
+	}
+	if len(user) > 2 {
+		p.warnAt(n.args[3].pos, "%s: extra %q ignored: the command is followed by at most a user and a group (quote the command if these are its arguments)", n.key.text, n.args[3].text)
+		user = user[:2]
 	}
 	if !p.command(n.key.text, n.args[0], n.args[0].text) {
 		return "", false
 	}
+	p.addScriptRef(n, owner, n.args[0].text, strings.Join(user, " "))
 	return n.args[0].text, true
 }
 
@@ -611,7 +635,7 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 	g := VRRPSyncGroup{Pos: p.pos(b.key.pos), Name: name}
 	var m groupMeta
 	for _, n := range b.children {
-		if p.notify(n, &g.Notify) {
+		if p.notify(n, &g.Notify, "vrrp_sync_group "+name) {
 			continue
 		}
 		switch n.key.text {
@@ -694,7 +718,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	var version *int
 	var m instanceMeta
 	for _, n := range b.children {
-		if p.notify(n, &in.Notify) {
+		if p.notify(n, &in.Notify, "vrrp_instance "+name) {
 			continue
 		}
 		if strings.HasPrefix(n.key.text, "garp_") {

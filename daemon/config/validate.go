@@ -17,6 +17,10 @@ func (p *parser) validate(cfg *Config) {
 	p.validateSyncGroups(cfg)
 	p.validateVirtualServers(cfg)
 	p.validateBGP(cfg)
+	if p.directives == 0 && len(cfg.Files) > 0 && !p.diags.HasErrors() {
+		// A truncated deploy or a full disk leaves such a file: say so.
+		p.warnAt(Position{File: cfg.Files[0], Line: 1, Col: 1}, "the file has no directives: drlb runs with nothing (as keepalived does), and a reload into it is refused unless `drlb reload --allow-empty`")
+	}
 	if p.opts.HostChecks {
 		p.hostChecks(cfg)
 	}
@@ -395,7 +399,12 @@ func (p *parser) hostChecks(cfg *Config) {
 	for i, in := range cfg.Instances {
 		m := p.instMeta[i]
 		if in.Interface != "" && !p.interfaceExists(in.Interface) {
-			p.errAt(m.ifacePos, "interface %s (vrrp_instance %s) does not exist on this host", in.Interface, in.Name)
+			if cfg.Global.DynamicInterfaces {
+				// drlb run waits in FAULT for it, as keepalived does.
+				p.warnAt(m.ifacePos, "interface %s (vrrp_instance %s) does not exist on this host yet (dynamic_interfaces: FAULT until it appears)", in.Interface, in.Name)
+			} else {
+				p.errAt(m.ifacePos, "interface %s (vrrp_instance %s) does not exist on this host", in.Interface, in.Name)
+			}
 		}
 		for _, ti := range in.TrackInterfaces {
 			if !p.interfaceExists(ti.Name) {

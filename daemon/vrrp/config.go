@@ -14,7 +14,9 @@ const (
 	DefaultGARPRepeat      = 5
 	DefaultGARPMasterDelay = 5 * time.Second
 	DefaultTrackInterval   = time.Second
-	// DefaultLinkPollInterval is how often tracked interfaces are polled.
+	// DefaultLinkPollInterval is how often interfaces are polled when their
+	// state comes from injected functions (Options.LinkUp or
+	// Options.Interface) or netlink notifications are unavailable.
 	DefaultLinkPollInterval = 200 * time.Millisecond
 )
 
@@ -120,6 +122,15 @@ type Config struct {
 	SyncGroups []SyncGroupConfig
 	// ScriptTimeout bounds notify scripts (default DefaultScriptTimeout).
 	ScriptTimeout time.Duration
+	// DynamicInterfaces is keepalived's global dynamic_interfaces: an
+	// instance whose interface does not exist yet starts in FAULT (instead
+	// of Run failing) and recovers when the interface appears.
+	DynamicInterfaces bool
+	// RecoveryHold bounds how long an instance that regained its interface
+	// holds preemption while waiting for Options.ServicesChecked (zero: no
+	// hold). It is a drlb extension with the role of keepalived's
+	// preempt_delay, applied only after a link or address comes back.
+	RecoveryHold time.Duration
 }
 
 // ErrConfig is wrapped by every configuration error NewNode returns.

@@ -20,6 +20,12 @@
 //     keepalived's defaults (the supervisor translates daemon/config).
 //   - node.go: Node, the runtime that ties the parts together for a set of
 //     instances and sync groups, with Run, Status and transition callbacks.
+//   - interfaces.go: each instance's socket follows its interface: opened
+//     once the interface exists and has an address, FAULT meanwhile, learnt
+//     from netlink notifications; preemption held after the interface
+//     comes back until Options.ServicesChecked reports the services checked.
+//   - update.go: Node.Update applies a new Config in place, instance by
+//     instance; PlanUpdate and ClassifyInstance (pure) decide what restarts.
 //
 // Sockets belong to the network namespace they were created in. Node creates
 // its sockets in Options.NetNS when it is set, otherwise in the namespace of

@@ -115,6 +115,12 @@ type Machine struct {
 	TimerAt time.Time
 	// PreemptAt is when a pending preempt_delay ends; zero for none.
 	PreemptAt time.Time
+	// PreemptHeldUntil holds preemption: before it, a BACKUP accepts a
+	// lower-priority master as with nopreempt (it still takes over when the
+	// master goes silent). The runtime sets it when the instance regains its
+	// interface, until the services behind it have been checked; zero for
+	// none. Nothing of it shows on the wire: a backup sends no adverts.
+	PreemptHeldUntil time.Time
 }
 
 // NewMachine returns a machine in StateInit for p.
@@ -356,7 +362,7 @@ func (m Machine) advert(ev EventAdvert, now time.Time) (Machine, []Action) {
 			m.TimerAt = now.Add(SkewTime(m.Params.Version, m.masterInterval(), m.EffectivePriority))
 			return m, []Action{ResetTimer{At: m.TimerAt}}
 		}
-		accept := !m.Params.Preempt || ev.Priority >= m.EffectivePriority
+		accept := !m.Params.Preempt || ev.Priority >= m.EffectivePriority || now.Before(m.PreemptHeldUntil)
 		if !accept && m.Params.PreemptDelay > 0 {
 			if m.PreemptAt.IsZero() {
 				m.PreemptAt = now.Add(m.Params.PreemptDelay)

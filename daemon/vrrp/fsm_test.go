@@ -383,3 +383,24 @@ func BenchmarkParseMarshal(b *testing.B) {
 		}
 	}
 }
+
+// TestPreemptHeld: while preemption is held (after the interface came
+// back, until the services were checked), a backup follows a
+// lower-priority master; it still takes over from a silent master, and
+// preempts as usual once the hold has ended.
+func TestPreemptHeld(t *testing.T) {
+	down := MasterDownInterval(Version2, time.Second, 200)
+	m, _ := Step(NewMachine(params(200)), EventStartup{}, at(0))
+	m.PreemptHeldUntil = at(3 * time.Second)
+	run(t, m, []step{
+		{time.Second, advert(ipHigh, 100), StateBackup, []Action{ResetTimer{At: at(time.Second + down)}}},
+		{2 * time.Second, advert(ipHigh, 100), StateBackup, []Action{ResetTimer{At: at(2*time.Second + down)}}},
+		{3 * time.Second, advert(ipHigh, 100), StateBackup, []Action{}}, // hold over: ignored
+		{2*time.Second + down, EventTimer{}, StateMaster, nil},
+	})
+	held, _ := Step(NewMachine(params(200)), EventStartup{}, at(0))
+	held.PreemptHeldUntil = at(time.Hour)
+	run(t, held, []step{
+		{down, EventTimer{}, StateMaster, nil}, // no master at all: take over
+	})
+}

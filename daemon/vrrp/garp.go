@@ -3,11 +3,13 @@ package vrrp
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -116,11 +118,36 @@ type GARPSchedule struct {
 	Delay time.Duration
 }
 
+// GARPLinkWait bounds how long gratuitous ARPs wait for their interface
+// to be able to send: the kernel marks a link operationally up after
+// carrier, within a second (linkwatch).
+const GARPLinkWait = 2 * time.Second
+
+// garpRetry is the gap between attempts while the link is not ready.
+const garpRetry = 10 * time.Millisecond
+
 // SendGARPBursts announces ips with s's schedule: a burst now and one after
 // Delay. It returns early when ctx ends (the instance left MASTER) and
-// reports each send error through onErr; it returns the number sent.
+// reports each send error through onErr; it returns the number sent. An
+// ARP refused because the interface is down (ENETDOWN, just after link-up)
+// is retried every 10 ms for up to GARPLinkWait before it counts as failed.
 func SendGARPBursts(ctx context.Context, sender GARPSender, ips []netip.Addr, s GARPSchedule, onErr func(error)) int {
 	sent := 0
+	var downSince time.Time
+	send := func(ip netip.Addr) error {
+		for {
+			err := sender.SendGARP(ip)
+			if err == nil || !errors.Is(err, unix.ENETDOWN) {
+				return err
+			}
+			if downSince.IsZero() {
+				downSince = time.Now()
+			}
+			if time.Since(downSince) >= GARPLinkWait || !sleepCtx(ctx, garpRetry) {
+				return err
+			}
+		}
+	}
 	burst := func() bool {
 		for i := range s.Repeat {
 			if i > 0 && s.Interval > 0 && !sleepCtx(ctx, s.Interval) {
@@ -130,7 +157,7 @@ func SendGARPBursts(ctx context.Context, sender GARPSender, ips []netip.Addr, s 
 				if ctx.Err() != nil {
 					return false
 				}
-				if err := sender.SendGARP(ip); err != nil {
+				if err := send(ip); err != nil {
 					onErr(err)
 					continue
 				}
@@ -157,5 +184,25 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// waitOperUp waits until ifname's operational state is UP (or UNKNOWN,
+// which interfaces without carrier reporting keep), checking every 10 ms
+// until ctx ends.
+func waitOperUp(ctx context.Context, h *netlink.Handle, ifname string) error {
+	for {
+		link, err := h.LinkByName(ifname)
+		if err == nil {
+			if st := link.Attrs().OperState; st == netlink.OperUp || st == netlink.OperUnknown {
+				return nil
+			}
+		}
+		if !sleepCtx(ctx, garpRetry) {
+			if err != nil {
+				return fmt.Errorf("vrrp: wait for %s: %w", ifname, err)
+			}
+			return fmt.Errorf("vrrp: %s is not operationally up: %w", ifname, ctx.Err())
+		}
 	}
 }

@@ -42,11 +42,26 @@ type Options struct {
 	DialGARP func(ifname string) (GARPSender, error)
 	// Addresses adds and removes VIPs; nil means NetlinkAddresses{Netlink}.
 	Addresses AddressManager
-	// LinkUp reports whether an interface is up and running; nil means a
-	// netlink query.
+	// LinkUp reports whether an interface is up and running. When set (and
+	// Interface is not), interfaces are taken to exist and are polled every
+	// DefaultLinkPollInterval; tests use it.
 	LinkUp func(ifname string) (bool, error)
+	// Interface reads an interface's state; nil means a netlink query, and
+	// changes are then learnt from netlink link and address notifications.
+	Interface func(ifname string) (InterfaceState, error)
 	// RunScript runs notify and track scripts; nil means ExecScript.
 	RunScript ScriptRunner
+	// ServicesChecked, if set, returns a channel that is closed once every
+	// service behind the node's VIPs has finished a round of health checks
+	// started at or after since (the daemon's health scheduler answers).
+	// An instance that regains its interface holds preemption until then,
+	// at most Config.RecoveryHold, so that it does not take the VIPs with
+	// a table whose real servers are all still marked down.
+	ServicesChecked func(ctx context.Context, since time.Time) <-chan struct{}
+	// LinkReady waits until an interface can send (operstate UP), bounded
+	// by ctx; nil means a netlink query, or no wait with injected
+	// interface states. Gratuitous ARPs wait for it.
+	LinkReady func(ctx context.Context, ifname string) error
 }
 
 // Counters are an instance's running totals since Run started.
@@ -109,9 +124,30 @@ type Node struct {
 	scripts sync.WaitGroup // notify scripts and ARP bursts in flight
 	// closeNetlink is set when Run opened opts.Netlink itself.
 	closeNetlink bool
+	// polled is set when interface states come from injected functions,
+	// which have no change notifications: they are polled.
+	polled bool
 	// nextTimer is when the earliest machine timer falls due (UnixNano; 0
 	// for none), for NextTimer.
 	nextTimer atomic.Int64
+
+	// updates carries Update's requests to Run's loop; done is closed when
+	// Run returns.
+	updates chan updateRequest
+	done    chan struct{}
+	// The loop's channels and background context, set by Run.
+	bg       context.Context
+	packets  chan packetIn
+	tracks   chan trackIn
+	readErr  chan error
+	workers  sync.WaitGroup // readers and track scripts
+	watchFor atomic.Pointer[[]string]
+	kick     chan struct{}
+	// ifstate is the last known state of every watched interface (loop only).
+	ifstate map[string]InterfaceState
+	// released carries instances whose services were checked after their
+	// interface came back (see Options.ServicesChecked).
+	released chan *instance
 }
 
 // NextTimer is when the node's next timer falls due (an advert to send, a
@@ -150,9 +186,31 @@ type instance struct {
 	counters    Counters
 	since       time.Time
 	warned      map[DropReason]bool
+	// stop ends the instance's reader; scriptStop its track scripts, whose
+	// reports carry scriptGen so that stale ones are ignored.
+	stop       context.CancelFunc
+	scriptStop context.CancelFunc
+	scriptGen  int
+	// ifindex is the index of Interface when conn was opened (0: not open).
+	ifindex int
+	// staleChecked is set once VIPs left by a killed predecessor were removed.
+	staleChecked bool
+	// noAddrLogged avoids repeating "no IPv4 address" while it lasts.
+	noAddrLogged bool
+	// holdStop cancels a pending wait for the services' first checks.
+	holdStop context.CancelFunc
 }
 
+type trackerKind uint8
+
+const (
+	trackOwnInterface trackerKind = iota
+	trackInterface
+	trackScript
+)
+
 type tracker struct {
+	kind    trackerKind
 	name    string
 	weight  int
 	reverse bool
@@ -163,63 +221,111 @@ type tracker struct {
 // NewNode checks cfg, fills in keepalived's defaults and returns a Node
 // ready to Run. Errors wrap ErrConfig.
 func NewNode(cfg Config, opts Options) (*Node, error) {
-	n := &Node{opts: opts, log: opts.Logger}
+	n := &Node{opts: opts, log: opts.Logger, updates: make(chan updateRequest), done: make(chan struct{})}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
+	cfg, insts, groups, err := buildConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.cfg, n.insts, n.groups = cfg, insts, groups
+	n.publish()
+	return n, nil
+}
+
+// buildConfig validates cfg, fills in defaults and builds its instances
+// and groups (shared by NewNode and Update). Errors wrap ErrConfig.
+func buildConfig(cfg Config) (Config, []*instance, []group, error) {
 	if cfg.ScriptTimeout == 0 {
 		cfg.ScriptTimeout = DefaultScriptTimeout
 	}
+	cfg.Instances = slices.Clone(cfg.Instances)
 	byName := map[string]int{}
 	vrids := map[string]bool{}
+	var insts []*instance
 	for i, ic := range cfg.Instances {
 		ic, err := ic.withDefaults()
 		if err != nil {
-			return nil, err
+			return cfg, nil, nil, err
 		}
 		if _, dup := byName[ic.Name]; dup {
-			return nil, fmt.Errorf("%w: instance %q defined twice", ErrConfig, ic.Name)
+			return cfg, nil, nil, fmt.Errorf("%w: instance %q defined twice", ErrConfig, ic.Name)
 		}
 		key := fmt.Sprintf("%s/%d/%d", ic.Interface, ic.VRID, ic.Version)
 		if vrids[key] {
-			return nil, fmt.Errorf("%w: instance %q: VRID %d already used on %s", ErrConfig, ic.Name, ic.VRID, ic.Interface)
+			return cfg, nil, nil, fmt.Errorf("%w: instance %q: VRID %d already used on %s", ErrConfig, ic.Name, ic.VRID, ic.Interface)
 		}
 		vrids[key] = true
 		byName[ic.Name] = i
 		cfg.Instances[i] = ic
-		in := &instance{cfg: ic, group: -1, warned: map[DropReason]bool{}, garpSent: &atomic.Uint64{}, garpRunning: &atomic.Int32{}}
-		for _, v := range ic.VIPs {
-			in.vipAddrs = append(in.vipAddrs, v.Prefix.Addr())
-		}
-		in.allVIPs = append(slices.Clone(ic.VIPs), ic.ExcludedVIPs...)
-		in.trackers = append(in.trackers, tracker{name: ic.Interface, ok: true, ignore: ic.DontTrackPrimary})
-		for _, ti := range ic.TrackInterfaces {
-			in.trackers = append(in.trackers, tracker{name: ti.Name, weight: ti.Weight, reverse: ti.Reverse, ok: true})
-		}
-		for _, ts := range ic.TrackScripts {
-			in.trackers = append(in.trackers, tracker{name: ts.Name, weight: ts.Weight, reverse: ts.Reverse, ok: !ts.InitFail})
-		}
-		n.insts = append(n.insts, in)
+		insts = append(insts, newInstance(ic))
 	}
+	var groups []group
 	for _, g := range cfg.SyncGroups {
-		gi := len(n.groups)
+		gi := len(groups)
 		grp := group{cfg: g, state: StateInit}
 		for _, name := range g.Instances {
 			i, ok := byName[name]
 			if !ok {
-				return nil, fmt.Errorf("%w: sync group %q: unknown instance %q", ErrConfig, g.Name, name)
+				return cfg, nil, nil, fmt.Errorf("%w: sync group %q: unknown instance %q", ErrConfig, g.Name, name)
 			}
-			if n.insts[i].group >= 0 {
-				return nil, fmt.Errorf("%w: instance %q is in two sync groups", ErrConfig, name)
+			if insts[i].group >= 0 {
+				return cfg, nil, nil, fmt.Errorf("%w: instance %q is in two sync groups", ErrConfig, name)
 			}
-			n.insts[i].group = gi
+			insts[i].group = gi
 			grp.members = append(grp.members, i)
 		}
-		n.groups = append(n.groups, grp)
+		groups = append(groups, grp)
 	}
-	n.cfg = cfg
-	n.publish()
-	return n, nil
+	return cfg, insts, groups, nil
+}
+
+// newInstance is the not yet opened runtime of ic (defaults applied).
+func newInstance(ic InstanceConfig) *instance {
+	in := &instance{cfg: ic, group: -1, warned: map[DropReason]bool{}, garpSent: &atomic.Uint64{}, garpRunning: &atomic.Int32{}}
+	in.setAddresses()
+	in.trackers = newTrackers(ic, nil)
+	in.m = NewMachine(in.machineParams())
+	return in
+}
+
+// setAddresses derives the advert and MASTER address lists from cfg.
+func (in *instance) setAddresses() {
+	in.vipAddrs = nil
+	for _, v := range in.cfg.VIPs {
+		in.vipAddrs = append(in.vipAddrs, v.Prefix.Addr())
+	}
+	in.allVIPs = append(slices.Clone(in.cfg.VIPs), in.cfg.ExcludedVIPs...)
+}
+
+// machineParams are the state machine's settings from cfg and the source.
+func (in *instance) machineParams() Params {
+	c := in.cfg
+	return Params{Version: c.Version, Priority: c.Priority, AdvertInterval: c.AdvertInterval,
+		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay, PrimaryIP: in.source, WantMaster: c.WantMaster}
+}
+
+// newTrackers lists ic's trackers (own interface, track_interface, then
+// track_script); a tracker also in prev keeps its status, as keepalived
+// keeps a script's result across a reload.
+func newTrackers(ic InstanceConfig, prev []tracker) []tracker {
+	status := func(kind trackerKind, name string, def bool) bool {
+		for _, t := range prev {
+			if t.kind == kind && t.name == name {
+				return t.ok
+			}
+		}
+		return def
+	}
+	out := []tracker{{kind: trackOwnInterface, name: ic.Interface, ok: status(trackOwnInterface, ic.Interface, true), ignore: ic.DontTrackPrimary}}
+	for _, ti := range ic.TrackInterfaces {
+		out = append(out, tracker{kind: trackInterface, name: ti.Name, weight: ti.Weight, reverse: ti.Reverse, ok: status(trackInterface, ti.Name, true)})
+	}
+	for _, ts := range ic.TrackScripts {
+		out = append(out, tracker{kind: trackScript, name: ts.Name, weight: ts.Weight, reverse: ts.Reverse, ok: status(trackScript, ts.Name, !ts.InitFail)})
+	}
+	return out
 }
 
 // Status returns a snapshot of every instance, in configuration order. It
@@ -264,21 +370,30 @@ func (n *Node) publish() {
 }
 
 type packetIn struct {
-	inst int
+	inst int // set by the loop from from
+	from *instance
 	data []byte
 	info PacketInfo
 }
 
 type trackIn struct {
-	inst, tracker int
-	ok            bool
+	in      *instance
+	gen     int
+	tracker int
+	ok      bool
 }
 
 // Run opens the sockets, removes VIPs a killed predecessor may have left,
 // starts every instance and runs until ctx ends. It then sends priority-0
 // adverts for the instances that are MASTER, removes the VIPs, runs the
 // notify_stop scripts (waiting at most the script timeout) and returns nil.
-// It returns an error if the sockets cannot be opened or a socket fails
+//
+// An instance whose interface has no IPv4 address (and no configured
+// source) starts in FAULT and leaves it by itself once the address
+// appears; so does one whose interface does not exist yet, with
+// Config.DynamicInterfaces (keepalived's dynamic_interfaces). Without it, a
+// missing interface is an error, as keepalived refuses it at start. Run
+// also returns an error if a socket cannot be opened at start or fails
 // while running. Run may be called once.
 func (n *Node) Run(ctx context.Context) (err error) {
 	n.mu.Lock()
@@ -288,6 +403,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}
 	n.ran = true
 	n.mu.Unlock()
+	defer close(n.done)
 
 	if err := n.setupDeps(); err != nil {
 		return err
@@ -296,44 +412,42 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	// Background work (readers, trackers, ARP) outlives ctx until the
 	// shutdown adverts are out; scripts get their own timeout.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
+	n.bg = bg
+	n.packets = make(chan packetIn, 64)
+	n.tracks = make(chan trackIn, 16)
+	n.readErr = make(chan error, 1)
+	n.kick = make(chan struct{}, 1)
+	n.released = make(chan *instance, 1)
 	// Registered before open, so that a partial open closes what it opened.
 	defer func() {
 		stopBG()
 		for _, in := range n.insts {
-			if in.conn != nil {
-				if cerr := in.conn.Close(); cerr != nil {
-					n.log.Warn("close VRRP socket", "instance", in.cfg.Name, "err", cerr)
-				}
-			}
-			for _, g := range in.garp {
-				if cerr := g.sender.Close(); cerr != nil {
-					n.log.Warn("close ARP socket", "instance", in.cfg.Name, "err", cerr)
-				}
-			}
+			n.closeInstance(in)
 		}
-		wg.Wait()
+		n.workers.Wait()
 		n.scripts.Wait()
 		n.publish()
 	}()
 
-	if err := n.open(); err != nil {
-		return err
-	}
+	n.setWatched()
+	n.ifstate = n.readInterfaces(*n.watchFor.Load())
 	for _, in := range n.insts {
-		n.removeStaleVIPs(in)
-	}
-	packets := make(chan packetIn, 64)
-	tracks := make(chan trackIn, 16)
-	readErr := make(chan error, len(n.insts))
-	for i, in := range n.insts {
-		wg.Go(func() { n.read(bg, i, in.conn, packets, readErr) })
-		n.initialLinkState(i)
-		wg.Go(func() { n.pollLinks(bg, i, tracks) })
-		for k, ts := range in.cfg.TrackScripts {
-			wg.Go(func() { n.runTrackScript(bg, i, 1+len(in.cfg.TrackInterfaces)+k, ts, tracks) })
+		if n.ifstate[in.cfg.Interface].Index == 0 && !n.cfg.DynamicInterfaces {
+			return fmt.Errorf("vrrp: instance %s: interface %s does not exist (global_defs dynamic_interfaces allows that)", in.cfg.Name, in.cfg.Interface)
 		}
+		if err := n.syncInterfaces(in, n.ifstate, true); err != nil {
+			return err
+		}
+		if !in.staleChecked && n.ifstate[in.cfg.Interface].Index != 0 {
+			// Not opened (no address yet): its VIPs, left by a killed
+			// predecessor, must not stay while it waits in FAULT.
+			in.staleChecked = true
+			n.removeStaleVIPs(in)
+		}
+		n.startScripts(in)
 	}
+	ifaces := make(chan map[string]InterfaceState, 1)
+	n.workers.Go(func() { n.watchInterfaces(bg, ifaces) })
 	now := time.Now()
 	for _, in := range n.insts {
 		delta, fault := in.trackResult()
@@ -359,20 +473,44 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		case <-ctx.Done():
 			n.shutdown(bg)
 			return nil
-		case rerr := <-readErr:
+		case rerr := <-n.readErr:
 			n.shutdown(bg)
 			return rerr
-		case p := <-packets:
-			n.receive(bg, p)
-		case t := <-tracks:
-			in := n.insts[t.inst]
+		case p := <-n.packets:
+			if p.inst = slices.Index(n.insts, p.from); p.inst >= 0 && p.from.conn != nil {
+				n.receive(bg, p)
+			}
+		case t := <-n.tracks:
+			i := slices.Index(n.insts, t.in)
+			if i < 0 || t.gen != t.in.scriptGen {
+				break // from an instance or script set replaced by Update
+			}
+			in := t.in
 			if in.trackers[t.tracker].ok != t.ok {
 				in.trackers[t.tracker].ok = t.ok
 				n.log.Info(fmt.Sprintf("(%s) tracker %s is %s", in.cfg.Name, in.trackers[t.tracker].name, map[bool]string{true: "up", false: "down"}[t.ok]),
 					"instance", in.cfg.Name)
 				delta, fault := in.trackResult()
-				n.step(bg, t.inst, EventTrack{Delta: delta, Fault: fault}, time.Now())
+				n.step(bg, i, EventTrack{Delta: delta, Fault: fault}, time.Now())
 			}
+		case st := <-ifaces:
+			n.ifstate = st
+			now := time.Now()
+			for i, in := range n.insts {
+				before := slices.Clone(in.trackers)
+				if err := n.syncInterfaces(in, st, false); err != nil {
+					n.log.Warn(fmt.Sprintf("(%s) cannot open VRRP on %s", in.cfg.Name, in.cfg.Interface), "instance", in.cfg.Name, "err", err)
+					in.counters.Errors++
+				}
+				n.trackersChanged(i, before, now)
+			}
+		case in := <-n.released:
+			if slices.Contains(n.insts, in) && !in.m.PreemptHeldUntil.IsZero() {
+				in.m.PreemptHeldUntil = time.Time{}
+				n.log.Info(fmt.Sprintf("(%s) services checked since the interface came back: preemption allowed", in.cfg.Name), "instance", in.cfg.Name)
+			}
+		case req := <-n.updates:
+			req.reply <- n.update(req.cfg)
 		case <-timer.C:
 			now := time.Now()
 			for i, in := range n.insts {
@@ -386,7 +524,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 }
 
 func (n *Node) setupDeps() error {
-	if n.opts.Netlink == nil && (n.opts.Addresses == nil || n.opts.LinkUp == nil || n.needsSourceLookup()) {
+	if n.opts.Netlink == nil && (n.opts.Addresses == nil || (n.opts.LinkUp == nil && n.opts.Interface == nil)) {
 		var h *netlink.Handle
 		var err error
 		if n.opts.NetNS > 0 {
@@ -403,19 +541,30 @@ func (n *Node) setupDeps() error {
 	if n.opts.Addresses == nil {
 		n.opts.Addresses = NetlinkAddresses{Handle: n.opts.Netlink}
 	}
-	if n.opts.LinkUp == nil {
-		h := n.opts.Netlink
-		n.opts.LinkUp = func(name string) (bool, error) {
-			link, err := h.LinkByName(name)
-			if err != nil {
-				return false, fmt.Errorf("vrrp: find interface %s: %w", name, err)
+	if n.opts.Interface == nil {
+		if up := n.opts.LinkUp; up != nil {
+			n.polled = true
+			n.opts.Interface = func(name string) (InterfaceState, error) {
+				ok, err := up(name)
+				return InterfaceState{Index: 1, Up: ok && err == nil}, err
 			}
-			a := link.Attrs()
-			return a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_RUNNING != 0, nil
+		} else {
+			h := n.opts.Netlink
+			n.opts.Interface = func(name string) (InterfaceState, error) { return netlinkInterface(h, name) }
 		}
+	} else {
+		n.polled = true
 	}
 	if n.opts.RunScript == nil {
 		n.opts.RunScript = ExecScript
+	}
+	if n.opts.LinkReady == nil {
+		if n.polled {
+			n.opts.LinkReady = func(context.Context, string) error { return nil }
+		} else {
+			h := n.opts.Netlink
+			n.opts.LinkReady = func(ctx context.Context, name string) error { return waitOperUp(ctx, h, name) }
+		}
 	}
 	inNS := func(fn func() error) error {
 		if n.opts.NetNS > 0 {
@@ -440,69 +589,134 @@ func (n *Node) setupDeps() error {
 	return nil
 }
 
-func (n *Node) needsSourceLookup() bool {
-	for _, in := range n.insts {
-		if !in.cfg.SourceIP.IsValid() {
-			return true
-		}
-	}
-	return false
-}
-
 func (n *Node) closeDeps() {
 	if n.closeNetlink {
 		n.opts.Netlink.Close()
 	}
 }
 
-// open resolves source addresses and opens every instance's sockets.
-func (n *Node) open() error {
-	for _, in := range n.insts {
-		c := in.cfg
-		in.source = c.SourceIP
-		if !in.source.IsValid() {
-			src, err := PrimaryIPv4(n.opts.Netlink, c.Interface, in.allVIPs)
-			if err != nil {
-				return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
-			}
-			in.source = src
-		}
-		in.dsts = c.UnicastPeers
-		if len(in.dsts) == 0 {
-			in.dsts = []netip.Addr{c.MulticastGroup}
-		}
-		var auth [AuthDataLen]byte
-		if c.AuthType == AuthPass {
-			auth = PassAuthData(c.AuthPass)
-		}
-		in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
-			AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, LocalAddresses: []netip.Addr{in.source},
-			UnicastPeers: c.UnicastPeers}
-		in.m = NewMachine(Params{Version: c.Version, Priority: c.Priority, AdvertInterval: c.AdvertInterval,
-			Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay, PrimaryIP: in.source, WantMaster: c.WantMaster})
-		conn, err := n.opts.Listen(TransportConfig{Interface: c.Interface, Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0})
-		if err != nil {
-			return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
-		}
-		in.conn = conn
-		for _, v := range in.allVIPs {
-			k := slices.IndexFunc(in.garp, func(g garpTarget) bool { return g.ifname == v.Interface })
-			if k >= 0 {
-				in.garp[k].ips = append(in.garp[k].ips, v.Prefix.Addr())
-				continue
-			}
-			sender, err := n.opts.DialGARP(v.Interface)
-			if err != nil {
-				// Without ARP the VIP still moves; clients just learn it later.
-				n.log.Warn(fmt.Sprintf("(%s) no gratuitous ARP on %s", c.Name, v.Interface), "instance", c.Name, "err", err)
-				continue
-			}
-			in.garp = append(in.garp, garpTarget{ifname: v.Interface, sender: sender, ips: []netip.Addr{v.Prefix.Addr()}})
-		}
-		n.log.Info(fmt.Sprintf("(%s) VRRP %v VRID %d on %s from %v, priority %d", c.Name, c.Version, c.VRID, c.Interface, in.source, c.Priority),
-			"instance", c.Name)
+// openInstance opens in's socket (from source, on the interface with
+// index ifindex), its ARP senders and its reader.
+func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error {
+	c := in.cfg
+	in.source = source
+	in.dsts = c.UnicastPeers
+	if len(in.dsts) == 0 {
+		in.dsts = []netip.Addr{c.MulticastGroup}
+	}
+	in.setParams()
+	in.m.Params.PrimaryIP = source
+	conn, err := n.opts.Listen(in.transport())
+	if err != nil {
+		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
+	}
+	in.conn, in.ifindex = conn, ifindex
+	n.dialGARP(in)
+	rctx, stop := context.WithCancel(n.bg)
+	in.stop = stop
+	name := c.Name
+	n.workers.Go(func() { n.read(rctx, in, name, conn) })
+	n.log.Info(fmt.Sprintf("(%s) VRRP %v VRID %d on %s from %v, priority %d", c.Name, c.Version, c.VRID, c.Interface, in.source, c.Priority),
+		"instance", c.Name)
+	if !in.staleChecked {
+		in.staleChecked = true
+		n.removeStaleVIPs(in)
 	}
 	return nil
+}
+
+// transport is the socket in's configuration needs.
+func (in *instance) transport() TransportConfig {
+	c := in.cfg
+	return TransportConfig{Interface: c.Interface, Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0}
+}
+
+// setParams derives the advert validation parameters from cfg and source.
+func (in *instance) setParams() {
+	c := in.cfg
+	var auth [AuthDataLen]byte
+	if c.AuthType == AuthPass {
+		auth = PassAuthData(c.AuthPass)
+	}
+	in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
+		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, LocalAddresses: []netip.Addr{in.source},
+		UnicastPeers: c.UnicastPeers}
+}
+
+// dialGARP opens an ARP sender per interface carrying in's addresses.
+func (n *Node) dialGARP(in *instance) {
+	for _, v := range in.allVIPs {
+		k := slices.IndexFunc(in.garp, func(g garpTarget) bool { return g.ifname == v.Interface })
+		if k >= 0 {
+			in.garp[k].ips = append(in.garp[k].ips, v.Prefix.Addr())
+			continue
+		}
+		sender, err := n.opts.DialGARP(v.Interface)
+		if err != nil {
+			// Without ARP the VIP still moves; clients just learn it later.
+			n.log.Warn(fmt.Sprintf("(%s) no gratuitous ARP on %s", in.cfg.Name, v.Interface), "instance", in.cfg.Name, "err", err)
+			continue
+		}
+		in.garp = append(in.garp, garpTarget{ifname: v.Interface, sender: sender, ips: []netip.Addr{v.Prefix.Addr()}})
+	}
+}
+
+// closeGARP stops the ARP bursts and closes the senders.
+func (n *Node) closeGARP(in *instance) {
+	if in.garpCancel != nil {
+		in.garpCancel()
+		in.garpCancel = nil
+	}
+	for _, g := range in.garp {
+		if err := g.sender.Close(); err != nil {
+			n.log.Warn("close ARP socket", "instance", in.cfg.Name, "err", err)
+		}
+	}
+	in.garp = nil
+}
+
+// closeInstance closes in's socket, reader and ARP senders (idempotent).
+func (n *Node) closeInstance(in *instance) {
+	if in.stop != nil {
+		in.stop()
+		in.stop = nil
+	}
+	if in.holdStop != nil {
+		in.holdStop()
+		in.holdStop = nil
+	}
+	if in.conn != nil {
+		if err := in.conn.Close(); err != nil {
+			n.log.Warn("close VRRP socket", "instance", in.cfg.Name, "err", err)
+		}
+		in.conn, in.ifindex = nil, 0
+	}
+	n.closeGARP(in)
+}
+
+// stopScripts ends in's track script goroutines.
+func (n *Node) stopScripts(in *instance) {
+	if in.scriptStop != nil {
+		in.scriptStop()
+		in.scriptStop = nil
+	}
+	in.scriptGen++
+}
+
+// startScripts runs in's track scripts (after stopping any running).
+func (n *Node) startScripts(in *instance) {
+	n.stopScripts(in)
+	if len(in.cfg.TrackScripts) == 0 {
+		return
+	}
+	sctx, stop := context.WithCancel(n.bg)
+	in.scriptStop = stop
+	gen := in.scriptGen
+	first := 1 + len(in.cfg.TrackInterfaces)
+	for k, ts := range in.cfg.TrackScripts {
+		ok := in.trackers[first+k].ok
+		n.workers.Go(func() { n.runTrackScript(sctx, in, gen, first+k, ts, ok) })
+	}
 }
 
 func (n *Node) removeStaleVIPs(in *instance) {
@@ -521,18 +735,22 @@ func (n *Node) removeStaleVIPs(in *instance) {
 }
 
 // read forwards packets from conn to the loop until the conn is closed.
-func (n *Node) read(ctx context.Context, i int, conn Conn, out chan<- packetIn, errc chan<- error) {
+// name is passed in: in belongs to the loop.
+func (n *Node) read(ctx context.Context, in *instance, name string, conn Conn) {
 	buf := make([]byte, 2048)
 	for {
 		nb, info, err := conn.Read(buf)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				errc <- fmt.Errorf("vrrp: instance %s: %w", n.insts[i].cfg.Name, err)
+				select {
+				case n.readErr <- fmt.Errorf("vrrp: instance %s: %w", name, err):
+				default:
+				}
 			}
 			return
 		}
 		select {
-		case out <- packetIn{inst: i, data: append([]byte(nil), buf[:nb]...), info: info}:
+		case n.packets <- packetIn{from: in, data: append([]byte(nil), buf[:nb]...), info: info}:
 		case <-ctx.Done():
 			return
 		}
@@ -557,6 +775,9 @@ func (n *Node) resetTimer(t *time.Timer) {
 }
 
 func (in *instance) trackResult() (delta int, fault bool) {
+	// Without a socket (no interface or address yet) an instance cannot
+	// take part, even with dont_track_primary.
+	fault = in.conn == nil
 	for _, t := range in.trackers {
 		if t.ignore {
 			continue
@@ -721,6 +942,9 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 }
 
 func (n *Node) sendAdvert(in *instance, prio uint8) {
+	if in.conn == nil {
+		return
+	}
 	c := in.cfg
 	adv := Advertisement{Version: c.Version, VRID: c.VRID, Priority: prio, AdvertInterval: c.AdvertInterval,
 		AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
@@ -758,10 +982,18 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 	gctx, cancel := context.WithCancel(ctx)
 	in.garpCancel = cancel
 	sched, name, sent, running := in.cfg.GARP, in.cfg.Name, in.garpSent, in.garpRunning
+	ready := n.opts.LinkReady
 	for _, g := range in.garp {
 		running.Add(1)
 		n.log.Info(fmt.Sprintf("(%s) Sending/queueing gratuitous ARPs on %s for %v", name, g.ifname, g.ips), "instance", name)
 		n.scripts.Go(func() {
+			// Just after link-up the kernel refuses to send ("network is
+			// down") until the link is operationally up: wait for it.
+			wctx, cancel := context.WithTimeout(gctx, GARPLinkWait)
+			if err := ready(wctx, g.ifname); err != nil && gctx.Err() == nil {
+				n.log.Warn(fmt.Sprintf("(%s) %s not ready for gratuitous ARP, sending anyway", name, g.ifname), "instance", name, "err", err)
+			}
+			cancel()
 			// Other counters belong to the loop: report failures through the log only.
 			k := SendGARPBursts(gctx, g.sender, g.ips, sched, func(err error) {
 				n.log.Warn(fmt.Sprintf("(%s) gratuitous ARP failed", name), "instance", name, "err", err)

@@ -3,10 +3,10 @@ package vrrp
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/drlb/drlb/daemon/script"
 )
 
 // NotifyScripts are keepalived's notify hooks of an instance or sync group.
@@ -25,18 +25,19 @@ type NotifyScripts struct {
 const DefaultScriptTimeout = 10 * time.Second
 
 // ScriptRunner runs one command; the default runs it with os/exec and
-// kills it when ctx ends. Tests replace it.
+// kills it when ctx ends. Tests replace it; the daemon passes its script
+// table's runner (package script), which runs each script as its user.
 type ScriptRunner func(ctx context.Context, argv []string) error
 
-// ExecScript is the default ScriptRunner.
+// ExecScript is the default ScriptRunner: script.Run as the daemon's own
+// user (clean environment, own process group, bounded output), bounded by
+// ctx.
 func ExecScript(ctx context.Context, argv []string) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("vrrp: run script: empty command")
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.WaitDelay = time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("vrrp: run %s: %w (output %q)", argv[0], err, strings.TrimSpace(string(out)))
+	if err := script.Run(ctx, script.Command{Argv: argv}).Error(); err != nil {
+		return fmt.Errorf("vrrp: run %s: %w", argv[0], err)
 	}
 	return nil
 }
@@ -71,49 +72,11 @@ func NotifyCommands(s NotifyScripts, kind, name string, state State, priority ui
 }
 
 // SplitCommand splits a script line on blanks, honouring single and double
-// quotes and backslash escapes (outside single quotes).
+// quotes and backslash escapes (outside single quotes): script.Split.
 func SplitCommand(line string) ([]string, error) {
-	var (
-		args    []string
-		cur     strings.Builder
-		inArg   bool
-		quote   rune
-		escaped bool
-	)
-	for _, r := range line {
-		switch {
-		case escaped:
-			cur.WriteRune(r)
-			escaped = false
-		case r == '\\' && quote != '\'':
-			escaped, inArg = true, true
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, inArg = r, true
-		case r == ' ' || r == '\t':
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteRune(r)
-			inArg = true
-		}
-	}
-	if quote != 0 || escaped {
-		return nil, fmt.Errorf("vrrp: script %q: unterminated quote or escape", line)
-	}
-	if inArg {
-		args = append(args, cur.String())
-	}
-	if len(args) == 0 {
-		return nil, fmt.Errorf("vrrp: script %q: empty command", line)
+	args, err := script.Split(line)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: %w", err)
 	}
 	return args, nil
 }

@@ -2,67 +2,20 @@ package vrrp
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
-
-// initialLinkState reads the tracked interfaces once before startup, so
-// that an instance whose interface is down starts in FAULT.
-func (n *Node) initialLinkState(i int) {
-	in := n.insts[i]
-	for k := range 1 + len(in.cfg.TrackInterfaces) {
-		up, err := n.opts.LinkUp(in.trackers[k].name)
-		if err != nil {
-			n.log.Warn(fmt.Sprintf("(%s) cannot read interface %s", in.cfg.Name, in.trackers[k].name), "instance", in.cfg.Name, "err", err)
-		}
-		in.trackers[k].ok = up && err == nil
-	}
-}
-
-// pollLinks reports tracked interface changes of instance i. Polling keeps
-// it namespace-agnostic (one netlink handle); a change is seen within
-// DefaultLinkPollInterval.
-func (n *Node) pollLinks(ctx context.Context, i int, out chan<- trackIn) {
-	in := n.insts[i]
-	names := make([]string, 1+len(in.cfg.TrackInterfaces))
-	last := make([]bool, len(names))
-	for k := range names {
-		names[k] = in.trackers[k].name
-		last[k] = in.trackers[k].ok
-	}
-	tick := time.NewTicker(DefaultLinkPollInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		for k, name := range names {
-			up, err := n.opts.LinkUp(name)
-			up = up && err == nil
-			if up == last[k] {
-				continue
-			}
-			last[k] = up
-			select {
-			case out <- trackIn{inst: i, tracker: k, ok: up}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}
 
 // runTrackScript runs a vrrp_script every Interval and reports status
 // changes after Rise successes or Fall failures in a row. The script starts
 // as succeeding unless InitFail, as keepalived does.
-func (n *Node) runTrackScript(ctx context.Context, i, k int, ts TrackScript, out chan<- trackIn) {
+// ok is the status it starts from (kept across a reload).
+func (n *Node) runTrackScript(ctx context.Context, in *instance, gen, k int, ts TrackScript, ok bool) {
 	argv, err := SplitCommand(ts.Script)
 	if err != nil {
 		return // rejected by NewNode already
 	}
-	tr := ScriptTracker{Rise: ts.Rise, Fall: ts.Fall, OK: !ts.InitFail}
+	out := n.tracks
+	tr := ScriptTracker{Rise: ts.Rise, Fall: ts.Fall, OK: ok}
 	tick := time.NewTicker(ts.Interval)
 	defer tick.Stop()
 	for {
@@ -74,7 +27,7 @@ func (n *Node) runTrackScript(ctx context.Context, i, k int, ts TrackScript, out
 		}
 		if changed := tr.Observe(rerr == nil); changed {
 			select {
-			case out <- trackIn{inst: i, tracker: k, ok: tr.OK}:
+			case out <- trackIn{in: in, gen: gen, tracker: k, ok: tr.OK}:
 			case <-ctx.Done():
 				return
 			}
