@@ -108,7 +108,7 @@ func (d *Daemon) stopBGP() {
 		d.log.Error("BGP speaker close", "error", err)
 	}
 	for _, p := range d.st.bgp.announced {
-		d.publish(api.Event{Kind: api.EventBGP, Detail: "withdrawn " + p.String(), Reason: "speaker stopped"})
+		d.publish(api.Event{Kind: api.EventBGP, Detail: "BGP withdrawn " + p.String(), Reason: "speaker stopped"})
 	}
 	d.st.bgp = bgpState{}
 }
@@ -209,7 +209,7 @@ func (d *Daemon) syncRoutes(ctx context.Context, services map[string]ServiceStat
 			reason = "not announced any more"
 		}
 		d.log.Info("BGP route withdrawn", "prefix", p, "reason", reason)
-		d.publish(api.Event{Kind: api.EventBGP, Detail: "withdrawn " + p.String(), Reason: reason})
+		d.publish(api.Event{Kind: api.EventBGP, Detail: "BGP withdrawn " + p.String(), Reason: reason})
 	}
 	if withdrawOnly {
 		return
@@ -221,33 +221,66 @@ func (d *Daemon) syncRoutes(ctx context.Context, services map[string]ServiceStat
 		}
 		d.st.bgp.announced = append(d.st.bgp.announced, p)
 		d.log.Info("BGP route announced", "prefix", p)
-		d.publish(api.Event{Kind: api.EventBGP, Detail: "announced " + p.String(), Reason: RouteQuorum})
+		d.publish(api.Event{Kind: api.EventBGP, Detail: "BGP announced " + p.String(), Reason: RouteQuorum})
 	}
 	slices.SortFunc(d.st.bgp.announced, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 }
 
-// drainBGP withdraws every route first thing on stop and, when any was
-// announced, keeps the data plane forwarding for drain_delay so that the
-// routers move the flows to other directors before this one stops
-// (Katran's and GLB's drain). It returns when the drain is over.
-//
-// Run calls it after the loop has returned, when d.st is its own again.
+// drainRequest asks the loop to withdraw every route for a stop (SIGTERM)
+// and to keep them withdrawn; the reply is how long to keep forwarding
+// (drain_delay, 0 when nothing was announced).
+type drainRequest struct{ reply chan time.Duration }
+
+func (drainRequest) isEvent() {}
+
+// onDrain is drainRequest's handler: routes are withdrawn at once (the
+// loop and the data plane keep running meanwhile).
+func (d *Daemon) onDrain(ctx context.Context, req drainRequest) {
+	var delay time.Duration
+	if d.st.bgp.speaker != nil {
+		had := len(d.st.bgp.announced) > 0
+		d.st.bgp.draining = true
+		d.syncBGP(ctx)
+		if had && d.st.cfg.BGP != nil {
+			delay = d.st.cfg.BGP.DrainDelay
+		}
+	}
+	req.reply <- delay
+}
+
+// drainBGP runs when the daemon is told to stop, before anything stops:
+// it has the loop withdraw every route first and, when any was announced,
+// waits drain_delay while the data plane keeps forwarding, so that the
+// routers move flows to the other directors before this one's data plane
+// goes (Katran's and GLB's drain). ctx bounds the wait for the loop.
 func (d *Daemon) drainBGP(ctx context.Context) {
-	if d.st.bgp.speaker == nil {
+	req := drainRequest{reply: make(chan time.Duration, 1)}
+	select {
+	case d.events <- req:
+	case <-ctx.Done():
+		return
+	case <-d.stopped:
 		return
 	}
-	had := len(d.st.bgp.announced) > 0
-	d.st.bgp.draining = true
-	d.syncBGP(ctx)
-	delay := d.st.cfg.BGP.DrainDelay
-	if !had || delay <= 0 {
+	var delay time.Duration
+	select {
+	case delay = <-req.reply:
+	case <-ctx.Done():
+		return
+	case <-d.stopped:
+		return
+	}
+	if delay <= 0 {
 		return
 	}
 	d.log.Info("BGP routes withdrawn: draining before the data plane stops", "drain_delay", delay)
-	d.publish(api.Event{Kind: api.EventBGP, Detail: fmt.Sprintf("draining for %s", delay), Reason: RouteDraining})
+	d.publish(api.Event{Kind: api.EventBGP, Detail: fmt.Sprintf("BGP routes withdrawn: draining for %s", delay), Reason: RouteDraining})
 	t := time.NewTimer(delay)
 	defer t.Stop()
-	<-t.C
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // bgpStatus is the BGP part of status (nil without a speaker), from a

@@ -173,14 +173,19 @@ func TestSyncBGPAndDrain(t *testing.T) {
 		t.Fatalf("reload with the same block restarted the speaker (err %v)", err)
 	}
 
-	start := time.Now()
-	d.drainBGP(ctx)
-	if took := time.Since(start); took < 200*time.Millisecond {
-		t.Errorf("drain took %v, want the drain_delay 200ms", took)
+	drain := drainRequest{reply: make(chan time.Duration, 1)}
+	d.onDrain(ctx, drain)
+	if delay := <-drain.reply; delay != 200*time.Millisecond {
+		t.Errorf("drain delay %v, want drain_delay 200ms", delay)
 	}
 	want = append(want, "-172.16.100.2/32")
 	if !slices.Equal(rec.calls, want) {
 		t.Fatalf("calls after drain = %v, want %v", rec.calls, want)
+	}
+	d.st.services["TCP 172.16.100.1:443"] = ServiceState{QuorumUp: true}
+	d.syncBGP(ctx)
+	if !slices.Equal(rec.calls, want) {
+		t.Fatalf("announced again while draining: %v", rec.calls)
 	}
 	d.stopBGP()
 	if !rec.closed {

@@ -275,7 +275,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.st.host = lookupHostFacts(d.st.cfg)
 
-	g, gctx := errgroup.WithContext(ctx)
+	// A stop (ctx ends) first drains BGP with everything still running,
+	// then stops the loop and the servers.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	go func() {
+		select {
+		case <-ctx.Done():
+			drainCtx, cancel := context.WithTimeout(serveCtx, 10*time.Minute+5*time.Second)
+			d.drainBGP(drainCtx)
+			cancel()
+			stopServing()
+		case <-serveCtx.Done():
+		}
+	}()
+	g, gctx := errgroup.WithContext(serveCtx)
 	g.Go(func() error { return serveUntil(gctx, ctrl) })
 	g.Go(func() error { return serveUntil(gctx, metricsSrv) })
 	g.Go(func() error { return d.loop(gctx) })
@@ -286,8 +300,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	err = g.Wait()
 	d.log.Info("Stopping drlb")
 	// The loop has returned (and waited for its effects): d.st is ours again.
-	// Scale-out: routes go first, the data plane after the drain delay.
-	d.drainBGP(context.WithoutCancel(ctx))
 	d.stopAll(context.WithoutCancel(ctx))
 	d.runOmegaScripts(ctx)
 	d.hub.close()

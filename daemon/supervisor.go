@@ -228,6 +228,8 @@ func (d *Daemon) handle(ctx context.Context, ev event) {
 		d.onApplyDone(ctx, ev)
 	case viewRequest:
 		ev.reply <- d.copyState(ev.full)
+	case drainRequest:
+		d.onDrain(ctx, ev)
 	}
 }
 
