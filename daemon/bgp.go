@@ -170,8 +170,26 @@ func announcedPrefixes(routes []api.BGPRoute) []netip.Prefix {
 
 // syncBGP brings the speaker's announcements in line with the services'
 // state: withdrawals first, then announcements. The loop calls it when an
-// apply ended.
-func (d *Daemon) syncBGP(ctx context.Context) { d.syncRoutes(ctx, d.st.services, false) }
+// apply ended. A service is announced only if it had quorum when the
+// applied table was decided (the table serves it) and still has it by the
+// health now (a health change during the apply may have taken it away).
+func (d *Daemon) syncBGP(ctx context.Context) {
+	services := d.st.services
+	if d.st.bgp.speaker != nil && d.st.cfg != nil {
+		services = quorumBoth(services, evaluateServices(d.st.cfg, d.st.health, d.st.services, nil))
+	}
+	d.syncRoutes(ctx, services, false)
+}
+
+// quorumBoth is decided with QuorumUp only where both a and b have it.
+func quorumBoth(a, b map[string]ServiceState) map[string]ServiceState {
+	out := make(map[string]ServiceState, len(a))
+	for id, s := range a {
+		s.QuorumUp = s.QuorumUp && b[id].QuorumUp
+		out[id] = s
+	}
+	return out
+}
 
 // withdrawBGP withdraws what should no longer be announced given services
 // and announces nothing: the loop calls it before a data-plane change, and

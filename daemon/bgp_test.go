@@ -141,7 +141,7 @@ func (r *recorder) Close() error {
 func TestSyncBGPAndDrain(t *testing.T) {
 	cfg := parseConf(t, strings.Replace(bgpConf, "local_as 65001", "local_as 65001\n  drain_delay 0.2", 1))
 	rec := &recorder{}
-	d := &Daemon{log: slog.New(slog.DiscardHandler), hub: newHub(), st: state{cfg: cfg},
+	d := &Daemon{log: slog.New(slog.DiscardHandler), hub: newHub(), st: state{cfg: cfg, health: initialHealth(cfg, nil, nil)},
 		newSpeaker: func(context.Context, bgp.Config, *Daemon) (bgp.Speaker, error) { return rec, nil }}
 	ctx := context.Background()
 	if err := d.startBGP(ctx, cfg); err != nil {
@@ -166,6 +166,26 @@ func TestSyncBGPAndDrain(t *testing.T) {
 	if !slices.Equal(rec.calls, want) {
 		t.Fatalf("calls = %v, want %v", rec.calls, want)
 	}
+
+	// A health change during an apply: the applied decision still has
+	// quorum for 172.16.100.2, the health now does not. The apply's end
+	// must not announce it again (it was withdrawn when the health changed).
+	for tgt := range d.st.health {
+		if tgt.VirtualServer == "TCP 172.16.100.2:80" {
+			d.st.health[tgt] = Health{Up: false, Weight: 1}
+		}
+	}
+	d.withdrawBGP(ctx, evaluateServices(cfg, d.st.health, d.st.services, nil))
+	d.syncBGP(ctx)
+	want = append(want, "-172.16.100.2/32")
+	if !slices.Equal(rec.calls, want) {
+		t.Fatalf("calls after a health change during an apply = %v, want %v", rec.calls, want)
+	}
+	for tgt := range d.st.health {
+		d.st.health[tgt] = Health{Up: true, Weight: 1}
+	}
+	d.syncBGP(ctx)
+	want = append(want, "+172.16.100.2/32")
 
 	// A reload that keeps the block (only positions move) keeps the speaker.
 	moved := parseConf(t, "\n\n"+strings.Replace(bgpConf, "local_as 65001", "local_as 65001\n  drain_delay 0.2", 1))
