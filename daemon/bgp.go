@@ -152,6 +152,25 @@ func BGPRoutes(c *config.Config, services map[string]ServiceState, ready, draini
 	return out
 }
 
+// RouteWaiting is the reason of a route that will be announced when the
+// data-plane apply in flight ends.
+const RouteWaiting = "waiting for the data plane"
+
+// routeStatus is routes as status shows them: announced is what the
+// speaker announces now (a route decided but not yet announced waits for
+// the apply in flight).
+func routeStatus(routes []api.BGPRoute, announced []netip.Prefix) []api.BGPRoute {
+	out := slices.Clone(routes)
+	for i := range out {
+		now := slices.Contains(announced, netip.MustParsePrefix(out[i].Prefix))
+		if out[i].Announced && !now {
+			out[i].Reason = RouteWaiting
+		}
+		out[i].Announced = now
+	}
+	return out
+}
+
 // announcedPrefixes is the set of prefixes routes want announced, sorted.
 func announcedPrefixes(routes []api.BGPRoute) []netip.Prefix {
 	var out []netip.Prefix
@@ -206,9 +225,7 @@ func (d *Daemon) syncRoutes(ctx context.Context, services map[string]ServiceStat
 	}
 	ready := d.st.applied != nil
 	routes := BGPRoutes(d.st.cfg, services, ready, d.st.bgp.draining)
-	if !withdrawOnly {
-		d.st.bgp.routes = routes
-	}
+	defer func() { d.st.bgp.routes = routeStatus(routes, d.st.bgp.announced) }()
 	reasons := map[string]string{}
 	for _, r := range routes {
 		if _, ok := reasons[r.Prefix]; !ok || !r.Announced {

@@ -176,6 +176,11 @@ func TestSyncBGPAndDrain(t *testing.T) {
 		}
 	}
 	d.withdrawBGP(ctx, evaluateServices(cfg, d.st.health, d.st.services, nil))
+	for _, r := range d.st.bgp.routes {
+		if r.Prefix == "172.16.100.2/32" && (r.Announced || r.Reason != RouteNoQuorum) {
+			t.Errorf("status during the apply: %+v, want withdrawn for no quorum", r)
+		}
+	}
 	d.syncBGP(ctx)
 	want = append(want, "-172.16.100.2/32")
 	if !slices.Equal(rec.calls, want) {
