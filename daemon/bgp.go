@@ -38,7 +38,8 @@ type bgpState struct {
 	draining bool
 }
 
-// newSpeaker starts a speaker; a variable so unit tests can record calls.
+// newSpeakerFunc starts a speaker (Daemon.newSpeaker: nil means GoBGP;
+// unit tests replace it to record calls).
 type newSpeakerFunc func(ctx context.Context, cfg bgp.Config, d *Daemon) (bgp.Speaker, error)
 
 func newGoBGP(ctx context.Context, cfg bgp.Config, d *Daemon) (bgp.Speaker, error) {
@@ -70,11 +71,11 @@ func comparableBGP(c *config.BGP) *config.BGP {
 	return &cp
 }
 
-// startBGP starts, keeps or restarts the speaker for cfg (in the loop, or
-// in Run before and after it; starting GoBGP does not wait on the network:
-// sessions come up in the background). A
-// changed drlb_bgp block restarts it: the old one withdraws its routes
-// and ends its sessions, the next apply announces again.
+// startBGP starts, keeps or restarts the speaker for cfg (in Run before
+// the loop, or in the loop on reload; starting GoBGP does not wait on the
+// network: sessions come up in the background). A changed drlb_bgp block
+// restarts it: the old one withdraws its routes and ends its sessions, the
+// next apply announces again.
 func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 	want := comparableBGP(cfg.BGP)
 	if reflect.DeepEqual(want, d.st.bgp.cfg) {
