@@ -17,6 +17,9 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # browser test (scenarios/report), frr (zebra, bgpd) as the scaleout lab's router.
 DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86 chromium frr
 FUZZTIME    ?= 5s
+# Go spends up to 60 s minimising each new interesting input by default,
+# which looks like a stall (execs stop moving); bound it.
+FUZZMINTIME ?= 3s
 GINKGO      := $(GO) tool ginkgo
 GINKGO_ARGS ?=
 
@@ -83,11 +86,11 @@ fuzz:
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    if ! $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1; then \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg >$$log 2>&1; then \
 	      tail -30 $$log; \
 	      if [ -n "$$(git status --porcelain -- $$dir/testdata/fuzz 2>/dev/null)" ]; then echo "fuzz: $$f found a failing input (see above)"; exit 1; fi; \
 	      echo "fuzz: $$f stopped without a failing input; trying once more"; \
-	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1 || { tail -30 $$log; exit 1; }; \
+	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg >$$log 2>&1 || { tail -30 $$log; exit 1; }; \
 	    fi; \
 	  done; \
 	done

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -662,8 +663,19 @@ func placement(cfg *config.Config, masters map[string]bool, vrrpRuns bool, host 
 	}
 }
 
-// routeDevice is the interface the kernel would use to reach addr.
+// routeDevice is the interface that holds addr (a VIP configured outside
+// VRRP), else the one the kernel would use to reach it. A local address
+// routes through lo, which is not where its packets arrive.
 func routeDevice(addr netip.Addr) string {
+	if addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL); err == nil {
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == addr.Unmap() {
+				if link, err := netlink.LinkByIndex(a.LinkIndex); err == nil && link.Attrs().Flags&net.FlagLoopback == 0 {
+					return link.Attrs().Name
+				}
+			}
+		}
+	}
 	routes, err := netlink.RouteGet(addr.AsSlice())
 	if err != nil || len(routes) == 0 {
 		return ""

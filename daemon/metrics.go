@@ -33,6 +33,7 @@ var (
 	descSent     = prometheus.NewDesc("drlb_vrrp_adverts_sent_total", "VRRP advertisements sent.", []string{"instance"}, nil)
 	descRecv     = prometheus.NewDesc("drlb_vrrp_adverts_received_total", "Valid VRRP advertisements received.", []string{"instance"}, nil)
 	descDrops    = prometheus.NewDesc("drlb_vrrp_adverts_dropped_total", "VRRP packets dropped, by reason.", []string{"instance", "reason"}, nil)
+	descSuspects = prometheus.NewDesc("drlb_vrrp_adverts_suspect_total", "Valid VRRP adverts not obeyed at once (a single takeover claim, an unconfirmed master, a bounded interval, priority 0 from a non-master), by reason.", []string{"instance", "reason"}, nil)
 	descUp       = prometheus.NewDesc("drlb_real_server_up", "Whether a real server passes its health checks.", []string{"service", "server"}, nil)
 	descLatency  = prometheus.NewDesc("drlb_check_latency_seconds", "Latency of the latest health check of a real server.", []string{"service", "server"}, nil)
 	descChecks   = prometheus.NewDesc("drlb_health_checks_total", "Health-check probes run, by result (ok, failed).", []string{"result"}, nil)
@@ -59,7 +60,7 @@ func newMetrics(d *Daemon) *metrics {
 
 // Describe implements prometheus.Collector for the scrape-time metrics.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descUp, descLatency, descChecks, descScriptRuns, descScriptDropped} {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descSuspects, descUp, descLatency, descChecks, descScriptRuns, descScriptDropped} {
 		ch <- d
 	}
 }
@@ -79,6 +80,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRecv, prometheus.CounterValue, float64(s.Counters.AdvertsReceived), s.Name)
 			for r, n := range s.Counters.Drops {
 				ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(n), s.Name, r.String())
+			}
+			for r, n := range s.Counters.Suspects {
+				ch <- prometheus.MustNewConstMetric(descSuspects, prometheus.CounterValue, float64(n), s.Name, r.String())
 			}
 		}
 	}

@@ -168,6 +168,9 @@ func formatRegexp(format string) *regexp.Regexp {
 	return regexp.MustCompile(b.String())
 }
 
+// hmacTestKey is a 32-byte auth_hmac key.
+const hmacTestKey = "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
 const startupInst = "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n10.0.0.1\n}\n"
 
 // startupVS is a virtual server with one real server; extra goes at line 2.
@@ -188,6 +191,20 @@ var refusalCases = []struct {
 }{
 	{name: "auth AH", conf: startupInst + "authentication {\nauth_type AH\nauth_pass 1111\n}\n}\n",
 		diag: "8:11: error: auth_type AH is not supported yet", covers: []string{"%s:%d: vrrp_instance %s: auth_type %s is not supported"}},
+	{name: "auth_hmac active_key not a key", conf: startupInst + "auth_hmac {\nkey 1 " + hmacTestKey + "\nactive_key 2\n}\n}\n",
+		diag: "9:12: error: auth_hmac active_key 2 is not one of its keys", covers: []string{"auth_hmac active_key %d is not one of its keys"}},
+	{name: "auth_hmac key too short", conf: startupInst + "auth_hmac {\nkey 1 hex:0001\nactive_key 1\n}\n}\n",
+		diag: "8:7: error: auth_hmac key 1 is 2 bytes: must be 32..64",
+		mutate: func(c *config.Config) {
+			c.Instances[0].AuthHMAC.Keys = []config.HMACKey{{ID: 1, Key: []byte{0, 1}}}
+		},
+		covers: []string{"auth_hmac key %d: id 1-255 and %d-%d bytes needed"}},
+	{name: "auth_hmac with authentication", conf: startupInst + "auth_hmac {\nkey 1 " + hmacTestKey + "\nactive_key 1\n}\nauthentication {\nauth_type PASS\nauth_pass x\n}\n}\n",
+		diag: "7:1: error: auth_hmac cannot be combined with authentication",
+		mutate: func(c *config.Config) {
+			c.Instances[0].Auth = config.Authentication{Type: config.AuthPass, Password: "x"}
+		},
+		covers: []string{"auth_hmac cannot be combined with authentication"}},
 	{name: "vrid out of range", conf: "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 500\nvirtual_ipaddress {\n10.0.0.1\n}\n}\n",
 		diag: "3:19: error: virtual_router_id 500 is out of range", covers: []string{"%s:%d: vrrp_instance %s: virtual_router_id %d outside 1-255"}},
 	{name: "track_script naming nothing", conf: startupInst + "track_script {\nnope\n}\n}\n",
@@ -254,6 +271,9 @@ var refusalCases = []struct {
 		covers: []string{"port 0 is only allowed for a persistent service"}},
 	{name: "real server of the other family", conf: strings.Replace(startupVS(), "real_server 10.0.0.2", "real_server 2001:db8::2", 1),
 		diag: "5:13: error: real_server 2001:db8::2 and virtual_server 10.0.0.1 are different address families", covers: []string{"real server %s is not in the VIP's address family"}},
+	{name: "fwmark service mixing families", conf: "virtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\nreal_server 2001:db8::2 {\n}\n}\n",
+		diag:   "6:13: error: real_server 2001:db8::2 is not in the address family of the earlier real servers of virtual_server FWM 3 (IPv4)",
+		covers: []string{"real server %s is not in the address family of real server %s"}},
 	{name: "unknown scheduler", conf: "virtual_server 10.0.0.1 80 {\nlvs_sched bogus\nprotocol TCP\nreal_server 10.0.0.2 80 {\nTCP_CHECK {\n}\n}\n}\n",
 		diag:   `2:11: error: lvs_sched "bogus": unknown scheduler`,
 		mutate: func(c *config.Config) { c.VirtualServers[0].Scheduler = "bogus" },

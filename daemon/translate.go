@@ -103,6 +103,9 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 			ic.TrackScripts = append(ic.TrackScripts, vrrp.TrackScript{Name: s.Name, Script: s.Script,
 				Interval: s.Interval, Timeout: s.Timeout, Weight: weight, Reverse: reverse, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail})
 		}
+		if err := translateHardening(in, &ic); err != nil {
+			return out, err
+		}
 		out.Instances = append(out.Instances, ic)
 	}
 	for _, g := range c.SyncGroups {

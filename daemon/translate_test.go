@@ -288,3 +288,79 @@ vrrp_instance VI_1 {
 		}
 	}
 }
+
+// TestDesiredIPv6 translates keepalived's IPv6 service (the sample
+// testdata/samples/ipv6.conf shape) into the data plane's table: IPv6 VIP
+// and real servers, the check target named as keepalived logs it
+// ("[addr]:port"), persistence_granularity 64 as a /64, and a table the
+// data planes accept.
+func TestDesiredIPv6(t *testing.T) {
+	cfg := parse(t, `virtual_server fd00:172:16:1::1 80 {
+  protocol TCP
+  lb_algo mh
+  lb_kind DR
+  persistence_timeout 300
+  persistence_granularity 64
+  real_server fd00:172:16:1::10 80 {
+    weight 2
+    TCP_CHECK {
+    }
+  }
+}
+`)
+	target := check.Target{VirtualServer: "TCP [fd00:172:16:1::1]:80", RealServer: "[fd00:172:16:1::10]:80"}
+	servers, err := CheckServers(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(servers) != 1 || servers[0].Target != target || servers[0].Checkers[0].Addr != netip.MustParseAddrPort("[fd00:172:16:1::10]:80") {
+		t.Fatalf("check servers = %+v, want %v probing [fd00:172:16:1::10]:80", servers, target)
+	}
+	health := map[check.Target]Health{target: {true, 2}}
+	place := Placement{Interface: func(netip.Addr) string { return "eth1" }, Owned: func(netip.Addr) bool { return true }}
+	tab := Desired(cfg, health, EvaluateServices(cfg, health, nil), place)
+	if err := tab.Validate(); err != nil {
+		t.Fatalf("desired table invalid: %v", err)
+	}
+	if len(tab.Services) != 1 {
+		t.Fatalf("services = %+v", tab.Services)
+	}
+	s := tab.Services[0]
+	if s.VIP != netip.MustParseAddr("fd00:172:16:1::1") || s.PersistenceBits != 64 || s.Scheduler != "mh" ||
+		len(s.Reals) != 1 || s.Reals[0].Addr != netip.MustParseAddr("fd00:172:16:1::10") || s.Reals[0].Weight != 2 {
+		t.Errorf("service = %+v", s)
+	}
+}
+
+func TestVRRPConfigHardening(t *testing.T) {
+	conf := "vrrp_instance VI {\ninterface eth1\nvirtual_router_id 51\ndrlb_accept_from 172.16.1.2 172.16.1.3\nvirtual_ipaddress {\n172.16.1.1\n}\n}\n"
+	cfg, _, err := config.Parse("t.conf", []byte(conf), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := VRRPConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := vc.Instances[0].AcceptFrom; len(got) != 2 || got[1] != netip.MustParseAddr("172.16.1.3") {
+		t.Fatalf("AcceptFrom = %v", got)
+	}
+	if vc.Instances[0].AuthHMAC != nil {
+		t.Fatal("auth_hmac without the block")
+	}
+
+	conf = "vrrp_instance VI {\ninterface eth1\nvirtual_router_id 51\nauth_hmac {\nkey 3 hex:" + strings.Repeat("ab", 32) +
+		"\nactive_key 3\nmode receive-only\nanti_replay monotonic\n}\nvirtual_ipaddress {\n172.16.1.1\n}\n}\n"
+	cfg, _, err = config.Parse("t.conf", []byte(conf), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err = VRRPConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := vc.Instances[0].AuthHMAC
+	if h == nil || h.ActiveKey != 3 || len(h.Keys[3]) != 32 || h.Keys[3][0] != 0xab || h.Mode != vrrp.HMACReceiveOnly || !h.Monotonic {
+		t.Fatalf("AuthHMAC = %+v", h)
+	}
+}

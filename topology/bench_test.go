@@ -23,7 +23,7 @@ func BenchmarkSeedUpDown(b *testing.B) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build drlab: %v\n%s", err, out)
 	}
-	name := "tbench"
+	name := os.Getenv("DRLB_LAB_PREFIX") + "tbench"
 	_, _ = topology.Down(context.Background(), name, "")
 	var ups, downs []time.Duration
 	for b.Loop() {

@@ -13,7 +13,13 @@
 // starting processes) goes through Do, which enters it on a locked thread
 // and restores the thread before unlocking it.
 //
-// Lab web servers (`drlab serve`, see WebHandler) serve /teste.html with
+// Labs are dual stack: IPv6 addresses are added without duplicate address
+// detection (IFA_F_NODAD, and accept_dad=0 before the interfaces exist, for
+// their link-local addresses), so everything is usable once Up returns, and
+// bridges do no MLD snooping. ResolveARP and ResolveNDP ask the wire who
+// answers for an address (ARP, or an IPv6 neighbour solicitation).
+//
+// Lab web servers (`drlab serve`, see WebHandler) listen on both families and serve /teste.html with
 // deterministic per-host content, /data, and /blob, and mark every answer
 // with X-Real-Server; pages can be changed at run time with SetPage.
 package topology

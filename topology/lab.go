@@ -206,7 +206,10 @@ func (l *Lab) buildSwitch() error {
 		}
 	}
 	for _, seg := range l.spec.Segments {
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeName(seg.Name)}}
+		// No MLD snooping: the lab has no multicast querier, and VRRPv3's
+		// ff02::12 must reach every host as 224.0.0.18 does.
+		snooping := false
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeName(seg.Name)}, MulticastSnooping: &snooping}
 		if err := h.LinkAdd(br); err != nil {
 			return fmt.Errorf("add bridge %s in %s: %w", br.Name, sw, err)
 		}
@@ -226,6 +229,13 @@ func (l *Lab) buildLinks() error {
 		h, err := l.Handle(host.Name)
 		if err != nil {
 			return err
+		}
+		// Interfaces created from now on skip duplicate address detection, so
+		// their link-local address (VRRPv3's source) is usable at once instead
+		// of staying tentative for about a second; the global addresses get
+		// IFA_F_NODAD in addAddr.
+		if err := writeSysctl(l.NSPath(host.Name), "net.ipv6.conf.default.accept_dad", "0"); err != nil {
+			return fmt.Errorf("host %s: %w", host.Name, err)
 		}
 		if err := linkUp(h, "lo"); err != nil {
 			return fmt.Errorf("host %s: %w", host.Name, err)
@@ -299,6 +309,11 @@ func addAddr(h *netlink.Handle, dev, cidr string) error {
 	if err != nil {
 		return fmt.Errorf("parse address %s: %w", cidr, err)
 	}
+	if addr.IP.To4() == nil {
+		// Lab addresses are unique by construction (the spec refuses
+		// duplicates): no DAD, so the address is usable at once.
+		addr.Flags |= unix.IFA_F_NODAD
+	}
 	if err := h.AddrAdd(link, addr); err != nil {
 		return fmt.Errorf("add %s to %s: %w", cidr, dev, err)
 	}
@@ -352,6 +367,12 @@ func (l *Lab) RunDir(host string) string { return filepath.Join(l.dir, "run", ho
 // Addr returns a host's primary address.
 func (l *Lab) Addr(host string) netip.Addr {
 	a, _ := l.spec.PrimaryAddr(host)
+	return a
+}
+
+// Addr6 returns a host's first IPv6 link address (invalid if it has none).
+func (l *Lab) Addr6(host string) netip.Addr {
+	a, _ := l.spec.PrimaryAddr6(host)
 	return a
 }
 

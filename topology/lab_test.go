@@ -21,6 +21,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/drlb/drlb/internal/testenv"
 	"github.com/drlb/drlb/topology"
@@ -36,7 +37,10 @@ var binDir string
 
 var _ = labtest.SuiteBinaries(&binDir)
 
-var vip = netip.MustParseAddr("172.16.1.1")
+var (
+	vip  = netip.MustParseAddr("172.16.1.1")
+	vip6 = netip.MustParseAddr("fd00:172:16:1::1")
+)
 
 // get fetches url from inside host and returns the serving host and body.
 func get(lab *topology.Lab, host, url string) (string, string, error) {
@@ -58,12 +62,13 @@ func get(lab *topology.Lab, host, url string) (string, string, error) {
 // rootHasLabAddress reports lab addresses or links in the root namespace.
 func rootLabTraces(lab string) []string {
 	var out []string
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	Expect(err).NotTo(HaveOccurred())
 	labNet := netip.MustParsePrefix("172.16.1.0/24")
+	labNet6 := netip.MustParsePrefix("fd00:172:16::/48")
 	for _, a := range addrs {
 		ip, _ := netip.AddrFromSlice(a.IP)
-		if labNet.Contains(ip.Unmap()) {
+		if labNet.Contains(ip.Unmap()) || labNet6.Contains(ip) {
 			out = append(out, "address "+a.IPNet.String())
 		}
 	}
@@ -75,10 +80,13 @@ func rootLabTraces(lab string) []string {
 			out = append(out, "link "+name)
 		}
 	}
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_ALL)
 	Expect(err).NotTo(HaveOccurred())
 	for _, r := range routes {
-		if r.Dst != nil && r.Dst.String() == labNet.String() {
+		if r.Dst == nil {
+			continue
+		}
+		if dst, err := netip.ParsePrefix(r.Dst.String()); err == nil && within(dst, labNet, labNet6) {
 			out = append(out, "route "+r.Dst.String())
 		}
 	}
@@ -165,15 +173,121 @@ var _ = Describe("the seed lab", Ordered, func() {
 		Expect(err).To(HaveOccurred(), "someone answered ARP for the VIP with %v", mac)
 	})
 
-	It("lets each real server accept traffic to the VIP locally", func() {
+	It("lets the client reach each real server's web server over IPv6 too", func() {
 		for _, rs := range []string{"rs1", "rs2"} {
-			server, _, err := get(lab, rs, "http://172.16.1.1/data")
+			addr := lab.Addr6(rs)
+			Expect(addr.Is6()).To(BeTrue(), "%s has an IPv6 address", rs)
+			server, body, err := get(lab, "client", fmt.Sprintf("http://[%s]/data", addr))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(server).To(Equal(rs))
+			Expect(body).To(HavePrefix(rs + " "))
 		}
-		owners, err := lab.VIPOwners(vip)
+	})
+
+	It("has usable IPv6 addresses at once: no tentative address, a link-local address on eth1", func() {
+		for _, host := range lab.Spec().HostNames() {
+			h, err := lab.Handle(host)
+			Expect(err).NotTo(HaveOccurred())
+			link, err := h.LinkByName("eth1")
+			Expect(err).NotTo(HaveOccurred())
+			addrs, err := h.AddrList(link, netlink.FAMILY_V6)
+			Expect(err).NotTo(HaveOccurred())
+			var global, linkLocal int
+			for _, a := range addrs {
+				Expect(a.Flags&unix.IFA_F_TENTATIVE).To(BeZero(), "%s %s is still tentative (DAD)", host, a.IPNet)
+				Expect(a.Flags&unix.IFA_F_DADFAILED).To(BeZero(), "%s %s failed DAD", host, a.IPNet)
+				if a.IP.IsLinkLocalUnicast() {
+					linkLocal++
+				} else {
+					global++
+				}
+			}
+			Expect(global).To(Equal(1), "%s: fd00:172:16:1::N/64 on eth1", host)
+			Expect(linkLocal).To(Equal(1), "%s: a link-local address on eth1 (VRRPv3 sends from it)", host)
+		}
+	})
+
+	It("does not let real servers answer neighbour solicitations for the IPv6 VIP", func() {
+		// Control: the same probe does get rs1's answer for its own address.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		mac, err := lab.ResolveNDP(ctx, "client", "eth1", lab.Addr6("rs1"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(owners).To(BeEmpty(), "no balancer runs yet, so nobody holds the VIP on eth1")
+		rs1MAC, err := lab.MAC("rs1", "eth1")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(mac).To(Equal(rs1MAC))
+
+		// Both real servers hold the VIP on lo, yet neither advertises it on
+		// eth1: Linux answers a solicitation only for addresses on the
+		// interface it arrived on, unless proxy_ndp is on.
+		for _, rs := range []string{"rs1", "rs2"} {
+			Expect(lab.Sysctl(rs, "net.ipv6.conf.eth1.proxy_ndp")).To(Equal("0"))
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		mac, err = lab.ResolveNDP(ctx, "client", "eth1", vip6)
+		Expect(err).To(HaveOccurred(), "someone answered a neighbour solicitation for the IPv6 VIP with %v", mac)
+
+		// Second control, the IPv6 analogue of arp_ignore=0: with proxy_ndp
+		// (and forwarding) and a proxy entry for the VIP, rs2 does answer,
+		// so the probe above would have seen a real server that answers.
+		h, err := lab.Handle("rs2")
+		Expect(err).NotTo(HaveOccurred())
+		eth1, err := h.LinkByName("eth1")
+		Expect(err).NotTo(HaveOccurred())
+		proxy := &netlink.Neigh{LinkIndex: eth1.Attrs().Index, Family: netlink.FAMILY_V6, Flags: netlink.NTF_PROXY, IP: vip6.AsSlice()}
+		DeferCleanup(func() {
+			_ = h.NeighDel(proxy)
+			_ = lab.SetSysctl("rs2", "net.ipv6.conf.eth1.proxy_ndp", "0")
+			_ = lab.SetSysctl("rs2", "net.ipv6.conf.eth1.forwarding", "0")
+		})
+		Expect(lab.SetSysctl("rs2", "net.ipv6.conf.eth1.forwarding", "1")).To(Succeed())
+		Expect(lab.SetSysctl("rs2", "net.ipv6.conf.eth1.proxy_ndp", "1")).To(Succeed())
+		Expect(h.NeighAdd(proxy)).To(Succeed())
+		ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		mac, err = lab.ResolveNDP(ctx, "client", "eth1", vip6)
+		Expect(err).NotTo(HaveOccurred(), "rs2 with proxy_ndp should answer for the VIP")
+		rs2MAC, err := lab.MAC("rs2", "eth1")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(mac).To(Equal(rs2MAC))
+	})
+
+	It("lets each real server accept traffic to the VIP locally", func() {
+		for _, rs := range []string{"rs1", "rs2"} {
+			for _, url := range []string{"http://172.16.1.1/data", "http://[fd00:172:16:1::1]/data"} {
+				server, _, err := get(lab, rs, url)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(server).To(Equal(rs))
+			}
+		}
+		for _, v := range []netip.Addr{vip, vip6} {
+			owners, err := lab.VIPOwners(v)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(owners).To(BeEmpty(), "no balancer runs yet, so nobody holds %s on eth1", v)
+		}
+		// Control: a VIP on a balancer's eth1 is seen, in either family.
+		h, err := lab.Handle("lb2")
+		Expect(err).NotTo(HaveOccurred())
+		eth1, err := h.LinkByName("eth1")
+		Expect(err).NotTo(HaveOccurred())
+		addr, err := netlink.ParseAddr("fd00:172:16:1::1/128")
+		Expect(err).NotTo(HaveOccurred())
+		addr.Flags = unix.IFA_F_NODAD
+		Expect(h.AddrAdd(eth1, addr)).To(Succeed())
+		DeferCleanup(func() { _ = h.AddrDel(eth1, addr) }) // also when an expectation fails
+		owners, err := lab.VIPOwners(vip6)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(owners).To(Equal([]string{"lb2"}))
+		st, err := lab.Status()
+		Expect(err).NotTo(HaveOccurred())
+		var text strings.Builder
+		st.WriteText(&text)
+		Expect(text.String()).To(ContainSubstring("VIP fd00:172:16:1::1: held by lb2"))
+		Expect(text.String()).To(ContainSubstring("VIP 172.16.1.1: no balancer holds it"))
+		Expect(text.String()).To(MatchRegexp(`rs1 +realserver +lo +172\.16\.1\.1/32 fd00:172:16:1::1/128`))
+		Expect(text.String()).To(MatchRegexp(`eth1 +172\.16\.1\.10/24 fd00:172:16:1::10/64`))
+		Expect(h.AddrDel(eth1, addr)).To(Succeed())
 	})
 
 	It("changes and restores a page at run time", func() {
@@ -240,6 +354,16 @@ var _ = Describe("the seed lab", Ordered, func() {
 		Expect(rootLabTraces(lab.Name())).To(BeEmpty())
 	})
 })
+
+// within reports whether route prefix dst lies inside one of the lab's networks.
+func within(dst netip.Prefix, nets ...netip.Prefix) bool {
+	for _, n := range nets {
+		if dst.Bits() >= n.Bits() && n.Contains(dst.Addr()) {
+			return true
+		}
+	}
+	return false
+}
 
 func procState(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

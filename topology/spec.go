@@ -394,6 +394,18 @@ func (s *Spec) PrimaryAddr(host string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// PrimaryAddr6 is the first IPv6 link address of a host (its own IPv6 address).
+func (s *Spec) PrimaryAddr6(host string) (netip.Addr, bool) {
+	for _, l := range s.LinksOf(host) {
+		for _, a := range l.Addresses {
+			if p, err := netip.ParsePrefix(a); err == nil && p.Addr().Is6() {
+				return p.Addr(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
 // SwitchHost is the reserved host name of the namespace holding the bridges.
 const SwitchHost = "sw"
 

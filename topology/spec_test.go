@@ -9,6 +9,7 @@ import (
 func TestSeedSpec(t *testing.T) {
 	s := Seed()
 	want := map[string]string{"lb1": "172.16.1.2", "lb2": "172.16.1.3", "rs1": "172.16.1.10", "rs2": "172.16.1.11", "client": "172.16.1.100"}
+	want6 := map[string]string{"lb1": "fd00:172:16:1::2", "lb2": "fd00:172:16:1::3", "rs1": "fd00:172:16:1::10", "rs2": "fd00:172:16:1::11", "client": "fd00:172:16:1::100"}
 	if len(s.Hosts) != len(want) {
 		t.Fatalf("seed has %d hosts, want %d", len(s.Hosts), len(want))
 	}
@@ -16,6 +17,9 @@ func TestSeedSpec(t *testing.T) {
 		got, ok := s.PrimaryAddr(host)
 		if !ok || got.String() != addr {
 			t.Errorf("%s address = %v, want %s", host, got, addr)
+		}
+		if got6, ok := s.PrimaryAddr6(host); !ok || got6.String() != want6[host] {
+			t.Errorf("%s IPv6 address = %v, want %s", host, got6, want6[host])
 		}
 		for _, l := range s.LinksOf(host) {
 			if l.Interface != "eth1" {
@@ -25,8 +29,8 @@ func TestSeedSpec(t *testing.T) {
 	}
 	for _, rs := range []string{"rs1", "rs2"} {
 		h := s.Host(rs)
-		if len(h.Loopback) != 1 || h.Loopback[0] != "172.16.1.1/32" {
-			t.Errorf("%s loopback = %v, want the VIP 172.16.1.1/32", rs, h.Loopback)
+		if len(h.Loopback) != 2 || h.Loopback[0] != "172.16.1.1/32" || h.Loopback[1] != "fd00:172:16:1::1/128" {
+			t.Errorf("%s loopback = %v, want the VIPs 172.16.1.1/32 and fd00:172:16:1::1/128", rs, h.Loopback)
 		}
 		for _, key := range []string{"net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.eth1.arp_ignore"} {
 			if h.Sysctls[key] != "1" {
@@ -40,8 +44,8 @@ func TestSeedSpec(t *testing.T) {
 		}
 	}
 	for _, lb := range []string{"lb1", "lb2"} {
-		if s.Host(lb).Sysctls["net.ipv4.ip_forward"] != "1" {
-			t.Errorf("%s does not forward", lb)
+		if s.Host(lb).Sysctls["net.ipv4.ip_forward"] != "1" || s.Host(lb).Sysctls["net.ipv6.conf.all.forwarding"] != "1" {
+			t.Errorf("%s does not forward both families", lb)
 		}
 	}
 }

@@ -119,7 +119,7 @@ func (l *Lab) VIPOwners(vip netip.Addr) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+		addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
 		if err != nil {
 			return nil, fmt.Errorf("list addresses of %s: %w", host.Name, err)
 		}

@@ -221,3 +221,49 @@ func TestGenhashOutputAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestGenhashParityIPv6 asserts that `drlb genhash -s IPv6` prints what
+// keepalived's genhash prints for a server on ::1, the Host header
+// ("[::1]:port") included, since /host echoes it into the hashed body.
+func TestGenhashParityIPv6(t *testing.T) {
+	if _, err := os.Stat(keepalivedGenhash); err != nil {
+		if testenv.Required() {
+			t.Fatalf("%s missing (install Debian package keepalived); %s=1 forbids skipping", keepalivedGenhash, testenv.RequireEnv)
+		}
+		t.Skipf("%s missing: install Debian package keepalived to compare digests", keepalivedGenhash)
+	}
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/teste.html", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "<html><body>rs1 fd00:172:16:1::10</body></html>\n")
+	})
+	mux.HandleFunc("/host", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "host=%s proto=%s\n", r.Host, r.Proto) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	for _, path := range []string{"/teste.html", "/host"} {
+		args := []string{"-s", "::1", "-p", port, "-u", path}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		want, err := exec.CommandContext(ctx, keepalivedGenhash, args...).Output()
+		cancel()
+		if err != nil {
+			t.Fatalf("%s %v: %v", keepalivedGenhash, args, err)
+		}
+		got, stderr, code := runDrlbGenhash(t, args...)
+		if code != 0 {
+			t.Fatalf("drlb genhash %v exit %d: %s", args, code, stderr)
+		}
+		if got != string(want) {
+			t.Errorf("drlb genhash %v printed %q, keepalived's genhash %q", args, got, want)
+		}
+	}
+	// Control: the digest is that of the page, so a wrong server cannot pass.
+	sum := md5.Sum([]byte("<html><body>rs1 fd00:172:16:1::10</body></html>\n"))
+	if got, _, _ := runDrlbGenhash(t, "-s", "::1", "-p", port, "-u", "/teste.html"); got != hex.EncodeToString(sum[:])+"\n" {
+		t.Errorf("drlb genhash -s ::1 = %q, want %x", got, sum)
+	}
+}

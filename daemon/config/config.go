@@ -32,10 +32,19 @@
 // current keyword names (never a deprecated spelling); keepalived 1.x's
 // lvs_id is read as router_id with a deprecation warning.
 //
-// drlb extensions, all in global_defs:
+// drlb extensions, in global_defs:
 //
 //	drlb_dataplane auto|ipvs|nft   how virtual servers are programmed (default auto:
 //	                               IPVS when the kernel has it, nftables otherwise)
+//
+// and in vrrp_instance:
+//
+//	drlb_accept_from ADDR [ADDR…]  accept adverts only from these sources (and
+//	                               unicast_peer), with multicast too
+//
+// keepalived's auth_hmac block (keepalived 2.4) is read with keepalived's
+// bounds; where keepalived would run on without it (no valid active_key) or
+// drop the authentication block beside it, drlb reports an error instead.
 //
 // The package is a leaf: it imports nothing else from drlb.
 package config

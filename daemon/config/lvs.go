@@ -325,6 +325,11 @@ func (p *parser) method(n *node) (ForwardingMethod, bool) {
 
 // granularity parses a netmask ("255.255.255.0") or a prefix length.
 func (p *parser) granularity(t token, vs *VirtualServer) {
+	if strings.Contains(t.text, ".") && vs.Address.Is6() {
+		// keepalived reads an IPv6 service's granularity as a prefix length only.
+		p.errAt(t.pos, "persistence_granularity %q: an IPv6 virtual_server takes a prefix length 1-128, not a netmask", t.text)
+		return
+	}
 	if strings.Contains(t.text, ".") {
 		a, err := netip.ParseAddr(t.text)
 		if err == nil && a.Is4() {
@@ -378,6 +383,16 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 	}
 	if a.Is4() != vs.Address.Is4() && vs.Address.IsValid() {
 		p.errAt(b.args[0].pos, "real_server %s and virtual_server %s are different address families", a, vs.Address)
+	}
+	// A fwmark service takes its family from its servers (keepalived's
+	// check_parser.c: only tunnelled servers may differ, and drlb programs
+	// no mixed-family tunnels): one IPVS service cannot hold both.
+	if vs.FWMark != 0 && len(vs.RealServers) > 0 && a.Is4() != vs.RealServers[0].Address.Is4() {
+		fam := "IPv4"
+		if vs.RealServers[0].Address.Is6() {
+			fam = "IPv6"
+		}
+		p.errAt(b.args[0].pos, "real_server %s is not in the address family of the earlier real servers of virtual_server %s (%s)", a, vs.Name(), fam)
 	}
 	var rt timers
 	vhost := vs.VirtualHost

@@ -221,6 +221,14 @@ type VRRPInstance struct {
 	UnicastSrcIP netip.Addr `json:"unicast_src_ip,omitzero"`
 	// UnicastPeers, when non-empty, switches adverts from multicast to unicast.
 	UnicastPeers []netip.Addr `json:"unicast_peer,omitempty"`
+	// CheckUnicastSrc is check_unicast_src. drlb always drops unicast adverts
+	// whose source is not a unicast_peer, so it changes nothing.
+	CheckUnicastSrc bool `json:"check_unicast_src,omitempty"`
+	// AcceptFrom is drlb_accept_from (a drlb extension): when set, adverts
+	// are accepted only from these sources (and UnicastPeers), multicast too.
+	AcceptFrom []netip.Addr `json:"drlb_accept_from,omitempty"`
+	// AuthHMAC is keepalived's auth_hmac block; nil when absent.
+	AuthHMAC *AuthHMAC `json:"auth_hmac,omitempty"`
 	// McastSrcIP is mcast_src_ip (zero: the interface's primary address).
 	McastSrcIP netip.Addr `json:"mcast_src_ip,omitzero"`
 	// NoPreempt is nopreempt: a higher priority backup does not take over

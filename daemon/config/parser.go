@@ -471,6 +471,9 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			p.str(n, &g.RouterID)
 		case "vrrp_version":
 			p.intv(n, 2, 3, &g.VRRPVersion)
+		case "vrrp_check_unicast_src":
+			// drlb always checks unicast sources against unicast_peer.
+			p.valueOnly(n)
 		case "drlb_dataplane":
 			if t, ok := p.one(n); ok {
 				switch d := Dataplane(t.text); d {
@@ -761,6 +764,12 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			p.intp(n, 2, 3, &version)
 		case "authentication":
 			m.authTypePos = p.authentication(n, &in.Auth)
+		case "auth_hmac":
+			in.AuthHMAC = p.authHMAC(n)
+		case "check_unicast_src":
+			p.flag(n, &in.CheckUnicastSrc)
+		case "drlb_accept_from":
+			p.acceptFrom(n, &in)
 		case "virtual_ipaddress":
 			in.VirtualIPs = append(in.VirtualIPs, p.vips(n)...)
 		case "virtual_ipaddress_excluded":
@@ -826,6 +835,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	if version != nil {
 		in.Version = *version
 	}
+	p.checkHardening(b, &in)
 	for _, v := range in.VirtualIPs {
 		m.vipPos = append(m.vipPos, v.Pos)
 	}

@@ -309,7 +309,7 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 }
 
 // checkDataplane reports what the nftables data plane cannot program: it
-// forwards DR to IPv4 services with a port, and refuses a whole table that
+// forwards DR to IPv4 and IPv6 services with a port, and refuses a whole table that
 // holds anything else. It is an error with drlb_dataplane nft, and with auto
 // when Options.IPVSAvailable says this host has no IPVS (auto then picks
 // nftables); otherwise IPVS may do it and nothing is said.
@@ -327,8 +327,6 @@ func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
 	switch {
 	case vs.FWMark != 0:
 		why = append(why, "a fwmark service")
-	case vs.Address.Is6():
-		why = append(why, "an IPv6 service")
 	case vs.Port == 0:
 		why = append(why, "a service without a port")
 	}
@@ -348,7 +346,7 @@ func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
 		}
 	}
 	if len(why) > 0 {
-		report(vs.Pos, "virtual_server %s: %s needs IPVS: the nftables data plane does IPv4 DR with a port only%s", vs.Name(), strings.Join(why, ", "), suffix)
+		report(vs.Pos, "virtual_server %s: %s needs IPVS: the nftables data plane does DR with a port only%s", vs.Name(), strings.Join(why, ", "), suffix)
 	}
 }
 

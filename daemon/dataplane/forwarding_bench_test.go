@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/drlb/drlb/daemon/dataplane"
 	"github.com/drlb/drlb/daemon/dataplane/nft"
@@ -154,4 +155,73 @@ func BenchmarkForwardingCost(b *testing.B) {
 		b.ReportMetric(viaVIP/direct, "ratio")
 	}
 	b.ReportMetric(0, "ns/op") // one op is four 3 s runs; its duration says nothing
+}
+
+// BenchmarkForwardingCostIPv6 measures requests per second from the client
+// through the IPv6 VIP and the IPv4 VIP of the same lb1 (nft rules for
+// both families on one device, one real server, rs1), and straight to rs1
+// over IPv6, alternating two 3 s wrk runs of each (18 s in all); it reports
+// the IPv6 VIP's rate relative to IPv6 direct and to the IPv4 VIP. Use
+// -benchtime 1x.
+func BenchmarkForwardingCostIPv6(b *testing.B) {
+	testenv.Privileged(b, "nft", "wrk")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := os.Getenv(labtest.PrefixEnv) + "dlbench6"
+	if _, err := topology.Down(ctx, name, ""); err == nil {
+		b.Logf("removed leftovers of an earlier lab %s", name)
+	}
+	lab, err := topology.Up(ctx, topology.Options{Name: name, Spec: topology.Seed(), DrlabBinary: drlabBinary(b)})
+	if err != nil {
+		b.Fatalf("lab up: %v", err)
+	}
+	b.Cleanup(func() {
+		if err := lab.Down(context.Background()); err != nil {
+			b.Errorf("lab down: %v", err)
+		}
+	})
+	h, err := lab.Handle("lb1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	eth1, err := h.LinkByName("eth1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	vip4, vip6 := netip.MustParseAddr("172.16.1.1"), netip.MustParseAddr("fd00:172:16:1::1")
+	if err := h.AddrAdd(eth1, &netlink.Addr{IPNet: &net.IPNet{IP: vip4.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
+		b.Fatalf("add VIP to lb1: %v", err)
+	}
+	// As keepalived adds a /128: no DAD, deprecated (never a source address).
+	if err := h.AddrAdd(eth1, &netlink.Addr{IPNet: &net.IPNet{IP: vip6.AsSlice(), Mask: net.CIDRMask(128, 128)},
+		Flags: unix.IFA_F_NODAD, ValidLft: 0xffffffff}); err != nil {
+		b.Fatalf("add IPv6 VIP to lb1: %v", err)
+	}
+	be, err := nft.New(dataplane.Options{NetNSPath: lab.NSPath("lb1")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	table := dataplane.Table{Services: []dataplane.Service{
+		{VIP: vip4, Port: 80, Protocol: dataplane.TCP, Scheduler: "wrr", Interface: "eth1",
+			Reals: []dataplane.Real{{Addr: lab.Addr("rs1"), Port: 80, Weight: 1}}},
+		{VIP: vip6, Port: 80, Protocol: dataplane.TCP, Scheduler: "wrr", Interface: "eth1",
+			Reals: []dataplane.Real{{Addr: lab.Addr6("rs1"), Port: 80, Weight: 1}}},
+	}}
+	if err := be.Apply(ctx, table); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		var direct6, vip6Rate, vip4Rate float64
+		for range 2 {
+			direct6 += wrk(b, lab, fmt.Sprintf("http://[%s]/data", lab.Addr6("rs1"))) / 2
+			vip6Rate += wrk(b, lab, "http://[fd00:172:16:1::1]/data") / 2
+			vip4Rate += wrk(b, lab, "http://172.16.1.1/data") / 2
+		}
+		b.ReportMetric(direct6, "rps-direct6")
+		b.ReportMetric(vip6Rate, "rps-vip6")
+		b.ReportMetric(vip4Rate, "rps-vip4")
+		b.ReportMetric(vip6Rate/direct6, "ratio-vip6/direct6")
+		b.ReportMetric(vip6Rate/vip4Rate, "ratio-vip6/vip4")
+	}
+	b.ReportMetric(0, "ns/op") // one op is six 3 s runs; its duration says nothing
 }

@@ -339,6 +339,10 @@ func (t Table) Validate() error {
 			if s.FWMark == 0 && r.Addr.Unmap().Is4() != s.VIP.Unmap().Is4() {
 				bad(k, "real server %s is not in the VIP's address family", r.Addr)
 			}
+			// A firewall-mark service is one IPVS service of one family.
+			if s.FWMark != 0 && r.Addr.Unmap().Is4() != s.Reals[0].Addr.Unmap().Is4() {
+				bad(k, "real server %s is not in the address family of real server %s", r.Addr, s.Reals[0].Addr)
+			}
 		}
 	}
 	return errors.Join(errs...)

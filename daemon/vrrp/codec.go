@@ -259,6 +259,13 @@ func Parse(b []byte, src, dst netip.Addr) (Advertisement, error) {
 // it is), over the VRRP message alone for v2 and with the IP pseudo-header
 // for v3. Over a packet with a correct checksum field it returns 0; over one
 // whose field is zero it returns the value to store.
+//
+// One's-complement arithmetic (RFC 1071) has two zeros, 0x0000 and 0xffff.
+// Marshal stores what the standard computation yields, as keepalived's
+// in_csum and the kernel do: 0x0000 when the message sums to 0xffff (a VRRP
+// header is never all zero, so 0xffff is never computed). Parse verifies by
+// summing the whole message and so accepts a field of either form; it
+// reports the field as received in Advertisement.Checksum.
 func checksumFor(v Version, b []byte, src, dst netip.Addr) (uint16, error) {
 	var sum uint32
 	if v == Version3 {

@@ -242,6 +242,11 @@ func TestValidate(t *testing.T) {
 		{"own address", func(_ *Advertisement, i *PacketInfo, _ *ValidationParams) { i.Src = v4a }, DropOwnAddress, false},
 		{"unknown unicast peer", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.UnicastPeers = []netip.Addr{vip} }, DropUnknownPeer, false},
 		{"known unicast peer", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.UnicastPeers = []netip.Addr{v4b} }, DropNone, false},
+		{"stranger with drlb_accept_from (multicast)", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.AcceptFrom = []netip.Addr{vip} }, DropUnknownPeer, false},
+		{"listed in drlb_accept_from", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.AcceptFrom = []netip.Addr{vip, v4b} }, DropNone, false},
+		{"unicast peer or accept_from", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) {
+			p.UnicastPeers, p.AcceptFrom = []netip.Addr{vip}, []netip.Addr{v4b}
+		}, DropNone, false},
 		{"auth none vs pass", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.AuthType = AuthNone }, DropAuthType, false},
 		{"wrong password", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.AuthData = PassAuthData("wrong") }, DropAuth, false},
 		{"interval 2s v2", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.AdvertInterval = 2 * time.Second }, DropAdvertInterval, false},
@@ -299,6 +304,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{0x21, 1, 100, 255, 1, 1, 0, 0}, false)
 	// Seed 5: version 3 header, no addresses: the zero-length address list and zero checksum.
 	f.Add([]byte{0x31, 1, 100, 0, 0, 100, 0, 0}, false)
+	// Seed 6: a v3 advert whose checksum is 0x0000, sent as 0xffff (the other
+	// one's-complement zero): it re-encodes as 0x0000.
+	negZero := zeroSumAdvert(f)
+	negZero[6], negZero[7] = 0xff, 0xff
+	f.Add(negZero, false)
 	f.Fuzz(func(t *testing.T, b []byte, ipv6 bool) {
 		src, dst := v4b, MulticastIPv4
 		if ipv6 {
@@ -324,8 +334,69 @@ func FuzzParse(f *testing.F) {
 		if a.Version == Version3 && want[4] != b[4] {
 			return // checksum covered the reserved bits
 		}
-		if !bytes.Equal(out, want) {
+		if !bytes.Equal(out, canonicalChecksum(want)) {
 			t.Fatalf("re-encode differs:\n in %x\nout %x", b, out)
 		}
 	})
+}
+
+// zeroSumAdvert returns a valid v3 advert (src v4b, to the IPv4 group) whose
+// checksum computes to 0x0000: the one value with a second one's-complement
+// representation, 0xffff.
+func zeroSumAdvert(t testing.TB) []byte {
+	t.Helper()
+	for prio := 1; prio < 256; prio++ {
+		for vrid := 1; vrid < 256; vrid++ {
+			b, err := Marshal(Advertisement{Version: Version3, VRID: uint8(vrid), Priority: uint8(prio), AdvertInterval: time.Second,
+				Addresses: []netip.Addr{v4a}}, v4b, MulticastIPv4)
+			if err != nil {
+				t.Fatalf("Marshal: %v", err)
+			}
+			if b[6] == 0 && b[7] == 0 {
+				return b
+			}
+		}
+	}
+	t.Fatal("no advert with a zero checksum")
+	return nil
+}
+
+// TestChecksumNegativeZero: RFC 1071 one's-complement arithmetic has two
+// zeros. The standard computation (ours, keepalived's in_csum, the kernel's)
+// emits +0 (0x0000) and can never emit 0xffff for a VRRP header, whose
+// first byte is never zero; a receiver sums the whole message and accepts
+// either. Parse accepts both; Marshal emits 0x0000.
+func TestChecksumNegativeZero(t *testing.T) {
+	b := zeroSumAdvert(t)
+	for _, field := range []uint16{0x0000, 0xffff} {
+		in := slices.Clone(b)
+		in[6], in[7] = byte(field>>8), byte(field)
+		a, err := Parse(in, v4b, MulticastIPv4)
+		if err != nil {
+			t.Fatalf("checksum %#04x: Parse: %v", field, err)
+		}
+		if a.Checksum != field {
+			t.Errorf("checksum %#04x: Parse reports %#04x", field, a.Checksum)
+		}
+		out, err := Marshal(a, v4b, MulticastIPv4)
+		if err != nil {
+			t.Fatalf("Marshal: %v", err)
+		}
+		if out[6] != 0 || out[7] != 0 {
+			t.Errorf("checksum %#04x re-encodes as %#02x%02x, want 0x0000", field, out[6], out[7])
+		}
+		if !bytes.Equal(canonicalChecksum(in), out) {
+			t.Errorf("checksum %#04x: re-encode differs:\n in %x\nout %x", field, in, out)
+		}
+	}
+}
+
+// canonicalChecksum returns b with a checksum field of 0xffff (negative
+// zero) rewritten as 0x0000, the form Marshal emits.
+func canonicalChecksum(b []byte) []byte {
+	if len(b) >= headerLen && b[6] == 0xff && b[7] == 0xff {
+		b = slices.Clone(b)
+		b[6], b[7] = 0, 0
+	}
+	return b
 }

@@ -51,6 +51,12 @@ type InstanceConfig struct {
 	SourceIP netip.Addr
 	// UnicastPeers are unicast_peer addresses; empty means multicast 224.0.0.18.
 	UnicastPeers []netip.Addr
+	// AuthHMAC is keepalived's auth_hmac block (HMAC-SHA256 trailer with
+	// anti-replay, v2 and v3); nil for none. It excludes AuthType PASS.
+	AuthHMAC *HMACConfig
+	// AcceptFrom is drlb_accept_from: when set, adverts are accepted only
+	// from these sources and UnicastPeers, with multicast too.
+	AcceptFrom []netip.Addr
 	// VIPs are the virtual_ipaddress entries (carried in adverts).
 	VIPs []VIP
 	// ExcludedVIPs are virtual_ipaddress_excluded: added and removed with
@@ -170,6 +176,24 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 	}
 	if c.AuthType != AuthNone && c.AuthType != AuthPass {
 		return bad("auth_type %v not supported (PASS only)", c.AuthType)
+	}
+	if h := c.AuthHMAC; h != nil {
+		if c.AuthType != AuthNone {
+			return bad("auth_hmac cannot be combined with authentication")
+		}
+		if _, ok := h.Keys[h.ActiveKey]; !ok {
+			return bad("auth_hmac active_key %d is not one of its keys", h.ActiveKey)
+		}
+		for id, k := range h.Keys {
+			if id == 0 || len(k) < HMACKeyMin || len(k) > HMACKeyMax {
+				return bad("auth_hmac key %d: id 1-255 and %d-%d bytes needed", id, HMACKeyMin, HMACKeyMax)
+			}
+		}
+		hc := *h
+		if hc.TimeWindow == 0 {
+			hc.TimeWindow = DefaultHMACWindow(c.AdvertInterval)
+		}
+		c.AuthHMAC = &hc
 	}
 	if c.SourceIP.IsValid() && !c.SourceIP.Is4() {
 		return bad("source %v: only IPv4 transport is implemented", c.SourceIP)

@@ -7,6 +7,11 @@
 //
 //   - codec.go: Marshal and Parse of advertisements; Validate checks a parsed
 //     advertisement against an instance and returns a countable DropReason.
+//   - hmac.go: keepalived's auth_hmac trailer (HMAC-SHA256, anti-replay):
+//     SignHMAC, SplitHMACTrailer and HMACVerifier.
+//   - stranger.go: the rules that keep one forged advert from moving the
+//     master or stretching a backup's timer (Suspect actions, the bound on
+//     the interval a backup adopts).
 //   - fsm.go: the RFC state machine as a step function
 //     Step(Machine, Event, now) -> (Machine, []Action); the clock is the
 //     caller's, so tests drive time explicitly.

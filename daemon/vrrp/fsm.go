@@ -109,8 +109,19 @@ type Machine struct {
 	// MasterPriority is the priority in the master's last advert.
 	MasterPriority uint8
 	// MasterAdvertInterval is the master's advert interval (v3 backups
-	// adopt it, RFC 5798 6.4.2).
+	// adopt it, RFC 5798 6.4.2, once the master is confirmed and at most
+	// AdoptedIntervalFactor × ours).
 	MasterAdvertInterval time.Duration
+	// MasterConfirmed is set once MasterIP sent two adverts in a row; a
+	// backup adopts the master's interval only then (see stranger.go).
+	MasterConfirmed bool
+	// Claimant is the source of a single advert that claimed mastership at
+	// ClaimedAt: to a master, a higher-priority one; to a backup following a
+	// confirmed master, another source. The same source again within
+	// Master_Down_Interval makes the master yield, or the backup follow it.
+	// Zero when none is pending.
+	Claimant  netip.Addr
+	ClaimedAt time.Time
 	// TimerAt is when the machine wants an EventTimer; zero for none.
 	TimerAt time.Time
 	// PreemptAt is when a pending preempt_delay ends; zero for none.
@@ -293,7 +304,7 @@ func (m Machine) start(now time.Time, reason string) (Machine, []Action) {
 	if m.Params.WantMaster && m.State == StateInit {
 		wait = m.Params.AdvertInterval
 	}
-	m.MasterIP = netip.Addr{}
+	m.MasterIP, m.MasterConfirmed, m.Claimant, m.ClaimedAt = netip.Addr{}, false, netip.Addr{}, time.Time{}
 	m.TimerAt = now.Add(wait)
 	return m.enter(StateBackup, reason, now, []Action{RemoveVIPs{}, ResetTimer{At: m.TimerAt}})
 }
@@ -313,6 +324,7 @@ func (m Machine) enter(s State, reason string, now time.Time, acts []Action) (Ma
 func (m Machine) becomeMaster(now time.Time, reason string, acts []Action) (Machine, []Action) {
 	m.MasterIP, m.MasterPriority = m.Params.PrimaryIP, m.EffectivePriority
 	m.MasterAdvertInterval = m.Params.AdvertInterval
+	m.MasterConfirmed, m.Claimant, m.ClaimedAt = false, netip.Addr{}, time.Time{}
 	m.PreemptAt = time.Time{}
 	m.TimerAt = now.Add(m.Params.AdvertInterval)
 	acts = append(acts, SendAdvert{Priority: m.EffectivePriority}, AddVIPs{}, SendGARP{}, ResetTimer{At: m.TimerAt})
@@ -331,6 +343,7 @@ func (m Machine) enterFault(now time.Time, reason string) (Machine, []Action) {
 	}
 	acts = append(acts, ResetTimer{})
 	m.TimerAt, m.MasterIP, m.PreemptAt = time.Time{}, netip.Addr{}, time.Time{}
+	m.MasterConfirmed, m.Claimant, m.ClaimedAt = false, netip.Addr{}, time.Time{}
 	return m.enter(StateFault, reason, now, acts)
 }
 
@@ -345,12 +358,24 @@ func (m Machine) advert(ev EventAdvert, now time.Time) (Machine, []Action) {
 		higher := ev.Priority > m.EffectivePriority
 		tieLost := ev.Priority == m.EffectivePriority && ev.Src.Compare(m.Params.PrimaryIP) > 0
 		if higher || tieLost {
-			m.learnMaster(ev)
+			window := MasterDownInterval(m.Params.Version, m.adoptable(ev.AdvertInterval), m.EffectivePriority)
+			if m.Claimant != ev.Src || now.After(m.ClaimedAt.Add(window)) {
+				// One advert is not enough (stranger.go): keep the VIPs and
+				// answer at once; a live higher master answers back.
+				m.Claimant, m.ClaimedAt = ev.Src, now
+				m.TimerAt = now.Add(m.Params.AdvertInterval)
+				return m, []Action{SendAdvert{Priority: m.EffectivePriority}, ResetTimer{At: m.TimerAt},
+					Suspect{Reason: SuspectUnconfirmedTakeover, Src: ev.Src, Priority: ev.Priority, AdvertInterval: ev.AdvertInterval}}
+			}
+			m.Claimant, m.ClaimedAt = netip.Addr{}, time.Time{}
+			m.MasterIP, m.MasterPriority, m.MasterConfirmed = ev.Src, ev.Priority, true
+			extra := m.adoptInterval(ev)
 			reason := fmt.Sprintf("higher priority advert from %v (%d > %d)", ev.Src, ev.Priority, m.EffectivePriority)
 			if tieLost {
 				reason = fmt.Sprintf("equal priority %d advert from higher address %v", ev.Priority, ev.Src)
 			}
-			return m.becomeBackup(now, reason)
+			m, acts := m.becomeBackup(now, reason)
+			return m, append(acts, extra...)
 		}
 		// A lower-priority master (after a partition heals): keepalived
 		// answers at once so that it backs off without waiting an interval,
@@ -359,6 +384,9 @@ func (m Machine) advert(ev EventAdvert, now time.Time) (Machine, []Action) {
 		return m, []Action{SendAdvert{Priority: m.EffectivePriority}, SendGARP{LowerPriority: true}, ResetTimer{At: m.TimerAt}}
 	case StateBackup:
 		if ev.Priority == PriorityStop {
+			if m.MasterIP.IsValid() && ev.Src != m.MasterIP {
+				return m, []Action{Suspect{Reason: SuspectPriorityZeroNotMaster, Src: ev.Src, AdvertInterval: ev.AdvertInterval}}
+			}
 			m.TimerAt = now.Add(SkewTime(m.Params.Version, m.masterInterval(), m.EffectivePriority))
 			return m, []Action{ResetTimer{At: m.TimerAt}}
 		}
@@ -372,18 +400,58 @@ func (m Machine) advert(ev EventAdvert, now time.Time) (Machine, []Action) {
 		if !accept {
 			return m, nil // let Master_Down_Interval expire: preemption
 		}
-		m.learnMaster(ev)
+		extra := m.learnMaster(ev, now)
 		m.TimerAt = now.Add(m.MasterDown())
-		return m, []Action{ResetTimer{At: m.TimerAt}}
+		return m, append([]Action{ResetTimer{At: m.TimerAt}}, extra...)
 	}
 	return m, nil
 }
 
-func (m *Machine) learnMaster(ev EventAdvert) {
-	m.MasterIP, m.MasterPriority = ev.Src, ev.Priority
-	if m.Params.Version == Version3 && ev.AdvertInterval > 0 {
-		m.MasterAdvertInterval = ev.AdvertInterval
+// learnMaster records a backup's accepted advert. The master's adverts
+// confirm it and set its interval. Without a confirmed master, a new source
+// becomes the (unconfirmed) master. With one, another source is only a
+// claimant until it advertises again within Master_Down_Interval: the
+// backup goes on following (and honouring the priority 0 of) its master.
+// It returns the Suspect actions to report.
+func (m *Machine) learnMaster(ev EventAdvert, now time.Time) []Action {
+	switch {
+	case ev.Src == m.MasterIP:
+	case !m.MasterIP.IsValid() || !m.MasterConfirmed:
+		m.MasterIP, m.MasterPriority, m.MasterConfirmed = ev.Src, ev.Priority, false
+		return nil
+	case m.Claimant != ev.Src || now.After(m.ClaimedAt.Add(MasterDownInterval(m.Params.Version, m.adoptable(ev.AdvertInterval), m.EffectivePriority))):
+		m.Claimant, m.ClaimedAt = ev.Src, now
+		return []Action{Suspect{Reason: SuspectUnconfirmedMaster, Src: ev.Src, Priority: ev.Priority, AdvertInterval: ev.AdvertInterval}}
+	default:
+		m.MasterIP = ev.Src // the claimant repeated: the new master
 	}
+	m.Claimant, m.ClaimedAt = netip.Addr{}, time.Time{}
+	m.MasterPriority, m.MasterConfirmed = ev.Priority, true
+	return m.adoptInterval(ev)
+}
+
+// adoptInterval sets Master_Adver_Interval from a confirmed master's advert
+// (v3 only), bounded by BoundAdvertInterval.
+func (m *Machine) adoptInterval(ev EventAdvert) []Action {
+	if m.Params.Version != Version3 || ev.AdvertInterval <= 0 {
+		return nil
+	}
+	iv, bounded := BoundAdvertInterval(m.Params.AdvertInterval, ev.AdvertInterval)
+	m.MasterAdvertInterval = iv
+	if bounded {
+		return []Action{Suspect{Reason: SuspectIntervalBounded, Src: ev.Src, Priority: ev.Priority, AdvertInterval: ev.AdvertInterval}}
+	}
+	return nil
+}
+
+// adoptable is the interval a backup would adopt from an advert carrying
+// advertised: v3 bounded by BoundAdvertInterval, v2 always ours.
+func (m Machine) adoptable(advertised time.Duration) time.Duration {
+	if m.Params.Version != Version3 || advertised <= 0 {
+		return m.Params.AdvertInterval
+	}
+	iv, _ := BoundAdvertInterval(m.Params.AdvertInterval, advertised)
+	return iv
 }
 
 func (m Machine) track(ev EventTrack, now time.Time) (Machine, []Action) {

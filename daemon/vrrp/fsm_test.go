@@ -3,6 +3,7 @@ package vrrp
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,6 +15,8 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 var (
 	ipLow  = netip.MustParseAddr("172.16.1.2")
 	ipHigh = netip.MustParseAddr("172.16.1.3")
+	// ipStranger is a host on the segment that is no member of the router (the client).
+	ipStranger = netip.MustParseAddr("172.16.1.100")
 )
 
 func params(prio uint8) Params {
@@ -143,16 +146,36 @@ func TestScenarios(t *testing.T) {
 			{6 * time.Second, advert(ipHigh, 100), StateBackup, []Action{}}, // delay over: ignored
 			{5*time.Second + MasterDownInterval(Version2, time.Second, 200), EventTimer{}, StateMaster, nil},
 		}},
-		{"master yields to higher priority", params(100), []step{
+		{"master yields to a higher priority advert repeated by its source", params(100), []step{
 			{0, EventStartup{}, StateBackup, nil},
 			{down100, EventTimer{}, StateMaster, nil},
-			{down100 + time.Second, advert(ipHigh, 101), StateBackup, []Action{tr(StateMaster, StateBackup, down100+time.Second), RemoveVIPs{}, ResetTimer{At: at(down100 + time.Second + down100)},
-				RunNotify{StateBackup}}},
+			// The first one is answered at once and held.
+			{down100 + time.Second, advert(ipHigh, 101), StateMaster, []Action{SendAdvert{100}, ResetTimer{At: at(down100 + 2*time.Second)},
+				Suspect{Reason: SuspectUnconfirmedTakeover, Src: ipHigh, Priority: 101, AdvertInterval: time.Second}}},
+			{down100 + time.Second + time.Millisecond, advert(ipHigh, 101), StateBackup, []Action{tr(StateMaster, StateBackup, down100+time.Second+time.Millisecond), RemoveVIPs{},
+				ResetTimer{At: at(down100 + time.Second + time.Millisecond + MasterDownInterval(Version2, time.Second, 100))}, RunNotify{StateBackup}}},
 		}},
-		{"equal priority: higher address wins", params(100), []step{
+		{"master keeps the VIPs after a single forged priority 255 advert", params(150), []step{
 			{0, EventStartup{}, StateBackup, nil},
 			{down100, EventTimer{}, StateMaster, nil},
-			{down100 + time.Second, advert(ipHigh, 100), StateBackup, nil},
+			{down100 + time.Second/2, advert(ipStranger, 255), StateMaster, nil},
+			// Not repeated within Master_Down_Interval: a later one starts over.
+			{down100 + time.Second/2 + MasterDownInterval(Version2, time.Second, 150) + time.Millisecond, advert(ipStranger, 255), StateMaster,
+				[]Action{SendAdvert{150}, ResetTimer{At: at(down100 + 3*time.Second/2 + MasterDownInterval(Version2, time.Second, 150) + time.Millisecond)},
+					Suspect{Reason: SuspectUnconfirmedTakeover, Src: ipStranger, Priority: 255, AdvertInterval: time.Second}}},
+		}},
+		{"a different source does not confirm another's claim", params(100), []step{
+			{0, EventStartup{}, StateBackup, nil},
+			{down100, EventTimer{}, StateMaster, nil},
+			{down100 + time.Second/2, advert(ipStranger, 200), StateMaster, nil},
+			{down100 + time.Second/2 + time.Millisecond, advert(ipHigh, 200), StateMaster, nil},
+			{down100 + time.Second/2 + 2*time.Millisecond, advert(ipHigh, 200), StateBackup, nil},
+		}},
+		{"equal priority: higher address wins once it repeats", params(100), []step{
+			{0, EventStartup{}, StateBackup, nil},
+			{down100, EventTimer{}, StateMaster, nil},
+			{down100 + time.Second, advert(ipHigh, 100), StateMaster, nil},
+			{down100 + 2*time.Second, advert(ipHigh, 100), StateBackup, nil},
 		}},
 		{"equal priority: lower address loses, master asserts", Params{Version: Version2, Priority: 100, AdvertInterval: time.Second, Preempt: true, PrimaryIP: ipHigh}, []step{
 			{0, EventStartup{}, StateBackup, nil},
@@ -181,7 +204,8 @@ func TestScenarios(t *testing.T) {
 			{down100, EventTimer{}, StateMaster, nil},
 			{5 * time.Second, EventTrack{Delta: -60}, StateMaster, []Action{SendAdvert{40}}},
 			{5 * time.Second, EventTrack{Delta: -60}, StateMaster, []Action{}},
-			{5*time.Second + time.Second/2, advert(ipHigh, 90), StateBackup, nil},
+			{5*time.Second + time.Second/2, advert(ipHigh, 90), StateMaster, nil},
+			{5*time.Second + time.Second/2 + time.Millisecond, advert(ipHigh, 90), StateBackup, nil},
 		}},
 		{"shutdown of a backup", params(100), []step{
 			{0, EventStartup{}, StateBackup, nil},
@@ -202,12 +226,50 @@ func TestScenarios(t *testing.T) {
 			{4 * time.Second, EventTrack{}, StateFault, []Action{}}, // group still in fault
 			{5 * time.Second, EventForce{To: StateBackup}, StateBackup, nil},
 		}},
-		{"v3 backup adopts the master's interval", Params{Version: Version3, Priority: 100, AdvertInterval: time.Second, Preempt: true, PrimaryIP: ipLow}, []step{
+		{"v3 backup adopts the master's interval from its second advert", Params{Version: Version3, Priority: 100, AdvertInterval: time.Second, Preempt: true, PrimaryIP: ipLow}, []step{
 			{0, EventStartup{}, StateBackup, nil},
 			{time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: 100 * time.Millisecond}, StateBackup,
-				[]Action{ResetTimer{At: at(time.Second + MasterDownInterval(Version3, 100*time.Millisecond, 100))}}},
+				[]Action{ResetTimer{At: at(time.Second + MasterDownInterval(Version3, time.Second, 100))}}},
+			{time.Second + 100*time.Millisecond, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: 100 * time.Millisecond}, StateBackup,
+				[]Action{ResetTimer{At: at(time.Second + 100*time.Millisecond + MasterDownInterval(Version3, 100*time.Millisecond, 100))}}},
 			{time.Second + 300*time.Millisecond, EventAdvert{Src: ipHigh, Priority: 0, AdvertInterval: 100 * time.Millisecond}, StateBackup,
 				[]Action{ResetTimer{At: at(time.Second + 300*time.Millisecond + SkewTime(Version3, 100*time.Millisecond, 100))}}},
+		}},
+		{"v3 backup bounds the interval it adopts", Params{Version: Version3, Priority: 100, AdvertInterval: time.Second, Preempt: true, PrimaryIP: ipLow}, []step{
+			{0, EventStartup{}, StateBackup, nil},
+			{time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: 40950 * time.Millisecond}, StateBackup, nil},
+			{2 * time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: 40950 * time.Millisecond}, StateBackup,
+				[]Action{ResetTimer{At: at(2*time.Second + MasterDownInterval(Version3, 2*time.Second, 100))},
+					Suspect{Reason: SuspectIntervalBounded, Src: ipHigh, Priority: 150, AdvertInterval: 40950 * time.Millisecond}}},
+		}},
+		{"v3 backup keeps its master's interval when a stranger claims mastership once", Params{Version: Version3, Priority: 100, AdvertInterval: time.Second, Preempt: true, PrimaryIP: ipLow}, []step{
+			{0, EventStartup{}, StateBackup, nil},
+			{time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: time.Second}, StateBackup, nil},
+			{2 * time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: time.Second}, StateBackup, nil},
+			{2*time.Second + time.Second/2, EventAdvert{Src: ipStranger, Priority: 255, AdvertInterval: 40950 * time.Millisecond}, StateBackup,
+				[]Action{ResetTimer{At: at(2*time.Second + time.Second/2 + MasterDownInterval(Version3, time.Second, 100))},
+					Suspect{Reason: SuspectUnconfirmedMaster, Src: ipStranger, Priority: 255, AdvertInterval: 40950 * time.Millisecond}}},
+			{3 * time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: time.Second}, StateBackup,
+				[]Action{ResetTimer{At: at(3*time.Second + MasterDownInterval(Version3, time.Second, 100))}}},
+			// It still follows its master: that master's priority 0 counts.
+			{3*time.Second + time.Second/2, EventAdvert{Src: ipHigh, Priority: 0, AdvertInterval: time.Second}, StateBackup,
+				[]Action{ResetTimer{At: at(3*time.Second + time.Second/2 + SkewTime(Version3, time.Second, 100))}}},
+		}},
+		{"backup switches to a new master once it repeats", Params{Version: Version3, Priority: 100, AdvertInterval: time.Second, Preempt: true, PrimaryIP: ipLow}, []step{
+			{0, EventStartup{}, StateBackup, nil},
+			{time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: time.Second}, StateBackup, nil},
+			{2 * time.Second, EventAdvert{Src: ipHigh, Priority: 150, AdvertInterval: time.Second}, StateBackup, nil},
+			{2*time.Second + time.Second/2, EventAdvert{Src: ipStranger, Priority: 200, AdvertInterval: 500 * time.Millisecond}, StateBackup, nil},
+			{3 * time.Second, EventAdvert{Src: ipStranger, Priority: 200, AdvertInterval: 500 * time.Millisecond}, StateBackup,
+				[]Action{ResetTimer{At: at(3*time.Second + MasterDownInterval(Version3, 500*time.Millisecond, 100))}}},
+			{3*time.Second + time.Second/4, EventAdvert{Src: ipHigh, Priority: 0, AdvertInterval: time.Second}, StateBackup,
+				[]Action{Suspect{Reason: SuspectPriorityZeroNotMaster, Src: ipHigh, AdvertInterval: time.Second}}},
+		}},
+		{"backup ignores priority 0 from a source that is not its master", params(100), []step{
+			{0, EventStartup{}, StateBackup, nil},
+			{time.Second, advert(ipHigh, 150), StateBackup, nil},
+			{2 * time.Second, advert(ipStranger, 0), StateBackup, []Action{Suspect{Reason: SuspectPriorityZeroNotMaster, Src: ipStranger, AdvertInterval: time.Second}}},
+			{2*time.Second + skew100, EventTimer{}, StateBackup, []Action{}},
 		}},
 	}
 	for _, tt := range tests {
@@ -403,4 +465,100 @@ func TestPreemptHeld(t *testing.T) {
 	run(t, held, []step{
 		{down, EventTimer{}, StateMaster, nil}, // no master at all: take over
 	})
+}
+
+// A real preemption is confirmed within one exchange: the master answers
+// the first higher-priority advert at once, and the new master answers that
+// lower-priority advert at once, which is the confirmation.
+func TestPreemptionConfirmedByAnswer(t *testing.T) {
+	p := func(prio uint8, ip netip.Addr) Params {
+		return Params{Version: Version3, Priority: prio, AdvertInterval: time.Second, Preempt: true, PrimaryIP: ip}
+	}
+	b := NewMachine(p(100, ipHigh))
+	b, _ = Step(b, EventStartup{}, t0)
+	now := t0.Add(MasterDownInterval(Version3, time.Second, 100))
+	b, _ = Step(b, EventTimer{}, now)
+	if b.State != StateMaster {
+		t.Fatalf("b is %v, want MASTER", b.State)
+	}
+	a := NewMachine(p(150, ipLow))
+	a, _ = Step(a, EventStartup{}, now)
+	now = a.TimerAt
+	var acts []Action
+	a, acts = Step(a, EventTimer{}, now)
+	if a.State != StateMaster {
+		t.Fatalf("a is %v, want MASTER (preempting)", a.State)
+	}
+	// Deliver adverts back and forth, without time passing, until quiet.
+	ms := map[netip.Addr]*Machine{ipLow: &a, ipHigh: &b}
+	type msg struct {
+		from netip.Addr
+		prio uint8
+	}
+	var queue []msg
+	enqueue := func(from netip.Addr, acts []Action) {
+		for _, act := range acts {
+			if s, ok := act.(SendAdvert); ok {
+				queue = append(queue, msg{from, s.Priority})
+			}
+		}
+	}
+	enqueue(ipLow, acts)
+	for i := 0; len(queue) > 0 && i < 10; i++ {
+		m := queue[0]
+		queue = queue[1:]
+		to := ipLow
+		if m.from == ipLow {
+			to = ipHigh
+		}
+		var out []Action
+		*ms[to], out = Step(*ms[to], EventAdvert{Src: m.from, Priority: m.prio, AdvertInterval: time.Second}, now)
+		enqueue(to, out)
+		if b.State == StateBackup {
+			break
+		}
+	}
+	if a.State != StateMaster || b.State != StateBackup {
+		t.Fatalf("after the exchange a is %v and b is %v, want MASTER and BACKUP", a.State, b.State)
+	}
+	if b.MasterIP != ipLow || !b.MasterConfirmed {
+		t.Fatalf("b follows %v (confirmed %v), want %v confirmed", b.MasterIP, b.MasterConfirmed, ipLow)
+	}
+}
+
+func TestBoundAdvertInterval(t *testing.T) {
+	tests := []struct {
+		own, advertised, want time.Duration
+		bounded               bool
+	}{
+		{time.Second, time.Second, time.Second, false},
+		{time.Second, 100 * time.Millisecond, 100 * time.Millisecond, false},
+		{time.Second, 2 * time.Second, 2 * time.Second, false},
+		{time.Second, 2*time.Second + 10*time.Millisecond, 2 * time.Second, true},
+		{time.Second, 40950 * time.Millisecond, 2 * time.Second, true},
+		{100 * time.Millisecond, 40950 * time.Millisecond, 200 * time.Millisecond, true},
+	}
+	for _, tt := range tests {
+		got, bounded := BoundAdvertInterval(tt.own, tt.advertised)
+		if got != tt.want || bounded != tt.bounded {
+			t.Errorf("BoundAdvertInterval(%v, %v) = %v, %v; want %v, %v", tt.own, tt.advertised, got, bounded, tt.want, tt.bounded)
+		}
+	}
+}
+
+func TestSuspectReasonStrings(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range SuspectReasons() {
+		s := r.String()
+		if s == "" || strings.HasPrefix(s, "SuspectReason(") || seen[s] {
+			t.Errorf("reason %d has name %q", r, s)
+		}
+		seen[s] = true
+		if (Suspect{Reason: r, Src: ipStranger}).Detail() == "" {
+			t.Errorf("reason %v has no detail", r)
+		}
+	}
+	if len(seen) != 4 {
+		t.Errorf("%d reasons, want 4", len(seen))
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -76,6 +77,9 @@ type Counters struct {
 	AddressListMismatches uint64
 	// Drops counts dropped packets by reason.
 	Drops map[DropReason]uint64
+	// Suspects counts valid adverts the state machine did not obey at once,
+	// by reason (stranger.go).
+	Suspects map[SuspectReason]uint64
 	// Transitions counts state changes; BecameMaster counts entries into MASTER.
 	Transitions, BecameMaster uint64
 	// GARPsSent counts gratuitous ARPs sent.
@@ -185,7 +189,9 @@ type instance struct {
 	garpRunning *atomic.Int32  // ARP goroutines still sending
 	counters    Counters
 	since       time.Time
-	warned      map[DropReason]bool
+	warnings    map[string]*warnLimiter // by drop or suspect reason
+	hmac        *HMACVerifier           // nil without auth_hmac
+	hmacSeq     uint64                  // last auth_hmac sequence sent
 	// stop ends the instance's reader; scriptStop its track scripts, whose
 	// reports carry scriptGen so that stale ones are ignored.
 	stop       context.CancelFunc
@@ -283,11 +289,21 @@ func buildConfig(cfg Config) (Config, []*instance, []group, error) {
 
 // newInstance is the not yet opened runtime of ic (defaults applied).
 func newInstance(ic InstanceConfig) *instance {
-	in := &instance{cfg: ic, group: -1, warned: map[DropReason]bool{}, garpSent: &atomic.Uint64{}, garpRunning: &atomic.Int32{}}
+	in := &instance{cfg: ic, group: -1, warnings: map[string]*warnLimiter{}, garpSent: &atomic.Uint64{}, garpRunning: &atomic.Int32{}}
 	in.setAddresses()
+	in.setHMAC()
 	in.trackers = newTrackers(ic, nil)
 	in.m = NewMachine(in.machineParams())
 	return in
+}
+
+// setHMAC builds the auth_hmac verifier for cfg (nil without auth_hmac);
+// a new verifier forgets the senders' sequences.
+func (in *instance) setHMAC() {
+	in.hmac = nil
+	if h := in.cfg.AuthHMAC; h != nil {
+		in.hmac = NewHMACVerifier(*h, len(in.cfg.UnicastPeers)+len(in.cfg.AcceptFrom))
+	}
 }
 
 // setAddresses derives the advert and MASTER address lists from cfg.
@@ -339,6 +355,7 @@ func (n *Node) Status() []InstanceStatus {
 		for k, v := range n.status[i].Counters.Drops {
 			s.Counters.Drops[k] = v
 		}
+		s.Counters.Suspects = maps.Clone(n.status[i].Counters.Suspects)
 		out[i] = s
 	}
 	return out
@@ -354,6 +371,7 @@ func (n *Node) publish() {
 		for k, v := range in.counters.Drops {
 			c.Drops[k] = v
 		}
+		c.Suspects = maps.Clone(in.counters.Suspects)
 		st[i] = InstanceStatus{
 			Name: in.cfg.Name, Interface: in.cfg.Interface, VRID: in.cfg.VRID, Version: in.cfg.Version,
 			SourceIP: in.source, State: in.m.State, Priority: in.cfg.Priority, EffectivePriority: in.m.EffectivePriority,
@@ -640,7 +658,7 @@ func (in *instance) setParams() {
 	}
 	in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
 		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, LocalAddresses: []netip.Addr{in.source},
-		UnicastPeers: c.UnicastPeers}
+		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom}
 }
 
 // dialGARP opens an ARP sender per interface carrying in's addresses.
@@ -791,7 +809,11 @@ func (in *instance) trackResult() (delta int, fault bool) {
 
 func (n *Node) receive(ctx context.Context, p packetIn) {
 	in := n.insts[p.inst]
-	a, err := Parse(p.data, p.info.Src, p.info.Dst)
+	msg, trailer := p.data, []byte(nil)
+	if in.hmac != nil {
+		msg, trailer = SplitHMACTrailer(p.data, p.info.Src)
+	}
+	a, err := Parse(msg, p.info.Src, p.info.Dst)
 	if err != nil {
 		n.drop(in, DropReasonOf(err), err.Error())
 		return
@@ -800,6 +822,13 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 	if v.Drop != DropNone {
 		n.drop(in, v.Drop, v.Detail)
 		return
+	}
+	if in.hmac != nil {
+		// Before any field reaches the state machine, as keepalived does.
+		if err := in.hmac.Verify(in.cfg.Version, in.cfg.VRID, p.info.Src, msg, trailer, time.Now()); err != nil {
+			n.drop(in, DropReasonOf(err), err.Error())
+			return
+		}
 	}
 	if v.AddressListMismatch {
 		in.counters.AddressListMismatches++
@@ -826,13 +855,42 @@ func (n *Node) drop(in *instance, r DropReason, detail string) {
 	in.counters.Drops[r]++
 	msg := fmt.Sprintf("(%s) dropped VRRP packet: %s", in.cfg.Name, detail)
 	// Other VRIDs on a shared segment are normal; everything else is worth
-	// one warning per reason, then debug lines.
-	if r == DropVRID || in.warned[r] {
+	// a warning, rate-limited per reason.
+	if r == DropVRID {
 		n.log.Debug(msg, "instance", in.cfg.Name, "reason", r.String())
 		return
 	}
-	in.warned[r] = true
-	n.log.Warn(msg, "instance", in.cfg.Name, "reason", r.String())
+	n.warnLimited(in, "drop:"+r.String(), msg, "reason", r.String())
+}
+
+// suspect counts and logs (rate-limited) an advert the machine held back.
+func (n *Node) suspect(in *instance, s Suspect) {
+	if in.counters.Suspects == nil {
+		in.counters.Suspects = map[SuspectReason]uint64{}
+	}
+	in.counters.Suspects[s.Reason]++
+	n.warnLimited(in, "suspect:"+s.Reason.String(), fmt.Sprintf("(%s) %s", in.cfg.Name, s.Detail()),
+		"reason", s.Reason.String(), "from", s.Src.String())
+}
+
+// warnLimited logs msg as a warning at most once per WarnInterval for key,
+// and at the debug level in between.
+func (n *Node) warnLimited(in *instance, key, msg string, args ...any) {
+	w := in.warnings[key]
+	if w == nil {
+		w = &warnLimiter{}
+		in.warnings[key] = w
+	}
+	args = append([]any{"instance", in.cfg.Name}, args...)
+	ok, suppressed := w.allow(time.Now())
+	if !ok {
+		n.log.Debug(msg, args...)
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	n.log.Warn(msg, args...)
 }
 
 // step feeds ev to instance i, carries out the actions and moves the rest
@@ -924,6 +982,8 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 			n.notify(ctx, in.cfg.Notify, "INSTANCE", in.cfg.Name, a.State, in.m.EffectivePriority)
 		case ResetTimer:
 			// The loop re-arms its timer from every machine's TimerAt.
+		case Suspect:
+			n.suspect(in, a)
 		case Transition:
 			a.Instance = in.cfg.Name
 			in.counters.Transitions++
@@ -948,8 +1008,17 @@ func (n *Node) sendAdvert(in *instance, prio uint8) {
 	c := in.cfg
 	adv := Advertisement{Version: c.Version, VRID: c.VRID, Priority: prio, AdvertInterval: c.AdvertInterval,
 		AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
+	h := c.AuthHMAC
+	sign := h != nil && h.Mode != HMACReceiveOnly
+	if sign {
+		// One sequence per advert: every peer's copy carries the same one.
+		in.hmacSeq = NextHMACSeq(in.hmacSeq, time.Now(), !h.Monotonic, h.TimeWindow)
+	}
 	for _, dst := range in.dsts {
 		msg, err := Marshal(adv, in.source, dst)
+		if err == nil && sign {
+			msg = SignHMAC(msg, c.Version, c.VRID, in.source, h.ActiveKey, h.Keys[h.ActiveKey], in.hmacSeq)
+		}
 		if err == nil {
 			err = in.conn.Write(msg, dst)
 		}

@@ -646,3 +646,118 @@ func TestNodeSyncGroupFaultAtStart(t *testing.T) {
 	tn.linkUp.set("eth2", true)
 	eventually(t, 2*time.Second, "both MASTER after recovery", both(StateMaster))
 }
+
+// One forged priority-255 advert with the longest v3 interval (the
+// client's rogue-adverts.hex) changes neither the master nor the backup's
+// timing; it is counted on both.
+func TestNodeSingleForgedAdvertChangesNothing(t *testing.T) {
+	h := &hub{}
+	a := startNode(t, h, Config{Instances: []InstanceConfig{v3Instance("VI_1", "172.16.1.2", 150)}})
+	eventually(t, 2*time.Second, "a master", func() bool { return a.state(0) == StateMaster })
+	b := startNode(t, h, Config{Instances: []InstanceConfig{v3Instance("VI_1", "172.16.1.3", 100)}})
+	eventually(t, 2*time.Second, "b backup following a", func() bool {
+		s := b.node.Status()[0]
+		return s.State == StateBackup && s.MasterIP == netip.MustParseAddr("172.16.1.2") && s.Counters.AdvertsReceived >= 2
+	})
+	rogue := netip.MustParseAddr("172.16.1.100")
+	evil, _ := h.listen(TransportConfig{Source: rogue})
+	forged, err := Marshal(Advertisement{Version: Version3, VRID: 51, Priority: 255, AdvertInterval: 40950 * time.Millisecond,
+		Addresses: []netip.Addr{testVIP.Addr()}}, rogue, MulticastIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trA, trB := a.node.Status()[0].Counters.Transitions, b.node.Status()[0].Counters.Transitions
+	if err := evil.Write(forged, MulticastIPv4); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "the forged advert counted on both", func() bool {
+		return a.node.Status()[0].Counters.Suspects[SuspectUnconfirmedTakeover] == 1 &&
+			b.node.Status()[0].Counters.Suspects[SuspectUnconfirmedMaster] == 1
+	})
+	// Ten intervals: no transition anywhere, the VIP stays on a, and b
+	// follows a again with a's interval.
+	consistently(t, time.Second, "a master, b backup", func() bool {
+		sa, sb := a.node.Status()[0], b.node.Status()[0]
+		return sa.State == StateMaster && sb.State == StateBackup && sa.Counters.Transitions == trA && sb.Counters.Transitions == trB &&
+			a.addrs.holds(testVIP) && !b.addrs.holds(testVIP)
+	})
+	if s := b.node.Status()[0]; s.MasterIP != netip.MustParseAddr("172.16.1.2") {
+		t.Fatalf("b follows %v", s.MasterIP)
+	}
+}
+
+// A pair with auth_hmac elects and fails over as without it; a captured
+// advert replayed from its sender's address is dropped and counted, and a
+// forged one without the key too.
+func TestNodeAuthHMAC(t *testing.T) {
+	h := &hub{}
+	withHMAC := func(c InstanceConfig) InstanceConfig {
+		c.AuthHMAC = &HMACConfig{Keys: map[uint8][]byte{1: hmacTestKey()}, ActiveKey: 1}
+		return c
+	}
+	spy, _ := h.listen(TransportConfig{Source: netip.MustParseAddr("172.16.1.66")})
+	a := startNode(t, h, Config{Instances: []InstanceConfig{withHMAC(v3Instance("VI_1", "172.16.1.2", 150))}})
+	eventually(t, 2*time.Second, "a master", func() bool { return a.state(0) == StateMaster })
+	b := startNode(t, h, Config{Instances: []InstanceConfig{withHMAC(v3Instance("VI_1", "172.16.1.3", 100))}})
+	eventually(t, 2*time.Second, "b backup following a", func() bool {
+		s := b.node.Status()[0]
+		return s.State == StateBackup && s.MasterIP == netip.MustParseAddr("172.16.1.2") && s.Counters.AdvertsReceived >= 2
+	})
+	// Capture one of a's adverts: it carries a trailer.
+	buf := make([]byte, 2048)
+	var captured []byte
+	var from PacketInfo
+	for captured == nil {
+		n, info, err := spy.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Src == netip.MustParseAddr("172.16.1.2") {
+			captured, from = slices.Clone(buf[:n]), info
+		}
+	}
+	if _, tr := SplitHMACTrailer(captured, from.Src); tr == nil {
+		t.Fatalf("a's advert has no auth_hmac trailer: %x", captured)
+	}
+	// Replay it with priority 255 would need the key; replay it as it is.
+	h.deliver(spy.(*fakeConn), fakePacket{data: captured, info: from})
+	eventually(t, time.Second, "replay counted on b", func() bool { return b.node.Status()[0].Counters.Drops[DropHMACReplay] >= 1 })
+	// A stranger's advert without the key: no trailer.
+	rogue := netip.MustParseAddr("172.16.1.100")
+	forged, _ := Marshal(Advertisement{Version: Version3, VRID: 51, Priority: 255, AdvertInterval: 100 * time.Millisecond,
+		Addresses: []netip.Addr{testVIP.Addr()}}, rogue, MulticastIPv4)
+	h.deliver(spy.(*fakeConn), fakePacket{data: forged, info: PacketInfo{Src: rogue, Dst: MulticastIPv4, TTL: 255}})
+	eventually(t, time.Second, "missing trailer counted on a and b", func() bool {
+		return a.node.Status()[0].Counters.Drops[DropHMACMissing] == 1 && b.node.Status()[0].Counters.Drops[DropHMACMissing] == 1
+	})
+	if a.node.Status()[0].Counters.Suspects[SuspectUnconfirmedTakeover] != 0 {
+		t.Fatal("the forged advert reached a's state machine")
+	}
+	// Failover still works, fast (priority 0 is signed too).
+	a.stop(t)
+	eventually(t, time.Second, "b master", func() bool { return b.state(0) == StateMaster })
+	if c := b.node.Status()[0].Counters; c.PriorityZeroReceived != 1 {
+		t.Fatalf("b counters %+v", c)
+	}
+}
+
+func TestNewNodeAuthHMACErrors(t *testing.T) {
+	for name, edit := range map[string]func(*InstanceConfig){
+		"no active key": func(c *InstanceConfig) {
+			c.AuthHMAC = &HMACConfig{Keys: map[uint8][]byte{1: hmacTestKey()}, ActiveKey: 2}
+		},
+		"short key": func(c *InstanceConfig) {
+			c.AuthHMAC = &HMACConfig{Keys: map[uint8][]byte{1: []byte("short")}, ActiveKey: 1}
+		},
+		"with PASS": func(c *InstanceConfig) {
+			c.Version, c.AdvertInterval, c.AuthType, c.AuthPass = Version2, time.Second, AuthPass, "x"
+			c.AuthHMAC = &HMACConfig{Keys: map[uint8][]byte{1: hmacTestKey()}, ActiveKey: 1}
+		},
+	} {
+		c := v3Instance("VI_1", "172.16.1.2", 100)
+		edit(&c)
+		if _, err := NewNode(Config{Instances: []InstanceConfig{c}}, Options{}); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: NewNode = %v, want ErrConfig", name, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -107,6 +108,8 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		{"nopreempt", old.NoPreempt != new.NoPreempt},
 		{"preempt_delay", old.PreemptDelay != new.PreemptDelay},
 		{"authentication", old.AuthType != new.AuthType || old.AuthPass != new.AuthPass},
+		{"auth_hmac", !hmacConfigEqual(old.AuthHMAC, new.AuthHMAC)},
+		{"drlb_accept_from", !slices.Equal(old.AcceptFrom, new.AcceptFrom)},
 		{"source address", old.SourceIP != new.SourceIP},
 		{"unicast_peer", !slices.Equal(old.UnicastPeers, new.UnicastPeers)},
 		{"vrrp_mcast_group4", old.MulticastGroup != new.MulticastGroup},
@@ -336,6 +339,9 @@ func (n *Node) applyInPlace(i int, nc InstanceConfig, now time.Time) {
 	oldTransport, oldAll := in.transport(), in.allVIPs
 	in.cfg = nc
 	in.setAddresses()
+	if !hmacConfigEqual(old.AuthHMAC, nc.AuthHMAC) {
+		in.setHMAC()
+	}
 	if in.conn != nil && in.transport() != oldTransport {
 		n.closeInstance(in) // syncInterfaces below reopens it
 	} else if in.conn != nil {
@@ -396,4 +402,20 @@ func (n *Node) applyInPlace(i int, nc InstanceConfig, now time.Time) {
 	}
 	delta, fault := in.trackResult()
 	n.step(n.bg, i, EventTrack{Delta: delta, Fault: fault}, now)
+}
+
+// hmacConfigEqual compares two auth_hmac configurations (nil: none).
+func hmacConfigEqual(a, b *HMACConfig) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.ActiveKey != b.ActiveKey || a.Monotonic != b.Monotonic || a.TimeWindow != b.TimeWindow || a.Mode != b.Mode || len(a.Keys) != len(b.Keys) {
+		return false
+	}
+	for id, k := range a.Keys {
+		if !bytes.Equal(k, b.Keys[id]) {
+			return false
+		}
+	}
+	return true
 }

@@ -31,6 +31,12 @@ const (
 	DropAdvertInterval
 	DropOwnAddress
 	DropUnknownPeer
+	DropHMACMissing
+	DropHMACMalformed
+	DropHMACUnknownKey
+	DropHMACBad
+	DropHMACStale
+	DropHMACReplay
 	dropReasonCount
 )
 
@@ -51,6 +57,12 @@ var dropReasonNames = [...]string{
 	DropAdvertInterval: "advert_interval_mismatch",
 	DropOwnAddress:     "own_address",
 	DropUnknownPeer:    "unknown_peer",
+	DropHMACMissing:    "hmac_missing",
+	DropHMACMalformed:  "hmac_malformed",
+	DropHMACUnknownKey: "hmac_unknown_key",
+	DropHMACBad:        "hmac_invalid",
+	DropHMACStale:      "hmac_stale",
+	DropHMACReplay:     "hmac_replay",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -73,7 +85,7 @@ func DropReasons() []DropReason {
 	return out
 }
 
-// DropReasonOf maps an error returned by Parse to its DropReason
+// DropReasonOf maps an error returned by Parse or HMACVerifier.Verify to its DropReason
 // (DropNone for nil, DropLength for errors it does not know).
 func DropReasonOf(err error) DropReason {
 	switch {
@@ -93,6 +105,18 @@ func DropReasonOf(err error) DropReason {
 		return DropAddressFamily
 	case errors.Is(err, ErrInterval):
 		return DropInterval
+	case errors.Is(err, ErrHMACMissing):
+		return DropHMACMissing
+	case errors.Is(err, ErrHMACMalformed):
+		return DropHMACMalformed
+	case errors.Is(err, ErrHMACUnknownKey):
+		return DropHMACUnknownKey
+	case errors.Is(err, ErrHMACBad):
+		return DropHMACBad
+	case errors.Is(err, ErrHMACStale):
+		return DropHMACStale
+	case errors.Is(err, ErrHMACReplay):
+		return DropHMACReplay
 	default:
 		return DropLength
 	}
@@ -116,8 +140,11 @@ type ValidationParams struct {
 	// LocalAddresses are the instance's own source addresses: adverts from
 	// them are our own looped back.
 	LocalAddresses []netip.Addr
-	// UnicastPeers, when not empty, are the only accepted sources.
+	// UnicastPeers, when not empty, are the only accepted sources (with AcceptFrom).
 	UnicastPeers []netip.Addr
+	// AcceptFrom (drlb_accept_from), when not empty, are the only accepted
+	// sources (with UnicastPeers), multicast included.
+	AcceptFrom []netip.Addr
 }
 
 // PacketInfo is the IP-layer metadata of a received packet, as delivered by a Conn.
@@ -159,8 +186,8 @@ func Validate(a Advertisement, info PacketInfo, p ValidationParams) Verdict {
 	if slices.Contains(p.LocalAddresses, info.Src) {
 		return Verdict{Drop: DropOwnAddress, Detail: fmt.Sprintf("advert from our own address %v", info.Src)}
 	}
-	if len(p.UnicastPeers) > 0 && !slices.Contains(p.UnicastPeers, info.Src) {
-		return Verdict{Drop: DropUnknownPeer, Detail: fmt.Sprintf("advert from %v, not a unicast_peer", info.Src)}
+	if (len(p.UnicastPeers) > 0 || len(p.AcceptFrom) > 0) && !slices.Contains(p.UnicastPeers, info.Src) && !slices.Contains(p.AcceptFrom, info.Src) {
+		return Verdict{Drop: DropUnknownPeer, Detail: fmt.Sprintf("advert from %v, a stranger: not a unicast_peer or drlb_accept_from source (priority %d)", info.Src, a.Priority)}
 	}
 	if a.Version == Version2 {
 		if a.AuthType != p.AuthType {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/drlb/drlb/daemon/dataplane"
@@ -90,5 +91,93 @@ func TestKernelDRTraffic(t *testing.T) {
 	}
 	if len(obs.Services) != 1 || len(obs.Services[0].Observed) != 1 || obs.Services[0].Observed[0].ActiveConn < 1 {
 		t.Errorf("observed %+v, want rs2 with an active connection", obs.Services)
+	}
+}
+
+func drTable6(weights map[string]uint32) dataplane.Table {
+	s := dataplane.Service{VIP: netip.MustParseAddr(nstest.VIP6), Port: 80, Protocol: dataplane.TCP, Scheduler: "wrr", Interface: "eth1"}
+	for _, addr := range []string{"fd00:172:16:1::10", "fd00:172:16:1::11"} {
+		if w, ok := weights[addr]; ok {
+			s.Reals = append(s.Reals, rs(addr, w))
+		}
+	}
+	return dataplane.Table{Services: []dataplane.Service{s}}
+}
+
+// TestKernelDRTraffic6 is TestKernelDRTraffic over IPv6 (issue 14 item 4):
+// an IPVS IPv6 DR service splits real connections by weight, and an
+// established connection survives removal of the other server. It runs in
+// the VM.
+func TestKernelDRTraffic6(t *testing.T) {
+	if os.Getenv(VMEnv) != "1" {
+		testenv.Privileged(t)
+	}
+	ctx := context.Background()
+	lab := nstest.NewDRLab(t)
+	opts := dataplane.Options{NetNSPath: lab.LB.Path}
+	if err := Available(opts); err != nil {
+		if os.Getenv(VMEnv) == "1" {
+			t.Fatal(err)
+		}
+		t.Skipf("kernel without IPVS (run inside e2e/ipvsvm): %v", err)
+	}
+	b, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Apply(ctx, drTable6(map[string]uint32{"fd00:172:16:1::10": 1, "fd00:172:16:1::11": 3})); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	got := map[string]int{}
+	for range n {
+		c, _, name := lab.ConnectTo(t, nstest.VIP6)
+		c.Close()
+		got[name]++
+	}
+	t.Logf("IPv6 wrr 1:3 over %d connections: %v", n, got)
+	if d := got["rs1"] - n/4; d < -n/10 || d > n/10 {
+		t.Errorf("rs1 got %d connections, want %d ± %d", got["rs1"], n/4, n/10)
+	}
+
+	if err := b.Apply(ctx, drTable6(map[string]uint32{"fd00:172:16:1::10": 1, "fd00:172:16:1::11": 1})); err != nil {
+		t.Fatal(err)
+	}
+	var conn net.Conn
+	var reader *bufio.Reader
+	for range 10 {
+		c, r, name := lab.ConnectTo(t, nstest.VIP6)
+		if name == "rs2" {
+			conn, reader = c, r
+			break
+		}
+		c.Close()
+	}
+	if conn == nil {
+		t.Fatal("no connection landed on rs2")
+	}
+	defer conn.Close()
+	if err := b.Apply(ctx, drTable6(map[string]uint32{"fd00:172:16:1::11": 1})); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "still there?\n")
+	if line, err := reader.ReadString('\n'); err != nil || line != "rs2 still there?\n" {
+		t.Fatalf("after removing rs1 the connection answered %q, %v", line, err)
+	}
+	obs, err := b.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obs.Services) != 1 || len(obs.Services[0].Observed) != 1 || obs.Services[0].Observed[0].ActiveConn < 1 {
+		t.Errorf("observed %+v, want rs2 with an active connection", obs.Services)
+	}
+	var status strings.Builder
+	if err := dataplane.FormatIPVSADM(&status, obs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("status:\n%s", status.String())
+	if !strings.Contains(status.String(), "TCP  [fd00:172:16:1::1]:80 wrr") {
+		t.Errorf("status lacks the IPv6 service in ipvsadm's layout")
 	}
 }

@@ -361,3 +361,50 @@ func TestStateUnwritableStillApplies(t *testing.T) {
 		t.Fatalf("no warning logged; log:\n%s", logs.String())
 	}
 }
+
+// TestIPv6DRService applies an IPv6 DR service with a /64 persistence
+// granularity (issue 14 item 4) and checks what IPVS receives (family
+// INET6, netmask 64 bits, Route destinations) and the ipvsadm layout:
+// "[addr]:port" and "mask 64", as ipvsadm -ln prints IPv6 services.
+func TestIPv6DRService(t *testing.T) {
+	fake := newFake()
+	b := NewWithClient(fake)
+	s := web("wrr", rs("fd00:172:16:1::10", 1), rs("fd00:172:16:1::11", 3))
+	s.VIP = netip.MustParseAddr("fd00:172:16:1::1")
+	s.PersistenceTimeout = 300 * time.Second
+	s.PersistenceBits = 64
+	if err := b.Apply(context.Background(), dataplane.Table{Services: []dataplane.Service{s}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.services) != 1 {
+		t.Fatalf("services = %+v", fake.services)
+	}
+	got := fake.services[0]
+	if got.Family != cipvs.INET6 || got.Address != s.VIP || got.Netmask.String() != "64" {
+		t.Errorf("IPVS service = family %v address %v netmask %v, want INET6 %v 64 (IPVS takes an IPv6 mask as a prefix length)", got.Family, got.Address, got.Netmask, s.VIP)
+	}
+	for _, dests := range fake.dests {
+		for _, d := range dests {
+			if d.Family != cipvs.INET6 || d.FwdMethod != cipvs.DirectRoute {
+				t.Errorf("destination %+v: want INET6, DirectRoute", d)
+			}
+		}
+	}
+	obs, err := b.Observe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := dataplane.FormatIPVSADM(&out, obs); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"TCP  [fd00:172:16:1::1]:80 wrr persistent 300 mask 64\n",
+		"  -> [fd00:172:16:1::10]:80       Route   1 ",
+		"  -> [fd00:172:16:1::11]:80       Route   3 ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -19,15 +20,28 @@ import (
 // connKey groups the entries of a connection map: the service (VIP and
 // port) and the real server's mark.
 type connKey struct {
-	vip  [4]byte
+	vip  netip.Addr
 	port uint16
 	mark uint32
 }
 
-// markNumber is markOf as a number.
+// markNumber is a real server's mark before collisions are resolved (see
+// realMarks): its IPv4 address as a number, or for IPv6 an FNV-1a hash of
+// its 16 bytes moved at or above firstRealMark (below are slot numbers).
 func markNumber(a netip.Addr) uint32 {
-	b := a.As4()
-	return binary.BigEndian.Uint32(b[:])
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		return binary.BigEndian.Uint32(b[:])
+	}
+	h := fnv.New32a()
+	b := a.As16()
+	h.Write(b[:])
+	m := h.Sum32()
+	if m < firstRealMarkNumber {
+		m += firstRealMarkNumber
+	}
+	return m
 }
 
 // dumpElements calls fn with the key, data and verdict ("jump chain",
@@ -79,11 +93,21 @@ func connCountsNetlink(table, set string) (map[connKey]uint32, error) {
 	err := dumpElements(table, set, func(key, data []byte, _ string) {
 		// Registers are 4-byte aligned: VIP, port and 2 bytes of padding,
 		// client address, client port and padding.
-		if len(key) < 8 || len(data) != 4 {
+		if len(data) != 4 {
 			return
 		}
-		k := connKey{port: binary.BigEndian.Uint16(key[4:6]), mark: binary.NativeEndian.Uint32(data)}
-		copy(k.vip[:], key[:4])
+		var k connKey
+		switch {
+		case len(key) == 12:
+			// IPv6: service port, client port, hash of the addresses (see
+			// connHash6): the VIP is not in the key.
+			k = connKey{vip: netip.IPv6Unspecified(), port: binary.BigEndian.Uint16(key[:2])}
+		case len(key) >= 8:
+			k = connKey{vip: netip.AddrFrom4([4]byte(key[:4])), port: binary.BigEndian.Uint16(key[4:6])}
+		default:
+			return
+		}
+		k.mark = binary.NativeEndian.Uint32(data)
 		counts[k]++
 	})
 	return counts, err
@@ -98,14 +122,20 @@ func sharedElementsNetlink(table, set string) ([]*knftables.Element, error) {
 	err := dumpElements(table, set, func(key, data []byte, verdict string) {
 		// Key: VIP, protocol (1 byte in 4), port (2 in 4) and, for slots and
 		// reals, a slot number or mark (host order).
-		if len(key) != 12 && len(key) != 16 {
+		// IPv6 keys have a 16-byte VIP: 24 or 28 bytes.
+		alen := 4
+		if len(key) == 24 || len(key) == 28 {
+			alen = 16
+		}
+		if len(key) != alen+8 && len(key) != alen+12 {
 			bad = fmt.Errorf("nft: map %s: unexpected key of %d bytes", set, len(key))
 			return
 		}
-		parts := []string{netip.AddrFrom4([4]byte(key[:4])).String(), protoName(key[4]),
-			strconv.Itoa(int(binary.BigEndian.Uint16(key[8:10])))}
-		if len(key) == 16 {
-			parts = append(parts, strconv.FormatUint(uint64(binary.NativeEndian.Uint32(key[12:16])), 10))
+		vip, _ := netip.AddrFromSlice(key[:alen])
+		parts := []string{vip.String(), protoName(key[alen]),
+			strconv.Itoa(int(binary.BigEndian.Uint16(key[alen+4 : alen+6])))}
+		if len(key) == alen+12 {
+			parts = append(parts, strconv.FormatUint(uint64(binary.NativeEndian.Uint32(key[alen+8:alen+12])), 10))
 		}
 		e := &knftables.Element{Map: set, Key: parts}
 		switch {
@@ -113,6 +143,8 @@ func sharedElementsNetlink(table, set string) ([]*knftables.Element, error) {
 			e.Value = []string{verdict}
 		case set == realsMap && len(data) == 4:
 			e.Value = []string{netip.AddrFrom4([4]byte(data)).String()}
+		case set == ipv6.reals() && len(data) == 16:
+			e.Value = []string{netip.AddrFrom16([16]byte(data)).String()}
 		case len(data) == 4:
 			e.Value = []string{strconv.FormatUint(uint64(binary.NativeEndian.Uint32(data)), 10)}
 		default:
@@ -218,17 +250,27 @@ func (b *Backend) connCountsAPI(ctx context.Context, set string) (map[connKey]ui
 	}
 	counts := map[connKey]uint32{}
 	for _, e := range elems {
-		// Key: VIP . port . client . client port; value: the mark.
+		// Key: VIP . port . client . client port (IPv6: port . client
+		// port . hash); value: the mark.
+		if len(e.Key) == 3 && len(e.Value) == 1 {
+			port, err1 := strconv.ParseUint(e.Key[0], 0, 16)
+			mark, err2 := strconv.ParseUint(e.Value[0], 0, 32)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, fmt.Errorf("nft: map %s: element %v : %v: %w", set, e.Key, e.Value, err)
+			}
+			counts[connKey{vip: netip.IPv6Unspecified(), port: uint16(port), mark: uint32(mark)}]++
+			continue
+		}
 		if len(e.Key) != 4 || len(e.Value) != 1 {
 			continue
 		}
 		vip, err1 := netip.ParseAddr(e.Key[0])
 		port, err2 := strconv.ParseUint(e.Key[1], 0, 16)
 		mark, err3 := strconv.ParseUint(e.Value[0], 0, 32)
-		if err := errors.Join(err1, err2, err3); err != nil || !vip.Is4() {
+		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, fmt.Errorf("nft: map %s: element %v : %v: %w", set, e.Key, e.Value, err)
 		}
-		counts[connKey{vip: vip.As4(), port: uint16(port), mark: uint32(mark)}]++
+		counts[connKey{vip: vip.Unmap(), port: uint16(port), mark: uint32(mark)}]++
 	}
 	return counts, nil
 }

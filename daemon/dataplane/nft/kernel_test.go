@@ -417,3 +417,103 @@ func slabKB(b *testing.B) int64 {
 	b.Fatal("no Slab line in /proc/meminfo")
 	return 0
 }
+
+// TestKernelApplyDualStack is TestKernelApply's round trip for a table with
+// IPv4 and IPv6 services on one device: the kernel takes the IPv6 maps and
+// rules, a fresh back end reads the IPv6 map elements back (netlink keys
+// of 24 and 28 bytes) and changes nothing, observes the same table, and
+// removing the IPv6 services leaves the IPv4 one and no IPv6 map entry.
+func TestKernelApplyDualStack(t *testing.T) {
+	ctx := context.Background()
+	b, ns := kernelBackend(t, "dual")
+	v6 := func(s dataplane.Service) dataplane.Service {
+		s.VIP = netip.MustParseAddr("fd00:172:16:1::1")
+		return s
+	}
+	persistent := v6(svc("wlc", real("fd00:172:16:1::10", 1), real("fd00:172:16:1::11", 1)))
+	persistent.Port = 443
+	persistent.PersistenceTimeout = 300e9
+	persistent.PersistenceBits = 64
+	table := dataplane.Table{Services: []dataplane.Service{
+		svc("wrr", real("172.16.1.10", 1), real("172.16.1.11", 2)),
+		v6(svc("mh", real("fd00:172:16:1::10", 1), real("fd00:172:16:1::11", 3))),
+		persistent,
+	}}
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	before := listTable(t, ns)
+	for _, want := range []string{
+		`fwd ip6 to ip6 daddr . meta l4proto . th dport . meta mark map @reals6 device "eth1"`,
+		`fwd ip to ip daddr . meta l4proto . th dport . meta mark map @reals device "eth1"`,
+		"ip6 saddr & ffff:ffff:ffff:ffff::",
+		"fd00:172:16:1::1 . tcp . 80",
+	} {
+		if !strings.Contains(before, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, before)
+		}
+	}
+
+	t.Run("a fresh backend reads the kernel and changes nothing", func(t *testing.T) {
+		fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.Apply(ctx, table); err != nil {
+			t.Fatal(err)
+		}
+		if after := listTable(t, ns); after != before {
+			t.Errorf("reapplying from a fresh backend changed the ruleset:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+		observer, err := New(dataplane.Options{NetNSPath: ns.Path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs, err := observer.Observe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
+			t.Errorf("observed from the kernel differs from applied: %v", d)
+		}
+	})
+
+	t.Run("a fresh backend changes one IPv6 server", func(t *testing.T) {
+		changed := dataplane.Table{Services: append([]dataplane.Service(nil), table.Services...)}
+		changed.Services[1].Reals = []dataplane.Real{real("fd00:172:16:1::11", 3)}
+		fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.Apply(ctx, changed); err != nil {
+			t.Fatal(err)
+		}
+		obs, err := fresh.Observe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := dataplane.Diff(obs.Table(), changed); len(d) != 0 {
+			t.Errorf("observed differs from applied: %v", d)
+		}
+	})
+
+	t.Run("removing the IPv6 services leaves the IPv4 one", func(t *testing.T) {
+		only4 := dataplane.Table{Services: table.Services[:1]}
+		fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.Apply(ctx, only4); err != nil {
+			t.Fatal(err)
+		}
+		got := listTable(t, ns)
+		for _, gone := range []string{"fd00:172:16:1::", "fd00_172", "ip6 "} {
+			if strings.Contains(got, gone) {
+				t.Errorf("%q left after removing the IPv6 services:\n%s", gone, got)
+			}
+		}
+		if !strings.Contains(got, "172.16.1.1 . tcp . 80") {
+			t.Errorf("the IPv4 service went too:\n%s", got)
+		}
+	})
+}

@@ -13,6 +13,16 @@
 //   - persistence_timeout: a source-address affinity map (under the
 //     granularity mask) with that timeout, consulted before scheduling.
 //
+// IPv6 services work the same way with `ip6 daddr` and `fwd ip6 to`, in
+// maps of their own (a map's key type is fixed): the base chain of a device
+// holds a block of rules per family, and nft gives each rule a `meta
+// protocol` dependency, so a packet passes the other family's block
+// untouched. An IPv6 real server's mark is a hash of its address (see
+// realMarks), the persistence mask is an IPv6 prefix (`ip6 saddr &
+// ffff:ffff:ffff:ffff::` for /64), and the connection maps key a flow by
+// its ports and a hash of its addresses (see connHash6), since nft 1.0.6
+// cannot update a dynamic map with a longer key.
+//
 // A flow whose server was removed is scheduled again (for mh and sh: to the
 // server the consistent hash gives it) and keeps its new server.
 //
@@ -193,8 +203,6 @@ func (b *Backend) check(t dataplane.Table) error {
 		case s.FWMark != 0:
 			bad(s, "firewall-mark services need IPVS (netdev ingress runs before anything can set the mark)")
 			continue
-		case !s.VIP.Unmap().Is4():
-			bad(s, "IPv6 VIPs are not implemented yet")
 		case s.Port == 0:
 			bad(s, "a service without a port (all ports) needs IPVS")
 		}
@@ -246,7 +254,8 @@ func emptyCurrent() current {
 
 // sharedMap reports whether name is a map whose elements belong to services.
 func sharedMap(name string) bool {
-	return name == slotsMap || name == realsMap || strings.HasPrefix(name, "d_")
+	return name == ipv4.slots() || name == ipv4.reals() || name == ipv6.slots() || name == ipv6.reals() ||
+		strings.HasPrefix(name, "d_") || strings.HasPrefix(name, "d6_")
 }
 
 // normalizeElem writes an element key or value as read and as rendered the

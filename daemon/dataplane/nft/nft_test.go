@@ -51,12 +51,22 @@ func TestRulesetGolden(t *testing.T) {
 	persistent.Port = 443
 	persistent.PersistenceTimeout = 300 * time.Second
 	persistent.PersistenceBits = 24
+	vip6 := netip.MustParseAddr("fd00:172:16:1::1")
+	mh6 := svc("mh", real("fd00:172:16:1::10", 1), real("fd00:172:16:1::11", 1))
+	mh6.VIP = vip6
+	persistent6 := svc("wlc", real("fd00:172:16:1::10", 1), real("fd00:172:16:1::11", 1))
+	persistent6.VIP, persistent6.Port = vip6, 443
+	persistent6.PersistenceTimeout = 300 * time.Second
+	persistent6.PersistenceBits = 64
 	tests := map[string]dataplane.Table{
 		"wrr":        {Services: []dataplane.Service{svc("wrr", real("172.16.1.11", 2), real("172.16.1.10", 1))}},
 		"mh":         {Services: []dataplane.Service{svc("mh", real("172.16.1.10", 1), real("172.16.1.11", 1))}},
 		"inhibited":  {Services: []dataplane.Service{svc("rr", real("172.16.1.10", 0), real("172.16.1.11", 1))}},
 		"persistent": {Services: []dataplane.Service{persistent}},
 		"empty":      {},
+		"ipv6-mh":    {Services: []dataplane.Service{mh6}},
+		"ipv6-persistent-dual-stack": {Services: []dataplane.Service{
+			persistent6, svc("wrr", real("172.16.1.10", 1), real("172.16.1.11", 1))}},
 	}
 	for name, table := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -223,8 +233,44 @@ func TestParseDescRoundTrip(t *testing.T) {
 	}
 }
 
+// TestParseDescRoundTrip6 is TestParseDescRoundTrip for an IPv6 service:
+// bracketed addresses, a /64 granularity, and real servers whose longer
+// addresses spread over more comments, each within nft's 128 characters.
+func TestParseDescRoundTrip6(t *testing.T) {
+	s := svc("mh")
+	s.VIP = netip.MustParseAddr("fd00:172:16:1::1")
+	s.PersistenceTimeout = 60 * time.Second
+	s.PersistenceBits = 64
+	got, err := parseServiceDesc(serviceDesc(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Key() != s.Key() || got.PersistenceBits != 64 || got.Interface != "eth1" {
+		t.Errorf("round trip = %+v, want %+v", got, s)
+	}
+	var reals []dataplane.Real
+	for i := range 12 {
+		reals = append(reals, real(fmt.Sprintf("fd00:172:16:1:ffff:ffff:ffff:%x", 0x100+i), uint32(i)))
+	}
+	var back []dataplane.Real
+	for _, d := range realsDesc(reals) {
+		if len(d)+len(" h=00000000") > 128 {
+			t.Errorf("description too long for an nft comment (%d): %q", len(d), d)
+		}
+		rs, err := parseRealsDesc(d + " h=00000000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, rs...)
+	}
+	if !slices.Equal(back, reals) {
+		t.Errorf("reals round trip = %v, want %v", back, reals)
+	}
+}
+
 func FuzzParseServiceDesc(f *testing.F) {
 	f.Add("svc TCP 172.16.1.1:80 sched=wrr method=DR persist=0 bits=32 dev=eth1 h=01234567")
+	f.Add("svc TCP [fd00:172:16:1::1]:443 sched=mh method=DR persist=300 bits=64 dev=eth1 h=01234567") // IPv6, /64 persistence
 	f.Add("svc UDP [::1]:53 persist=x")
 	f.Fuzz(func(t *testing.T, s string) {
 		svc, err := parseServiceDesc(s)
@@ -270,9 +316,10 @@ func FuzzUdataComment(f *testing.F) {
 // description reader: what it accepts must describe valid addresses and
 // render back to the same description.
 func FuzzParseRealsDesc(f *testing.F) {
-	f.Add("real 172.16.1.10:80 w=1 172.16.1.11:80 w=2 h=01234567") // two reals and the hash
-	f.Add("real 10.0.0.1:80")                                      // a real without weight
-	f.Add("real 10.0.0.1:80 w=99999999999")                        // weight out of range
+	f.Add("real 172.16.1.10:80 w=1 172.16.1.11:80 w=2 h=01234567")                 // two reals and the hash
+	f.Add("real 10.0.0.1:80")                                                      // a real without weight
+	f.Add("real 10.0.0.1:80 w=99999999999")                                        // weight out of range
+	f.Add("real [fd00:172:16:1::10]:80 w=1 [fd00:172:16:1::11]:80 w=3 h=01234567") // IPv6 reals
 	f.Fuzz(func(t *testing.T, s string) {
 		reals, err := parseRealsDesc(s)
 		if err != nil {
@@ -296,4 +343,36 @@ func FuzzParseRealsDesc(f *testing.F) {
 			t.Errorf("%q: round trip gave %v (descriptions %q)", s, back, descs)
 		}
 	})
+}
+
+// TestRealMarks checks the marks of real servers: IPv4 servers keep their
+// address, IPv6 servers get a hash at or above firstRealMark (below are
+// slot numbers), distinct within a service even when hashes collide, the
+// same whatever the order of the servers.
+func TestRealMarks(t *testing.T) {
+	a := netip.MustParseAddr("fd00:172:16:1::10")
+	b := netip.MustParseAddr("fd00:172:16:1::11")
+	reals := []dataplane.Real{{Addr: b}, {Addr: a}}
+	m := realMarks(reals)
+	if m[a] < firstRealMarkNumber || m[b] < firstRealMarkNumber || m[a] == m[b] {
+		t.Errorf("marks %#x %#x: want distinct, >= %#x", m[a], m[b], firstRealMarkNumber)
+	}
+	if m2 := realMarks([]dataplane.Real{{Addr: a}, {Addr: b}}); m2[a] != m[a] || m2[b] != m[b] {
+		t.Errorf("order changed the marks: %v vs %v", m, m2)
+	}
+	if got := realMarks([]dataplane.Real{{Addr: netip.MustParseAddr("172.16.1.10")}}); got[netip.MustParseAddr("172.16.1.10")] != 0xac10010a {
+		t.Errorf("IPv4 mark = %#x, want the address 0xac10010a", got)
+	}
+	// Many IPv6 servers: every mark distinct and in range.
+	var many []dataplane.Real
+	for i := range 5000 {
+		many = append(many, dataplane.Real{Addr: netip.AddrFrom16([16]byte{0xfd, 14: byte(i >> 8), 15: byte(i)})})
+	}
+	seen := map[uint32]bool{}
+	for _, mark := range realMarks(many) {
+		if mark < firstRealMarkNumber || seen[mark] {
+			t.Fatalf("mark %#x repeated or below %#x", mark, firstRealMarkNumber)
+		}
+		seen[mark] = true
+	}
 }

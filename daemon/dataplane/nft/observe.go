@@ -179,13 +179,15 @@ func (b *Backend) Observe(ctx context.Context) (dataplane.Observation, error) {
 		}
 		for _, p := range protocols {
 			counts[p] = map[connKey]uint32{}
-			for k := 0; maps[connMapName(p, k)]; k++ {
-				c, err := b.connCounts(ctx, connMapName(p, k))
-				if err != nil {
-					return err
-				}
-				for key, n := range c {
-					counts[p][key] += n
+			for _, f := range []family{ipv4, ipv6} {
+				for k := 0; maps[f.connMap(p, k)]; k++ {
+					c, err := b.connCounts(ctx, f.connMap(p, k))
+					if err != nil {
+						return err
+					}
+					for key, n := range c {
+						counts[p][key] += n
+					}
 				}
 			}
 		}
@@ -197,8 +199,15 @@ func (b *Backend) Observe(ctx context.Context) (dataplane.Observation, error) {
 	for _, s := range services {
 		os := dataplane.ObservedService{Service: s}
 		os.Reals = nil
+		marks := realMarks(s.Reals)
+		vip := s.VIP.Unmap()
+		if vip.Is6() {
+			// IPv6 connection keys hold no VIP (see connHash6): services on one
+			// port that share a real server share its count.
+			vip = netip.IPv6Unspecified()
+		}
 		for _, r := range s.Reals {
-			k := connKey{vip: s.VIP.As4(), port: s.Port, mark: markNumber(r.Addr)}
+			k := connKey{vip: vip, port: s.Port, mark: marks[r.Addr.Unmap()]}
 			os.Observed = append(os.Observed, dataplane.ObservedReal{Real: r, ActiveConn: counts[s.Protocol][k]})
 		}
 		slices.SortFunc(os.Observed, func(a, b dataplane.ObservedReal) int {

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,24 +55,97 @@ const (
 	// realsMap maps service . mark to the real server's address; its keys are
 	// also the set of servers a service still has.
 	realsMap = "reals"
-	// serviceKeyExpr is the packet's service (VIP . protocol . port), the
-	// first part of every key of the shared maps.
-	serviceKeyExpr = "ip daddr . meta l4proto . th dport"
-	// connKeyExpr keys the per-protocol connection maps. nft 1.0.6 cannot
-	// update a dynamic map with a five-part key, hence maps per protocol.
-	connKeyExpr = "ip daddr . th dport . ip saddr . th sport"
 	// firstRealMark is the lowest mark of a real server (1.0.0.0): marks
 	// below it are slot numbers chosen by a service chain.
 	firstRealMark = "0x01000000"
 )
 
+// family is what differs between IPv4 and IPv6 services: the payload
+// keyword, the address type of maps, the names of the shared maps and
+// chains (each family has its own, since a map's key type is fixed), and
+// the width of a full persistence mask. IPv4 keeps the names it always
+// had, so an IPv4 table renders exactly as before IPv6 existed.
+type family struct {
+	ip       string // "ip" or "ip6": payload keyword, and fwd's family
+	addrType string // "ipv4_addr" or "ipv6_addr"
+	suffix   string // "" or "6", appended to shared map and chain prefixes
+	bits     int    // 32 or 128
+}
+
+var (
+	ipv4 = family{ip: "ip", addrType: "ipv4_addr", bits: 32}
+	ipv6 = family{ip: "ip6", addrType: "ipv6_addr", suffix: "6", bits: 128}
+)
+
+// familyOf returns the family of a (VIP) address.
+func familyOf(a netip.Addr) family {
+	if a.Unmap().Is4() {
+		return ipv4
+	}
+	return ipv6
+}
+
+// serviceKey is the packet's service (VIP . protocol . port), the first part
+// of every key of the shared maps.
+func (f family) serviceKey() string {
+	return f.ip + " daddr . meta l4proto . th dport"
+}
+
+// connKey keys the per-protocol IPv4 connection maps (16 bytes). nft 1.0.6
+// cannot update a dynamic map with a five-part key, hence maps per protocol.
+const connKey4 = "ip daddr . th dport . ip saddr . th sport"
+
+// connHash6 is the IPv6 connection maps' stand-in for the two addresses: nft
+// 1.0.6 cannot update a dynamic map whose key is longer than 16 bytes (it
+// aborts: "dreg < ctx->reg_low"), and an IPv6 four-tuple has 36. The key is
+// `th dport . th sport . connHash6`: 12 bytes, exact ports, a 32-bit hash of
+// the addresses. Two live flows share a key only with the same ports and a
+// hash collision (about 0.004 pairs among a million flows); the "gone"
+// rule then reschedules one of them.
+func connHash6(seed uint32) string {
+	return fmt.Sprintf("jhash ip6 daddr . ip6 saddr mod 4294967295 seed 0x%x", seed)
+}
+
+// connMapType is the type of the family's connection maps.
+func (f family) connMapType() string {
+	if f == ipv6 {
+		return "inet_service . inet_service . mark : mark"
+	}
+	return "ipv4_addr . inet_service . ipv4_addr . inet_service : mark"
+}
+
+// connLookup is the rules of a connection-lookup chain: mark ← the flow's
+// server from map m, or 0. For IPv6 the hash goes through the mark first,
+// since a map lookup will not take jhash's plain integer for a mark.
+func (f family) connLookup(m string, seed uint32) []rule {
+	if f == ipv6 {
+		return []rule{
+			mkRule("", "meta mark set "+connHash6(seed), ""),
+			mkRule("", fmt.Sprintf("meta mark set th dport . th sport . meta mark map @%s return", m), ""),
+			mkRule("", "meta mark set 0x0", ""),
+		}
+	}
+	return []rule{mkRule("", fmt.Sprintf("meta mark set %s map @%s", connKey4, m), "")}
+}
+
+// connRecord is the rule that records (or refreshes) the flow in map m.
+func (f family) connRecord(m string, seed uint32) rule {
+	if f == ipv6 {
+		return mkRule("", fmt.Sprintf("update @%s { th dport . th sport . %s : meta mark }", m, connHash6(seed)), "")
+	}
+	return mkRule("", fmt.Sprintf("update @%s { %s : meta mark }", m, connKey4), "")
+}
+
+func (f family) slots() string { return slotsMap + f.suffix }
+func (f family) reals() string { return realsMap + f.suffix }
+
 // protocols are the transport protocols a service can have; each has its
 // own (sharded) connection map.
 var protocols = [...]dataplane.Protocol{dataplane.TCP, dataplane.UDP, dataplane.SCTP}
 
-// connMapName names shard k of protocol p's connection map.
-func connMapName(p dataplane.Protocol, k int) string {
-	return fmt.Sprintf("conn_%s_%d", strings.ToLower(p.String()), k)
+// connMap names shard k of protocol p's connection map of the family.
+func (f family) connMap(p dataplane.Protocol, k int) string {
+	return fmt.Sprintf("conn%s_%s_%d", f.suffix, strings.ToLower(p.String()), k)
 }
 
 // contentChain names a chain by prefix and a hash of its rules, so an
@@ -152,12 +226,15 @@ func classOf(sched string) schedulerClass {
 	return classHash
 }
 
-// maskExpr is the persistence key: the source address under the granularity mask.
-func maskExpr(bits int) string {
-	if bits >= 32 {
-		return "ip saddr"
+// maskExpr is the persistence key: the source address under the
+// granularity mask (a dotted netmask for IPv4, an IPv6 mask such as
+// ffff:ffff:ffff:ffff:: for a /64).
+func (f family) maskExpr(bits int) string {
+	if bits >= f.bits {
+		return f.ip + " saddr"
 	}
-	return fmt.Sprintf("ip saddr & %s", net.IP(net.CIDRMask(bits, 32)))
+	mask, _ := netip.AddrFromSlice(net.CIDRMask(bits, f.bits))
+	return fmt.Sprintf("%s saddr & %s", f.ip, mask)
 }
 
 // serviceDesc is the comment of a service chain's last rule; Observe reads it back.
@@ -250,22 +327,51 @@ func gcd(a, b uint64) uint64 {
 // maxRRSlots bounds the numgen map of one service.
 const maxRRSlots = 1024
 
-// markOf is the value a real server has in a connection map: its IPv4
-// address as a 32-bit number, stable while the server stays.
-func markOf(a netip.Addr) string {
-	b := a.As4()
-	return fmt.Sprintf("0x%02x%02x%02x%02x", b[0], b[1], b[2], b[3])
+// realMarks gives every real server of a service its mark (see
+// markNumber): the IPv4 address, or for IPv6 (128 bits do not fit a mark)
+// a hash of the address at or above firstRealMark, moved to the next free
+// value in the rare case two servers of one service collide (servers in
+// address order, so every balancer assigns the same marks). Marks only
+// need to be unique within a service: every map keys them by service.
+func realMarks(reals []dataplane.Real) map[netip.Addr]uint32 {
+	out := make(map[netip.Addr]uint32, len(reals))
+	used := make(map[uint32]bool, len(reals))
+	addrs := make([]netip.Addr, 0, len(reals))
+	for _, r := range reals {
+		addrs = append(addrs, r.Addr.Unmap())
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	for _, a := range addrs {
+		if _, done := out[a]; done {
+			continue
+		}
+		m := markNumber(a)
+		for a.Is6() && used[m] {
+			m++
+			if m < firstRealMarkNumber {
+				m = firstRealMarkNumber
+			}
+		}
+		used[m] = true
+		out[a] = m
+	}
+	return out
 }
+
+// firstRealMarkNumber is firstRealMark as a number.
+const firstRealMarkNumber = 0x01000000
 
 // render turns a validated, canonical table into the ruleset.
 //
 // The base chain of each device (the ingress hook) does everything that
 // reads the shared maps; the chain of a service only computes what depends
 // on the service. The packet mark carries the chosen real server, as its
-// IPv4 address:
+// IPv4 address (an IPv6 server: a hash of its address, see realMarks).
+// Each family has this block of rules, on its own maps (see family):
 //
 //  1. return unless the frame is addressed to this host;
-//  2. mark ← connection map[VIP . port . client addr . port] (in the shard
+//  2. mark ← connection map[VIP . port . client addr . port] (IPv6: [port .
+//     client port . hash of both addresses], see connHash6; in the shard
 //     chosen by a hash of the client address and port): the server this
 //     flow already has;
 //  3. if that server is gone (service . mark not in the reals map), mark ← 0:
@@ -279,13 +385,13 @@ func markOf(a netip.Addr) string {
 //  5. a slot becomes a server: mark ← slots map[service . slot];
 //  6. persistent services record the client's server (after-dispatch map);
 //  7. record the flow in the connection map, or refresh its timeout;
-//  8. fwd ip to reals map[service . mark] device <interface>;
+//  8. fwd ip (ip6) to reals map[service . mark] device <interface>;
 //  9. drop what is addressed to a service but found no server.
 //
 // The Maglev table depends only on the servers and weights, so every
 // balancer hashes a flow to the same server: a connection survives a
 // director failover. Forwarded packets leave with the mark set to the real
-// server's address; netdev ingress runs before anything else could have
+// server's mark; netdev ingress runs before anything else could have
 // used the mark.
 func render(t dataplane.Table, cfg settings) (ruleset, error) {
 	return renderMemo(t, cfg, nil, nil)
@@ -315,7 +421,8 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 		return rs, nil
 	}
 	var devices []string
-	seenDev := map[string]bool{}
+	devFams := map[string]map[family]bool{}
+	fams := map[family]bool{}
 	for _, s := range t.Services {
 		fp := fingerprint(s)
 		parts, ok := prev[fp]
@@ -332,11 +439,45 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 		rs.services = append(rs.services, parts)
 		rs.chains = append(rs.chains, parts.chains...)
 		rs.maps = append(rs.maps, parts.maps...)
-		if !seenDev[s.Interface] {
-			seenDev[s.Interface] = true
+		f := familyOf(s.VIP)
+		fams[f] = true
+		if devFams[s.Interface] == nil {
+			devFams[s.Interface] = map[family]bool{}
 			devices = append(devices, s.Interface)
 		}
+		devFams[s.Interface][f] = true
 	}
+	blocks := map[family]func(dev string) []rule{}
+	for _, f := range []family{ipv4, ipv6} {
+		if fams[f] {
+			blocks[f] = renderFamily(&rs, f, cfg)
+		}
+	}
+	for _, dev := range devices {
+		rules := []rule{
+			// Ingress also sees unicast frames flooded to other hosts; forwarding
+			// those would duplicate the master's work.
+			mkRule("", "meta pkttype != host return", "guard"),
+		}
+		// Every rule of a family's block reads that family's header, so nft
+		// gives it a `meta protocol` dependency: a packet of the other family
+		// passes the block untouched.
+		for _, f := range []family{ipv4, ipv6} {
+			if devFams[dev][f] {
+				rules = append(rules, blocks[f](dev)...)
+			}
+		}
+		base := contentChain(baseChainName(dev), rules)
+		base.device = dev
+		rs.chains = append(rs.chains, base)
+	}
+	return rs, nil
+}
+
+// renderFamily adds the connection maps, shared maps and their chains of
+// family f to rs, and returns the function that renders a device's base
+// chain rules for f (and adds that device's dispatch maps).
+func renderFamily(rs *ruleset, f family, cfg settings) func(dev string) []rule {
 	// Connection maps, sharded by a hash of the client address and port:
 	// the kernel restarts its walk of a map for every netlink message of a
 	// dump, so listing one map of n entries costs n²/400 steps (2.5 s for
@@ -345,56 +486,46 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 	record := map[dataplane.Protocol][]string{}
 	for _, p := range protocols {
 		for k := range cfg.connShards {
-			m := connMapName(p, k)
-			rs.maps = append(rs.maps, mapSpec{name: m, typ: "ipv4_addr . inet_service . ipv4_addr . inet_service : mark",
-				timeout: cfg.connTimeout, size: cfg.connSize})
-			cl := contentChain(fmt.Sprintf("cl_%s_%d", strings.ToLower(p.String()), k),
-				[]rule{mkRule("", fmt.Sprintf("meta mark set %s map @%s", connKeyExpr, m), "")})
-			cu := contentChain(fmt.Sprintf("cu_%s_%d", strings.ToLower(p.String()), k),
-				[]rule{mkRule("", fmt.Sprintf("update @%s { %s : meta mark }", m, connKeyExpr), "")})
+			m := f.connMap(p, k)
+			rs.maps = append(rs.maps, mapSpec{name: m, typ: f.connMapType(), timeout: cfg.connTimeout, size: cfg.connSize})
+			cl := contentChain(fmt.Sprintf("cl%s_%s_%d", f.suffix, strings.ToLower(p.String()), k), f.connLookup(m, cfg.seed))
+			cu := contentChain(fmt.Sprintf("cu%s_%s_%d", f.suffix, strings.ToLower(p.String()), k), []rule{f.connRecord(m, cfg.seed)})
 			rs.chains = append(rs.chains, cl, cu)
 			lookup[p] = append(lookup[p], fmt.Sprintf("%d : jump %s", k, cl.name))
 			record[p] = append(record[p], fmt.Sprintf("%d : jump %s", k, cu.name))
 		}
 	}
-	shard := fmt.Sprintf("jhash ip saddr . th sport mod %d seed 0x%x", cfg.connShards, cfg.seed)
+	shard := fmt.Sprintf("jhash %s saddr . th sport mod %d seed 0x%x", f.ip, cfg.connShards, cfg.seed)
 	rs.maps = append(rs.maps,
-		mapSpec{name: slotsMap, typ: "ipv4_addr . inet_proto . inet_service . mark : mark"},
-		mapSpec{name: realsMap, typ: "ipv4_addr . inet_proto . inet_service . mark : ipv4_addr"})
-	for _, dev := range devices {
+		mapSpec{name: f.slots(), typ: f.addrType + " . inet_proto . inet_service . mark : mark"},
+		mapSpec{name: f.reals(), typ: f.addrType + " . inet_proto . inet_service . mark : " + f.addrType})
+	key := f.serviceKey()
+	return func(dev string) []rule {
 		// The dispatch maps keep their names and are edited element by
 		// element, so a change to one service does not rewrite the base chain.
-		dm, am := dispatchMap(dev), afterMap(dev)
+		dm, am := f.dispatchMap(dev), f.afterMap(dev)
 		rs.maps = append(rs.maps,
-			mapSpec{name: dm, typ: "ipv4_addr . inet_proto . inet_service : verdict"},
-			mapSpec{name: am, typ: "ipv4_addr . inet_proto . inet_service : verdict"})
-		rules := []rule{
-			// Ingress also sees unicast frames flooded to other hosts; forwarding
-			// those would duplicate the master's work.
-			mkRule("", "meta pkttype != host return", "guard"),
-		}
+			mapSpec{name: dm, typ: f.addrType + " . inet_proto . inet_service : verdict"},
+			mapSpec{name: am, typ: f.addrType + " . inet_proto . inet_service : verdict"})
+		var rules []rule
 		for _, p := range protocols {
 			rules = append(rules, mkRule("", fmt.Sprintf("meta l4proto %s %s vmap { %s }",
 				strings.ToLower(p.String()), shard, strings.Join(lookup[p], " , ")), "connection"))
 		}
 		rules = append(rules,
-			mkRule("", fmt.Sprintf("meta mark != 0x0 %s . meta mark != @%s meta mark set 0x0", serviceKeyExpr, realsMap), "gone"),
-			mkRule("", fmt.Sprintf("%s vmap @%s", serviceKeyExpr, dm), "dispatch"),
-			mkRule("", fmt.Sprintf("meta mark != 0x0 meta mark < %s meta mark set %s . meta mark map @%s", firstRealMark, serviceKeyExpr, slotsMap), "slot"),
-			mkRule("", fmt.Sprintf("%s vmap @%s", serviceKeyExpr, am), "persistence"))
+			mkRule("", fmt.Sprintf("meta mark != 0x0 %s . meta mark != @%s meta mark set 0x0", key, f.reals()), "gone"),
+			mkRule("", fmt.Sprintf("%s vmap @%s", key, dm), "dispatch"),
+			mkRule("", fmt.Sprintf("meta mark != 0x0 meta mark < %s meta mark set %s . meta mark map @%s", firstRealMark, key, f.slots()), "slot"),
+			mkRule("", fmt.Sprintf("%s vmap @%s", key, am), "persistence"))
 		for _, p := range protocols {
 			rules = append(rules, mkRule("", fmt.Sprintf("meta l4proto %s meta mark != 0x0 %s vmap { %s }",
 				strings.ToLower(p.String()), shard, strings.Join(record[p], " , ")), "record"))
 		}
-		rules = append(rules,
-			mkRule("", fmt.Sprintf("fwd ip to %s . meta mark map @%s device %q", serviceKeyExpr, realsMap, dev), "forward"),
+		return append(rules,
+			mkRule("", fmt.Sprintf("fwd %s to %s . meta mark map @%s device %q", f.ip, key, f.reals(), dev), "forward"),
 			// Reached only when no real server can take the packet.
-			mkRule("", fmt.Sprintf("%s @%s drop", serviceKeyExpr, dm), "no server"))
-		base := contentChain(baseChainName(dev), rules)
-		base.device = dev
-		rs.chains = append(rs.chains, base)
+			mkRule("", fmt.Sprintf("%s @%s drop", key, dm), "no server"))
 	}
-	return rs, nil
 }
 
 // fingerprint identifies everything about a canonical service that its
@@ -428,9 +559,11 @@ func persistenceMap(s dataplane.Service) string {
 	return fmt.Sprintf("p_%s_%ds_%d", serviceID(s), int64(s.PersistenceTimeout/time.Second), s.PersistenceBits)
 }
 
-func dispatchMap(device string) string { return "d_" + ident(device) }
+// dispatchMap names a device's map from service to service chain ("d_eth1", "d6_eth1").
+func (f family) dispatchMap(device string) string { return "d" + f.suffix + "_" + ident(device) }
 
-func afterMap(device string) string { return "a_" + ident(device) }
+// afterMap names a device's map from persistent service to its recording chain.
+func (f family) afterMap(device string) string { return "a" + f.suffix + "_" + ident(device) }
 
 // elementID is a service as the shared maps' keys start.
 func elementID(s dataplane.Service) string {
@@ -441,6 +574,8 @@ func elementID(s dataplane.Service) string {
 func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 	sid := serviceID(s)
 	id := elementID(s)
+	f := familyOf(s.VIP)
+	markNums := realMarks(s.Reals)
 	parts := &serviceParts{id: id, elements: map[string][][2]string{}}
 
 	var reals, slots [][2]string
@@ -448,7 +583,7 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 	var weights []uint32
 	var ids []maglev.Backend
 	for _, r := range s.Reals {
-		m := markOf(r.Addr)
+		m := fmt.Sprintf("0x%08x", markNums[r.Addr.Unmap()])
 		reals = append(reals, [2]string{id + " . " + m, r.Addr.String()})
 		marks = append(marks, m)
 		weights = append(weights, r.Weight)
@@ -474,11 +609,11 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 		}
 		slotExpr = fmt.Sprintf("numgen inc mod %d offset 1", len(seq))
 	default:
-		hkey := "ip saddr . th sport"
+		hkey := f.ip + " saddr . th sport"
 		if s.PersistenceTimeout > 0 {
-			hkey = maskExpr(s.PersistenceBits)
+			hkey = f.maskExpr(s.PersistenceBits)
 		} else if s.Scheduler == "sh" {
-			hkey = "ip saddr"
+			hkey = f.ip + " saddr"
 		}
 		// Sized by every server, inhibited ones included, so that inhibiting
 		// one keeps the table size and moves only that server's slots.
@@ -500,23 +635,23 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 		slotExpr = fmt.Sprintf("jhash %s mod %d seed 0x%x offset 1", hkey, size, cfg.seed)
 	}
 	if len(reals) > 0 {
-		parts.elements[realsMap] = reals
+		parts.elements[f.reals()] = reals
 	}
 	if len(slots) > 0 {
-		parts.elements[slotsMap] = slots
+		parts.elements[f.slots()] = slots
 	}
 
 	var rules []rule
 	if s.PersistenceTimeout > 0 && len(reals) > 0 {
 		pm := persistenceMap(s)
-		key := maskExpr(s.PersistenceBits)
-		parts.maps = append(parts.maps, mapSpec{name: pm, typ: "ipv4_addr : mark", timeout: s.PersistenceTimeout, size: cfg.connSize})
+		key := f.maskExpr(s.PersistenceBits)
+		parts.maps = append(parts.maps, mapSpec{name: pm, typ: f.addrType + " : mark", timeout: s.PersistenceTimeout, size: cfg.connSize})
 		rules = append(rules,
 			mkRule("", fmt.Sprintf("meta mark 0x0 meta mark set %s map @%s", key, pm), ""),
-			mkRule("", fmt.Sprintf("meta mark != 0x0 %s . meta mark != @%s meta mark set 0x0", serviceKeyExpr, realsMap), ""))
+			mkRule("", fmt.Sprintf("meta mark != 0x0 %s . meta mark != @%s meta mark set 0x0", f.serviceKey(), f.reals()), ""))
 		after := contentChain("svp_"+sid, []rule{mkRule("", fmt.Sprintf("meta mark != 0x0 update @%s { %s : meta mark }", pm, key), "")})
 		parts.chains = append(parts.chains, after)
-		parts.elements[afterMap(s.Interface)] = [][2]string{{id, "jump " + after.name}}
+		parts.elements[f.afterMap(s.Interface)] = [][2]string{{id, "jump " + after.name}}
 	}
 	rules = append(rules, descs...)
 	if slotExpr != "" {
@@ -526,6 +661,6 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 	rules = append(rules, mkRule("", "counter", serviceDesc(s)))
 	svc := contentChain("svc_"+sid, rules)
 	parts.chains = append([]chainSpec{svc}, parts.chains...)
-	parts.elements[dispatchMap(s.Interface)] = [][2]string{{id, "jump " + svc.name}}
+	parts.elements[f.dispatchMap(s.Interface)] = [][2]string{{id, "jump " + svc.name}}
 	return parts, nil
 }

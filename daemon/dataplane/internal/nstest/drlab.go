@@ -13,6 +13,10 @@ import (
 // VIP is the virtual address of the DR lab.
 const VIP = "172.16.1.1"
 
+// VIP6 is the IPv6 virtual address of the DR lab (dual stack: every host
+// also has fd00:172:16:1::N/64, N as in its IPv4 address).
+const VIP6 = "fd00:172:16:1::1"
+
 // DRLab is client (172.16.1.100), lb (172.16.1.2, VIP on eth1), rs1
 // (172.16.1.10) and rs2 (172.16.1.11) on one bridge, the VIP on the real
 // servers' lo with arp_ignore=1 and arp_announce=2, each real server
@@ -27,12 +31,22 @@ func NewDRLab(t *testing.T) *DRLab {
 	t.Helper()
 	sw := NewSwitch(t, "sw")
 	lab := &DRLab{Client: New(t, "cl"), LB: New(t, "lb")}
+	// Link-local addresses usable at once: the balancer solicits a real
+	// server's address from its link-local address.
+	lab.Client.Sysctl(t, "net/ipv6/conf/default/accept_dad", "0")
+	lab.LB.Sysctl(t, "net/ipv6/conf/default/accept_dad", "0")
 	sw.Plug(t, lab.Client, "p-cl", "172.16.1.100/24")
+	lab.Client.AddrAdd(t, "eth1", "fd00:172:16:1::100/64")
 	sw.Plug(t, lab.LB, "p-lb", "172.16.1.2/24")
+	lab.LB.AddrAdd(t, "eth1", "fd00:172:16:1::2/64")
 	lab.LB.AddrAdd(t, "eth1", VIP+"/32")
+	lab.LB.AddrAdd(t, "eth1", VIP6+"/128")
 	for i, name := range []string{"rs1", "rs2"} {
 		rs := New(t, name)
+		rs.Sysctl(t, "net/ipv6/conf/default/accept_dad", "0")
 		sw.Plug(t, rs, "p-"+name, fmt.Sprintf("172.16.1.%d/24", 10+i))
+		rs.AddrAdd(t, "eth1", fmt.Sprintf("fd00:172:16:1::%d/64", 10+i))
+		rs.AddrAdd(t, "lo", VIP6+"/128")
 		for _, dev := range []string{"all", "eth1"} {
 			rs.Sysctl(t, "net/ipv4/conf/"+dev+"/arp_ignore", "1")
 			rs.Sysctl(t, "net/ipv4/conf/"+dev+"/arp_announce", "2")
@@ -48,7 +62,13 @@ func NewDRLab(t *testing.T) *DRLab {
 // its reader and the name of the real server that answered.
 func (lab *DRLab) Connect(t *testing.T) (net.Conn, *bufio.Reader, string) {
 	t.Helper()
-	c, err := lab.Client.Dial(&net.Dialer{Timeout: 3 * time.Second}, VIP+":80")
+	return lab.ConnectTo(t, VIP)
+}
+
+// ConnectTo is Connect to vip:80 (VIP or VIP6).
+func (lab *DRLab) ConnectTo(t *testing.T, vip string) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
+	c, err := lab.Client.Dial(&net.Dialer{Timeout: 3 * time.Second}, net.JoinHostPort(vip, "80"))
 	if err != nil {
 		t.Fatal(err)
 	}

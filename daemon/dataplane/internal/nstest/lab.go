@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/drlb/drlb/daemon/dataplane"
 )
@@ -32,6 +33,9 @@ func (ns *NS) AddrAdd(t testing.TB, dev, cidr string) {
 	addr, err := netlink.ParseAddr(cidr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if addr.IP.To4() == nil {
+		addr.Flags |= unix.IFA_F_NODAD // test addresses are unique: usable at once
 	}
 	if err := ns.Link.AddrAdd(l, addr); err != nil {
 		t.Fatalf("%s: add %s to %s: %v", ns.Name, cidr, dev, err)
@@ -94,7 +98,7 @@ func (ns *NS) Listen(t testing.TB, addr string) net.Listener {
 	var l net.Listener
 	err := dataplane.InNetNS(ns.Path, func() error {
 		var err error
-		l, err = net.Listen("tcp4", addr)
+		l, err = net.Listen("tcp", addr) // both families for ":port"
 		return err
 	})
 	if err != nil {
@@ -109,7 +113,7 @@ func (ns *NS) Dial(d *net.Dialer, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := dataplane.InNetNS(ns.Path, func() error {
 		var err error
-		c, err = d.Dial("tcp4", addr)
+		c, err = d.Dial("tcp", addr)
 		return err
 	})
 	if err != nil {
