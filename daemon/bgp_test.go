@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,5 +244,124 @@ func TestAnnouncedServicesUseTheScaleOutTable(t *testing.T) {
 		"TCP 172.16.100.2:80": maglev.ScaleOutSize, "TCP 172.16.1.1:80": 0}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("table sizes = %v, want %v", got, want)
+	}
+}
+
+// loopSpeaker is a concurrency-safe recording Speaker for the loop test.
+type loopSpeaker struct {
+	mu        sync.Mutex
+	calls     []string
+	withdrawn time.Time
+}
+
+func (s *loopSpeaker) Announce(_ context.Context, p netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, "+"+p.String())
+	return nil
+}
+
+func (s *loopSpeaker) Withdraw(_ context.Context, p netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, "-"+p.String())
+	s.withdrawn = time.Now()
+	return nil
+}
+
+func (s *loopSpeaker) Status(context.Context) (bgp.Status, error) {
+	return bgp.Status{Sessions: []bgp.Session{{Neighbor: netip.MustParseAddr("172.16.2.1"), RemoteAS: 65000, State: bgp.StateEstablished}}}, nil
+}
+
+func (s *loopSpeaker) Close() error { return nil }
+
+func (s *loopSpeaker) snapshot() ([]string, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls), s.withdrawn
+}
+
+// timedFlush is the loop tests' fake data plane, noting when it is flushed.
+type timedFlush struct {
+	*fakeDataplane
+	mu      sync.Mutex
+	flushed time.Time
+}
+
+func (f *timedFlush) Flush(ctx context.Context) error {
+	f.mu.Lock()
+	f.flushed = time.Now()
+	f.mu.Unlock()
+	return f.fakeDataplane.Flush(ctx)
+}
+
+// TestLoopAnnouncesThenDrainsBeforeTheDataPlaneGoes runs the supervisor
+// (fake data plane, recording speaker): the route is announced after the
+// first apply, shows in status and metrics, and on stop it is withdrawn
+// first and the data plane is flushed drain_delay later.
+func TestLoopAnnouncesThenDrainsBeforeTheDataPlaneGoes(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keepalived.conf")
+	conf := strings.Replace(bgpConf, "local_as 65001", "local_as 65001\n  drain_delay 0.3", 1)
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{ConfigFile: file, RunDir: filepath.Join(dir, "run"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := &timedFlush{fakeDataplane: &fakeDataplane{}}
+	d.newDataplane = func(dataplane.Kind, dataplane.Options) (dataplane.Dataplane, error) { return fake, nil }
+	sp := &loopSpeaker{}
+	d.newSpeaker = func(context.Context, bgp.Config, *Daemon) (bgp.Speaker, error) { return sp, nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	waitFor(t, "both addresses announced", func() bool {
+		calls, _ := sp.snapshot()
+		return slices.Contains(calls, "+172.16.100.1/32") && slices.Contains(calls, "+172.16.100.2/32")
+	})
+	st := d.Status(ctx)
+	if st.BGP == nil || len(st.BGP.Routes) != 3 || !st.BGP.Routes[0].Announced || len(st.BGP.Sessions) != 1 {
+		t.Fatalf("status BGP = %+v", st.BGP)
+	}
+	mfs, err := d.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routeMetrics int
+	for _, mf := range mfs {
+		if mf.GetName() == "drlb_bgp_route_announced" {
+			for _, m := range mf.GetMetric() {
+				if m.GetGauge().GetValue() == 1 {
+					routeMetrics++
+				}
+			}
+		}
+	}
+	if routeMetrics != 3 {
+		t.Errorf("drlb_bgp_route_announced = 1 for %d services, want 3", routeMetrics)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	calls, withdrawn := sp.snapshot()
+	if !slices.Contains(calls, "-172.16.100.1/32") || !slices.Contains(calls, "-172.16.100.2/32") {
+		t.Fatalf("not withdrawn on stop: %v", calls)
+	}
+	fake.mu.Lock()
+	flushed := fake.flushed
+	fake.mu.Unlock()
+	if flushed.IsZero() || flushed.Sub(withdrawn) < 300*time.Millisecond {
+		t.Errorf("data plane flushed %v after the withdrawal, want at least drain_delay 300ms", flushed.Sub(withdrawn))
 	}
 }
