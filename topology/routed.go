@@ -197,6 +197,23 @@ func (l *Lab) Vtysh(ctx context.Context, host, command string) (string, error) {
 	return string(out), nil
 }
 
+// vtyshBounded is Vtysh for callers without a context (Status): the
+// command is killed after 5 s.
+func (l *Lab) vtyshBounded(host, command string) (string, error) {
+	cmd := exec.Command("vtysh", "-N", l.FRRPathspace(host), "-c", command)
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("vtysh -N %s: %w", l.FRRPathspace(host), err)
+	}
+	timer := time.AfterFunc(5*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	if err := cmd.Wait(); err != nil {
+		return out.String(), fmt.Errorf("vtysh -N %s -c %q: %w: %s", l.FRRPathspace(host), command, err, strings.TrimSpace(stderr.String()))
+	}
+	return out.String(), nil
+}
+
 // NextHops returns the next hops of host's route to dst as the kernel
 // holds it (an ECMP route has several), sorted; none when there is no route.
 func (l *Lab) NextHops(host string, dst netip.Addr) ([]netip.Addr, error) {
@@ -251,10 +268,17 @@ type BGPPeerStatus struct {
 
 // BGPPeers asks the FRR of host for its IPv4 unicast BGP neighbors, sorted by address.
 func (l *Lab) BGPPeers(ctx context.Context, host string) ([]BGPPeerStatus, error) {
-	out, err := l.Vtysh(ctx, host, "show bgp ipv4 unicast summary json")
+	out, err := l.Vtysh(ctx, host, bgpSummary)
 	if err != nil {
 		return nil, err
 	}
+	return parsePeers(host, out)
+}
+
+const bgpSummary = "show bgp ipv4 unicast summary json"
+
+// parsePeers reads `show bgp ipv4 unicast summary json`.
+func parsePeers(host, out string) ([]BGPPeerStatus, error) {
 	var doc struct {
 		Peers map[string]struct {
 			RemoteAS      uint32 `json:"remoteAs"`
@@ -291,11 +315,13 @@ func (l *Lab) routerStatus() []RouterStatus {
 			continue
 		}
 		rs := RouterStatus{Host: h.Name, NextHops: map[string][]string{}}
-		peers, err := l.BGPPeers(context.Background(), h.Name)
+		summary, err := l.vtyshBounded(h.Name, bgpSummary)
+		if err == nil {
+			rs.Sessions, err = parsePeers(h.Name, summary)
+		}
 		if err != nil {
 			rs.Error = err.Error()
 		}
-		rs.Sessions = peers
 		for _, v := range l.spec.VIPs {
 			vip, err := netip.ParseAddr(v)
 			if err != nil {
