@@ -265,3 +265,50 @@ func TestPasswordMismatch(t *testing.T) {
 		t.Fatal("session established with a wrong password")
 	}
 }
+
+// TestAnnounceIPv6 announces a /128 over an IPv6 session (loopback ::1):
+// the router learns it with the speaker as next hop (MP_REACH_NLRI).
+func TestAnnounceIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	level := &slog.LevelVar{}
+	level.Set(slog.LevelError)
+	srv := server.NewBgpServer(server.LoggerOption(slog.New(slog.DiscardHandler), level))
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve() }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	ctx := context.Background()
+	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: 65000, RouterId: "10.255.0.1", ListenPort: int32(port), ListenAddresses: []string{"::1"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: "::1", PeerAsn: 65001},
+		Transport: &api.Transport{PassiveMode: true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	r := &router{srv: srv, port: port}
+	s, err := New(ctx, Config{RouterID: netip.MustParseAddr("10.255.0.2"), LocalAS: 65001,
+		Neighbors: []Neighbor{{Address: netip.MustParseAddr("::1"), RemoteAS: 65000, Port: uint16(port), HoldTime: 9 * time.Second}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	eventually(t, "session established", 10*time.Second, established(s))
+	v6 := netip.MustParsePrefix("fd00:172:16:100::1/128")
+	if err := s.Announce(ctx, v6); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "router learns the /128", 5*time.Second, func() error {
+		if got := r.routes(t); got[v6] != "::1" {
+			return fmt.Errorf("router has %v, want %s via ::1", got, v6)
+		}
+		return nil
+	})
+}
