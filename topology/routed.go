@@ -10,8 +10,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -130,6 +132,9 @@ func (l *Lab) startFRR(ctx context.Context, host string, svc Service) error {
 	if err := os.WriteFile(bgpdConf, []byte(svc.FRR.Config), 0o644); err != nil {
 		return fmt.Errorf("service %s in %s: %w", svc.Name, host, err)
 	}
+	if err := ensureFRRDir(); err != nil {
+		return fmt.Errorf("service %s in %s: %w", svc.Name, host, err)
+	}
 	// A pathspace left by a crashed run would hold stale sockets and pid files.
 	_ = os.RemoveAll(filepath.Join(FRRDir, ps))
 	// -P 0: no vty TCP port; vtysh talks over the pathspace's unix sockets.
@@ -145,6 +150,27 @@ func (l *Lab) startFRR(ctx context.Context, host string, svc Service) error {
 	}
 	if err := waitFile(ctx, filepath.Join(FRRDir, ps, "bgpd.vty")); err != nil {
 		return fmt.Errorf("service %s in %s: bgpd not ready: %w", svc.Name, host, err)
+	}
+	return nil
+}
+
+// ensureFRRDir makes FRRDir if a reboot (a tmpfs /run without systemd's
+// tmpfiles) removed it: owned by user frr, whom the daemons drop to.
+func ensureFRRDir() error {
+	if _, err := os.Stat(FRRDir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(FRRDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", FRRDir, err)
+	}
+	u, err := user.Lookup("frr")
+	if err != nil {
+		return fmt.Errorf("FRR's user: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(FRRDir, uid, gid); err != nil {
+		return fmt.Errorf("chown %s to frr: %w", FRRDir, err)
 	}
 	return nil
 }
