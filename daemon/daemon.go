@@ -108,6 +108,13 @@ type Daemon struct {
 	// reference is st.comp.node.
 	node atomic.Pointer[vrrp.Node]
 
+	// notifier writes notify FIFO lines and queues smtp_alert mail (nil
+	// when the configuration has neither); VRRP's thread reads it.
+	notifier atomic.Pointer[notifier]
+	// syncd switches the IPVS sync daemon with its VRRP instance (nil
+	// without lvs_sync_daemon); VRRP's thread reads it.
+	syncd atomic.Pointer[syncDaemons]
+
 	// st is the supervisor's state: New and Run set it up before the loop
 	// starts, the loop alone reads and writes it while it runs, and Run
 	// stops its components after the loop has returned.
@@ -255,11 +262,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.runCtx = ctx
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
 	// The loop has not started: this goroutine owns d.st until it does.
-	if err := d.startDataplane(&d.st.comp, d.st.cfg); err != nil {
+	if err := d.startDataplane(ctx, &d.st.comp, d.st.cfg); err != nil {
 		_ = ctrl.Close()
 		_ = metricsSrv.Close()
 		return err
 	}
+	d.notifier.Store(startNotifier(ctx, d.st.cfg, d.log, d.runFIFOScript))
+	d.st.notifyKey = notifySettings(d.st.cfg)
+	defer func() { d.notifier.Swap(nil).close() }()
 	start := map[check.Target]bool{}
 	for t, h := range d.st.health {
 		start[t] = h.Up
@@ -323,12 +333,18 @@ type components struct {
 	vrrpChange []string
 	sched      *check.Scheduler
 	schedRun   *runner
+	// hk holds what lvs_flush, lvs_timeouts, lvs_sync_daemon started.
+	hk *housekeeping
 }
 
 // startDataplane opens the data plane when cfg has virtual servers and
 // none is open yet (at start-up, or a reload adding the first service).
-func (d *Daemon) startDataplane(c *components, cfg *config.Config) error {
-	if c.dp != nil || d.opts.VRRPOnly || len(cfg.VirtualServers) == 0 {
+func (d *Daemon) startDataplane(ctx context.Context, c *components, cfg *config.Config) error {
+	if c.dp != nil {
+		d.reloadHousekeeping(ctx, c.hk, cfg.Global.LVS)
+		return nil
+	}
+	if d.opts.VRRPOnly || len(cfg.VirtualServers) == 0 {
 		return nil
 	}
 	kind := dataplane.Kind(cfg.Global.Dataplane)
@@ -338,10 +354,13 @@ func (d *Daemon) startDataplane(c *components, cfg *config.Config) error {
 	if kind == "" {
 		kind = dataplane.KindAuto
 	}
-	dp, err := d.newDataplane(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log})
+	// lvs_timeouts tcp is the nft back end's idle timeout of its
+	// connection tables (IPVS gets all three through housekeeping).
+	dp, err := d.newDataplane(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log, ConnTimeout: cfg.Global.LVS.Timeouts.TCP})
 	if err != nil {
 		return fmt.Errorf("data plane %s: %w", kind, err)
 	}
+	c.hk = d.startHousekeeping(ctx, dp, cfg.Global.LVS)
 	// No flush here: after a crash the first Apply reconciles with what the
 	// kernel still holds (a diff), so established connections survive.
 	c.dp = &serialDataplane{Dataplane: dp}
@@ -464,7 +483,10 @@ func (d *Daemon) updateVRRP(ctx context.Context, c *components, run, compare vrr
 
 func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vrrp.Config) error {
 	d.stopVRRP(c)
-	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked})
+	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked,
+		OnNotify: func(kind, name string, state vrrp.State, prio uint8) {
+			d.notifier.Load().vrrpNotify(kind, name, state, prio)
+		}})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -571,6 +593,9 @@ func (d *Daemon) stopAll(ctx context.Context) {
 				d.log.Info("Data plane flushed")
 			}
 		}
+		d.syncd.Store(nil)
+		c.hk.stop(d.log, !d.opts.KeepDataplane)
+		c.hk = nil
 		if err := c.dp.Close(); err != nil {
 			d.log.Error("Data plane close", "error", err)
 		}
@@ -582,6 +607,7 @@ func (d *Daemon) stopAll(ctx context.Context) {
 // thread, so it only counts, publishes and queues the transition for the
 // loop, none of which waits.
 func (d *Daemon) onVRRPTransition(t vrrp.Transition) {
+	d.syncd.Load().observe(t.Instance, t.To)
 	d.metrics.vrrpTransition(t.Instance, t.To.String())
 	d.publish(api.Event{Time: t.Time, Kind: api.EventVRRP, Instance: t.Instance, From: t.From.String(), To: t.To.String(), Reason: t.Reason})
 	d.vrrpIn.push(t)

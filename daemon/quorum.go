@@ -115,6 +115,7 @@ func (d *Daemon) onQuorumChange(prev, next map[string]ServiceState) {
 			d.log.Info(fmt.Sprintf("Quorum %s for VS %s", state, id), "sorry_server_active", st.SorryActive)
 		}
 	}
+	d.notifier.Load().quorumChanged(d.st.cfg, d.st.health, prev, next)
 	runs := QuorumScripts(d.st.cfg, prev, next)
 	if len(runs) == 0 {
 		return

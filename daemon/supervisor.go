@@ -116,6 +116,8 @@ type state struct {
 	host     hostFacts
 	applied  *dataplane.Table // last table applied successfully
 	applyErr error
+	// notifyKey is notifySettings of the configuration d.notifier serves.
+	notifyKey string
 
 	reloads    int
 	lastReload time.Time
@@ -317,6 +319,7 @@ func (d *Daemon) onHealth(ctx context.Context, tr check.Transition) {
 		d.log.Info(fmt.Sprintf("Real server %s of %s is %s: %s", tr.Target.RealServer, tr.Target.VirtualServer, state, tr.Reason),
 			"latency", tr.Latency.Round(time.Microsecond))
 		d.metrics.healthTransition(tr.Target, tr.Up)
+		d.notifier.Load().healthChanged(d.st.cfg, tr)
 	}
 	up := tr.Up
 	d.publish(api.Event{Time: tr.Time, Kind: api.EventHealth, Service: tr.Target.VirtualServer, Server: tr.Target.RealServer,
@@ -365,7 +368,7 @@ func (d *Daemon) apply(ctx context.Context) {
 	services, want := decide(d.st.cfg, d.st.health, d.st.services, where, yield.Before(d.nextVRRPTimer))
 	prevServices := d.st.services
 	d.st.services = services
-	d.onQuorumChange(prevServices, services)
+	d.onQuorumChange(prevServices, services) //nolint:contextcheck // quorum scripts run in Run's context (d.runCtx), not the apply's
 	// Withdraw lost services before the (possibly slow) apply; announce after it.
 	d.withdrawBGP(ctx, services)
 	prev, prevErr, gen, cfg := d.st.applied, d.st.applyErr, d.st.gen, d.st.cfg
@@ -537,7 +540,7 @@ func (d *Daemon) onParsed(ctx context.Context, ev parsedEvent) {
 	}
 	comp, cfg := d.st.comp, ev.cfg
 	d.effect(func() effectResult {
-		if err := d.startDataplane(&comp, cfg); err != nil {
+		if err := d.startDataplane(d.runCtx, &comp, cfg); err != nil {
 			return componentsDone{comp: comp, dpErr: err}
 		}
 		// Components outlive this reload request: they live in Run's context.
@@ -574,7 +577,7 @@ func (d *Daemon) onComponentsDone(ctx context.Context, ev componentsDone) {
 		r.res.Changes = append(r.res.Changes, "bgp speaker failed: "+err.Error())
 	}
 	d.prevScriptTable.Store(r.oldScripts)
-	d.onReloadRemoved(oldCfg, r.oldHealth)
+	d.onReloadRemoved(oldCfg, r.oldHealth) //nolint:contextcheck // the removed servers' scripts run in Run's context (d.runCtx)
 	if !reflect.DeepEqual(oldVRRP, d.st.comp.vrrpCfg) {
 		r.res.Changes = append(r.res.Changes, d.st.comp.vrrpChange...)
 	}
@@ -609,6 +612,7 @@ func (d *Daemon) finishReload(ctx context.Context, ok bool) {
 	r.res.OK = ok
 	r.res.Duration = time.Since(r.begin)
 	if ok {
+		d.reloadNotifier()
 		if len(r.res.Changes) == 0 {
 			r.res.Changes = []string{"no change"}
 		}

@@ -25,17 +25,38 @@ func RealID(rs *config.RealServer) string {
 	return netip.AddrPortFrom(rs.Address, rs.Port).String()
 }
 
-// TargetOf is the health-check identity of a real server.
+// TargetOf is the health-check identity of a real server. The members of
+// a virtual_server_group share it ("group NAME"), so a real server is
+// checked once for the whole group, as keepalived does, and a reload that
+// adds or removes members leaves its checkers running.
 func TargetOf(vs *config.VirtualServer, rs *config.RealServer) check.Target {
-	return check.Target{VirtualServer: ServiceID(vs), RealServer: RealID(rs)}
+	return check.Target{VirtualServer: checkOwner(vs), RealServer: checkedID(vs, rs)}
+}
+
+// checkedID is the RealServer part of a check target: RealID, or for a
+// group member the server as its real_server line names it (with DR its
+// Port is the member's).
+func checkedID(vs *config.VirtualServer, rs *config.RealServer) string {
+	if vs.Group != "" {
+		return netip.AddrPortFrom(rs.Address, rs.GroupPort).String()
+	}
+	return RealID(rs)
+}
+
+// checkOwner is the VirtualServer part of vs's check targets.
+func checkOwner(vs *config.VirtualServer) string {
+	if vs.Group != "" {
+		return "group " + vs.Group
+	}
+	return ServiceID(vs)
 }
 
 // targetsOf lists the health-check identities of vs's real servers, in order.
 func targetsOf(vs *config.VirtualServer) []check.Target {
-	id := ServiceID(vs)
+	id := checkOwner(vs)
 	out := make([]check.Target, len(vs.RealServers))
 	for i := range vs.RealServers {
-		out[i] = check.Target{VirtualServer: id, RealServer: RealID(&vs.RealServers[i])}
+		out[i] = check.Target{VirtualServer: id, RealServer: checkedID(vs, &vs.RealServers[i])}
 	}
 	return out
 }
@@ -140,6 +161,7 @@ func CheckServers(c *config.Config, start map[check.Target]bool) ([]check.Server
 // server, so a long loop can give up its processor (package yield).
 func checkServers(c *config.Config, start map[check.Target]bool, pause func()) ([]check.Server, error) {
 	var out []check.Server
+	seen := map[check.Target]bool{} // a group's members share their servers' checks
 	for vi := range c.VirtualServers {
 		if pause != nil {
 			pause()
@@ -149,6 +171,10 @@ func checkServers(c *config.Config, start map[check.Target]bool, pause func()) (
 		for ri := range vs.RealServers {
 			rs := &vs.RealServers[ri]
 			target := targets[ri]
+			if vs.Group != "" && seen[target] {
+				continue
+			}
+			seen[target] = true
 			srv := check.Server{Target: target, Weight: rs.Weight, NotifyUp: rs.NotifyUp, NotifyDown: rs.NotifyDown}
 			up, carried := start[target]
 			for _, ck := range rs.Checkers {
@@ -285,9 +311,6 @@ func desired(c *config.Config, health map[check.Target]Health, services map[stri
 			pause()
 		}
 		vs := &c.VirtualServers[vi]
-		if vs.Group != "" {
-			continue // virtual_server_group: reported by config as not supported yet
-		}
 		if vs.HASuspend && vs.FWMark == 0 && where.Owned != nil && !where.Owned(vs.Address) {
 			continue
 		}

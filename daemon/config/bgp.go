@@ -186,7 +186,9 @@ func (p *parser) validateBGP(cfg *Config) {
 			p.errAt(at, "virtual_server %s: drlb_bgp_announce needs a drlb_bgp block", vs.Name())
 			continue
 		}
-		if vs.FWMark != 0 {
+		// A virtual_server_group's members arrive here one address each:
+		// each is announced; a fwmark (alone or as a member) cannot be.
+		if vs.FWMark != 0 || !vs.Address.IsValid() {
 			p.errAt(at, "virtual_server %s: drlb_bgp_announce needs a service address, not a fwmark", vs.Name())
 			continue
 		}

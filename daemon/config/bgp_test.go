@@ -37,6 +37,12 @@ func TestBGPParse(t *testing.T) {
 		t.Errorf("virtual server: announce %v at %+v", vs.BGPAnnounce, vs.BGPAnnouncePos)
 	}
 
+	// A virtual_server_group's addresses are each announced.
+	cfg, ds, err = Parse("t.conf", []byte(bgpBlock()+"virtual_server_group G {\n10.9.9.9 80\n10.9.9.10 80\n}\n"+strings.Replace(announced, "10.9.9.9 80", "group G", 1)), Options{})
+	if err != nil || len(cfg.VirtualServers) != 2 || !cfg.VirtualServers[1].BGPAnnounce {
+		t.Errorf("announced group: %v, %v, %+v", err, ds, cfg.VirtualServers)
+	}
+
 	cfg, _, err = Parse("t.conf", []byte(bgpBlock()), Options{})
 	if err != nil || cfg.BGP.DrainDelay != DefaultDrainDelay {
 		t.Errorf("default drain_delay: %v, %v", cfg.BGP, err)
@@ -58,6 +64,8 @@ func TestBGPDiagnostics(t *testing.T) {
 			[]want{"13:1: error: virtual_server [fd00::9]:80: drlb_bgp_announce: no drlb_bgp neighbor of the address's family"}},
 		{"announce fwmark", bgpBlock() + strings.Replace(announced, "10.9.9.9 80", "fwmark 7", 1),
 			[]want{"13:1: error: virtual_server FWM 7: drlb_bgp_announce needs a service address, not a fwmark", "14:1: warning: protocol is ignored for a fwmark service", "15:1: warning: real_server 10.0.0.99: a DR fwmark service cannot use a port"}},
+		{"announce a group with a fwmark", bgpBlock() + "virtual_server_group G {\n10.9.9.9 80\nfwmark 7\n}\n" + strings.Replace(announced, "10.9.9.9 80", "group G", 1),
+			[]want{"17:1: error: virtual_server FWM 7 (group G): drlb_bgp_announce needs a service address, not a fwmark"}},
 		{"missing everything", "drlb_bgp {\n}\n", []want{"1:1: error: drlb_bgp needs router_id", "1:1: error: drlb_bgp needs local_as", "1:1: error: drlb_bgp needs at least one neighbor"}},
 		{"router id v6", strings.Replace(bgpBlock(), "router_id 10.0.0.11", "router_id fd00::1", 1),
 			[]want{"1:1: error: drlb_bgp needs router_id", "2:11: error: drlb_bgp router_id fd00::1: must be an IPv4 address"}},

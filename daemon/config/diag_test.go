@@ -173,7 +173,6 @@ func TestDiagnostics(t *testing.T) {
 		{"TUN gue", vsrv("lvs_method TUN type gue port 6080"), Options{}, []want{"2:21: error: lvs_method TUN type gue is not supported yet: drlb programs IPIP tunnels only"}},
 		{"TUN ipip nocsum", vsrv("lvs_method TUN type ipip nocsum"), Options{}, nil},
 		{"TUN csum", vsrv("lvs_method TUN csum"), Options{}, []want{"2:16: error: lvs_method TUN csum is not supported yet"}},
-		{"virtual_server group", "virtual_server group G {\nreal_server 10.0.0.2 80 {\n}\n}\n", Options{}, []want{"1:16: error: virtual_server group (virtual_server_group) is not supported yet: its services would not be programmed"}},
 		{"nft NAT", "global_defs {\ndrlb_dataplane nft\n}\n" + vsrv(), Options{}, []want{"4:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS: the nftables data plane does DR with a port only (drlb_dataplane nft)"}},
 		{"auto NAT without IPVS", vsrv(), Options{IPVSAvailable: func() bool { return false }}, []want{"1:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS: the nftables data plane does DR with a port only (drlb_dataplane auto, and this kernel has no IPVS)"}},
 		{"auto NAT with IPVS", vsrv(), Options{IPVSAvailable: func() bool { return true }}, nil},
@@ -186,7 +185,7 @@ func TestDiagnostics(t *testing.T) {
 		{"IPv6 service, IPv4 sorry server", "virtual_server 2001:db8::1 80 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\nsorry_server 10.0.0.9 80\nreal_server 2001:db8::2 80 {\n}\n}\n", Options{}, []want{"1:1: error: virtual_server [2001:db8::1]:80: sorry_server 10.0.0.9 is not in the virtual server's address family"}},
 		{"IPv6 granularity as a netmask", "virtual_server 2001:db8::1 80 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\npersistence_timeout 60\npersistence_granularity 255.255.255.0\nreal_server 2001:db8::2 80 {\n}\n}\n", Options{}, []want{"6:25: error: persistence_granularity"}},
 		{"fwmark mixing families", "virtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\nreal_server 2001:db8::2 {\n}\n}\n", Options{}, []want{"6:13: error: real_server 2001:db8::2 is not in the address family of the earlier real servers of virtual_server FWM 3 (IPv4)"}},
-		{"nft fwmark", "global_defs {\ndrlb_dataplane nft\n}\nvirtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"4:1: error: virtual_server FWM 3: a fwmark service needs IPVS"}},
+		{"nft fwmark", "global_defs {\ndrlb_dataplane nft\n}\nvirtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"4:1: error: virtual_server FWM 3: a fwmark service (its mark is set at prerouting, after the ingress hook where nftables forwards; or write one virtual_server per address and port) needs IPVS"}},
 		{"real server with a supported checker too", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "TCP_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet"}},
 
 		// Includes.

@@ -31,6 +31,10 @@ func FuzzParse(f *testing.F) {
 		"virtual_server 10.0.0.1 { lvs_method TUN type gue port 1 remcsum }",
 		"drlb_bgp { router_id 1.2.3.4 local_as 4294967296 neighbor :: { remote_as 0 hold_time 2 bfd } neighbor 1.1.1.1 { } }\n" + // scale-out BGP block, out of range
 			"virtual_server 10.9.9.9 80 { drlb_bgp_announce yes lb_algo mh lb_kind DR real_server 10.0.0.2 80 { } }",
+		// virtual_server_group: ranges, fwmark, a use before the definition
+		"virtual_server group G { real_server 10.0.0.9 80 { TCP_CHECK { } } }\nvirtual_server_group G { 10.0.0.1-3 80\n2001:db8::1-ff 443\nfwmark 7\n10.0.0.2-1 1 }",
+		// notification and IPVS housekeeping globals
+		"global_defs { notify_fifo /f x\nsmtp_server h 25\nnotification_email { a@b }\nlvs_sync_daemon eth1 V id 1 group 224.0.0.81\nlvs_timeouts tcp 1 udp\nlvs_flush_on_stop VS }",
 	} {
 		f.Add([]byte(s))
 	}

@@ -73,9 +73,10 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 		}
 		vs.FWMark = uint32(v)
 		vs.Protocol = "" // the mark selects the packets, whatever their protocol
-	case len(b.args) >= 1 && b.args[0].text == "group":
-		// Dropping the block would leave its services unprogrammed: refuse.
-		p.errAt(b.args[0].pos, "virtual_server group (virtual_server_group) is not supported yet: its services would not be programmed; write one virtual_server block per address instead")
+	case len(b.args) >= 2 && b.args[0].text == "group":
+		vs.Group = b.args[1].text // expanded into its members by build
+	case len(b.args) == 1 && b.args[0].text == "group":
+		p.errAt(afterKey(b), "virtual_server group needs the name of a virtual_server_group")
 		return vs, false
 	case len(b.args) >= 1:
 		a, ok := p.addrTok("virtual_server", b.args[0])
@@ -99,9 +100,11 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 	if len(b.args) > 2 {
 		p.warnAt(b.args[2].pos, "virtual_server: extra %q ignored", b.args[2].text)
 	}
-	if vs.Address.Is6() {
+	switch {
+	case vs.Group != "": // set per member (expandGroup)
+	case vs.Address.Is6():
 		vs.PersistenceGranularity = 128
-	} else {
+	default:
 		vs.PersistenceGranularity = 32
 	}
 
@@ -214,6 +217,8 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 		case "drlb_bgp_announce":
 			vs.BGPAnnouncePos = p.pos(n.key.pos)
 			p.flag(n, &vs.BGPAnnounce)
+		case "smtp_alert":
+			p.optFlag(n, &vs.SMTPAlert)
 		default:
 			p.unknown(n, "virtual_server", "virtual_server")
 		}
@@ -244,7 +249,7 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 		p.warnAt(b.key.pos, "virtual_server %s does not say %s: keepalived's defaults %s are used", vs.Name(),
 			strings.Join(defaultNames(defaults), ", "), strings.Join(defaults, ", "))
 	}
-	if vs.FWMark == 0 && vs.Port == 0 && vs.PersistenceTimeout == 0 {
+	if vs.FWMark == 0 && vs.Group == "" && vs.Port == 0 && vs.PersistenceTimeout == 0 {
 		p.warnAt(b.key.pos, "virtual_server %s has no port and no persistence_timeout: a service on every port must be persistent; persistence_timeout 360 is used, as keepalived does", vs.Name())
 		vs.PersistenceTimeout = 360 * time.Second
 	}
@@ -359,7 +364,7 @@ func (p *parser) granularity(t token, vs *VirtualServer) {
 
 func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, bool) {
 	p.tick()
-	rs := RealServer{Pos: p.pos(b.key.pos), Weight: 1, Method: vs.Method, InhibitOnFailure: vs.InhibitOnFailure}
+	rs := RealServer{Pos: p.pos(b.key.pos), Weight: 1, Method: vs.Method, InhibitOnFailure: vs.InhibitOnFailure, SMTPAlert: vs.SMTPAlert}
 	if len(b.args) < 1 {
 		p.errAt(afterKey(b), "real_server needs \"IP [PORT]\"")
 		return rs, false
@@ -421,6 +426,8 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 			}
 		case "virtualhost":
 			p.str(n, &vhost)
+		case "smtp_alert":
+			p.optFlag(n, &rs.SMTPAlert)
 		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK":
 			checkNodes = append(checkNodes, n)
 		default:

@@ -29,10 +29,13 @@ type Config struct {
 	SyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups"`
 	// Instances holds every vrrp_instance block, in file order.
 	Instances []VRRPInstance `json:"vrrp_instances"`
-	// VirtualServers holds every virtual_server block, in file order.
+	// VirtualServers holds every virtual_server block, in file order; a
+	// "virtual_server group NAME" block is one entry per member of the group.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
 	// BGP is the drlb_bgp block (a drlb extension), nil without one.
 	BGP *BGP `json:"drlb_bgp,omitempty"`
+	// VirtualServerGroups holds every virtual_server_group block, in file order.
+	VirtualServerGroups []VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	// Files lists every file read (the main file first, then includes).
 	Files []string `json:"files"`
 }
@@ -83,6 +86,10 @@ type GlobalDefs struct {
 	DynamicInterfaces bool `json:"dynamic_interfaces,omitempty"`
 	// Dataplane is the drlb_dataplane extension (default auto).
 	Dataplane Dataplane `json:"drlb_dataplane"`
+	// Notify holds the notify FIFOs and smtp_alert settings.
+	Notify NotifyDefs `json:"notify"`
+	// LVS holds lvs_sync_daemon, lvs_timeouts, lvs_flush, lvs_flush_on_stop.
+	LVS LVSDefs `json:"lvs"`
 }
 
 // Garp holds gratuitous ARP / unsolicited NA timing for a VRRP instance.
@@ -123,6 +130,8 @@ type VRRPSyncGroup struct {
 	Notify Notify `json:"notify"`
 	// TrackScripts is track_script inherited by the members.
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPState is an instance's initial state.
@@ -248,6 +257,8 @@ type VRRPInstance struct {
 	Garp Garp `json:"garp"`
 	// SyncGroup names the vrrp_sync_group this instance belongs to, if any.
 	SyncGroup string `json:"sync_group,omitempty"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // VRRPScript is a vrrp_script block.
@@ -300,14 +311,15 @@ const (
 type VirtualServer struct {
 	// Pos is where the block starts.
 	Pos Position `json:"pos"`
-	// Address and Port identify an IP:PORT service; zero for fwmark/group forms.
+	// Address and Port identify an IP:PORT service; zero for the fwmark form.
 	// Virtual servers without real servers are dropped (with a warning), as keepalived does.
 	Address netip.Addr `json:"address,omitzero"`
 	// Port is the service port (see Address).
 	Port uint16 `json:"port,omitempty"`
 	// FWMark is the firewall mark for the fwmark form.
 	FWMark uint32 `json:"fwmark,omitempty"`
-	// Group is the virtual_server_group name for the group form (not supported yet).
+	// Group is the virtual_server_group this service is a member of, for
+	// the group form; Address, Port or FWMark are then the member's.
 	Group string `json:"group,omitempty"`
 	// Protocol is protocol (default TCP; empty for fwmark services).
 	Protocol Protocol `json:"protocol"`
@@ -349,6 +361,8 @@ type VirtualServer struct {
 	BGPAnnounce bool `json:"drlb_bgp_announce,omitempty"`
 	// BGPAnnouncePos is where drlb_bgp_announce is written.
 	BGPAnnouncePos Position `json:"-"`
+	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
 
 // SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.
@@ -382,6 +396,13 @@ type RealServer struct {
 	NotifyDown string `json:"notify_down,omitempty"`
 	// Checkers probe this server; the server is up when all checkers are up.
 	Checkers []Checker `json:"checkers"`
+	// SMTPAlert is smtp_alert; nil when not written: the virtual server's,
+	// else global_defs' (see NotifyDefs.AlertChecker).
+	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// GroupPort is, for a member of a virtual_server_group, the port the
+	// real_server line names (Port becomes the member's with DR): the
+	// server's identity across the group, so that it is checked once.
+	GroupPort uint16 `json:"-"`
 }
 
 // CheckerKind is the health checker type.

@@ -32,6 +32,8 @@ type parser struct {
 	// directives counts top-level keywords known to keepalived (supported
 	// or not): a file without any is empty, whatever bytes it holds.
 	directives int
+	// lvsTimeoutsPos is where lvs_timeouts is, for validateLVSDefs.
+	lvsTimeoutsPos Position
 }
 
 type instanceMeta struct {
@@ -378,13 +380,30 @@ func (p *parser) build(top []*node) *Config {
 		seenGlobal = true
 		p.globalDefs(n, &cfg.Global)
 	}
+	// virtual_server_group blocks next: "virtual_server group NAME" may
+	// come before the group it names.
+	groups := map[string]*VirtualServerGroup{}
+	for _, n := range top {
+		if n.key.text != "virtual_server_group" {
+			continue
+		}
+		if name, ok := p.blockName(n); ok {
+			if g, dup := groups[name]; dup {
+				p.errAt(n.key.pos, "virtual_server_group %s is defined twice (first at %s)", name, where(g.Pos))
+				continue
+			}
+			g := p.virtualServerGroup(n, name)
+			cfg.VirtualServerGroups = append(cfg.VirtualServerGroups, g)
+			groups[name] = &cfg.VirtualServerGroups[len(cfg.VirtualServerGroups)-1]
+		}
+	}
 	for _, n := range top {
 		p.tick()
 		if _, known := keywords().lookup(n.key.text, []string{"top"}); known {
 			p.directives++
 		}
 		switch n.key.text {
-		case "global_defs":
+		case "global_defs", "virtual_server_group":
 			// done above
 		case "vrrp_script":
 			if name, ok := p.blockName(n); ok {
@@ -412,7 +431,9 @@ func (p *parser) build(top []*node) *Config {
 			}
 		case "virtual_server":
 			if p.needBlock(n) {
-				if vs, ok := p.virtualServer(n); ok {
+				if vs, ok := p.virtualServer(n); ok && vs.Group != "" {
+					cfg.VirtualServers = append(cfg.VirtualServers, p.expandGroup(vs, groups, n.args[1].pos)...)
+				} else if ok {
 					cfg.VirtualServers = append(cfg.VirtualServers, vs)
 				}
 			}
@@ -455,6 +476,7 @@ func defaultGlobal() GlobalDefs {
 		VRRPGarp:        defaultGarp(),
 		VRRPMcastGroup4: netip.MustParseAddr("224.0.0.18"),
 		Dataplane:       DataplaneAuto,
+		Notify:          NotifyDefs{SMTPTimeout: 30 * time.Second},
 	}
 }
 
@@ -504,6 +526,9 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 				g.ScriptUser = s
 			}
 		default:
+			if p.notifyGlobal(n, g) {
+				continue
+			}
 			if strings.HasPrefix(n.key.text, "vrrp_garp_") {
 				if p.garp(n, strings.TrimPrefix(n.key.text, "vrrp_"), &g.VRRPGarp) {
 					continue
@@ -651,6 +676,8 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 			ts, names := p.trackScripts(n)
 			g.TrackScripts = append(g.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "smtp_alert":
+			p.optFlag(n, &g.SMTPAlert)
 		default:
 			p.unknown(n, "vrrp_sync_group", "vrrp_sync_group")
 		}
@@ -827,6 +854,8 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			ts, names := p.trackScripts(n)
 			in.TrackScripts = append(in.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "smtp_alert":
+			p.optFlag(n, &in.SMTPAlert)
 		default:
 			p.unknown(n, "vrrp_instance", "vrrp_instance")
 		}

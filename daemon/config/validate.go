@@ -17,6 +17,7 @@ func (p *parser) validate(cfg *Config) {
 	p.validateSyncGroups(cfg)
 	p.validateVirtualServers(cfg)
 	p.validateBGP(cfg)
+	p.validateLVSDefs(cfg)
 	if p.directives == 0 && len(cfg.Files) > 0 && !p.diags.HasErrors() {
 		// A truncated deploy or a full disk leaves such a file: say so.
 		p.warnAt(Position{File: cfg.Files[0], Line: 1, Col: 1}, "the file has no directives: drlb runs with nothing (as keepalived does), and a reload into it is refused unless `drlb reload --allow-empty`")
@@ -326,7 +327,10 @@ func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
 	var why []string
 	switch {
 	case vs.FWMark != 0:
-		why = append(why, "a fwmark service")
+		// Marks are set at prerouting (iptables mangle, nft inet), after the
+		// netdev ingress hook where nftables forwards: the mark is not known
+		// there (see README, fwmark services).
+		why = append(why, "a fwmark service (its mark is set at prerouting, after the ingress hook where nftables forwards; or write one virtual_server per address and port)")
 	case vs.Port == 0:
 		why = append(why, "a service without a port")
 	}
@@ -361,6 +365,12 @@ func (p *parser) fixPort(vs *VirtualServer, method ForwardingMethod, port *uint1
 		want = 0
 	}
 	if *port != want {
+		if vs.Group != "" {
+			// A group's real servers serve every member: the member's port
+			// (none for a fwmark member) is the one DR uses, silently.
+			*port = want
+			return
+		}
 		if vs.FWMark != 0 {
 			p.warnAt(pos, "%s: a %s fwmark service cannot use a port (%d); cleared (connect_port sets the checkers' port)", what, method, *port)
 		} else {
@@ -373,6 +383,10 @@ func (p *parser) fixPort(vs *VirtualServer, method ForwardingMethod, port *uint1
 // Name returns the virtual server as keepalived logs it: "[IP]:PORT" or "FWM N".
 func (vs *VirtualServer) Name() string {
 	switch {
+	case vs.Group != "" && (vs.FWMark != 0 || vs.Address.IsValid()):
+		m := *vs
+		m.Group = ""
+		return m.Name() + " (group " + vs.Group + ")"
 	case vs.FWMark != 0:
 		return fmt.Sprintf("FWM %d", vs.FWMark)
 	case vs.Group != "":

@@ -52,6 +52,11 @@ type Options struct {
 	Interface func(ifname string) (InterfaceState, error)
 	// RunScript runs notify and track scripts; nil means ExecScript.
 	RunScript ScriptRunner
+	// OnNotify, if set, is called where keepalived notifies (its notify
+	// scripts, notify FIFO and smtp_alert): kind "INSTANCE" or "GROUP",
+	// the instance's or group's name, the state entered and the effective
+	// priority (0 for a group). It runs on VRRP's thread and must not block.
+	OnNotify func(kind, name string, state State, priority uint8)
 	// ServicesChecked, if set, returns a channel that is closed once every
 	// service behind the node's VIPs has finished a round of health checks
 	// started at or after since (the daemon's health scheduler answers).
@@ -453,7 +458,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		if n.ifstate[in.cfg.Interface].Index == 0 && !n.cfg.DynamicInterfaces {
 			return fmt.Errorf("vrrp: instance %s: interface %s does not exist (global_defs dynamic_interfaces allows that)", in.cfg.Name, in.cfg.Interface)
 		}
-		if err := n.syncInterfaces(in, n.ifstate, true); err != nil {
+		if err := n.syncInterfaces(in, n.ifstate, true); err != nil { //nolint:contextcheck // sockets and readers live in the node's context (n.bg)
 			return err
 		}
 		if !in.staleChecked && n.ifstate[in.cfg.Interface].Index != 0 {
@@ -462,7 +467,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			in.staleChecked = true
 			n.removeStaleVIPs(in)
 		}
-		n.startScripts(in)
+		n.startScripts(in) //nolint:contextcheck // track scripts live in the node's context (n.bg)
 	}
 	ifaces := make(chan map[string]InterfaceState, 1)
 	n.workers.Go(func() { n.watchInterfaces(bg, ifaces) })
@@ -516,11 +521,11 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			now := time.Now()
 			for i, in := range n.insts {
 				before := slices.Clone(in.trackers)
-				if err := n.syncInterfaces(in, st, false); err != nil {
+				if err := n.syncInterfaces(in, st, false); err != nil { //nolint:contextcheck // sockets and readers live in the node's context (n.bg)
 					n.log.Warn(fmt.Sprintf("(%s) cannot open VRRP on %s", in.cfg.Name, in.cfg.Interface), "instance", in.cfg.Name, "err", err)
 					in.counters.Errors++
 				}
-				n.trackersChanged(i, before, now)
+				n.trackersChanged(i, before, now) //nolint:contextcheck // the preemption hold lives in the node's context (n.bg)
 			}
 		case in := <-n.released:
 			if slices.Contains(n.insts, in) && !in.m.PreemptHeldUntil.IsZero() {
@@ -528,7 +533,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 				n.log.Info(fmt.Sprintf("(%s) services checked since the interface came back: preemption allowed", in.cfg.Name), "instance", in.cfg.Name)
 			}
 		case req := <-n.updates:
-			req.reply <- n.update(req.cfg)
+			req.reply <- n.update(req.cfg) //nolint:contextcheck // instances live in the node's context (n.bg), not the update request's
 		case <-timer.C:
 			now := time.Now()
 			for i, in := range n.insts {
@@ -1076,6 +1081,13 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 // notify runs the scripts for a transition asynchronously, each bounded by
 // the script timeout; the state machine never waits for them.
 func (n *Node) notify(ctx context.Context, s NotifyScripts, kind, name string, state State, prio uint8) {
+	if n.opts.OnNotify != nil {
+		p := prio
+		if kind == "GROUP" {
+			p = 0 // keepalived gives a group priority 0
+		}
+		n.opts.OnNotify(kind, name, state, p)
+	}
 	cmds, err := NotifyCommands(s, kind, name, state, prio)
 	if err != nil {
 		n.log.Error(fmt.Sprintf("(%s) bad notify script", name), "err", err)

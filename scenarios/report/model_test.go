@@ -18,7 +18,7 @@ func readTimeline(t *testing.T, path string) []scenarios.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close() //nolint:errcheck // read-only
+	defer f.Close()
 	evs, err := scenarios.ReadTimeline(f)
 	if err != nil {
 		t.Fatal(err)
