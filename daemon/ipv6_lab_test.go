@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -21,21 +22,39 @@ import (
 
 var vip6 = netip.MustParseAddr("fd00:172:16:1::1")
 
-// ipv6Config is an IPv4 VRRP instance (as in the how-to) and an IPv6
-// virtual server on the lab's IPv6 VIP: wrr, rs1 weight 1, rs2 weight 3,
-// HTTP_GET with the lab pages' digests.
-func ipv6Config() string {
+// ipv6Config is the usual dual-stack pair: an IPv4 VRRP instance (as in
+// the how-to) and an IPv6 one (VRRPv3 over ff02::12, same VRID: VRIDs
+// are per family) in one sync group, and an IPv6 virtual server on the
+// lab's IPv6 VIP: wrr, rs1 weight 1, rs2 weight 3, HTTP_GET with the lab
+// pages' digests.
+func ipv6Config(state string, priority int) string {
 	return fmt.Sprintf(`global_defs {
   drlb_dataplane nft
 }
+vrrp_sync_group DS {
+  group {
+    V4
+    V6
+  }
+}
 vrrp_instance V4 {
-  state MASTER
+  state %[3]s
   interface eth1
   virtual_router_id 51
-  priority 100
+  priority %[4]d
   advert_int 1
   virtual_ipaddress {
     172.16.1.1/24
+  }
+}
+vrrp_instance V6 {
+  state %[3]s
+  interface eth1
+  virtual_router_id 51
+  priority %[4]d
+  advert_int 1
+  virtual_ipaddress {
+    fd00:172:16:1::1/128
   }
 }
 virtual_server fd00:172:16:1::1 80 {
@@ -48,7 +67,7 @@ virtual_server fd00:172:16:1::1 80 {
     HTTP_GET {
       url {
         path /teste.html
-        digest %s
+        digest %[1]s
       }
       connect_timeout 1
     }
@@ -58,13 +77,40 @@ virtual_server fd00:172:16:1::1 80 {
     HTTP_GET {
       url {
         path /teste.html
-        digest %s
+        digest %[2]s
       }
       connect_timeout 1
     }
   }
 }
-`, pageDigest("rs1"), pageDigest("rs2"))
+`, pageDigest("rs1"), pageDigest("rs2"), state, priority)
+}
+
+// states returns b's instance states by name ("unreachable" for none).
+func (b *balancer) states() map[string]string {
+	st, err := b.status()
+	if err != nil {
+		return map[string]string{"error": "unreachable"}
+	}
+	out := map[string]string{}
+	for _, in := range st.Instances {
+		out[in.Name] = in.State
+	}
+	return out
+}
+
+// neighEntry is the client's neighbour cache entry for ip ("ip -6 neigh"
+// or "ip -4 neigh"), lower case, without asking the network.
+func neighEntry(lab *topology.Lab, ip netip.Addr) string {
+	fam := "-4"
+	if ip.Is6() {
+		fam = "-6"
+	}
+	out, err := lab.Output(context.Background(), "client", "ip", fam, "neigh", "show", ip.String())
+	if err != nil {
+		return err.Error()
+	}
+	return strings.ToLower(string(out))
 }
 
 // serve6 fetches /data through the IPv6 VIP from the client and returns the serving host.
@@ -106,32 +152,38 @@ func ndpOwner(lab *topology.Lab, ip netip.Addr) string {
 	return mac.String()
 }
 
-// The IPv6 VIP is held on lb1 statically: VRRP over IPv6 is another
-// engineer's work (ipv6-vrrp); this spec proves the IPv6 data plane and
-// checks end to end with a real client, real servers and drlb.
+// lb1 and lb2 run drlb with a dual-stack sync group: VRRP over IPv6
+// puts the IPv6 VIP on the master (no DAD, preferred lifetime 0, as
+// keepalived adds a /128: otherwise the checkers' connections to the real
+// servers would leave from the VIP, which the real servers hold on lo,
+// and never be answered). The specs prove the IPv6 data plane, checks and
+// failover end to end with a real client, real servers and drlb.
 var _ = Describe("drlb with an IPv6 virtual server", Ordered, Label("daemon", "ipv6"), func() {
 	var lab *topology.Lab
-	var lb1 *balancer
+	var lb1, lb2 *balancer
 
 	BeforeAll(func() {
 		testenv.PrivilegedGinkgo("nft")
 		lab = labtest.Up(labtest.Name("d6"), topology.Seed(), binDir)
+		lb1 = startDrlb(lab, "lb1", ipv6Config("MASTER", 100))
+		lb2 = startDrlb(lab, "lb2", ipv6Config("BACKUP", 90))
+		Eventually(lb1.states).WithTimeout(10 * time.Second).Should(Equal(map[string]string{"V4": "MASTER", "V6": "MASTER"}))
+		Eventually(lb2.states).WithTimeout(5 * time.Second).Should(Equal(map[string]string{"V4": "BACKUP", "V6": "BACKUP"}))
 		h, err := lab.Handle("lb1")
 		Expect(err).NotTo(HaveOccurred())
 		eth1, err := h.LinkByName("eth1")
 		Expect(err).NotTo(HaveOccurred())
-		addr, err := netlink.ParseAddr(vip6.String() + "/128")
+		addrs, err := h.AddrList(eth1, netlink.FAMILY_V6)
 		Expect(err).NotTo(HaveOccurred())
-		// As keepalived adds a /128 IPv6 VIP: no DAD, preferred lifetime 0
-		// (deprecated; keepalived.conf(5), preferred_lft), so that it is
-		// never chosen as a source address.
-		// Without that the checkers' connections to the real servers leave
-		// from the VIP (longest matching prefix), which the real servers
-		// hold on lo: their answers never come back.
-		addr.Flags = unix.IFA_F_NODAD
-		addr.ValidLft, addr.PreferedLft = 0xffffffff, 0
-		Expect(h.AddrAdd(eth1, addr)).To(Succeed())
-		lb1 = startDrlb(lab, "lb1", ipv6Config())
+		var vipAddr *netlink.Addr
+		for i := range addrs {
+			if addrs[i].IP.Equal(vip6.AsSlice()) {
+				vipAddr = &addrs[i]
+			}
+		}
+		Expect(vipAddr).NotTo(BeNil(), "VRRP put the IPv6 VIP on lb1")
+		Expect(vipAddr.Flags & unix.IFA_F_NODAD).NotTo(BeZero())
+		Expect(vipAddr.PreferedLft).To(BeZero(), "the /128 VIP is deprecated")
 	})
 
 	It("reaches http://[fd00:172:16:1::1]/data through lb1, split by weight within 10 %", func() {
@@ -179,5 +231,53 @@ var _ = Describe("drlb with an IPv6 virtual server", Ordered, Label("daemon", "i
 		Expect(lab.ResetPage("rs1", topology.TestPage)).To(Succeed())
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(bound).
 			Should(ConsistOf("[fd00:172:16:1::10]:80", "[fd00:172:16:1::11]:80"))
+	})
+
+	It("moves both VIPs to lb2 when lb1 is killed, and the client's neighbour entry follows by unsolicited NA", func() {
+		lb1MAC, err := lab.MAC("lb1", "eth1")
+		Expect(err).NotTo(HaveOccurred())
+		lb2MAC, err := lab.MAC("lb2", "eth1")
+		Expect(err).NotTo(HaveOccurred())
+		// The client talks to both VIPs through lb1 first: its entries exist.
+		Expect(servers6(lab, 5)).NotTo(HaveKey("error"))
+		// No IPv4 service here: a connection to the IPv4 VIP, which lb1
+		// holds (and refuses), fills that entry.
+		if resp, err := lab.HTTPClient("client", time.Second).Get("http://172.16.1.1/"); err == nil {
+			resp.Body.Close()
+		}
+		Expect(neighEntry(lab, vip)).To(ContainSubstring(lb1MAC.String()))
+		Expect(neighEntry(lab, vip6)).To(ContainSubstring(lb1MAC.String()))
+		Expect(lb1.proc.Signal(syscall.SIGKILL)).To(Succeed())
+		killed := time.Now()
+		// Master_Down_Interval for priority 90 = 3 × 1 s + (256 − 90)/256 s = 3.65 s.
+		const mdi = 3650 * time.Millisecond
+		Eventually(lb2.states).WithTimeout(mdi+time.Second).WithPolling(20*time.Millisecond).
+			Should(Equal(map[string]string{"V4": "MASTER", "V6": "MASTER"}), "the sync group moves both instances")
+		// The transition times drlb recorded, not when the status was read.
+		st, err := lb2.status()
+		Expect(err).NotTo(HaveOccurred())
+		for _, in := range st.Instances {
+			took := in.Since.Sub(killed)
+			GinkgoWriter.Printf("lb2 %s MASTER %v after the kill\n", in.Name, took.Round(time.Millisecond))
+			Expect(took).To(BeNumerically("<", mdi), "%s took over within Master_Down_Interval", in.Name)
+		}
+		// Without a solicitation from the client: only lb2's unsolicited
+		// neighbour advertisements (Override set) can change the entry.
+		Eventually(func() string { return neighEntry(lab, vip6) }).WithTimeout(2 * time.Second).WithPolling(50 * time.Millisecond).
+			Should(ContainSubstring(lb2MAC.String()))
+		Eventually(func() string { return neighEntry(lab, vip) }).WithTimeout(2 * time.Second).
+			Should(ContainSubstring(lb2MAC.String()))
+		Eventually(func() []string { return lb2.inTable() }).WithTimeout(5 * time.Second).
+			Should(ConsistOf("[fd00:172:16:1::10]:80", "[fd00:172:16:1::11]:80"))
+		got := servers6(lab, 10)
+		Expect(got["rs1"]+got["rs2"]).To(Equal(10), "served over IPv6 through lb2: %v", got)
+
+		logBefore := len(lb1.proc.Log())
+		lb1.start()
+		Eventually(lb1.states).WithTimeout(10 * time.Second).Should(Equal(map[string]string{"V4": "MASTER", "V6": "MASTER"}))
+		Eventually(lb2.states).WithTimeout(3 * time.Second).Should(Equal(map[string]string{"V4": "BACKUP", "V6": "BACKUP"}))
+		Eventually(func() string { return neighEntry(lab, vip6) }).WithTimeout(3 * time.Second).Should(ContainSubstring(lb1MAC.String()))
+		Expect(lb1.proc.Log()[logBefore:]).To(MatchRegexp(`removed stale VIP fd00:172:16:1::1/128`),
+			"the restarted daemon cleans up the IPv6 VIP its killed predecessor left")
 	})
 })

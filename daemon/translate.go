@@ -82,6 +82,7 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 			Notify: vrrp.NotifyScripts{Master: in.Notify.Master, Backup: in.Notify.Backup,
 				Fault: in.Notify.Fault, Stop: in.Notify.Stop, Notify: in.Notify.Any},
 			GARP:             vrrp.GARPSchedule{Repeat: in.Garp.MasterRepeat, Interval: in.Garp.Interval, Delay: in.Garp.MasterDelay},
+			GNAInterval:      in.Garp.NAInterval,
 			DontTrackPrimary: in.DontTrackPrimary,
 			MulticastGroup:   c.Global.VRRPMcastGroup4,
 		}
@@ -105,6 +106,9 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		}
 		for _, v := range in.VirtualIPs {
 			ic.VIPs = append(ic.VIPs, vrrp.VIP{Prefix: v.Prefix, Interface: v.Dev, Label: v.Label})
+		}
+		if ic.IPv6() {
+			ic.MulticastGroup = c.Global.VRRPMcastGroup6
 		}
 		for _, v := range in.ExcludedVIPs {
 			ic.ExcludedVIPs = append(ic.ExcludedVIPs, vrrp.VIP{Prefix: v.Prefix, Interface: v.Dev, Label: v.Label})

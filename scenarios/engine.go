@@ -129,7 +129,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) *Result {
 	}
 	r := &run{
 		sc: sc, opts: opts, lab: opts.Lab,
-		vals:    ValuesFor(opts.Lab.Spec()),
+		vals:    ValuesForFamily(opts.Lab.Spec(), sc.Family == FamilyIPv6),
 		tl:      NewTimeline(opts.Timeline, opts.OnEvent),
 		vrrp:    map[string]map[string]string{},
 		procs:   map[string]*topology.Process{},

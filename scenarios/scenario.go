@@ -32,6 +32,11 @@ type Scenario struct {
 	Labels []string `yaml:"labels,omitempty"`
 	// Topology is a built-in topology name or spec file (default seed).
 	Topology string `yaml:"topology,omitempty"`
+	// Family is the address family the scenario runs over: ipv4 (default)
+	// or ipv6. With ipv6, {{.VIP}} is the lab's IPv6 VIP, {{addr}} and
+	// table checks use the hosts' IPv6 addresses and vip_owner watches the
+	// IPv6 VIP; URLs are written http://[{{.VIP}}]/...
+	Family string `yaml:"family,omitempty"`
 	// Configs are daemon configuration templates by name, in addition to the
 	// library's (library/configs/NAME.conf).
 	Configs map[string]string `yaml:"configs,omitempty"`
@@ -51,6 +56,12 @@ type Scenario struct {
 	// File is where the scenario was read from.
 	File string `yaml:"-"`
 }
+
+// Address families a scenario can run over (Scenario.Family).
+const (
+	FamilyIPv4 = "ipv4"
+	FamilyIPv6 = "ipv6"
+)
 
 // Daemon kinds a balancer can run.
 const (
@@ -544,6 +555,11 @@ func (sc *Scenario) Validate() error {
 		if !validName(l) {
 			at(1, "label %q: use lower-case letters, digits and '-'", l)
 		}
+	}
+	switch sc.Family {
+	case "", FamilyIPv4, FamilyIPv6:
+	default:
+		at(1, "family %q: use ipv4 or ipv6", sc.Family)
 	}
 	balancers := map[string]bool{}
 	for _, b := range sc.Balancers {

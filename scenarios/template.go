@@ -23,13 +23,25 @@ type LabValues struct {
 }
 
 // ValuesFor returns the template values of a topology spec.
-func ValuesFor(spec *topology.Spec) LabValues {
+func ValuesFor(spec *topology.Spec) LabValues { return ValuesForFamily(spec, false) }
+
+// ValuesForFamily returns the template values of a topology spec for one
+// address family: with ipv6 set, the first IPv6 VIP and the hosts' IPv6
+// addresses (a scenario's "family: ipv6").
+func ValuesForFamily(spec *topology.Spec, ipv6 bool) LabValues {
 	v := LabValues{Addrs: map[string]string{}, Page: topology.DefaultPage}
-	if len(spec.VIPs) > 0 {
-		v.VIP = spec.VIPs[0]
+	for _, s := range spec.VIPs {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is6() == ipv6 {
+			v.VIP = s
+			break
+		}
+	}
+	primary := spec.PrimaryAddr
+	if ipv6 {
+		primary = spec.PrimaryAddr6
 	}
 	for _, h := range spec.HostNames() {
-		if a, ok := spec.PrimaryAddr(h); ok {
+		if a, ok := primary(h); ok {
 			v.Addrs[h] = a.String()
 		}
 	}
@@ -111,11 +123,15 @@ func Digest(body []byte) string {
 // ResolveServer turns a real-server reference (a host name, an IP, or
 // IP:PORT) into an address prefix to match against table entries ("IP:").
 func ResolveServer(ref string, addrs map[string]string) string {
-	if a, ok := addrs[ref]; ok {
-		return a + ":"
+	a, ok := addrs[ref]
+	if !ok {
+		a = ref
 	}
-	if _, err := netip.ParseAddr(ref); err == nil {
-		return ref + ":"
+	if ip, err := netip.ParseAddr(a); err == nil {
+		if ip.Is6() {
+			return "[" + a + "]:" // as drlb status writes IPv6 servers
+		}
+		return a + ":"
 	}
 	return ref
 }

@@ -11,6 +11,11 @@ func inst(lines ...string) string {
 	return "vrrp_instance VI {\n" + strings.Join(lines, "\n") + "\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n10.0.0.1\n}\n}\n"
 }
 
+// inst6 is inst with an IPv6 address.
+func inst6(lines ...string) string {
+	return "vrrp_instance VI {\n" + strings.Join(lines, "\n") + "\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\nfd00::1\n}\n}\n"
+}
+
 // vsrv wraps lines (starting at line 2) in a virtual_server block that ends
 // with a real server (keepalived ignores services without one).
 // Unless lines set them, protocol, lvs_sched and lvs_method are written
@@ -79,8 +84,18 @@ func TestDiagnostics(t *testing.T) {
 		{"vip option typo", inst("virtual_ipaddress {", "10.0.0.2/24 deb eth1", "}"), Options{}, []want{"3:13: warning: unknown address option \"deb\"; did you mean \"dev\"? (\"eth1\" ignored with it)"}},
 		{"vip option unsupported", inst("virtual_ipaddress {", "10.0.0.2/24 noprefixroute", "}"), Options{}, []want{"3:13: warning: address option noprefixroute is not supported yet"}},
 		{"vip option without value", inst("virtual_ipaddress {", "10.0.0.2/24 dev", "}"), Options{}, []want{"3:13: error: address option dev needs a value"}},
-		{"mixed families", inst("virtual_ipaddress {", "2001:db8::1", "}"), Options{}, []want{"8:1: error: vrrp_instance VI mixes IPv4 and IPv6", "3:1: error: virtual address 2001:db8::1/128 (vrrp_instance VI): IPv6 VRRP is not implemented yet"}},
-		{"unicast family", inst("unicast_src_ip 10.0.0.2", "unicast_peer {", "2001:db8::2", "}"), Options{}, []want{"1:1: error: vrrp_instance VI: unicast_peer 2001:db8::2 and unicast_src_ip 10.0.0.2 are different address families", "4:1: error: unicast_peer 2001:db8::2 (vrrp_instance VI): only IPv4 VRRP transport is implemented"}},
+		{"mixed families", inst("virtual_ipaddress {", "2001:db8::1", "}"), Options{}, []want{"8:1: error: vrrp_instance VI mixes IPv4 and IPv6"}},
+		{"unicast family", inst("unicast_src_ip 10.0.0.2", "unicast_peer {", "2001:db8::2", "}"), Options{}, []want{"4:1: error: unicast_peer 2001:db8::2 (vrrp_instance VI) is not IPv4 like the instance's virtual addresses"}},
+		{"ipv6 instance", inst6(), Options{}, nil},
+		{"ipv6 instance ignores vrrp_version", "global_defs {\nvrrp_version 2\n}\n" + inst6("advert_int 0.5"), Options{}, nil},
+		{"ipv6 version 2", inst6("version 2"), Options{}, []want{"2:1: warning: vrrp_instance VI: version 2 over IPv6 is keepalived's own extension"}},
+		{"ipv6 version 2 advert_int", inst6("version 2", "advert_int 0.5"), Options{}, []want{"2:1: warning: vrrp_instance VI: version 2 over IPv6", "3:12: error: advert_int 0.5 is out of range for VRRPv2"}},
+		{"ipv6 version 2 PASS", inst6("version 2", "authentication {", "auth_type PASS", "auth_pass x", "}"), Options{}, []want{"2:1: warning: vrrp_instance VI: version 2 over IPv6", "4:11: error: vrrp_instance VI: authentication is not carried over IPv6"}},
+		{"ipv6 IPv4 peer", inst6("unicast_peer {", "10.0.0.2", "}"), Options{}, []want{"3:1: error: unicast_peer 10.0.0.2 (vrrp_instance VI) is not IPv6 like"}},
+		{"ipv6 IPv4 mcast_src_ip", inst6("mcast_src_ip 10.0.0.2"), Options{}, []want{"2:14: error: mcast_src_ip 10.0.0.2 (vrrp_instance VI) is not IPv6 like"}},
+		{"ipv6 unicast", inst6("unicast_src_ip fd00::2", "unicast_peer {", "fd00::3", "}"), Options{}, nil},
+		{"mcast group6", "global_defs {\nvrrp_mcast_group6 ff02::1:12\n}\n", Options{}, nil},
+		{"bad mcast group6", "global_defs {\nvrrp_mcast_group6 224.0.0.18\n}\n", Options{}, []want{"2:19: error: vrrp_mcast_group6 224.0.0.18 is not an IPv6 multicast address"}},
 
 		// Keywords.
 		{"typo with suggestion", vsrv("persistense_timeout 50"), Options{}, []want{"2:1: warning: unknown keyword \"persistense_timeout\" in virtual_server; did you mean \"persistence_timeout\"?"}},
@@ -152,8 +167,9 @@ func TestDiagnostics(t *testing.T) {
 		{"real server unsupported checker", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet", "3:1: error: real_server 10.0.0.2: its only health checker DNS_CHECK is not supported yet"}},
 		// What the daemon refuses at start-up, located (one validation path).
 		{"auth AH", inst("authentication {", "auth_type AH", "auth_pass 1111", "}"), Options{}, []want{"3:11: error: auth_type AH is not supported yet (vrrp_instance VI)"}},
-		{"ipv6 unicast_src_ip", inst("unicast_src_ip 2001:db8::2"), Options{}, []want{"2:16: error: unicast_src_ip 2001:db8::2 (vrrp_instance VI): only IPv4 VRRP transport is implemented"}},
-		{"ipv6 excluded", inst("virtual_ipaddress_excluded {", "2001:db8::9", "}"), Options{}, []want{"3:1: error: virtual address 2001:db8::9/128 (vrrp_instance VI): IPv6 VRRP is not implemented yet"}},
+		{"ipv6 unicast_src_ip", inst("unicast_src_ip 2001:db8::2"), Options{}, []want{"2:16: error: unicast_src_ip 2001:db8::2 (vrrp_instance VI) is not IPv4 like the instance's virtual addresses"}},
+		// keepalived allows excluded addresses of the other family.
+		{"ipv6 excluded", inst("virtual_ipaddress_excluded {", "2001:db8::9", "}"), Options{}, nil},
 		{"script unbalanced quote", "vrrp_script s {\nscript \"/bin/sh -c 'exit 0\"\n}\n", Options{}, []want{`2:8: error: script "/bin/sh -c 'exit 0": unterminated quote or escape`}},
 		{"notify unbalanced quote", inst(`notify_master "/bin/echo 'up"`), Options{}, []want{`2:15: error: notify_master "/bin/echo 'up": unterminated quote or escape`}},
 		{"misc_path empty", vsrv("real_server 10.0.0.2 80 {", "MISC_CHECK {", `misc_path ""`, "}", "}"), Options{}, []want{`4:11: error: misc_path "": empty command`, "3:1: error: MISC_CHECK needs a misc_path"}},

@@ -76,6 +76,9 @@ type GlobalDefs struct {
 	VRRPGarp Garp `json:"vrrp_garp"`
 	// VRRPMcastGroup4 is vrrp_mcast_group4 (default 224.0.0.18).
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
+	// VRRPMcastGroup6 is vrrp_mcast_group6, the group of IPv6 instances
+	// (default ff02::12).
+	VRRPMcastGroup6 netip.Addr `json:"vrrp_mcast_group6"`
 	// EnableScriptSecurity is enable_script_security.
 	EnableScriptSecurity bool `json:"enable_script_security"`
 	// ScriptUser is script_user (user and optional group, space separated).
@@ -100,6 +103,9 @@ type Garp struct {
 	MasterRepeat int `json:"master_repeat"`
 	// Interval is the delay between gratuitous ARPs on one interface (default 0).
 	Interval time.Duration `json:"interval"`
+	// NAInterval is gna_interval: the delay between unsolicited neighbour
+	// advertisements on one interface (default 0).
+	NAInterval time.Duration `json:"na_interval,omitempty"`
 }
 
 // Notify holds notify scripts; empty strings mean "none". Each is a command
@@ -218,7 +224,8 @@ type VRRPInstance struct {
 	Priority int `json:"priority"`
 	// AdvertInterval is advert_int (default 1s; v2: whole seconds 1..255, v3: 10ms steps up to 40.95s).
 	AdvertInterval time.Duration `json:"advert_int"`
-	// Version is the VRRP version, 2 or 3 (default global vrrp_version).
+	// Version is the VRRP version, 2 or 3 (default global vrrp_version; an
+	// IPv6 instance defaults to 3, as in keepalived, whatever vrrp_version says).
 	Version int `json:"version"`
 	// Auth is the authentication block (Type NONE when absent).
 	Auth Authentication `json:"authentication"`

@@ -47,6 +47,10 @@ type instanceMeta struct {
 	// unicast_peer's lines, for the IPv4-only transport check.
 	unicastSrcPos, mcastSrcPos srcPos
 	peerPos                    []srcPos
+	// versionSet is set when the instance has its own "version" (at
+	// versionPos): only then may an IPv6 instance run version 2.
+	versionSet bool
+	versionPos srcPos
 }
 
 type groupMeta struct {
@@ -475,6 +479,7 @@ func defaultGlobal() GlobalDefs {
 		VRRPVersion:     2,
 		VRRPGarp:        defaultGarp(),
 		VRRPMcastGroup4: netip.MustParseAddr("224.0.0.18"),
+		VRRPMcastGroup6: netip.MustParseAddr("ff02::12"),
 		Dataplane:       DataplaneAuto,
 		Notify:          NotifyDefs{SMTPTimeout: 30 * time.Second},
 	}
@@ -514,6 +519,15 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 					g.VRRPMcastGroup4 = a
 				}
 			}
+		case "vrrp_mcast_group6":
+			var a netip.Addr
+			if p.addr(n, &a) {
+				if !a.Is6() || a.Is4In6() || !a.IsMulticast() {
+					p.errAt(n.args[0].pos, "vrrp_mcast_group6 %s is not an IPv6 multicast address", a)
+				} else {
+					g.VRRPMcastGroup6 = a
+				}
+			}
 		case "enable_script_security":
 			p.flag(n, &g.EnableScriptSecurity)
 		case "dynamic_interfaces":
@@ -529,7 +543,7 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			if p.notifyGlobal(n, g) {
 				continue
 			}
-			if strings.HasPrefix(n.key.text, "vrrp_garp_") {
+			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" {
 				if p.garp(n, strings.TrimPrefix(n.key.text, "vrrp_"), &g.VRRPGarp) {
 					continue
 				}
@@ -550,6 +564,8 @@ func (p *parser) garp(n *node, kw string, g *Garp) bool {
 		p.intv(n, 1, 255, &g.MasterRepeat)
 	case "garp_interval":
 		p.dur(n, 0, time.Minute, &g.Interval)
+	case "gna_interval":
+		p.dur(n, 0, time.Minute, &g.NAInterval)
 	default:
 		return false
 	}
@@ -751,7 +767,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		if p.notify(n, &in.Notify, "vrrp_instance "+name) {
 			continue
 		}
-		if strings.HasPrefix(n.key.text, "garp_") {
+		if strings.HasPrefix(n.key.text, "garp_") || n.key.text == "gna_interval" {
 			if p.garp(n, n.key.text, &in.Garp) {
 				continue
 			}
@@ -789,6 +805,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			p.dur(n, 0, 255*time.Second, &in.AdvertInterval)
 		case "version":
 			p.intp(n, 2, 3, &version)
+			m.versionPos = n.key.pos
 		case "authentication":
 			m.authTypePos = p.authentication(n, &in.Auth)
 		case "auth_hmac":
@@ -863,6 +880,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	in.Version = g.VRRPVersion
 	if version != nil {
 		in.Version = *version
+		m.versionSet = true
 	}
 	p.checkHardening(b, &in)
 	for _, v := range in.VirtualIPs {

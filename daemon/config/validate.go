@@ -63,6 +63,7 @@ func (p *parser) validateInstances(cfg *Config) {
 		if !m.vridSet {
 			p.errAt(in.Pos, "vrrp_instance %s has no virtual_router_id (1..255)", in.Name)
 		}
+		p.instanceFamily(in, m)
 		p.checkAdvertInterval(in, m)
 		if in.NoPreempt && in.State == StateMaster {
 			p.warnAt(in.Pos, "vrrp_instance %s: nopreempt only works with state BACKUP; cleared (as keepalived does)", in.Name)
@@ -104,17 +105,33 @@ func (p *parser) validateInstances(cfg *Config) {
 			kept = append(kept, ts)
 		}
 		in.TrackScripts = kept
-		for _, peer := range in.UnicastPeers {
-			if in.UnicastSrcIP.IsValid() && peer.Is4() != in.UnicastSrcIP.Is4() {
-				p.errAt(in.Pos, "vrrp_instance %s: unicast_peer %s and unicast_src_ip %s are different address families", in.Name, peer, in.UnicastSrcIP)
-			}
-		}
+	}
+}
+
+// instanceFamily applies keepalived's version rule for an IPv6 instance
+// (its first virtual_ipaddress is IPv6; vrrp_complete_instance in
+// keepalived's vrrp_parser.c): without its own "version" it runs VRRPv3,
+// whatever global_defs vrrp_version says; with "version 2" it runs
+// keepalived's VRRPv2 over IPv6 (vrrp_strict, which would switch it to 3,
+// is not implemented), which only keepalived and drlb understand.
+func (p *parser) instanceFamily(in *VRRPInstance, m instanceMeta) {
+	if len(in.VirtualIPs) == 0 || !in.VirtualIPs[0].Prefix.Addr().Is6() {
+		return
+	}
+	if !m.versionSet {
+		in.Version = 3
+		return
+	}
+	if in.Version == 2 {
+		p.warnAt(m.versionPos, "vrrp_instance %s: version 2 over IPv6 is keepalived's own extension (RFC 3768 is IPv4 only): only keepalived and drlb peers understand it; remove \"version 2\" for VRRPv3", in.Name)
 	}
 }
 
 // checkRunnableInstance reports, at their place, what the VRRP engine
 // refuses: authentication other than PASS, an instance without addresses,
-// IPv6 addresses or transport (IPv6 VRRP is not implemented yet).
+// authentication over IPv6, and a source or unicast peer of the other
+// address family than the instance's addresses (keepalived refuses those
+// too: one socket, one family).
 func (p *parser) checkRunnableInstance(in *VRRPInstance, m instanceMeta) {
 	if in.Auth.Type == AuthAH {
 		var pos positioner = m.authTypePos
@@ -125,23 +142,26 @@ func (p *parser) checkRunnableInstance(in *VRRPInstance, m instanceMeta) {
 	}
 	if len(in.VirtualIPs) == 0 {
 		p.errAt(in.Pos, "vrrp_instance %s has no virtual_ipaddress: drlb needs at least one address to announce (it does not implement keepalived's no_virtual_ipaddress)", in.Name)
+		return
 	}
-	for _, list := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
-		for _, v := range list {
-			if v.Prefix.Addr().Is6() {
-				p.errAt(v.Pos, "virtual address %s (vrrp_instance %s): IPv6 VRRP is not implemented yet; only IPv4 addresses can be announced", v.Prefix, in.Name)
-			}
+	v6 := in.VirtualIPs[0].Prefix.Addr().Is6()
+	family := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+	if v6 && in.Auth.Type == AuthPass {
+		var pos positioner = m.authTypePos
+		if m.authTypePos.line == 0 {
+			pos = in.Pos
 		}
+		p.errAt(pos, "vrrp_instance %s: authentication is not carried over IPv6 (keepalived sends none there); remove the authentication block", in.Name)
 	}
-	if in.UnicastSrcIP.Is6() {
-		p.errAt(m.unicastSrcPos, "unicast_src_ip %s (vrrp_instance %s): only IPv4 VRRP transport is implemented", in.UnicastSrcIP, in.Name)
+	if in.UnicastSrcIP.IsValid() && in.UnicastSrcIP.Is6() != v6 {
+		p.errAt(m.unicastSrcPos, "unicast_src_ip %s (vrrp_instance %s) is not %s like the instance's virtual addresses; VRRP runs over one address family", in.UnicastSrcIP, in.Name, family)
 	}
-	if in.McastSrcIP.Is6() {
-		p.errAt(m.mcastSrcPos, "mcast_src_ip %s (vrrp_instance %s): only IPv4 VRRP transport is implemented", in.McastSrcIP, in.Name)
+	if in.McastSrcIP.IsValid() && in.McastSrcIP.Is6() != v6 {
+		p.errAt(m.mcastSrcPos, "mcast_src_ip %s (vrrp_instance %s) is not %s like the instance's virtual addresses; VRRP runs over one address family", in.McastSrcIP, in.Name, family)
 	}
 	for k, peer := range in.UnicastPeers {
-		if peer.Is6() && k < len(m.peerPos) {
-			p.errAt(m.peerPos[k], "unicast_peer %s (vrrp_instance %s): only IPv4 VRRP transport is implemented", peer, in.Name)
+		if peer.Is6() != v6 && k < len(m.peerPos) {
+			p.errAt(m.peerPos[k], "unicast_peer %s (vrrp_instance %s) is not %s like the instance's virtual addresses; VRRP runs over one address family", peer, in.Name, family)
 		}
 	}
 }

@@ -123,13 +123,23 @@ func PassAuthData(password string) [AuthDataLen]byte {
 }
 
 // Marshal encodes a as a VRRP message (the IP payload). src and dst are the
-// IP source and destination; they are only used by v3's pseudo-header
-// checksum and may be zero for v2.
+// IP source and destination; they are only used by the pseudo-header
+// checksum of v3 and of v2 over IPv6, and may be zero for v2 over IPv4.
+//
+// Version 2 with IPv6 addresses is keepalived's VRRPv2 over IPv6 (an IPv6
+// instance configured "version 2" without vrrp_strict; RFC 3768 is IPv4
+// only): the v2 header (authentication type, whole-second interval), the
+// IPv6 addresses, no authentication data, and the checksum over the IPv6
+// pseudo-header as for v3 (keepalived lets the kernel compute it,
+// IPV6_CHECKSUM).
 func Marshal(a Advertisement, src, dst netip.Addr) ([]byte, error) {
 	if len(a.Addresses) > 255 {
 		return nil, fmt.Errorf("%w: %d addresses (max 255)", ErrAddressCount, len(a.Addresses))
 	}
 	is6 := len(a.Addresses) > 0 && a.Addresses[0].Is6() && !a.Addresses[0].Is4In6()
+	if len(a.Addresses) == 0 {
+		is6 = src.Is6() && !src.Is4In6() // the family of an empty list is the packet's
+	}
 	addrLen := 4
 	if is6 {
 		addrLen = 16
@@ -143,15 +153,19 @@ func Marshal(a Advertisement, src, dst netip.Addr) ([]byte, error) {
 	var intervalField uint16
 	switch a.Version {
 	case Version2:
-		if is6 {
-			return nil, fmt.Errorf("%w: VRRPv2 carries IPv4 addresses only", ErrAddressFamily)
+		if is6 && a.AuthType != AuthNone {
+			return nil, fmt.Errorf("%w: VRRPv2 over IPv6 carries no authentication data", ErrAddressFamily)
 		}
 		secs := a.AdvertInterval / time.Second
 		if secs < 1 || secs > 255 || a.AdvertInterval%time.Second != 0 {
 			return nil, fmt.Errorf("%w: v2 needs whole seconds 1-255, got %v", ErrInterval, a.AdvertInterval)
 		}
 		intervalField = uint16(secs)
-		size += v2TrailerLn
+		if !is6 {
+			size += v2TrailerLn
+		} else if !src.Is6() || src.Is4In6() {
+			return nil, fmt.Errorf("%w: VRRPv2 over IPv6 needs the IPv6 source for its checksum, got %v", ErrAddressFamily, src)
+		}
 	case Version3:
 		cs := a.AdvertInterval / (10 * time.Millisecond)
 		if cs < 1 || cs > 0xfff || a.AdvertInterval%(10*time.Millisecond) != 0 {
@@ -176,7 +190,7 @@ func Marshal(a Advertisement, src, dst netip.Addr) ([]byte, error) {
 	for _, addr := range a.Addresses {
 		off += copy(b[off:], addr.AsSlice())
 	}
-	if a.Version == Version2 {
+	if a.Version == Version2 && !is6 {
 		copy(b[off:], a.AuthData[:])
 	}
 	sum, err := checksumFor(a.Version, b, src, dst)
@@ -188,9 +202,10 @@ func Marshal(a Advertisement, src, dst netip.Addr) ([]byte, error) {
 }
 
 // Parse decodes and checks a VRRP message (the IP payload). src and dst are
-// the IP source and destination, needed for the v3 pseudo-header checksum and
-// to tell the address family of a v3 message. Every error wraps one of the
-// package's sentinel errors with the reason.
+// the IP source and destination, needed for the pseudo-header checksum (v3,
+// and v2 over IPv6 as keepalived sends it; see Marshal) and to tell the
+// address family of the message. Every error wraps one of the package's
+// sentinel errors with the reason.
 func Parse(b []byte, src, dst netip.Addr) (Advertisement, error) {
 	var a Advertisement
 	if len(b) < headerLen {
@@ -208,16 +223,20 @@ func Parse(b []byte, src, dst netip.Addr) (Advertisement, error) {
 	count := int(b[3])
 	a.Checksum = binary.BigEndian.Uint16(b[6:])
 	addrLen := 4
+	is6 := src.Is6() && !src.Is4In6()
+	if is6 {
+		addrLen = 16
+	}
 	want := 0
 	switch a.Version {
 	case Version2:
 		a.AuthType = AuthType(b[4])
 		a.AdvertInterval = time.Duration(b[5]) * time.Second
-		want = headerLen + 4*count + v2TrailerLn
-	case Version3:
-		if src.Is6() && !src.Is4In6() {
-			addrLen = 16
+		want = headerLen + addrLen*count
+		if !is6 {
+			want += v2TrailerLn
 		}
+	case Version3:
 		a.AdvertInterval = time.Duration(binary.BigEndian.Uint16(b[4:])&0x0fff) * 10 * time.Millisecond
 		want = headerLen + addrLen*count
 	default:
@@ -249,15 +268,15 @@ func Parse(b []byte, src, dst netip.Addr) (Advertisement, error) {
 		}
 		off += addrLen
 	}
-	if a.Version == Version2 {
+	if a.Version == Version2 && !is6 {
 		copy(a.AuthData[:], b[off:])
 	}
 	return a, nil
 }
 
 // checksumFor returns the Internet checksum of b (with its checksum field as
-// it is), over the VRRP message alone for v2 and with the IP pseudo-header
-// for v3. Over a packet with a correct checksum field it returns 0; over one
+// it is), over the VRRP message alone for v2 over IPv4 and with the IP
+// pseudo-header for v3 and for v2 over IPv6 (src is IPv6). Over a packet with a correct checksum field it returns 0; over one
 // whose field is zero it returns the value to store.
 //
 // One's-complement arithmetic (RFC 1071) has two zeros, 0x0000 and 0xffff.
@@ -268,9 +287,9 @@ func Parse(b []byte, src, dst netip.Addr) (Advertisement, error) {
 // reports the field as received in Advertisement.Checksum.
 func checksumFor(v Version, b []byte, src, dst netip.Addr) (uint16, error) {
 	var sum uint32
-	if v == Version3 {
+	if v == Version3 || (src.Is6() && !src.Is4In6()) {
 		if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
-			return 0, fmt.Errorf("%w: v3 checksum needs source and destination of one family (got %v, %v)", ErrAddressFamily, src, dst)
+			return 0, fmt.Errorf("%w: the pseudo-header checksum needs source and destination of one family (got %v, %v)", ErrAddressFamily, src, dst)
 		}
 		sum = sumWords(sum, src.AsSlice())
 		sum = sumWords(sum, dst.AsSlice())

@@ -309,6 +309,10 @@ func FuzzParse(f *testing.F) {
 	negZero := zeroSumAdvert(f)
 	negZero[6], negZero[7] = 0xff, 0xff
 	f.Add(negZero, false)
+	// Seed 7: keepalived's v2 over IPv6: no authentication data, the IPv6 pseudo-header.
+	v2v6, _ := Marshal(Advertisement{Version: Version2, VRID: 9, Priority: 100, AdvertInterval: time.Second,
+		Addresses: []netip.Addr{v6a}}, netip.MustParseAddr("fe80::2"), MulticastIPv6)
+	f.Add(v2v6, true)
 	f.Fuzz(func(t *testing.T, b []byte, ipv6 bool) {
 		src, dst := v4b, MulticastIPv4
 		if ipv6 {

@@ -29,7 +29,9 @@ type InstanceConfig struct {
 	Interface string
 	// VRID is virtual_router_id, 1-255.
 	VRID uint8
-	// Version is vrrp_version: 2 (default) or 3.
+	// Version is vrrp_version: 2 or 3. Zero means 2 for an IPv4 instance
+	// and 3 for an IPv6 one, as keepalived; version 2 over IPv6 is
+	// keepalived's own extension (no authentication, the IPv6 checksum).
 	Version Version
 	// Priority is 1-255 (default 100); 255 is the address owner.
 	Priority uint8
@@ -47,9 +49,11 @@ type InstanceConfig struct {
 	AuthType AuthType
 	AuthPass string
 	// SourceIP is unicast_src_ip or mcast_src_ip; zero means the primary
-	// IPv4 address of Interface.
+	// IPv4 address of Interface, or for an IPv6 instance its link-local
+	// address.
 	SourceIP netip.Addr
-	// UnicastPeers are unicast_peer addresses; empty means multicast 224.0.0.18.
+	// UnicastPeers are unicast_peer addresses, of the instance's family;
+	// empty means multicast (MulticastGroup).
 	UnicastPeers []netip.Addr
 	// AuthHMAC is keepalived's auth_hmac block (HMAC-SHA256 trailer with
 	// anti-replay, v2 and v3); nil for none. It excludes AuthType PASS.
@@ -57,12 +61,15 @@ type InstanceConfig struct {
 	// AcceptFrom is drlb_accept_from: when set, adverts are accepted only
 	// from these sources and UnicastPeers, with multicast too.
 	AcceptFrom []netip.Addr
-	// VIPs are the virtual_ipaddress entries (carried in adverts).
+	// VIPs are the virtual_ipaddress entries (carried in adverts), all of
+	// one family: the first one's makes the instance IPv4 or IPv6.
 	VIPs []VIP
 	// ExcludedVIPs are virtual_ipaddress_excluded: added and removed with
-	// VIPs but not carried in adverts.
+	// VIPs but not carried in adverts; they may be of either family.
 	ExcludedVIPs []VIP
-	// MulticastGroup is vrrp_mcast_group4; zero means 224.0.0.18.
+	// MulticastGroup is vrrp_mcast_group4, or vrrp_mcast_group6 for an
+	// IPv6 instance; zero means 224.0.0.18 or ff02::12 (defaults applied,
+	// it is the group the instance uses).
 	MulticastGroup netip.Addr
 	// DontTrackPrimary is dont_track_primary: Interface going down does not
 	// put the instance in FAULT.
@@ -74,8 +81,14 @@ type InstanceConfig struct {
 	TrackScripts []TrackScript
 	// Notify are the notify scripts.
 	Notify NotifyScripts
-	// GARP is the gratuitous ARP schedule (zero fields: 5 ARPs, 5 more after 5 s).
+	// GARP is the gratuitous ARP schedule (zero fields: 5 ARPs, 5 more after
+	// 5 s). Unsolicited neighbour advertisements for IPv6 addresses follow
+	// it too (keepalived's garp_master_* settings cover both), with
+	// GNAInterval as their gap.
 	GARP GARPSchedule
+	// GNAInterval is gna_interval (vrrp_gna_interval): the gap between the
+	// unsolicited neighbour advertisements of a burst (default 0).
+	GNAInterval time.Duration
 }
 
 // TrackInterface is a track_interface entry.
@@ -156,8 +169,14 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 	if c.VRID == 0 {
 		return bad("virtual_router_id must be 1-255")
 	}
+	v6 := c.IPv6()
 	if c.Version == 0 {
+		// keepalived: an IPv6 instance is version 3 unless its own
+		// "version" says otherwise; global vrrp_version does not apply.
 		c.Version = Version2
+		if v6 {
+			c.Version = Version3
+		}
 	}
 	if c.Version != Version2 && c.Version != Version3 {
 		return bad("vrrp_version %d (want 2 or 3)", c.Version)
@@ -173,6 +192,9 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 	}
 	if c.Version == Version3 && c.AuthType != AuthNone {
 		return bad("authentication is not part of VRRPv3")
+	}
+	if v6 && c.AuthType != AuthNone {
+		return bad("authentication is not carried by VRRPv2 over IPv6 (keepalived sends no authentication data there)")
 	}
 	if c.AuthType != AuthNone && c.AuthType != AuthPass {
 		return bad("auth_type %v not supported (PASS only)", c.AuthType)
@@ -195,23 +217,36 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 		}
 		c.AuthHMAC = &hc
 	}
-	if c.SourceIP.IsValid() && !c.SourceIP.Is4() {
-		return bad("source %v: only IPv4 transport is implemented", c.SourceIP)
+	family := familyName(v6)
+	if c.SourceIP.IsValid() && c.SourceIP.Is6() != v6 {
+		return bad("source %v is not %s like the instance's virtual addresses", c.SourceIP, family)
+	}
+	for _, p := range c.UnicastPeers {
+		if !p.IsValid() || p.Is6() != v6 {
+			return bad("unicast_peer %v is not %s like the instance's virtual addresses", p, family)
+		}
 	}
 	if len(c.VIPs) == 0 {
 		return bad("no virtual_ipaddress")
 	}
-	if c.MulticastGroup.IsValid() && !c.MulticastGroup.IsMulticast() {
-		return bad("vrrp_mcast_group4 %v is not a multicast address", c.MulticastGroup)
+	groupKeyword := mcastGroupKeyword(v6)
+	if c.MulticastGroup.IsValid() && (!c.MulticastGroup.IsMulticast() || c.MulticastGroup.Is6() != v6) {
+		return bad("%s %v is not an %s multicast address", groupKeyword, c.MulticastGroup, family)
 	}
 	if !c.MulticastGroup.IsValid() {
 		c.MulticastGroup = MulticastIPv4
+		if v6 {
+			c.MulticastGroup = MulticastIPv6
+		}
 	}
-	fill := func(in []VIP) ([]VIP, error) {
+	fill := func(in []VIP, anyFamily bool) ([]VIP, error) {
 		out := make([]VIP, len(in))
 		for i, v := range in {
-			if !v.Prefix.IsValid() || !v.Prefix.Addr().Is4() {
-				return nil, fmt.Errorf("virtual_ipaddress %v: only IPv4 is implemented", v.Prefix)
+			if !v.Prefix.IsValid() || v.Prefix.Addr().Is4In6() {
+				return nil, fmt.Errorf("virtual_ipaddress %v: not an IPv4 or IPv6 prefix", v.Prefix)
+			}
+			if !anyFamily && v.Prefix.Addr().Is6() != v6 {
+				return nil, fmt.Errorf("virtual_ipaddress %v: an instance's addresses are of one family (%s, as the first); use virtual_ipaddress_excluded or a second instance", v.Prefix, family)
 			}
 			if v.Interface == "" {
 				v.Interface = c.Interface
@@ -221,10 +256,11 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 		return out, nil
 	}
 	var err error
-	if c.VIPs, err = fill(c.VIPs); err != nil {
+	if c.VIPs, err = fill(c.VIPs, false); err != nil {
 		return bad("%v", err)
 	}
-	if c.ExcludedVIPs, err = fill(c.ExcludedVIPs); err != nil {
+	// keepalived allows excluded addresses of the other family.
+	if c.ExcludedVIPs, err = fill(c.ExcludedVIPs, true); err != nil {
 		return bad("%v", err)
 	}
 	if c.GARP.Repeat == 0 {
@@ -249,4 +285,20 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 	}
 	c.TrackScripts = scripts
 	return c, nil
+}
+
+// IPv6 reports whether c is an IPv6 instance: its first virtual_ipaddress
+// is IPv6 (keepalived takes the instance's family from its addresses). An
+// IPv6 instance speaks VRRP over IPv6: ff02::12 or unicast IPv6 peers,
+// from the interface's link-local address, hop limit 255.
+func (c InstanceConfig) IPv6() bool {
+	return len(c.VIPs) > 0 && c.VIPs[0].Prefix.Addr().Is6() && !c.VIPs[0].Prefix.Addr().Is4In6()
+}
+
+// sourceKind names the address an instance's adverts need, for logs.
+func (c InstanceConfig) sourceKind() string {
+	if c.IPv6() {
+		return "IPv6 link-local address"
+	}
+	return "IPv4 address"
 }

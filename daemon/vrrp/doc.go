@@ -1,6 +1,8 @@
 // Package vrrp implements VRRP (RFC 3768 version 2 with keepalived's PASS
-// authentication, RFC 5798/9568 version 3) so that drlb can share virtual IP
-// addresses with other drlb daemons or with keepalived.
+// authentication, RFC 5798/9568 version 3 over IPv4 and IPv6, and
+// keepalived's version 2 over IPv6) so that drlb can share virtual IP
+// addresses with other drlb daemons or with keepalived. An instance is
+// IPv4 or IPv6 by its first virtual address (InstanceConfig.IPv6).
 //
 // The package is layered so that almost everything is pure and testable
 // without root:
@@ -16,11 +18,13 @@
 //     Step(Machine, Event, now) -> (Machine, []Action); the clock is the
 //     caller's, so tests drive time explicitly.
 //   - syncgroup.go: vrrp_sync_group coordination (members move together).
-//   - transport.go: the raw IP protocol 112 socket (multicast 224.0.0.18 or
-//     unicast peers) behind the Conn interface.
-//   - vip.go, garp.go, notify.go, track.go: the side effects (netlink
-//     addresses, gratuitous ARP, notify scripts, track_interface and
-//     track_script).
+//   - transport.go, transport6.go: the raw IP protocol 112 sockets behind
+//     the Conn interface: IPv4 (224.0.0.18 or unicast peers) and IPv6
+//     (ff02::12 or unicast peers, link-local source, hop limit 255).
+//   - vip.go, garp.go, na.go, notify.go, track.go: the side effects
+//     (netlink addresses, IPv6 ones without DAD and deprecated for a /128,
+//     gratuitous ARP, unsolicited neighbour advertisements, notify scripts,
+//     track_interface and track_script).
 //   - config.go: InstanceConfig, SyncGroupConfig and Config, with
 //     keepalived's defaults (the supervisor translates daemon/config).
 //   - node.go: Node, the runtime that ties the parts together for a set of

@@ -22,6 +22,10 @@ type InterfaceState struct {
 	Up bool
 	// IPv4 are its IPv4 addresses, in the kernel's order (primary first).
 	IPv4 []netip.Addr
+	// LinkLocal are its usable IPv6 link-local addresses (fe80::/10, not
+	// tentative or failed duplicate address detection), in the kernel's
+	// order: the source of an IPv6 instance's adverts (RFC 5798 5.1.2.1).
+	LinkLocal []netip.Addr
 }
 
 // netlinkInterface reads ifname's state through h. A missing interface is
@@ -45,15 +49,37 @@ func netlinkInterface(h *netlink.Handle, ifname string) (InterfaceState, error) 
 			st.IPv4 = append(st.IPv4, ip)
 		}
 	}
+	addrs6, err := h.AddrList(link, netlink.FAMILY_V6)
+	if err != nil {
+		return st, fmt.Errorf("vrrp: list IPv6 addresses of %s: %w", ifname, err)
+	}
+	for _, ad := range addrs6 {
+		if ad.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0 {
+			continue // not usable as a source yet (or ever)
+		}
+		if ip, ok := netip.AddrFromSlice(ad.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
+			st.LinkLocal = append(st.LinkLocal, ip)
+		}
+	}
 	return st, nil
 }
 
 // SourceAddress is the address adverts come from: configured (unicast_src_ip
 // or mcast_src_ip), else the interface's first IPv4 address that is not one
-// of vips, as keepalived picks it. It is invalid when there is none.
+// of vips, as keepalived picks it. For an IPv6 instance (vips[0] is IPv6)
+// it is the interface's first usable link-local address (RFC 5798
+// 5.1.2.1; keepalived does the same). It is invalid when there is none.
 func SourceAddress(configured netip.Addr, st InterfaceState, vips []VIP) netip.Addr {
 	if configured.IsValid() {
 		return configured
+	}
+	if len(vips) > 0 && vips[0].Prefix.Addr().Is6() {
+		for _, ip := range st.LinkLocal {
+			if !slices.ContainsFunc(vips, func(v VIP) bool { return v.Prefix.Addr() == ip }) {
+				return ip
+			}
+		}
+		return netip.Addr{}
 	}
 	for _, ip := range st.IPv4 {
 		if !slices.ContainsFunc(vips, func(v VIP) bool { return v.Prefix.Addr() == ip }) {
@@ -142,7 +168,7 @@ func equalStates(a, b map[string]InterfaceState) bool {
 	}
 	for k, x := range a {
 		y, ok := b[k]
-		if !ok || x.Index != y.Index || x.Up != y.Up || !slices.Equal(x.IPv4, y.IPv4) {
+		if !ok || x.Index != y.Index || x.Up != y.Up || !slices.Equal(x.IPv4, y.IPv4) || !slices.Equal(x.LinkLocal, y.LinkLocal) {
 			return false
 		}
 	}
@@ -214,7 +240,7 @@ func (n *Node) syncInterfaces(in *instance, st map[string]InterfaceState, starti
 		}
 	case !src.IsValid():
 		if !in.noAddrLogged {
-			n.log.Warn(fmt.Sprintf("(%s) interface %s has no IPv4 address of its own: FAULT until one appears", in.cfg.Name, in.cfg.Interface), "instance", in.cfg.Name)
+			n.log.Warn(fmt.Sprintf("(%s) interface %s has no %s of its own: FAULT until one appears", in.cfg.Name, in.cfg.Interface, in.cfg.sourceKind()), "instance", in.cfg.Name)
 			in.noAddrLogged = true
 		}
 	default:

@@ -36,11 +36,16 @@ type Options struct {
 	// value to a buffered channel or a timeline).
 	OnTransition func(Transition)
 
-	// Listen opens an instance's VRRP socket; nil means ListenIPv4 (in NetNS).
+	// Listen opens an instance's VRRP socket; nil means ListenIPv4, or
+	// ListenIPv6 for an IPv6 source (in NetNS).
 	Listen func(TransportConfig) (Conn, error)
 	// DialGARP opens an interface's gratuitous ARP sender; nil means
 	// DialGARP (in NetNS).
 	DialGARP func(ifname string) (GARPSender, error)
+	// DialNA opens an interface's unsolicited neighbour advertisement
+	// sender, used for IPv6 addresses as DialGARP is for IPv4 ones; nil
+	// means DialNA (in NetNS).
+	DialNA func(ifname string) (GARPSender, error)
 	// Addresses adds and removes VIPs; nil means NetlinkAddresses{Netlink}.
 	Addresses AddressManager
 	// LinkUp reports whether an interface is up and running. When set (and
@@ -263,7 +268,8 @@ func buildConfig(cfg Config) (Config, []*instance, []group, error) {
 		if _, dup := byName[ic.Name]; dup {
 			return cfg, nil, nil, fmt.Errorf("%w: instance %q defined twice", ErrConfig, ic.Name)
 		}
-		key := fmt.Sprintf("%s/%d/%d", ic.Interface, ic.VRID, ic.Version)
+		// keepalived: a VRID is unique per interface and address family.
+		key := fmt.Sprintf("%s/%d/%s", ic.Interface, ic.VRID, familyName(ic.IPv6()))
 		if vrids[key] {
 			return cfg, nil, nil, fmt.Errorf("%w: instance %q: VRID %d already used on %s", ErrConfig, ic.Name, ic.VRID, ic.Interface)
 		}
@@ -411,8 +417,8 @@ type trackIn struct {
 // adverts for the instances that are MASTER, removes the VIPs, runs the
 // notify_stop scripts (waiting at most the script timeout) and returns nil.
 //
-// An instance whose interface has no IPv4 address (and no configured
-// source) starts in FAULT and leaves it by itself once the address
+// An instance whose interface has no IPv4 address (an IPv6 instance: no
+// usable link-local address) and no configured source starts in FAULT and leaves it by itself once the address
 // appears; so does one whose interface does not exist yet, with
 // Config.DynamicInterfaces (keepalived's dynamic_interfaces). Without it, a
 // missing interface is an error, as keepalived refuses it at start. Run
@@ -597,9 +603,21 @@ func (n *Node) setupDeps() error {
 	}
 	if n.opts.Listen == nil {
 		n.opts.Listen = func(tc TransportConfig) (Conn, error) {
+			if tc.Source.Is6() {
+				var c *IPv6Conn
+				err := inNS(func() (err error) { c, err = ListenIPv6(tc); return err })
+				return c, err
+			}
 			var c *IPv4Conn
 			err := inNS(func() (err error) { c, err = ListenIPv4(tc); return err })
 			return c, err
+		}
+	}
+	if n.opts.DialNA == nil {
+		n.opts.DialNA = func(ifname string) (GARPSender, error) {
+			var s *NASender
+			err := inNS(func() (err error) { s, err = DialNA(ifname); return err })
+			return s, err
 		}
 	}
 	if n.opts.DialGARP == nil {
@@ -666,21 +684,28 @@ func (in *instance) setParams() {
 		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom}
 }
 
-// dialGARP opens an ARP sender per interface carrying in's addresses.
+// dialGARP opens an ARP sender per interface carrying in's IPv4
+// addresses and a neighbour advertisement sender per interface carrying
+// its IPv6 ones.
 func (n *Node) dialGARP(in *instance) {
 	for _, v := range in.allVIPs {
-		k := slices.IndexFunc(in.garp, func(g garpTarget) bool { return g.ifname == v.Interface })
+		v6 := v.Prefix.Addr().Is6()
+		k := slices.IndexFunc(in.garp, func(g garpTarget) bool { return g.ifname == v.Interface && g.v6 == v6 })
 		if k >= 0 {
 			in.garp[k].ips = append(in.garp[k].ips, v.Prefix.Addr())
 			continue
 		}
-		sender, err := n.opts.DialGARP(v.Interface)
+		dial, what := n.opts.DialGARP, "gratuitous ARP"
+		if v6 {
+			dial, what = n.opts.DialNA, "unsolicited neighbour advertisement"
+		}
+		sender, err := dial(v.Interface)
 		if err != nil {
-			// Without ARP the VIP still moves; clients just learn it later.
-			n.log.Warn(fmt.Sprintf("(%s) no gratuitous ARP on %s", in.cfg.Name, v.Interface), "instance", in.cfg.Name, "err", err)
+			// Without ARP or NA the VIP still moves; clients just learn it later.
+			n.log.Warn(fmt.Sprintf("(%s) no %s on %s", in.cfg.Name, what, v.Interface), "instance", in.cfg.Name, "err", err)
 			continue
 		}
-		in.garp = append(in.garp, garpTarget{ifname: v.Interface, sender: sender, ips: []netip.Addr{v.Prefix.Addr()}})
+		in.garp = append(in.garp, garpTarget{ifname: v.Interface, v6: v6, sender: sender, ips: []netip.Addr{v.Prefix.Addr()}})
 	}
 }
 
@@ -1042,6 +1067,7 @@ func (n *Node) sendAdvert(in *instance, prio uint8) {
 
 type garpTarget struct {
 	ifname string
+	v6     bool // unsolicited neighbour advertisements, not ARP
 	sender GARPSender
 	ips    []netip.Addr
 }
@@ -1059,7 +1085,12 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 	ready := n.opts.LinkReady
 	for _, g := range in.garp {
 		running.Add(1)
-		n.log.Info(fmt.Sprintf("(%s) Sending/queueing gratuitous ARPs on %s for %v", name, g.ifname, g.ips), "instance", name)
+		what, sched := "gratuitous ARPs", sched
+		if g.v6 {
+			// keepalived's words; NAs have their own gap (gna_interval).
+			what, sched.Interval = "Unsolicited Neighbour Adverts", in.cfg.GNAInterval
+		}
+		n.log.Info(fmt.Sprintf("(%s) Sending/queueing %s on %s for %v", name, what, g.ifname, g.ips), "instance", name)
 		n.scripts.Go(func() {
 			// Just after link-up the kernel refuses to send ("network is
 			// down") until the link is operationally up: wait for it.

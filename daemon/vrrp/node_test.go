@@ -252,7 +252,7 @@ func (tn *testNode) stop(t *testing.T) {
 func (tn *testNode) state(i int) State { return tn.node.Status()[i].State }
 
 // eventually polls cond (state of a running system, not readiness) until timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

@@ -30,7 +30,7 @@ var labSeq atomic.Int32
 // lab is a switch namespace with a bridge and hosts attached by veth, each
 // host with eth1 in 172.16.1.0/24. Everything is removed in t.Cleanup.
 type lab struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 	sw     netns.NsHandle
 	hsw    *netlink.Handle
@@ -42,9 +42,10 @@ type labHost struct {
 	ns   netns.NsHandle
 	h    *netlink.Handle
 	ip   netip.Addr
+	ip6  netip.Addr // invalid unless added with one
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	testenv.Privileged(t, "ip")
 	l := &lab{t: t, prefix: fmt.Sprintf("vrrpt%d%d", os.Getpid()%10000, labSeq.Add(1)), hosts: map[string]*labHost{}}
@@ -109,11 +110,19 @@ func (l *lab) newNS(suffix string) (netns.NsHandle, *netlink.Handle) {
 	return ns, h
 }
 
-// addHost creates namespace <prefix>-<suffix> with eth1 = ip/24 on the bridge.
-func (l *lab) addHost(suffix, ip string) *labHost {
+// addHost creates namespace <prefix>-<suffix> with eth1 = ip/24 on the
+// bridge and, when ip6 is given, ip6/64 as well, without duplicate address
+// detection (so that the link-local address is usable at once too).
+func (l *lab) addHost(suffix, ip string, ip6 ...string) *labHost {
 	l.t.Helper()
 	ns, h := l.newNS(suffix)
 	host := &labHost{name: l.prefix + "-" + suffix, ns: ns, h: h, ip: netip.MustParseAddr(ip)}
+	if len(ip6) > 0 {
+		host.ip6 = netip.MustParseAddr(ip6[0])
+		if err := InNamespace(ns, noDAD); err != nil {
+			l.t.Fatalf("%s: %v", suffix, err)
+		}
+	}
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "p-" + suffix}, PeerName: "eth1", PeerNamespace: netlink.NsFd(int(ns))}
 	if err := l.hsw.LinkAdd(veth); err != nil {
 		l.t.Fatalf("add veth for %s: %v", suffix, err)
@@ -139,6 +148,13 @@ func (l *lab) addHost(suffix, ip string) *labHost {
 	addr, _ := netlink.ParseAddr(ip + "/24")
 	if err := h.AddrAdd(eth1, addr); err != nil {
 		l.t.Fatalf("address %s: %v", ip, err)
+	}
+	if host.ip6.IsValid() {
+		addr6, _ := netlink.ParseAddr(host.ip6.String() + "/64")
+		addr6.Flags = unix.IFA_F_NODAD
+		if err := h.AddrAdd(eth1, addr6); err != nil {
+			l.t.Fatalf("address %s: %v", host.ip6, err)
+		}
 	}
 	if err := h.LinkSetUp(eth1); err != nil {
 		l.t.Fatal(err)
@@ -166,7 +182,7 @@ func (h *labHost) hasVIP(t *testing.T, vip netip.Prefix) bool {
 	return false
 }
 
-func (h *labHost) mac(t *testing.T) net.HardwareAddr {
+func (h *labHost) mac(t testing.TB) net.HardwareAddr {
 	t.Helper()
 	eth1, err := h.h.LinkByName("eth1")
 	if err != nil {
@@ -235,8 +251,14 @@ type runningNode struct {
 
 func (l *lab) runNode(host *labHost, ic InstanceConfig) *runningNode {
 	l.t.Helper()
+	return l.runNodeConfig(host, Config{Instances: []InstanceConfig{ic}})
+}
+
+// runNodeConfig runs a Node with cfg in host's namespace until t ends.
+func (l *lab) runNodeConfig(host *labHost, cfg Config) *runningNode {
+	l.t.Helper()
 	rn := &runningNode{done: make(chan error, 1), logs: &lockedBuffer{}}
-	node, err := NewNode(Config{Instances: []InstanceConfig{ic}}, Options{
+	node, err := NewNode(cfg, Options{
 		NetNS:  host.ns,
 		Logger: slog.New(slog.NewTextHandler(rn.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
@@ -256,7 +278,7 @@ func (l *lab) runNode(host *labHost, ic InstanceConfig) *runningNode {
 	return rn
 }
 
-func (rn *runningNode) stop(t *testing.T) {
+func (rn *runningNode) stop(t testing.TB) {
 	t.Helper()
 	if rn.cancel == nil {
 		return
@@ -360,7 +382,6 @@ func startKeepalivedConf(t *testing.T, host *labHost, prio uint8, extra string) 
 		t.Skip("keepalived not installed")
 	}
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "keepalived.conf")
 	text := fmt.Sprintf(`global_defs {
   router_id %s
   vrrp_garp_master_delay 1
@@ -376,6 +397,17 @@ vrrp_instance VI_1 {
   }
 }
 `, host.name, prio, extra, labVIP)
+	return runKeepalived(t, host, dir, text)
+}
+
+// runKeepalived starts keepalived with the configuration text in host's
+// namespace (files in dir) and stops it in t.Cleanup.
+func runKeepalived(t *testing.T, host *labHost, dir, text string) *keepalived {
+	t.Helper()
+	if _, err := exec.LookPath("keepalived"); err != nil {
+		t.Skip("keepalived not installed")
+	}
+	conf := filepath.Join(dir, "keepalived.conf")
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

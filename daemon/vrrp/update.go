@@ -83,10 +83,11 @@ func (c InstanceChange) String() string {
 // keepalived identifies an instance across a reload by its interface and
 // VRID (vrrp_exist in vrrp.c) and restores its state (restore_vrrp_state):
 // only a changed interface or VRID makes it a different instance, which is
-// stopped and started. Everything else (priority, advert_int, VIPs,
-// tracking, notify, GARP, preemption, authentication, and also the VRRP
-// version, the source address and the unicast/multicast mode, for which
-// the socket is reopened) is applied to the running instance.
+// stopped and started, as is one whose address family changed. Everything
+// else (priority, advert_int, VIPs, tracking, notify, GARP, preemption,
+// authentication, and also the VRRP version, the source address and the
+// unicast/multicast mode, for which the socket is reopened) is applied to
+// the running instance.
 func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 	ch := InstanceChange{Name: new.Name}
 	switch {
@@ -95,6 +96,10 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		return ch
 	case old.VRID != new.VRID:
 		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("virtual_router_id %d -> %d", old.VRID, new.VRID)
+		return ch
+	case old.IPv6() != new.IPv6():
+		// keepalived's vrrp_exist matches the address family too.
+		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("address family %s -> %s", familyName(old.IPv6()), familyName(new.IPv6()))
 		return ch
 	}
 	fields := []struct {
@@ -112,14 +117,14 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		{"drlb_accept_from", !slices.Equal(old.AcceptFrom, new.AcceptFrom)},
 		{"source address", old.SourceIP != new.SourceIP},
 		{"unicast_peer", !slices.Equal(old.UnicastPeers, new.UnicastPeers)},
-		{"vrrp_mcast_group4", old.MulticastGroup != new.MulticastGroup},
+		{mcastGroupKeyword(new.IPv6()), old.MulticastGroup != new.MulticastGroup},
 		{"virtual_ipaddress", !slices.Equal(old.VIPs, new.VIPs)},
 		{"virtual_ipaddress_excluded", !slices.Equal(old.ExcludedVIPs, new.ExcludedVIPs)},
 		{"dont_track_primary", old.DontTrackPrimary != new.DontTrackPrimary},
 		{"track_interface", !slices.Equal(old.TrackInterfaces, new.TrackInterfaces)},
 		{"track_script", !slices.Equal(old.TrackScripts, new.TrackScripts)},
 		{"notify", old.Notify != new.Notify},
-		{"garp", old.GARP != new.GARP},
+		{"garp", old.GARP != new.GARP || old.GNAInterval != new.GNAInterval},
 	}
 	for _, f := range fields {
 		if f.changed {
@@ -402,6 +407,22 @@ func (n *Node) applyInPlace(i int, nc InstanceConfig, now time.Time) {
 	}
 	delta, fault := in.trackResult()
 	n.step(n.bg, i, EventTrack{Delta: delta, Fault: fault}, now)
+}
+
+// familyName is "IPv6" or "IPv4".
+func familyName(v6 bool) string {
+	if v6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// mcastGroupKeyword is the global_defs keyword of the family's VRRP group.
+func mcastGroupKeyword(v6 bool) string {
+	if v6 {
+		return "vrrp_mcast_group6"
+	}
+	return "vrrp_mcast_group4"
 }
 
 // hmacConfigEqual compares two auth_hmac configurations (nil: none).

@@ -45,7 +45,29 @@ func (n NetlinkAddresses) addr(vip VIP) (netlink.Link, *netlink.Addr, error) {
 		return nil, nil, fmt.Errorf("vrrp: find interface %s for %v: %w", vip.Interface, vip.Prefix, err)
 	}
 	a := &netlink.Addr{IPNet: &net.IPNet{IP: vip.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(vip.Prefix.Bits(), vip.Prefix.Addr().BitLen())}, Label: vip.Label}
+	if vip.Prefix.Addr().Is6() {
+		a.Flags, a.ValidLft, a.PreferedLft = ipv6VIPAttrs(vip.Prefix)
+	}
 	return link, a, nil
+}
+
+// lifetimeForever is the kernel's infinite address lifetime (INFINITY_LIFE_TIME).
+const lifetimeForever = 0xffffffff
+
+// ipv6VIPAttrs returns the address flags and lifetimes (seconds) an IPv6
+// VIP is added with, as keepalived adds it: IFA_F_NODAD (the address is
+// usable at once; duplicate address detection would hold a new master's
+// address "tentative" for a second or more, and VRRP already guarantees
+// one owner), a valid lifetime of forever, and a preferred lifetime of 0
+// for a /128 (keepalived.conf(5) preferred_lft): a deprecated address is
+// never picked as the source of the host's own connections, so health
+// checks to real servers, which hold the VIP on lo, do not leave from it.
+func ipv6VIPAttrs(p netip.Prefix) (flags, valid, preferred int) {
+	preferred = lifetimeForever
+	if p.Bits() == 128 {
+		preferred = 0
+	}
+	return unix.IFA_F_NODAD, lifetimeForever, preferred
 }
 
 // Add implements AddressManager.
