@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -363,5 +364,51 @@ func TestLoopAnnouncesThenDrainsBeforeTheDataPlaneGoes(t *testing.T) {
 	fake.mu.Unlock()
 	if flushed.IsZero() || flushed.Sub(withdrawn) < 300*time.Millisecond {
 		t.Errorf("data plane flushed %v after the withdrawal, want at least drain_delay 300ms", flushed.Sub(withdrawn))
+	}
+}
+
+// blockingApply is a fake data plane whose Apply waits for release.
+type blockingApply struct {
+	*fakeDataplane
+	started, release chan struct{}
+}
+
+func (b *blockingApply) Apply(ctx context.Context, t dataplane.Table) error {
+	close(b.started)
+	<-b.release
+	return b.fakeDataplane.Apply(ctx, t)
+}
+
+// TestObserveDoesNotWaitOutALongApply: status's Observe gives up at its
+// deadline while an apply (a 65,537-slot scale-out table can take
+// seconds) holds the data plane, so status falls back on the applied
+// table instead of hanging.
+func TestObserveDoesNotWaitOutALongApply(t *testing.T) {
+	fake := &blockingApply{fakeDataplane: &fakeDataplane{}, started: make(chan struct{}), release: make(chan struct{})}
+	dp := newSerialDataplane(fake)
+	done := make(chan error, 1)
+	go func() { done <- dp.Apply(context.Background(), dataplane.Table{}) }()
+	<-fake.started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	observed := make(chan error, 1)
+	go func() {
+		_, err := dp.Observe(ctx)
+		observed <- err
+	}()
+	select {
+	case err := <-observed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Observe during an apply: %v, want the deadline", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("Observe waited for the apply past its deadline")
+	}
+	close(fake.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dp.Observe(context.Background()); err != nil {
+		t.Errorf("Observe after the apply: %v", err)
 	}
 }

@@ -363,39 +363,53 @@ func (d *Daemon) startDataplane(ctx context.Context, c *components, cfg *config.
 	c.hk = d.startHousekeeping(ctx, dp, cfg.Global.LVS)
 	// No flush here: after a crash the first Apply reconciles with what the
 	// kernel still holds (a diff), so established connections survive.
-	c.dp = &serialDataplane{Dataplane: dp}
+	c.dp = newSerialDataplane(dp)
 	d.log.Info("Data plane ready", "kind", dp.Kind())
 	return nil
 }
 
 // serialDataplane makes calls into a data plane one at a time: the apply
-// effect, status's Observe and the final Flush may overlap.
+// effect, status's Observe and the final Flush may overlap. Observe gives
+// up when its context ends while it waits, so status falls back on the
+// applied table instead of waiting out a long apply (a scale-out table of
+// 65,537 slots can take seconds to load).
 type serialDataplane struct {
 	dataplane.Dataplane
-	mu sync.Mutex
+	turn chan struct{} // holds a token while a call runs
 }
 
+func newSerialDataplane(dp dataplane.Dataplane) *serialDataplane {
+	return &serialDataplane{Dataplane: dp, turn: make(chan struct{}, 1)}
+}
+
+func (s *serialDataplane) lock()   { s.turn <- struct{}{} }
+func (s *serialDataplane) unlock() { <-s.turn }
+
 func (s *serialDataplane) Apply(ctx context.Context, t dataplane.Table) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return s.Dataplane.Apply(ctx, t)
 }
 
 func (s *serialDataplane) Observe(ctx context.Context) (dataplane.Observation, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return dataplane.Observation{}, fmt.Errorf("observe: waiting for the data plane: %w", ctx.Err())
+	}
+	defer s.unlock()
 	return s.Dataplane.Observe(ctx)
 }
 
 func (s *serialDataplane) Flush(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return s.Dataplane.Flush(ctx)
 }
 
 func (s *serialDataplane) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return s.Dataplane.Close()
 }
 
