@@ -14,8 +14,9 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # Debian packages: nft for the nftables data plane, keepalived as the reference
 # peer and genhash, iproute2 for `ip netns`, curl/wrk for traffic, qemu and
 # busybox for the real-IPVS VM tests, chromium for the training view's
-# browser test (scenarios/report), frr (zebra, bgpd) as the scaleout lab's router.
-DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86 chromium frr
+# browser test (scenarios/report), iperf3 for the data planes' packet rate,
+# frr (zebra, bgpd) as the scaleout lab's router.
+DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86 chromium iperf3 frr
 FUZZTIME    ?= 5s
 # Go spends up to 60 s minimising each new interesting input by default,
 # which looks like a stall (execs stop moving); bound it.
@@ -104,8 +105,17 @@ e2e: deps build
 e2e-ipvs:
 	$(GO) run ./e2e/ipvsvm ./e2e/ipvsvm/ipvstest ./daemon/dataplane/ipvs
 
+# Every benchmark (the lab ones as root), then IPVS against nft in the qemu
+# VM (BENCHVM=no leaves it out), then one table of all their numbers.
+# BENCH and BENCHPKGS narrow it (make bench BENCH=DataplanePPS BENCHPKGS=./daemon/dataplane).
+BENCH       ?= .
+BENCHPKGS   ?= ./...
+BENCHVM     ?= yes
 bench: deps build
-	DRLB_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	set -o pipefail; DRLB_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 $(BENCHPKGS) | tee $(BIN)/bench.txt
+	@if [ "$(BENCHVM)" = yes ]; then set -o pipefail; \
+	  $(GO) run ./e2e/ipvsvm -host-program nft -testflags "-test.run ^$$ -test.bench RateIPVSvsNFT -test.benchtime 1x" ./daemon/dataplane/ipvs | tee -a $(BIN)/bench.txt; fi
+	@$(GO) run ./internal/benchtable < $(BIN)/bench.txt
 
 lint: tidy-check
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...

@@ -420,6 +420,11 @@ func (s *serialDataplane) Close() error {
 // wait for their probes): the loop runs it as an effect, never itself.
 func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *components, start map[check.Target]bool) (checkChange string, err error) {
 	c.vrrpChange = nil
+	if !d.opts.CheckOnly {
+		if err := InitTrackFiles(cfg); err != nil {
+			d.log.Warn("Cannot initialise a track_file", "err", err)
+		}
+	}
 	if !d.opts.CheckOnly && len(cfg.Instances) > 0 {
 		vcfg, err := VRRPConfig(cfg)
 		if err != nil {

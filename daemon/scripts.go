@@ -64,10 +64,16 @@ func (d *Daemon) runVRRPScript(ctx context.Context, argv []string) error {
 // probe is the health checker's Probe: MISC_CHECK runs through the script
 // table, the other kinds as check.Probe.
 func (d *Daemon) probe(ctx context.Context, spec check.Spec) check.Result {
+	var r check.Result
 	if spec.Kind == check.KindMisc {
-		return check.ProbeMiscWith(ctx, spec, d.runScript)
+		r = check.ProbeMiscWith(ctx, spec, d.runScript)
+	} else {
+		r = check.Probe(ctx, spec)
 	}
-	return check.Probe(ctx, spec)
+	if !r.OK && spec.LogAllFailures && ctx.Err() == nil {
+		d.log.Info("Check failed", "checker", spec.Kind.String(), "addr", spec.Addr.String(), "reason", r.Reason)
+	}
+	return r
 }
 
 var (

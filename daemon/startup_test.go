@@ -280,6 +280,14 @@ var refusalCases = []struct {
 		covers: []string{"port 0 is only allowed for a persistent service"}},
 	{name: "real server of the other family", conf: strings.Replace(startupVS(), "real_server 10.0.0.2", "real_server 2001:db8::2", 1),
 		diag: "5:13: error: real_server 2001:db8::2 and virtual_server 10.0.0.1 are different address families", covers: []string{"real server %s is not in the VIP's address family"}},
+	{name: "url regex RE2 cannot compile", conf: "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlvs_sched rr\nreal_server 10.0.0.2 80 {\nHTTP_GET {\nurl {\npath /\nregex \"(?<=a)b\"\n}\n}\n}\n}\n",
+		diag: `8:7: error: regex "(?<=a)b" cannot be compiled by Go's RE2`,
+		mutate: func(c *config.Config) {
+			c.VirtualServers[0].RealServers[0].Checkers[0].URLs[0].Regex = "(?<=a)b"
+		},
+		covers: []string{"url %d: regex %q is not an RE2 pattern: %w"}},
+	{name: "track_file without file", conf: "track_file tf {\n}\nvirtual_server 10.0.0.1 80 {\nprotocol TCP\nlvs_sched rr\nreal_server 10.0.0.2 80 {\nFILE_CHECK {\ntrack_file tf\n}\n}\n}\n",
+		diag: "1:1: error: track_file tf has no file", covers: []string{"no track_file path"}},
 	{name: "fwmark service mixing families", conf: "virtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\nreal_server 2001:db8::2 {\n}\n}\n",
 		diag:   "6:13: error: real_server 2001:db8::2 is not in the address family of the earlier real servers of virtual_server FWM 3 (IPv4)",
 		covers: []string{"real server %s is not in the address family of real server %s"}},

@@ -131,6 +131,7 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		if err := translateHardening(in, &ic); err != nil {
 			return out, err
 		}
+		ic = withTrackFiles(c, in, ic)
 		out.Instances = append(out.Instances, ic)
 	}
 	for _, g := range c.SyncGroups {
@@ -182,7 +183,7 @@ func checkServers(c *config.Config, start map[check.Target]bool, pause func()) (
 			srv := check.Server{Target: target, Weight: rs.Weight, NotifyUp: rs.NotifyUp, NotifyDown: rs.NotifyDown}
 			up, carried := start[target]
 			for _, ck := range rs.Checkers {
-				spec, err := checkSpec(vs, rs, ck)
+				spec, err := checkSpec(c, vs, rs, ck)
 				if err != nil {
 					return nil, err
 				}
@@ -197,7 +198,7 @@ func checkServers(c *config.Config, start map[check.Target]bool, pause func()) (
 	return out, nil
 }
 
-func checkSpec(vs *config.VirtualServer, rs *config.RealServer, ck config.Checker) (check.Spec, error) {
+func checkSpec(c *config.Config, vs *config.VirtualServer, rs *config.RealServer, ck config.Checker) (check.Spec, error) {
 	spec := check.Spec{
 		Addr:             netip.AddrPortFrom(ck.ConnectIP, ck.ConnectPort),
 		ConnectTimeout:   ck.ConnectTimeout,
@@ -239,9 +240,11 @@ func checkSpec(vs *config.VirtualServer, rs *config.RealServer, ck config.Checke
 		spec.Kind = check.KindMisc
 		spec.Misc = check.MiscSpec{Path: ck.MiscPath, Timeout: ck.MiscTimeout, Dynamic: ck.MiscDynamic}
 	default:
-		return spec, fmt.Errorf("%s:%d: checker %s is not supported", ck.Pos.File, ck.Pos.Line, ck.Kind)
+		if !parityIISpec(c, rs, ck, &spec) {
+			return spec, fmt.Errorf("%s:%d: checker %s is not supported", ck.Pos.File, ck.Pos.Line, ck.Kind)
+		}
 	}
-	return spec, nil
+	return withCheckerOptions(c, vs, rs, ck, spec)
 }
 
 // Health is a real server's state as the supervisor tracks it.
@@ -381,12 +384,12 @@ func poolOf(vs *config.VirtualServer, health map[check.Target]Health, sorryActiv
 		h := health[TargetOf(vs, rs)]
 		switch {
 		case sorryActive && rs.InhibitOnFailure:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0})
+			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
 		case sorryActive:
 		case h.Up:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0))})
+			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0)), UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
 		case rs.InhibitOnFailure:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0})
+			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
 		}
 	}
 	switch {

@@ -100,7 +100,9 @@ func TestVRRPConfig(t *testing.T) {
 	if len(in.VIPs) != 1 || in.VIPs[0].Prefix != netip.MustParsePrefix("172.16.1.1/24") {
 		t.Errorf("VIPs = %+v", in.VIPs)
 	}
-	if len(in.TrackScripts) != 1 || in.TrackScripts[0].Weight != -20 || in.TrackScripts[0].Script != "/bin/true" {
+	// VI_1 is in sync group G without sync_group_tracking_weight: keepalived
+	// ignores the weight (-20) and a failing script means FAULT.
+	if len(in.TrackScripts) != 1 || in.TrackScripts[0].Weight != 0 || in.TrackScripts[0].Script != "/bin/true" {
 		t.Errorf("track scripts = %+v", in.TrackScripts)
 	}
 }

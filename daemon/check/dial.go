@@ -65,10 +65,19 @@ func (g *connectGate) release() {
 // with SO_MARK mark (if not 0), within ctx. Errors are *net.OpError so
 // callers can classify them as net.Dial's.
 func dial(ctx context.Context, addr, bind netip.AddrPort, mark uint32) (net.Conn, error) {
-	return dialGated(ctx, probeGate(), addr, bind, mark)
+	return dialGatedIf(ctx, probeGate(), addr, bind, mark, "")
+}
+
+// dialIf is dial bound to interface ifname (bind_if) when not empty.
+func dialIf(ctx context.Context, addr, bind netip.AddrPort, mark uint32, ifname string) (net.Conn, error) {
+	return dialGatedIf(ctx, probeGate(), addr, bind, mark, ifname)
 }
 
 func dialGated(ctx context.Context, gate *connectGate, addr, bind netip.AddrPort, mark uint32) (net.Conn, error) {
+	return dialGatedIf(ctx, gate, addr, bind, mark, "")
+}
+
+func dialGatedIf(ctx context.Context, gate *connectGate, addr, bind netip.AddrPort, mark uint32, ifname string) (net.Conn, error) {
 	opErr := func(err error) error {
 		oe := &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: err}
 		if bind.IsValid() {
@@ -93,10 +102,8 @@ func dialGated(ctx context.Context, gate *connectGate, addr, bind netip.AddrPort
 			_ = unix.Close(fd)
 		}
 	}()
-	if mark != 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(mark)); err != nil {
-			return nil, opErr(fmt.Errorf("set SO_MARK %d: %w", mark, os.NewSyscallError("setsockopt", err)))
-		}
+	if err := setSockOpts(fd, mark, ifname); err != nil {
+		return nil, opErr(err)
 	}
 	if bind.IsValid() || bind.Port() != 0 {
 		if !bind.Addr().IsValid() {

@@ -1,8 +1,11 @@
 // Package check implements keepalived-compatible health checks for real
 // servers and the scheduler that runs them.
 //
-// Probes (HTTP_GET, SSL_GET, TCP_CHECK, MISC_CHECK) are functions of a
-// context and a Spec that return a Result; they keep no state. The HTTP
+// Probes (HTTP_GET, SSL_GET, TCP_CHECK, SMTP_CHECK, DNS_CHECK, UDP_CHECK,
+// PING_CHECK, FILE_CHECK, MISC_CHECK) are functions of a context and a Spec
+// that return a Result; they keep no state. DNS queries are
+// github.com/miekg/dns messages, echo requests golang.org/x/net/icmp ones;
+// every probe socket takes the checker's bind_if and fwmark. The HTTP
 // probe speaks raw TCP exactly as keepalived does: it sends
 //
 //	GET path HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: host[:port]\r\n\r\n

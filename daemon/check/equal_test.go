@@ -15,10 +15,19 @@ func fullSpec() Spec {
 		FWMark: 7, ConnectTimeout: time.Second, DelayLoop: 2 * time.Second, Retry: 3,
 		DelayBeforeRetry: 4 * time.Second, Warmup: 5 * time.Second, Alpha: true,
 		HTTP: HTTPSpec{
-			URLs:        []URL{{Path: "/", Digest: "abc", StatusCodes: []StatusRange{{Min: 200, Max: 299}}, VirtualHost: "u.example"}},
+			URLs: []URL{{Path: "/", Digest: "abc", StatusCodes: []StatusRange{{Min: 200, Max: 299}}, VirtualHost: "u.example", Regex: "ok", RegexNoMatch: true,
+				RegexMinOffset: 1, RegexMaxOffset: 2, RegexMaxOffsetSet: true}},
 			VirtualHost: "www.example", Protocol: HTTP11, EnableSNI: true, VerifyTLS: true, MaxResponseBytes: 1 << 20,
+			SNIName: "sni.example", ClientCert: TLSFiles{CA: "/ca.pem"},
 		},
-		Misc: MiscSpec{Path: "/bin/true", Timeout: time.Second, Dynamic: true},
+		Misc:           MiscSpec{Path: "/bin/true", Timeout: time.Second, Dynamic: true},
+		BindIf:         "eth1",
+		LogAllFailures: true,
+		SMTP:           SMTPSpec{HeloName: "lb"},
+		DNS:            DNSSpec{Type: 1, Name: "example."},
+		UDP: UDPSpec{Payload: []byte{1}, RequireReply: true, Reply: []byte{2}, ReplyMask: []byte{0xff},
+			MinReplyLength: 1, MaxReplyLength: 9},
+		File: FileSpec{Path: "/f", Weight: 2, Reverse: true, Dynamic: true, BaseWeight: 1},
 	}
 }
 
@@ -38,6 +47,7 @@ func TestEqualCoversEveryField(t *testing.T) {
 		{"Spec", spec, func(a, b any) bool { return a.(Spec).Equal(b.(Spec)) }},
 		{"HTTPSpec", spec.HTTP, func(a, b any) bool { return a.(HTTPSpec).equal(b.(HTTPSpec)) }},
 		{"URL", spec.HTTP.URLs[0], func(a, b any) bool { return a.(URL).equal(b.(URL)) }},
+		{"UDPSpec", spec.UDP, func(a, b any) bool { return a.(UDPSpec).equal(b.(UDPSpec)) }},
 	}
 	for _, c := range cases {
 		v := reflect.ValueOf(c.value)

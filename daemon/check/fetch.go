@@ -95,6 +95,10 @@ type FetchRequest struct {
 	Timeout time.Duration
 	// MaxResponseBytes bounds head plus body; 0 or negative means unlimited.
 	MaxResponseBytes int64
+	// BindIf binds the socket to an interface (bind_if) when not empty.
+	BindIf string
+	// KeepBody keeps the hashed body bytes in FetchResult.Body (for regex).
+	KeepBody bool
 	// OnHead, if set, is called with the raw head bytes (genhash -v).
 	OnHead func(head []byte)
 }
@@ -108,6 +112,8 @@ type FetchResult struct {
 	HashedBytes int64
 	// Digest is the MD5 over the body, capped at Content-Length.
 	Digest [16]byte
+	// Body is the hashed body when FetchRequest.KeepBody was set.
+	Body []byte
 	// Connect, FirstByte and Total are durations since the start.
 	Connect, FirstByte, Total time.Duration
 }
@@ -161,7 +167,7 @@ func Fetch(ctx context.Context, req FetchRequest) (FetchResult, error) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
-	conn, err := dial(dctx, req.Addr, req.BindTo, req.FWMark)
+	conn, err := dialIf(dctx, req.Addr, req.BindTo, req.FWMark, req.BindIf)
 	if err != nil {
 		return res, classifyDial(ctx, err, req.Addr, timeout)
 	}
@@ -228,6 +234,9 @@ func Fetch(ctx context.Context, req FetchRequest) (FetchResult, error) {
 		req.OnHead(buf[:res.Head.HeadLen])
 	}
 	h := md5.New()
+	if req.KeepBody {
+		h = &keepHash{Hash: h, res: &res}
+	}
 	hashBody(h, &res, buf[res.Head.HeadLen:n])
 	// Body phase: read until EOF (keepalived reads past Content-Length too).
 	for {
@@ -344,4 +353,15 @@ func (c canceledAt) Err() error {
 		return context.DeadlineExceeded
 	}
 	return nil
+}
+
+// keepHash is an MD5 that also keeps what it hashed in the result's Body.
+type keepHash struct {
+	hash.Hash
+	res *FetchResult
+}
+
+func (k *keepHash) Write(p []byte) (int, error) {
+	k.res.Body = append(k.res.Body, p...)
+	return k.Hash.Write(p)
 }

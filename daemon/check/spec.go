@@ -1,10 +1,12 @@
 package check
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +22,11 @@ const (
 	KindSSL                  // SSL_GET
 	KindTCP                  // TCP_CHECK
 	KindMisc                 // MISC_CHECK
+	KindSMTP                 // SMTP_CHECK
+	KindDNS                  // DNS_CHECK
+	KindUDP                  // UDP_CHECK
+	KindPing                 // PING_CHECK
+	KindFile                 // FILE_CHECK
 )
 
 // String returns the keepalived keyword of the kind.
@@ -33,6 +40,16 @@ func (k Kind) String() string {
 		return "TCP_CHECK"
 	case KindMisc:
 		return "MISC_CHECK"
+	case KindSMTP:
+		return "SMTP_CHECK"
+	case KindDNS:
+		return "DNS_CHECK"
+	case KindUDP:
+		return "UDP_CHECK"
+	case KindPing:
+		return "PING_CHECK"
+	case KindFile:
+		return "FILE_CHECK"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -99,6 +116,18 @@ type URL struct {
 	StatusCodes []StatusRange
 	// VirtualHost overrides HTTPSpec.VirtualHost for this URL.
 	VirtualHost string
+	// Regex, when set, is an RE2 pattern the body must contain (keepalived's
+	// regex, which is PCRE2: patterns RE2 cannot compile are refused by the
+	// config). The whole body up to MaxResponseBytes is searched.
+	Regex string
+	// RegexNoMatch inverts Regex: a match fails the check.
+	RegexNoMatch bool
+	// RegexMinOffset is where in the body the search starts (regex_min_offset).
+	RegexMinOffset int
+	// RegexMaxOffset, when RegexMaxOffsetSet, is the last body offset a
+	// match may start at (regex_max_offset).
+	RegexMaxOffset    int
+	RegexMaxOffsetSet bool
 }
 
 // HTTPSpec configures HTTP_GET and SSL_GET.
@@ -113,11 +142,73 @@ type HTTPSpec struct {
 	Protocol HTTPProtocol
 	// EnableSNI sends the virtual host as TLS server name (SSL_GET).
 	EnableSNI bool
+	// SNIName is sni_name: the TLS server name to send instead of the
+	// virtual host (implies EnableSNI).
+	SNIName string
+	// ClientCert is the top-level SSL block: the CA and the client
+	// certificate SSL_GET presents. Zero means none.
+	ClientCert TLSFiles
 	// VerifyTLS verifies the server certificate (off by default, as keepalived).
 	VerifyTLS bool
 	// MaxResponseBytes bounds the bytes read per URL; 0 means
 	// DefaultMaxResponseBytes, negative means unlimited.
 	MaxResponseBytes int64
+}
+
+// TLSFiles are the files of keepalived's top-level SSL { } block: PEM
+// paths of the CA bundle (enforced only with HTTPSpec.VerifyTLS, since
+// keepalived does not fail a check on it), the client certificate and its
+// key, and the key's password (legacy PEM encryption).
+type TLSFiles struct {
+	CA, Certificate, Key, Password string
+}
+
+// SMTPSpec configures SMTP_CHECK.
+type SMTPSpec struct {
+	// HeloName is helo_name, sent as "HELO name" (default DefaultHeloName).
+	HeloName string
+}
+
+// DefaultHeloName is keepalived's SMTP_CHECK helo_name default.
+const DefaultHeloName = "localhost"
+
+// DNSSpec configures DNS_CHECK.
+type DNSSpec struct {
+	// Type is the query type (dns.TypeA, ...); 0 means SOA, keepalived's default.
+	Type uint16
+	// Name is the name queried; empty means ".", keepalived's default.
+	Name string
+}
+
+// UDPSpec configures UDP_CHECK.
+type UDPSpec struct {
+	// Payload is sent as the datagram; empty means a few random bytes, as keepalived.
+	Payload []byte
+	// RequireReply: a reply datagram is needed; without it the check only
+	// fails on an ICMP error (port or host unreachable) within the timeout.
+	RequireReply bool
+	// Reply and ReplyMask: when Reply is set, the reply must equal Reply on
+	// the bits ReplyMask sets, over min(len(reply), len(Reply)) bytes
+	// (keepalived's require_reply HEX_STR, where an x ignores 4 bits). A
+	// byte beyond ReplyMask is compared whole.
+	Reply, ReplyMask []byte
+	// MinReplyLength and MaxReplyLength bound the reply's length (keepalived:
+	// 0 and 255 by default) when RequireReply is set.
+	MinReplyLength, MaxReplyLength int
+}
+
+// FileSpec configures FILE_CHECK: the number in a track_file.
+type FileSpec struct {
+	// Path is the tracked file's path.
+	Path string
+	// Weight multiplies the value read; 0 means "non-zero is a failure".
+	Weight int
+	// Reverse negates Weight (with weight 0: zero is a failure).
+	Reverse bool
+	// Dynamic: the real server's weight becomes BaseWeight + value×weight.
+	Dynamic bool
+	// BaseWeight is the real server's configured weight.
+	BaseWeight int
 }
 
 // MiscSpec configures MISC_CHECK.
@@ -140,6 +231,9 @@ type Spec struct {
 	BindTo netip.AddrPort
 	// FWMark sets SO_MARK on the probe socket when non-zero (needs CAP_NET_ADMIN).
 	FWMark uint32
+	// BindIf is bind_if: the probe socket is bound to this interface
+	// (SO_BINDTODEVICE); empty means any.
+	BindIf string
 	// ConnectTimeout bounds one whole attempt per URL: connect, request and
 	// response. keepalived applies it per read; we also bound the total so
 	// that a slow-drip server fails.
@@ -155,10 +249,21 @@ type Spec struct {
 	Warmup time.Duration
 	// Alpha starts the checker down; otherwise it starts up.
 	Alpha bool
+	// LogAllFailures is log_all_failures: every failed probe is logged, not
+	// only the transitions (the runner of the probes logs it).
+	LogAllFailures bool
 	// HTTP configures KindHTTP and KindSSL.
 	HTTP HTTPSpec
 	// Misc configures KindMisc.
 	Misc MiscSpec
+	// SMTP configures KindSMTP.
+	SMTP SMTPSpec
+	// DNS configures KindDNS.
+	DNS DNSSpec
+	// UDP configures KindUDP.
+	UDP UDPSpec
+	// File configures KindFile.
+	File FileSpec
 }
 
 // WithDefaults returns s with keepalived's defaults in place of zero values.
@@ -205,6 +310,11 @@ func (s Spec) Validate() error {
 					errs = append(errs, fmt.Errorf("url %d: %w", i+1, err))
 				}
 			}
+			if u.Regex != "" {
+				if _, err := regexp.Compile(u.Regex); err != nil {
+					errs = append(errs, fmt.Errorf("url %d: regex %q is not an RE2 pattern: %w", i+1, u.Regex, err))
+				}
+			}
 			for _, r := range u.StatusCodes {
 				if r.Min < 100 || r.Max > 999 || r.Min > r.Max {
 					errs = append(errs, fmt.Errorf("url %d: invalid status range %d-%d", i+1, r.Min, r.Max))
@@ -214,9 +324,17 @@ func (s Spec) Validate() error {
 		if !s.Addr.IsValid() {
 			errs = append(errs, errors.New("no connect address"))
 		}
-	case KindTCP:
+	case KindTCP, KindSMTP, KindDNS, KindUDP:
 		if !s.Addr.IsValid() {
 			errs = append(errs, errors.New("no connect address"))
+		}
+	case KindPing:
+		if !s.Addr.Addr().IsValid() {
+			errs = append(errs, errors.New("no connect address"))
+		}
+	case KindFile:
+		if s.File.Path == "" {
+			errs = append(errs, errors.New("no track_file path"))
 		}
 	case KindMisc:
 		if len(SplitCommand(s.Misc.Path)) == 0 {
@@ -279,16 +397,26 @@ func (s Spec) Equal(o Spec) bool {
 	return s.Kind == o.Kind && s.Addr == o.Addr && s.BindTo == o.BindTo && s.FWMark == o.FWMark &&
 		s.ConnectTimeout == o.ConnectTimeout && s.DelayLoop == o.DelayLoop && s.Retry == o.Retry &&
 		s.DelayBeforeRetry == o.DelayBeforeRetry && s.Warmup == o.Warmup && s.Alpha == o.Alpha &&
-		s.HTTP.equal(o.HTTP) && s.Misc == o.Misc
+		s.HTTP.equal(o.HTTP) && s.Misc == o.Misc && s.BindIf == o.BindIf && s.SMTP == o.SMTP &&
+		s.DNS == o.DNS && s.UDP.equal(o.UDP) && s.File == o.File && s.LogAllFailures == o.LogAllFailures
+}
+
+func (u UDPSpec) equal(o UDPSpec) bool {
+	return bytes.Equal(u.Payload, o.Payload) && u.RequireReply == o.RequireReply &&
+		bytes.Equal(u.Reply, o.Reply) && bytes.Equal(u.ReplyMask, o.ReplyMask) &&
+		u.MinReplyLength == o.MinReplyLength && u.MaxReplyLength == o.MaxReplyLength
 }
 
 func (h HTTPSpec) equal(o HTTPSpec) bool {
 	return h.VirtualHost == o.VirtualHost && h.Protocol == o.Protocol && h.EnableSNI == o.EnableSNI &&
 		h.VerifyTLS == o.VerifyTLS && h.MaxResponseBytes == o.MaxResponseBytes &&
+		h.SNIName == o.SNIName && h.ClientCert == o.ClientCert &&
 		slices.EqualFunc(h.URLs, o.URLs, URL.equal)
 }
 
 func (u URL) equal(o URL) bool {
 	return u.Path == o.Path && u.Digest == o.Digest && u.VirtualHost == o.VirtualHost &&
+		u.Regex == o.Regex && u.RegexNoMatch == o.RegexNoMatch && u.RegexMinOffset == o.RegexMinOffset &&
+		u.RegexMaxOffset == o.RegexMaxOffset && u.RegexMaxOffsetSet == o.RegexMaxOffsetSet &&
 		slices.Equal(u.StatusCodes, o.StatusCodes)
 }

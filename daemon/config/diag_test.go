@@ -163,8 +163,8 @@ func TestDiagnostics(t *testing.T) {
 		{"digest not hex", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "digest zcec999b7ece0cc82e62145eb832731f", "}", "}", "}"), Options{}, []want{"5:8: error: digest \"zcec999b7ece0cc82e62145eb832731f\" is not an MD5 digest"}},
 		{"bad status", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "status_code 299-200", "}", "}", "}"), Options{}, []want{"5:13: error: status_code \"299-200\""}},
 		{"url keyword in TCP_CHECK", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "url {", "}", "}", "}"), Options{}, []want{"4:1: warning: unknown keyword \"url\" in TCP_CHECK"}},
-		{"checker unsupported", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "bind_if eth0", "}", "}"), Options{}, []want{"4:1: warning: bind_if in TCP_CHECK is not supported yet"}},
-		{"real server unsupported checker", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet", "3:1: error: real_server 10.0.0.2: its only health checker DNS_CHECK is not supported yet"}},
+		{"checker unsupported", vsrv("real_server 10.0.0.2 80 {", "MISC_CHECK {", "misc_path /bin/true", "misc_user nobody", "}", "}"), Options{}, []want{"5:1: warning: misc_user in MISC_CHECK is not supported yet"}},
+		{"real server unsupported checker", vsrv("real_server 10.0.0.2 80 {", "BFD_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: BFD_CHECK in real_server is not supported yet", "3:1: error: real_server 10.0.0.2: its only health checker BFD_CHECK is not supported yet"}},
 		// What the daemon refuses at start-up, located (one validation path).
 		{"auth AH", inst("authentication {", "auth_type AH", "auth_pass 1111", "}"), Options{}, []want{"3:11: error: auth_type AH is not supported yet (vrrp_instance VI)"}},
 		{"ipv6 unicast_src_ip", inst("unicast_src_ip 2001:db8::2"), Options{}, []want{"2:16: error: unicast_src_ip 2001:db8::2 (vrrp_instance VI) is not IPv4 like the instance's virtual addresses"}},
@@ -202,7 +202,7 @@ func TestDiagnostics(t *testing.T) {
 		{"IPv6 granularity as a netmask", "virtual_server 2001:db8::1 80 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\npersistence_timeout 60\npersistence_granularity 255.255.255.0\nreal_server 2001:db8::2 80 {\n}\n}\n", Options{}, []want{"6:25: error: persistence_granularity"}},
 		{"fwmark mixing families", "virtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\nreal_server 2001:db8::2 {\n}\n}\n", Options{}, []want{"6:13: error: real_server 2001:db8::2 is not in the address family of the earlier real servers of virtual_server FWM 3 (IPv4)"}},
 		{"nft fwmark", "global_defs {\ndrlb_dataplane nft\n}\nvirtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\n}\n", Options{}, []want{"4:1: error: virtual_server FWM 3: a fwmark service (its mark is set at prerouting, after the ingress hook where nftables forwards; or write one virtual_server per address and port) needs IPVS"}},
-		{"real server with a supported checker too", vsrv("real_server 10.0.0.2 80 {", "DNS_CHECK {", "}", "TCP_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: DNS_CHECK in real_server is not supported yet"}},
+		{"real server with a supported checker too", vsrv("real_server 10.0.0.2 80 {", "BFD_CHECK {", "}", "TCP_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: BFD_CHECK in real_server is not supported yet"}},
 
 		// Includes.
 		{"include nothing", "include /nonexistent/dir/*.conf\n", Options{}, []want{"1:9: warning: include \"/nonexistent/dir/*.conf\" matches no file", "1:1: warning: the file has no directives"}},

@@ -33,6 +33,9 @@ func FuzzParse(f *testing.F) {
 			"virtual_server 10.9.9.9 80 { drlb_bgp_announce yes lb_algo mh lb_kind DR real_server 10.0.0.2 80 { } }",
 		// virtual_server_group: ranges, fwmark, a use before the definition
 		"virtual_server group G { real_server 10.0.0.9 80 { TCP_CHECK { } } }\nvirtual_server_group G { 10.0.0.1-3 80\n2001:db8::1-ff 443\nfwmark 7\n10.0.0.2-1 1 }",
+		// trackers, the SSL block and the parity II checkers with their hex strings and regexes
+		"track_file t { file /x weight 2 reverse init_file 3 overwrite }\nvrrp_track_process p { process a b param_match initial quorum 2 quorum_max 1 delay 0.5 }\nSSL { ca /c key /k }\n" +
+			"virtual_server 1.2.3.4 53 { real_server 1.2.3.5 53 { UDP_CHECK { payload Ab12f 3 xz require_reply a1x } DNS_CHECK { type srv } FILE_CHECK { track_file t weight -3 reverse dynamic } HTTP_GET { url { regex \"(?<=a)\" } } } }",
 		// notification and IPVS housekeeping globals
 		"global_defs { notify_fifo /f x\nsmtp_server h 25\nnotification_email { a@b }\nlvs_sync_daemon eth1 V id 1 group 224.0.0.81\nlvs_timeouts tcp 1 udp\nlvs_flush_on_stop VS }",
 	} {

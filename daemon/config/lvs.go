@@ -426,11 +426,26 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 			}
 		case "virtualhost":
 			p.str(n, &vhost)
+		case "alpha":
+			var a bool
+			p.flag(n, &a)
+			rs.Alpha = &a
+		case "uthreshold", "lthreshold":
+			var v int
+			if p.intv(n, 0, math.MaxInt32, &v) {
+				if n.key.text == "uthreshold" {
+					rs.UThreshold = uint32(v)
+				} else {
+					rs.LThreshold = uint32(v)
+				}
+			}
 		case "smtp_alert":
 			p.optFlag(n, &rs.SMTPAlert)
-		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK":
-			checkNodes = append(checkNodes, n)
 		default:
+			if isCheckerKeyword(n.key.text) {
+				checkNodes = append(checkNodes, n)
+				continue
+			}
 			if k, ok := keywords().lookup(n.key.text, []string{"real_server"}); ok && n.hasBlock && k.Status == KeywordNotSupported && strings.ToUpper(k.Name) == k.Name {
 				unsupportedCheckers = append(unsupportedCheckers, n.key)
 			}
@@ -501,6 +516,7 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 			p.durp(n, time.Millisecond, 24*time.Hour, &miscTimeout)
 		case k == "misc_dynamic" && kind == CheckMisc:
 			p.flag(n, &c.MiscDynamic)
+		case p.checkerOption(n, kind, &c):
 		default:
 			p.unknown(n, string(kind), checkerBlocks(kind)...)
 		}
@@ -545,7 +561,8 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 			p.addScriptRef(miscNode, "MISC_CHECK of real_server "+rs.Address.String(), c.MiscPath, miscUser)
 		}
 	}
-	if kind != CheckMisc && c.ConnectPort == 0 {
+	p.finishChecker(b, &c, ct)
+	if kind != CheckMisc && kind != CheckPing && kind != CheckFile && c.ConnectPort == 0 {
 		p.errAt(b.key.pos, "%s has no port to connect to: set connect_port (real_server %s has none)", kind, rs.Address)
 	}
 	if (kind == CheckHTTP || kind == CheckSSL) && len(c.URLs) == 0 {
@@ -595,6 +612,9 @@ func (p *parser) url(b *node) URL {
 		case "virtualhost":
 			p.str(n, &u.VirtualHost)
 		default:
+			if p.urlOption(n, &u) {
+				continue
+			}
 			p.unknown(n, "url", "url")
 		}
 	}

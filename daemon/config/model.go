@@ -34,6 +34,12 @@ type Config struct {
 	VirtualServers []VirtualServer `json:"virtual_servers"`
 	// BGP is the drlb_bgp block (a drlb extension), nil without one.
 	BGP *BGP `json:"drlb_bgp,omitempty"`
+	// TrackFiles holds every track_file (vrrp_track_file) block, in file order.
+	TrackFiles []TrackFile `json:"track_files,omitempty"`
+	// TrackProcesses holds every vrrp_track_process block, in file order.
+	TrackProcesses []TrackProcess `json:"track_processes,omitempty"`
+	// SSL is the top-level SSL block (nil without one).
+	SSL *SSLFiles `json:"ssl,omitempty"`
 	// VirtualServerGroups holds every virtual_server_group block, in file order.
 	VirtualServerGroups []VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	// Files lists every file read (the main file first, then includes).
@@ -68,6 +74,9 @@ const (
 type GlobalDefs struct {
 	// Pos is where the (first) block starts; zero when there is none.
 	Pos Position `json:"pos"`
+	// CheckerLogAllFailures is checker_log_all_failures: the default of
+	// every checker's log_all_failures.
+	CheckerLogAllFailures bool `json:"checker_log_all_failures,omitempty"`
 	// RouterID identifies this machine (router_id, or keepalived 1.x's lvs_id).
 	RouterID string `json:"router_id"`
 	// VRRPVersion is vrrp_version, the default VRRP version for instances (default 2).
@@ -136,6 +145,16 @@ type VRRPSyncGroup struct {
 	Notify Notify `json:"notify"`
 	// TrackScripts is track_script inherited by the members.
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
+	// TrackFiles is track_file inherited by the members.
+	TrackFiles []TrackScript `json:"track_file,omitempty"`
+	// TrackProcesses is track_process inherited by the members.
+	TrackProcesses []TrackScript `json:"track_process,omitempty"`
+	// TrackInterfaces is track_interface inherited by the members.
+	TrackInterfaces []TrackInterface `json:"track_interface,omitempty"`
+	// TrackingWeight is sync_group_tracking_weight: the members' tracker
+	// weights apply; without it keepalived uses weight 0 (a failure is a
+	// FAULT) for every tracker of a member.
+	TrackingWeight bool `json:"sync_group_tracking_weight,omitempty"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }
@@ -256,6 +275,10 @@ type VRRPInstance struct {
 	TrackInterfaces []TrackInterface `json:"track_interface,omitempty"`
 	// TrackScripts is track_script.
 	TrackScripts []TrackScript `json:"track_script,omitempty"`
+	// TrackFiles is track_file: lines naming track_file blocks.
+	TrackFiles []TrackScript `json:"track_file,omitempty"`
+	// TrackProcesses is track_process: lines naming vrrp_track_process blocks.
+	TrackProcesses []TrackScript `json:"track_process,omitempty"`
 	// DontTrackPrimary is dont_track_primary.
 	DontTrackPrimary bool `json:"dont_track_primary"`
 	// Notify holds notify_* scripts.
@@ -403,6 +426,12 @@ type RealServer struct {
 	NotifyDown string `json:"notify_down,omitempty"`
 	// Checkers probe this server; the server is up when all checkers are up.
 	Checkers []Checker `json:"checkers"`
+	// Alpha is the real server's alpha (nil: the virtual server's).
+	Alpha *bool `json:"alpha,omitempty"`
+	// UThreshold and LThreshold are uthreshold and lthreshold: IPVS's upper
+	// and lower connection thresholds (0: none; ignored by nftables).
+	UThreshold uint32 `json:"uthreshold,omitempty"`
+	LThreshold uint32 `json:"lthreshold,omitempty"`
 	// SMTPAlert is smtp_alert; nil when not written: the virtual server's,
 	// else global_defs' (see NotifyDefs.AlertChecker).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
@@ -461,6 +490,46 @@ type Checker struct {
 	MiscTimeout time.Duration `json:"misc_timeout,omitempty"`
 	// MiscDynamic is misc_dynamic: exit codes 2..255 set weight (code-2).
 	MiscDynamic bool `json:"misc_dynamic,omitempty"`
+	// BindIf is bind_if: the interface the probe socket is bound to.
+	BindIf string `json:"bind_if,omitempty"`
+	// FWMark is fwmark: SO_MARK of the probe's packets.
+	FWMark uint32 `json:"fwmark,omitempty"`
+	// Alpha is the checker's alpha, when AlphaSet (else the real server's,
+	// else the virtual server's).
+	Alpha    bool `json:"alpha,omitempty"`
+	AlphaSet bool `json:"-"`
+	// LogAllFailures is log_all_failures (nil: global_defs'
+	// checker_log_all_failures).
+	LogAllFailures *bool `json:"log_all_failures,omitempty"`
+	// HTTPProtocol is http_protocol: "1.0" (default), "1.0C" or "1.1".
+	HTTPProtocol string `json:"http_protocol,omitempty"`
+	// FastRecovery is fast_recovery (drlb checks every url in one round anyway).
+	FastRecovery bool `json:"fast_recovery,omitempty"`
+	// EnableSNI, SNIName and TLSCompliant are SSL_GET's TLS options.
+	EnableSNI    bool   `json:"enable_sni,omitempty"`
+	SNIName      string `json:"sni_name,omitempty"`
+	TLSCompliant bool   `json:"tls_compliant,omitempty"`
+	// HeloName is SMTP_CHECK's helo_name (default localhost).
+	HeloName string `json:"helo_name,omitempty"`
+	// DNSType and DNSName are DNS_CHECK's type (default SOA) and name (default ".").
+	DNSType string `json:"dns_type,omitempty"`
+	DNSName string `json:"dns_name,omitempty"`
+	// UDP_CHECK: payload, require_reply (with its pattern and mask: x digits
+	// compare nothing), min_reply_length and max_reply_length (default 255).
+	UDPPayload        []byte `json:"payload,omitempty"`
+	UDPRequireReply   bool   `json:"require_reply,omitempty"`
+	UDPReply          []byte `json:"reply,omitempty"`
+	UDPReplyMask      []byte `json:"reply_mask,omitempty"`
+	UDPMinReplyLength int    `json:"min_reply_length,omitempty"`
+	UDPMaxReplyLength int    `json:"max_reply_length,omitempty"`
+	// FILE_CHECK: the track_file block's name, the weight (default: the
+	// block's), reverse and dynamic.
+	TrackFile     string `json:"track_file,omitempty"`
+	FileWeight    int    `json:"file_weight,omitempty"`
+	FileWeightSet bool   `json:"-"`
+	FileReverse   bool   `json:"file_reverse,omitempty"`
+	FileDynamic   bool   `json:"dynamic,omitempty"`
+	trackFilePos  srcPos
 }
 
 // StatusRange is an inclusive range of HTTP status codes.
@@ -483,4 +552,15 @@ type URL struct {
 	StatusCodes []StatusRange `json:"status_code"`
 	// VirtualHost overrides the checker's Host header.
 	VirtualHost string `json:"virtualhost,omitempty"`
+	// Regex is regex, an RE2 pattern the body must contain (RegexNoMatch:
+	// must not contain).
+	Regex        string `json:"regex,omitempty"`
+	RegexNoMatch bool   `json:"regex_no_match,omitempty"`
+	// RegexFlags are RE2 flags from regex_options (caseless i, multiline
+	// m, dotall s, ungreedy U), applied as (?flags) before Regex.
+	RegexFlags string `json:"regex_flags,omitempty"`
+	// RegexMinOffset and RegexMaxOffset are regex_min_offset and
+	// regex_max_offset (nil: none).
+	RegexMinOffset int  `json:"regex_min_offset,omitempty"`
+	RegexMaxOffset *int `json:"regex_max_offset,omitempty"`
 }

@@ -40,6 +40,8 @@ type instanceMeta struct {
 	vridPos, ifacePos, advertPos srcPos
 	vridSet, ifaceSet            bool
 	trackScripts                 []token
+	trackFiles                   []token
+	trackProcesses               []token
 	vipPos                       []Position
 	// authTypePos is auth_type's value (zero without one).
 	authTypePos srcPos
@@ -56,6 +58,8 @@ type instanceMeta struct {
 type groupMeta struct {
 	members      []token
 	trackScripts []token
+	trackFiles   []token
+	trackProcs   []token
 }
 
 func newParser(opts Options) *parser {
@@ -441,6 +445,24 @@ func (p *parser) build(top []*node) *Config {
 					cfg.VirtualServers = append(cfg.VirtualServers, vs)
 				}
 			}
+		case "track_file", "vrrp_track_file":
+			if n.key.text == "vrrp_track_file" {
+				p.warnAt(n.key.pos, "vrrp_track_file is deprecated (as in keepalived); use track_file")
+			}
+			if name, ok := p.blockName(n); ok {
+				cfg.TrackFiles = append(cfg.TrackFiles, p.trackFileBlock(n, name))
+			}
+		case "vrrp_track_process":
+			if name, ok := p.blockName(n); ok {
+				cfg.TrackProcesses = append(cfg.TrackProcesses, p.trackProcessBlock(n, name))
+			}
+		case "SSL":
+			if p.needBlock(n) {
+				if cfg.SSL == nil {
+					cfg.SSL = &SSLFiles{}
+				}
+				p.sslBlock(n, cfg.SSL)
+			}
 		default:
 			if n.key.text == "" {
 				continue // a stray '{', already reported
@@ -448,6 +470,15 @@ func (p *parser) build(top []*node) *Config {
 			p.unknown(n, "the top level", "top")
 		}
 	}
+	for i := range cfg.Instances {
+		cfg.Instances[i].TrackFiles = p.keepKnownTrackFiles(cfg, cfg.Instances[i].TrackFiles, p.instMeta[i].trackFiles)
+		cfg.Instances[i].TrackProcesses = p.keepKnownTrackProcesses(cfg, cfg.Instances[i].TrackProcesses, p.instMeta[i].trackProcesses)
+	}
+	for i := range cfg.SyncGroups {
+		cfg.SyncGroups[i].TrackFiles = p.keepKnownTrackFiles(cfg, cfg.SyncGroups[i].TrackFiles, p.groupMeta[i].trackFiles)
+		cfg.SyncGroups[i].TrackProcesses = p.keepKnownTrackProcesses(cfg, cfg.SyncGroups[i].TrackProcesses, p.groupMeta[i].trackProcs)
+	}
+	p.resolveTrackFiles(cfg)
 	cfg.Files = slices.Clone(p.files)
 	cfg.ScriptRefs = p.scriptRefs
 	return cfg
@@ -491,6 +522,8 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 	}
 	for _, n := range b.children {
 		switch n.key.text {
+		case "checker_log_all_failures":
+			p.flag(n, &g.CheckerLogAllFailures)
 		case "router_id":
 			p.str(n, &g.RouterID)
 		case "lvs_id":
@@ -692,6 +725,18 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 			ts, names := p.trackScripts(n)
 			g.TrackScripts = append(g.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "track_file":
+			tf, names := p.trackFileRefs(n)
+			g.TrackFiles = append(g.TrackFiles, tf...)
+			m.trackFiles = append(m.trackFiles, names...)
+		case "track_process":
+			tp, names := p.trackFileRefs(n)
+			g.TrackProcesses = append(g.TrackProcesses, tp...)
+			m.trackProcs = append(m.trackProcs, names...)
+		case "track_interface":
+			g.TrackInterfaces = append(g.TrackInterfaces, p.trackInterfaces(n)...)
+		case "sync_group_tracking_weight":
+			p.flag(n, &g.TrackingWeight)
 		case "smtp_alert":
 			p.optFlag(n, &g.SMTPAlert)
 		default:
@@ -855,22 +900,19 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		case "dont_track_primary":
 			p.flag(n, &in.DontTrackPrimary)
 		case "track_interface":
-			if !p.needBlock(n) {
-				continue
-			}
-			for _, c := range n.children {
-				if c.hasBlock {
-					p.errAt(c.open, "a block is not allowed inside track_interface")
-					continue
-				}
-				ti := TrackInterface{Name: c.key.text}
-				ti.Weight, _, ti.Reverse = p.trackWeight("track_interface", "IF [weight N [reverse]]", c.args, false)
-				in.TrackInterfaces = append(in.TrackInterfaces, ti)
-			}
+			in.TrackInterfaces = append(in.TrackInterfaces, p.trackInterfaces(n)...)
 		case "track_script":
 			ts, names := p.trackScripts(n)
 			in.TrackScripts = append(in.TrackScripts, ts...)
 			m.trackScripts = append(m.trackScripts, names...)
+		case "track_file":
+			tf, names := p.trackFileRefs(n)
+			in.TrackFiles = append(in.TrackFiles, tf...)
+			m.trackFiles = append(m.trackFiles, names...)
+		case "track_process":
+			tp, names := p.trackFileRefs(n)
+			in.TrackProcesses = append(in.TrackProcesses, tp...)
+			m.trackProcesses = append(m.trackProcesses, names...)
 		case "smtp_alert":
 			p.optFlag(n, &in.SMTPAlert)
 		default:
@@ -1035,4 +1077,22 @@ func (p *parser) prefixTok(key string, t token) (netip.Prefix, bool) {
 		bits = n
 	}
 	return netip.PrefixFrom(a, bits), true
+}
+
+// trackInterfaces parses "track_interface { IF [weight N [reverse]] }".
+func (p *parser) trackInterfaces(n *node) []TrackInterface {
+	if !p.needBlock(n) {
+		return nil
+	}
+	var out []TrackInterface
+	for _, c := range n.children {
+		if c.hasBlock {
+			p.errAt(c.open, "a block is not allowed inside track_interface")
+			continue
+		}
+		ti := TrackInterface{Name: c.key.text}
+		ti.Weight, _, ti.Reverse = p.trackWeight("track_interface", "IF [weight N [reverse]]", c.args, false)
+		out = append(out, ti)
+	}
+	return out
 }

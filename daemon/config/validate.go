@@ -15,6 +15,7 @@ import (
 func (p *parser) validate(cfg *Config) {
 	p.validateInstances(cfg)
 	p.validateSyncGroups(cfg)
+	p.warnSyncGroupWeights(cfg)
 	p.validateVirtualServers(cfg)
 	p.validateBGP(cfg)
 	p.validateLVSDefs(cfg)

@@ -120,7 +120,8 @@ func Diff(current, desired Table) []Change {
 			switch {
 			case !ok:
 				addReals = append(addReals, Change{Kind: AddReal, Service: bare(d), Real: r})
-			case old.Weight != r.Weight || c.Method != d.Method:
+			case old.Weight != r.Weight || c.Method != d.Method ||
+				old.UpperThreshold != r.UpperThreshold || old.LowerThreshold != r.LowerThreshold:
 				updReals = append(updReals, Change{Kind: UpdateReal, Service: bare(d), Real: r})
 			}
 		}

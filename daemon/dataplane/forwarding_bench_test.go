@@ -108,7 +108,7 @@ func BenchmarkForwardingCost(b *testing.B) {
 	testenv.Privileged(b, "nft", "wrk")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	name := "dlbench"
+	name := os.Getenv(labtest.PrefixEnv) + "dlbench"
 	if _, err := topology.Down(ctx, name, ""); err == nil {
 		b.Logf("removed leftovers of an earlier lab %s", name)
 	}

@@ -124,6 +124,12 @@ type Real struct {
 	// Weight is the scheduling weight; 0 means inhibited: existing
 	// connections stay, no new ones are sent.
 	Weight uint32
+	// UpperThreshold and LowerThreshold are keepalived's uthreshold and
+	// lthreshold: IPVS sends no new connections while the server has more
+	// than UpperThreshold, and again once it is below LowerThreshold (0:
+	// none). The nftables data plane, which counts no connections per
+	// server, ignores them.
+	UpperThreshold, LowerThreshold uint32
 }
 
 // AddrPort returns the real server's address and port.

@@ -79,6 +79,10 @@ type InstanceConfig struct {
 	TrackInterfaces []TrackInterface
 	// TrackScripts are the vrrp_script blocks named in track_script.
 	TrackScripts []TrackScript
+	// TrackFiles are the track_file blocks named in track_file (see track.go).
+	TrackFiles []TrackFile
+	// TrackProcesses are the vrrp_track_process blocks named in track_process.
+	TrackProcesses []TrackProcess
 	// Notify are the notify scripts.
 	Notify NotifyScripts
 	// GARP is the gratuitous ARP schedule (zero fields: 5 ARPs, 5 more after

@@ -223,6 +223,8 @@ const (
 	trackOwnInterface trackerKind = iota
 	trackInterface
 	trackScript
+	trackFile
+	trackProcess
 )
 
 type tracker struct {
@@ -231,7 +233,8 @@ type tracker struct {
 	weight  int
 	reverse bool
 	ok      bool
-	ignore  bool // dont_track_primary
+	ignore  bool  // dont_track_primary
+	value   int64 // trackFile: the number read from the file
 }
 
 // NewNode checks cfg, fills in keepalived's defaults and returns a Node
@@ -352,7 +355,8 @@ func newTrackers(ic InstanceConfig, prev []tracker) []tracker {
 	for _, ts := range ic.TrackScripts {
 		out = append(out, tracker{kind: trackScript, name: ts.Name, weight: ts.Weight, reverse: ts.Reverse, ok: status(trackScript, ts.Name, !ts.InitFail)})
 	}
-	return out
+	out = append(out, fileTrackers(ic, prev)...)
+	return append(out, processTrackers(ic, prev)...)
 }
 
 // Status returns a snapshot of every instance, in configuration order. It
@@ -410,6 +414,7 @@ type trackIn struct {
 	gen     int
 	tracker int
 	ok      bool
+	value   int64 // trackFile
 }
 
 // Run opens the sockets, removes VIPs a killed predecessor may have left,
@@ -515,10 +520,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 				break // from an instance or script set replaced by Update
 			}
 			in := t.in
-			if in.trackers[t.tracker].ok != t.ok {
-				in.trackers[t.tracker].ok = t.ok
-				n.log.Info(fmt.Sprintf("(%s) tracker %s is %s", in.cfg.Name, in.trackers[t.tracker].name, map[bool]string{true: "up", false: "down"}[t.ok]),
-					"instance", in.cfg.Name)
+			if tr := &in.trackers[t.tracker]; tr.ok != t.ok || tr.value != t.value {
+				tr.ok, tr.value = t.ok, t.value
+				n.log.Info(fmt.Sprintf("(%s) tracker %s is %s", in.cfg.Name, tr.name, trackerWord(*tr)), "instance", in.cfg.Name)
 				delta, fault := in.trackResult()
 				n.step(bg, i, EventTrack{Delta: delta, Fault: fault}, time.Now())
 			}
@@ -754,7 +758,7 @@ func (n *Node) stopScripts(in *instance) {
 // startScripts runs in's track scripts (after stopping any running).
 func (n *Node) startScripts(in *instance) {
 	n.stopScripts(in)
-	if len(in.cfg.TrackScripts) == 0 {
+	if len(in.cfg.TrackScripts) == 0 && len(in.cfg.TrackFiles) == 0 && len(in.cfg.TrackProcesses) == 0 {
 		return
 	}
 	sctx, stop := context.WithCancel(n.bg)
@@ -765,6 +769,8 @@ func (n *Node) startScripts(in *instance) {
 		ok := in.trackers[first+k].ok
 		n.workers.Go(func() { n.runTrackScript(sctx, in, gen, first+k, ts, ok) })
 	}
+	n.startTrackFiles(sctx, in, gen, first+len(in.cfg.TrackScripts))
+	n.startTrackProcesses(sctx, in, gen, first+len(in.cfg.TrackScripts)+len(in.cfg.TrackFiles))
 }
 
 func (n *Node) removeStaleVIPs(in *instance) {
@@ -831,6 +837,9 @@ func (in *instance) trackResult() (delta int, fault bool) {
 			continue
 		}
 		d, f := TrackEffect(t.weight, t.reverse, t.ok)
+		if t.kind == trackFile {
+			d, f = FileTrackEffect(t.weight, t.reverse, t.value)
+		}
 		delta += d
 		fault = fault || f
 	}

@@ -123,6 +123,8 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		{"dont_track_primary", old.DontTrackPrimary != new.DontTrackPrimary},
 		{"track_interface", !slices.Equal(old.TrackInterfaces, new.TrackInterfaces)},
 		{"track_script", !slices.Equal(old.TrackScripts, new.TrackScripts)},
+		{"track_file", !slices.Equal(old.TrackFiles, new.TrackFiles)},
+		{"track_process", !slices.EqualFunc(old.TrackProcesses, new.TrackProcesses, TrackProcess.equal)},
 		{"notify", old.Notify != new.Notify},
 		{"garp", old.GARP != new.GARP || old.GNAInterval != new.GNAInterval},
 	}
@@ -402,7 +404,8 @@ func (n *Node) applyInPlace(i int, nc InstanceConfig, now time.Time) {
 		in.counters.Errors++
 		n.log.Warn(fmt.Sprintf("(%s) cannot reopen VRRP on %s", in.cfg.Name, in.cfg.Interface), "instance", in.cfg.Name, "err", err)
 	}
-	if !slices.Equal(old.TrackScripts, nc.TrackScripts) {
+	if !slices.Equal(old.TrackScripts, nc.TrackScripts) || !slices.Equal(old.TrackFiles, nc.TrackFiles) ||
+		!slices.EqualFunc(old.TrackProcesses, nc.TrackProcesses, TrackProcess.equal) {
 		n.startScripts(in)
 	}
 	delta, fault := in.trackResult()

@@ -40,7 +40,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("ipvsvm", flag.ContinueOnError)
 	cfg := vm.Config{InstallQEMU: true}
-	var env, modules listFlag
+	var env, modules, programs listFlag
 	var testFlags string
 	fs.StringVar(&cfg.CacheDir, "cache", vm.DefaultCacheDir(), "cache `dir` for downloaded packages")
 	fs.DurationVar(&cfg.Timeout, "timeout", 6*time.Minute, "kill qemu after this long")
@@ -49,6 +49,7 @@ func run(args []string) int {
 	fs.StringVar(&testFlags, "testflags", "", "flags for every test binary, space separated (e.g. \"-test.run IPVS\")")
 	fs.Var(&env, "env", "extra guest `KEY=VALUE` (repeatable)")
 	fs.Var(&modules, "module", "extra kernel `module` to load (repeatable)")
+	fs.Var(&programs, "host-program", "host `program` to copy into the guest with its shared libraries, e.g. nft (repeatable)")
 	fs.BoolVar(&cfg.KVM, "kvm", false, "try KVM before TCG (nested KVM aborts qemu on this project's machines)")
 	noInstall := fs.Bool("no-install", false, "do not apt-get install qemu when it is missing")
 	fs.Usage = func() {
@@ -59,7 +60,7 @@ func run(args []string) int {
 		return 2
 	}
 	cfg.InstallQEMU = !*noInstall
-	cfg.Env, cfg.Modules, cfg.TestArgs = env, modules, strings.Fields(testFlags)
+	cfg.Env, cfg.Modules, cfg.HostPrograms, cfg.TestArgs = env, modules, programs, strings.Fields(testFlags)
 	for _, spec := range fs.Args() {
 		b, err := vm.ParseTestBinary(spec)
 		if err != nil {

@@ -220,7 +220,8 @@ func toIPVS(s dataplane.Service) cipvs.Service {
 }
 
 func toDest(s dataplane.Service, r dataplane.Real) cipvs.Destination {
-	return cipvs.Destination{Address: r.Addr, Port: r.Port, Family: family(r.Addr), FwdMethod: forward(s.Method), Weight: r.Weight}
+	return cipvs.Destination{Address: r.Addr, Port: r.Port, Family: family(r.Addr), FwdMethod: forward(s.Method), Weight: r.Weight,
+		UpperThreshold: r.UpperThreshold, LowerThreshold: r.LowerThreshold}
 }
 
 // check rejects tables the back end cannot do, before anything changes.
@@ -284,7 +285,8 @@ func (b *Backend) observe() (dataplane.Observation, error) {
 				os.Method = method(d.FwdMethod)
 			}
 			os.Observed = append(os.Observed, dataplane.ObservedReal{
-				Real:       dataplane.Real{Addr: d.Address, Port: d.Port, Weight: d.Weight},
+				Real: dataplane.Real{Addr: d.Address, Port: d.Port, Weight: d.Weight,
+					UpperThreshold: d.UpperThreshold, LowerThreshold: d.LowerThreshold},
 				ActiveConn: d.ActiveConnections, InActConn: d.InactiveConnections,
 			})
 		}

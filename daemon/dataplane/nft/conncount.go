@@ -196,7 +196,7 @@ func decodeElements(b []byte, fn func(key, data []byte, verdict string)) error {
 }
 
 // elementValues returns the key and data of one set element; a verdict
-// (jump or goto a chain) comes as text instead of data.
+// (jump or goto a chain, return) comes as text instead of data.
 func elementValues(elem *netlink.AttributeDecoder) (key, data []byte, verdict string) {
 	value := func(dst *[]byte) func(*netlink.AttributeDecoder) error {
 		return func(nad *netlink.AttributeDecoder) error {
@@ -222,6 +222,8 @@ func elementValues(elem *netlink.AttributeDecoder) (key, data []byte, verdict st
 							verdict = "jump " + chain
 						case unix.NFT_GOTO:
 							verdict = "goto " + chain
+						case unix.NFT_RETURN:
+							verdict = "return" // the alive maps' value
 						}
 						return nil
 					})

@@ -255,7 +255,9 @@ func emptyCurrent() current {
 // sharedMap reports whether name is a map whose elements belong to services.
 func sharedMap(name string) bool {
 	return name == ipv4.slots() || name == ipv4.reals() || name == ipv6.slots() || name == ipv6.reals() ||
-		strings.HasPrefix(name, "d_") || strings.HasPrefix(name, "d6_")
+		name == ipv4.alive() || name == ipv6.alive() ||
+		strings.HasPrefix(name, "d_") || strings.HasPrefix(name, "d6_") ||
+		strings.HasPrefix(name, "s_") || strings.HasPrefix(name, "s6_")
 }
 
 // normalizeElem writes an element key or value as read and as rendered the

@@ -55,6 +55,11 @@ const (
 	// realsMap maps service . mark to the real server's address; its keys are
 	// also the set of servers a service still has.
 	realsMap = "reals"
+	// aliveMap maps service . mark of a persistent service's real servers to
+	// "return": its schedule chain keeps a client's affinity only while the
+	// server is there. A vmap, not a set lookup of the reals map: Debian
+	// 12's kernel (6.1) refuses a map used as a set with EINVAL.
+	aliveMap = "alive"
 	// firstRealMark is the lowest mark of a real server (1.0.0.0): marks
 	// below it are slot numbers chosen by a service chain.
 	firstRealMark = "0x01000000"
@@ -115,17 +120,20 @@ func (f family) connMapType() string {
 }
 
 // connLookup is the rules of a connection-lookup chain: mark ← the flow's
-// server from map m, or 0. For IPv6 the hash goes through the mark first,
-// since a map lookup will not take jhash's plain integer for a mark.
-func (f family) connLookup(m string, seed uint32) []rule {
+// server from map m, or 0. A flow found goes on to record, the chain that
+// refreshes its timeout (update keeps the element's server), so an
+// established flow walks one shard dispatch, not two. For IPv6 the hash
+// goes through the mark first, since a map lookup will not take jhash's
+// plain integer for a mark.
+func (f family) connLookup(m, record string, seed uint32) []rule {
 	if f == ipv6 {
 		return []rule{
 			mkRule("", "meta mark set "+connHash6(seed), ""),
-			mkRule("", fmt.Sprintf("meta mark set th dport . th sport . meta mark map @%s return", m), ""),
+			mkRule("", fmt.Sprintf("meta mark set th dport . th sport . meta mark map @%s goto %s", m, record), ""),
 			mkRule("", "meta mark set 0x0", ""),
 		}
 	}
-	return []rule{mkRule("", fmt.Sprintf("meta mark set %s map @%s", connKey4, m), "")}
+	return []rule{mkRule("", fmt.Sprintf("meta mark set %s map @%s goto %s", connKey4, m, record), "")}
 }
 
 // connRecord is the rule that records (or refreshes) the flow in map m.
@@ -138,6 +146,7 @@ func (f family) connRecord(m string, seed uint32) rule {
 
 func (f family) slots() string { return slotsMap + f.suffix }
 func (f family) reals() string { return realsMap + f.suffix }
+func (f family) alive() string { return aliveMap + f.suffix }
 
 // protocols are the transport protocols a service can have; each has its
 // own (sharded) connection map.
@@ -161,7 +170,7 @@ func contentChain(prefix string, rules []rule) chainSpec {
 
 // ruleset is everything the nft back end wants in its table.
 type ruleset struct {
-	chains []chainSpec // creation order: service chains, connection-shard chains, base chains
+	chains []chainSpec // creation order: service chains, connection-shard chains, flow chains, base chains
 	maps   []mapSpec
 	// services are the parts of each service, in table order.
 	services []*serviceParts
@@ -363,30 +372,50 @@ const firstRealMarkNumber = 0x01000000
 
 // render turns a validated, canonical table into the ruleset.
 //
-// The base chain of each device (the ingress hook) does everything that
-// reads the shared maps; the chain of a service only computes what depends
+// The base chain of each device (the ingress hook) only sorts packets: it
+// returns unless the frame is addressed to this host (ingress also sees
+// unicast frames flooded to other hosts), and sends each family to its
+// flow chain. The flow chain of a device and family does everything that
+// reads the shared maps; the chains of a service only compute what depends
 // on the service. The packet mark carries the chosen real server, as its
 // IPv4 address (an IPv6 server: a hash of its address, see realMarks).
-// Each family has this block of rules, on its own maps (see family):
+// Each family has its own flow chain, on its own maps (see family). An
+// established flow walks steps 1-3 only:
 //
-//  1. return unless the frame is addressed to this host;
-//  2. mark ← connection map[VIP . port . client addr . port] (IPv6: [port .
+//  1. mark ← connection map[VIP . port . client addr . port] (IPv6: [port .
 //     client port . hash of both addresses], see connHash6; in the shard
-//     chosen by a hash of the client address and port): the server this
-//     flow already has;
-//  3. if that server is gone (service . mark not in the reals map), mark ← 0:
-//     the flow is scheduled again, and keeps its new server from then on;
-//  4. jump to the service's chain (dispatch map): persistent services look
-//     the client up in their affinity map (mark ← server); then the real
-//     servers' descriptions (comments of counters, read back by Observe);
-//     if mark is still 0, mark ← slot: a seeded jhash of the client address
-//     and port (mh, sh, and every scheduler nft cannot express), or numgen
-//     (rr, wrr), counted from 1; the chain then returns;
-//  5. a slot becomes a server: mark ← slots map[service . slot];
-//  6. persistent services record the client's server (after-dispatch map);
-//  7. record the flow in the connection map, or refresh its timeout;
-//  8. fwd ip (ip6) to reals map[service . mark] device <interface>;
-//  9. drop what is addressed to a service but found no server.
+//     chosen by the protocol and a hash of the client address and port, one
+//     anonymous vmap), and a flow found refreshes its timeout there;
+//  2. jump to the service's chain (dispatch map): the real servers'
+//     descriptions and the service's own (comments of counters, read back
+//     by Observe; the last counts every packet of the service); persistent
+//     services refresh the client's affinity to the flow's server;
+//  3. fwd ip (ip6) to reals map[service . mark]: done, unless the flow is new (no
+//     real server has mark 0) or its server is gone;
+//  4. mark ← 0: a flow whose server is gone is scheduled again. Its stale
+//     entry stays: nft's update keeps an existing element's value and the
+//     packet path cannot delete from a map, so every packet of such a flow
+//     is scheduled (mh and sh hash it to the same server each time; rr and
+//     wrr take the next slot) and the flow returns to its first server if
+//     that comes back;
+//  5. jump to the service's schedule chain (schedule map): persistent
+//     services look the client up in their affinity map (mark ← server,
+//     unless that server is gone); then, if mark is still 0, mark ← slot: a
+//     seeded jhash of the client address and port (mh, sh, and every
+//     scheduler nft cannot express), or numgen (rr, wrr), counted from 1;
+//  6. a slot becomes a server: mark ← slots map[service . slot];
+//  7. persistent services record the client's server (after-dispatch map);
+//  8. record the flow in the connection map;
+//  9. fwd ip (ip6) to reals map[service . mark] device <interface>.
+//
+// A service without a real server that takes new flows drops, in its
+// schedule chain, a flow that found no server (step 5).
+//
+// Measured with 64-byte UDP through the VIP, the earlier single chain
+// (three rules per protocol for each connection step, every packet through
+// dispatch, slots, persistence and record, IPv4 packets past every IPv6
+// rule) added about 1.5 times as much sender CPU per packet over a lone
+// fwd rule as this one (README, Performance).
 //
 // The Maglev table depends only on the servers and weights, so every
 // balancer hashes a flow to the same server: a connection survives a
@@ -447,84 +476,93 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 		}
 		devFams[s.Interface][f] = true
 	}
-	blocks := map[family]func(dev string) []rule{}
+	flows := map[family]func(dev string) chainSpec{}
 	for _, f := range []family{ipv4, ipv6} {
 		if fams[f] {
-			blocks[f] = renderFamily(&rs, f, cfg)
+			flows[f] = renderFamily(&rs, f, cfg)
 		}
 	}
+	var bases []chainSpec
 	for _, dev := range devices {
 		rules := []rule{
 			// Ingress also sees unicast frames flooded to other hosts; forwarding
 			// those would duplicate the master's work.
 			mkRule("", "meta pkttype != host return", "guard"),
 		}
-		// Every rule of a family's block reads that family's header, so nft
-		// gives it a `meta protocol` dependency: a packet of the other family
-		// passes the block untouched.
+		// Each family's rules live in a chain of their own, so a packet
+		// walks only its family's rules.
 		for _, f := range []family{ipv4, ipv6} {
 			if devFams[dev][f] {
-				rules = append(rules, blocks[f](dev)...)
+				flow := flows[f](dev)
+				rs.chains = append(rs.chains, flow)
+				rules = append(rules, mkRule("", fmt.Sprintf("meta protocol %s goto %s", f.ip, flow.name), f.ip))
 			}
 		}
 		base := contentChain(baseChainName(dev), rules)
 		base.device = dev
-		rs.chains = append(rs.chains, base)
+		bases = append(bases, base)
 	}
+	rs.chains = append(rs.chains, bases...)
 	return rs, nil
 }
 
 // renderFamily adds the connection maps, shared maps and their chains of
-// family f to rs, and returns the function that renders a device's base
-// chain rules for f (and adds that device's dispatch maps).
-func renderFamily(rs *ruleset, f family, cfg settings) func(dev string) []rule {
+// family f to rs, and returns the function that renders a device's flow
+// chain for f (and adds that device's dispatch maps).
+//
+// The flow chain puts an established flow on its way after as few
+// lookups as its behaviour allows (connection map, its refresh, the
+// service's counters, the reals map); scheduling, persistence and
+// recording are walked only by a flow that has no live server yet.
+func renderFamily(rs *ruleset, f family, cfg settings) func(dev string) chainSpec {
 	// Connection maps, sharded by a hash of the client address and port:
 	// the kernel restarts its walk of a map for every netlink message of a
 	// dump, so listing one map of n entries costs n²/400 steps (2.5 s for
-	// 100,000), and Observe lists them all.
-	lookup := map[dataplane.Protocol][]string{}
-	record := map[dataplane.Protocol][]string{}
+	// 100,000), and Observe lists them all. One anonymous vmap keyed by
+	// protocol . shard picks the chain, for every protocol at once.
+	var lookup, record []string
 	for _, p := range protocols {
+		proto := strings.ToLower(p.String())
 		for k := range cfg.connShards {
 			m := f.connMap(p, k)
 			rs.maps = append(rs.maps, mapSpec{name: m, typ: f.connMapType(), timeout: cfg.connTimeout, size: cfg.connSize})
-			cl := contentChain(fmt.Sprintf("cl%s_%s_%d", f.suffix, strings.ToLower(p.String()), k), f.connLookup(m, cfg.seed))
-			cu := contentChain(fmt.Sprintf("cu%s_%s_%d", f.suffix, strings.ToLower(p.String()), k), []rule{f.connRecord(m, cfg.seed)})
+			cu := contentChain(fmt.Sprintf("cu%s_%s_%d", f.suffix, proto, k), []rule{f.connRecord(m, cfg.seed)})
+			cl := contentChain(fmt.Sprintf("cl%s_%s_%d", f.suffix, proto, k), f.connLookup(m, cu.name, cfg.seed))
 			rs.chains = append(rs.chains, cl, cu)
-			lookup[p] = append(lookup[p], fmt.Sprintf("%d : jump %s", k, cl.name))
-			record[p] = append(record[p], fmt.Sprintf("%d : jump %s", k, cu.name))
+			lookup = append(lookup, fmt.Sprintf("%s . %d : jump %s", proto, k, cl.name))
+			record = append(record, fmt.Sprintf("%s . %d : jump %s", proto, k, cu.name))
 		}
 	}
-	shard := fmt.Sprintf("jhash %s saddr . th sport mod %d seed 0x%x", f.ip, cfg.connShards, cfg.seed)
+	shard := fmt.Sprintf("meta l4proto . jhash %s saddr . th sport mod %d seed 0x%x", f.ip, cfg.connShards, cfg.seed)
 	rs.maps = append(rs.maps,
 		mapSpec{name: f.slots(), typ: f.addrType + " . inet_proto . inet_service . mark : mark"},
-		mapSpec{name: f.reals(), typ: f.addrType + " . inet_proto . inet_service . mark : " + f.addrType})
+		mapSpec{name: f.reals(), typ: f.addrType + " . inet_proto . inet_service . mark : " + f.addrType},
+		mapSpec{name: f.alive(), typ: f.addrType + " . inet_proto . inet_service . mark : verdict"})
 	key := f.serviceKey()
-	return func(dev string) []rule {
+	return func(dev string) chainSpec {
 		// The dispatch maps keep their names and are edited element by
-		// element, so a change to one service does not rewrite the base chain.
-		dm, am := f.dispatchMap(dev), f.afterMap(dev)
+		// element, so a change to one service does not rewrite the flow chain.
+		dm, sm, am := f.dispatchMap(dev), f.scheduleMap(dev), f.afterMap(dev)
 		rs.maps = append(rs.maps,
 			mapSpec{name: dm, typ: f.addrType + " . inet_proto . inet_service : verdict"},
+			mapSpec{name: sm, typ: f.addrType + " . inet_proto . inet_service : verdict"},
 			mapSpec{name: am, typ: f.addrType + " . inet_proto . inet_service : verdict"})
-		var rules []rule
-		for _, p := range protocols {
-			rules = append(rules, mkRule("", fmt.Sprintf("meta l4proto %s %s vmap { %s }",
-				strings.ToLower(p.String()), shard, strings.Join(lookup[p], " , ")), "connection"))
-		}
-		rules = append(rules,
-			mkRule("", fmt.Sprintf("meta mark != 0x0 %s . meta mark != @%s meta mark set 0x0", key, f.reals()), "gone"),
+		fwd := fmt.Sprintf("fwd %s to %s . meta mark map @%s device %q", f.ip, key, f.reals(), dev)
+		rules := []rule{
+			mkRule("", fmt.Sprintf("%s vmap { %s }", shard, strings.Join(lookup, " , ")), "connection"),
 			mkRule("", fmt.Sprintf("%s vmap @%s", key, dm), "dispatch"),
+			// No real server has mark 0, so a new flow misses the map here.
+			mkRule("", fwd, "established"),
+			// A flow whose server is gone is scheduled again (its stale
+			// entry stays, see render).
+			mkRule("", "meta mark != 0x0 meta mark set 0x0", "gone"),
+			mkRule("", fmt.Sprintf("%s vmap @%s", key, sm), "schedule"),
 			mkRule("", fmt.Sprintf("meta mark != 0x0 meta mark < %s meta mark set %s . meta mark map @%s", firstRealMark, key, f.slots()), "slot"),
-			mkRule("", fmt.Sprintf("%s vmap @%s", key, am), "persistence"))
-		for _, p := range protocols {
-			rules = append(rules, mkRule("", fmt.Sprintf("meta l4proto %s meta mark != 0x0 %s vmap { %s }",
-				strings.ToLower(p.String()), shard, strings.Join(record[p], " , ")), "record"))
+			mkRule("", fmt.Sprintf("%s vmap @%s", key, am), "persistence"),
+			mkRule("", fmt.Sprintf("meta mark != 0x0 %s vmap { %s }", shard, strings.Join(record, " , ")), "record"),
+			mkRule("", fwd, "forward"),
 		}
-		return append(rules,
-			mkRule("", fmt.Sprintf("fwd %s to %s . meta mark map @%s device %q", f.ip, key, f.reals(), dev), "forward"),
-			// Reached only when no real server can take the packet.
-			mkRule("", fmt.Sprintf("%s @%s drop", key, dm), "no server"))
+		return contentChain("flow"+f.suffix+"_"+ident(dev), rules)
 	}
 }
 
@@ -561,6 +599,10 @@ func persistenceMap(s dataplane.Service) string {
 
 // dispatchMap names a device's map from service to service chain ("d_eth1", "d6_eth1").
 func (f family) dispatchMap(device string) string { return "d" + f.suffix + "_" + ident(device) }
+
+// scheduleMap names a device's map from service to the chain that chooses
+// a new flow's server ("s_eth1", "s6_eth1").
+func (f family) scheduleMap(device string) string { return "s" + f.suffix + "_" + ident(device) }
 
 // afterMap names a device's map from persistent service to its recording chain.
 func (f family) afterMap(device string) string { return "a" + f.suffix + "_" + ident(device) }
@@ -641,22 +683,45 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 		parts.elements[f.slots()] = slots
 	}
 
-	var rules []rule
+	// The service chain is walked by every packet of the service: it
+	// carries the descriptions Observe reads back, counts the packets and
+	// keeps a persistent client's affinity alive while its flows are. The
+	// schedule chain is walked only by a flow without a live server.
+	var rules, sched []rule
 	if s.PersistenceTimeout > 0 && len(reals) > 0 {
 		pm := persistenceMap(s)
 		key := f.maskExpr(s.PersistenceBits)
 		parts.maps = append(parts.maps, mapSpec{name: pm, typ: f.addrType + " : mark", timeout: s.PersistenceTimeout, size: cfg.connSize})
-		rules = append(rules,
-			mkRule("", fmt.Sprintf("meta mark 0x0 meta mark set %s map @%s", key, pm), ""),
-			mkRule("", fmt.Sprintf("meta mark != 0x0 %s . meta mark != @%s meta mark set 0x0", f.serviceKey(), f.reals()), ""))
-		after := contentChain("svp_"+sid, []rule{mkRule("", fmt.Sprintf("meta mark != 0x0 update @%s { %s : meta mark }", pm, key), "")})
+		// The client's server, if it has one and that is still there;
+		// otherwise a slot below.
+		sched = append(sched,
+			mkRule("", fmt.Sprintf("meta mark set %s map @%s", key, pm), ""),
+			mkRule("", fmt.Sprintf("meta mark != 0x0 %s . meta mark vmap @%s", f.serviceKey(), f.alive()), ""),
+			mkRule("", "meta mark set 0x0", ""))
+		alive := make([][2]string, len(reals))
+		for i, r := range reals {
+			alive[i] = [2]string{r[0], "return"}
+		}
+		parts.elements[f.alive()] = alive
+		record := mkRule("", fmt.Sprintf("meta mark != 0x0 update @%s { %s : meta mark }", pm, key), "")
+		rules = append(rules, record)
+		after := contentChain("svp_"+sid, []rule{record})
 		parts.chains = append(parts.chains, after)
 		parts.elements[f.afterMap(s.Interface)] = [][2]string{{id, "jump " + after.name}}
 	}
 	rules = append(rules, descs...)
 	if slotExpr != "" {
-		rules = append(rules, mkRule("", "meta mark 0x0 meta mark set "+slotExpr, ""))
+		sched = append(sched, mkRule("", "meta mark 0x0 meta mark set "+slotExpr, ""))
+	} else {
+		// No real server takes new flows: drop what found none (a
+		// persistent client may still have one). The service's chain says
+		// so, not a lookup of the dispatch map in the flow chain: kernels
+		// before 6.x refuse a verdict map used as a set there (EINVAL).
+		sched = append(sched, mkRule("", "meta mark 0x0 drop", "no server"))
 	}
+	sch := contentChain("sch_"+sid, sched)
+	parts.chains = append(parts.chains, sch)
+	parts.elements[f.scheduleMap(s.Interface)] = [][2]string{{id, "jump " + sch.name}}
 	// The description Observe reads back; it also counts the service's packets.
 	rules = append(rules, mkRule("", "counter", serviceDesc(s)))
 	svc := contentChain("svc_"+sid, rules)

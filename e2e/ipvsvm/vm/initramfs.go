@@ -157,6 +157,8 @@ type initramfsSpec struct {
 	bins    []TestBinary
 	args    []string
 	env     []string
+	// hostFiles are absolute host paths copied to the same guest paths.
+	hostFiles []string
 }
 
 // writeInitramfs writes the archive to path.
@@ -213,6 +215,15 @@ func writeInitramfs(file string, spec initramfsSpec) (err error) {
 	}
 	for _, m := range spec.modules {
 		if err := addHostFile(c, path.Join(modRoot, m), filepath.Join(spec.kernel.ModulesDir, filepath.FromSlash(m)), 0o644); err != nil {
+			return err
+		}
+	}
+
+	for _, h := range spec.hostFiles {
+		if err := c.Dir(path.Dir(strings.TrimPrefix(filepath.ToSlash(h), "/")), 0o755); err != nil {
+			return err
+		}
+		if err := addHostFile(c, strings.TrimPrefix(filepath.ToSlash(h), "/"), h, 0o755); err != nil {
 			return err
 		}
 	}

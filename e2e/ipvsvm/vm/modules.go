@@ -24,6 +24,8 @@ func DefaultModules() []string {
 		"ip_vs_twos", "ip_vs_ftp",
 		"veth", "bridge", "macvlan", "dummy", "ipip", "tun",
 		"nf_tables", "nft_chain_nat", "nf_nat", "xt_ipvs",
+		// What drlb's nft data plane uses (BenchmarkRateIPVSvsNFT).
+		"nf_dup_netdev", "nft_fwd_netdev", "nft_hash", "nft_numgen",
 	}
 }
 

@@ -35,6 +35,11 @@ type Config struct {
 	Env []string
 	// Modules are extra kernel modules to load after DefaultModules.
 	Modules []string
+	// HostPrograms are host executables (names looked up on PATH, or
+	// paths) copied into the guest at their host paths with the shared
+	// libraries ldd names for them, so that a dynamically linked tool such
+	// as nft runs in the guest.
+	HostPrograms []string
 	// Timeout bounds the boot and test run (not the package downloads before
 	// it); qemu is killed after it (6 minutes when zero).
 	Timeout time.Duration
@@ -160,8 +165,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	defer func() { _ = os.RemoveAll(tmp) }() // best effort: removeStaleBootDirs catches leftovers
 	initrd := filepath.Join(tmp, "initramfs.cpio")
 	guestArgs := append([]string{"-test.timeout=" + guestTestTimeout(cfg.Timeout).String()}, cfg.TestArgs...)
+	hostFiles, err := hostProgramFiles(ctx, cfg.HostPrograms)
+	if err != nil {
+		return res, err
+	}
 	if err := writeInitramfs(initrd, initramfsSpec{
-		kernel: k, modules: modPaths, bins: cfg.Binaries, args: guestArgs, env: GuestEnv(cfg.Env),
+		kernel: k, modules: modPaths, bins: cfg.Binaries, args: guestArgs, env: GuestEnv(cfg.Env), hostFiles: hostFiles,
 	}); err != nil {
 		return res, err
 	}

@@ -27,7 +27,7 @@ type DRLab struct {
 }
 
 // NewDRLab builds the lab; everything is removed in t.Cleanup.
-func NewDRLab(t *testing.T) *DRLab {
+func NewDRLab(t testing.TB) *DRLab {
 	t.Helper()
 	sw := NewSwitch(t, "sw")
 	lab := &DRLab{Client: New(t, "cl"), LB: New(t, "lb")}
@@ -87,7 +87,7 @@ func (lab *DRLab) ConnectTo(t *testing.T, vip string) (net.Conn, *bufio.Reader, 
 
 // serveName answers every connection with name, then echoes each line
 // back prefixed with name, until the test ends.
-func serveName(t *testing.T, l net.Listener, name string) {
+func serveName(t testing.TB, l net.Listener, name string) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
