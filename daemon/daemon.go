@@ -160,7 +160,7 @@ func Load(file, configID string, log *slog.Logger) (*config.Config, config.Diagn
 		}
 	}
 	if err != nil {
-		return nil, diags, fmt.Errorf("%w: %s: %w", ErrConfig, file, err)
+		return nil, diags, fmt.Errorf("%w: %w", ErrConfig, err) // err names the file
 	}
 	return cfg, diags, nil
 }
@@ -680,13 +680,13 @@ func lookupHostFacts(cfg *config.Config) hostFacts {
 func placement(cfg *config.Config, masters map[string]bool, vrrpRuns bool, host hostFacts) Placement {
 	owned := map[netip.Addr]bool{}
 	ifaces := map[netip.Addr]string{}
+	forward := map[netip.Addr]string{}
 	for _, in := range cfg.Instances {
 		for _, v := range in.VirtualIPs {
-			dev := v.Dev
-			if dev == "" {
-				dev = in.Interface
+			ifaces[v.Prefix.Addr()] = in.VIPDevice(v)
+			if dev := in.VIPDevice(v); dev == in.VMACName && in.UseVMAC {
+				forward[v.Prefix.Addr()] = in.Interface
 			}
-			ifaces[v.Prefix.Addr()] = dev
 			if masters[in.Name] {
 				owned[v.Prefix.Addr()] = true
 			}
@@ -699,6 +699,7 @@ func placement(cfg *config.Config, masters map[string]bool, vrrpRuns bool, host 
 			}
 			return host.iface[vip]
 		},
+		Forward: func(vip netip.Addr) string { return forward[vip] },
 		Owned: func(vip netip.Addr) bool {
 			if owned[vip] {
 				return true

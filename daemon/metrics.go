@@ -34,6 +34,11 @@ var (
 	descRecv     = prometheus.NewDesc("drlb_vrrp_adverts_received_total", "Valid VRRP advertisements received.", []string{"instance"}, nil)
 	descDrops    = prometheus.NewDesc("drlb_vrrp_adverts_dropped_total", "VRRP packets dropped, by reason.", []string{"instance", "reason"}, nil)
 	descSuspects = prometheus.NewDesc("drlb_vrrp_adverts_suspect_total", "Valid VRRP adverts not obeyed at once (a single takeover claim, an unconfirmed master, a bounded interval, priority 0 from a non-master), by reason.", []string{"instance", "reason"}, nil)
+	descSendLate = prometheus.NewDesc("drlb_vrrp_advert_send_lateness_seconds", "How long after it was due each advert sent as MASTER left (the VRRP thread's scheduling delay).", []string{"instance"}, nil)
+	descTimeLate = prometheus.NewDesc("drlb_vrrp_master_down_timer_lateness_seconds", "How long after it was due each master-down timer was seen in BACKUP.", []string{"instance"}, nil)
+	descRecvGap  = prometheus.NewDesc("drlb_vrrp_advert_receive_gap_seconds", "Time between consecutive adverts received from the master.", []string{"instance"}, nil)
+	descLateAdv  = prometheus.NewDesc("drlb_vrrp_late_adverts_total", "Adverts sent later than a quarter of the advert interval.", []string{"instance"}, nil)
+	descFalseDn  = prometheus.NewDesc("drlb_vrrp_false_master_down_total", "Master-down timers after which the old master's advert came within its down interval (late, not lost).", []string{"instance"}, nil)
 	descUp       = prometheus.NewDesc("drlb_real_server_up", "Whether a real server passes its health checks.", []string{"service", "server"}, nil)
 	descLatency  = prometheus.NewDesc("drlb_check_latency_seconds", "Latency of the latest health check of a real server.", []string{"service", "server"}, nil)
 	descChecks   = prometheus.NewDesc("drlb_health_checks_total", "Health-check probes run, by result (ok, failed).", []string{"result"}, nil)
@@ -60,7 +65,7 @@ func newMetrics(d *Daemon) *metrics {
 
 // Describe implements prometheus.Collector for the scrape-time metrics.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descSuspects, descUp, descLatency, descChecks, descScriptRuns, descScriptDropped} {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descSent, descRecv, descDrops, descSuspects, descSendLate, descTimeLate, descRecvGap, descLateAdv, descFalseDn, descUp, descLatency, descChecks, descScriptRuns, descScriptDropped} {
 		ch <- d
 	}
 }
@@ -84,6 +89,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			for r, n := range s.Counters.Suspects {
 				ch <- prometheus.MustNewConstMetric(descSuspects, prometheus.CounterValue, float64(n), s.Name, r.String())
 			}
+			for _, h := range []struct {
+				d *prometheus.Desc
+				h vrrp.Histogram
+			}{{descSendLate, s.Timing.SendLateness}, {descTimeLate, s.Timing.TimerLateness}, {descRecvGap, s.Timing.ReceiveGap}} {
+				ch <- prometheus.MustNewConstHistogram(h.d, h.h.Count, h.h.Sum.Seconds(), h.h.Cumulative(), s.Name)
+			}
+			ch <- prometheus.MustNewConstMetric(descLateAdv, prometheus.CounterValue, float64(s.Timing.LateAdverts), s.Name)
+			ch <- prometheus.MustNewConstMetric(descFalseDn, prometheus.CounterValue, float64(s.Timing.FalseMasterDowns), s.Name)
 		}
 	}
 	if sched != nil {

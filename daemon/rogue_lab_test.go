@@ -162,6 +162,43 @@ var _ = Describe("drlb and adverts from a stranger on the segment", Label("daemo
 		})
 	})
 
+	It("drops repeated priority-255 adverts announcing other addresses, as keepalived does", func() {
+		// unknown255 with the VIP 172.16.1.99 instead of the pair's 172.16.1.1:
+		// keepalived 2.2.7 drops it (vrrp_check_packet), so repeating it wins nothing.
+		pkt := rogueAdvert("unknown255")
+		copy(pkt[28:32], []byte{172, 16, 1, 99})
+		pkt[26], pkt[27] = 0, 0
+		var sum uint32
+		for i := 20; i+1 < len(pkt); i += 2 {
+			sum += uint32(pkt[i])<<8 | uint32(pkt[i+1])
+		}
+		for sum>>16 != 0 {
+			sum = sum&0xffff + sum>>16
+		}
+		binary.BigEndian.PutUint16(pkt[26:28], ^uint16(sum))
+
+		testenv.PrivilegedGinkgo("nft")
+		lab := labtest.Up(labtest.Name("ral"), topology.Seed(), binDir)
+		lb1 := startDrlb(lab, "lb1", howtoConfig("MASTER", 150))
+		Eventually(lb1.state).WithTimeout(10 * time.Second).Should(Equal("MASTER"))
+		lb2 := startDrlb(lab, "lb2", howtoConfig("BACKUP", 100))
+		Eventually(lb2.state).WithTimeout(10 * time.Second).Should(Equal("BACKUP"))
+		want1, want2 := transitionsOf(lb1), transitionsOf(lb2)
+		for range 3 {
+			sendRaw(lab, pkt)
+			time.Sleep(200 * time.Millisecond)
+		}
+		Consistently(func() string { return transitionsOf(lb1) + " / " + transitionsOf(lb2) }).
+			WithTimeout(5 * time.Second).WithPolling(100 * time.Millisecond).Should(Equal(want1 + " / " + want2))
+		owners, err := lab.VIPOwners(vip)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(owners).To(ConsistOf("lb1"))
+		for _, host := range []string{"lb1", "lb2"} {
+			Expect(metrics(lab, host)).To(ContainSubstring(`drlb_vrrp_adverts_dropped_total{instance="LVS_Teste",reason="address_list_mismatch"} 3`), "%s metrics", host)
+		}
+		Expect(lb1.proc.Log()).To(ContainSubstring("not present in MASTER advert"))
+	})
+
 	It("keeps the v2 master after one forged priority-255 advert carrying the pair's auth_pass", func() {
 		rogueSpec("rv2", "unknown255", howtoConfig, "LVS_Teste",
 			map[string][]string{

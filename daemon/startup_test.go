@@ -5,6 +5,8 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -445,4 +447,20 @@ func FuzzCheckAcceptsRunAccepts(f *testing.F) {
 			t.Fatalf("check accepts, run refuses: %v\n%s", err, data)
 		}
 	})
+}
+
+// TestLoadErrorNamesTheFileOnce: drlb run's "configuration unusable" line
+// names the file once; the wrapped error already starts with it.
+func TestLoadErrorNamesTheFileOnce(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(file, []byte("vrrp_instance VI_1 {\n interface eth1\n virtual_router_id 500\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Load(file, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !errors.Is(err, ErrConfig) {
+		t.Fatalf("Load: %v, want ErrConfig", err)
+	}
+	if strings.Contains(err.Error(), file+": "+file+": ") {
+		t.Errorf("the file is named twice: %v", err)
+	}
 }

@@ -433,6 +433,14 @@ func (d *Daemon) onApplyDone(ctx context.Context, ev applyDone) {
 		d.st.dirty = true
 	}
 	if r := d.st.reload; r != nil && r.waitGen > 0 && ev.gen >= r.waitGen {
+		// The answer names what the data plane did: a reload that only
+		// changes weights or a scheduler is not "no change".
+		switch {
+		case ev.err != nil:
+			r.res.Changes = append(r.res.Changes, "data plane apply failed, the previous table stays: "+ev.err.Error())
+		case !ev.skipped && !ev.first && len(ev.changes) > 0:
+			r.res.Changes = append(r.res.Changes, "data plane: "+describeChanges(ev.changes))
+		}
 		r.phase("dataplane")
 		d.finishReload(ctx, true)
 	}

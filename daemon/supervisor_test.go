@@ -468,3 +468,26 @@ func BenchmarkLoopReload1000x10(b *testing.B) {
 		}
 	}
 }
+
+// TestReloadReportsDataplaneOnlyChanges: a reload that changes only what
+// the data plane holds (a real server's weight, the scheduler) says so in
+// its answer; "no change" would hide that the table was rewritten.
+func TestReloadReportsDataplaneOnlyChanges(t *testing.T) {
+	conf := func(sched string, weight int) string {
+		return fmt.Sprintf("virtual_server 10.0.0.1 80 {\n lb_kind DR\n protocol TCP\n lvs_sched %s\n real_server 10.0.0.2 80 {\n  weight %d\n }\n}\n", sched, weight)
+	}
+	d, fake, file := startLoopDaemon(t, conf("rr", 1))
+	waitFor(t, "the initial table", func() bool { return fake.reals() == "10.0.0.2:80" })
+	for _, c := range []struct {
+		name, conf, want string
+	}{
+		{"weight", conf("rr", 3), "weight 3"},
+		{"scheduler", conf("wrr", 3), "sched wrr"},
+	} {
+		res := reload(t, d, file, c.conf, api.ReloadOptions{})
+		all := strings.Join(res.Changes, "; ")
+		if !res.OK || slices.Contains(res.Changes, "no change") || !strings.Contains(all, c.want) {
+			t.Errorf("%s: reload answered %+v, want the data plane change (%q) in its changes", c.name, res, c.want)
+		}
+	}
+}

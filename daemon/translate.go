@@ -61,13 +61,44 @@ func targetsOf(vs *config.VirtualServer) []check.Target {
 	return out
 }
 
+// vrrpThread is the VRRP thread's scheduling from global_defs: drlb's
+// defaults (vrrp.DefaultRTPriority with keepalived's RLIMIT_RTTIME) unless
+// vrrp_rt_priority says otherwise; vrrp_no_swap or checker_no_swap locks
+// the (one) process's memory.
+func vrrpThread(g config.GlobalDefs) vrrp.ThreadConfig {
+	t := vrrp.ThreadConfig{RTPriority: vrrp.DefaultRTPriority, RLimitRTTime: vrrp.DefaultRLimitRTTime}
+	if ps := g.VRRPProcess; ps != nil {
+		if ps.RTPriority != nil {
+			t.RTPriority = *ps.RTPriority
+		}
+		if ps.Nice != nil {
+			t.Nice = *ps.Nice
+		}
+		if ps.RLimitRTTime != nil {
+			t.RLimitRTTime = *ps.RLimitRTTime
+		}
+		t.CPUs = slices.Clone(ps.CPUs)
+		t.LockMemory = ps.NoSwap
+	}
+	if t.RTPriority == 0 {
+		t.RLimitRTTime = 0 // only real-time threads are limited
+	}
+	if g.CheckerProcess != nil && g.CheckerProcess.NoSwap {
+		t.LockMemory = true
+	}
+	return t
+}
+
 // VRRPConfig translates the vrrp_* blocks for vrrp.NewNode.
 func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 	scripts := map[string]config.VRRPScript{}
 	for _, s := range c.Scripts {
 		scripts[s.Name] = s
 	}
-	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces}
+	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces, Thread: vrrpThread(c.Global),
+		StaticAddresses: instanceVIPs(&config.VRRPInstance{}, c.StaticAddresses),
+		StaticRoutes:    vrrpRoutes(c.StaticRoutes), StaticRules: vrrpRules(c.StaticRules),
+		AcceptServices: acceptServices(c)}
 	for _, in := range c.Instances {
 		ic := vrrp.InstanceConfig{
 			Name:           in.Name,
@@ -104,15 +135,16 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		if !ic.SourceIP.IsValid() {
 			ic.SourceIP = in.McastSrcIP
 		}
-		for _, v := range in.VirtualIPs {
-			ic.VIPs = append(ic.VIPs, vrrp.VIP{Prefix: v.Prefix, Interface: v.Dev, Label: v.Label})
-		}
+		ic.VIPs, ic.ExcludedVIPs = instanceVIPs(&in, in.VirtualIPs), instanceVIPs(&in, in.ExcludedVIPs)
 		if ic.IPv6() {
 			ic.MulticastGroup = c.Global.VRRPMcastGroup6
 		}
-		for _, v := range in.ExcludedVIPs {
-			ic.ExcludedVIPs = append(ic.ExcludedVIPs, vrrp.VIP{Prefix: v.Prefix, Interface: v.Dev, Label: v.Label})
+		if in.UseVMAC {
+			ic.VMAC, ic.VMACXmitBase = in.VMACName, in.VMACXmitBase
 		}
+		ic.Routes, ic.Rules = vrrpRoutes(in.VirtualRoutes), vrrpRules(in.VirtualRules)
+		garpFollowUps(&ic.GARP, in.Garp)
+		ic.Strict = in.StrictMode
 		for _, t := range in.TrackInterfaces {
 			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}
@@ -257,6 +289,10 @@ type Health struct {
 type Placement struct {
 	// Interface returns the device that carries vip ("" if unknown).
 	Interface func(vip netip.Addr) string
+	// Forward returns the device the nftables data plane forwards vip's
+	// traffic out of, when it is not Interface (a VMAC's base); nil or ""
+	// means Interface.
+	Forward func(vip netip.Addr) string
 	// Owned reports whether this host holds vip now (VRRP master); used by ha_suspend.
 	Owned func(vip netip.Addr) bool
 }
@@ -340,6 +376,9 @@ func desired(c *config.Config, health map[check.Target]Health, services map[stri
 		}
 		if where.Interface != nil && vs.FWMark == 0 {
 			svc.Interface = where.Interface(vs.Address)
+			if where.Forward != nil {
+				svc.ForwardInterface = where.Forward(vs.Address)
+			}
 		}
 		svc.Reals = poolOf(vs, health, services[ServiceID(vs)].SorryActive)
 		t.Services = append(t.Services, svc)

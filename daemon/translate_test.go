@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -331,6 +332,27 @@ func TestDesiredIPv6(t *testing.T) {
 	if s.VIP != netip.MustParseAddr("fd00:172:16:1::1") || s.PersistenceBits != 64 || s.Scheduler != "mh" ||
 		len(s.Reals) != 1 || s.Reals[0].Addr != netip.MustParseAddr("fd00:172:16:1::10") || s.Reals[0].Weight != 2 {
 		t.Errorf("service = %+v", s)
+	}
+}
+
+func TestVRRPThreadFromGlobalDefs(t *testing.T) {
+	p := func(v int) *int { return &v }
+	d := func(v time.Duration) *time.Duration { return &v }
+	for _, tt := range []struct {
+		name string
+		g    config.GlobalDefs
+		want vrrp.ThreadConfig
+	}{
+		{"defaults", config.GlobalDefs{}, vrrp.ThreadConfig{RTPriority: vrrp.DefaultRTPriority, RLimitRTTime: vrrp.DefaultRLimitRTTime}},
+		{"configured", config.GlobalDefs{VRRPProcess: &config.ProcessSched{RTPriority: p(50), Nice: p(-10), CPUs: []int{1}, RLimitRTTime: d(time.Millisecond), NoSwap: true}},
+			vrrp.ThreadConfig{RTPriority: 50, Nice: -10, CPUs: []int{1}, RLimitRTTime: time.Millisecond, LockMemory: true}},
+		{"real-time off", config.GlobalDefs{VRRPProcess: &config.ProcessSched{RTPriority: p(0), Nice: p(-5)}}, vrrp.ThreadConfig{Nice: -5}},
+		{"checker_no_swap", config.GlobalDefs{CheckerProcess: &config.ProcessSched{NoSwap: true, RTPriority: p(30)}},
+			vrrp.ThreadConfig{RTPriority: vrrp.DefaultRTPriority, RLimitRTTime: vrrp.DefaultRLimitRTTime, LockMemory: true}},
+	} {
+		if got := vrrpThread(tt.g); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: vrrpThread = %+v, want %+v", tt.name, got, tt.want)
+		}
 	}
 }
 

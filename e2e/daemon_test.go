@@ -49,6 +49,16 @@ var _ = Describe("drlab daemon", Label("failover"), func() {
 		out, err = drlab("daemon", "reload", "lb1")
 		Expect(err).NotTo(HaveOccurred(), out)
 		Expect(lab.Running("lb1", scenarios.DrlbProcess)).To(BeTrue(), "a reload keeps the daemon running")
+		Expect(out).To(ContainSubstring("reloaded"), "drlab daemon reload says what the daemon did")
+
+		// A reload drlb refuses (an empty file would remove everything) is a
+		// failure of drlab daemon reload too, not "reload done".
+		Expect(os.WriteFile(file, nil, 0o644)).To(Succeed())
+		out, err = drlab("daemon", "reload", "lb1")
+		Expect(err).To(HaveOccurred(), "a refused reload fails: %s", out)
+		Expect(out).To(ContainSubstring("refused"))
+		Expect(out).NotTo(ContainSubstring("reload done"))
+		Expect(lab.Running("lb1", scenarios.DrlbProcess)).To(BeTrue(), "a refused reload keeps the daemon running")
 
 		out, err = drlab("daemon", "stop", "lb1")
 		Expect(err).NotTo(HaveOccurred(), out)

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -27,7 +30,9 @@ func newDaemonCmd() *cobra.Command {
 		Short: "start, stop or kill drlb on a lab balancer",
 		Long: `Starts drlb (or keepalived, VRRP only, with --keepalived) on a lab host and
 waits until it is ready; stop sends SIGTERM, kill SIGKILL (both wait for the
-exit), reload SIGHUP.`,
+exit). reload runs drlb reload against the host's daemon: it prints what changed,
+or why the reload was refused (exit status 1; the running configuration stays);
+with --keepalived it sends SIGHUP.`,
 		Args: cobra.ArbitraryArgs,
 	}
 	lf := addLabFlags(c)
@@ -104,7 +109,12 @@ func (o daemonOptions) run(c *cobra.Command, lf *labFlags, verb, host string) in
 			fmt.Fprintf(stdout, "try: drlab exec --name %s %s -- drlb status\n", name, host)
 		}
 		return 0
-	case "stop", "kill", "reload":
+	case "reload":
+		if !o.keepalived {
+			return reloadDrlb(ctx, lab, host, stdout, stderr)
+		}
+		fallthrough
+	case "stop", "kill":
 		sig := map[string]syscall.Signal{"stop": syscall.SIGTERM, "kill": syscall.SIGKILL, "reload": syscall.SIGHUP}[verb]
 		if err := lab.Signal(host, proc, sig); err != nil {
 			fmt.Fprintf(stderr, "drlab daemon %s: %v\n", verb, err)
@@ -124,4 +134,24 @@ func (o daemonOptions) run(c *cobra.Command, lf *labFlags, verb, host string) in
 	fmt.Fprintf(stderr, "drlab daemon: unknown action %q\n", verb)
 	_ = cli.BadUsage(c)
 	return 2
+}
+
+// reloadDrlb asks host's drlb to reload through its control socket (`drlb
+// reload --run-dir`), so the answer is the daemon's: what changed, or why
+// the reload was refused and the running configuration stays. It returns
+// drlb reload's exit status (1 when refused), where a bare SIGHUP could only
+// say that the signal was sent.
+func reloadDrlb(ctx context.Context, lab *topology.Lab, host string, stdout, stderr io.Writer) int {
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir(), "drlb"), "reload", "--run-dir", lab.RunDir(host))
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit) && exit.ExitCode() > 0:
+		return exit.ExitCode()
+	}
+	fmt.Fprintf(stderr, "drlab daemon reload: %v\n", err)
+	return 1
 }

@@ -67,6 +67,11 @@ func (o checkOptions) run(stdout, stderr io.Writer) int {
 	}
 	opts := config.Options{ConfigID: id, HostChecks: o.hostChecks}
 	if o.hostChecks {
+		// net_namespace: check the interfaces there, as drlb run would see
+		// them (does not return then; a missing namespace is reported below).
+		_ = daemon.EnterNetNamespace(path, id)
+	}
+	if o.hostChecks {
 		opts.IPVSAvailable = func() bool { return ipvs.Available(dataplane.Options{}) == nil }
 	}
 	cfg, diags, err := config.Load(path, opts)

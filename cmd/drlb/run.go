@@ -91,6 +91,11 @@ func (o runOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: configuration OK\n", o.file)
 		return 0
 	}
+	// net_namespace: continue inside that namespace (does not return then).
+	if err := daemon.EnterNetNamespace(o.file, o.configID); err != nil {
+		fmt.Fprintf(stderr, "drlb run: %v\n", err)
+		return 1
+	}
 	reload := make(chan struct{}, 1)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

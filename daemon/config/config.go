@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,6 +77,14 @@ type Options struct {
 	// InterfaceExists reports whether a network interface exists; nil means
 	// net.InterfaceByName. Used only with HostChecks.
 	InterfaceExists func(name string) bool
+	// InterfaceMAC returns an interface's hardware address, nil when it
+	// does not exist; nil means net.InterfaceByName. Used only with
+	// HostChecks (a use_vmac name taken by another interface).
+	InterfaceMAC func(name string) net.HardwareAddr
+	// NetNamespaceExists reports whether a named network namespace
+	// (/run/netns/NAME) exists; nil means a look at that file. Used only
+	// with HostChecks.
+	NetNamespaceExists func(name string) bool
 	// IPVSAvailable, if set, reports whether this host's kernel has IPVS.
 	// With drlb_dataplane auto and no IPVS, services the nftables data
 	// plane cannot program are errors (run would refuse the table); nil

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -31,6 +32,11 @@ func FuzzParse(f *testing.F) {
 		"virtual_server 10.0.0.1 { lvs_method TUN type gue port 1 remcsum }",
 		"drlb_bgp { router_id 1.2.3.4 local_as 4294967296 neighbor :: { remote_as 0 hold_time 2 bfd } neighbor 1.1.1.1 { } }\n" + // scale-out BGP block, out of range
 			"virtual_server 10.9.9.9 80 { drlb_bgp_announce yes lb_algo mh lb_kind DR real_server 10.0.0.2 80 { } }",
+		// strict/accept/VMAC, VIP options, routes and rules, garp_group, net_namespace
+		"global_defs { vrrp_strict vrrp_garp_lower_prio_repeat 2 }\nnet_namespace n\nvrrp_instance V { interface e virtual_router_id 9 use_vmac v vmac_xmit_base accept strict_mode off " +
+			"virtual_ipaddress { 1.2.3.4/24 brd 1.2.3.255 scope link no_track -nodad } " +
+			"virtual_routes { blackhole src 1.2.3.4 to 5.0.0.0/8 via 1.2.3.1 table main metric 3 onlink } virtual_rules { not from all fwmark 3/0xf iif e lookup 7 } }\n" +
+			"garp_group { garp_interval 0.1 interfaces { e } }\nstatic_ipaddress { 9.9.9.9 dev e }\nstatic_routes { default gw 9.9.9.1 }\nstatic_rules { to 1.0.0.0/8 table 2 }\n",
 		// virtual_server_group: ranges, fwmark, a use before the definition
 		"virtual_server group G { real_server 10.0.0.9 80 { TCP_CHECK { } } }\nvirtual_server_group G { 10.0.0.1-3 80\n2001:db8::1-ff 443\nfwmark 7\n10.0.0.2-1 1 }",
 		// trackers, the SSL block and the parity II checkers with their hex strings and regexes
@@ -43,9 +49,11 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opts := Options{
-			ConfigID:        "x",
-			HostChecks:      true,
-			InterfaceExists: func(string) bool { return false },
+			ConfigID:           "x",
+			HostChecks:         true,
+			InterfaceExists:    func(string) bool { return false },
+			NetNamespaceExists: func(string) bool { return false },
+			InterfaceMAC:       func(string) net.HardwareAddr { return nil },
 			// Includes resolve to a fixed tiny file so the fuzzer cannot read the disk.
 			Glob:     func(p string) ([]string, error) { return []string{"inc.conf"}, nil },
 			ReadFile: func(string) ([]byte, error) { return []byte("global_defs {\n}\n"), nil },

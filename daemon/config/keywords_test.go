@@ -186,3 +186,28 @@ func TestKeywordCounts(t *testing.T) {
 		t.Errorf("counts do not add up or the table lost rows: %d documented", documented)
 	}
 }
+
+// TestKeepalivedSourceKeywordsAreKnown: keywords keepalived 2.2.7 installs
+// in its parsers (vrrp_parser.c, global_parser.c, check_parser.c), some
+// documented in keepalived.conf(5), some deprecated spellings, are never
+// called "unknown": an operator's file that keepalived reads gets "not
+// supported yet" (or works), not a typo hint.
+func TestKeepalivedSourceKeywordsAreKnown(t *testing.T) {
+	for _, c := range []struct{ block, keyword string }{
+		{"global_defs", "disable_local_igmp"},   // keepalived.conf(5)
+		{"global_defs", "lvs_process_name"},     // deprecated: checker_process_name
+		{"global_defs", "vrrp_vmac_garp_intvl"}, // deprecated: vrrp_garp_extra_if
+		{"vrrp_instance", "notify_deleted"},     // keepalived.conf(5), vrrp_parser.c
+		{"vrrp_instance", "vmac_garp_intvl"},    // deprecated: garp_extra_if
+		{"virtual_server", "hashed"},            // check_parser.c, an IPVS service flag
+		{"virtual_server", "weight"},            // check_parser.c
+	} {
+		conf, _ := wrapIn(c.block, c.keyword+" 1\n")
+		_, ds, _ := Parse("k.conf", []byte(conf), Options{})
+		for _, d := range ds {
+			if strings.Contains(d.Message, "unknown keyword") {
+				t.Errorf("%s %s: %s", c.block, c.keyword, d)
+			}
+		}
+	}
+}

@@ -40,6 +40,20 @@ type Config struct {
 	TrackProcesses []TrackProcess `json:"track_processes,omitempty"`
 	// SSL is the top-level SSL block (nil without one).
 	SSL *SSLFiles `json:"ssl,omitempty"`
+	// NetNamespace is net_namespace: drlb runs in the network namespace of
+	// that name (/run/netns/NAME, as `ip netns add` creates it), as
+	// keepalived does; drlb run and drlb check --host-checks enter it.
+	NetNamespace string `json:"net_namespace,omitempty"`
+	// GarpGroups are garp_group blocks: the gratuitous ARP interval of
+	// instances on their interfaces.
+	GarpGroups []GarpGroup `json:"garp_groups,omitempty"`
+	// StaticAddresses are static_ipaddress lines: added at start whatever
+	// the VRRP state, removed at stop (keepalived's "not moved by vrrpd").
+	StaticAddresses []VirtualIP `json:"static_ipaddress,omitempty"`
+	// StaticRoutes are static_routes, added after StaticAddresses.
+	StaticRoutes []Route `json:"static_routes,omitempty"`
+	// StaticRules are static_rules, added after StaticRoutes.
+	StaticRules []Rule `json:"static_rules,omitempty"`
 	// VirtualServerGroups holds every virtual_server_group block, in file order.
 	VirtualServerGroups []VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	// Files lists every file read (the main file first, then includes).
@@ -54,7 +68,8 @@ type Config struct {
 // and refuses to reload into it unless told to (drlb reload --allow-empty).
 func (c *Config) Empty() bool {
 	return c.Global.Pos == (Position{}) && len(c.Scripts) == 0 && len(c.SyncGroups) == 0 &&
-		len(c.Instances) == 0 && len(c.VirtualServers) == 0
+		len(c.Instances) == 0 && len(c.VirtualServers) == 0 &&
+		len(c.StaticAddresses) == 0 && len(c.StaticRoutes) == 0 && len(c.StaticRules) == 0
 }
 
 // Dataplane selects how virtual servers are programmed into the kernel.
@@ -85,6 +100,9 @@ type GlobalDefs struct {
 	VRRPGarp Garp `json:"vrrp_garp"`
 	// VRRPMcastGroup4 is vrrp_mcast_group4 (default 224.0.0.18).
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
+	// VRRPStrict is vrrp_strict: every instance without strict_mode runs in
+	// strict mode (see VRRPInstance.StrictMode).
+	VRRPStrict bool `json:"vrrp_strict,omitempty"`
 	// VRRPMcastGroup6 is vrrp_mcast_group6, the group of IPv6 instances
 	// (default ff02::12).
 	VRRPMcastGroup6 netip.Addr `json:"vrrp_mcast_group6"`
@@ -102,6 +120,27 @@ type GlobalDefs struct {
 	Notify NotifyDefs `json:"notify"`
 	// LVS holds lvs_sync_daemon, lvs_timeouts, lvs_flush, lvs_flush_on_stop.
 	LVS LVSDefs `json:"lvs"`
+	// VRRPProcess is vrrp_rt_priority, vrrp_priority, vrrp_cpu_affinity,
+	// vrrp_rlimit_rttime and vrrp_no_swap (nil: none given).
+	VRRPProcess *ProcessSched `json:"vrrp_process,omitempty"`
+	// CheckerProcess is the checker_* equivalents (nil: none given).
+	CheckerProcess *ProcessSched `json:"checker_process,omitempty"`
+}
+
+// ProcessSched is keepalived's scheduling of one of its processes; drlb
+// applies the vrrp_* ones to its VRRP thread (see vrrp.ThreadConfig).
+type ProcessSched struct {
+	// RTPriority is *_rt_priority, 1-99 (SCHED_RR); drlb also takes 0
+	// for no real-time scheduling. Nil: not given.
+	RTPriority *int `json:"rt_priority,omitempty"`
+	// Nice is *_priority, -20..19. Nil: not given.
+	Nice *int `json:"priority,omitempty"`
+	// CPUs is *_cpu_affinity: CPU numbers (ranges a-b expanded).
+	CPUs []int `json:"cpu_affinity,omitempty"`
+	// RLimitRTTime is *_rlimit_rttime (given in microseconds). Nil: not given.
+	RLimitRTTime *time.Duration `json:"rlimit_rttime,omitempty"`
+	// NoSwap is *_no_swap.
+	NoSwap bool `json:"no_swap,omitempty"`
 }
 
 // Garp holds gratuitous ARP / unsolicited NA timing for a VRRP instance.
@@ -112,6 +151,19 @@ type Garp struct {
 	MasterRepeat int `json:"master_repeat"`
 	// Interval is the delay between gratuitous ARPs on one interface (default 0).
 	Interval time.Duration `json:"interval"`
+	// LowerPrioDelay is garp_lower_prio_delay: the delay before the second
+	// burst after a MASTER heard a lower-priority advert; nil means
+	// MasterDelay (0 in strict mode).
+	LowerPrioDelay *time.Duration `json:"lower_prio_delay,omitempty"`
+	// LowerPrioRepeat is garp_lower_prio_repeat: ARPs per burst then; nil
+	// means MasterRepeat (0, none, in strict mode).
+	LowerPrioRepeat *int `json:"lower_prio_repeat,omitempty"`
+	// MasterRefresh is garp_master_refresh: a MASTER repeats its
+	// gratuitous ARPs this often (0: never).
+	MasterRefresh time.Duration `json:"master_refresh,omitempty"`
+	// MasterRefreshRepeat is garp_master_refresh_repeat: ARPs per refresh
+	// (0 means 1).
+	MasterRefreshRepeat int `json:"master_refresh_repeat,omitempty"`
 	// NAInterval is gna_interval: the delay between unsolicited neighbour
 	// advertisements on one interface (default 0).
 	NAInterval time.Duration `json:"na_interval,omitempty"`
@@ -187,8 +239,9 @@ type Authentication struct {
 }
 
 // VirtualIP is one line of virtual_ipaddress (or virtual_ipaddress_excluded):
-// "ADDR[/MASK] [dev IF] [label L]" (keepalived's other options are
-// reported as not supported yet).
+// "ADDR[/MASK] [dev IF] [label L] [brd ADDR] [scope S] [no_track] [home]
+// [nodad] [noprefixroute]" (keepalived's other options are reported as not
+// supported yet).
 type VirtualIP struct {
 	// Pos is where the line starts.
 	Pos Position `json:"pos"`
@@ -198,6 +251,21 @@ type VirtualIP struct {
 	Dev string `json:"dev,omitempty"`
 	// Label is the address label.
 	Label string `json:"label,omitempty"`
+	// Broadcast is brd (zero: none, as ip addr add without brd).
+	Broadcast netip.Addr `json:"brd,omitzero"`
+	// Scope is scope as written (global when empty; see AddressScope).
+	Scope string `json:"scope,omitempty"`
+	// NoTrack is no_track: the address's interface is not tracked. drlb
+	// never tracks an address's own interface (only the instance's and
+	// track_interface), so it changes nothing.
+	NoTrack bool `json:"no_track,omitempty"`
+	// Home is home (IFA_F_HOMEADDRESS, IPv6 mobility).
+	Home bool `json:"home,omitempty"`
+	// NoDAD is nodad / -nodad (IFA_F_NODAD: no duplicate address detection).
+	NoDAD bool `json:"nodad,omitempty"`
+	// NoPrefixRoute is noprefixroute (IFA_F_NOPREFIXROUTE: the kernel adds no
+	// route for the address's prefix).
+	NoPrefixRoute bool `json:"noprefixroute,omitempty"`
 }
 
 // TrackInterface is one line of track_interface: "IF [weight N [reverse]]".
@@ -287,6 +355,29 @@ type VRRPInstance struct {
 	Garp Garp `json:"garp"`
 	// SyncGroup names the vrrp_sync_group this instance belongs to, if any.
 	SyncGroup string `json:"sync_group,omitempty"`
+	// StrictMode is strict_mode, else global_defs vrrp_strict: keepalived's
+	// RFC compliance mode (unicast peers refused; authentication,
+	// preempt_delay, vmac_xmit_base and a non-owner state MASTER cleared).
+	StrictMode bool `json:"strict_mode,omitempty"`
+	// NoAccept is no_accept with keepalived's default: without accept mode
+	// the MASTER drops packets addressed to its VIPs (our own nftables
+	// table). keepalived's default is accept, except in strict mode, where
+	// only the address owner (priority 255) accepts; an explicit accept on a
+	// VRRPv2 non-owner in strict mode is reset.
+	NoAccept bool `json:"no_accept,omitempty"`
+	// UseVMAC is use_vmac: the VIPs of the instance's interface live on a
+	// macvlan with the virtual MAC 00:00:5e:00:01:VRID (see VIPDevice).
+	UseVMAC bool `json:"use_vmac,omitempty"`
+	// VMACName is the macvlan's name (use_vmac NAME, default vrrp.VRID).
+	VMACName string `json:"vmac_name,omitempty"`
+	// VMACXmitBase is vmac_xmit_base: adverts go out of (and are received
+	// on) the base interface instead of the VMAC.
+	VMACXmitBase bool `json:"vmac_xmit_base,omitempty"`
+	// VirtualRoutes are virtual_routes: added when the instance becomes
+	// MASTER (after its addresses), removed when it leaves MASTER.
+	VirtualRoutes []Route `json:"virtual_routes,omitempty"`
+	// VirtualRules are virtual_rules, added and removed with VirtualRoutes.
+	VirtualRules []Rule `json:"virtual_rules,omitempty"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }

@@ -32,6 +32,8 @@ type parser struct {
 	// directives counts top-level keywords known to keepalived (supported
 	// or not): a file without any is empty, whatever bytes it holds.
 	directives int
+	// netnsPos is where net_namespace's value is.
+	netnsPos srcPos
 	// lvsTimeoutsPos is where lvs_timeouts is, for validateLVSDefs.
 	lvsTimeoutsPos Position
 }
@@ -49,6 +51,8 @@ type instanceMeta struct {
 	// unicast_peer's lines, for the IPv4-only transport check.
 	unicastSrcPos, mcastSrcPos srcPos
 	peerPos                    []srcPos
+	// modes locates the strict, accept and VMAC keywords (vrrpmodes.go).
+	modes modeMeta
 	// versionSet is set when the instance has its own "version" (at
 	// versionPos): only then may an IPv6 instance run version 2.
 	versionSet bool
@@ -463,6 +467,30 @@ func (p *parser) build(top []*node) *Config {
 				}
 				p.sslBlock(n, cfg.SSL)
 			}
+		case "net_namespace":
+			if t, ok := p.one(n); ok {
+				if !validIfName(t.text) {
+					p.errAt(t.pos, "net_namespace %q is not a valid namespace name", t.text)
+				} else {
+					cfg.NetNamespace, p.netnsPos = t.text, t.pos
+				}
+			}
+		case "garp_group":
+			if g, ok := p.garpGroup(n); ok {
+				cfg.GarpGroups = append(cfg.GarpGroups, g)
+			}
+		case "static_ipaddress":
+			for _, v := range p.vips(n) {
+				if v.Dev == "" {
+					p.errAt(v.Pos, "static_ipaddress %s needs dev IF (drlb has no default_interface)", v.Prefix)
+					continue
+				}
+				cfg.StaticAddresses = append(cfg.StaticAddresses, v)
+			}
+		case "static_routes":
+			cfg.StaticRoutes = append(cfg.StaticRoutes, p.routes(n)...)
+		case "static_rules":
+			cfg.StaticRules = append(cfg.StaticRules, p.rules(n)...)
 		default:
 			if n.key.text == "" {
 				continue // a stray '{', already reported
@@ -563,6 +591,8 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			}
 		case "enable_script_security":
 			p.flag(n, &g.EnableScriptSecurity)
+		case "vrrp_strict":
+			p.flag(n, &g.VRRPStrict)
 		case "dynamic_interfaces":
 			g.DynamicInterfaces = true
 			if len(n.args) > 1 || (len(n.args) == 1 && n.args[0].text != "allow_if_changes") {
@@ -572,6 +602,21 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			if s, ok := p.rest(n); ok {
 				g.ScriptUser = s
 			}
+		case "vrrp_rt_priority", "vrrp_priority", "vrrp_cpu_affinity", "vrrp_rlimit_rttime", "vrrp_rlimit_rtime", "vrrp_no_swap":
+			if g.VRRPProcess == nil {
+				g.VRRPProcess = &ProcessSched{}
+			}
+			p.processSched(n, strings.TrimPrefix(n.key.text, "vrrp_"), g.VRRPProcess)
+		case "checker_rt_priority", "checker_priority", "checker_cpu_affinity", "checker_rlimit_rttime", "checker_rlimit_rtime", "checker_no_swap":
+			if g.CheckerProcess == nil {
+				g.CheckerProcess = &ProcessSched{}
+			}
+			kw := strings.TrimPrefix(n.key.text, "checker_")
+			if kw != "no_swap" {
+				p.warnAt(n.key.pos, "%s is accepted but not applied: drlb's health checks are goroutines on the Go runtime's shared threads, "+
+					"which cannot be scheduled apart; VRRP gets its own thread instead (vrrp_rt_priority)", n.key.text)
+			}
+			p.processSched(n, kw, g.CheckerProcess)
 		default:
 			if p.notifyGlobal(n, g) {
 				continue
@@ -600,9 +645,61 @@ func (p *parser) garp(n *node, kw string, g *Garp) bool {
 	case "gna_interval":
 		p.dur(n, 0, time.Minute, &g.NAInterval)
 	default:
-		return false
+		return p.garpRefresh(n, kw, g)
 	}
 	return true
+}
+
+// processSched reads one of the vrrp_*/checker_* scheduling keywords (kw
+// without its prefix) into ps, with keepalived's ranges.
+func (p *parser) processSched(n *node, kw string, ps *ProcessSched) {
+	switch kw {
+	case "rt_priority":
+		var v int
+		if p.intv(n, 0, 99, &v) {
+			ps.RTPriority = &v
+		}
+	case "priority":
+		var v int
+		if p.intv(n, -20, 19, &v) {
+			ps.Nice = &v
+		}
+	case "rlimit_rtime", "rlimit_rttime":
+		if kw == "rlimit_rtime" {
+			p.warnAt(n.key.pos, "%s is deprecated (keepalived 2.1): read as its _rlimit_rttime", n.key.text)
+		}
+		var v int
+		if p.intv(n, 1, 1<<30, &v) {
+			d := time.Duration(v) * time.Microsecond
+			ps.RLimitRTTime = &d
+		}
+	case "no_swap":
+		p.flag(n, &ps.NoSwap)
+	case "cpu_affinity":
+		if !p.valueOnly(n) {
+			return
+		}
+		if len(n.args) == 0 {
+			p.errAt(afterKey(n), "%s needs CPU numbers", n.key.text)
+			return
+		}
+		ps.CPUs = nil
+		for _, a := range n.args {
+			lo, hi, isRange := strings.Cut(a.text, "-")
+			if !isRange {
+				hi = lo
+			}
+			from, err1 := strconv.Atoi(lo)
+			to, err2 := strconv.Atoi(hi)
+			if err1 != nil || err2 != nil || from < 0 || to < from || to >= 1024 {
+				p.errAt(a.pos, "%s: %q is not a CPU number or range (0-1023)", n.key.text, a.text)
+				return
+			}
+			for c := from; c <= to; c++ {
+				ps.CPUs = append(ps.CPUs, c)
+			}
+		}
+	}
 }
 
 // --- vrrp_script -------------------------------------------------------------
@@ -812,6 +909,10 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		if p.notify(n, &in.Notify, "vrrp_instance "+name) {
 			continue
 		}
+		m.modes.note(n)
+		if p.instanceMode(n, &in, &m.modes) {
+			continue
+		}
 		if strings.HasPrefix(n.key.text, "garp_") || n.key.text == "gna_interval" {
 			if p.garp(n, n.key.text, &in.Garp) {
 				continue
@@ -978,27 +1079,32 @@ func (p *parser) authentication(b *node, a *Authentication) (typePos srcPos) {
 	return typePos
 }
 
-// vipOptions are the address options drlb implements; they take a value.
-func vipOptions() []string { return []string{"dev", "label"} }
+// vipOptions are the address options drlb implements, each with whether
+// it takes a value (keepalived.conf(5)'s virtual_ipaddress line).
+func vipOptions() map[string]bool {
+	return map[string]bool{"dev": true, "label": true, "brd": true, "broadcast": true, "scope": true,
+		"no_track": false, "home": false, "-nodad": false, "nodad": false, "noprefixroute": false}
+}
 
 // vipUnsupported are the other address options of keepalived.conf(5)'s
 // virtual_ipaddress line, each with whether it takes a value.
 func vipUnsupported() map[string]bool {
-	return map[string]bool{"brd": true, "broadcast": true, "scope": true, "no_track": false, "home": false,
-		"-nodad": false, "nodad": false, "mngtmpaddr": false, "noprefixroute": false, "autojoin": false,
-		"track_group": true, "preferred_lft": true}
+	return map[string]bool{"mngtmpaddr": false, "autojoin": false, "track_group": true, "preferred_lft": true}
 }
 
-// vips parses virtual_ipaddress lines: "ADDR[/MASK] [dev IF] [label L]"
+// vips parses virtual_ipaddress lines: "ADDR[/MASK] [dev IF] [label L]
+// [brd ADDR] [scope SCOPE] [no_track] [home] [nodad] [noprefixroute]"
 // and keepalived's other options, which are reported as not supported yet.
 func (p *parser) vips(b *node) []VirtualIP {
 	if !p.needBlock(b) {
 		return nil
 	}
 	var out []VirtualIP
-	unsupported := vipUnsupported()
+	supported, unsupported := vipOptions(), vipUnsupported()
 	var known []string
-	known = append(known, vipOptions()...)
+	for o := range supported {
+		known = append(known, o)
+	}
 	for o := range unsupported {
 		known = append(known, o)
 	}
@@ -1026,16 +1132,30 @@ func (p *parser) vips(b *node) []VirtualIP {
 				p.warnAt(opt.pos, "%s", msg)
 				continue
 			}
-			if !slices.Contains(vipOptions(), opt.text) {
+			takesValue, ok := supported[opt.text]
+			if !ok {
 				msg := fmt.Sprintf("unknown address option %q", opt.text)
 				if s := suggest(opt.text, known); s != "" {
 					msg += fmt.Sprintf("; did you mean %q?", s)
-					if (slices.Contains(vipOptions(), s) || unsupported[s]) && i+1 < len(args) {
+					if (supported[s] || unsupported[s]) && i+1 < len(args) {
 						i++ // a misspelt option that takes a value: skip the value too
 						msg += fmt.Sprintf(" (%q ignored with it)", args[i].text)
 					}
 				}
 				p.warnAt(opt.pos, "%s", msg)
+				continue
+			}
+			if !takesValue {
+				switch opt.text {
+				case "no_track":
+					v.NoTrack = true
+				case "home":
+					v.Home = true
+				case "nodad", "-nodad":
+					v.NoDAD = true
+				case "noprefixroute":
+					v.NoPrefixRoute = true
+				}
 				continue
 			}
 			if i+1 >= len(args) {
@@ -1049,6 +1169,20 @@ func (p *parser) vips(b *node) []VirtualIP {
 				v.Dev = val.text
 			case "label":
 				v.Label = val.text
+			case "brd", "broadcast":
+				if a, ok := p.addrTok("address option "+opt.text, val); ok {
+					if a.Is4() != pfx.Addr().Is4() {
+						p.errAt(val.pos, "address option %s %s: not the family of %s", opt.text, a, pfx)
+					} else {
+						v.Broadcast = a
+					}
+				}
+			case "scope":
+				if _, ok := AddressScope(val.text); ok {
+					v.Scope = val.text
+				} else {
+					p.errAt(val.pos, "address option scope %q: must be global, site, link, host, nowhere or a number 0..255", val.text)
+				}
 			}
 		}
 		out = append(out, v)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -78,6 +79,8 @@ func (p *parser) validateInstances(cfg *Config) {
 			p.warnAt(in.Pos, "vrrp_instance %s: authentication is not part of VRRPv3; ignored", in.Name)
 			in.Auth = Authentication{Type: AuthNone}
 		}
+		p.applyModes(cfg.Global, in, m.modes)
+		p.applyGarpGroup(cfg.GarpGroups, in, m.modes)
 		p.checkRunnableInstance(in, m)
 		v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
 		for k, v := range in.VirtualIPs {
@@ -113,8 +116,8 @@ func (p *parser) validateInstances(cfg *Config) {
 // (its first virtual_ipaddress is IPv6; vrrp_complete_instance in
 // keepalived's vrrp_parser.c): without its own "version" it runs VRRPv3,
 // whatever global_defs vrrp_version says; with "version 2" it runs
-// keepalived's VRRPv2 over IPv6 (vrrp_strict, which would switch it to 3,
-// is not implemented), which only keepalived and drlb understand.
+// keepalived's VRRPv2 over IPv6 (strict mode switches it to 3, see
+// applyModes), which only keepalived and drlb understand.
 func (p *parser) instanceFamily(in *VRRPInstance, m instanceMeta) {
 	if len(in.VirtualIPs) == 0 || !in.VirtualIPs[0].Prefix.Addr().Is6() {
 		return
@@ -427,10 +430,23 @@ func (p *parser) interfaceExists(name string) bool {
 	return err == nil
 }
 
-// hostChecks reports interfaces that do not exist on this host.
+// netNamespaceExists reports whether /run/netns/NAME exists.
+func (p *parser) netNamespaceExists(name string) bool {
+	if p.opts.NetNamespaceExists != nil {
+		return p.opts.NetNamespaceExists(name)
+	}
+	_, err := os.Stat("/run/netns/" + name)
+	return err == nil
+}
+
+// hostChecks reports interfaces (and a net_namespace) that do not exist on this host.
 func (p *parser) hostChecks(cfg *Config) {
+	if cfg.NetNamespace != "" && !p.netNamespaceExists(cfg.NetNamespace) {
+		p.errAt(p.netnsPos, "net_namespace %s does not exist on this host (create it with ip netns add %s)", cfg.NetNamespace, cfg.NetNamespace)
+	}
 	for i, in := range cfg.Instances {
 		m := p.instMeta[i]
+		p.checkVMAC(&in, m.modes)
 		if in.Interface != "" && !p.interfaceExists(in.Interface) {
 			if cfg.Global.DynamicInterfaces {
 				// drlb run waits in FAULT for it, as keepalived does.

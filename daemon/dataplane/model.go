@@ -159,6 +159,12 @@ type Service struct {
 	// Interface is the device that carries the VIP (the nftables back end
 	// attaches its ingress chain there; IPVS ignores it).
 	Interface string
+	// ForwardInterface is the device the nftables back end forwards out of;
+	// empty means Interface. A VIP on a VMAC (use_vmac) arrives on the
+	// macvlan but is forwarded out of its base interface: the VMAC's only
+	// address is the VIP, and real servers ignore ARP from an address that
+	// is their own (the VIP on their loopback). IPVS ignores it.
+	ForwardInterface string
 	// Reals are the real servers.
 	Reals []Real
 	// HashTableSize is the size (a prime) of the consistent-hash lookup
@@ -326,6 +332,9 @@ func (t Table) Validate() error {
 		}
 		if s.Interface != "" && (len(s.Interface) > 15 || strings.ContainsAny(s.Interface, "/ \t\"")) {
 			bad(k, "interface name %q is not a valid Linux interface name", s.Interface)
+		}
+		if s.ForwardInterface != "" && (len(s.ForwardInterface) > 15 || strings.ContainsAny(s.ForwardInterface, "/ \t\"")) {
+			bad(k, "interface name %q is not a valid Linux interface name", s.ForwardInterface)
 		}
 		reals := map[netip.AddrPort]bool{}
 		for _, r := range s.Reals {

@@ -253,9 +253,15 @@ func TestValidate(t *testing.T) {
 		{"interval differs v3 accepted", func(a *Advertisement, _ *PacketInfo, p *ValidationParams) {
 			a.Version, p.Version, a.AdvertInterval = Version3, Version3, 2*time.Second
 		}, DropNone, false},
-		{"address list differs", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.Addresses = []netip.Addr{v4a} }, DropNone, true},
-		{"extra address", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.Addresses = []netip.Addr{vip, v4a} }, DropNone, true},
+		// keepalived 2.2.7 (vrrp_check_packet) returns VRRP_PACKET_KO for an advert whose
+		// addresses differ from the instance's: a stranger cannot win with another list.
+		{"address list differs", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.Addresses = []netip.Addr{v4a} }, DropAddressList, true},
+		{"extra address", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.Addresses = []netip.Addr{vip, v4a} }, DropAddressList, true},
 		{"priority 0 list not compared", func(a *Advertisement, _ *PacketInfo, _ *ValidationParams) { a.Priority, a.Addresses = 0, nil }, DropNone, false},
+		{"address list differs, strict", func(a *Advertisement, _ *PacketInfo, p *ValidationParams) {
+			a.Addresses, p.Strict = []netip.Addr{v4a}, true
+		}, DropAddressList, true},
+		{"same list, strict", func(_ *Advertisement, _ *PacketInfo, p *ValidationParams) { p.Strict = true }, DropNone, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

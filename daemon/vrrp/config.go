@@ -90,9 +90,35 @@ type InstanceConfig struct {
 	// it too (keepalived's garp_master_* settings cover both), with
 	// GNAInterval as their gap.
 	GARP GARPSchedule
+	// VMAC is use_vmac's interface name; empty means no VMAC. The node
+	// creates a macvlan of that name on Interface with the virtual MAC
+	// 00:00:5e:00:01:VRID (private mode), sends and receives adverts on
+	// it (unless VMACXmitBase) and removes it when the instance stops.
+	// VIPs that should live on it name it as their Interface.
+	VMAC string
+	// VMACXmitBase is vmac_xmit_base: adverts use Interface, not the VMAC.
+	VMACXmitBase bool
+	// Strict is strict mode (vrrp_strict / strict_mode): adverts whose
+	// address list differs from VIPs are dropped.
+	Strict bool
+	// Routes are virtual_routes: added after the VIPs on becoming MASTER,
+	// removed when leaving it (keepalived's behaviour).
+	Routes []Route
+	// Rules are virtual_rules, added and removed with Routes.
+	Rules []Rule
 	// GNAInterval is gna_interval (vrrp_gna_interval): the gap between the
 	// unsolicited neighbour advertisements of a burst (default 0).
 	GNAInterval time.Duration
+}
+
+// transportInterface is where adverts are sent and received: the VMAC,
+// unless vmac_xmit_base, else the instance's interface (keepalived's
+// vrrp->ifp).
+func (c InstanceConfig) transportInterface() string {
+	if c.VMAC != "" && !c.VMACXmitBase {
+		return c.VMAC
+	}
+	return c.Interface
 }
 
 // TrackInterface is a track_interface entry.
@@ -149,11 +175,27 @@ type Config struct {
 	// instance whose interface does not exist yet starts in FAULT (instead
 	// of Run failing) and recovers when the interface appears.
 	DynamicInterfaces bool
+	// AcceptServices are the virtual services (address, protocol, port):
+	// traffic to them is accepted even to a VIP without accept mode, so
+	// that the IPVS data plane, which sees it after the input hook, still
+	// gets it.
+	AcceptServices []ServicePort
+	// StaticAddresses, StaticRoutes and StaticRules are static_ipaddress,
+	// static_routes and static_rules: added when Run starts whatever the
+	// VRRP state, kept in line by Update, removed when Run ends.
+	StaticAddresses []VIP
+	StaticRoutes    []Route
+	StaticRules     []Rule
 	// RecoveryHold bounds how long an instance that regained its interface
 	// holds preemption while waiting for Options.ServicesChecked (zero: no
 	// hold). It is a drlb extension with the role of keepalived's
 	// preempt_delay, applied only after a link or address comes back.
 	RecoveryHold time.Duration
+	// Thread is how Run's OS thread (timers, adverts, state machines) is
+	// scheduled: vrrp_rt_priority, vrrp_priority, vrrp_cpu_affinity,
+	// vrrp_rlimit_rttime, vrrp_no_swap. The zero value changes nothing;
+	// the daemon's default is DefaultRTPriority and DefaultRLimitRTTime.
+	Thread ThreadConfig
 }
 
 // ErrConfig is wrapped by every configuration error NewNode returns.

@@ -25,6 +25,11 @@
 //     (netlink addresses, IPv6 ones without DAD and deprecated for a /128,
 //     gratuitous ARP, unsolicited neighbour advertisements, notify scripts,
 //     track_interface and track_script).
+//   - accept.go: without accept mode, a MASTER's VIPs go into the drop set of
+//     our nftables table ip drlb_vrrp (VIPFilter, NFTFilter), keepalived's
+//     layout; vmac.go: use_vmac's macvlan with 00:00:5e:00:01:VRID;
+//     routes.go: virtual_routes/virtual_rules (while MASTER) and the
+//     static_* entries (from start to stop) over netlink (RouteManager).
 //   - config.go: InstanceConfig, SyncGroupConfig and Config, with
 //     keepalived's defaults (the supervisor translates daemon/config).
 //   - node.go: Node, the runtime that ties the parts together for a set of
@@ -35,6 +40,16 @@
 //     comes back until Options.ServicesChecked reports the services checked.
 //   - update.go: Node.Update applies a new Config in place, instance by
 //     instance; PlanUpdate and ClassifyInstance (pure) decide what restarts.
+//   - thread.go: Run's goroutine is locked to its own OS thread for good,
+//     scheduled per Config.Thread (keepalived's vrrp_rt_priority,
+//     vrrp_priority, vrrp_cpu_affinity, vrrp_rlimit_rttime, vrrp_no_swap);
+//     ReadThreadSched reads it back from /proc.
+//   - timing.go: per-instance lateness histograms (adverts sent, master-down
+//     timers seen, gaps between the master's adverts) and the rate-limited
+//     warnings that tell a starved daemon from a dead peer. A MASTER's advert
+//     timer does not allocate (Machine.AdvertTimer, the advert cache,
+//     IPv4Conn.Write); a BACKUP reads the adverts already received before
+//     it acts on its master-down timer (PendingReader).
 //
 // Sockets belong to the network namespace they were created in. Node creates
 // its sockets in Options.NetNS when it is set, otherwise in the namespace of

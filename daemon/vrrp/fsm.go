@@ -276,7 +276,7 @@ func Step(m Machine, ev Event, now time.Time) (Machine, []Action) {
 		}
 		switch m.State {
 		case StateMaster:
-			m.TimerAt = now.Add(m.Params.AdvertInterval)
+			m = m.AdvertTimer(now)
 			return m, []Action{SendAdvert{Priority: m.EffectivePriority}, ResetTimer{At: m.TimerAt}}
 		case StateBackup:
 			return m.becomeMaster(now, "master down timer expired", nil)
@@ -290,6 +290,15 @@ func Step(m Machine, ev Event, now time.Time) (Machine, []Action) {
 		return m.force(ev, now)
 	}
 	return m, nil
+}
+
+// AdvertTimer is Step(m, EventTimer{}, now) for a MASTER whose timer is
+// due, without the action list: the machine after it, which sends an
+// advert at m.EffectivePriority and wants the next timer an advert
+// interval from now. It does not allocate, for the advert path.
+func (m Machine) AdvertTimer(now time.Time) Machine {
+	m.TimerAt = now.Add(m.Params.AdvertInterval)
+	return m
 }
 
 // start leaves Init, Stopped or Fault for the state the machine should be in.

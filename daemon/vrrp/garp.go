@@ -116,6 +116,30 @@ type GARPSchedule struct {
 	// Delay is the wait before the second burst (garp_master_delay, default
 	// 5 s); a negative Delay disables the second burst.
 	Delay time.Duration
+	// Refresh is garp_master_refresh: after the bursts a MASTER sends
+	// RefreshRepeat ARPs per address every Refresh (0: never).
+	Refresh time.Duration
+	// RefreshRepeat is garp_master_refresh_repeat (0 means 1).
+	RefreshRepeat int
+	// LowerPrioSet says LowerPrioRepeat and LowerPrioDelay replace Repeat
+	// and Delay for the ARPs a MASTER sends on hearing a lower-priority
+	// advert (garp_lower_prio_repeat, garp_lower_prio_delay); unset, the
+	// master schedule is used (keepalived's default).
+	LowerPrioSet    bool
+	LowerPrioRepeat int
+	LowerPrioDelay  time.Duration
+}
+
+// lowerPriority is the schedule after hearing a lower-priority advert.
+func (s GARPSchedule) lowerPriority() GARPSchedule {
+	if !s.LowerPrioSet {
+		return s
+	}
+	s.Repeat, s.Delay = s.LowerPrioRepeat, s.LowerPrioDelay
+	if s.Delay == 0 {
+		s.Delay = -1
+	}
+	return s
 }
 
 // GARPLinkWait bounds how long gratuitous ARPs wait for their interface
@@ -126,8 +150,8 @@ const GARPLinkWait = 2 * time.Second
 // garpRetry is the gap between attempts while the link is not ready.
 const garpRetry = 10 * time.Millisecond
 
-// SendGARPBursts announces ips with s's schedule: a burst now and one after
-// Delay. It returns early when ctx ends (the instance left MASTER) and
+// SendGARPBursts announces ips with s's schedule: a burst now, one after
+// Delay, then RefreshRepeat ARPs every Refresh while ctx lasts. It returns early when ctx ends (the instance left MASTER) and
 // reports each send error through onErr; it returns the number sent. An
 // ARP refused because the interface is down (ENETDOWN, just after link-up)
 // is retried every 10 ms for up to GARPLinkWait before it counts as failed.
@@ -166,11 +190,20 @@ func SendGARPBursts(ctx context.Context, sender GARPSender, ips []netip.Addr, s 
 		}
 		return true
 	}
-	if !burst() || s.Delay < 0 {
+	if !burst() {
 		return sent
 	}
-	if sleepCtx(ctx, s.Delay) {
-		burst()
+	if s.Delay >= 0 && (!sleepCtx(ctx, s.Delay) || !burst()) {
+		return sent
+	}
+	if s.Refresh <= 0 {
+		return sent
+	}
+	s.Repeat = max(s.RefreshRepeat, 1)
+	for sleepCtx(ctx, s.Refresh) {
+		if !burst() {
+			break
+		}
 	}
 	return sent
 }

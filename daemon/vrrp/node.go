@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,8 +47,17 @@ type Options struct {
 	// sender, used for IPv6 addresses as DialGARP is for IPv4 ones; nil
 	// means DialNA (in NetNS).
 	DialNA func(ifname string) (GARPSender, error)
-	// Addresses adds and removes VIPs; nil means NetlinkAddresses{Netlink}.
+	// Addresses adds and removes VIPs; nil means NetlinkAddresses{Netlink}
+	// with AcceptFilter.
 	Addresses AddressManager
+	// Routes adds and removes virtual_routes and virtual_rules; nil means
+	// NetlinkRoutes{Netlink} when Addresses is nil too, else none.
+	Routes RouteManager
+	// AcceptFilter drops traffic to the VIPs of instances without accept
+	// mode while they are on the interface; nil means an NFTFilter created
+	// when the first such VIP is added. It is used only with the default
+	// Addresses (with fakes, the fake sees VIP.NoAccept).
+	AcceptFilter VIPFilter
 	// LinkUp reports whether an interface is up and running. When set (and
 	// Interface is not), interfaces are taken to exist and are polled every
 	// DefaultLinkPollInterval; tests use it.
@@ -83,7 +93,7 @@ type Counters struct {
 	AdvertsReceived uint64
 	// PriorityZeroSent and PriorityZeroReceived count priority-0 adverts.
 	PriorityZeroSent, PriorityZeroReceived uint64
-	// AddressListMismatches counts accepted adverts whose address list differs from ours.
+	// AddressListMismatches counts adverts dropped because their address list differs from ours.
 	AddressListMismatches uint64
 	// Drops counts dropped packets by reason.
 	Drops map[DropReason]uint64
@@ -121,6 +131,9 @@ type InstanceStatus struct {
 	Since time.Time
 	// Counters are the running totals.
 	Counters Counters
+	// Timing is how punctual our adverts and timers were, and the gaps
+	// between the master's adverts.
+	Timing Timing
 }
 
 // Node runs a set of VRRP instances and sync groups: one goroutine steps
@@ -138,12 +151,16 @@ type Node struct {
 	scripts sync.WaitGroup // notify scripts and ARP bursts in flight
 	// closeNetlink is set when Run opened opts.Netlink itself.
 	closeNetlink bool
+	// filter drops traffic to VIPs of masters without accept mode.
+	filter VIPFilter
 	// polled is set when interface states come from injected functions,
 	// which have no change notifications: they are polled.
 	polled bool
 	// nextTimer is when the earliest machine timer falls due (UnixNano; 0
 	// for none), for NextTimer.
 	nextTimer atomic.Int64
+	// tid is the OS thread Run is locked to (0 before Run).
+	tid atomic.Int64
 
 	// updates carries Update's requests to Run's loop; done is closed when
 	// Run returns.
@@ -215,6 +232,20 @@ type instance struct {
 	noAddrLogged bool
 	// holdStop cancels a pending wait for the services' first checks.
 	holdStop context.CancelFunc
+	// vmac is the VMAC we created (use_vmac), nil before.
+	vmac *vmacState
+	// timing is the lateness bookkeeping; adv caches the marshalled
+	// adverts, so that sending one does not allocate.
+	timing timingState
+	adv    advertCache
+}
+
+// advertCache holds in's adverts as sent (one per destination) for one
+// priority; setAddresses and setParams empty it.
+type advertCache struct {
+	valid bool
+	prio  uint8
+	msgs  [][]byte
 }
 
 type trackerKind uint8
@@ -256,6 +287,9 @@ func NewNode(cfg Config, opts Options) (*Node, error) {
 // buildConfig validates cfg, fills in defaults and builds its instances
 // and groups (shared by NewNode and Update). Errors wrap ErrConfig.
 func buildConfig(cfg Config) (Config, []*instance, []group, error) {
+	if err := cfg.Thread.Validate(); err != nil {
+		return cfg, nil, nil, err
+	}
 	if cfg.ScriptTimeout == 0 {
 		cfg.ScriptTimeout = DefaultScriptTimeout
 	}
@@ -322,6 +356,7 @@ func (in *instance) setHMAC() {
 
 // setAddresses derives the advert and MASTER address lists from cfg.
 func (in *instance) setAddresses() {
+	in.adv = advertCache{}
 	in.vipAddrs = nil
 	for _, v := range in.cfg.VIPs {
 		in.vipAddrs = append(in.vipAddrs, v.Prefix.Addr())
@@ -376,30 +411,40 @@ func (n *Node) Status() []InstanceStatus {
 	return out
 }
 
-// publish copies the loop's state into the snapshot Status reads.
+// publish copies the loop's state into the snapshot Status reads. It
+// reuses the snapshot's memory, so that the advert path does not allocate.
 func (n *Node) publish() {
-	st := make([]InstanceStatus, len(n.insts))
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.status) != len(n.insts) {
+		n.status = make([]InstanceStatus, len(n.insts))
+	}
 	for i, in := range n.insts {
 		c := in.counters
 		c.GARPsSent = in.garpSent.Load()
-		c.Drops = make(map[DropReason]uint64, len(in.counters.Drops))
-		for k, v := range in.counters.Drops {
-			c.Drops[k] = v
+		c.Drops = n.status[i].Counters.Drops
+		if len(in.counters.Drops) == 0 {
+			c.Drops = nil
+		} else {
+			if c.Drops == nil {
+				c.Drops = make(map[DropReason]uint64, len(in.counters.Drops))
+			}
+			clear(c.Drops)
+			for k, v := range in.counters.Drops {
+				c.Drops[k] = v
+			}
 		}
-		c.Suspects = maps.Clone(in.counters.Suspects)
-		st[i] = InstanceStatus{
+		c.Suspects = maps.Clone(in.counters.Suspects) // nil (no allocation) until a suspect advert
+		n.status[i] = InstanceStatus{
 			Name: in.cfg.Name, Interface: in.cfg.Interface, VRID: in.cfg.VRID, Version: in.cfg.Version,
 			SourceIP: in.source, State: in.m.State, Priority: in.cfg.Priority, EffectivePriority: in.m.EffectivePriority,
 			MasterIP: in.m.MasterIP, MasterPriority: in.m.MasterPriority, Fault: in.m.OwnFault || in.m.GroupFault,
-			Since: in.since, Counters: c,
+			Since: in.since, Counters: c, Timing: in.timing.t,
 		}
-		if in.m.State == StateInit && st[i].EffectivePriority == 0 {
-			st[i].EffectivePriority = in.cfg.Priority
+		if in.m.State == StateInit && n.status[i].EffectivePriority == 0 {
+			n.status[i].EffectivePriority = in.cfg.Priority
 		}
 	}
-	n.mu.Lock()
-	n.status = st
-	n.mu.Unlock()
 }
 
 type packetIn struct {
@@ -407,6 +452,7 @@ type packetIn struct {
 	from *instance
 	data []byte
 	info PacketInfo
+	at   time.Time // when the reader got it
 }
 
 type trackIn struct {
@@ -438,6 +484,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.ran = true
 	n.mu.Unlock()
 	defer close(n.done)
+	n.lockThread()
+	defer n.releaseThread()
 
 	if err := n.setupDeps(); err != nil {
 		return err
@@ -447,6 +495,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	// shutdown adverts are out; scripts get their own timeout.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	n.bg = bg
+	n.startAcceptFilter(context.WithoutCancel(bg)) // Close runs after bg ends
 	n.packets = make(chan packetIn, 64)
 	n.tracks = make(chan trackIn, 16)
 	n.readErr = make(chan error, 1)
@@ -457,12 +506,15 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		stopBG()
 		for _, in := range n.insts {
 			n.closeInstance(in)
+			n.releaseVMAC(in)
 		}
+		n.applyStatic(n.cfg, Config{})
 		n.workers.Wait()
 		n.scripts.Wait()
 		n.publish()
 	}()
 
+	n.applyStatic(Config{}, n.cfg)
 	n.setWatched()
 	n.ifstate = n.readInterfaces(*n.watchFor.Load())
 	for _, in := range n.insts {
@@ -511,9 +563,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			n.shutdown(bg)
 			return rerr
 		case p := <-n.packets:
-			if p.inst = slices.Index(n.insts, p.from); p.inst >= 0 && p.from.conn != nil {
-				n.receive(bg, p)
-			}
+			n.handlePacket(bg, p)
 		case t := <-n.tracks:
 			i := slices.Index(n.insts, t.in)
 			if i < 0 || t.gen != t.in.scriptGen {
@@ -545,16 +595,52 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		case req := <-n.updates:
 			req.reply <- n.update(req.cfg) //nolint:contextcheck // instances live in the node's context (n.bg), not the update request's
 		case <-timer.C:
-			now := time.Now()
-			for i, in := range n.insts {
-				if !in.m.TimerAt.IsZero() && !now.Before(in.m.TimerAt) {
-					n.step(bg, i, EventTimer{}, now)
-				}
-			}
+			n.timerFired(bg, time.Now())
 		}
 		n.publish()
 	}
 }
+
+// lockThread gives Run its own OS thread for good: the goroutine is
+// locked to it and never unlocked, so the thread, with its scheduling,
+// ends when Run returns instead of going back to the runtime's pool. The
+// thread is then scheduled as Config.Thread says; a setting the kernel
+// refuses (no CAP_SYS_NICE, say) is a warning, as in keepalived.
+func (n *Node) lockThread() {
+	runtime.LockOSThread()
+	tid := unix.Gettid()
+	n.tid.Store(int64(tid))
+	t := n.cfg.Thread
+	if err := ApplyThread(tid, t); err != nil {
+		n.log.Warn("VRRP thread scheduling not (fully) applied", "err", err)
+		return
+	}
+	if t.RTPriority > 0 || t.Nice != 0 || len(t.CPUs) > 0 || t.LockMemory {
+		n.log.Info(fmt.Sprintf("VRRP thread %d: SCHED_RR priority %d, nice %d, CPUs %v, rlimit_rttime %v, memory locked %v",
+			tid, t.RTPriority, t.Nice, t.CPUs, t.RLimitRTTime, t.LockMemory))
+	}
+}
+
+// releaseThread takes the thread's scheduling away as Run ends. The
+// thread itself ends with Run's goroutine, except the process's main
+// thread, which the Go runtime parks instead: it must not stay real-time.
+func (n *Node) releaseThread() {
+	tid := int(n.tid.Load())
+	if err := ApplyThread(tid, ThreadConfig{}); err != nil {
+		n.log.Debug("VRRP thread scheduling not reset", "err", err)
+	}
+	if len(n.cfg.Thread.CPUs) > 0 {
+		var all unix.CPUSet
+		for c := range runtime.NumCPU() {
+			all.Set(c)
+		}
+		_ = unix.SchedSetaffinity(tid, &all) // best effort, as above
+	}
+}
+
+// ThreadID is the OS thread Run is locked to (see Config.Thread), or 0
+// before Run started.
+func (n *Node) ThreadID() int { return int(n.tid.Load()) }
 
 func (n *Node) setupDeps() error {
 	if n.opts.Netlink == nil && (n.opts.Addresses == nil || (n.opts.LinkUp == nil && n.opts.Interface == nil)) {
@@ -573,6 +659,10 @@ func (n *Node) setupDeps() error {
 	}
 	if n.opts.Addresses == nil {
 		n.opts.Addresses = NetlinkAddresses{Handle: n.opts.Netlink}
+		n.setupAcceptFilter()
+		if n.opts.Routes == nil {
+			n.opts.Routes = NetlinkRoutes{Handle: n.opts.Netlink}
+		}
 	}
 	if n.opts.Interface == nil {
 		if up := n.opts.LinkUp; up != nil {
@@ -635,6 +725,7 @@ func (n *Node) setupDeps() error {
 }
 
 func (n *Node) closeDeps() {
+	n.closeAcceptFilter()
 	if n.closeNetlink {
 		n.opts.Netlink.Close()
 	}
@@ -651,6 +742,9 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 	}
 	in.setParams()
 	in.m.Params.PrimaryIP = source
+	if err := n.ensureVMAC(in); err != nil {
+		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
+	}
 	conn, err := n.opts.Listen(in.transport())
 	if err != nil {
 		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
@@ -673,18 +767,19 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 // transport is the socket in's configuration needs.
 func (in *instance) transport() TransportConfig {
 	c := in.cfg
-	return TransportConfig{Interface: c.Interface, Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0}
+	return TransportConfig{Interface: c.transportInterface(), Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0}
 }
 
 // setParams derives the advert validation parameters from cfg and source.
 func (in *instance) setParams() {
+	in.adv = advertCache{}
 	c := in.cfg
 	var auth [AuthDataLen]byte
 	if c.AuthType == AuthPass {
 		auth = PassAuthData(c.AuthPass)
 	}
 	in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
-		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, LocalAddresses: []netip.Addr{in.source},
+		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, Strict: c.Strict, LocalAddresses: []netip.Addr{in.source},
 		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom}
 }
 
@@ -804,11 +899,119 @@ func (n *Node) read(ctx context.Context, in *instance, name string, conn Conn) {
 			return
 		}
 		select {
-		case n.packets <- packetIn{from: in, data: append([]byte(nil), buf[:nb]...), info: info}:
+		case n.packets <- packetIn{from: in, data: append([]byte(nil), buf[:nb]...), info: info, at: time.Now()}:
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// handlePacket passes a packet from a reader to its instance, unless the
+// instance was replaced or closed since.
+func (n *Node) handlePacket(ctx context.Context, p packetIn) {
+	if p.inst = slices.Index(n.insts, p.from); p.inst >= 0 && p.from.conn != nil {
+		n.receive(ctx, p)
+	}
+}
+
+// PendingReader is a Conn that can return a message already queued on its
+// socket without waiting (IPv4Conn). Before a backup declares its master
+// down, the loop reads what is pending: an advert that reached the kernel
+// in time but not yet this process (a busy machine, the Go runtime's
+// network poller) must not cause a failover.
+type PendingReader interface {
+	// ReadPending is Read without blocking: ok is false when nothing is queued.
+	ReadPending(b []byte) (n int, info PacketInfo, ok bool, err error)
+}
+
+// catchUp handles, before master-down timers are acted on, every advert
+// that already arrived: those the readers queued for the loop (select
+// picks among ready channels at random, so the timer can win over them)
+// and those still in the kernel's socket buffers of backups that are due.
+func (n *Node) catchUp(ctx context.Context, now time.Time) {
+	for {
+		select {
+		case p := <-n.packets:
+			n.handlePacket(ctx, p)
+			continue
+		default:
+		}
+		break
+	}
+	var buf []byte
+	for i, in := range n.insts {
+		due := in.m.TimerAt
+		if in.m.State != StateBackup || due.IsZero() || now.Before(due) {
+			continue
+		}
+		pr, ok := in.conn.(PendingReader)
+		if !ok {
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, 2048)
+		}
+		for range 64 { // bounded: a flood must not hold the loop
+			nb, info, ok, err := pr.ReadPending(buf)
+			if err != nil || !ok {
+				break
+			}
+			n.receive(ctx, packetIn{inst: i, from: in, data: slices.Clone(buf[:nb]), info: info, at: time.Now()})
+			if in.conn == nil || in.m.State != StateBackup {
+				break
+			}
+		}
+	}
+}
+
+// timerFired steps every instance whose timer is due at now. A MASTER's
+// advert timer, the common case, takes a path that does not allocate
+// (Machine.AdvertTimer, the advert cache); lateness is recorded for both
+// kinds of timer.
+func (n *Node) timerFired(ctx context.Context, now time.Time) {
+	for _, in := range n.insts {
+		if in.m.State == StateBackup && !in.m.TimerAt.IsZero() && !now.Before(in.m.TimerAt) {
+			n.catchUp(ctx, now)
+			break
+		}
+	}
+	for i, in := range n.insts {
+		due := in.m.TimerAt
+		if due.IsZero() || now.Before(due) {
+			continue
+		}
+		switch in.m.State {
+		case StateMaster:
+			n.advertTimer(in, now)
+			continue
+		case StateBackup:
+			msg, held := in.timing.masterDown(due, now, in.m.MasterIP.As16(), in.m.masterInterval())
+			n.timingWarn(in, msg, held)
+		}
+		n.step(ctx, i, EventTimer{}, now)
+	}
+}
+
+// advertTimer is Step's EventTimer for a MASTER whose timer is due: send
+// the advert, schedule the next, record how late it left.
+func (n *Node) advertTimer(in *instance, now time.Time) {
+	due := in.m.TimerAt
+	in.m = in.m.AdvertTimer(now)
+	n.sendAdvert(in, in.m.EffectivePriority)
+	msg, held := in.timing.sent(due, time.Now(), in.cfg.AdvertInterval)
+	n.timingWarn(in, msg, held)
+}
+
+// timingWarn logs a timing warning (rate-limited by its caller; "" is none).
+func (n *Node) timingWarn(in *instance, msg string, held uint64) {
+	if msg == "" {
+		return
+	}
+	if held > 0 {
+		n.log.Warn(fmt.Sprintf("(%s) %s", in.cfg.Name, msg), "instance", in.cfg.Name, "suppressed", held)
+		return
+	}
+	n.log.Warn(fmt.Sprintf("(%s) %s", in.cfg.Name, msg), "instance", in.cfg.Name)
 }
 
 func (n *Node) resetTimer(t *time.Timer) {
@@ -858,6 +1061,10 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 		return
 	}
 	v := Validate(a, p.info, in.params)
+	if v.AddressListMismatch {
+		in.counters.AddressListMismatches++
+		v.Detail = fmt.Sprintf("ip address associated with VRID %d not present in MASTER advert: %s", a.VRID, v.Detail)
+	}
 	if v.Drop != DropNone {
 		n.drop(in, v.Drop, v.Detail)
 		return
@@ -869,12 +1076,15 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 			return
 		}
 	}
-	if v.AddressListMismatch {
-		in.counters.AddressListMismatches++
-		n.log.Warn(fmt.Sprintf("(%s) ip address associated with VRID %d not present in MASTER advert: %s", in.cfg.Name, a.VRID, v.Detail),
-			"instance", in.cfg.Name)
-	}
 	in.counters.AdvertsReceived++
+	if a.Priority != PriorityStop && p.info.Src.IsValid() {
+		at := p.at
+		if at.IsZero() {
+			at = time.Now()
+		}
+		msg, held := in.timing.received(p.info.Src.As16(), at, in.m.MasterDown())
+		n.timingWarn(in, msg, held)
+	}
 	if a.Priority == PriorityStop {
 		in.counters.PriorityZeroReceived++
 		if in.m.State == StateBackup {
@@ -998,11 +1208,13 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 					n.log.Error(fmt.Sprintf("(%s) cannot add VIP %v", in.cfg.Name, v.Prefix), "instance", in.cfg.Name, "err", err)
 				}
 			}
+			n.addRoutes(in)
 		case RemoveVIPs:
 			if in.garpCancel != nil {
 				in.garpCancel()
 				in.garpCancel = nil
 			}
+			n.removeRoutes(in)
 			for _, v := range in.allVIPs {
 				if v.Prefix.Addr() == in.source {
 					continue // the owner's real address is not ours to remove
@@ -1014,6 +1226,10 @@ func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Tr
 			}
 		case SendGARP:
 			if a.LowerPriority && in.garpRunning.Load() > 0 {
+				break
+			}
+			if a.LowerPriority {
+				n.startGARPWith(ctx, in, in.cfg.GARP.lowerPriority())
 				break
 			}
 			n.startGARP(ctx, in)
@@ -1045,18 +1261,30 @@ func (n *Node) sendAdvert(in *instance, prio uint8) {
 		return
 	}
 	c := in.cfg
-	adv := Advertisement{Version: c.Version, VRID: c.VRID, Priority: prio, AdvertInterval: c.AdvertInterval,
-		AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
 	h := c.AuthHMAC
 	sign := h != nil && h.Mode != HMACReceiveOnly
 	if sign {
 		// One sequence per advert: every peer's copy carries the same one.
 		in.hmacSeq = NextHMACSeq(in.hmacSeq, time.Now(), !h.Monotonic, h.TimeWindow)
+	} else if !in.adv.valid || in.adv.prio != prio || len(in.adv.msgs) != len(in.dsts) {
+		n.marshalAdverts(in, prio)
 	}
-	for _, dst := range in.dsts {
-		msg, err := Marshal(adv, in.source, dst)
-		if err == nil && sign {
-			msg = SignHMAC(msg, c.Version, c.VRID, in.source, h.ActiveKey, h.Keys[h.ActiveKey], in.hmacSeq)
+	for k, dst := range in.dsts {
+		var msg []byte
+		var err error
+		switch {
+		case sign:
+			// auth_hmac signs a new sequence each time: marshalled (and
+			// allocated) per advert, the one exception to the cache.
+			adv := Advertisement{Version: c.Version, VRID: c.VRID, Priority: prio, AdvertInterval: c.AdvertInterval,
+				AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
+			if msg, err = Marshal(adv, in.source, dst); err == nil {
+				msg = SignHMAC(msg, c.Version, c.VRID, in.source, h.ActiveKey, h.Keys[h.ActiveKey], in.hmacSeq)
+			}
+		case in.adv.msgs[k] == nil:
+			err = fmt.Errorf("vrrp: cannot marshal advert to %v", dst)
+		default:
+			msg = in.adv.msgs[k]
 		}
 		if err == nil {
 			err = in.conn.Write(msg, dst)
@@ -1074,6 +1302,25 @@ func (n *Node) sendAdvert(in *instance, prio uint8) {
 	}
 }
 
+// marshalAdverts fills in's advert cache for prio: one message per
+// destination (the checksum covers the pseudo-header in v3); a message
+// that cannot be marshalled is nil and its error logged.
+func (n *Node) marshalAdverts(in *instance, prio uint8) {
+	c := in.cfg
+	adv := Advertisement{Version: c.Version, VRID: c.VRID, Priority: prio, AdvertInterval: c.AdvertInterval,
+		AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
+	in.adv = advertCache{valid: true, prio: prio, msgs: make([][]byte, len(in.dsts))}
+	for k, dst := range in.dsts {
+		msg, err := Marshal(adv, in.source, dst)
+		if err != nil {
+			in.counters.Errors++
+			n.log.Warn(fmt.Sprintf("(%s) cannot build advert", c.Name), "instance", c.Name, "err", err)
+			continue
+		}
+		in.adv.msgs[k] = msg
+	}
+}
+
 type garpTarget struct {
 	ifname string
 	v6     bool // unsolicited neighbour advertisements, not ARP
@@ -1082,7 +1329,12 @@ type garpTarget struct {
 }
 
 func (n *Node) startGARP(ctx context.Context, in *instance) {
-	if len(in.garp) == 0 {
+	n.startGARPWith(ctx, in, in.cfg.GARP)
+}
+
+// startGARPWith is startGARP with schedule sched.
+func (n *Node) startGARPWith(ctx context.Context, in *instance, sched GARPSchedule) {
+	if len(in.garp) == 0 || sched.Repeat <= 0 {
 		return
 	}
 	if in.garpCancel != nil {
@@ -1090,7 +1342,7 @@ func (n *Node) startGARP(ctx context.Context, in *instance) {
 	}
 	gctx, cancel := context.WithCancel(ctx)
 	in.garpCancel = cancel
-	sched, name, sent, running := in.cfg.GARP, in.cfg.Name, in.garpSent, in.garpRunning
+	name, sent, running := in.cfg.Name, in.garpSent, in.garpRunning
 	ready := n.opts.LinkReady
 	for _, g := range in.garp {
 		running.Add(1)

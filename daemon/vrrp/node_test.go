@@ -205,7 +205,7 @@ func v3Instance(name string, src string, prio uint8) InstanceConfig {
 		Notify: NotifyScripts{Master: "/bin/master.sh", Notify: "/bin/notify.sh"}}
 }
 
-func startNode(t *testing.T, h *hub, cfg Config, stale ...netip.Prefix) *testNode {
+func startNode(t testing.TB, h *hub, cfg Config, stale ...netip.Prefix) *testNode {
 	t.Helper()
 	tn := &testNode{addrs: &fakeAddrs{have: map[netip.Prefix]bool{}}, garp: &fakeGARP{}, scripts: &scriptLog{fail: map[string]bool{}},
 		done: make(chan error, 1), trs: make(chan Transition, 64), linkUp: &linkState{down: map[string]bool{}}}
@@ -232,7 +232,7 @@ func startNode(t *testing.T, h *hub, cfg Config, stale ...netip.Prefix) *testNod
 	return tn
 }
 
-func (tn *testNode) stop(t *testing.T) {
+func (tn *testNode) stop(t testing.TB) {
 	t.Helper()
 	if tn.cancel == nil {
 		return

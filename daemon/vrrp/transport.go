@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -42,10 +43,21 @@ type TransportConfig struct {
 //
 // Sockets belong to the network namespace they are created in: call
 // ListenIPv4 in the right namespace (see InNamespace).
+//
+// Write does not allocate: its control message (source, interface) is
+// built once and the socket written with sendmsg(2) directly. Writes are
+// for one goroutine at a time (the node's loop).
 type IPv4Conn struct {
 	pc     *ipv4.PacketConn
 	ifi    *net.Interface
 	source netip.Addr
+	// The write path's state, set up once by ListenIPv4.
+	rc      syscall.RawConn
+	oob     []byte             // IP_PKTINFO: source and interface
+	to      unix.SockaddrInet4 // the destination of the current Write
+	msg     []byte             // the message of the current Write
+	werr    error              // the current Write's sendmsg error
+	writeFn func(fd uintptr) bool
 }
 
 var _ Conn = (*IPv4Conn)(nil)
@@ -106,8 +118,15 @@ func ListenIPv4(cfg TransportConfig) (*IPv4Conn, error) {
 			return nil, fmt.Errorf("vrrp: socket on %s: set %s: %w", cfg.Interface, s.what, err)
 		}
 	}
+	rc, err := c.(*net.IPConn).SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: socket on %s: %w", cfg.Interface, err)
+	}
 	ok = true
-	return &IPv4Conn{pc: pc, ifi: ifi, source: cfg.Source}, nil
+	conn := &IPv4Conn{pc: pc, ifi: ifi, source: cfg.Source, rc: rc,
+		oob: (&ipv4.ControlMessage{Src: cfg.Source.AsSlice(), IfIndex: ifi.Index}).Marshal()}
+	conn.writeFn = conn.sendmsg
+	return conn, nil
 }
 
 // bindToDevice restricts the socket to one interface, so that an instance
@@ -147,13 +166,75 @@ func (c *IPv4Conn) Read(b []byte) (int, PacketInfo, error) {
 	return n, info, nil
 }
 
+// ReadPending implements PendingReader: one message already queued on
+// the socket, or ok false when there is none.
+func (c *IPv4Conn) ReadPending(b []byte) (int, PacketInfo, bool, error) {
+	oob := make([]byte, 128)
+	var nb, noob int
+	var from unix.Sockaddr
+	var rerr error
+	// Control, not Read: the reader goroutine holds the read lock while it
+	// waits in the poller.
+	err := c.rc.Control(func(fd uintptr) {
+		nb, noob, _, from, rerr = unix.Recvmsg(int(fd), b, oob, unix.MSG_DONTWAIT)
+	})
+	if err == nil {
+		err = rerr
+	}
+	if errors.Is(err, unix.EAGAIN) {
+		return 0, PacketInfo{}, false, nil
+	}
+	if err != nil {
+		return 0, PacketInfo{}, false, fmt.Errorf("vrrp: read on %s: %w", c.ifi.Name, err)
+	}
+	// A raw IPv4 socket delivers the IP header too; ipv4.PacketConn strips
+	// it in Read, so do the same.
+	if nb < 20 || b[0]>>4 != 4 {
+		return 0, PacketInfo{}, false, nil
+	}
+	hl := int(b[0]&0x0f) * 4
+	if hl < 20 || hl > nb {
+		return 0, PacketInfo{}, false, nil
+	}
+	info := PacketInfo{TTL: int(b[8])}
+	if sa, ok := from.(*unix.SockaddrInet4); ok {
+		info.Src = netip.AddrFrom4(sa.Addr)
+	}
+	var cm ipv4.ControlMessage
+	if cm.Parse(oob[:noob]) == nil {
+		info.IfIndex = cm.IfIndex
+		if d, ok := netip.AddrFromSlice(cm.Dst.To4()); ok {
+			info.Dst = d
+		}
+	}
+	n := copy(b, b[hl:nb])
+	return n, info, true, nil
+}
+
 // Write implements Conn: from Source, out of the instance's interface.
+// It does not allocate unless it fails.
 func (c *IPv4Conn) Write(msg []byte, dst netip.Addr) error {
-	cm := &ipv4.ControlMessage{Src: c.source.AsSlice(), IfIndex: c.ifi.Index}
-	if _, err := c.pc.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+	c.msg, c.to.Addr, c.werr = msg, dst.As4(), nil
+	err := c.rc.Write(c.writeFn)
+	c.msg = nil
+	if err == nil {
+		err = c.werr
+	}
+	if err != nil {
 		return fmt.Errorf("vrrp: send advert to %v on %s: %w", dst, c.ifi.Name, err)
 	}
 	return nil
+}
+
+// sendmsg is the RawConn.Write callback of Write: false asks the runtime
+// to wait until the socket is writable.
+func (c *IPv4Conn) sendmsg(fd uintptr) bool {
+	_, err := unix.SendmsgN(int(fd), c.msg, c.oob, &c.to, 0)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return false
+	}
+	c.werr = err
+	return true
 }
 
 // Close implements Conn.

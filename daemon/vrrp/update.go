@@ -101,6 +101,9 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		// keepalived's vrrp_exist matches the address family too.
 		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("address family %s -> %s", familyName(old.IPv6()), familyName(new.IPv6()))
 		return ch
+	case old.VMAC != new.VMAC || old.VMACXmitBase != new.VMACXmitBase:
+		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("use_vmac %q -> %q", old.VMAC, new.VMAC)
+		return ch
 	}
 	fields := []struct {
 		name    string
@@ -127,6 +130,9 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		{"track_process", !slices.EqualFunc(old.TrackProcesses, new.TrackProcesses, TrackProcess.equal)},
 		{"notify", old.Notify != new.Notify},
 		{"garp", old.GARP != new.GARP || old.GNAInterval != new.GNAInterval},
+		{"virtual_routes", !slices.Equal(old.Routes, new.Routes)},
+		{"strict_mode", old.Strict != new.Strict},
+		{"virtual_rules", !slices.Equal(old.Rules, new.Rules)},
 	}
 	for _, f := range fields {
 		if f.changed {
@@ -282,6 +288,7 @@ func (n *Node) update(raw Config) updateReply {
 		n.stepOne(n.bg, n.index(ch.Name), EventShutdown{}, now)
 		n.stopScripts(in)
 		n.closeInstance(in)
+		n.releaseVMAC(in)
 	}
 	next := make([]*instance, len(cfg.Instances))
 	for i, ch := range changes[:len(cfg.Instances)] {
@@ -299,7 +306,13 @@ func (n *Node) update(raw Config) updateReply {
 			}
 		}
 	}
+	threadChanged := !reflect.DeepEqual(n.cfg.Thread, cfg.Thread)
+	n.applyStatic(n.cfg, cfg)
 	n.insts, n.groups, n.cfg = next, groups, cfg
+	n.setAcceptServices(cfg.AcceptServices)
+	if threadChanged {
+		n.lockThread() // the loop's thread already: re-applies the settings
+	}
 	n.setWatched()
 	for i, ch := range changes[:len(cfg.Instances)] {
 		switch ch.Kind {
@@ -390,6 +403,9 @@ func (n *Node) applyInPlace(i int, nc InstanceConfig, now time.Time) {
 				n.log.Error(fmt.Sprintf("(%s) cannot add VIP %v", in.cfg.Name, v.Prefix), "instance", in.cfg.Name, "err", err)
 			}
 		}
+	}
+	if in.m.State == StateMaster && (!slices.Equal(old.Routes, nc.Routes) || !slices.Equal(old.Rules, nc.Rules)) {
+		n.replaceRoutes(in, old)
 	}
 	if in.conn != nil && !reflect.DeepEqual(oldAll, in.allVIPs) {
 		// Keep a running ARP burst unless the address set changed.

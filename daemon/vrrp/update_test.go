@@ -35,6 +35,10 @@ func TestClassifyInstance(t *testing.T) {
 		{"several", func(c *InstanceConfig) { c.Priority, c.NoPreempt = 90, true }, ChangeInPlace, "", []string{"priority", "nopreempt"}},
 		{"interface", func(c *InstanceConfig) { c.Interface = "eth2" }, ChangeRestart, "interface eth1 -> eth2", nil},
 		{"VRID", func(c *InstanceConfig) { c.VRID = 52 }, ChangeRestart, "virtual_router_id 51 -> 52", nil},
+		// The VMAC is created and removed with the instance.
+		{"use_vmac", func(c *InstanceConfig) { c.VMAC = "vrrp.51" }, ChangeRestart, `use_vmac "" -> "vrrp.51"`, nil},
+		{"virtual routes", func(c *InstanceConfig) { c.Routes = []Route{{Dst: netip.MustParsePrefix("10.0.0.0/8")}} }, ChangeInPlace, "", []string{"virtual_routes"}},
+		{"strict", func(c *InstanceConfig) { c.Strict = true }, ChangeInPlace, "", []string{"strict_mode"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,6 +37,10 @@ const (
 	DropHMACBad
 	DropHMACStale
 	DropHMACReplay
+	// DropAddressList: the advert's addresses differ from the instance's
+	// virtual_ipaddress (keepalived's "ip address associated with VRID not
+	// present in MASTER advert").
+	DropAddressList
 	dropReasonCount
 )
 
@@ -63,6 +67,7 @@ var dropReasonNames = [...]string{
 	DropHMACBad:        "hmac_invalid",
 	DropHMACStale:      "hmac_stale",
 	DropHMACReplay:     "hmac_replay",
+	DropAddressList:    "address_list_mismatch",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -135,8 +140,12 @@ type ValidationParams struct {
 	// AdvertInterval of the instance. VRRPv2 drops a mismatch (as keepalived
 	// does); VRRPv3 accepts it, a backup uses the master's interval (RFC 5798).
 	AdvertInterval time.Duration
-	// VirtualAddresses configured for the instance (compared as a set, logged only).
+	// VirtualAddresses configured for the instance (compared as a set: an
+	// advert with another list is dropped, as keepalived 2.2.7 does).
 	VirtualAddresses []netip.Addr
+	// Strict is strict mode (vrrp_strict). An advert whose address list
+	// differs from VirtualAddresses is dropped with or without it.
+	Strict bool
 	// LocalAddresses are the instance's own source addresses: adverts from
 	// them are our own looped back.
 	LocalAddresses []netip.Addr
@@ -165,8 +174,11 @@ type Verdict struct {
 	Drop DropReason
 	// Detail explains the drop or the warning for the log.
 	Detail string
-	// AddressListMismatch is set when the advert's address list differs from
-	// ours. Like keepalived we log it and count it but still accept the advert.
+	// AddressListMismatch is set (with Drop DropAddressList) when the
+	// advert's address list differs from ours. keepalived 2.2.7 drops such
+	// an advert (vrrp_check_packet: VRRP_PACKET_KO), in MASTER and BACKUP
+	// alike (drlb has no skip_check_adv_addr), so a stranger announcing
+	// other addresses cannot take the VRID over.
 	AddressListMismatch bool
 }
 
@@ -201,7 +213,7 @@ func Validate(a Advertisement, info PacketInfo, p ValidationParams) Verdict {
 		}
 	}
 	if a.Priority != 0 && !sameAddressSet(a.Addresses, p.VirtualAddresses) {
-		return Verdict{AddressListMismatch: true, Detail: fmt.Sprintf("address list %v from %v differs from ours %v", a.Addresses, info.Src, p.VirtualAddresses)}
+		return Verdict{Drop: DropAddressList, AddressListMismatch: true, Detail: fmt.Sprintf("address list %v from %v differs from ours %v", a.Addresses, info.Src, p.VirtualAddresses)}
 	}
 	return Verdict{}
 }

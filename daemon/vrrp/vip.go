@@ -18,6 +18,15 @@ type VIP struct {
 	Interface string
 	// Label is the optional address label (keepalived's "label eth1:1").
 	Label string
+	// Broadcast is the address's broadcast (brd); zero means none.
+	Broadcast netip.Addr
+	// Scope is the address scope (keepalived's "scope"; 0 is global).
+	Scope uint8
+	// Flags are IFA_F_* address flags (home, nodad, noprefixroute).
+	Flags uint32
+	// NoAccept marks an address of an instance without accept mode: while
+	// it is on the interface, a VIPFilter drops traffic to and from it.
+	NoAccept bool
 }
 
 // AddressManager adds and removes virtual addresses. NetlinkAddresses is
@@ -44,9 +53,15 @@ func (n NetlinkAddresses) addr(vip VIP) (netlink.Link, *netlink.Addr, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("vrrp: find interface %s for %v: %w", vip.Interface, vip.Prefix, err)
 	}
-	a := &netlink.Addr{IPNet: &net.IPNet{IP: vip.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(vip.Prefix.Bits(), vip.Prefix.Addr().BitLen())}, Label: vip.Label}
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: vip.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(vip.Prefix.Bits(), vip.Prefix.Addr().BitLen())}, Label: vip.Label,
+		Scope: int(vip.Scope), Flags: int(vip.Flags)}
+	if vip.Broadcast.IsValid() {
+		a.Broadcast = vip.Broadcast.AsSlice()
+	}
 	if vip.Prefix.Addr().Is6() {
-		a.Flags, a.ValidLft, a.PreferedLft = ipv6VIPAttrs(vip.Prefix)
+		var flags int
+		flags, a.ValidLft, a.PreferedLft = ipv6VIPAttrs(vip.Prefix)
+		a.Flags |= flags
 	}
 	return link, a, nil
 }
@@ -86,6 +101,9 @@ func (n NetlinkAddresses) Add(vip VIP) error {
 func (n NetlinkAddresses) Remove(vip VIP) (bool, error) {
 	link, a, err := n.addr(vip)
 	if err != nil {
+		if errors.As(err, new(netlink.LinkNotFoundError)) {
+			return false, nil // no interface (a VMAC not created yet): no address
+		}
 		return false, err
 	}
 	if err := n.Handle.AddrDel(link, a); err != nil {

@@ -452,6 +452,7 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 	var devices []string
 	devFams := map[string]map[family]bool{}
 	fams := map[family]bool{}
+	fwdDev := map[string]string{} // hook device -> device fwd sends out of
 	for _, s := range t.Services {
 		fp := fingerprint(s)
 		parts, ok := prev[fp]
@@ -473,10 +474,14 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 		if devFams[s.Interface] == nil {
 			devFams[s.Interface] = map[family]bool{}
 			devices = append(devices, s.Interface)
+			fwdDev[s.Interface] = s.Interface
+			if s.ForwardInterface != "" {
+				fwdDev[s.Interface] = s.ForwardInterface
+			}
 		}
 		devFams[s.Interface][f] = true
 	}
-	flows := map[family]func(dev string) chainSpec{}
+	flows := map[family]func(dev, fwd string) chainSpec{}
 	for _, f := range []family{ipv4, ipv6} {
 		if fams[f] {
 			flows[f] = renderFamily(&rs, f, cfg)
@@ -493,7 +498,7 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 		// walks only its family's rules.
 		for _, f := range []family{ipv4, ipv6} {
 			if devFams[dev][f] {
-				flow := flows[f](dev)
+				flow := flows[f](dev, fwdDev[dev])
 				rs.chains = append(rs.chains, flow)
 				rules = append(rules, mkRule("", fmt.Sprintf("meta protocol %s goto %s", f.ip, flow.name), f.ip))
 			}
@@ -508,13 +513,14 @@ func renderMemo(t dataplane.Table, cfg settings, prev, next map[string]*serviceP
 
 // renderFamily adds the connection maps, shared maps and their chains of
 // family f to rs, and returns the function that renders a device's flow
-// chain for f (and adds that device's dispatch maps).
+// chain for f (and adds that device's dispatch maps); fwd is the device it
+// forwards out of.
 //
 // The flow chain puts an established flow on its way after as few
 // lookups as its behaviour allows (connection map, its refresh, the
 // service's counters, the reals map); scheduling, persistence and
 // recording are walked only by a flow that has no live server yet.
-func renderFamily(rs *ruleset, f family, cfg settings) func(dev string) chainSpec {
+func renderFamily(rs *ruleset, f family, cfg settings) func(dev, fwd string) chainSpec {
 	// Connection maps, sharded by a hash of the client address and port:
 	// the kernel restarts its walk of a map for every netlink message of a
 	// dump, so listing one map of n entries costs n²/400 steps (2.5 s for
@@ -539,7 +545,7 @@ func renderFamily(rs *ruleset, f family, cfg settings) func(dev string) chainSpe
 		mapSpec{name: f.reals(), typ: f.addrType + " . inet_proto . inet_service . mark : " + f.addrType},
 		mapSpec{name: f.alive(), typ: f.addrType + " . inet_proto . inet_service . mark : verdict"})
 	key := f.serviceKey()
-	return func(dev string) chainSpec {
+	return func(dev, fwd string) chainSpec {
 		// The dispatch maps keep their names and are edited element by
 		// element, so a change to one service does not rewrite the flow chain.
 		dm, sm, am := f.dispatchMap(dev), f.scheduleMap(dev), f.afterMap(dev)
@@ -547,12 +553,12 @@ func renderFamily(rs *ruleset, f family, cfg settings) func(dev string) chainSpe
 			mapSpec{name: dm, typ: f.addrType + " . inet_proto . inet_service : verdict"},
 			mapSpec{name: sm, typ: f.addrType + " . inet_proto . inet_service : verdict"},
 			mapSpec{name: am, typ: f.addrType + " . inet_proto . inet_service : verdict"})
-		fwd := fmt.Sprintf("fwd %s to %s . meta mark map @%s device %q", f.ip, key, f.reals(), dev)
+		fwdRule := fmt.Sprintf("fwd %s to %s . meta mark map @%s device %q", f.ip, key, f.reals(), fwd)
 		rules := []rule{
 			mkRule("", fmt.Sprintf("%s vmap { %s }", shard, strings.Join(lookup, " , ")), "connection"),
 			mkRule("", fmt.Sprintf("%s vmap @%s", key, dm), "dispatch"),
 			// No real server has mark 0, so a new flow misses the map here.
-			mkRule("", fwd, "established"),
+			mkRule("", fwdRule, "established"),
 			// A flow whose server is gone is scheduled again (its stale
 			// entry stays, see render).
 			mkRule("", "meta mark != 0x0 meta mark set 0x0", "gone"),
@@ -560,7 +566,7 @@ func renderFamily(rs *ruleset, f family, cfg settings) func(dev string) chainSpe
 			mkRule("", fmt.Sprintf("meta mark != 0x0 meta mark < %s meta mark set %s . meta mark map @%s", firstRealMark, key, f.slots()), "slot"),
 			mkRule("", fmt.Sprintf("%s vmap @%s", key, am), "persistence"),
 			mkRule("", fmt.Sprintf("meta mark != 0x0 %s vmap { %s }", shard, strings.Join(record, " , ")), "record"),
-			mkRule("", fwd, "forward"),
+			mkRule("", fwdRule, "forward"),
 		}
 		return contentChain("flow"+f.suffix+"_"+ident(dev), rules)
 	}

@@ -1,0 +1,358 @@
+package config
+
+import (
+	"bytes"
+	"net"
+	"strconv"
+	"time"
+)
+
+// modeMeta records where an instance's strict, accept and VMAC keywords
+// are, for the strict-mode diagnostics.
+type modeMeta struct {
+	strictSet, strict bool
+	// acceptSet says whether accept or no_accept was written (acceptPos).
+	acceptSet  bool
+	acceptPos  srcPos
+	xmitPos    srcPos
+	delayPos   srcPos
+	statePos   srcPos
+	authPos    srcPos
+	peerPos    srcPos
+	vmacName   srcPos
+	vmacNameOK bool
+	// vmacPos is use_vmac's keyword.
+	vmacPos srcPos
+	// garpIntervalSet says the instance has its own garp_interval.
+	garpIntervalSet bool
+	// gnaIntervalSet says the instance has its own gna_interval.
+	gnaIntervalSet bool
+}
+
+// VMACPrefix is the prefix of a VMAC interface's default name (keepalived's
+// "vrrp", giving vrrp.VRID).
+const VMACPrefix = "vrrp"
+
+// VMACName returns the interface name keepalived gives the VMAC of
+// virtual router vrid when use_vmac names none: "vrrp.VRID".
+func VMACName(vrid int) string { return VMACPrefix + "." + strconv.Itoa(vrid) }
+
+// VMACAddress returns the VRRP virtual MAC of vrid for IPv4,
+// 00:00:5e:00:01:VRID (RFC 5798 section 7.3), as six bytes.
+func VMACAddress(vrid int) [6]byte { return [6]byte{0x00, 0x00, 0x5e, 0x00, 0x01, byte(vrid)} }
+
+// VIPDevice is the interface v lives on: its dev; with use_vmac, the VMAC
+// for an address without dev or with the instance's own interface as dev
+// (keepalived moves only those); otherwise the instance's interface.
+func (in *VRRPInstance) VIPDevice(v VirtualIP) string {
+	if in.UseVMAC && (v.Dev == "" || v.Dev == in.Interface) {
+		return in.VMACName
+	}
+	if v.Dev != "" {
+		return v.Dev
+	}
+	return in.Interface
+}
+
+// note records where the keywords strict mode may override are.
+func (m *modeMeta) note(n *node) {
+	switch n.key.text {
+	case "state":
+		m.statePos = n.key.pos
+	case "authentication":
+		m.authPos = n.key.pos
+	case "preempt_delay":
+		m.delayPos = n.key.pos
+	case "unicast_peer":
+		m.peerPos = n.key.pos
+	case "garp_interval":
+		m.garpIntervalSet = true
+	case "gna_interval":
+		m.gnaIntervalSet = true
+	}
+}
+
+// instanceMode parses the vrrp_instance keywords of strict mode, accept
+// mode and VMACs (strict_mode, accept, no_accept, use_vmac,
+// vmac_xmit_base). It reports whether n was one of them.
+func (p *parser) instanceMode(n *node, in *VRRPInstance, m *modeMeta) bool {
+	switch n.key.text {
+	case "strict_mode":
+		m.strictSet = true
+		p.flag(n, &m.strict)
+	case "accept", "no_accept":
+		if p.valueOnly(n) {
+			if len(n.args) > 0 {
+				p.warnAt(n.args[0].pos, "%s takes no value; %q ignored", n.key.text, n.args[0].text)
+			}
+			m.acceptSet, m.acceptPos = true, n.key.pos
+			in.NoAccept = n.key.text == "no_accept"
+		}
+	case "use_vmac":
+		if !p.valueOnly(n) {
+			return true
+		}
+		in.UseVMAC, m.vmacPos = true, n.key.pos
+		if len(n.args) > 0 {
+			name := n.args[0]
+			switch {
+			case len(name.text) > 15:
+				p.errAt(name.pos, "use_vmac %q: an interface name has at most 15 characters", name.text)
+			case !validIfName(name.text):
+				p.errAt(name.pos, "use_vmac %q is not a valid interface name", name.text)
+			default:
+				in.VMACName, m.vmacName, m.vmacNameOK = name.text, name.pos, true
+			}
+			if len(n.args) > 1 {
+				p.warnAt(n.args[1].pos, "use_vmac takes at most an interface name; extra %q ignored", n.args[1].text)
+			}
+		}
+	case "virtual_routes":
+		in.VirtualRoutes = append(in.VirtualRoutes, p.routes(n)...)
+	case "virtual_rules":
+		in.VirtualRules = append(in.VirtualRules, p.rules(n)...)
+	case "vmac_xmit_base":
+		if p.valueOnly(n) {
+			in.VMACXmitBase, m.xmitPos = true, n.key.pos
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// validIfName reports whether s can name a Linux interface.
+func validIfName(s string) bool {
+	if s == "" || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '/' || r == ':' || r > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// applyModes resolves strict mode, accept mode and the VMAC of in after
+// the whole file is read, following keepalived's vrrp_complete_instance
+// (2.2.x): strict mode (strict_mode, else global_defs vrrp_strict)
+// refuses unicast peers and clears authentication, a state MASTER that is
+// not the address owner, preempt_delay and vmac_xmit_base; accept defaults
+// to on, except in strict mode where only the address owner (priority 255)
+// accepts, and an explicit accept on a VRRPv2 non-owner is reset (RFC 3768
+// has no accept mode).
+func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
+	in.StrictMode = g.VRRPStrict
+	if m.strictSet {
+		in.StrictMode = m.strict
+	}
+	at := func(pos srcPos) positioner {
+		if pos.line == 0 {
+			return in.Pos
+		}
+		return pos
+	}
+	if in.UseVMAC && !m.vmacNameOK {
+		in.VMACName = VMACName(in.VirtualRouterID)
+	}
+	if in.VMACXmitBase && !in.UseVMAC {
+		p.warnAt(m.xmitPos, "vrrp_instance %s: vmac_xmit_base is only valid with use_vmac; ignored (as keepalived does)", in.Name)
+		in.VMACXmitBase = false
+	}
+	owner := in.Priority == 255
+	v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
+	if in.StrictMode && v6 && in.Version == 2 {
+		p.warnAt(in.Pos, "vrrp_instance %s: strict mode cannot use IPv6 with VRRP version 2; version 3 (as keepalived does)", in.Name)
+		in.Version = 3
+	}
+	if !m.acceptSet {
+		in.NoAccept = in.StrictMode && !owner
+	}
+	if v6 && in.UseVMAC {
+		p.errAt(m.vmacPos, "vrrp_instance %s: use_vmac with IPv6 addresses is not supported yet (drlb creates IPv4 VMACs, 00:00:5e:00:01:VRID); remove use_vmac", in.Name)
+	}
+	if v6 && in.NoAccept && m.acceptSet {
+		p.errAt(m.acceptPos, "vrrp_instance %s: no_accept with IPv6 addresses is not supported yet (drlb filters IPv4 VIPs only); use accept", in.Name)
+	} else if v6 && in.NoAccept {
+		p.errAt(in.Pos, "vrrp_instance %s: in strict mode an IPv6 instance has no accept mode, which drlb does not support yet for IPv6 (it filters IPv4 VIPs only); add accept (with version 3) or strict_mode off", in.Name)
+	}
+	if !in.StrictMode {
+		return
+	}
+	if len(in.UnicastPeers) > 0 {
+		p.errAt(at(m.peerPos), "vrrp_instance %s: unicast peers are not supported in strict mode (vrrp_strict / strict_mode); keepalived disables such an instance: remove unicast_peer or strict mode", in.Name)
+	}
+	if in.Auth.Type != AuthNone {
+		p.warnAt(at(m.authPos), "vrrp_instance %s: strict mode does not support authentication; ignored (as keepalived does)", in.Name)
+		in.Auth = Authentication{Type: AuthNone}
+	}
+	if (in.State == StateMaster) != owner {
+		p.warnAt(at(m.statePos), "vrrp_instance %s: in strict mode state MASTER must match being the address owner (priority 255); state %s", in.Name,
+			map[bool]string{true: "MASTER", false: "BACKUP"}[owner])
+		in.State = StateBackup
+		if owner {
+			in.State = StateMaster
+		}
+	}
+	if in.PreemptDelay != 0 {
+		p.warnAt(at(m.delayPos), "vrrp_instance %s: preempt_delay is incompatible with strict mode; reset to 0 (as keepalived does)", in.Name)
+		in.PreemptDelay = 0
+	}
+	if m.acceptSet && !in.NoAccept && !owner && in.Version == 2 {
+		p.warnAt(m.acceptPos, "vrrp_instance %s: accept mode for VRRP version 2 does not comply with RFC 3768; no_accept in strict mode (as keepalived does)", in.Name)
+		in.NoAccept = true
+	}
+	if in.VMACXmitBase {
+		p.warnAt(m.xmitPos, "vrrp_instance %s: vmac_xmit_base is incompatible with strict mode; ignored (as keepalived does)", in.Name)
+		in.VMACXmitBase = false
+	}
+	p.applyGarpModes(in)
+}
+
+// AddressScope returns the number of an address scope as iproute2 names
+// them (/etc/iproute2/rt_scopes: global 0, site 200, link 253, host 254,
+// nowhere 255) or as a number 0..255.
+func AddressScope(name string) (uint8, bool) {
+	switch name {
+	case "global", "universe":
+		return 0, true
+	case "site":
+		return 200, true
+	case "link":
+		return 253, true
+	case "host":
+		return 254, true
+	case "nowhere":
+		return 255, true
+	}
+	n, err := strconv.ParseUint(name, 10, 8)
+	return uint8(n), err == nil
+}
+
+// garpRefresh handles the lower-priority and refresh GARP keywords
+// (instance names; the global ones without their "vrrp_" prefix).
+func (p *parser) garpRefresh(n *node, kw string, g *Garp) bool {
+	switch kw {
+	case "garp_lower_prio_delay":
+		d := new(time.Duration)
+		if p.dur(n, 0, time.Hour, d) {
+			g.LowerPrioDelay = d
+		}
+	case "garp_lower_prio_repeat":
+		r := new(int)
+		if p.intv(n, 0, 255, r) {
+			g.LowerPrioRepeat = r
+		}
+	case "garp_master_refresh":
+		p.dur(n, 0, 24*time.Hour, &g.MasterRefresh)
+	case "garp_master_refresh_repeat":
+		p.intv(n, 1, 255, &g.MasterRefreshRepeat)
+	default:
+		return false
+	}
+	return true
+}
+
+// applyGarpModes resolves the lower-priority GARP settings: unset, they
+// follow the master's (keepalived's default); in strict mode keepalived
+// sends none and refuses a non-zero setting, resetting it.
+func (p *parser) applyGarpModes(in *VRRPInstance) {
+	if !in.StrictMode {
+		return
+	}
+	if (in.Garp.LowerPrioRepeat != nil && *in.Garp.LowerPrioRepeat != 0) || (in.Garp.LowerPrioDelay != nil && *in.Garp.LowerPrioDelay != 0) {
+		p.warnAt(in.Pos, "vrrp_instance %s: strict mode requires no lower-priority gratuitous ARPs (garp_lower_prio_repeat/delay); reset to 0 (as keepalived does)", in.Name)
+	}
+	zero, none := time.Duration(0), 0
+	in.Garp.LowerPrioDelay, in.Garp.LowerPrioRepeat = &zero, &none
+}
+
+// GarpGroup is a garp_group block: the gap between gratuitous ARPs on its
+// interfaces.
+type GarpGroup struct {
+	// Pos is where the block starts.
+	Pos Position `json:"pos"`
+	// Interval is garp_interval.
+	Interval time.Duration `json:"garp_interval"`
+	// NAInterval is gna_interval, the same for unsolicited neighbour
+	// advertisements (IPv6).
+	NAInterval time.Duration `json:"gna_interval,omitempty"`
+	// Interfaces are interface and interfaces { } entries.
+	Interfaces []string `json:"interfaces"`
+}
+
+// garpGroup parses a garp_group block.
+func (p *parser) garpGroup(b *node) (GarpGroup, bool) {
+	g := GarpGroup{Pos: p.pos(b.key.pos)}
+	if !p.needBlock(b) {
+		return g, false
+	}
+	for _, n := range b.children {
+		switch n.key.text {
+		case "garp_interval":
+			p.dur(n, 0, time.Minute, &g.Interval)
+		case "gna_interval":
+			p.dur(n, 0, time.Minute, &g.NAInterval)
+		case "interface":
+			if t, ok := p.one(n); ok {
+				g.Interfaces = append(g.Interfaces, t.text)
+			}
+		case "interfaces":
+			for _, t := range p.listItems(n) {
+				g.Interfaces = append(g.Interfaces, t.text)
+			}
+		default:
+			p.unknown(n, "garp_group", "garp_group")
+		}
+	}
+	if len(g.Interfaces) == 0 {
+		p.errAt(b.key.pos, "garp_group has no interface")
+		return g, false
+	}
+	return g, true
+}
+
+// applyGarpGroup gives in the garp_interval and gna_interval of the
+// garp_group that holds its interface (its VMAC's base with use_vmac),
+// unless the instance sets them itself (which wins).
+func (p *parser) applyGarpGroup(groups []GarpGroup, in *VRRPInstance, m modeMeta) {
+	for _, g := range groups {
+		for _, ifname := range g.Interfaces {
+			if ifname != in.Interface {
+				continue
+			}
+			if !m.garpIntervalSet {
+				in.Garp.Interval = g.Interval
+			}
+			if !m.gnaIntervalSet {
+				in.Garp.NAInterval = g.NAInterval
+			}
+			return
+		}
+	}
+}
+
+// checkVMAC reports, under host checks, a VMAC name taken by an interface
+// that is not that VMAC: drlb run refuses to start then (keepalived picks
+// another name).
+func (p *parser) checkVMAC(in *VRRPInstance, m modeMeta) {
+	if !in.UseVMAC || in.VMACName == "" {
+		return
+	}
+	var mac net.HardwareAddr
+	if p.opts.InterfaceMAC != nil {
+		mac = p.opts.InterfaceMAC(in.VMACName)
+	} else if ifi, err := net.InterfaceByName(in.VMACName); err == nil {
+		mac = ifi.HardwareAddr
+	}
+	want := VMACAddress(in.VirtualRouterID)
+	if mac != nil && !bytes.Equal(mac, want[:]) {
+		pos := m.vmacPos
+		if m.vmacNameOK {
+			pos = m.vmacName
+		}
+		p.errAt(pos, "use_vmac: interface %s exists on this host with MAC %v, so it is not the VMAC %v of vrrp_instance %s; name the VMAC otherwise (use_vmac NAME)",
+			in.VMACName, mac, net.HardwareAddr(want[:]), in.Name)
+	}
+}
