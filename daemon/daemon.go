@@ -26,6 +26,7 @@ import (
 	"github.com/drlb/drlb/daemon/check"
 	"github.com/drlb/drlb/daemon/config"
 	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/ipvs"
 	"github.com/drlb/drlb/daemon/dataplane/backend"
 	"github.com/drlb/drlb/daemon/script"
 	"github.com/drlb/drlb/daemon/vrrp"
@@ -58,6 +59,26 @@ type Options struct {
 	Reload <-chan struct{}
 	// Ready, if set, is called once the daemon serves (sd_notify READY=1).
 	Ready func()
+}
+
+// HostIPVS tells config (config.Options.IPVSAvailable) which data plane
+// drlb run will program on this host, so that a service it cannot program
+// is refused at its position when the file is loaded (start-up, -t and
+// every reload) instead of the data plane refusing the whole table while
+// the VIP is held: nil when no data plane runs (-P) or IPVS is forced,
+// "no IPVS" when nftables is forced (--dataplane nft), else whether this
+// kernel has IPVS (auto).
+func (o Options) HostIPVS() func() bool {
+	switch dataplane.Kind(o.Dataplane) {
+	case dataplane.KindIPVS:
+		return nil
+	case dataplane.KindNFT:
+		return func() bool { return false }
+	}
+	if o.VRRPOnly {
+		return nil
+	}
+	return func() bool { return ipvs.Available(dataplane.Options{}) == nil }
 }
 
 // Daemon is a running drlb: one supervisor for VRRP, health checks and the data plane.
@@ -150,8 +171,8 @@ func (r *runner) stop() error {
 var ErrConfig = errors.New("configuration unusable")
 
 // Load reads and validates a configuration, logging every diagnostic.
-func Load(file, configID string, log *slog.Logger) (*config.Config, config.Diagnostics, error) {
-	cfg, _, diags, err := loadWithScripts(file, configID, nil)
+func Load(file, configID string, hostIPVS func() bool, log *slog.Logger) (*config.Config, config.Diagnostics, error) {
+	cfg, _, diags, err := loadWithScripts(file, configID, hostIPVS, nil)
 	for _, d := range diags {
 		if d.Severity == config.SeverityError {
 			log.Error(d.String())
@@ -196,7 +217,7 @@ func New(opts Options) (*Daemon, error) {
 		newDataplane: backend.New,
 	}
 	d.metrics = newMetrics(d)
-	cfg, _, err := Load(opts.ConfigFile, opts.ConfigID, d.log)
+	cfg, _, err := Load(opts.ConfigFile, opts.ConfigID, opts.HostIPVS(), d.log)
 	if err != nil {
 		return nil, err
 	}

@@ -95,8 +95,8 @@ func (d *Daemon) collectScripts(ch chan<- prometheus.Metric) {
 // loadWithScripts is config.Load followed by the script checks: their
 // diagnostics join the file's, and an error among them makes the
 // configuration unusable (config.ErrInvalid).
-func loadWithScripts(file, configID string, stats *script.Stats) (*config.Config, *script.Table, config.Diagnostics, error) {
-	cfg, diags, err := config.Load(file, config.Options{ConfigID: configID})
+func loadWithScripts(file, configID string, hostIPVS func() bool, stats *script.Stats) (*config.Config, *script.Table, config.Diagnostics, error) {
+	cfg, diags, err := config.Load(file, config.Options{ConfigID: configID, IPVSAvailable: hostIPVS})
 	if err != nil {
 		return cfg, nil, diags, err
 	}

@@ -456,11 +456,42 @@ func TestLoadErrorNamesTheFileOnce(t *testing.T) {
 	if err := os.WriteFile(file, []byte("vrrp_instance VI_1 {\n interface eth1\n virtual_router_id 500\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := Load(file, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, _, err := Load(file, "", nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !errors.Is(err, ErrConfig) {
 		t.Fatalf("Load: %v, want ErrConfig", err)
 	}
 	if strings.Contains(err.Error(), file+": "+file+": ") {
 		t.Errorf("the file is named twice: %v", err)
+	}
+}
+
+// TestLoadRefusesWhatTheHostDataplaneCannotProgram: with nftables as the
+// data plane (forced, or auto on a kernel without IPVS), drlb run's Load
+// refuses a NAT service at its position. Before, run started, took the
+// VIP, and the data plane refused the whole table: every service dark.
+func TestLoadRefusesWhatTheHostDataplaneCannotProgram(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keepalived.conf")
+	conf := "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 80 {\nTCP_CHECK {\n}\n}\n}\n" +
+		"virtual_server 10.0.0.1 8080 {\nprotocol TCP\nlvs_sched rr\nlvs_method NAT\nreal_server 10.0.0.2 8080 {\nTCP_CHECK {\n}\n}\n}\n"
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, diags, err := Load(file, "", Options{Dataplane: "nft"}.HostIPVS(), log)
+	if !errors.Is(err, ErrConfig) {
+		t.Fatalf("Load with nftables: %v, want ErrConfig", err)
+	}
+	found := false
+	for _, d := range diags.Errors() {
+		found = found || (d.Line == 10 && strings.Contains(d.Message, "lvs_method NAT needs IPVS"))
+	}
+	if !found {
+		t.Errorf("no located NAT refusal at line 10: %v", diags)
+	}
+	// With IPVS (forced) the same file loads; with -P no data plane runs.
+	for _, o := range []Options{{Dataplane: "ipvs"}, {VRRPOnly: true}} {
+		if _, _, err := Load(file, "", o.HostIPVS(), log); err != nil {
+			t.Errorf("Load with %+v: %v", o, err)
+		}
 	}
 }

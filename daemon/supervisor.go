@@ -489,10 +489,10 @@ func (d *Daemon) onReloadRequest(req reloadRequest) {
 	now := time.Now()
 	d.st.reload = &reloadRun{req: req, begin: now, mark: now, restoreGC: relaxGC()}
 	d.log.Info("Reloading configuration", "file", d.opts.ConfigFile)
-	file, id := d.opts.ConfigFile, d.opts.ConfigID
+	file, id, hostIPVS := d.opts.ConfigFile, d.opts.ConfigID, d.opts.HostIPVS()
 	d.effect(func() effectResult {
 		// Yield: parsing a large file lets timers (VRRP adverts) run.
-		cfg, diags, err := config.Load(file, config.Options{ConfigID: id, Yield: yield.Before(d.nextVRRPTimer)})
+		cfg, diags, err := config.Load(file, config.Options{ConfigID: id, Yield: yield.Before(d.nextVRRPTimer), IPVSAvailable: hostIPVS})
 		var scripts *script.Table
 		if err == nil {
 			// The scripts are checked on this host as at start-up.

@@ -84,7 +84,7 @@ func (o runOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(daemon.NewLineHandler(stderr, level))
 	if o.test {
-		if _, _, err := daemon.Load(o.file, o.configID, log); err != nil {
+		if _, _, err := daemon.Load(o.file, o.configID, daemon.Options{Dataplane: o.plane, VRRPOnly: o.vrrpOnly}.HostIPVS(), log); err != nil {
 			fmt.Fprintf(stderr, "drlb run: %v\n", err)
 			return 1
 		}
