@@ -14,8 +14,9 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # Debian packages: nft for the nftables data plane, keepalived as the reference
 # peer and genhash, iproute2 for `ip netns`, curl/wrk for traffic, qemu and
 # busybox for the real-IPVS VM tests, chromium for the training view's
-# browser test (scenarios/report), iperf3 for the data planes' packet rate.
-DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86 chromium iperf3
+# browser test (scenarios/report), iperf3 for the data planes' packet rate,
+# frr (zebra, bgpd) as the scaleout lab's router.
+DEBS        := nftables keepalived iproute2 curl wrk tcpdump ca-certificates qemu-system-x86 chromium iperf3 frr
 FUZZTIME    ?= 5s
 # Go spends up to 60 s minimising each new interesting input by default,
 # which looks like a stall (execs stop moving); bound it.

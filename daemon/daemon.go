@@ -111,6 +111,8 @@ type Daemon struct {
 	runCtx context.Context
 	// newDataplane opens the data plane (backend.New; tests replace it).
 	newDataplane func(dataplane.Kind, dataplane.Options) (dataplane.Dataplane, error)
+	// newSpeaker starts BGP speakers (nil: GoBGP); tests replace it.
+	newSpeaker newSpeakerFunc
 
 	// scripts tracks quorum scripts running in the background (quorum.go).
 	scripts sync.WaitGroup
@@ -293,7 +295,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for t, h := range d.st.health {
 		start[t] = h.Up
 	}
-	if _, err := d.startComponents(ctx, d.st.cfg, &d.st.comp, start); err != nil {
+	_, err = d.startComponents(ctx, d.st.cfg, &d.st.comp, start)
+	if err == nil {
+		err = d.startBGP(ctx, d.st.cfg)
+	}
+	if err != nil {
 		d.stopAll(ctx)
 		_ = ctrl.Close()
 		_ = metricsSrv.Close()
@@ -301,7 +307,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.st.host = lookupHostFacts(d.st.cfg)
 
-	g, gctx := errgroup.WithContext(ctx)
+	// A stop (ctx ends) first drains BGP with everything still running,
+	// then stops the loop and the servers.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	go func() {
+		select {
+		case <-ctx.Done():
+			drainCtx, cancel := context.WithTimeout(serveCtx, 10*time.Minute+5*time.Second)
+			d.drainBGP(drainCtx)
+			cancel()
+			stopServing()
+		case <-serveCtx.Done():
+		}
+	}()
+	g, gctx := errgroup.WithContext(serveCtx)
 	g.Go(func() error { return serveUntil(gctx, ctrl) })
 	g.Go(func() error { return serveUntil(gctx, metricsSrv) })
 	g.Go(func() error { return d.loop(gctx) })
@@ -364,39 +384,53 @@ func (d *Daemon) startDataplane(ctx context.Context, c *components, cfg *config.
 	c.hk = d.startHousekeeping(ctx, dp, cfg.Global.LVS)
 	// No flush here: after a crash the first Apply reconciles with what the
 	// kernel still holds (a diff), so established connections survive.
-	c.dp = &serialDataplane{Dataplane: dp}
+	c.dp = newSerialDataplane(dp)
 	d.log.Info("Data plane ready", "kind", dp.Kind())
 	return nil
 }
 
 // serialDataplane makes calls into a data plane one at a time: the apply
-// effect, status's Observe and the final Flush may overlap.
+// effect, status's Observe and the final Flush may overlap. Observe gives
+// up when its context ends while it waits, so status falls back on the
+// applied table instead of waiting out a long apply (a scale-out table of
+// 65,537 slots can take seconds to load).
 type serialDataplane struct {
 	dataplane.Dataplane
-	mu sync.Mutex
+	turn chan struct{} // holds a token while a call runs
 }
 
+func newSerialDataplane(dp dataplane.Dataplane) *serialDataplane {
+	return &serialDataplane{Dataplane: dp, turn: make(chan struct{}, 1)}
+}
+
+func (s *serialDataplane) lock()   { s.turn <- struct{}{} }
+func (s *serialDataplane) unlock() { <-s.turn }
+
 func (s *serialDataplane) Apply(ctx context.Context, t dataplane.Table) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return s.Dataplane.Apply(ctx, t)
 }
 
 func (s *serialDataplane) Observe(ctx context.Context) (dataplane.Observation, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return dataplane.Observation{}, fmt.Errorf("observe: waiting for the data plane: %w", ctx.Err())
+	}
+	defer s.unlock()
 	return s.Dataplane.Observe(ctx)
 }
 
 func (s *serialDataplane) Flush(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return s.Dataplane.Flush(ctx)
 }
 
 func (s *serialDataplane) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return s.Dataplane.Close()
 }
 
@@ -590,6 +624,7 @@ func (d *Daemon) stopAll(ctx context.Context) {
 		c.sched, c.schedRun = nil, nil
 	}
 	d.stopVRRP(c)
+	d.stopBGP()
 	if c.dp != nil {
 		if !d.opts.KeepDataplane {
 			if err := c.dp.Flush(ctx); err != nil {
@@ -810,6 +845,7 @@ func (d *Daemon) Status(ctx context.Context) *api.Status {
 		return st // stopping: nothing left to report
 	}
 	st.Reloads, st.LastReload = v.reloads, v.lastReload
+	st.BGP = bgpStatus(ctx, v, d.log)
 	cfg, node, sched, dp, applied, services, health := v.cfg, v.node, v.sched, v.dp, v.applied, v.services, v.health
 	if node != nil {
 		st.Instances = instanceStatus(cfg, node.Status())

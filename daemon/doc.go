@@ -26,6 +26,13 @@
 // live servers' notify_down on reload (ReloadScripts), all decided by pure
 // functions and run outside the decision.
 //
+// Scale-out (bgp.go): with a drlb_bgp block the supervisor runs a BGP
+// speaker (daemon/bgp) and, after each decision, announces the address of
+// every drlb_bgp_announce service that has quorum while the data plane is
+// ready (BGPRoutes, a pure function); withdrawals go before a data-plane
+// change, announcements after. On stop the routes are withdrawn first and
+// the data plane stays for drain_delay.
+//
 // The control socket (package daemon/api) serves status, reload and a
 // stream of events; Prometheus metrics are served on a loopback address.
 package daemon

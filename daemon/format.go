@@ -39,6 +39,7 @@ func WriteStatus(w io.Writer, st *api.Status, now time.Time) {
 		}
 		tw.Flush()
 	}
+	writeBGP(w, st.BGP, now)
 	if len(st.Services) == 0 {
 		return
 	}
@@ -96,4 +97,38 @@ func formatDrops(drops map[string]uint64) string {
 		parts[i] = fmt.Sprintf("%s=%d", k, drops[k])
 	}
 	return strings.Join(parts, ",")
+}
+
+// writeBGP prints the BGP speaker's sessions and routes.
+func writeBGP(w io.Writer, b *api.BGP, now time.Time) {
+	if b == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nBGP (router id %s, AS %d)\n", b.RouterID, b.LocalAS)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NEIGHBOR\tAS\tSTATE\tSINCE\tHOLD\tUPDATES SENT\tRECV\tLAST ERROR")
+	for _, s := range b.Sessions {
+		since, hold, lastErr := "-", "-", s.LastError
+		if !s.Since.IsZero() {
+			since = now.Sub(s.Since).Round(time.Second).String() + " ago"
+		}
+		if s.HoldTime > 0 {
+			hold = s.HoldTime.String()
+		}
+		if lastErr == "" {
+			lastErr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%d\t%s\n", s.Neighbor, s.RemoteAS, s.State, since, hold, s.UpdatesSent, s.UpdatesReceived, lastErr)
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROUTE\tSERVICE\tANNOUNCED\tWHY")
+	for _, r := range b.Routes {
+		ann := "no"
+		if r.Announced {
+			ann = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Prefix, r.Service, ann, r.Reason)
+	}
+	tw.Flush()
 }

@@ -59,7 +59,7 @@ func newMetrics(d *Daemon) *metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drlb_reloads_total",
 			Help: "Configuration reloads, by result."}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.transitions, m.health, m.applies, m.applyTime, m.reloads, m)
+	m.reg.MustRegister(m.transitions, m.health, m.applies, m.applyTime, m.reloads, m, bgpCollector{d})
 	return m
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drlb/drlb/daemon/api"
+	"github.com/drlb/drlb/daemon/bgp"
 	"github.com/drlb/drlb/daemon/check"
 	"github.com/drlb/drlb/daemon/config"
 	"github.com/drlb/drlb/daemon/dataplane"
@@ -132,6 +133,8 @@ type state struct {
 	queued []reloadRequest
 	// effects counts effects in flight; the loop waits for them on exit.
 	effects int
+	// bgp is the scale-out BGP speaker and its announcements (bgp.go).
+	bgp bgpState
 }
 
 // reloadRun is a reload on its way through parse, components and dataplane.
@@ -172,6 +175,10 @@ type view struct {
 	health     map[check.Target]Health
 	reloads    int
 	lastReload time.Time
+	// bgpSpeaker and bgpRoutes are the BGP speaker (nil: none) and its
+	// last decision (bgp.go).
+	bgpSpeaker bgp.Speaker
+	bgpRoutes  []api.BGPRoute
 }
 
 // loop is the supervisor. It returns when ctx ends or a component fails,
@@ -223,6 +230,8 @@ func (d *Daemon) handle(ctx context.Context, ev event) {
 		d.onApplyDone(ctx, ev)
 	case viewRequest:
 		ev.reply <- d.copyState(ev.full)
+	case drainRequest:
+		d.onDrain(ctx, ev)
 	}
 }
 
@@ -271,7 +280,7 @@ func (d *Daemon) view(ctx context.Context, full bool) (view, bool) {
 
 func (d *Daemon) copyState(full bool) view {
 	v := view{cfg: d.st.cfg, node: d.st.comp.node, sched: d.st.comp.sched, dp: d.st.comp.dp, applied: d.st.applied,
-		reloads: d.st.reloads, lastReload: d.st.lastReload}
+		reloads: d.st.reloads, lastReload: d.st.lastReload, bgpSpeaker: d.st.bgp.speaker, bgpRoutes: d.st.bgp.routes}
 	if !full {
 		return v
 	}
@@ -323,7 +332,15 @@ func (d *Daemon) onHealth(ctx context.Context, tr check.Transition) {
 // into one that follows.
 func (d *Daemon) requestApply(ctx context.Context) {
 	d.st.dirty = true
-	if d.st.applying || (d.st.reload != nil && d.st.reload.holding) {
+	if d.st.reload != nil && d.st.reload.holding {
+		return
+	}
+	if d.st.applying {
+		// Scale-out: a service that lost quorum is withdrawn now, not
+		// after the apply in flight (its quorum state is decided then).
+		if d.st.bgp.speaker != nil {
+			d.withdrawBGP(ctx, evaluateServices(d.st.cfg, d.st.health, d.st.services, nil))
+		}
 		return
 	}
 	d.apply(ctx)
@@ -352,6 +369,8 @@ func (d *Daemon) apply(ctx context.Context) {
 	prevServices := d.st.services
 	d.st.services = services
 	d.onQuorumChange(prevServices, services) //nolint:contextcheck // quorum scripts run in Run's context (d.runCtx), not the apply's
+	// Withdraw lost services before the (possibly slow) apply; announce after it.
+	d.withdrawBGP(ctx, services)
 	prev, prevErr, gen, cfg := d.st.applied, d.st.applyErr, d.st.gen, d.st.cfg
 	d.st.applying = true
 	d.effect(func() effectResult {
@@ -407,6 +426,7 @@ func (d *Daemon) onApplyDone(ctx context.Context, ev applyDone) {
 		d.log.Info("Data plane updated", "changes", detail, "took", ev.took.Round(time.Microsecond))
 		d.publish(api.Event{Kind: api.EventDataplane, Detail: detail})
 	}
+	d.syncBGP(ctx)
 	if ev.gen == d.st.gen && !ev.host.equal(d.st.host) {
 		// A route or an address changed under us: decide again with it.
 		d.st.host = ev.host
@@ -560,6 +580,10 @@ func (d *Daemon) onComponentsDone(ctx context.Context, ev componentsDone) {
 	oldCfg := d.st.cfg
 	d.st.cfg, d.st.host = r.cfg, ev.host
 	d.st.gen++
+	if err := d.startBGP(d.runCtx, d.st.cfg); err != nil { //nolint:contextcheck // the speaker outlives this reload request
+		d.log.Error("BGP speaker restart failed: routes stay withdrawn", "error", err)
+		r.res.Changes = append(r.res.Changes, "bgp speaker failed: "+err.Error())
+	}
 	d.prevScriptTable.Store(r.oldScripts)
 	d.onReloadRemoved(oldCfg, r.oldHealth) //nolint:contextcheck // the removed servers' scripts run in Run's context (d.runCtx)
 	if !reflect.DeepEqual(oldVRRP, d.st.comp.vrrpCfg) {

@@ -8,6 +8,7 @@ import (
 	"github.com/drlb/drlb/daemon/check"
 	"github.com/drlb/drlb/daemon/config"
 	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/maglev"
 	"github.com/drlb/drlb/daemon/vrrp"
 )
 
@@ -368,6 +369,10 @@ func desired(c *config.Config, health map[check.Target]Health, services map[stri
 		}
 		if vs.FWMark != 0 {
 			svc.VIP = netip.Addr{}
+		}
+		if vs.BGPAnnounce {
+			// Every director builds the same large table (scale-out).
+			svc.HashTableSize = maglev.ScaleOutSize
 		}
 		if where.Interface != nil && vs.FWMark == 0 {
 			svc.Interface = where.Interface(vs.Address)

@@ -452,6 +452,12 @@ func (r *run) judge(ctx context.Context, e *Expectation) Verdict {
 		obs.Pages = map[string]Fetch{FetchKey(re.Page.From, re.Page.URL): r.fetch(ctx, re.Page.From, re.Page.URL)}
 	case KindReach:
 		obs.Reach = map[string]Fetch{FetchKey(re.Reach.From, re.Reach.URL): r.fetch(ctx, re.Reach.From, re.Reach.URL)}
+	case KindRoutes:
+		routes, err := r.routes()
+		if err != nil {
+			return Verdict{Expectation: re.Label(), Kind: re.Kind(), Line: e.Line, Measured: err.Error(), Bound: "the router's routes readable"}
+		}
+		obs.Routes = routes
 	}
 	v := Evaluate(&re, obs)
 	v.Line = e.Line
@@ -1146,4 +1152,29 @@ func trimTo(s string, n int) string {
 func commandOutput(ctx context.Context, name string, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// routes lists the hosts the lab's router (the host running FRR) sends
+// the VIP to: its ECMP next hops, by host name.
+func (r *run) routes() ([]string, error) {
+	router := ""
+	for _, h := range r.lab.Spec().Hosts {
+		for _, svc := range h.Services {
+			if svc.FRR != nil {
+				router = h.Name
+			}
+		}
+	}
+	if router == "" {
+		return nil, fmt.Errorf("topology %s has no router (a host running frr)", r.lab.Spec().Name)
+	}
+	hops, err := r.lab.NextHops(router, r.vip)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, h := range hops {
+		out = append(out, HostOfAddr(h.String(), r.vals.Addrs))
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -18,6 +19,8 @@ type Observation struct {
 	Pages map[string]Fetch
 	// Reach maps "from url" to the fetch result.
 	Reach map[string]Fetch
+	// Routes are the hosts the router's route to the VIP leads to.
+	Routes []string
 	// Requests are the traffic of the phase judged.
 	Requests []Request
 	// Addrs maps host names to addresses (for table references).
@@ -90,6 +93,11 @@ func Evaluate(e *Expectation, obs Observation) Verdict {
 		} else {
 			v.Met = strings.Join(owners, ",") == strings.Join(e.VIPOwner.Hosts, ",")
 		}
+	case KindRoutes:
+		got := slices.Sorted(slices.Values(obs.Routes))
+		want := slices.Sorted(slices.Values(e.Routes))
+		v.Measured, v.Bound = routesText(got), routesText(want)
+		v.Met = slices.Equal(got, want)
 	case KindVIPOn:
 		v.Measured = ownersText(obs.VIPOwners)
 		v.Bound = "includes " + e.VIPOn
@@ -269,4 +277,11 @@ func orNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ",")
+}
+
+func routesText(hosts []string) string {
+	if len(hosts) == 0 {
+		return "no route"
+	}
+	return "via " + strings.Join(hosts, ",")
 }

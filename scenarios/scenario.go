@@ -188,6 +188,9 @@ type Expectation struct {
 	Page *PageExpect `yaml:"page,omitempty"`
 	// Reach: a URL answers from a host (or not), optionally served by a given server.
 	Reach *ReachExpect `yaml:"reach,omitempty"`
+	// Routes: the balancers the lab's router sends the VIP to (its BGP
+	// ECMP next hops, routed topologies such as scaleout); [] for none.
+	Routes []string `yaml:"routes,omitempty"`
 
 	// Share of successful requests served by a real server, within [min, max].
 	Share *ShareExpect `yaml:"share,omitempty"`
@@ -249,6 +252,7 @@ const (
 	KindTable       = "table"
 	KindPage        = "page"
 	KindReach       = "reach"
+	KindRoutes      = "routes"
 	KindShare       = "share"
 	KindMaxOutage   = "max_outage"
 	KindMaxErrors   = "max_errors"
@@ -269,6 +273,7 @@ func (e *Expectation) Kinds() []string {
 	add(e.Table != nil, KindTable)
 	add(e.Page != nil, KindPage)
 	add(e.Reach != nil, KindReach)
+	add(e.Routes != nil, KindRoutes)
 	add(e.Share != nil, KindShare)
 	add(e.MaxOutage != nil, KindMaxOutage)
 	add(e.MaxErrors != nil, KindMaxErrors)
@@ -303,6 +308,11 @@ func (e *Expectation) Label() string {
 		return "vip owner " + e.VIPOwner.String()
 	case KindVIPOn:
 		return "vip on " + e.VIPOn
+	case KindRoutes:
+		if len(e.Routes) == 0 {
+			return "router has no route to the vip"
+		}
+		return "router routes the vip via " + strings.Join(e.Routes, ",")
 	case KindVRRP:
 		keys := sortedKeys(e.VRRP)
 		parts := make([]string, len(keys))
@@ -663,7 +673,7 @@ func (sc *Scenario) validateExpectation(e *Expectation, condition bool, at func(
 	kinds := e.Kinds()
 	switch {
 	case len(kinds) == 0:
-		at(e.Line, "expectation sets no check (one of vip_owner, vip_on, vrrp, table, page, reach, share, max_outage, max_errors, min_requests)")
+		at(e.Line, "expectation sets no check (one of vip_owner, vip_on, vrrp, table, page, reach, routes, share, max_outage, max_errors, min_requests)")
 		return
 	case len(kinds) > 1:
 		at(e.Line, "expectation sets %s: give one check per list item", strings.Join(kinds, " and "))
@@ -879,6 +889,9 @@ func (sc *Scenario) CheckHosts(spec *topology.Spec) error {
 			}
 		}
 		check(e.Line, "vip_on", e.VIPOn)
+		for _, h := range e.Routes {
+			check(e.Line, "routes", h)
+		}
 		if e.Table != nil {
 			check(e.Line, "table on", e.Table.On)
 		}

@@ -13,14 +13,23 @@ func TestLibraryParsesAndRenders(t *testing.T) {
 	if len(names) < 14 {
 		t.Fatalf("library has %d scenarios, want at least 14: %v", len(names), names)
 	}
-	vals := ValuesFor(topology.Seed())
 	for _, name := range names {
 		sc, err := Load(name, nil)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		if err := sc.CheckHosts(topology.Seed()); err != nil {
+		topo := sc.Topology
+		if topo == "" {
+			topo = "seed"
+		}
+		spec, err := topology.LoadSpec(topo)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		vals := ValuesFor(spec)
+		if err := sc.CheckHosts(spec); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 		for _, b := range sc.Balancers {
@@ -32,6 +41,13 @@ func TestLibraryParsesAndRenders(t *testing.T) {
 			text, err := Render(b.Config, tmpl, vals, b.Host, b.Vars)
 			if err != nil {
 				t.Errorf("%s %s: %v", name, b.Host, err)
+				continue
+			}
+			if topo == "scaleout" {
+				// Scale-out directors announce by BGP and run no VRRP.
+				if !strings.Contains(text, "drlb_bgp_announce") || strings.Contains(text, "<no value>") || len(ScanInstances(text)) != 0 {
+					t.Errorf("%s %s: rendered scale-out config:\n%s", name, b.Host, text)
+				}
 				continue
 			}
 			if !strings.Contains(text, "virtual_router_id 51") || strings.Contains(text, "<no value>") {

@@ -178,6 +178,9 @@ func (l *Lab) build(ctx context.Context, progress func(string, ...any)) error {
 	if err := step(progress, "sysctls", l.applySysctls); err != nil {
 		return err
 	}
+	if err := step(progress, "routes", l.addRoutes); err != nil {
+		return err
+	}
 	if err := step(progress, "web pages", l.writePages); err != nil {
 		return err
 	}
@@ -574,6 +577,11 @@ func downDir(ctx context.Context, name, dir string) (DownReport, error) {
 	_, dirErr := os.Stat(dir)
 	if stateErr != nil && len(nsNames) == 0 && errors.Is(dirErr, os.ErrNotExist) {
 		return rep, fmt.Errorf("lab %q: %w", name, ErrNoLab)
+	}
+	if stateErr == nil && st.Spec != nil {
+		if err := removeFRRPathspaces(name, st.Spec); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	rep.Strays = straysIn(nsNames)
 	for _, ns := range nsNames {

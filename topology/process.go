@@ -323,6 +323,12 @@ func (l *Lab) startServices(ctx context.Context) error {
 	var waits []ready
 	for _, host := range l.spec.Hosts {
 		for _, svc := range host.Services {
+			if svc.FRR != nil {
+				if err := l.startFRR(ctx, host.Name, svc); err != nil {
+					return err
+				}
+				continue
+			}
 			spec := ProcSpec{Name: svc.Name, Argv: svc.Command}
 			ready := svc.ReadyTCP
 			if svc.Web != nil {

@@ -22,6 +22,9 @@ const MaxIfNameLen = 15
 //go:embed specs/seed.yaml
 var seedYAML []byte
 
+//go:embed specs/scaleout.yaml
+var scaleoutYAML []byte
+
 // SeedYAML returns the built-in seed topology as YAML, for users to copy and edit.
 func SeedYAML() []byte { return bytes.Clone(seedYAML) }
 
@@ -56,9 +59,12 @@ type Host struct {
 	Loopback []string `yaml:"loopback,omitempty" json:"loopback,omitempty"`
 	// Sysctls are written in the host's namespace after its links exist,
 	// so per-interface keys such as net.ipv4.conf.eth1.arp_ignore work.
-	Sysctls  map[string]string `yaml:"sysctls,omitempty" json:"sysctls,omitempty"`
-	Services []Service         `yaml:"services,omitempty" json:"services,omitempty"`
-	Line     int               `yaml:"-" json:"-"`
+	Sysctls map[string]string `yaml:"sysctls,omitempty" json:"sysctls,omitempty"`
+	// Routes are added after the links, each "DEST via GATEWAY" with DEST
+	// a prefix or "default" (routed topologies such as scaleout).
+	Routes   []string  `yaml:"routes,omitempty" json:"routes,omitempty"`
+	Services []Service `yaml:"services,omitempty" json:"services,omitempty"`
+	Line     int       `yaml:"-" json:"-"`
 }
 
 // Link connects a host to a segment with a veth pair: Interface in the host,
@@ -78,9 +84,12 @@ type Service struct {
 	Web *WebService `yaml:"web,omitempty" json:"web,omitempty"`
 	// Command runs any program; ReadyTCP, if set, is an address that must accept
 	// connections (from inside the host) before the lab counts as up.
-	Command  []string `yaml:"command,omitempty" json:"command,omitempty"`
-	ReadyTCP string   `yaml:"ready_tcp,omitempty" json:"ready_tcp,omitempty"`
-	Line     int      `yaml:"-" json:"-"`
+	Command []string `yaml:"command,omitempty" json:"command,omitempty"`
+	// FRR runs FRRouting's zebra and bgpd with this configuration, in
+	// their own pathspace per lab host (see FRRService).
+	FRR      *FRRService `yaml:"frr,omitempty" json:"frr,omitempty"`
+	ReadyTCP string      `yaml:"ready_tcp,omitempty" json:"ready_tcp,omitempty"`
+	Line     int         `yaml:"-" json:"-"`
 }
 
 // WebService configures the lab web server.
@@ -138,10 +147,27 @@ func Seed() *Spec {
 	return s
 }
 
-// LoadSpec reads a spec: "seed" names the built-in topology, anything else is a file.
+// Scaleout returns the routed scale-out topology: a client behind an FRR
+// router that spreads flows by ECMP over BGP-announced directors.
+func Scaleout() *Spec {
+	s, err := ParseSpec("scaleout", scaleoutYAML)
+	if err != nil {
+		panic(fmt.Sprintf("topology: built-in scaleout spec is invalid: %v", err))
+	}
+	return s
+}
+
+// ScaleoutYAML returns the built-in scaleout topology as YAML.
+func ScaleoutYAML() []byte { return bytes.Clone(scaleoutYAML) }
+
+// LoadSpec reads a spec: "seed" and "scaleout" name the built-in
+// topologies, anything else is a file.
 func LoadSpec(nameOrFile string) (*Spec, error) {
 	if nameOrFile == "" || nameOrFile == "seed" {
 		return Seed(), nil
+	}
+	if nameOrFile == "scaleout" {
+		return Scaleout(), nil
 	}
 	data, err := os.ReadFile(nameOrFile)
 	if err != nil {
@@ -246,8 +272,8 @@ func (s *Spec) Validate() error {
 			}
 			services[svc.Name] = true
 			switch {
-			case (svc.Web == nil) == (len(svc.Command) == 0):
-				at(svc.Line, "host %s: service %q needs exactly one of web or command", h.Name, svc.Name)
+			case kinds(svc) != 1:
+				at(svc.Line, "host %s: service %q needs exactly one of web, command or frr", h.Name, svc.Name)
 			case svc.Web != nil && (svc.Web.Port < 1 || svc.Web.Port > 65535):
 				at(svc.Line, "host %s: service %q: port %d out of range 1-65535", h.Name, svc.Name, svc.Web.Port)
 			}
@@ -255,6 +281,11 @@ func (s *Spec) Validate() error {
 				if _, err := netip.ParseAddrPort(svc.ReadyTCP); err != nil {
 					at(svc.Line, "host %s: service %q: ready_tcp %q is not IP:PORT", h.Name, svc.Name, svc.ReadyTCP)
 				}
+			}
+		}
+		for _, r := range h.Routes {
+			if _, err := ParseRoute(r); err != nil {
+				at(h.Line, "host %s: %v", h.Name, err)
 			}
 		}
 	}

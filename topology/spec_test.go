@@ -81,7 +81,7 @@ func TestSpecValidation(t *testing.T) {
 		{"reserved host", "name: x\nsegments: [{name: lan}]\nhosts: [{name: sw}]\nlinks: []\n", "reserved"},
 		{"unknown field", "name: x\nhostz: []\n", "field hostz not found"},
 		{"non-net sysctl", "name: x\nsegments: [{name: lan}]\nhosts: [{name: a, sysctls: {kernel.panic: '1'}}]\nlinks: []\n", "only net.* keys"},
-		{"service without program", "name: x\nsegments: [{name: lan}]\nhosts: [{name: a, services: [{name: web}]}]\nlinks: []\n", "needs exactly one of web or command"},
+		{"service without program", "name: x\nsegments: [{name: lan}]\nhosts: [{name: a, services: [{name: web}]}]\nlinks: []\n", "needs exactly one of web, command or frr"},
 		{"loopback collides", "name: x\nsegments: [{name: lan}]\nhosts: [{name: a, loopback: [10.0.0.1/32]}]\nlinks: [{host: a, segment: lan, interface: eth0, addresses: [10.0.0.1/24]}]\n", "loopback address 10.0.0.1 is already on a eth0"},
 	}
 	for _, tt := range tests {

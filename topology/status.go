@@ -20,6 +20,8 @@ type Status struct {
 	Dir      string       `json:"dir"`
 	Hosts    []HostStatus `json:"hosts"`
 	VIPs     []VIPStatus  `json:"vips"`
+	// Routers are the FRR hosts' BGP sessions and ECMP next hops (routed topologies).
+	Routers []RouterStatus `json:"routers,omitempty"`
 }
 
 // HostStatus is one host's namespace, interfaces and processes.
@@ -105,6 +107,7 @@ func (l *Lab) Status() (*Status, error) {
 	for _, vip := range l.spec.VIPs {
 		out.VIPs = append(out.VIPs, VIPStatus{VIP: vip, Owners: owners[vip]})
 	}
+	out.Routers = l.routerStatus()
 	return out, nil
 }
 
@@ -141,6 +144,10 @@ func (s *Status) WriteText(w io.Writer) {
 	for _, v := range s.VIPs {
 		switch len(v.Owners) {
 		case 0:
+			if len(s.Routers) > 0 {
+				fmt.Fprintf(w, "VIP %s: routed by BGP (router next hops below)\n", v.VIP)
+				continue
+			}
 			fmt.Fprintf(w, "VIP %s: no balancer holds it\n", v.VIP)
 		case 1:
 			fmt.Fprintf(w, "VIP %s: held by %s\n", v.VIP, v.Owners[0])
@@ -173,4 +180,5 @@ func (s *Status) WriteText(w io.Writer) {
 		}
 	}
 	tw.Flush()
+	writeRouters(w, s.Routers)
 }

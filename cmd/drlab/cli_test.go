@@ -24,7 +24,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "unknown command", args: []string{"bogus"}, code: 2, err: `drlab: unknown command "bogus"`},
 		{name: "help", args: []string{"--help"}, code: 0, out: "scenario"},
 		{name: "topology", args: []string{"topology"}, code: 0, out: "rs1"},
-		{name: "topology bad arg", args: []string{"topology", "other"}, code: 2, err: "usage: drlab topology [seed]"},
+		{name: "topology bad arg", args: []string{"topology", "other"}, code: 2, err: "usage: drlab topology [seed|scaleout]"},
 		{name: "exec without --", args: []string{"exec", "lb1"}, code: 2, err: "drlab exec [--name LAB] HOST -- COMMAND"},
 		{name: "exec unknown flag", args: []string{"exec", "--bogus", "lb1", "--", "true"}, code: 2, err: "unknown flag: --bogus"},
 		{name: "logs no host", args: []string{"logs"}, code: 2, err: "Usage:"},

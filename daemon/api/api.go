@@ -37,6 +37,41 @@ type Status struct {
 	Dataplane  string     `json:"dataplane"` // "ipvs", "nft" or "none" (VRRP only)
 	Instances  []Instance `json:"instances"`
 	Services   []Service  `json:"services"`
+	// BGP is the scale-out speaker (drlb_bgp), nil without one.
+	BGP *BGP `json:"bgp,omitempty"`
+}
+
+// BGP is the BGP speaker's state: sessions and the routes of announced
+// virtual servers.
+type BGP struct {
+	RouterID string       `json:"router_id"`
+	LocalAS  uint32       `json:"local_as"`
+	Sessions []BGPSession `json:"sessions"`
+	Routes   []BGPRoute   `json:"routes"`
+}
+
+// BGPSession is one neighbor.
+type BGPSession struct {
+	Neighbor string `json:"neighbor"`
+	RemoteAS uint32 `json:"remote_as"`
+	// State is the RFC 4271 state: Idle, Connect, Active, OpenSent,
+	// OpenConfirm, Established.
+	State           string        `json:"state"`
+	Since           time.Time     `json:"since,omitzero"` // established since
+	HoldTime        time.Duration `json:"hold_time,omitempty"`
+	UpdatesSent     uint64        `json:"updates_sent"`
+	UpdatesReceived uint64        `json:"updates_received"`
+	LastError       string        `json:"last_error,omitempty"`
+}
+
+// BGPRoute is one announced virtual server's host route.
+type BGPRoute struct {
+	Prefix    string `json:"prefix"`  // 172.16.100.1/32
+	Service   string `json:"service"` // TCP 172.16.100.1:80
+	Announced bool   `json:"announced"`
+	// Reason says why the route is (not) announced: "quorum", "no
+	// quorum", "draining", "data plane not ready".
+	Reason string `json:"reason"`
 }
 
 // Instance is one vrrp_instance.
@@ -122,6 +157,7 @@ const (
 	EventDataplane = "dataplane" // the table changed (Detail says how)
 	EventReload    = "reload"
 	EventDaemon    = "daemon" // start, stop
+	EventBGP       = "bgp"    // a route announced or withdrawn (Detail), Reason why
 )
 
 // Event is one thing that happened in the daemon, streamed on /events.

@@ -30,6 +30,8 @@ func FuzzParse(f *testing.F) {
 		"~SEQ(A,1,3) ~SEQx(B,0x10,-1,0xa) ~LST({C,D},{1,2},{3}) x ${A}${B}${C}\n", // sequence and list blocks
 		"k ${_RANDOM 9 1} ${_ENV} ${_HASH}${_BANG} ${_PWD} ${_INSTANCE}\n",        // built-in definitions
 		"virtual_server 10.0.0.1 { lvs_method TUN type gue port 1 remcsum }",
+		"drlb_bgp { router_id 1.2.3.4 local_as 4294967296 neighbor :: { remote_as 0 hold_time 2 bfd } neighbor 1.1.1.1 { } }\n" + // scale-out BGP block, out of range
+			"virtual_server 10.9.9.9 80 { drlb_bgp_announce yes lb_algo mh lb_kind DR real_server 10.0.0.2 80 { } }",
 		// strict/accept/VMAC, VIP options, routes and rules, garp_group, net_namespace
 		"global_defs { vrrp_strict vrrp_garp_lower_prio_repeat 2 }\nnet_namespace n\nvrrp_instance V { interface e virtual_router_id 9 use_vmac v vmac_xmit_base accept strict_mode off " +
 			"virtual_ipaddress { 1.2.3.4/24 brd 1.2.3.255 scope link no_track -nodad } " +

@@ -214,6 +214,9 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 			p.flag(n, &vs.SorryServer.InhibitOnFailure)
 		case "real_server":
 			realNodes = append(realNodes, n)
+		case "drlb_bgp_announce":
+			vs.BGPAnnouncePos = p.pos(n.key.pos)
+			p.flag(n, &vs.BGPAnnounce)
 		case "smtp_alert":
 			p.optFlag(n, &vs.SMTPAlert)
 		default:

@@ -32,6 +32,8 @@ type Config struct {
 	// VirtualServers holds every virtual_server block, in file order; a
 	// "virtual_server group NAME" block is one entry per member of the group.
 	VirtualServers []VirtualServer `json:"virtual_servers"`
+	// BGP is the drlb_bgp block (a drlb extension), nil without one.
+	BGP *BGP `json:"drlb_bgp,omitempty"`
 	// TrackFiles holds every track_file (vrrp_track_file) block, in file order.
 	TrackFiles []TrackFile `json:"track_files,omitempty"`
 	// TrackProcesses holds every vrrp_track_process block, in file order.
@@ -474,6 +476,12 @@ type VirtualServer struct {
 	SorryServer *SorryServer `json:"sorry_server,omitempty"`
 	// RealServers are the backends.
 	RealServers []RealServer `json:"real_servers"`
+	// BGPAnnounce is drlb_bgp_announce (a drlb extension): the service
+	// address is announced by BGP (drlb_bgp) while the daemon serves and
+	// the service has quorum.
+	BGPAnnounce bool `json:"drlb_bgp_announce,omitempty"`
+	// BGPAnnouncePos is where drlb_bgp_announce is written.
+	BGPAnnouncePos Position `json:"-"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertChecker).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
 }

@@ -433,6 +433,14 @@ func (p *parser) build(top []*node) *Config {
 				cfg.Instances = append(cfg.Instances, in)
 				p.instMeta = append(p.instMeta, m)
 			}
+		case "drlb_bgp":
+			if p.needBlock(n) {
+				if cfg.BGP != nil {
+					p.errAt(n.key.pos, "second drlb_bgp block (first at %s)", where(cfg.BGP.Pos))
+					continue
+				}
+				cfg.BGP = p.bgp(n)
+			}
 		case "virtual_server":
 			if p.needBlock(n) {
 				if vs, ok := p.virtualServer(n); ok && vs.Group != "" {

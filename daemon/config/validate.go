@@ -18,6 +18,7 @@ func (p *parser) validate(cfg *Config) {
 	p.validateSyncGroups(cfg)
 	p.warnSyncGroupWeights(cfg)
 	p.validateVirtualServers(cfg)
+	p.validateBGP(cfg)
 	p.validateLVSDefs(cfg)
 	if p.directives == 0 && len(cfg.Files) > 0 && !p.diags.HasErrors() {
 		// A truncated deploy or a full disk leaves such a file: say so.

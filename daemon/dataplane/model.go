@@ -167,6 +167,12 @@ type Service struct {
 	ForwardInterface string
 	// Reals are the real servers.
 	Reals []Real
+	// HashTableSize is the size (a prime) of the consistent-hash lookup
+	// table the nftables back end builds for hashing schedulers (mh, sh);
+	// 0 means maglev.SizeFor(len(Reals)). Scale-out services announced by
+	// BGP use maglev.ScaleOutSize so that a real server's loss moves few
+	// other flows. IPVS ignores it (its mh table size is a kernel option).
+	HashTableSize int
 }
 
 // ServiceKey identifies a virtual service.

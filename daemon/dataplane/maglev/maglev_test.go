@@ -3,7 +3,9 @@ package maglev
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -147,4 +149,64 @@ func FuzzBuild(f *testing.F) {
 			t.Fatalf("len = %d, want %d", len(table), size)
 		}
 	})
+}
+
+// worstDisruption is the largest share of the other backends' slots that
+// move when one of bs (each in drops) is removed, at size.
+func worstDisruption(t testing.TB, bs []Backend, size int, drops []int) float64 {
+	t.Helper()
+	before, err := Build(bs, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for _, drop := range drops {
+		after, err := Build(slices.Delete(slices.Clone(bs), drop, drop+1), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, Disruption(before, after))
+	}
+	return worst
+}
+
+// TestScaleOutDisruption: at ScaleOutSize, removing a backend moves at
+// most 1 % of the other backends' flows for every N from 2 to 64 (issue
+// 16). The first, middle and last backend are removed here;
+// TestDisruptionTable removes each one.
+func TestScaleOutDisruption(t *testing.T) {
+	for n := 2; n <= 64; n++ {
+		bs := backends(n)
+		if w := worstDisruption(t, bs, ScaleOutSize, []int{0, n / 2, n - 1}); w > 0.01 {
+			t.Errorf("n=%d: %.2f%% of the other flows moved at size %d, want <= 1%%", n, 100*w, ScaleOutSize)
+		}
+	}
+}
+
+// TestDisruptionTable prints the disruption table of the README (every
+// backend removed in turn, N = 2…64, SizeFor's size beside ScaleOutSize).
+// It takes about 15 s: run it with DRLB_MAGLEV_TABLE=1 go test -run
+// TestDisruptionTable -v ./daemon/dataplane/maglev/.
+func TestDisruptionTable(t *testing.T) {
+	if os.Getenv("DRLB_MAGLEV_TABLE") == "" {
+		t.Skip("set DRLB_MAGLEV_TABLE=1 to print the disruption table (about 15 s)")
+	}
+	var b strings.Builder
+	b.WriteString("| N | SizeFor(N) | moved at SizeFor | moved at 65537 |\n|---|---|---|---|\n")
+	worst := 0.0
+	for n := 2; n <= 64; n++ {
+		bs := backends(n)
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		old := worstDisruption(t, bs, SizeFor(n), all)
+		now := worstDisruption(t, bs, ScaleOutSize, all)
+		worst = max(worst, now)
+		fmt.Fprintf(&b, "| %d | %d | %.1f %% | %.2f %% |\n", n, SizeFor(n), 100*old, 100*now)
+		if now > 0.01 {
+			t.Errorf("n=%d: %.2f%% at %d", n, 100*now, ScaleOutSize)
+		}
+	}
+	t.Logf("worst at %d: %.2f %%\n%s", ScaleOutSize, 100*worst, b.String())
 }

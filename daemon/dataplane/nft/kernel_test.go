@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/drlb/drlb/daemon/dataplane"
 	"github.com/drlb/drlb/daemon/dataplane/internal/nstest"
+	"github.com/drlb/drlb/daemon/dataplane/maglev"
 	"github.com/drlb/drlb/internal/testenv"
 )
 
@@ -307,6 +310,112 @@ func BenchmarkKernelApplyFresh(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// scaleOutTable is services scale-out services (announced by BGP) with
+// reals real servers each, at maglev.ScaleOutSize.
+func scaleOutTable(services, reals int) dataplane.Table {
+	var t dataplane.Table
+	for i := range services {
+		s := dataplane.Service{VIP: netip.AddrFrom4([4]byte{10, 3, byte(i >> 8), byte(i)}), Port: 80, Protocol: dataplane.TCP,
+			Scheduler: "mh", Interface: "eth1", HashTableSize: maglev.ScaleOutSize}
+		for j := range reals {
+			s.Reals = append(s.Reals, dataplane.Real{Addr: netip.AddrFrom4([4]byte{10, 4, byte(i % 250), byte(j + 1)}), Port: 80, Weight: 1})
+		}
+		t.Services = append(t.Services, s)
+	}
+	return t
+}
+
+// BenchmarkScaleOutApply measures what the scale-out table size costs: a
+// 65,537-slot service applied from empty, one of its real servers going
+// down (weight 0: its slots are refilled), and kernel memory per service
+// (Slab growth in /proc/meminfo over 10 such services, reported as
+// slab-MB/service).
+func BenchmarkScaleOutApply(b *testing.B) {
+	ctx := context.Background()
+	b.Run("from-empty", func(b *testing.B) {
+		be, _ := kernelBackend(b, fmt.Sprintf("bso%d", b.N))
+		table := scaleOutTable(1, 3)
+		for b.Loop() {
+			if err := be.Apply(ctx, table); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := be.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+	b.Run("real-down", func(b *testing.B) {
+		be, _ := kernelBackend(b, fmt.Sprintf("bsod%d", b.N))
+		table := scaleOutTable(1, 3)
+		if err := be.Apply(ctx, table); err != nil {
+			b.Fatal(err)
+		}
+		i := 0
+		for b.Loop() {
+			i++
+			table.Services[0].Reals[0].Weight = uint32(i % 2)
+			if err := be.Apply(ctx, table); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("with-1000x10", func(b *testing.B) {
+		be, _ := kernelBackend(b, fmt.Sprintf("bsob%d", b.N))
+		table := bigTable(1000, 10)
+		table.Services = append(table.Services, scaleOutTable(1, 10).Services...)
+		for b.Loop() {
+			if err := be.Apply(ctx, table); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := be.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+	b.Run("memory", func(b *testing.B) {
+		be, _ := kernelBackend(b, fmt.Sprintf("bsom%d", b.N))
+		const n = 10
+		var grew float64
+		for b.Loop() {
+			before := slabKB(b)
+			if err := be.Apply(ctx, scaleOutTable(n, 3)); err != nil {
+				b.Fatal(err)
+			}
+			grew += float64(slabKB(b) - before)
+			b.StopTimer()
+			if err := be.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		b.ReportMetric(grew/float64(b.N)/n/1024, "slab-MB/service")
+	})
+}
+
+// slabKB reads the kernel's slab memory (kB) from /proc/meminfo.
+func slabKB(b *testing.B) int64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Slab:" {
+			v, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return v
+		}
+	}
+	b.Fatal("no Slab line in /proc/meminfo")
+	return 0
 }
 
 // TestKernelApplyDualStack is TestKernelApply's round trip for a table with

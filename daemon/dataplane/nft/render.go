@@ -578,7 +578,7 @@ func fingerprint(s dataplane.Service) string {
 	b := make([]byte, 0, 64+24*len(s.Reals))
 	b = s.VIP.AppendTo(b)
 	for _, n := range []uint64{uint64(s.FWMark), uint64(s.Port), uint64(s.Protocol), uint64(s.Method),
-		uint64(s.PersistenceTimeout), uint64(s.PersistenceBits)} {
+		uint64(s.PersistenceTimeout), uint64(s.PersistenceBits), uint64(s.HashTableSize)} {
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, n, 10)
 	}
@@ -665,7 +665,10 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 		}
 		// Sized by every server, inhibited ones included, so that inhibiting
 		// one keeps the table size and moves only that server's slots.
-		size := maglev.SizeFor(len(ids))
+		size := s.HashTableSize
+		if size == 0 {
+			size = maglev.SizeFor(len(ids))
+		}
 		table, err := maglev.Build(ids, size)
 		if err != nil {
 			return nil, fmt.Errorf("nft: service %s: build hash table: %w", s.Key(), err)
