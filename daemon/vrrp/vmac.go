@@ -22,9 +22,9 @@ type vmacState struct {
 	// created is set when we created the macvlan (an existing matching one
 	// is reused, as keepalived does, and also removed at the end).
 	created bool
-	// arpIgnore is the base interface's arp_ignore before we set it ("" if
-	// it was not changed).
-	arpIgnore string
+	// arpIgnore and arpFilter are the base interface's arp_ignore and
+	// arp_filter before we set them ("" if not changed).
+	arpIgnore, arpFilter string
 }
 
 // sysctlPath is the /proc/sys file of a per-interface setting.
@@ -65,15 +65,30 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, name, base str
 		if err := writeSysctl(sysctlPath("ipv6", name, "disable_ipv6"), "1"); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		old, err := os.ReadFile(sysctlPath("ipv4", base, "arp_ignore"))
-		if err != nil {
-			return fmt.Errorf("vrrp: use_vmac: read arp_ignore of %s: %w", base, err)
-		}
-		if v := strings.TrimSpace(string(old)); v == "0" {
-			if err := writeSysctl(sysctlPath("ipv4", base, "arp_ignore"), "1"); err != nil {
+		// As keepalived (vrrp_if_config.c): the VMAC answers ARP only for
+		// its own addresses (the VIPs), never for the base's, and hears
+		// the other balancer's adverts without an address of its own.
+		for key, v := range map[string]string{"arp_ignore": "1", "accept_local": "1", "rp_filter": "0"} {
+			if err := writeSysctl(sysctlPath("ipv4", name, key), v); err != nil {
 				return err
 			}
-			st.arpIgnore = v
+		}
+		// The base answers neither for the VIPs (arp_ignore) nor, from
+		// the VMAC's side, for its own address (arp_filter).
+		for _, set := range []struct {
+			key  string
+			save *string
+		}{{"arp_ignore", &st.arpIgnore}, {"arp_filter", &st.arpFilter}} {
+			old, err := os.ReadFile(sysctlPath("ipv4", base, set.key))
+			if err != nil {
+				return fmt.Errorf("vrrp: use_vmac: read %s of %s: %w", set.key, base, err)
+			}
+			if v := strings.TrimSpace(string(old)); v == "0" {
+				if err := writeSysctl(sysctlPath("ipv4", base, set.key), "1"); err != nil {
+					return err
+				}
+				*set.save = v
+			}
 		}
 		return nil
 	})
@@ -90,7 +105,7 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, name, base str
 	return st, nil
 }
 
-// removeVMAC deletes the macvlan and restores base's arp_ignore.
+// removeVMAC deletes the macvlan and restores base's arp_ignore and arp_filter.
 func removeVMAC(h *netlink.Handle, inNS func(func() error) error, st vmacState) error {
 	var errs []error
 	if l, err := h.LinkByName(st.name); err == nil {
@@ -98,8 +113,10 @@ func removeVMAC(h *netlink.Handle, inNS func(func() error) error, st vmacState) 
 			errs = append(errs, fmt.Errorf("vrrp: delete VMAC %s: %w", st.name, err))
 		}
 	}
-	if st.arpIgnore != "" {
-		errs = append(errs, inNS(func() error { return writeSysctl(sysctlPath("ipv4", st.base, "arp_ignore"), st.arpIgnore) }))
+	for key, v := range map[string]string{"arp_ignore": st.arpIgnore, "arp_filter": st.arpFilter} {
+		if v != "" {
+			errs = append(errs, inNS(func() error { return writeSysctl(sysctlPath("ipv4", st.base, key), v) }))
+		}
 	}
 	return errors.Join(errs...)
 }
