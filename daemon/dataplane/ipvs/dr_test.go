@@ -1,10 +1,8 @@
 package ipvs
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -76,19 +74,7 @@ func checkDRTraffic(t *testing.T, vip, rs1, rs2 string, table func(map[string]ui
 	if err := b.Apply(ctx, table(map[string]uint32{rs1: 1, rs2: 1})); err != nil {
 		t.Fatal(err)
 	}
-	var conn net.Conn
-	var reader *bufio.Reader
-	for range 10 {
-		c, r, name := lab.ConnectTo(t, vip)
-		if name == "rs2" {
-			conn, reader = c, r
-			break
-		}
-		c.Close()
-	}
-	if conn == nil {
-		t.Fatal("no connection landed on rs2")
-	}
+	conn, reader := lab.ConnectToServer(t, vip, "rs2")
 	defer conn.Close()
 	if err := b.Apply(ctx, table(map[string]uint32{rs2: 1})); err != nil {
 		t.Fatal(err)
