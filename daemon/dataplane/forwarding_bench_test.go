@@ -99,16 +99,15 @@ func wrk(b *testing.B, lab *topology.Lab, url string) float64 {
 	return rps
 }
 
-// BenchmarkForwardingCost measures requests per second from the client
-// through the VIP (nft rules on lb1, one real server, rs1) and straight to
-// rs1, and reports both and their ratio (goal ≥ 0.9). It alternates two
-// 3 s wrk runs of each (12 s in all, each run bounded to 10 s); use
-// -benchtime 1x.
-func BenchmarkForwardingCost(b *testing.B) {
-	testenv.Privileged(b, "nft", "wrk")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	name := os.Getenv(labtest.PrefixEnv) + "dlbench"
+// benchVIP is the IPv4 VIP benchDirector adds to lb1.
+const benchVIP = "172.16.1.1"
+
+// benchDirector brings up the seed lab name (removing the leftovers of an
+// earlier one first; it comes down at the end of the benchmark), adds
+// benchVIP/32 to lb1's eth1 and returns the lab, lb1's netlink handle and
+// eth1, and an nft back end in lb1.
+func benchDirector(b *testing.B, ctx context.Context, name string) (*topology.Lab, *netlink.Handle, netlink.Link, *nft.Backend) {
+	b.Helper()
 	if _, err := topology.Down(ctx, name, ""); err == nil {
 		b.Logf("removed leftovers of an earlier lab %s", name)
 	}
@@ -129,7 +128,7 @@ func BenchmarkForwardingCost(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	vip := netip.MustParseAddr("172.16.1.1")
+	vip := netip.MustParseAddr(benchVIP)
 	if err := h.AddrAdd(eth1, &netlink.Addr{IPNet: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
 		b.Fatalf("add VIP to lb1: %v", err)
 	}
@@ -137,6 +136,21 @@ func BenchmarkForwardingCost(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return lab, h, eth1, be
+}
+
+// BenchmarkForwardingCost measures requests per second from the client
+// through the VIP (nft rules on lb1, one real server, rs1) and straight to
+// rs1, and reports both and their ratio (goal ≥ 0.9). It alternates two
+// 3 s wrk runs of each (12 s in all, each run bounded to 10 s); use
+// -benchtime 1x.
+func BenchmarkForwardingCost(b *testing.B) {
+	testenv.Privileged(b, "nft", "wrk")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := os.Getenv(labtest.PrefixEnv) + "dlbench"
+	lab, _, _, be := benchDirector(b, ctx, name)
+	vip := netip.MustParseAddr(benchVIP)
 	table := dataplane.Table{Services: []dataplane.Service{{VIP: vip, Port: 80, Protocol: dataplane.TCP, Scheduler: "wrr",
 		Interface: "eth1", Reals: []dataplane.Real{{Addr: lab.Addr("rs1"), Port: 80, Weight: 1}}}}}
 	if err := be.Apply(ctx, table); err != nil {
@@ -168,38 +182,12 @@ func BenchmarkForwardingCostIPv6(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name := os.Getenv(labtest.PrefixEnv) + "dlbench6"
-	if _, err := topology.Down(ctx, name, ""); err == nil {
-		b.Logf("removed leftovers of an earlier lab %s", name)
-	}
-	lab, err := topology.Up(ctx, topology.Options{Name: name, Spec: topology.Seed(), DrlabBinary: drlabBinary(b)})
-	if err != nil {
-		b.Fatalf("lab up: %v", err)
-	}
-	b.Cleanup(func() {
-		if err := lab.Down(context.Background()); err != nil {
-			b.Errorf("lab down: %v", err)
-		}
-	})
-	h, err := lab.Handle("lb1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	eth1, err := h.LinkByName("eth1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	vip4, vip6 := netip.MustParseAddr("172.16.1.1"), netip.MustParseAddr("fd00:172:16:1::1")
-	if err := h.AddrAdd(eth1, &netlink.Addr{IPNet: &net.IPNet{IP: vip4.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
-		b.Fatalf("add VIP to lb1: %v", err)
-	}
+	lab, h, eth1, be := benchDirector(b, ctx, name)
+	vip4, vip6 := netip.MustParseAddr(benchVIP), netip.MustParseAddr("fd00:172:16:1::1")
 	// As keepalived adds a /128: no DAD, deprecated (never a source address).
 	if err := h.AddrAdd(eth1, &netlink.Addr{IPNet: &net.IPNet{IP: vip6.AsSlice(), Mask: net.CIDRMask(128, 128)},
 		Flags: unix.IFA_F_NODAD, ValidLft: 0xffffffff}); err != nil {
 		b.Fatalf("add IPv6 VIP to lb1: %v", err)
-	}
-	be, err := nft.New(dataplane.Options{NetNSPath: lab.NSPath("lb1")})
-	if err != nil {
-		b.Fatal(err)
 	}
 	table := dataplane.Table{Services: []dataplane.Service{
 		{VIP: vip4, Port: 80, Protocol: dataplane.TCP, Scheduler: "wrr", Interface: "eth1",

@@ -3,9 +3,7 @@ package dataplane_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/netip"
 	"time"
 
@@ -56,26 +54,7 @@ func moveVIP6(lab *topology.Lab, host string, add bool) {
 
 // servedBy6 is servedBy through the IPv6 VIP.
 func servedBy6(c *http.Client) (string, bool, error) {
-	var reused bool
-	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
-	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://[fd00:172:16:1::1]/data", nil)
-	if err != nil {
-		return "", false, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", false, err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return "", false, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", false, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return resp.Header.Get("X-Real-Server"), reused, nil
+	return servedFrom(c, "http://[fd00:172:16:1::1]/data")
 }
 
 var _ = Describe("the nft data plane over IPv6 in the seed lab", Ordered, func() {

@@ -84,11 +84,17 @@ func listRules(lab *topology.Lab, host string) string {
 // servedBy fetches /data through the VIP with c and returns X-Real-Server
 // and whether the request reused an existing connection.
 func servedBy(c *http.Client) (string, bool, error) {
+	return servedFrom(c, "http://172.16.1.1/data")
+}
+
+// servedFrom fetches url with c and returns X-Real-Server and whether the
+// request reused an existing connection.
+func servedFrom(c *http.Client, url string) (string, bool, error) {
 	var reused bool
 	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
 	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://172.16.1.1/data", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", false, err
 	}

@@ -4,17 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/drlb/drlb/daemon/dataplane"
-	"github.com/drlb/drlb/daemon/dataplane/nft"
 	"github.com/drlb/drlb/internal/testenv"
 	"github.com/drlb/drlb/topology"
 	"github.com/drlb/drlb/topology/labtest"
@@ -120,34 +116,8 @@ func BenchmarkDataplanePPS(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	name := labtest.Name("pps")
-	if _, err := topology.Down(ctx, name, ""); err == nil {
-		b.Logf("removed leftovers of an earlier lab %s", name)
-	}
-	lab, err := topology.Up(ctx, topology.Options{Name: name, Spec: topology.Seed(), DrlabBinary: drlabBinary(b)})
-	if err != nil {
-		b.Fatalf("lab up: %v", err)
-	}
-	b.Cleanup(func() {
-		if err := lab.Down(context.Background()); err != nil {
-			b.Errorf("lab down: %v", err)
-		}
-	})
-	h, err := lab.Handle("lb1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	eth1, err := h.LinkByName("eth1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	vip := netip.MustParseAddr("172.16.1.1")
-	if err := h.AddrAdd(eth1, &netlink.Addr{IPNet: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
-		b.Fatalf("add VIP to lb1: %v", err)
-	}
-	be, err := nft.New(dataplane.Options{NetNSPath: lab.NSPath("lb1")})
-	if err != nil {
-		b.Fatal(err)
-	}
+	lab, _, _, be := benchDirector(b, ctx, name)
+	vip := netip.MustParseAddr(benchVIP)
 	rs1 := lab.Addr("rs1")
 	svc := func(p dataplane.Protocol, port uint16) dataplane.Service {
 		return dataplane.Service{VIP: vip, Port: port, Protocol: p, Scheduler: "wlc", Interface: "eth1",

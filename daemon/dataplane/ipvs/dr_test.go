@@ -1,10 +1,8 @@
 package ipvs
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -25,16 +23,12 @@ func drTable(sched string, weights map[string]uint32) dataplane.Table {
 	return dataplane.Table{Services: []dataplane.Service{s}}
 }
 
-// TestKernelDRTraffic runs real connections through IPVS DR in a netns lab:
-// the split follows the weights and an established connection survives
-// removal of the other server. It needs IPVS, so it runs in the VM.
-func TestKernelDRTraffic(t *testing.T) {
-	if os.Getenv(VMEnv) != "1" {
-		testenv.Privileged(t)
-	}
-	ctx := context.Background()
-	lab := nstest.NewDRLab(t)
-	opts := dataplane.Options{NetNSPath: lab.LB.Path}
+// kernelDRBackend is an IPVS back end in ns. Outside the VM it needs
+// privilege and skips on a kernel without IPVS; inside the VM (VMEnv=1) a
+// missing IPVS fails.
+func kernelDRBackend(t *testing.T, ns *nstest.NS) *Backend {
+	t.Helper()
+	opts := dataplane.Options{NetNSPath: ns.Path}
 	if err := Available(opts); err != nil {
 		if os.Getenv(VMEnv) == "1" {
 			t.Fatal(err)
@@ -45,47 +39,59 @@ func TestKernelDRTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	if err := b.Apply(ctx, drTable("wrr", map[string]uint32{"172.16.1.10": 1, "172.16.1.11": 3})); err != nil {
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// checkDRTraffic runs real connections to vip through IPVS DR in a netns
+// lab: the split follows the weights (rs1 1, rs2 3) and an established
+// connection survives removal of the other server. table builds the service
+// from the weights of reals rs1 and rs2. It returns the back end, which
+// still serves rs2 alone.
+func checkDRTraffic(t *testing.T, vip, rs1, rs2 string, table func(map[string]uint32) dataplane.Table) *Backend {
+	t.Helper()
+	if os.Getenv(VMEnv) != "1" {
+		testenv.Privileged(t)
+	}
+	ctx := context.Background()
+	lab := nstest.NewDRLab(t)
+	b := kernelDRBackend(t, lab.LB)
+	if err := b.Apply(ctx, table(map[string]uint32{rs1: 1, rs2: 3})); err != nil {
 		t.Fatal(err)
 	}
 	const n = 200
 	got := map[string]int{}
 	for range n {
-		c, _, name := lab.Connect(t)
+		c, _, name := lab.ConnectTo(t, vip)
 		c.Close()
 		got[name]++
 	}
-	t.Logf("wrr 1:3 over %d connections: %v", n, got)
+	t.Logf("wrr 1:3 to %s over %d connections: %v", vip, n, got)
 	if d := got["rs1"] - n/4; d < -n/10 || d > n/10 {
 		t.Errorf("rs1 got %d connections, want %d ± %d", got["rs1"], n/4, n/10)
 	}
 
-	if err := b.Apply(ctx, drTable("wrr", map[string]uint32{"172.16.1.10": 1, "172.16.1.11": 1})); err != nil {
+	if err := b.Apply(ctx, table(map[string]uint32{rs1: 1, rs2: 1})); err != nil {
 		t.Fatal(err)
 	}
-	var conn net.Conn
-	var reader *bufio.Reader
-	for range 10 {
-		c, r, name := lab.Connect(t)
-		if name == "rs2" {
-			conn, reader = c, r
-			break
-		}
-		c.Close()
-	}
-	if conn == nil {
-		t.Fatal("no connection landed on rs2")
-	}
+	conn, reader := lab.ConnectToServer(t, vip, "rs2")
 	defer conn.Close()
-	if err := b.Apply(ctx, drTable("wrr", map[string]uint32{"172.16.1.11": 1})); err != nil {
+	if err := b.Apply(ctx, table(map[string]uint32{rs2: 1})); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(conn, "still there?\n")
 	if line, err := reader.ReadString('\n'); err != nil || line != "rs2 still there?\n" {
 		t.Fatalf("after removing rs1 the connection answered %q, %v", line, err)
 	}
-	obs, err := b.Observe(ctx)
+	return b
+}
+
+// TestKernelDRTraffic runs real connections through IPVS DR in a netns lab:
+// the split follows the weights and an established connection survives
+// removal of the other server. It needs IPVS, so it runs in the VM.
+func TestKernelDRTraffic(t *testing.T) {
+	b := checkDRTraffic(t, nstest.VIP, "172.16.1.10", "172.16.1.11", func(w map[string]uint32) dataplane.Table { return drTable("wrr", w) })
+	obs, err := b.Observe(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,63 +115,8 @@ func drTable6(weights map[string]uint32) dataplane.Table {
 // established connection survives removal of the other server. It runs in
 // the VM.
 func TestKernelDRTraffic6(t *testing.T) {
-	if os.Getenv(VMEnv) != "1" {
-		testenv.Privileged(t)
-	}
-	ctx := context.Background()
-	lab := nstest.NewDRLab(t)
-	opts := dataplane.Options{NetNSPath: lab.LB.Path}
-	if err := Available(opts); err != nil {
-		if os.Getenv(VMEnv) == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("kernel without IPVS (run inside e2e/ipvsvm): %v", err)
-	}
-	b, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.Apply(ctx, drTable6(map[string]uint32{"fd00:172:16:1::10": 1, "fd00:172:16:1::11": 3})); err != nil {
-		t.Fatal(err)
-	}
-	const n = 200
-	got := map[string]int{}
-	for range n {
-		c, _, name := lab.ConnectTo(t, nstest.VIP6)
-		c.Close()
-		got[name]++
-	}
-	t.Logf("IPv6 wrr 1:3 over %d connections: %v", n, got)
-	if d := got["rs1"] - n/4; d < -n/10 || d > n/10 {
-		t.Errorf("rs1 got %d connections, want %d ± %d", got["rs1"], n/4, n/10)
-	}
-
-	if err := b.Apply(ctx, drTable6(map[string]uint32{"fd00:172:16:1::10": 1, "fd00:172:16:1::11": 1})); err != nil {
-		t.Fatal(err)
-	}
-	var conn net.Conn
-	var reader *bufio.Reader
-	for range 10 {
-		c, r, name := lab.ConnectTo(t, nstest.VIP6)
-		if name == "rs2" {
-			conn, reader = c, r
-			break
-		}
-		c.Close()
-	}
-	if conn == nil {
-		t.Fatal("no connection landed on rs2")
-	}
-	defer conn.Close()
-	if err := b.Apply(ctx, drTable6(map[string]uint32{"fd00:172:16:1::11": 1})); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "still there?\n")
-	if line, err := reader.ReadString('\n'); err != nil || line != "rs2 still there?\n" {
-		t.Fatalf("after removing rs1 the connection answered %q, %v", line, err)
-	}
-	obs, err := b.Observe(ctx)
+	b := checkDRTraffic(t, nstest.VIP6, "fd00:172:16:1::10", "fd00:172:16:1::11", drTable6)
+	obs, err := b.Observe(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package ipvs
 
 import (
-	"context"
 	"testing"
 
 	"github.com/drlb/drlb/daemon/dataplane"
@@ -14,32 +13,9 @@ import (
 // and the pool comes back on quorum regain. The nft back end gets the same
 // tables (nft TestApplySorryServerSteps).
 func TestApplySorryServerSteps(t *testing.T) {
-	ctx := context.Background()
-	fake := newFake()
-	b := NewWithClient(fake)
-	steps := []struct {
-		name  string
-		table dataplane.Table
-	}{
+	applyStepsGolden(t, "apply-sorry-steps", []applyStep{
 		{"quorum", dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 1), rs("172.16.1.11", 1))}}},
 		{"quorum lost: sorry server replaces the pool", dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 0), rs("172.16.1.3", 1))}}},
 		{"quorum regained", dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 1), rs("172.16.1.11", 1))}}},
-	}
-	var lines []string
-	for _, st := range steps {
-		fake.calls = nil
-		if err := b.Apply(ctx, st.table); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		lines = append(lines, "# "+st.name)
-		lines = append(lines, fake.calls...)
-		obs, err := b.Observe(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := dataplane.Diff(obs.Table(), st.table); len(d) != 0 {
-			t.Errorf("%s: observed differs from desired: %v", st.name, d)
-		}
-	}
-	golden(t, "apply-sorry-steps", lines)
+	})
 }

@@ -10,7 +10,6 @@ import (
 
 	cipvs "github.com/cloudflare/ipvs"
 
-	"github.com/drlb/drlb/daemon/dataplane"
 	"github.com/drlb/drlb/daemon/dataplane/internal/nstest"
 	"github.com/drlb/drlb/internal/testenv"
 )
@@ -31,18 +30,7 @@ func TestKernelSyncDaemonCarriesConnectionsAcrossFailover(t *testing.T) {
 	var backends []*Backend
 	var hks []*Housekeeping
 	for _, ns := range []*nstest.NS{lab.LB, lab.LB2} {
-		opts := dataplane.Options{NetNSPath: ns.Path}
-		if err := Available(opts); err != nil {
-			if os.Getenv(VMEnv) == "1" {
-				t.Fatal(err)
-			}
-			t.Skipf("kernel without IPVS (run inside e2e/ipvsvm): %v", err)
-		}
-		b, err := New(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
+		b := kernelDRBackend(t, ns)
 		if err := b.Apply(ctx, drTable("rr", map[string]uint32{"172.16.1.10": 1, "172.16.1.11": 1})); err != nil {
 			t.Fatal(err)
 		}

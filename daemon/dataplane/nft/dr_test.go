@@ -1,10 +1,8 @@
 package nft
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -29,8 +27,6 @@ func newDRLab(t *testing.T) *drLab {
 	lab.backend = b
 	return lab
 }
-
-func (lab *drLab) connect(t *testing.T) (net.Conn, *bufio.Reader, string) { return lab.Connect(t) }
 
 func drTable(sched string, w1, w2 uint32, reals ...string) dataplane.Table {
 	s := svc(sched)
@@ -62,7 +58,7 @@ func TestDRTraffic(t *testing.T) {
 			const n = 200
 			got := map[string]int{}
 			for range n {
-				c, _, name := lab.connect(t)
+				c, _, name := lab.Connect(t)
 				c.Close()
 				got[name]++
 			}
@@ -90,19 +86,7 @@ func TestDRTraffic(t *testing.T) {
 		if err := lab.backend.Apply(ctx, drTable("wrr", 1, 1, "172.16.1.10", "172.16.1.11")); err != nil {
 			t.Fatal(err)
 		}
-		var conn net.Conn
-		var r *bufio.Reader
-		for range 10 {
-			c, cr, name := lab.connect(t)
-			if name == "rs2" {
-				conn, r = c, cr
-				break
-			}
-			c.Close()
-		}
-		if conn == nil {
-			t.Fatal("no connection landed on rs2")
-		}
+		conn, r := lab.ConnectToServer(t, nstest.VIP, "rs2")
 		defer conn.Close()
 		if err := lab.backend.Apply(ctx, drTable("wrr", 1, 1, "172.16.1.11")); err != nil {
 			t.Fatal(err)
@@ -116,7 +100,7 @@ func TestDRTraffic(t *testing.T) {
 			t.Fatalf("after removing rs1 the connection answered %q, %v", line, err)
 		}
 		for range 20 {
-			c, _, name := lab.connect(t)
+			c, _, name := lab.Connect(t)
 			c.Close()
 			if name != "rs2" {
 				t.Fatalf("new connection went to %s after rs1 was removed", name)
@@ -199,19 +183,7 @@ func TestDRTraffic6(t *testing.T) {
 		if err := lab.backend.Apply(ctx, drTable6("wrr", 1, 1)); err != nil {
 			t.Fatal(err)
 		}
-		var conn net.Conn
-		var r *bufio.Reader
-		for range 10 {
-			c, cr, name := lab.ConnectTo(t, nstest.VIP6)
-			if name == "rs2" {
-				conn, r = c, cr
-				break
-			}
-			c.Close()
-		}
-		if conn == nil {
-			t.Fatal("no connection landed on rs2")
-		}
+		conn, r := lab.ConnectToServer(t, nstest.VIP6, "rs2")
 		defer conn.Close()
 		only := drTable6("wrr", 1, 1)
 		only.Services[0].Reals = only.Services[0].Reals[1:]

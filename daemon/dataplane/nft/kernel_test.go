@@ -29,6 +29,34 @@ func listTable(t testing.TB, ns *nstest.NS) string {
 	return string(out)
 }
 
+// checkFreshBackend checks that a back end started fresh in ns, knowing
+// nothing but the kernel, reapplies table without changing the ruleset
+// (before), and that another fresh one observes table from the kernel alone.
+func checkFreshBackend(t *testing.T, ctx context.Context, ns *nstest.NS, table dataplane.Table, before string) {
+	t.Helper()
+	fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	if after := listTable(t, ns); after != before {
+		t.Errorf("reapplying from a fresh backend changed the ruleset:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	observer, err := New(dataplane.Options{NetNSPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := observer.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
+		t.Errorf("observed from the kernel differs from applied: %v", d)
+	}
+}
+
 func kernelBackend(t testing.TB, suffix string) (*Backend, *nstest.NS) {
 	t.Helper()
 	testenv.Privileged(t, "nft")
@@ -75,28 +103,7 @@ func TestKernelApply(t *testing.T) {
 	})
 
 	t.Run("a fresh backend reads the kernel and changes nothing", func(t *testing.T) {
-		fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fresh.Apply(ctx, table); err != nil {
-			t.Fatal(err)
-		}
-		if after := listTable(t, ns); after != before {
-			t.Errorf("reapplying from a fresh backend changed the ruleset:\n--- before\n%s\n--- after\n%s", before, after)
-		}
-		// Another fresh back end observes from the kernel alone.
-		observer, err := New(dataplane.Options{NetNSPath: ns.Path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		obs, err := observer.Observe(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
-			t.Errorf("observed from the kernel differs from applied: %v", d)
-		}
+		checkFreshBackend(t, ctx, ns, table, before)
 	})
 
 	t.Run("observe", func(t *testing.T) {
@@ -455,27 +462,7 @@ func TestKernelApplyDualStack(t *testing.T) {
 	}
 
 	t.Run("a fresh backend reads the kernel and changes nothing", func(t *testing.T) {
-		fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fresh.Apply(ctx, table); err != nil {
-			t.Fatal(err)
-		}
-		if after := listTable(t, ns); after != before {
-			t.Errorf("reapplying from a fresh backend changed the ruleset:\n--- before\n%s\n--- after\n%s", before, after)
-		}
-		observer, err := New(dataplane.Options{NetNSPath: ns.Path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		obs, err := observer.Observe(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
-			t.Errorf("observed from the kernel differs from applied: %v", d)
-		}
+		checkFreshBackend(t, ctx, ns, table, before)
 	})
 
 	t.Run("a fresh backend changes one IPv6 server", func(t *testing.T) {

@@ -217,20 +217,7 @@ func TestParseDescRoundTrip(t *testing.T) {
 	if len(descs) < 2 {
 		t.Errorf("12 reals fit in one comment: %q", descs)
 	}
-	var back []dataplane.Real
-	for _, d := range descs {
-		if len(d)+len(" h=00000000") > 128 {
-			t.Errorf("description too long for an nft comment (%d): %q", len(d), d)
-		}
-		rs, err := parseRealsDesc(d + " h=00000000")
-		if err != nil {
-			t.Fatal(err)
-		}
-		back = append(back, rs...)
-	}
-	if !slices.Equal(back, reals) {
-		t.Errorf("reals round trip = %v, want %v", back, reals)
-	}
+	checkRealsRoundTrip(t, descs, reals)
 }
 
 // TestParseDescRoundTrip6 is TestParseDescRoundTrip for an IPv6 service:
@@ -252,8 +239,15 @@ func TestParseDescRoundTrip6(t *testing.T) {
 	for i := range 12 {
 		reals = append(reals, real(fmt.Sprintf("fd00:172:16:1:ffff:ffff:ffff:%x", 0x100+i), uint32(i)))
 	}
+	checkRealsRoundTrip(t, realsDesc(reals), reals)
+}
+
+// checkRealsRoundTrip checks that each of descs (realsDesc(reals)) fits in
+// an nft comment with its hash and that together they parse back to reals.
+func checkRealsRoundTrip(t *testing.T, descs []string, reals []dataplane.Real) {
+	t.Helper()
 	var back []dataplane.Real
-	for _, d := range realsDesc(reals) {
+	for _, d := range descs {
 		if len(d)+len(" h=00000000") > 128 {
 			t.Errorf("description too long for an nft comment (%d): %q", len(d), d)
 		}

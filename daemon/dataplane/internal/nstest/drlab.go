@@ -85,6 +85,22 @@ func (lab *DRLab) ConnectTo(t *testing.T, vip string) (net.Conn, *bufio.Reader, 
 	return c, r, strings.TrimSpace(name)
 }
 
+// ConnectToServer dials vip:80 up to 10 times until a connection lands on
+// the real server called name, closing the others, and returns it with its
+// reader; it fails t if none does.
+func (lab *DRLab) ConnectToServer(t *testing.T, vip, name string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	for range 10 {
+		c, r, got := lab.ConnectTo(t, vip)
+		if got == name {
+			return c, r
+		}
+		_ = c.Close()
+	}
+	t.Fatalf("no connection landed on %s", name)
+	return nil, nil
+}
+
 // serveName answers every connection with name, then echoes each line
 // back prefixed with name, until the test ends.
 func serveName(t testing.TB, l net.Listener, name string) {

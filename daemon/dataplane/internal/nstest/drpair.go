@@ -68,14 +68,7 @@ func (p *DRPair) Failover(t testing.TB) {
 // AddrDel removes cidr from the device named dev inside ns.
 func (ns *NS) AddrDel(t testing.TB, dev, cidr string) {
 	t.Helper()
-	l, err := ns.Link.LinkByName(dev)
-	if err != nil {
-		t.Fatalf("%s: find %s: %v", ns.Name, dev, err)
-	}
-	addr, err := netlink.ParseAddr(cidr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, addr := ns.linkAddr(t, dev, cidr)
 	if err := ns.Link.AddrDel(l, addr); err != nil {
 		t.Fatalf("%s: delete %s from %s: %v", ns.Name, cidr, dev, err)
 	}

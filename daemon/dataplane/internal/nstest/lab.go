@@ -23,8 +23,8 @@ func (ns *NS) Sysctl(t testing.TB, key, value string) {
 	}
 }
 
-// AddrAdd adds cidr to the device named dev inside ns.
-func (ns *NS) AddrAdd(t testing.TB, dev, cidr string) {
+// linkAddr returns the device named dev inside ns and cidr parsed.
+func (ns *NS) linkAddr(t testing.TB, dev, cidr string) (netlink.Link, *netlink.Addr) {
 	t.Helper()
 	l, err := ns.Link.LinkByName(dev)
 	if err != nil {
@@ -34,6 +34,13 @@ func (ns *NS) AddrAdd(t testing.TB, dev, cidr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l, addr
+}
+
+// AddrAdd adds cidr to the device named dev inside ns.
+func (ns *NS) AddrAdd(t testing.TB, dev, cidr string) {
+	t.Helper()
+	l, addr := ns.linkAddr(t, dev, cidr)
 	if addr.IP.To4() == nil {
 		addr.Flags |= unix.IFA_F_NODAD // test addresses are unique: usable at once
 	}
