@@ -3,6 +3,7 @@ package ipvs
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -48,7 +49,7 @@ func kernelDRBackend(t *testing.T, ns *nstest.NS) *Backend {
 // connection survives removal of the other server. table builds the service
 // from the weights of reals rs1 and rs2. It returns the back end, which
 // still serves rs2 alone.
-func checkDRTraffic(t *testing.T, vip, rs1, rs2 string, table func(map[string]uint32) dataplane.Table) *Backend {
+func checkDRTraffic(t *testing.T, vip, rs1, rs2 string, table func(map[string]uint32) dataplane.Table) (*Backend, net.Conn) {
 	t.Helper()
 	if os.Getenv(VMEnv) != "1" {
 		testenv.Privileged(t)
@@ -75,22 +76,25 @@ func checkDRTraffic(t *testing.T, vip, rs1, rs2 string, table func(map[string]ui
 		t.Fatal(err)
 	}
 	conn, reader := lab.ConnectToServer(t, vip, "rs2")
-	defer conn.Close()
 	if err := b.Apply(ctx, table(map[string]uint32{rs2: 1})); err != nil {
+		conn.Close()
 		t.Fatal(err)
 	}
 	fmt.Fprintf(conn, "still there?\n")
 	if line, err := reader.ReadString('\n'); err != nil || line != "rs2 still there?\n" {
+		conn.Close()
 		t.Fatalf("after removing rs1 the connection answered %q, %v", line, err)
 	}
-	return b
+	// The caller closes conn after it has observed it as an active connection.
+	return b, conn
 }
 
 // TestKernelDRTraffic runs real connections through IPVS DR in a netns lab:
 // the split follows the weights and an established connection survives
 // removal of the other server. It needs IPVS, so it runs in the VM.
 func TestKernelDRTraffic(t *testing.T) {
-	b := checkDRTraffic(t, nstest.VIP, "172.16.1.10", "172.16.1.11", func(w map[string]uint32) dataplane.Table { return drTable("wrr", w) })
+	b, conn := checkDRTraffic(t, nstest.VIP, "172.16.1.10", "172.16.1.11", func(w map[string]uint32) dataplane.Table { return drTable("wrr", w) })
+	defer conn.Close()
 	obs, err := b.Observe(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +119,8 @@ func drTable6(weights map[string]uint32) dataplane.Table {
 // established connection survives removal of the other server. It runs in
 // the VM.
 func TestKernelDRTraffic6(t *testing.T) {
-	b := checkDRTraffic(t, nstest.VIP6, "fd00:172:16:1::10", "fd00:172:16:1::11", drTable6)
+	b, conn := checkDRTraffic(t, nstest.VIP6, "fd00:172:16:1::10", "fd00:172:16:1::11", drTable6)
+	defer conn.Close()
 	obs, err := b.Observe(context.Background())
 	if err != nil {
 		t.Fatal(err)
