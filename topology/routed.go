@@ -199,7 +199,7 @@ func removeFRRPathspaces(lab string, spec *Spec) error {
 			if svc.FRR == nil {
 				continue
 			}
-			if err := os.RemoveAll(filepath.Join(FRRDir, lab+"-"+h.Name)); err != nil {
+			if err := os.RemoveAll(filepath.Join(FRRDir, nsName(lab, h.Name))); err != nil { // FRRPathspace
 				errs = append(errs, fmt.Errorf("remove FRR pathspace of %s: %w", h.Name, err))
 			}
 		}
