@@ -304,7 +304,11 @@ var _ = Describe("scale-out: BGP-announced directors behind an ECMP router", Lab
 		wait := startDownloads(lab, n, size, rate, 40*time.Second)
 		stop := make(chan struct{})
 		outage := probeNew(lab, 50*time.Millisecond, 2*time.Second, stop)
-		time.Sleep(time.Second)
+		// The join and the drain happen under traffic: wait until lb2, the
+		// director drained below, carries its share of the downloads.
+		Eventually(func() (uint64, error) { return directorConnections(lab, "lb2") }).
+			WithTimeout(5*time.Second).WithPolling(50*time.Millisecond).
+			Should(BeNumerically(">", n/6), "lb2 carries some of the long-lived connections")
 
 		By("a fourth director joins")
 		startDirector(lab, "lb4", nil)
