@@ -271,11 +271,11 @@ var _ = Describe("scale-out: BGP-announced directors behind an ECMP router", Lab
 		wait := startDownloads(lab, n, size, rate, 40*time.Second)
 		stop := make(chan struct{})
 		outage := probeNew(lab, 50*time.Millisecond, time.Second, stop)
-		time.Sleep(time.Second) // let the downloads spread over the directors
-
-		before, err := directorConnections(lab, "lb2")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(before).To(BeNumerically(">", n/6), "lb2 carries some of the long-lived connections")
+		// The downloads spread over the directors as they start: wait for
+		// lb2's share rather than a fixed second.
+		Eventually(func() (uint64, error) { return directorConnections(lab, "lb2") }).
+			WithTimeout(5*time.Second).WithPolling(50*time.Millisecond).
+			Should(BeNumerically(">", n/6), "lb2 carries some of the long-lived connections")
 		By("lb2's link goes down: the router notices after the hold time")
 		down := time.Now()
 		h, err := lab.Handle("lb2")
@@ -304,7 +304,11 @@ var _ = Describe("scale-out: BGP-announced directors behind an ECMP router", Lab
 		wait := startDownloads(lab, n, size, rate, 40*time.Second)
 		stop := make(chan struct{})
 		outage := probeNew(lab, 50*time.Millisecond, 2*time.Second, stop)
-		time.Sleep(time.Second)
+		// The join and the drain happen under traffic: wait until lb2, the
+		// director drained below, carries its share of the downloads.
+		Eventually(func() (uint64, error) { return directorConnections(lab, "lb2") }).
+			WithTimeout(5*time.Second).WithPolling(50*time.Millisecond).
+			Should(BeNumerically(">", n/6), "lb2 carries some of the long-lived connections")
 
 		By("a fourth director joins")
 		startDirector(lab, "lb4", nil)

@@ -355,7 +355,10 @@ func (l *Lab) Spec() *Spec { return l.spec }
 func (l *Lab) Dir() string { return l.dir }
 
 // NSName is the namespace name of a host: <lab>-<host>.
-func (l *Lab) NSName(host string) string { return l.name + "-" + host }
+func (l *Lab) NSName(host string) string { return nsName(l.name, host) }
+
+// nsName is the namespace name of a host in lab, also its FRR pathspace.
+func nsName(lab, host string) string { return lab + "-" + host }
 
 // NSPath is the bind-mount path of a host's namespace.
 func (l *Lab) NSPath(host string) string { return NSPath(l.NSName(host)) }

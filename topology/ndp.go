@@ -63,9 +63,6 @@ func (l *Lab) solicit(ctx context.Context, host, iface string, ip netip.Addr, al
 	if !ok {
 		deadline = time.Now().Add(2 * time.Second)
 	}
-	if err := conn.SetReadDeadline(deadline); err != nil {
-		return nil, fmt.Errorf("ndp deadline: %w", err)
-	}
 	group, err := ndp.SolicitedNodeMulticast(ip)
 	if err != nil {
 		return nil, fmt.Errorf("solicited-node group of %s: %w", ip, err)

@@ -199,7 +199,7 @@ func removeFRRPathspaces(lab string, spec *Spec) error {
 			if svc.FRR == nil {
 				continue
 			}
-			if err := os.RemoveAll(filepath.Join(FRRDir, lab+"-"+h.Name)); err != nil {
+			if err := os.RemoveAll(filepath.Join(FRRDir, nsName(lab, h.Name))); err != nil { // FRRPathspace
 				errs = append(errs, fmt.Errorf("remove FRR pathspace of %s: %w", h.Name, err))
 			}
 		}
@@ -221,23 +221,6 @@ func (l *Lab) Vtysh(ctx context.Context, host, command string) (string, error) {
 		return string(out), fmt.Errorf("vtysh -N %s -c %q: %w", l.FRRPathspace(host), command, err)
 	}
 	return string(out), nil
-}
-
-// vtyshBounded is Vtysh for callers without a context (Status): the
-// command is killed after 5 s.
-func (l *Lab) vtyshBounded(host, command string) (string, error) {
-	cmd := exec.Command("vtysh", "-N", l.FRRPathspace(host), "-c", command)
-	var out, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("vtysh -N %s: %w", l.FRRPathspace(host), err)
-	}
-	timer := time.AfterFunc(5*time.Second, func() { _ = cmd.Process.Kill() })
-	defer timer.Stop()
-	if err := cmd.Wait(); err != nil {
-		return out.String(), fmt.Errorf("vtysh -N %s -c %q: %w: %s", l.FRRPathspace(host), command, err, strings.TrimSpace(stderr.String()))
-	}
-	return out.String(), nil
 }
 
 // NextHops returns the next hops of host's route to dst as the kernel
@@ -341,11 +324,9 @@ func (l *Lab) routerStatus() []RouterStatus {
 			continue
 		}
 		rs := RouterStatus{Host: h.Name, NextHops: map[string][]string{}}
-		summary, err := l.vtyshBounded(h.Name, bgpSummary)
-		if err == nil {
-			rs.Sessions, err = parsePeers(h.Name, summary)
-		}
-		if err != nil {
+		var err error
+		// Vtysh bounds the command at 5 s: Status has no context to pass.
+		if rs.Sessions, err = l.BGPPeers(context.Background(), h.Name); err != nil {
 			rs.Error = err.Error()
 		}
 		for _, v := range l.spec.VIPs {

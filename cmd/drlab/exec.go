@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -61,10 +62,10 @@ func execIn(lf *labFlags, host string, command []string, stdout, stderr io.Write
 	if err := cmd.Wait(); err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			if exit.ExitCode() >= 0 {
-				return exit.ExitCode()
+			if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return 128 + int(ws.Signal()) // as a shell reports it
 			}
-			return 128 + 9 // killed by a signal
+			return exit.ExitCode()
 		}
 		fmt.Fprintf(stderr, "drlab exec: %v\n", err)
 		return 1

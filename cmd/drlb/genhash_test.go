@@ -120,10 +120,7 @@ func runDrlbGenhash(t *testing.T, args ...string) (string, string, int) {
 // the same line for plain, chunked, binary, empty and 404 pages.
 func TestGenhashParity(t *testing.T) {
 	if _, err := os.Stat(keepalivedGenhash); err != nil {
-		if testenv.Required() {
-			t.Fatalf("%s missing (install Debian package keepalived); %s=1 forbids skipping", keepalivedGenhash, testenv.RequireEnv)
-		}
-		t.Skipf("%s missing: install Debian package keepalived to compare digests", keepalivedGenhash)
+		testenv.Unavailable(t, keepalivedGenhash+" missing: install Debian package keepalived to compare digests")
 	}
 	httpPort, rawPort := parityServer(t)
 	hp, rp := strconv.Itoa(httpPort), strconv.Itoa(rawPort)
@@ -227,14 +224,11 @@ func TestGenhashOutputAndErrors(t *testing.T) {
 // ("[::1]:port") included, since /host echoes it into the hashed body.
 func TestGenhashParityIPv6(t *testing.T) {
 	if _, err := os.Stat(keepalivedGenhash); err != nil {
-		if testenv.Required() {
-			t.Fatalf("%s missing (install Debian package keepalived); %s=1 forbids skipping", keepalivedGenhash, testenv.RequireEnv)
-		}
-		t.Skipf("%s missing: install Debian package keepalived to compare digests", keepalivedGenhash)
+		testenv.Unavailable(t, keepalivedGenhash+" missing: install Debian package keepalived to compare digests")
 	}
 	ln, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
+		testenv.Unavailable(t, fmt.Sprintf("no IPv6 loopback here: %v", err))
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/teste.html", func(w http.ResponseWriter, _ *http.Request) {

@@ -15,6 +15,8 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/drlb/drlb/internal/testenv"
 )
 
 func pfx(s ...string) []netip.Prefix {
@@ -95,7 +97,7 @@ func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+		testenv.Unavailable(t, fmt.Sprintf("cannot listen on 127.0.0.2: %v", err))
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
@@ -271,7 +273,7 @@ func TestPasswordMismatch(t *testing.T) {
 func TestAnnounceIPv6(t *testing.T) {
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
+		testenv.Unavailable(t, fmt.Sprintf("no IPv6 loopback: %v", err))
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()

@@ -40,26 +40,47 @@ func MissingPrivilege(tools ...string) string {
 // DRLB_REQUIRE_PRIVILEGED=1.
 func Privileged(t testing.TB, tools ...string) {
 	t.Helper()
-	reason := MissingPrivilege(tools...)
-	if reason == "" {
-		return
+	if reason := MissingPrivilege(tools...); reason != "" {
+		skipOrFail(t, "privileged test", reason)
 	}
+}
+
+// Unavailable skips t because something it needs is missing here (reason
+// says what and how to install it), or fails it when DRLB_REQUIRE_PRIVILEGED=1,
+// so CI cannot pass by skipping. Use it for a missing tool such as chromium
+// or keepalived's genhash; Privileged covers root and commands on PATH.
+func Unavailable(t testing.TB, reason string) {
+	t.Helper()
+	skipOrFail(t, "test", reason)
+}
+
+func skipOrFail(t testing.TB, what, reason string) {
+	t.Helper()
 	if Required() {
-		t.Fatalf("privileged test cannot run: %s (%s=1 forbids skipping)", reason, RequireEnv)
+		t.Fatalf("%s cannot run: %s (%s=1 forbids skipping)", what, reason, RequireEnv)
 	}
-	t.Skipf("privileged test skipped: %s", reason)
+	t.Skipf("%s skipped: %s", what, reason)
 }
 
 // PrivilegedGinkgo is Privileged for Ginkgo specs and suites (call it in a
 // BeforeEach or at the top of an It).
 func PrivilegedGinkgo(tools ...string) {
 	ginkgo.GinkgoHelper()
-	reason := MissingPrivilege(tools...)
-	if reason == "" {
-		return
+	if reason := MissingPrivilege(tools...); reason != "" {
+		skipOrFailGinkgo("privileged test", reason)
 	}
+}
+
+// UnavailableGinkgo is Unavailable for Ginkgo specs.
+func UnavailableGinkgo(reason string) {
+	ginkgo.GinkgoHelper()
+	skipOrFailGinkgo("test", reason)
+}
+
+func skipOrFailGinkgo(what, reason string) {
+	ginkgo.GinkgoHelper()
 	if Required() {
-		ginkgo.Fail(fmt.Sprintf("privileged test cannot run: %s (%s=1 forbids skipping)", reason, RequireEnv))
+		ginkgo.Fail(fmt.Sprintf("%s cannot run: %s (%s=1 forbids skipping)", what, reason, RequireEnv))
 	}
-	ginkgo.Skip("privileged test skipped: " + reason)
+	ginkgo.Skip(what + " skipped: " + reason)
 }

@@ -25,10 +25,7 @@ func chromium(t *testing.T) string {
 			return path
 		}
 	}
-	if testenv.Required() {
-		t.Fatalf("browser test cannot run: no chromium (apt-get install chromium, or make deps); %s=1 forbids skipping", testenv.RequireEnv)
-	}
-	t.Skip("browser test skipped: no chromium (apt-get install chromium, or make deps)")
+	testenv.Unavailable(t, "no chromium for the browser test (apt-get install chromium, or make deps)")
 	return ""
 }
 

@@ -3,6 +3,7 @@ package vm
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -52,8 +53,11 @@ func hostProgramFiles(ctx context.Context, programs []string) ([]string, error) 
 		if bin, err = filepath.Abs(bin); err != nil {
 			return nil, fmt.Errorf("vm: host program %s: %w", p, err)
 		}
+		// ldd says "not a dynamic executable" on stderr and exits 1 for a
+		// static program, which then needs no libraries.
 		out, err := exec.CommandContext(ctx, "ldd", bin).Output()
-		if err != nil && !strings.Contains(string(out), "not a dynamic executable") {
+		var exit *exec.ExitError
+		if err != nil && !(errors.As(err, &exit) && strings.Contains(string(exit.Stderr), "not a dynamic executable")) {
 			return nil, fmt.Errorf("vm: ldd %s: %w", bin, err)
 		}
 		libs, err := parseLdd(string(out))
