@@ -3,6 +3,8 @@ package check
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
+	"github.com/drlb/drlb/internal/testenv"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,12 +13,13 @@ import (
 	"time"
 )
 
-// listen6 listens on [::1]:0, skipping where the host has no IPv6 loopback.
+// listen6 listens on [::1]:0, skipping where the host has no IPv6 loopback
+// (failing instead under DRLB_REQUIRE_PRIVILEGED=1).
 func listen6(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
+		testenv.Unavailable(t, fmt.Sprintf("no IPv6 loopback: %v", err))
 	}
 	return ln
 }
