@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/drlb/drlb/internal/testenv"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/drlb/drlb/internal/testenv"
 )
 
 // listen6 listens on [::1]:0, skipping where the host has no IPv6 loopback
