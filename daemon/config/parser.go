@@ -849,13 +849,13 @@ func (p *parser) trackRef(n *node, scripts, files, procs *[]TrackScript, m *trac
 	var toks []token
 	switch n.key.text {
 	case "track_script":
-		refs, toks = p.trackScripts(n)
+		refs, toks = p.trackLines(n, "NAME [weight N [reverse|noreverse]]", true)
 		dst, names = scripts, &m.trackScripts
 	case "track_file":
-		refs, toks = p.trackFileRefs(n)
+		refs, toks = p.trackLines(n, "NAME [weight N [reverse]]", false)
 		dst, names = files, &m.trackFiles
 	case "track_process":
-		refs, toks = p.trackFileRefs(n)
+		refs, toks = p.trackLines(n, "NAME [weight N [reverse]]", false)
 		dst, names = procs, &m.trackProcs
 	default:
 		return false
@@ -863,25 +863,6 @@ func (p *parser) trackRef(n *node, scripts, files, procs *[]TrackScript, m *trac
 	*dst = append(*dst, refs...)
 	*names = append(*names, toks...)
 	return true
-}
-
-func (p *parser) trackScripts(n *node) ([]TrackScript, []token) {
-	if !p.needBlock(n) {
-		return nil, nil
-	}
-	var out []TrackScript
-	var names []token
-	for _, c := range n.children {
-		if c.hasBlock {
-			p.errAt(c.open, "a block is not allowed inside track_script")
-			continue
-		}
-		ts := TrackScript{Name: c.key.text}
-		ts.Weight, ts.WeightSet, ts.Reverse = p.trackWeight("track_script", "NAME [weight N [reverse|noreverse]]", c.args, true)
-		out = append(out, ts)
-		names = append(names, c.key)
-	}
-	return out, names
 }
 
 // trackWeight reads a track line's "weight N [reverse]" (and, on
