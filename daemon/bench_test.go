@@ -68,6 +68,25 @@ func startBench(b *testing.B, lab *topology.Lab, bin, host, conf string, extra .
 	}
 }
 
+// waitMaster polls drlb's status until its first instance is MASTER (and
+// so sending adverts).
+func waitMaster(b *testing.B, c *api.Client) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := c.Status(ctx)
+		cancel()
+		if err == nil && len(st.Instances) > 0 && st.Instances[0].State == "MASTER" {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("drlb did not become MASTER: %v %+v", err, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // usage samples a process's RSS (MiB) and CPU (cores) over window.
 func usage(b *testing.B, pid int, window time.Duration) (rssMiB, cores float64) {
 	b.Helper()
@@ -225,7 +244,7 @@ func BenchmarkReloadAdvertJitter(b *testing.B) {
 	}
 	startBench(b, lab, bin, "lb1", bigConfig(false, delayLoop), "--dataplane", "nft")
 	c := api.NewClient(lab.RunDir("lb1"))
-	time.Sleep(2 * time.Second) // master, first adverts
+	waitMaster(b, c)
 	var worstLate, worstQuiet, worstReload time.Duration
 	for b.Loop() {
 		worstQuiet = max(worstQuiet, advertLateness(b, lab, func(context.Context) {}))

@@ -197,7 +197,7 @@ func (n *notifier) healthChanged(cfg *config.Config, tr check.Transition) {
 }
 
 // quorumChanged writes a VS line where keepalived's do_vs_notifies does
-// (the cases of QuorumScripts, whatever scripts are configured), and mails
+// (quorumEvent, whatever scripts are configured), and mails
 // it with smtp_alert.
 func (n *notifier) quorumChanged(cfg *config.Config, health map[check.Target]Health, prev, next map[string]ServiceState) {
 	if n == nil {
@@ -205,17 +205,8 @@ func (n *notifier) quorumChanged(cfg *config.Config, health map[check.Target]Hea
 	}
 	for vi := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[vi]
-		id := ServiceID(vs)
-		now, ok := next[id]
-		if !ok {
-			continue
-		}
-		was, seen := prev[id]
-		start := !seen
-		switch {
-		case start && (now.QuorumUp || vs.SorryServer != nil):
-		case !start && now.QuorumUp != was.QuorumUp:
-		default:
+		now, start, fire := quorumEvent(vs, prev, next)
+		if !fire {
 			continue
 		}
 		n.write(notify.VSLine(serviceOf(vs), now.QuorumUp), n.all, n.lvs)

@@ -14,6 +14,7 @@ import (
 	"github.com/drlb/drlb/daemon/check"
 	"github.com/drlb/drlb/daemon/notify/notifytest"
 	"github.com/drlb/drlb/daemon/vrrp"
+	"github.com/drlb/drlb/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,9 +114,9 @@ func TestNoNotifierWithoutSettings(t *testing.T) {
 // FIFO's path as its last argument, reads the lines, and is stopped with
 // the notifier (as keepalived starts and stops it).
 func TestFIFOScriptReadsTheFIFO(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("scripts run as root here; the script runner's security checks need root-owned files")
-	}
+	// Scripts run as root here: the script runner's security checks need
+	// root-owned files.
+	testenv.Privileged(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	reader := filepath.Join(dir, "reader.sh")

@@ -44,29 +44,37 @@ func QuorumScripts(c *config.Config, prev, next map[string]ServiceState) []Scrip
 	var out []ScriptRun
 	for vi := range c.VirtualServers {
 		vs := &c.VirtualServers[vi]
-		id := ServiceID(vs)
-		now, ok := next[id]
-		if !ok {
+		now, _, fire := quorumEvent(vs, prev, next)
+		if !fire {
 			continue
 		}
-		was, seen := prev[id]
-		var run ScriptRun
-		switch {
-		case !seen && now.QuorumUp:
-			run = ScriptRun{Service: id, Hook: "quorum_up", Command: vs.QuorumUp}
-		case !seen && vs.SorryServer != nil:
-			run = ScriptRun{Service: id, Hook: "quorum_down", Command: vs.QuorumDown}
-		case !seen:
-		case now.QuorumUp && !was.QuorumUp:
-			run = ScriptRun{Service: id, Hook: "quorum_up", Command: vs.QuorumUp}
-		case !now.QuorumUp && was.QuorumUp:
-			run = ScriptRun{Service: id, Hook: "quorum_down", Command: vs.QuorumDown}
+		run := ScriptRun{Service: ServiceID(vs), Hook: "quorum_down", Command: vs.QuorumDown}
+		if now.QuorumUp {
+			run.Hook, run.Command = "quorum_up", vs.QuorumUp
 		}
 		if run.Command != "" {
 			out = append(out, run)
 		}
 	}
 	return out
+}
+
+// quorumEvent reports whether keepalived's do_vs_notifies fires for vs on
+// the change from prev to next (the cases QuorumScripts lists): fire is
+// set when an evaluated service gains or loses quorum, or is evaluated for
+// the first time (start) with quorum or with a sorry server. now is vs's
+// state in next; its QuorumUp is the event's direction.
+func quorumEvent(vs *config.VirtualServer, prev, next map[string]ServiceState) (now ServiceState, start, fire bool) {
+	id := ServiceID(vs)
+	now, ok := next[id]
+	if !ok {
+		return now, false, false
+	}
+	was, seen := prev[id]
+	if !seen {
+		return now, true, now.QuorumUp || vs.SorryServer != nil
+	}
+	return now, false, now.QuorumUp != was.QuorumUp
 }
 
 // OmegaScripts returns the scripts keepalived runs when it stops, for the

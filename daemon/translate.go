@@ -145,9 +145,7 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		ic.Routes, ic.Rules = vrrpRoutes(in.VirtualRoutes), vrrpRules(in.VirtualRules)
 		garpFollowUps(&ic.GARP, in.Garp)
 		ic.Strict = in.StrictMode
-		for _, t := range in.TrackInterfaces {
-			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
-		}
+		ic.TrackInterfaces = appendTrackInterfaces(ic.TrackInterfaces, in.TrackInterfaces)
 		for _, t := range trackScriptsOf(c, in) {
 			s, ok := scripts[t.Name]
 			if !ok {

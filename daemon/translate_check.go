@@ -149,9 +149,7 @@ func withTrackFiles(c *config.Config, in config.VRRPInstance, ic vrrp.InstanceCo
 		}
 		add(g.TrackFiles)
 		addProcs(g.TrackProcesses)
-		for _, t := range g.TrackInterfaces {
-			ic.TrackInterfaces = append(ic.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
-		}
+		ic.TrackInterfaces = appendTrackInterfaces(ic.TrackInterfaces, g.TrackInterfaces)
 		if !g.TrackingWeight {
 			ic.TrackInterfaces = slices.Clone(ic.TrackInterfaces)
 			for i := range ic.TrackInterfaces {
@@ -169,6 +167,15 @@ func withTrackFiles(c *config.Config, in config.VRRPInstance, ic vrrp.InstanceCo
 		}
 	}
 	return ic
+}
+
+// appendTrackInterfaces appends the track_interface lines ts (an
+// instance's or its sync group's) to dst as the VRRP engine's trackers.
+func appendTrackInterfaces(dst []vrrp.TrackInterface, ts []config.TrackInterface) []vrrp.TrackInterface {
+	for _, t := range ts {
+		dst = append(dst, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+	}
+	return dst
 }
 
 // InitTrackFiles applies init_file of every track_file block, as keepalived

@@ -41,10 +41,8 @@ type parser struct {
 type instanceMeta struct {
 	vridPos, ifacePos, advertPos srcPos
 	vridSet, ifaceSet            bool
-	trackScripts                 []token
-	trackFiles                   []token
-	trackProcesses               []token
-	vipPos                       []Position
+	trackRefs
+	vipPos []Position
 	// authTypePos is auth_type's value (zero without one).
 	authTypePos srcPos
 	// srcIPPos are unicast_src_ip's and mcast_src_ip's values, peerPos
@@ -60,10 +58,14 @@ type instanceMeta struct {
 }
 
 type groupMeta struct {
-	members      []token
-	trackScripts []token
-	trackFiles   []token
-	trackProcs   []token
+	members []token
+	trackRefs
+}
+
+// trackRefs locates the names an instance's or sync group's track_script,
+// track_file and track_process lines reference.
+type trackRefs struct {
+	trackScripts, trackFiles, trackProcs []token
 }
 
 func newParser(opts Options) *parser {
@@ -500,7 +502,7 @@ func (p *parser) build(top []*node) *Config {
 	}
 	for i := range cfg.Instances {
 		cfg.Instances[i].TrackFiles = p.keepKnownTrackFiles(cfg, cfg.Instances[i].TrackFiles, p.instMeta[i].trackFiles)
-		cfg.Instances[i].TrackProcesses = p.keepKnownTrackProcesses(cfg, cfg.Instances[i].TrackProcesses, p.instMeta[i].trackProcesses)
+		cfg.Instances[i].TrackProcesses = p.keepKnownTrackProcesses(cfg, cfg.Instances[i].TrackProcesses, p.instMeta[i].trackProcs)
 	}
 	for i := range cfg.SyncGroups {
 		cfg.SyncGroups[i].TrackFiles = p.keepKnownTrackFiles(cfg, cfg.SyncGroups[i].TrackFiles, p.groupMeta[i].trackFiles)
@@ -812,24 +814,15 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 		if p.notify(n, &g.Notify, "vrrp_sync_group "+name) {
 			continue
 		}
+		if p.trackRef(n, &g.TrackScripts, &g.TrackFiles, &g.TrackProcesses, &m.trackRefs) {
+			continue
+		}
 		switch n.key.text {
 		case "group":
 			for _, t := range p.listItems(n) {
 				g.Group = append(g.Group, t.text)
 				m.members = append(m.members, t)
 			}
-		case "track_script":
-			ts, names := p.trackScripts(n)
-			g.TrackScripts = append(g.TrackScripts, ts...)
-			m.trackScripts = append(m.trackScripts, names...)
-		case "track_file":
-			tf, names := p.trackFileRefs(n)
-			g.TrackFiles = append(g.TrackFiles, tf...)
-			m.trackFiles = append(m.trackFiles, names...)
-		case "track_process":
-			tp, names := p.trackFileRefs(n)
-			g.TrackProcesses = append(g.TrackProcesses, tp...)
-			m.trackProcs = append(m.trackProcs, names...)
 		case "track_interface":
 			g.TrackInterfaces = append(g.TrackInterfaces, p.trackInterfaces(n)...)
 		case "sync_group_tracking_weight":
@@ -846,23 +839,30 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 	return g, m
 }
 
-func (p *parser) trackScripts(n *node) ([]TrackScript, []token) {
-	if !p.needBlock(n) {
-		return nil, nil
+// trackRef parses an instance's or sync group's track_script, track_file or
+// track_process line into scripts, files or procs and notes the names it
+// references in m; it reports false for any other keyword.
+func (p *parser) trackRef(n *node, scripts, files, procs *[]TrackScript, m *trackRefs) bool {
+	var dst *[]TrackScript
+	var names *[]token
+	var refs []TrackScript
+	var toks []token
+	switch n.key.text {
+	case "track_script":
+		refs, toks = p.trackLines(n, "NAME [weight N [reverse|noreverse]]", true)
+		dst, names = scripts, &m.trackScripts
+	case "track_file":
+		refs, toks = p.trackLines(n, "NAME [weight N [reverse]]", false)
+		dst, names = files, &m.trackFiles
+	case "track_process":
+		refs, toks = p.trackLines(n, "NAME [weight N [reverse]]", false)
+		dst, names = procs, &m.trackProcs
+	default:
+		return false
 	}
-	var out []TrackScript
-	var names []token
-	for _, c := range n.children {
-		if c.hasBlock {
-			p.errAt(c.open, "a block is not allowed inside track_script")
-			continue
-		}
-		ts := TrackScript{Name: c.key.text}
-		ts.Weight, ts.WeightSet, ts.Reverse = p.trackWeight("track_script", "NAME [weight N [reverse|noreverse]]", c.args, true)
-		out = append(out, ts)
-		names = append(names, c.key)
-	}
-	return out, names
+	*dst = append(*dst, refs...)
+	*names = append(*names, toks...)
+	return true
 }
 
 // trackWeight reads a track line's "weight N [reverse]" (and, on
@@ -907,6 +907,9 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	var m instanceMeta
 	for _, n := range b.children {
 		if p.notify(n, &in.Notify, "vrrp_instance "+name) {
+			continue
+		}
+		if p.trackRef(n, &in.TrackScripts, &in.TrackFiles, &in.TrackProcesses, &m.trackRefs) {
 			continue
 		}
 		m.modes.note(n)
@@ -1002,18 +1005,6 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			p.flag(n, &in.DontTrackPrimary)
 		case "track_interface":
 			in.TrackInterfaces = append(in.TrackInterfaces, p.trackInterfaces(n)...)
-		case "track_script":
-			ts, names := p.trackScripts(n)
-			in.TrackScripts = append(in.TrackScripts, ts...)
-			m.trackScripts = append(m.trackScripts, names...)
-		case "track_file":
-			tf, names := p.trackFileRefs(n)
-			in.TrackFiles = append(in.TrackFiles, tf...)
-			m.trackFiles = append(m.trackFiles, names...)
-		case "track_process":
-			tp, names := p.trackFileRefs(n)
-			in.TrackProcesses = append(in.TrackProcesses, tp...)
-			m.trackProcesses = append(m.trackProcesses, names...)
 		case "smtp_alert":
 			p.optFlag(n, &in.SMTPAlert)
 		default:

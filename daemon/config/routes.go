@@ -81,17 +81,24 @@ func (p *parser) tableTok(key string, t token) (int, bool) {
 
 // routes parses a virtual_routes or static_routes block.
 func (p *parser) routes(b *node) []Route {
+	return blockLines(p, b, p.route, func(r *Route, at Position) { r.Pos = at })
+}
+
+// blockLines parses each line of a routes or rules block b with parse
+// (given the block's keyword and the line's tokens), stamping each parsed
+// line with where it starts; nested blocks are errors.
+func blockLines[T any](p *parser, b *node, parse func(string, []token) (T, bool), setPos func(*T, Position)) []T {
 	if !p.needBlock(b) {
 		return nil
 	}
-	var out []Route
+	var out []T
 	for _, n := range b.children {
 		if n.hasBlock {
 			p.errAt(n.open, "a block is not allowed inside %s", b.key.text)
 			continue
 		}
-		if r, ok := p.route(b.key.text, append([]token{n.key}, n.args...)); ok {
-			r.Pos = p.pos(n.key.pos)
+		if r, ok := parse(b.key.text, append([]token{n.key}, n.args...)); ok {
+			setPos(&r, p.pos(n.key.pos))
 			out = append(out, r)
 		}
 	}
@@ -180,21 +187,7 @@ func (p *parser) routePrefix(key string, t token) (netip.Prefix, bool) {
 
 // rules parses a virtual_rules or static_rules block.
 func (p *parser) rules(b *node) []Rule {
-	if !p.needBlock(b) {
-		return nil
-	}
-	var out []Rule
-	for _, n := range b.children {
-		if n.hasBlock {
-			p.errAt(n.open, "a block is not allowed inside %s", b.key.text)
-			continue
-		}
-		if r, ok := p.rule(b.key.text, append([]token{n.key}, n.args...)); ok {
-			r.Pos = p.pos(n.key.pos)
-			out = append(out, r)
-		}
-	}
-	return out
+	return blockLines(p, b, p.rule, func(r *Rule, at Position) { r.Pos = at })
 }
 
 func (p *parser) rule(key string, toks []token) (Rule, bool) {

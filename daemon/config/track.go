@@ -115,9 +115,11 @@ func (p *parser) sslBlock(b *node, s *SSLFiles) {
 	}
 }
 
-// trackFileRefs parses a vrrp_instance's or vrrp_sync_group's
-// "track_file { NAME [weight N [reverse]] }".
-func (p *parser) trackFileRefs(n *node) ([]TrackScript, []token) {
+// trackLines parses a vrrp_instance's or vrrp_sync_group's
+// "track_script|track_file|track_process { NAME [weight N [reverse]] }"
+// (usage is the line's shape for errors; noreverse allows track_script's
+// "noreverse").
+func (p *parser) trackLines(n *node, usage string, noreverse bool) ([]TrackScript, []token) {
 	if !p.needBlock(n) {
 		return nil, nil
 	}
@@ -129,7 +131,7 @@ func (p *parser) trackFileRefs(n *node) ([]TrackScript, []token) {
 			continue
 		}
 		ts := TrackScript{Name: c.key.text}
-		ts.Weight, ts.WeightSet, ts.Reverse = p.trackWeight(n.key.text, "NAME [weight N [reverse]]", c.args, false)
+		ts.Weight, ts.WeightSet, ts.Reverse = p.trackWeight(n.key.text, usage, c.args, noreverse)
 		out = append(out, ts)
 		names = append(names, c.key)
 	}
