@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/drlb/drlb/internal/testenv"
 	"github.com/drlb/drlb/topology"
 )
 
@@ -152,7 +153,7 @@ func BenchmarkFailoverOutage(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/v3-advert%s", impl, advert), func(b *testing.B) {
 				if impl == "keepalived" {
 					if _, err := exec.LookPath("/usr/sbin/keepalived"); err != nil {
-						b.Skip("keepalived is not installed (make deps)")
+						testenv.Unavailable(b, "keepalived is not installed (make deps)")
 					}
 				}
 				var outages []time.Duration

@@ -124,13 +124,10 @@ var _ = Describe("drlb reloaded next to a keepalived peer", Label("daemon", "rec
 	It("applies a notify-only change in place: no transition, VIP kept, no notify", func() {
 		testenv.PrivilegedGinkgo("nft")
 		if _, err := os.Stat("/usr/sbin/keepalived"); err != nil {
-			if testenv.Required() {
-				Fail("keepalived is missing (make deps installs it)")
-			}
-			Skip("keepalived is missing")
+			testenv.UnavailableGinkgo("keepalived is missing (make deps installs it)")
 		}
 		lab := labtest.Up(labtest.Name("rfc"), topology.Seed(), binDir)
-		cases := "../../shared/cases/parity/"
+		cases := "testdata/parity/" // the fault finders' parity cases
 		read := func(name, script string) string {
 			b, err := os.ReadFile(cases + name)
 			Expect(err).NotTo(HaveOccurred())
@@ -222,7 +219,7 @@ var _ = Describe("drlb pair at VRRPv3 0.1 s through a link flap", Label("daemon"
 		testenv.PrivilegedGinkgo("nft")
 		lab := labtest.Up(labtest.Name("rfb"), topology.Seed(), binDir)
 		conf := func(name string) string {
-			b, err := os.ReadFile("../../shared/cases/reliability/" + name)
+			b, err := os.ReadFile("testdata/reliability/" + name) // the fault finders' reliability cases
 			Expect(err).NotTo(HaveOccurred())
 			c := strings.Replace(string(b), "27abd4a63a9f1a7641d85dc4c76606c2", pageDigest("rs1"), 1)
 			return strings.Replace(c, "d4eab0097f70e7862e71fdb46bcf4287", pageDigest("rs2"), 1)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/drlb/drlb/daemon/api"
+	"github.com/drlb/drlb/internal/testenv"
 	"github.com/drlb/drlb/topology"
 )
 
@@ -68,7 +69,7 @@ func BenchmarkVRRPSoak(b *testing.B) {
 		b.Run(impl, func(b *testing.B) {
 			if impl == "keepalived" {
 				if _, err := exec.LookPath("/usr/sbin/keepalived"); err != nil {
-					b.Skip("keepalived is not installed (make deps)")
+					testenv.Unavailable(b, "keepalived is not installed (make deps)")
 				}
 			}
 			var flaps int
