@@ -27,12 +27,7 @@ import (
 // SIGTERM or cancel, with each instance's priority and 0 for the group.
 func TestLabNotifyArgumentsMatchKeepalived(t *testing.T) {
 	l := newLab(t)
-	if _, err := exec.LookPath("keepalived"); err != nil {
-		if testenv.Required() {
-			t.Fatal("keepalived is missing (make deps installs it)")
-		}
-		t.Skip("keepalived not installed")
-	}
+	testenv.Privileged(t, "keepalived")
 	a := l.addHost("a", "172.16.1.2")
 	b := l.addHost("b", "172.16.1.3")
 	dir := t.TempDir()

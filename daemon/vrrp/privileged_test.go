@@ -396,9 +396,7 @@ func startKeepalived(t *testing.T, host *labHost, prio uint8, pass string) *keep
 // startKeepalivedConf starts keepalived with extra lines in its vrrp_instance.
 func startKeepalivedConf(t *testing.T, host *labHost, prio uint8, extra string) *keepalived {
 	t.Helper()
-	if _, err := exec.LookPath("keepalived"); err != nil {
-		t.Skip("keepalived not installed")
-	}
+	testenv.Privileged(t, "keepalived")
 	dir := t.TempDir()
 	text := fmt.Sprintf(`global_defs {
   router_id %s
@@ -422,9 +420,7 @@ vrrp_instance VI_1 {
 // namespace (files in dir) and stops it in t.Cleanup.
 func runKeepalived(t *testing.T, host *labHost, dir, text string) *keepalived {
 	t.Helper()
-	if _, err := exec.LookPath("keepalived"); err != nil {
-		t.Skip("keepalived not installed")
-	}
+	testenv.Privileged(t, "keepalived")
 	conf := filepath.Join(dir, "keepalived.conf")
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
