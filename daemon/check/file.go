@@ -2,48 +2,25 @@ package check
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/drlb/drlb/internal/trackfile"
 )
 
-// ReadTrackFile reads the number a track_file holds, as keepalived does:
-// leading blanks skipped, an optional sign, decimal digits; anything after
-// is ignored, and an empty file or one with no number reads as 0.
+// ReadTrackFile reads the number a track_file holds, as keepalived does
+// (trackfile.Parse).
 func ReadTrackFile(path string) (int64, error) {
-	b, err := os.ReadFile(path)
+	v, err := trackfile.Read(path)
 	if err != nil {
 		return 0, fmt.Errorf("read track file: %w", err)
 	}
-	return ParseTrackValue(string(b)), nil
+	return v, nil
 }
 
-// ParseTrackValue is the number at the start of s (0 if there is none),
-// saturated to the int32 range keepalived reads.
-func ParseTrackValue(s string) int64 {
-	s = strings.TrimLeft(s, " \t\r\n")
-	end := 0
-	if end < len(s) && (s[end] == '-' || s[end] == '+') {
-		end++
-	}
-	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
-		end++
-	}
-	v, err := strconv.ParseInt(s[:end], 10, 64)
-	if err != nil {
-		if errors.Is(err, strconv.ErrRange) {
-			if s[0] == '-' {
-				return -1 << 31
-			}
-			return 1<<31 - 1
-		}
-		return 0
-	}
-	return max(min(v, 1<<31-1), -1<<31)
-}
+// ParseTrackValue is trackfile.Parse: the number at the start of s (0 if
+// there is none), saturated to the int32 range keepalived reads.
+func ParseTrackValue(s string) int64 { return trackfile.Parse(s) }
 
 // FileVerdict is what a value read from a FILE_CHECK's file means.
 // keepalived.conf(5): with weight 0 a non-zero value fails (reverse: a zero

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/mdlayher/ndp"
@@ -61,7 +60,7 @@ func DialNA(ifname string) (*NASender, error) {
 // net.ipv6.conf.IF.forwarding sysctl, read in the calling thread's
 // namespace); an unreadable sysctl counts as no.
 func forwardsIPv6(ifname string) bool {
-	b, err := os.ReadFile(filepath.Join("/proc/sys/net/ipv6/conf", ifname, "forwarding"))
+	b, err := os.ReadFile(sysctlPath("ipv6", ifname, "forwarding"))
 	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 

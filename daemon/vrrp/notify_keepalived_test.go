@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,12 +26,7 @@ import (
 // SIGTERM or cancel, with each instance's priority and 0 for the group.
 func TestLabNotifyArgumentsMatchKeepalived(t *testing.T) {
 	l := newLab(t)
-	if _, err := exec.LookPath("keepalived"); err != nil {
-		if testenv.Required() {
-			t.Fatal("keepalived is missing (make deps installs it)")
-		}
-		t.Skip("keepalived not installed")
-	}
+	testenv.Privileged(t, "keepalived")
 	a := l.addHost("a", "172.16.1.2")
 	b := l.addHost("b", "172.16.1.3")
 	dir := t.TempDir()
@@ -46,8 +40,7 @@ func TestLabNotifyArgumentsMatchKeepalived(t *testing.T) {
 		return strings.Split(strings.TrimSpace(string(data)), "\n")
 	}
 
-	conf := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`global_defs {
+	k := runKeepalived(t, b, dir, fmt.Sprintf(`global_defs {
   router_id b
   script_user root
 }
@@ -80,23 +73,7 @@ vrrp_instance VI_2 {
     172.16.1.54/24
   }
 }
-`, script)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	k := &keepalived{out: &lockedBuffer{}, done: make(chan struct{})}
-	k.cmd = exec.Command("ip", "netns", "exec", b.name, "keepalived", "-n", "-l", "-D", "-P", "-f", conf,
-		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
-	k.cmd.Stdout, k.cmd.Stderr = k.out, k.out
-	if err := k.cmd.Start(); err != nil {
-		t.Fatalf("start keepalived: %v", err)
-	}
-	go func() { _ = k.cmd.Wait(); close(k.done) }()
-	t.Cleanup(func() {
-		k.stop(t, syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("keepalived output:\n%s", k.out.String())
-		}
-	})
+`, script))
 
 	ic := InstanceConfig{Name: "VI_1", Interface: "eth1", VRID: 51, Version: Version2, Priority: 150, WantMaster: true,
 		AdvertInterval: time.Second, SourceIP: a.ip, VIPs: []VIP{{Prefix: netip.MustParsePrefix("172.16.1.51/24")}},

@@ -37,7 +37,7 @@ func labInstance6(prio uint8, v Version, advert time.Duration) InstanceConfig {
 // linkLocal returns host's link-local address on eth1.
 func (h *labHost) linkLocal(t *testing.T) netip.Addr {
 	t.Helper()
-	for _, a := range h.addrs6(t) {
+	for _, a := range h.addrs(t, netlink.FAMILY_V6) {
 		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.IsLinkLocalUnicast() {
 			return ip
 		}
@@ -46,63 +46,15 @@ func (h *labHost) linkLocal(t *testing.T) netip.Addr {
 	return netip.Addr{}
 }
 
-func (h *labHost) addrs6(t *testing.T) []netlink.Addr {
-	t.Helper()
-	eth1, err := h.h.LinkByName("eth1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := h.h.AddrList(eth1, netlink.FAMILY_V6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addrs
-}
-
 // vip6 returns host's eth1 address vip, nil if absent.
 func (h *labHost) vip6(t *testing.T, vip netip.Prefix) *netlink.Addr {
 	t.Helper()
-	for _, a := range h.addrs6(t) {
+	for _, a := range h.addrs(t, netlink.FAMILY_V6) {
 		if a.IP.Equal(vip.Addr().AsSlice()) {
 			return &a
 		}
 	}
 	return nil
-}
-
-func (h *labHost) hasVIP6(t *testing.T, vip netip.Prefix) bool { return h.vip6(t, vip) != nil }
-
-// neighMAC6 returns the host's neighbour entry for ip, nil if none.
-func (h *labHost) neighMAC6(t *testing.T, ip netip.Addr) net.HardwareAddr {
-	t.Helper()
-	neighs, err := h.h.NeighList(0, netlink.FAMILY_V6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range neighs {
-		if n.IP.Equal(ip.AsSlice()) && n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE|netlink.NUD_PERMANENT) != 0 {
-			return n.HardwareAddr
-		}
-	}
-	return nil
-}
-
-// poke6 sends one UDP datagram from host to ip, which makes the host
-// resolve ip with a neighbour solicitation.
-func (h *labHost) poke6(t *testing.T, ip netip.Addr) {
-	t.Helper()
-	err := InNamespace(h.ns, func() error {
-		conn, err := net.Dial("udp6", netip.AddrPortFrom(ip, 9).String())
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_, err = conn.Write([]byte("ns"))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("poke %v from %s: %v", ip, h.name, err)
-	}
 }
 
 // TestLabIPv6TwoNodes: two drlb nodes elect a master over IPv6 (VRRPv3 to
@@ -125,15 +77,15 @@ func TestLabIPv6TwoNodes(t *testing.T) {
 		t.Fatalf("a's source %v version %v, want %v v3", st.SourceIP, st.Version, aLL)
 	}
 	v := a.vip6(t, labVIP6)
-	if v == nil || b.hasVIP6(t, labVIP6) {
-		t.Fatalf("VIP on a %v, on b %v", v, b.hasVIP6(t, labVIP6))
+	if v == nil || b.hasVIP(t, labVIP6) {
+		t.Fatalf("VIP on a %v, on b %v", v, b.hasVIP(t, labVIP6))
 	}
 	if v.Flags&unix.IFA_F_NODAD == 0 || v.Flags&unix.IFA_F_TENTATIVE != 0 || v.PreferedLft != 0 {
 		t.Fatalf("VIP flags %#x preferred_lft %d: want nodad, not tentative, deprecated", v.Flags, v.PreferedLft)
 	}
-	c.poke6(t, labVIP6.Addr())
+	c.poke(t, labVIP6.Addr())
 	eventually(t, 2*time.Second, "client neighbour entry for the VIP points at a", func() bool {
-		return c.neighMAC6(t, labVIP6.Addr()).String() == a.mac(t).String()
+		return c.neighMAC(t, labVIP6.Addr()).String() == a.mac(t).String()
 	})
 	eventually(t, 2*time.Second, "b heard 3 adverts", func() bool { return nb.status().Counters.AdvertsReceived >= 3 })
 	if d := nb.status().Counters.Drops; len(d) != 0 {
@@ -147,12 +99,12 @@ func TestLabIPv6TwoNodes(t *testing.T) {
 	if took >= MasterDownInterval(Version3, advert, 100) {
 		t.Fatalf("takeover took %v", took)
 	}
-	if a.hasVIP6(t, labVIP6) || !b.hasVIP6(t, labVIP6) {
-		t.Fatalf("after failover VIP on a %v, b %v", a.hasVIP6(t, labVIP6), b.hasVIP6(t, labVIP6))
+	if a.hasVIP(t, labVIP6) || !b.hasVIP(t, labVIP6) {
+		t.Fatalf("after failover VIP on a %v, b %v", a.hasVIP(t, labVIP6), b.hasVIP(t, labVIP6))
 	}
 	// No traffic from the client: only b's unsolicited NA can move its entry.
 	eventually(t, 3*time.Second, "client neighbour entry points at b", func() bool {
-		return c.neighMAC6(t, labVIP6.Addr()).String() == b.mac(t).String()
+		return c.neighMAC(t, labVIP6.Addr()).String() == b.mac(t).String()
 	})
 	// Counted once both bursts are out (the second after GARP.Delay).
 	eventually(t, 3*time.Second, "b counted its neighbour advertisements", func() bool {
@@ -186,7 +138,7 @@ func TestLabIPv6Unicast(t *testing.T) {
 				return na.status().State == StateMaster && nb.status().State == StateBackup && nb.status().MasterIP == aIP
 			})
 			na.stop(t)
-			eventually(t, time.Second, "b master", func() bool { return nb.status().State == StateMaster && b.hasVIP6(t, labVIP6) })
+			eventually(t, time.Second, "b master", func() bool { return nb.status().State == StateMaster && b.hasVIP(t, labVIP6) })
 			if nb.status().Counters.PriorityZeroReceived != 1 {
 				t.Fatalf("b counters %+v", nb.status().Counters)
 			}
@@ -267,7 +219,7 @@ func TestLabIPv6DualStackSyncGroup(t *testing.T) {
 		b4, b6 := states(nb)
 		return a4 == StateMaster && a6 == StateMaster && b4 == StateBackup && b6 == StateBackup
 	})
-	if !a.hasVIP(t, labVIP) || !a.hasVIP6(t, labVIP6) {
+	if !a.hasVIP(t, labVIP) || !a.hasVIP(t, labVIP6) {
 		t.Fatal("a master without both VIPs")
 	}
 	if st := nb.node.Status(); st[0].MasterIP != a.ip || st[1].MasterIP != a.linkLocal(t) {
@@ -277,7 +229,7 @@ func TestLabIPv6DualStackSyncGroup(t *testing.T) {
 	na.stop(t)
 	eventually(t, 2*time.Second, "b master of both", func() bool {
 		b4, b6 := states(nb)
-		return b4 == StateMaster && b6 == StateMaster && b.hasVIP(t, labVIP) && b.hasVIP6(t, labVIP6)
+		return b4 == StateMaster && b6 == StateMaster && b.hasVIP(t, labVIP) && b.hasVIP(t, labVIP6)
 	})
 }
 
@@ -310,7 +262,7 @@ func TestLabIPv6KeepalivedInterop(t *testing.T) {
 	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
 	advert := 100 * time.Millisecond
 	k := runKeepalived(t, a, t.TempDir(), keepalivedConf6(a, 150, "advert_int 0.1"))
-	eventually(t, 8*time.Second, "keepalived master", func() bool { return a.hasVIP6(t, labVIP6) })
+	eventually(t, 8*time.Second, "keepalived master", func() bool { return a.hasVIP(t, labVIP6) })
 	nb := l.runNode(b, labInstance6(100, 0, advert))
 	aLL := a.linkLocal(t)
 	eventually(t, 3*time.Second, "drlb backup of keepalived", func() bool {
@@ -322,7 +274,7 @@ func TestLabIPv6KeepalivedInterop(t *testing.T) {
 	}
 	stopped := time.Now()
 	k.stop(t, syscall.SIGTERM)
-	eventually(t, 3*time.Second, "drlb master", func() bool { return nb.status().State == StateMaster && b.hasVIP6(t, labVIP6) })
+	eventually(t, 3*time.Second, "drlb master", func() bool { return nb.status().State == StateMaster && b.hasVIP(t, labVIP6) })
 	t.Logf("drlb took over %v after keepalived's SIGTERM", time.Since(stopped))
 	if nb.status().Counters.PriorityZeroReceived == 0 {
 		t.Fatal("no priority 0 from keepalived")
@@ -330,11 +282,11 @@ func TestLabIPv6KeepalivedInterop(t *testing.T) {
 	// keepalived (lower priority now) must accept our adverts and stay backup.
 	k2 := runKeepalived(t, a, t.TempDir(), keepalivedConf6(a, 50, "advert_int 0.1"))
 	consistently(t, 2*time.Second, "drlb stays the only master", func() bool {
-		return !a.hasVIP6(t, labVIP6) && nb.status().State == StateMaster
+		return !a.hasVIP(t, labVIP6) && nb.status().State == StateMaster
 	})
 	// drlb stops: keepalived takes over (it accepted our priority 0).
 	nb.stop(t)
-	eventually(t, 3*time.Second, "keepalived master after drlb stopped", func() bool { return a.hasVIP6(t, labVIP6) })
+	eventually(t, 3*time.Second, "keepalived master after drlb stopped", func() bool { return a.hasVIP(t, labVIP6) })
 	k2.stop(t, syscall.SIGTERM)
 }
 
@@ -434,7 +386,7 @@ func TestLabIPv6KeepalivedV2(t *testing.T) {
 	a := l.addHost("a", "172.16.1.2", "fd00:172:16:1::2")
 	b := l.addHost("b", "172.16.1.3", "fd00:172:16:1::3")
 	k := runKeepalived(t, a, t.TempDir(), keepalivedConf6(a, 150, "version 2\n  advert_int 1"))
-	eventually(t, 8*time.Second, "keepalived master", func() bool { return a.hasVIP6(t, labVIP6) })
+	eventually(t, 8*time.Second, "keepalived master", func() bool { return a.hasVIP(t, labVIP6) })
 	nb := l.runNode(b, labInstance6(100, Version2, time.Second))
 	aLL := a.linkLocal(t)
 	eventually(t, 4*time.Second, "drlb backup of keepalived", func() bool {
@@ -445,10 +397,10 @@ func TestLabIPv6KeepalivedV2(t *testing.T) {
 		t.Fatalf("drlb dropped keepalived's v2 IPv6 adverts: %v", d)
 	}
 	k.stop(t, syscall.SIGTERM)
-	eventually(t, 3*time.Second, "drlb master", func() bool { return nb.status().State == StateMaster && b.hasVIP6(t, labVIP6) })
+	eventually(t, 3*time.Second, "drlb master", func() bool { return nb.status().State == StateMaster && b.hasVIP(t, labVIP6) })
 	// keepalived with a lower priority accepts our v2 adverts and stays backup.
 	runKeepalived(t, a, t.TempDir(), keepalivedConf6(a, 50, "version 2\n  advert_int 1"))
 	consistently(t, 5*time.Second, "drlb stays the only master", func() bool {
-		return !a.hasVIP6(t, labVIP6) && nb.status().State == StateMaster
+		return !a.hasVIP(t, labVIP6) && nb.status().State == StateMaster
 	})
 }

@@ -163,18 +163,32 @@ func (l *lab) addHost(suffix, ip string, ip6 ...string) *labHost {
 	return host
 }
 
-// hasVIP reports whether host has vip on eth1.
-func (h *labHost) hasVIP(t *testing.T, vip netip.Prefix) bool {
+// family is ip's netlink address family.
+func family(ip netip.Addr) int {
+	if ip.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
+
+// addrs returns host's eth1 addresses of the family.
+func (h *labHost) addrs(t *testing.T, family int) []netlink.Addr {
 	t.Helper()
 	eth1, err := h.h.LinkByName("eth1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addrs, err := h.h.AddrList(eth1, netlink.FAMILY_V4)
+	addrs, err := h.h.AddrList(eth1, family)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range addrs {
+	return addrs
+}
+
+// hasVIP reports whether host has vip (IPv4 or IPv6) on eth1.
+func (h *labHost) hasVIP(t *testing.T, vip netip.Prefix) bool {
+	t.Helper()
+	for _, a := range h.addrs(t, family(vip.Addr())) {
 		if a.IP.Equal(vip.Addr().AsSlice()) {
 			return true
 		}
@@ -191,10 +205,10 @@ func (h *labHost) mac(t testing.TB) net.HardwareAddr {
 	return eth1.Attrs().HardwareAddr
 }
 
-// neighMAC returns the host's ARP entry for ip, nil if none.
+// neighMAC returns the host's ARP or neighbour entry for ip, nil if none.
 func (h *labHost) neighMAC(t *testing.T, ip netip.Addr) net.HardwareAddr {
 	t.Helper()
-	neighs, err := h.h.NeighList(0, netlink.FAMILY_V4)
+	neighs, err := h.h.NeighList(0, family(ip))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,11 +221,15 @@ func (h *labHost) neighMAC(t *testing.T, ip netip.Addr) net.HardwareAddr {
 }
 
 // poke sends one UDP datagram from host to ip (discard port), which makes
-// the host resolve ip with ARP.
+// the host resolve ip with ARP or a neighbour solicitation.
 func (h *labHost) poke(t *testing.T, ip netip.Addr) {
 	t.Helper()
 	err := InNamespace(h.ns, func() error {
-		conn, err := net.Dial("udp4", netip.AddrPortFrom(ip, 9).String())
+		network := "udp4"
+		if ip.Is6() {
+			network = "udp6"
+		}
+		conn, err := net.Dial(network, netip.AddrPortFrom(ip, 9).String())
 		if err != nil {
 			return err
 		}
@@ -378,9 +396,7 @@ func startKeepalived(t *testing.T, host *labHost, prio uint8, pass string) *keep
 // startKeepalivedConf starts keepalived with extra lines in its vrrp_instance.
 func startKeepalivedConf(t *testing.T, host *labHost, prio uint8, extra string) *keepalived {
 	t.Helper()
-	if _, err := exec.LookPath("keepalived"); err != nil {
-		t.Skip("keepalived not installed")
-	}
+	testenv.Privileged(t, "keepalived")
 	dir := t.TempDir()
 	text := fmt.Sprintf(`global_defs {
   router_id %s
@@ -404,9 +420,7 @@ vrrp_instance VI_1 {
 // namespace (files in dir) and stops it in t.Cleanup.
 func runKeepalived(t *testing.T, host *labHost, dir, text string) *keepalived {
 	t.Helper()
-	if _, err := exec.LookPath("keepalived"); err != nil {
-		t.Skip("keepalived not installed")
-	}
+	testenv.Privileged(t, "keepalived")
 	conf := filepath.Join(dir, "keepalived.conf")
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

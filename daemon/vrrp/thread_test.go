@@ -215,13 +215,7 @@ func BenchmarkAdvertLatenessStorm(b *testing.B) {
 			ic.AdvertInterval = 10 * time.Millisecond
 			cfg := Config{Instances: []InstanceConfig{ic}, Thread: ThreadConfig{RTPriority: DefaultRTPriority, RLimitRTTime: DefaultRLimitRTTime}}
 			tn := startNode(b, h, cfg)
-			deadline := time.Now().Add(2 * time.Second)
-			for tn.state(0) != StateMaster {
-				if time.Now().After(deadline) {
-					b.Fatal("no MASTER")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			eventually(b, 2*time.Second, "MASTER", func() bool { return tn.state(0) == StateMaster })
 			var sent, late uint64
 			var worst time.Duration
 			for b.Loop() {

@@ -88,26 +88,9 @@ func LateThreshold(advertInterval time.Duration) time.Duration {
 
 // TimingWarnInterval is how often each kind of timing warning (late advert,
 // late timer, false master-down) is logged per instance; the ones in
-// between are counted and reported with the next.
-const TimingWarnInterval = 10 * time.Second
-
-// rateLimit lets one warning through per TimingWarnInterval.
-type rateLimit struct {
-	last       time.Time
-	suppressed uint64
-}
-
-// allow reports whether a warning may be logged at now and, if so, how
-// many were held back since the previous one.
-func (r *rateLimit) allow(now time.Time) (bool, uint64) {
-	if !r.last.IsZero() && now.Sub(r.last) < TimingWarnInterval {
-		r.suppressed++
-		return false, 0
-	}
-	n := r.suppressed
-	r.last, r.suppressed = now, 0
-	return true, n
-}
+// between are counted and reported with the next. It is WarnInterval: the
+// timing warnings use the same warnLimiter as the drop warnings.
+const TimingWarnInterval = WarnInterval
 
 // timingState is an instance's timing bookkeeping (loop only).
 type timingState struct {
@@ -121,7 +104,7 @@ type timingState struct {
 	downFrom [16]byte
 	downGap  time.Duration
 	// warnings, one limiter per kind.
-	lateSend, lateTimer, falseDown rateLimit
+	lateSend, lateTimer, falseDown warnLimiter
 }
 
 // sent records an advert sent due at due, at now; it returns a warning

@@ -2,13 +2,12 @@ package vrrp
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/drlb/drlb/internal/trackfile"
 )
 
 // runTrackScript runs a vrrp_script every Interval and reports status
@@ -134,32 +133,14 @@ func FileTrackEffect(weight int, reverse bool, value int64) (delta int, fault bo
 	return int(d), false
 }
 
-// ReadTrackFile reads the number in a tracked file as keepalived does:
-// leading blanks, an optional sign and decimal digits; no number reads as 0.
+// ReadTrackFile reads the number in a tracked file as keepalived does
+// (trackfile.Parse): no number reads as 0.
 func ReadTrackFile(path string) (int64, error) {
-	b, err := os.ReadFile(path)
+	v, err := trackfile.Read(path)
 	if err != nil {
 		return 0, fmt.Errorf("vrrp: read track file: %w", err)
 	}
-	s := strings.TrimLeft(string(b), " \t\r\n")
-	end := 0
-	if end < len(s) && (s[end] == '-' || s[end] == '+') {
-		end++
-	}
-	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
-		end++
-	}
-	v, err := strconv.ParseInt(s[:end], 10, 64)
-	if err != nil {
-		if errors.Is(err, strconv.ErrRange) {
-			if s[0] == '-' {
-				return math.MinInt32, nil
-			}
-			return math.MaxInt32, nil
-		}
-		return 0, nil
-	}
-	return max(min(v, math.MaxInt32), math.MinInt32), nil
+	return v, nil
 }
 
 // InitTrackFile is init_file: it writes value to path when the file does

@@ -68,65 +68,89 @@ func ListenIPv4(cfg TransportConfig) (*IPv4Conn, error) {
 	if !cfg.Source.Is4() {
 		return nil, fmt.Errorf("vrrp: listen on %s: source %v is not IPv4", cfg.Interface, cfg.Source)
 	}
-	ifi, err := net.InterfaceByName(cfg.Interface)
-	if err != nil {
-		return nil, fmt.Errorf("vrrp: listen on %s: %w", cfg.Interface, err)
-	}
 	bind := "0.0.0.0"
 	if cfg.Unicast {
 		bind = cfg.Source.String()
 	}
-	c, err := net.ListenPacket(fmt.Sprintf("ip4:%d", IPProtocol), bind)
+	var pc *ipv4.PacketConn
+	c, ifi, err := listenRaw(cfg, "ip4", bind, "", MulticastIPv4, func(c *net.IPConn, ifi *net.Interface) ([]sockStep, joinFunc) {
+		pc = ipv4.NewPacketConn(c)
+		return []sockStep{
+			{"control messages", func() error {
+				return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
+			}},
+			{"TOS", func() error { return pc.SetTOS(TOS) }},
+			{"TTL", func() error { return pc.SetTTL(RequiredTTL) }},
+			{"multicast TTL", func() error { return pc.SetMulticastTTL(RequiredTTL) }},
+			{"multicast interface", func() error { return pc.SetMulticastInterface(ifi) }},
+			{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
+		}, pc.JoinGroup
+	})
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: open raw socket on %s: %w", cfg.Interface, err)
+		return nil, err
 	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		_ = c.Close() // set-up failed: its error is the one returned
+		return nil, fmt.Errorf("vrrp: socket on %s: %w", cfg.Interface, err)
+	}
+	conn := &IPv4Conn{pc: pc, ifi: ifi, source: cfg.Source, rc: rc,
+		oob: (&ipv4.ControlMessage{Src: cfg.Source.AsSlice(), IfIndex: ifi.Index}).Marshal()}
+	conn.writeFn = conn.sendmsg
+	return conn, nil
+}
+
+// sockStep is one socket option ListenIPv4 or ListenIPv6 sets.
+type sockStep struct {
+	what string
+	fn   func() error
+}
+
+// joinFunc joins a multicast group on an interface (ipv4.PacketConn's
+// and ipv6.PacketConn's JoinGroup).
+type joinFunc func(ifi *net.Interface, group net.Addr) error
+
+// listenRaw is what ListenIPv4 and ListenIPv6 share: it opens a raw
+// protocol-112 socket on network ("ip4" or "ip6") bound to bind and to
+// cfg.Interface, sets the options setup returns and, in multicast mode,
+// joins cfg.Group (group when unset) with setup's join. label ("" or
+// "IPv6 ") names the socket in errors. On an error the socket is closed.
+func listenRaw(cfg TransportConfig, network, bind, label string, group netip.Addr,
+	setup func(c *net.IPConn, ifi *net.Interface) ([]sockStep, joinFunc)) (*net.IPConn, *net.Interface, error) {
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vrrp: listen on %s: %w", cfg.Interface, err)
+	}
+	pc, err := net.ListenPacket(fmt.Sprintf("%s:%d", network, IPProtocol), bind)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vrrp: open raw %ssocket on %s: %w", label, cfg.Interface, err)
+	}
+	c := pc.(*net.IPConn)
 	ok := false
 	defer func() {
 		if !ok {
 			_ = c.Close() // set-up failed: its error is the one returned
 		}
 	}()
-	if err := bindToDevice(c.(*net.IPConn), cfg.Interface); err != nil {
-		return nil, err
+	if err := bindToDevice(c, cfg.Interface); err != nil {
+		return nil, nil, err
 	}
-	pc := ipv4.NewPacketConn(c)
-	steps := []struct {
-		what string
-		fn   func() error
-	}{
-		{"control messages", func() error {
-			return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
-		}},
-		{"TOS", func() error { return pc.SetTOS(TOS) }},
-		{"TTL", func() error { return pc.SetTTL(RequiredTTL) }},
-		{"multicast TTL", func() error { return pc.SetMulticastTTL(RequiredTTL) }},
-		{"multicast interface", func() error { return pc.SetMulticastInterface(ifi) }},
-		{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
-	}
+	steps, join := setup(c, ifi)
 	if !cfg.Unicast {
-		group := cfg.Group
-		if !group.IsValid() {
-			group = MulticastIPv4
+		if cfg.Group.IsValid() {
+			group = cfg.Group
 		}
-		steps = append(steps, struct {
-			what string
-			fn   func() error
-		}{"join " + group.String(), func() error { return pc.JoinGroup(ifi, &net.IPAddr{IP: group.AsSlice()}) }})
+		steps = append(steps, sockStep{"join " + group.String(), func() error {
+			return join(ifi, &net.IPAddr{IP: group.AsSlice()})
+		}})
 	}
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
-			return nil, fmt.Errorf("vrrp: socket on %s: set %s: %w", cfg.Interface, s.what, err)
+			return nil, nil, fmt.Errorf("vrrp: %ssocket on %s: set %s: %w", label, cfg.Interface, s.what, err)
 		}
 	}
-	rc, err := c.(*net.IPConn).SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("vrrp: socket on %s: %w", cfg.Interface, err)
-	}
 	ok = true
-	conn := &IPv4Conn{pc: pc, ifi: ifi, source: cfg.Source, rc: rc,
-		oob: (&ipv4.ControlMessage{Src: cfg.Source.AsSlice(), IfIndex: ifi.Index}).Marshal()}
-	conn.writeFn = conn.sendmsg
-	return conn, nil
+	return c, ifi, nil
 }
 
 // bindToDevice restricts the socket to one interface, so that an instance

@@ -38,57 +38,27 @@ func ListenIPv6(cfg TransportConfig) (*IPv6Conn, error) {
 	if !cfg.Source.Is6() || cfg.Source.Is4In6() {
 		return nil, fmt.Errorf("vrrp: listen on %s: source %v is not IPv6", cfg.Interface, cfg.Source)
 	}
-	ifi, err := net.InterfaceByName(cfg.Interface)
-	if err != nil {
-		return nil, fmt.Errorf("vrrp: listen on %s: %w", cfg.Interface, err)
-	}
 	bind := "::"
 	if cfg.Unicast {
-		bind = zoned(cfg.Source, ifi.Name).String()
+		bind = zoned(cfg.Source, cfg.Interface).String()
 	}
-	c, err := net.ListenPacket(fmt.Sprintf("ip6:%d", IPProtocol), bind)
+	var pc *ipv6.PacketConn
+	_, ifi, err := listenRaw(cfg, "ip6", bind, "IPv6 ", MulticastIPv6, func(c *net.IPConn, ifi *net.Interface) ([]sockStep, joinFunc) {
+		pc = ipv6.NewPacketConn(c)
+		return []sockStep{
+			{"control messages", func() error {
+				return pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
+			}},
+			{"traffic class", func() error { return pc.SetTrafficClass(TrafficClass) }},
+			{"hop limit", func() error { return pc.SetHopLimit(RequiredTTL) }},
+			{"multicast hop limit", func() error { return pc.SetMulticastHopLimit(RequiredTTL) }},
+			{"multicast interface", func() error { return pc.SetMulticastInterface(ifi) }},
+			{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
+		}, pc.JoinGroup
+	})
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: open raw IPv6 socket on %s: %w", cfg.Interface, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = c.Close() // set-up failed: its error is the one returned
-		}
-	}()
-	if err := bindToDevice(c.(*net.IPConn), cfg.Interface); err != nil {
 		return nil, err
 	}
-	pc := ipv6.NewPacketConn(c)
-	steps := []struct {
-		what string
-		fn   func() error
-	}{
-		{"control messages", func() error {
-			return pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
-		}},
-		{"traffic class", func() error { return pc.SetTrafficClass(TrafficClass) }},
-		{"hop limit", func() error { return pc.SetHopLimit(RequiredTTL) }},
-		{"multicast hop limit", func() error { return pc.SetMulticastHopLimit(RequiredTTL) }},
-		{"multicast interface", func() error { return pc.SetMulticastInterface(ifi) }},
-		{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
-	}
-	if !cfg.Unicast {
-		group := cfg.Group
-		if !group.IsValid() {
-			group = MulticastIPv6
-		}
-		steps = append(steps, struct {
-			what string
-			fn   func() error
-		}{"join " + group.String(), func() error { return pc.JoinGroup(ifi, &net.IPAddr{IP: group.AsSlice()}) }})
-	}
-	for _, s := range steps {
-		if err := s.fn(); err != nil {
-			return nil, fmt.Errorf("vrrp: IPv6 socket on %s: set %s: %w", cfg.Interface, s.what, err)
-		}
-	}
-	ok = true
 	return &IPv6Conn{pc: pc, ifi: ifi, source: cfg.Source}, nil
 }
 
