@@ -57,6 +57,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Reload delivers reload requests (SIGHUP).
 	Reload <-chan struct{}
+	// Dump delivers keepalived's dump requests (SIGUSR1, SIGUSR2,
+	// SIGRTMIN+2): see DumpKind. Nil: none.
+	Dump <-chan DumpKind
 	// Ready, if set, is called once the daemon serves (sd_notify READY=1).
 	Ready func()
 }
@@ -282,6 +285,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	d.runCtx = ctx
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
+	applyUmask(d.st.cfg)
+	d.runStartupScript(ctx)
+	defer d.runShutdownScript(ctx)
 	// The loop has not started: this goroutine owns d.st until it does.
 	if err := d.startDataplane(ctx, &d.st.comp, d.st.cfg); err != nil {
 		_ = ctrl.Close()
@@ -306,6 +312,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.st.host = lookupHostFacts(d.st.cfg)
+	d.rsInitNotifies(ctx)
 
 	// A stop (ctx ends) first drains BGP with everything still running,
 	// then stops the loop and the servers.
@@ -325,6 +332,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return serveUntil(gctx, ctrl) })
 	g.Go(func() error { return serveUntil(gctx, metricsSrv) })
 	g.Go(func() error { return d.loop(gctx) })
+	g.Go(func() error { d.serveDumps(gctx); return nil })
 	d.publish(api.Event{Kind: api.EventDaemon, Detail: "started"})
 	if d.opts.Ready != nil {
 		d.opts.Ready()
@@ -356,6 +364,9 @@ type components struct {
 	schedRun   *runner
 	// hk holds what lvs_flush, lvs_timeouts, lvs_sync_daemon started.
 	hk *housekeeping
+	// vrrpNetlink is vrrp_netlink_cmd_rcv_bufs and
+	// vrrp_netlink_monitor_rcv_bufs for the next VRRP node started.
+	vrrpNetlink [2]config.RcvBuf
 }
 
 // startDataplane opens the data plane when cfg has virtual servers and
@@ -441,6 +452,7 @@ func (s *serialDataplane) Close() error {
 // wait for their probes): the loop runs it as an effect, never itself.
 func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *components, start map[check.Target]bool) (checkChange string, err error) {
 	c.vrrpChange = nil
+	c.vrrpNetlink = [2]config.RcvBuf{cfg.Global.Housekeeping.VRRPNetlinkCmd, cfg.Global.Housekeeping.VRRPNetlinkMonitor}
 	if !d.opts.CheckOnly {
 		if err := InitTrackFiles(cfg); err != nil {
 			d.log.Warn("Cannot initialise a track_file", "err", err)
@@ -524,6 +536,8 @@ func (d *Daemon) updateVRRP(ctx context.Context, c *components, run, compare vrr
 func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vrrp.Config) error {
 	d.stopVRRP(c)
 	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked,
+		NetlinkCmdRcvBuf: c.vrrpNetlink[0].Size, NetlinkCmdRcvBufForce: c.vrrpNetlink[0].Force,
+		NetlinkMonitorRcvBuf: c.vrrpNetlink[1].Size, NetlinkMonitorRcvBufForce: c.vrrpNetlink[1].Force,
 		OnNotify: func(kind, name string, state vrrp.State, prio uint8) {
 			d.notifier.Load().vrrpNotify(kind, name, state, prio)
 		}})

@@ -31,12 +31,14 @@ type notifier struct {
 	cancel           context.CancelFunc
 	wg               sync.WaitGroup
 	reportedFIFOFull sync.Once
+	// noEmailFaults is no_email_faults: no mail for a FAULT state.
+	noEmailFaults bool
 }
 
 // notifySettings is what a notifier is built from; a reload that keeps it
 // keeps the notifier (and its FIFOs and readers).
 func notifySettings(c *config.Config) string {
-	return fmt.Sprintf("%+v|%s", c.Global.Notify, c.Global.RouterID)
+	return fmt.Sprintf("%+v|%s|%v", c.Global.Notify, c.Global.RouterID, c.Global.Housekeeping.NoEmailFaults)
 }
 
 // startNotifier opens cfg's FIFOs (creating them as keepalived does),
@@ -52,7 +54,8 @@ func startNotifier(ctx context.Context, cfg *config.Config, log *slog.Logger, ru
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	n := &notifier{log: log, defs: nd, routerID: routerID(cfg), cancel: cancel, vrrpAlert: map[string]bool{}}
+	n := &notifier{log: log, defs: nd, routerID: routerID(cfg), cancel: cancel, vrrpAlert: map[string]bool{},
+		noEmailFaults: cfg.Global.Housekeeping.NoEmailFaults}
 	for _, f := range []struct {
 		conf config.FIFOConf
 		dst  **notify.FIFO
@@ -159,7 +162,7 @@ func (n *notifier) vrrpNotify(kind, name string, state vrrp.State, priority uint
 		line = notify.GroupLine(name, st)
 	}
 	n.write(line, n.all, n.vrrp)
-	if n.outbox != nil && n.vrrpAlert[name] && state != vrrp.StateStopped {
+	if n.outbox != nil && n.vrrpAlert[name] && state != vrrp.StateStopped && (state != vrrp.StateFault || !n.noEmailFaults) {
 		subject, body := notify.InstanceMail(n.routerID, name, st)
 		if kind == "GROUP" {
 			subject, body = notify.GroupMail(n.routerID, name, st)
@@ -249,4 +252,46 @@ func (d *Daemon) reloadNotifier() {
 	d.st.notifyKey = key
 	old := d.notifier.Swap(startNotifier(d.runCtx, d.st.cfg, d.log, d.runFIFOScript))
 	d.scripts.Go(old.close)
+}
+
+// writeVRRPStates writes every instance's INSTANCE line and every sync
+// group's GROUP line to the FIFOs (no mail), as keepalived does after a
+// reload with fifo_write_vrrp_states_on_reload for what did not change
+// state (what changed gets its lines from the transition). A group's
+// state is its members' (they move together); FAULT when one is in FAULT.
+func (n *notifier) writeVRRPStates(cfg *config.Config, states []vrrp.InstanceStatus) {
+	if n == nil {
+		return
+	}
+	byName := make(map[string]vrrp.InstanceStatus, len(states))
+	for _, s := range states {
+		byName[s.Name] = s
+		n.write(notify.InstanceLine(s.Name, s.State.String(), int(s.EffectivePriority)), n.all, n.vrrp)
+	}
+	for _, g := range cfg.SyncGroups {
+		var st vrrp.State
+		found := false
+		for _, m := range g.Group {
+			s, ok := byName[m]
+			if !ok {
+				continue
+			}
+			if !found || s.State == vrrp.StateFault {
+				st = s.State
+			}
+			found = true
+		}
+		if found {
+			n.write(notify.GroupLine(g.Name, st.String()), n.all, n.vrrp)
+		}
+	}
+}
+
+// rsInit writes rs_init_notifies' RS UP line for rs of vs (no mail, as
+// keepalived's do_rs_notifies).
+func (n *notifier) rsInit(vs *config.VirtualServer, rs *config.RealServer) {
+	if n == nil {
+		return
+	}
+	n.write(notify.RSLine(notify.Real(rs.Address, rs.Port, string(vs.Protocol)), serviceOf(vs), true), n.all, n.lvs)
 }

@@ -631,6 +631,13 @@ func (d *Daemon) finishReload(ctx context.Context, ok bool) {
 	} else if r.req.signal {
 		d.log.Error("Reload refused: the running configuration stays", "problems", len(r.res.Diagnostics))
 	}
+	if ok {
+		applyUmask(d.st.cfg)
+		if node := d.st.comp.node; node != nil && d.st.cfg.Global.Housekeeping.FIFOWriteVRRPStatesOnReload {
+			d.notifier.Load().writeVRRPStates(d.st.cfg, node.Status())
+		}
+	}
+	d.writeReloadCheckLog(r.res)
 	r.restoreGC()
 	r.req.reply <- r.res
 	d.st.reload = nil

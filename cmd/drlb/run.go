@@ -34,7 +34,10 @@ func newRunCmd() *cobra.Command {
 The default configuration is /etc/keepalived/keepalived.conf; when it does not exist,
 /etc/drlb/keepalived.conf is used. SIGHUP reloads the file, SIGTERM stops cleanly
 (priority-0 adverts, VIPs removed, forwarding table flushed unless
---keep-dataplane).
+--keep-dataplane). As keepalived, SIGUSR1 writes the state to /tmp/keepalived.data,
+SIGUSR2 the VRRP counters to /tmp/keepalived.stats and SIGRTMIN+2 the VRRP
+instances to /tmp/keepalived.json (global_defs state_file_location,
+stats_file_location, json_file_location, data_use_instance, json_version).
 
 keepalived's short options work as in keepalived: -f, -P, -C, -t, -i, and -n, -l, -D
 (accepted; drlb always stays in the foreground and logs to stderr).`,
@@ -102,6 +105,7 @@ func (o runOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	dump := dumpSignals(ctx)
 	go func() {
 		for {
 			select {
@@ -118,7 +122,7 @@ func (o runOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 	err := daemon.Run(ctx, daemon.Options{
 		ConfigFile: o.file, ConfigID: o.configID, RunDir: api.RunDir(o.runDir), Dataplane: o.plane,
 		VRRPOnly: o.vrrpOnly, CheckOnly: o.checkOnly, MetricsAddr: o.metrics, KeepDataplane: o.keep,
-		Version: version, Logger: log, Reload: reload,
+		Version: version, Logger: log, Reload: reload, Dump: dump,
 		Ready: func() { sdNotify("READY=1") },
 	})
 	if err != nil {
@@ -140,4 +144,32 @@ func sdNotify(state string) {
 	}
 	defer func() { _ = conn.Close() }()
 	_, _ = conn.Write([]byte(state))
+}
+
+// sigRTMin2 is glibc's SIGRTMIN+2 (glibc keeps the kernel's first two
+// real-time signals for itself: SIGRTMIN is 34), keepalived's JSON signal.
+const sigRTMin2 = syscall.Signal(36)
+
+// dumpSignals turns keepalived's dump signals into daemon.DumpKind
+// requests until ctx ends: SIGUSR1 data, SIGUSR2 stats, SIGRTMIN+2 JSON.
+func dumpSignals(ctx context.Context) <-chan daemon.DumpKind {
+	sig := make(chan os.Signal, 3)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2, sigRTMin2)
+	out := make(chan daemon.DumpKind, 3)
+	go func() {
+		defer signal.Stop(sig)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-sig:
+				kind := map[os.Signal]daemon.DumpKind{syscall.SIGUSR1: daemon.DumpData, syscall.SIGUSR2: daemon.DumpStats, sigRTMin2: daemon.DumpJSON}[s]
+				select {
+				case out <- kind:
+				default: // a dump of each kind is already waiting
+				}
+			}
+		}
+	}()
+	return out
 }

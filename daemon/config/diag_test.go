@@ -165,7 +165,7 @@ func TestDiagnostics(t *testing.T) {
 		{"digest not hex", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "digest zcec999b7ece0cc82e62145eb832731f", "}", "}", "}"), Options{}, []want{"5:8: error: digest \"zcec999b7ece0cc82e62145eb832731f\" is not an MD5 digest"}},
 		{"bad status", vsrv("real_server 10.0.0.2 80 {", "HTTP_GET {", "url {", "status_code 299-200", "}", "}", "}"), Options{}, []want{"5:13: error: status_code \"299-200\""}},
 		{"url keyword in TCP_CHECK", vsrv("real_server 10.0.0.2 80 {", "TCP_CHECK {", "url {", "}", "}", "}"), Options{}, []want{"4:1: warning: unknown keyword \"url\" in TCP_CHECK"}},
-		{"checker unsupported", vsrv("real_server 10.0.0.2 80 {", "MISC_CHECK {", "misc_path /bin/true", "misc_user nobody", "}", "}"), Options{}, []want{"5:1: warning: misc_user in MISC_CHECK is not supported yet"}},
+		{"checker deprecated", vsrv("real_server 10.0.0.2 80 {", "MISC_CHECK {", "misc_path /bin/true", "misc_user nobody", "}", "}"), Options{}, []want{"5:1: warning: misc_user is deprecated (keepalived 2 reads only user): read as user"}},
 		{"real server unsupported checker", vsrv("real_server 10.0.0.2 80 {", "BFD_CHECK {", "}", "}"), Options{}, []want{"3:1: warning: BFD_CHECK in real_server is not supported yet", "3:1: error: real_server 10.0.0.2: its only health checker BFD_CHECK is not supported yet"}},
 		// What the daemon refuses at start-up, located (one validation path).
 		{"auth AH", inst("authentication {", "auth_type AH", "auth_pass 1111", "}"), Options{}, []want{"3:11: error: auth_type AH is not supported yet (vrrp_instance VI)"}},

@@ -508,7 +508,10 @@ func (p *parser) checker(b *node, rs *RealServer, vs *VirtualServer, parent time
 			if s, ok := p.rest(n); ok && p.command("misc_path", n.args[0], s) {
 				c.MiscPath, miscNode = s, n
 			}
-		case k == "user" && kind == CheckMisc:
+		case (k == "user" || k == "misc_user") && kind == CheckMisc:
+			if k == "misc_user" {
+				p.warnAt(n.key.pos, "misc_user is deprecated (keepalived 2 reads only user): read as user")
+			}
 			if s, ok := p.rest(n); ok {
 				miscUser = s
 			}

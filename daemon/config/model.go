@@ -120,6 +120,9 @@ type GlobalDefs struct {
 	Notify NotifyDefs `json:"notify"`
 	// LVS holds lvs_sync_daemon, lvs_timeouts, lvs_flush, lvs_flush_on_stop.
 	LVS LVSDefs `json:"lvs"`
+	// Housekeeping holds start-up/shutdown scripts, umask, dump files and
+	// other process housekeeping (globals.go).
+	Housekeeping HousekeepingDefs `json:"housekeeping"`
 	// VRRPProcess is vrrp_rt_priority, vrrp_priority, vrrp_cpu_affinity,
 	// vrrp_rlimit_rttime and vrrp_no_swap (nil: none given).
 	VRRPProcess *ProcessSched `json:"vrrp_process,omitempty"`

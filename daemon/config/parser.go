@@ -543,6 +543,7 @@ func defaultGlobal() GlobalDefs {
 		VRRPMcastGroup6: netip.MustParseAddr("ff02::12"),
 		Dataplane:       DataplaneAuto,
 		Notify:          NotifyDefs{SMTPTimeout: 30 * time.Second},
+		Housekeeping:    defaultHousekeeping(),
 	}
 }
 
@@ -620,7 +621,7 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			}
 			p.processSched(n, kw, g.CheckerProcess)
 		default:
-			if p.notifyGlobal(n, g) {
+			if p.notifyGlobal(n, g) || p.housekeepingGlobal(n, g) {
 				continue
 			}
 			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" {
@@ -1003,6 +1004,8 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			p.dur(n, 0, time.Hour, &in.PreemptDelay)
 		case "dont_track_primary":
 			p.flag(n, &in.DontTrackPrimary)
+		case "lvs_sync_daemon_interface":
+			p.lvsSyncDaemonInterface(n, name, g)
 		case "track_interface":
 			in.TrackInterfaces = append(in.TrackInterfaces, p.trackInterfaces(n)...)
 		case "smtp_alert":

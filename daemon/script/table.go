@@ -75,12 +75,16 @@ func Prepare(cfg *config.Config, host Host, stats *Stats) (*Table, config.Diagno
 		diags = append(diags, config.Diagnostic{File: pos.File, Line: pos.Line, Col: pos.Col, Severity: config.SeverityWarning, Message: fmt.Sprintf(format, args...)})
 	}
 	security := cfg.Global.EnableScriptSecurity
+	// set_supplementary_groups: every script gets its user's supplementary
+	// groups, as ":GROUP" does for one (keepalived's set_uid_gid).
+	supplementary := cfg.Global.Housekeeping.SetSupplementaryGroups
 	// The default user, resolved once as keepalived does.
 	var defID Identity
 	var defErr error
 	if cfg.Global.ScriptUser != "" {
 		spec, err := ParseUserSpec(cfg.Global.ScriptUser)
 		if err == nil {
+			spec.Supplementary = spec.Supplementary || supplementary
 			defID, err = Resolve(spec, host.Accounts)
 		}
 		if err != nil {
@@ -88,6 +92,9 @@ func Prepare(cfg *config.Config, host Host, stats *Stats) (*Table, config.Diagno
 		}
 	} else {
 		defID, defErr = DefaultIdentity(host.Accounts, host.Self, security)
+		if defErr == nil && supplementary && defID.Name == DefaultUserName {
+			defID, defErr = Resolve(UserSpec{User: DefaultUserName, Supplementary: true}, host.Accounts)
+		}
 		if defErr == nil && defID.UID == host.Self.UID && defID.GID == host.Self.GID && len(cfg.ScriptRefs) > 0 && !security {
 			r := cfg.ScriptRefs[0]
 			warn(r.Pos, "scripts run as %s: no script_user in global_defs and no user %s (keepalived's default); set script_user", defID, DefaultUserName)
@@ -107,6 +114,7 @@ func Prepare(cfg *config.Config, host Host, stats *Stats) (*Table, config.Diagno
 		case ref.User != "":
 			spec, perr := ParseUserSpec(ref.User)
 			if perr == nil {
+				spec.Supplementary = spec.Supplementary || supplementary
 				s.Identity, perr = Resolve(spec, host.Accounts)
 			}
 			if perr != nil {

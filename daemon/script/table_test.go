@@ -2,6 +2,7 @@ package script
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,34 @@ func TestTableRun(t *testing.T) {
 	}
 	if stats.Runs.Load() != 1 || stats.Failures.Load() != 2 {
 		t.Fatalf("stats runs %d failures %d", stats.Runs.Load(), stats.Failures.Load())
+	}
+}
+
+// TestSetSupplementaryGroups: global_defs set_supplementary_groups gives
+// every script its user's supplementary groups (script_user's, a script's
+// own user's, keepalived_script's), as ":GROUP" does for one script;
+// without it a script has none.
+func TestSetSupplementaryGroups(t *testing.T) {
+	host := Host{Sys: baseSys(), Accounts: fakeAccounts{ks: true}, Self: Identity{Name: "root"}}
+	for _, c := range []struct {
+		name, global, user string
+		want               []uint32
+	}{
+		{"off: none", "script_user nobody", "", nil},
+		{"script_user", "script_user nobody\nset_supplementary_groups", "", []uint32{65534, 100}},
+		{"script's own user", "script_user root\nset_supplementary_groups", " nobody", []uint32{65534, 100}},
+		{"keepalived_script", "set_supplementary_groups", "", []uint32{65534, 100}},
+		{"set false", "script_user nobody\nset_supplementary_groups false", "", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tbl, diags := Prepare(parse(t, instance(c.global, "notify_master /etc/ka/ok.sh"+c.user)), host, nil)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			s := tbl.Scripts()[0]
+			if fmt.Sprint(s.Identity.Groups) != fmt.Sprint(c.want) {
+				t.Errorf("groups %v, want %v", s.Identity.Groups, c.want)
+			}
+		})
 	}
 }

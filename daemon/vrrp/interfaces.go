@@ -181,8 +181,10 @@ func (n *Node) subscribe(ctx context.Context, poke func()) error {
 	links := make(chan netlink.LinkUpdate, 16)
 	addrs := make(chan netlink.AddrUpdate, 16)
 	onErr := func(err error) { n.log.Debug("netlink subscription", "err", err) }
-	lo := netlink.LinkSubscribeOptions{ErrorCallback: onErr}
-	ao := netlink.AddrSubscribeOptions{ErrorCallback: onErr}
+	lo := netlink.LinkSubscribeOptions{ErrorCallback: onErr,
+		ReceiveBufferSize: n.opts.NetlinkMonitorRcvBuf, ReceiveBufferForceSize: n.opts.NetlinkMonitorRcvBufForce}
+	ao := netlink.AddrSubscribeOptions{ErrorCallback: onErr,
+		ReceiveBufferSize: n.opts.NetlinkMonitorRcvBuf, ReceiveBufferForceSize: n.opts.NetlinkMonitorRcvBufForce}
 	if n.opts.NetNS > 0 {
 		ns := n.opts.NetNS
 		lo.Namespace, ao.Namespace = &ns, &ns

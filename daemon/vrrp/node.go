@@ -32,6 +32,13 @@ type Options struct {
 	// Netlink is the handle used for addresses and links; nil means Node
 	// opens (and closes) one for NetNS.
 	Netlink *netlink.Handle
+	// NetlinkCmdRcvBuf, when > 0, is the receive buffer in bytes of the
+	// netlink handle Node opens (keepalived's vrrp_netlink_cmd_rcv_bufs);
+	// with NetlinkCmdRcvBufForce it is set with SO_RCVBUFFORCE, beyond
+	// net.core.rmem_max. NetlinkMonitorRcvBuf[Force] is the same for the
+	// link and address subscriptions (vrrp_netlink_monitor_rcv_bufs).
+	NetlinkCmdRcvBuf, NetlinkMonitorRcvBuf           int
+	NetlinkCmdRcvBufForce, NetlinkMonitorRcvBufForce bool
 	// OnTransition, if set, is called for every state change of every
 	// instance, from Run's goroutine, in order. It must not block (hand the
 	// value to a buffered channel or a timeline).
@@ -653,6 +660,11 @@ func (n *Node) setupDeps() error {
 		}
 		if err != nil {
 			return fmt.Errorf("vrrp: open netlink handle: %w", err)
+		}
+		if size := n.opts.NetlinkCmdRcvBuf; size > 0 {
+			if err := h.SetSocketReceiveBufferSize(size, n.opts.NetlinkCmdRcvBufForce); err != nil {
+				n.log.Warn("vrrp_netlink_cmd_rcv_bufs not applied", "bytes", size, "force", n.opts.NetlinkCmdRcvBufForce, "err", err)
+			}
 		}
 		n.opts.Netlink = h
 		n.closeNetlink = true
