@@ -264,6 +264,7 @@ func initialHealth(c *config.Config, prev map[check.Target]Health, pause func())
 
 // Run starts every component and serves until ctx ends.
 func (d *Daemon) Run(ctx context.Context) error {
+	applyUmask(d.st.cfg) // before the first file drlb creates
 	if err := os.MkdirAll(d.opts.RunDir, 0o755); err != nil {
 		return fmt.Errorf("run directory: %w", err)
 	}
@@ -285,7 +286,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	d.runCtx = ctx
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
-	applyUmask(d.st.cfg)
 	d.runStartupScript(ctx)
 	defer d.runShutdownScript(ctx)
 	// The loop has not started: this goroutine owns d.st until it does.
