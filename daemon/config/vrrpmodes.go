@@ -41,6 +41,19 @@ func VMACName(vrid int) string { return VMACPrefix + "." + strconv.Itoa(vrid) }
 // 00:00:5e:00:01:VRID (RFC 5798 section 7.3), as six bytes.
 func VMACAddress(vrid int) [6]byte { return [6]byte{0x00, 0x00, 0x5e, 0x00, 0x01, byte(vrid)} }
 
+// VMACAddress6 returns the VRRP virtual MAC of vrid for IPv6,
+// 00:00:5e:00:02:VRID (RFC 5798 section 7.3), as six bytes.
+func VMACAddress6(vrid int) [6]byte { return [6]byte{0x00, 0x00, 0x5e, 0x00, 0x02, byte(vrid)} }
+
+// VMAC returns the virtual MAC of in's VMAC: IPv6's when its addresses
+// are IPv6, else IPv4's.
+func (in *VRRPInstance) VMAC() [6]byte {
+	if len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6() {
+		return VMACAddress6(in.VirtualRouterID)
+	}
+	return VMACAddress(in.VirtualRouterID)
+}
+
 // VIPDevice is the interface v lives on: its dev; with use_vmac, the VMAC
 // for an address without dev or with the instance's own interface as dev
 // (keepalived moves only those); otherwise the instance's interface.
@@ -168,9 +181,6 @@ func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
 	}
 	if !m.acceptSet {
 		in.NoAccept = in.StrictMode && !owner
-	}
-	if v6 && in.UseVMAC {
-		p.errAt(m.vmacPos, "vrrp_instance %s: use_vmac with IPv6 addresses is not supported yet (drlb creates IPv4 VMACs, 00:00:5e:00:01:VRID); remove use_vmac", in.Name)
 	}
 	if v6 && in.NoAccept && m.acceptSet {
 		p.errAt(m.acceptPos, "vrrp_instance %s: no_accept with IPv6 addresses is not supported yet (drlb filters IPv4 VIPs only); use accept", in.Name)
@@ -346,7 +356,7 @@ func (p *parser) checkVMAC(in *VRRPInstance, m modeMeta) {
 	} else if ifi, err := net.InterfaceByName(in.VMACName); err == nil {
 		mac = ifi.HardwareAddr
 	}
-	want := VMACAddress(in.VirtualRouterID)
+	want := in.VMAC()
 	if mac != nil && !bytes.Equal(mac, want[:]) {
 		pos := m.vmacPos
 		if m.vmacNameOK {

@@ -168,17 +168,21 @@ func TestGarpGroup(t *testing.T) {
 // left by a killed predecessor, is fine.
 func TestVMACNameTaken(t *testing.T) {
 	conf := inst("use_vmac")
+	conf6 := strings.Replace(inst("use_vmac"), "10.0.0.1\n", "fd00::1\n", 1)
 	for _, tc := range []struct {
 		name  string
+		conf  string
 		mac   net.HardwareAddr
 		diags []want
 	}{
-		{"absent", nil, nil},
-		{"our VMAC", net.HardwareAddr{0, 0, 0x5e, 0, 1, 1}, nil},
-		{"another interface", net.HardwareAddr{2, 0, 0, 0, 0, 1}, []want{"2:1: error: use_vmac: interface vrrp.1 exists on this host with MAC 02:00:00:00:00:01"}},
+		{"absent", conf, nil, nil},
+		{"our VMAC", conf, net.HardwareAddr{0, 0, 0x5e, 0, 1, 1}, nil},
+		{"another interface", conf, net.HardwareAddr{2, 0, 0, 0, 0, 1}, []want{"2:1: error: use_vmac: interface vrrp.1 exists on this host with MAC 02:00:00:00:00:01"}},
+		{"our IPv6 VMAC", conf6, net.HardwareAddr{0, 0, 0x5e, 0, 2, 1}, nil},
+		{"the IPv4 VMAC for an IPv6 instance", conf6, net.HardwareAddr{0, 0, 0x5e, 0, 1, 1}, []want{"2:1: error: use_vmac: interface vrrp.1 exists on this host with MAC 00:00:5e:00:01:01, so it is not the VMAC 00:00:5e:00:02:01"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, ds, _ := Parse("t.conf", []byte(conf), Options{HostChecks: true, InterfaceExists: func(string) bool { return true },
+			_, ds, _ := Parse("t.conf", []byte(tc.conf), Options{HostChecks: true, InterfaceExists: func(string) bool { return true },
 				InterfaceMAC: func(string) net.HardwareAddr { return tc.mac }})
 			assertDiags(t, ds, tc.diags)
 		})
@@ -186,7 +190,8 @@ func TestVMACNameTaken(t *testing.T) {
 }
 
 // TestModesIPv6: strict mode runs an IPv6 instance as VRRPv3; what drlb
-// cannot do for IPv6 yet (VMAC, no_accept) is refused at its line.
+// cannot do for IPv6 yet (no_accept) is refused at its line; use_vmac is
+// accepted (the VMAC gets the IPv6 virtual MAC).
 func TestModesIPv6(t *testing.T) {
 	v6 := func(lines ...string) string {
 		return strings.Replace(inst(lines...), "10.0.0.1\n", "fd00::1\n", 1)
@@ -202,7 +207,7 @@ func TestModesIPv6(t *testing.T) {
 			"5:1: warning: vrrp_instance VI: version 2 over IPv6", "4:1: warning: vrrp_instance VI: strict mode cannot use IPv6 with VRRP version 2; version 3"}, 3},
 		{"no_accept", v6("no_accept"), []want{"2:1: error: vrrp_instance VI: no_accept with IPv6 addresses is not supported yet"}, 3},
 		{"strict without accept", "global_defs {\nvrrp_strict\n}\n" + v6(), []want{"4:1: error: vrrp_instance VI: in strict mode an IPv6 instance has no accept mode"}, 3},
-		{"use_vmac", v6("use_vmac", "accept"), []want{"2:1: error: vrrp_instance VI: use_vmac with IPv6 addresses is not supported yet"}, 3},
+		{"use_vmac", v6("use_vmac", "accept"), nil, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

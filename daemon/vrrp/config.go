@@ -92,7 +92,8 @@ type InstanceConfig struct {
 	GARP GARPSchedule
 	// VMAC is use_vmac's interface name; empty means no VMAC. The node
 	// creates a macvlan of that name on Interface with the virtual MAC
-	// 00:00:5e:00:01:VRID (private mode), sends and receives adverts on
+	// 00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for an IPv6 instance
+	// (private mode; see ensureVMAC), sends and receives adverts on
 	// it (unless VMACXmitBase) and removes it when the instance stops.
 	// VIPs that should live on it name it as their Interface.
 	VMAC string

@@ -4,16 +4,44 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 )
 
 // VMACAddress returns the IPv4 virtual router MAC of vrid,
 // 00:00:5e:00:01:VRID (RFC 5798 section 7.3).
 func VMACAddress(vrid uint8) net.HardwareAddr {
 	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, vrid}
+}
+
+// VMACAddress6 returns the IPv6 virtual router MAC of vrid,
+// 00:00:5e:00:02:VRID (RFC 5798 section 7.3).
+func VMACAddress6(vrid uint8) net.HardwareAddr {
+	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x02, vrid}
+}
+
+// vmacAddress is the virtual MAC of an IPv4 (v6 false) or IPv6 instance.
+func vmacAddress(vrid uint8, v6 bool) net.HardwareAddr {
+	if v6 {
+		return VMACAddress6(vrid)
+	}
+	return VMACAddress(vrid)
+}
+
+// vmacSpec is what ensureVMAC creates: the macvlan Name on Base with the
+// virtual MAC of VRID for the instance's family (V6), and for an IPv6
+// instance LinkLocal, the address its adverts and neighbour
+// advertisements leave from.
+type vmacSpec struct {
+	Name, Base string
+	VRID       uint8
+	V6         bool
+	LinkLocal  netip.Addr
 }
 
 // vmacState remembers what ensureVMAC changed, to undo it.
@@ -32,22 +60,35 @@ func sysctlPath(family, ifname, key string) string {
 	return "/proc/sys/net/" + family + "/conf/" + ifname + "/" + key
 }
 
-// ensureVMAC creates (or reuses) the macvlan name on base with the virtual
-// MAC of vrid, in private mode as keepalived does (VMACs of several
-// instances on one interface must not talk to each other), and brings it
-// up. Before that it turns off IPv6 on it (an IPv4 VMAC must not send
-// router solicitations or DAD from the virtual MAC while BACKUP: the
-// switch would learn the MAC on the backup's port) and sets arp_ignore 1 on
-// base, so that ARP for a VIP is answered by the VMAC with the virtual MAC
-// and not by base with its own. inNS runs a function in the node's
-// namespace (for the /proc/sys files).
-func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, name, base string, vrid uint8) (vmacState, error) {
+// ensureVMAC creates (or reuses) the macvlan sp.Name on sp.Base with the
+// virtual MAC of sp.VRID, in private mode as keepalived does (VMACs of
+// several instances on one interface must not talk to each other), and
+// brings it up. inNS runs a function in the node's namespace (for the
+// /proc/sys files).
+//
+// IPv4 (keepalived's netlink_link_add_vmac and set_interface_parameters):
+// IPv6 is turned off on the VMAC (it must not send router solicitations or
+// DAD from the virtual MAC while BACKUP: the switch would learn the MAC on
+// the backup's port); arp_ignore 1, accept_local 1 and rp_filter 0 on the
+// VMAC and arp_ignore and arp_filter 1 on the base, so that ARP for a VIP
+// is answered by the VMAC with the virtual MAC and not by the base.
+//
+// IPv6: IPv6 is on (disable_ipv6 0, as keepalived's link_set_ipv6), no
+// IPv4 setting is touched, the kernel generates no link-local address
+// from the virtual MAC (addr_gen_mode none: every router of the VRID
+// would have the same one, RFC 5798 section 7.4), and sp.LinkLocal (the
+// instance's source: the base's link-local address, or unicast_src_ip) is
+// added as a /64 without DAD (the base holds the same address), so
+// adverts and unsolicited neighbour advertisements leave the VMAC from a
+// router's own address with the virtual MAC.
+func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, sp vmacSpec) (vmacState, error) {
+	name, base := sp.Name, sp.Base
 	st := vmacState{name: name, base: base}
 	baseLink, err := h.LinkByName(base)
 	if err != nil {
 		return st, fmt.Errorf("vrrp: use_vmac: find interface %s: %w", base, err)
 	}
-	mac := VMACAddress(vrid)
+	mac := vmacAddress(sp.VRID, sp.V6)
 	if l, err := h.LinkByName(name); err == nil {
 		mv, ok := l.(*netlink.Macvlan)
 		if !ok || mv.ParentIndex != baseLink.Attrs().Index || mv.HardwareAddr.String() != mac.String() {
@@ -61,37 +102,11 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, name, base str
 		}
 		st.created = true
 	}
-	err = inNS(func() error {
-		if err := writeSysctl(sysctlPath("ipv6", name, "disable_ipv6"), "1"); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		// As keepalived (vrrp_if_config.c): the VMAC answers ARP only for
-		// its own addresses (the VIPs), never for the base's, and hears
-		// the other balancer's adverts without an address of its own.
-		for key, v := range map[string]string{"arp_ignore": "1", "accept_local": "1", "rp_filter": "0"} {
-			if err := writeSysctl(sysctlPath("ipv4", name, key), v); err != nil {
-				return err
-			}
-		}
-		// The base answers neither for the VIPs (arp_ignore) nor, from
-		// the VMAC's side, for its own address (arp_filter).
-		for _, set := range []struct {
-			key  string
-			save *string
-		}{{"arp_ignore", &st.arpIgnore}, {"arp_filter", &st.arpFilter}} {
-			old, err := os.ReadFile(sysctlPath("ipv4", base, set.key))
-			if err != nil {
-				return fmt.Errorf("vrrp: use_vmac: read %s of %s: %w", set.key, base, err)
-			}
-			if v := strings.TrimSpace(string(old)); v == "0" {
-				if err := writeSysctl(sysctlPath("ipv4", base, set.key), "1"); err != nil {
-					return err
-				}
-				*set.save = v
-			}
-		}
-		return nil
-	})
+	if sp.V6 {
+		err = inNS(func() error { return writeSysctl(sysctlPath("ipv6", name, "disable_ipv6"), "0") })
+	} else {
+		err = inNS(func() error { return st.setIPv4Sysctls() })
+	}
 	if err != nil {
 		return st, err
 	}
@@ -99,10 +114,60 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, name, base str
 	if err != nil {
 		return st, fmt.Errorf("vrrp: use_vmac: find %s: %w", name, err)
 	}
+	if sp.V6 {
+		if err := h.LinkSetIP6AddrGenMode(l, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
+			return st, fmt.Errorf("vrrp: use_vmac: no generated link-local address on %s: %w", name, err)
+		}
+	}
 	if err := h.LinkSetUp(l); err != nil {
 		return st, fmt.Errorf("vrrp: use_vmac: set %s up: %w", name, err)
 	}
+	if sp.V6 {
+		if !sp.LinkLocal.Is6() {
+			return st, fmt.Errorf("vrrp: use_vmac: %s needs an IPv6 source address, got %v", name, sp.LinkLocal)
+		}
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: sp.LinkLocal.AsSlice(), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+		if err := h.AddrReplace(l, a); err != nil {
+			return st, fmt.Errorf("vrrp: use_vmac: add %v/64 to %s: %w", sp.LinkLocal, name, err)
+		}
+	}
 	return st, nil
+}
+
+// setIPv4Sysctls sets the sysctls of an IPv4 VMAC and its base (see
+// ensureVMAC), remembering the base's old values; it runs in the node's
+// namespace.
+func (st *vmacState) setIPv4Sysctls() error {
+	name, base := st.name, st.base
+	if err := writeSysctl(sysctlPath("ipv6", name, "disable_ipv6"), "1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	// As keepalived (vrrp_if_config.c): the VMAC answers ARP only for
+	// its own addresses (the VIPs), never for the base's, and hears
+	// the other balancer's adverts without an address of its own.
+	for key, v := range map[string]string{"arp_ignore": "1", "accept_local": "1", "rp_filter": "0"} {
+		if err := writeSysctl(sysctlPath("ipv4", name, key), v); err != nil {
+			return err
+		}
+	}
+	// The base answers neither for the VIPs (arp_ignore) nor, from
+	// the VMAC's side, for its own address (arp_filter).
+	for _, set := range []struct {
+		key  string
+		save *string
+	}{{"arp_ignore", &st.arpIgnore}, {"arp_filter", &st.arpFilter}} {
+		old, err := os.ReadFile(sysctlPath("ipv4", base, set.key))
+		if err != nil {
+			return fmt.Errorf("vrrp: use_vmac: read %s of %s: %w", set.key, base, err)
+		}
+		if v := strings.TrimSpace(string(old)); v == "0" {
+			if err := writeSysctl(sysctlPath("ipv4", base, set.key), "1"); err != nil {
+				return err
+			}
+			*set.save = v
+		}
+	}
+	return nil
 }
 
 // removeVMAC deletes the macvlan and restores base's arp_ignore and arp_filter.
@@ -145,12 +210,12 @@ func (n *Node) ensureVMAC(in *instance) error {
 	if n.opts.Netlink == nil {
 		return fmt.Errorf("vrrp: use_vmac %s needs a netlink handle", c.VMAC)
 	}
-	st, err := ensureVMAC(n.opts.Netlink, n.inNamespace, c.VMAC, c.Interface, c.VRID)
+	st, err := ensureVMAC(n.opts.Netlink, n.inNamespace, vmacSpec{Name: c.VMAC, Base: c.Interface, VRID: c.VRID, V6: c.IPv6(), LinkLocal: in.source})
 	in.vmac = &st // also on error: what was done is undone at the end
 	if err != nil {
 		return err
 	}
-	n.log.Info(fmt.Sprintf("(%s) VMAC %s (%v) on %s", c.Name, c.VMAC, VMACAddress(c.VRID), c.Interface), "instance", c.Name)
+	n.log.Info(fmt.Sprintf("(%s) VMAC %s (%v) on %s", c.Name, c.VMAC, vmacAddress(c.VRID, c.IPv6()), c.Interface), "instance", c.Name)
 	return nil
 }
 

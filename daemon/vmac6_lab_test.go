@@ -1,0 +1,130 @@
+package daemon_test
+
+import (
+	"net"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/vishvananda/netlink"
+
+	"github.com/drlb/drlb/internal/testenv"
+	"github.com/drlb/drlb/topology"
+	"github.com/drlb/drlb/topology/labtest"
+)
+
+// vmac6MAC is the IPv6 virtual router MAC of VRID 51 (RFC 5798 7.3).
+const vmac6MAC = "00:00:5e:00:02:33"
+
+// withV6Lines adds lines to ipv6Config's IPv6 instance.
+func withV6Lines(conf string, lines ...string) string {
+	const at = "vrrp_instance V6 {\n"
+	Expect(conf).To(ContainSubstring(at))
+	return strings.Replace(conf, at, at+"  "+strings.Join(lines, "\n  ")+"\n", 1)
+}
+
+// linkLocals lists the IPv6 link-local addresses of host's ifname.
+func linkLocals(lab *topology.Lab, host, ifname string) []string {
+	h, err := lab.Handle(host)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	link, err := h.LinkByName(ifname)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	addrs, err := h.AddrList(link, netlink.FAMILY_V6)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, a := range addrs {
+		if a.IP.IsLinkLocalUnicast() {
+			out = append(out, a.IPNet.String())
+		}
+	}
+	return out
+}
+
+// vip6On lists the interfaces of host that carry the IPv6 VIP.
+func vip6On(lab *topology.Lab, host string) []string {
+	h, err := lab.Handle(host)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	addrs, err := h.AddrList(nil, netlink.FAMILY_V6)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, a := range addrs {
+		if a.IP.Equal(vip6.AsSlice()) {
+			link, err := h.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				out = append(out, err.Error())
+				continue
+			}
+			out = append(out, link.Attrs().Name)
+		}
+	}
+	return out
+}
+
+// lb1 and lb2 run the dual-stack pair with use_vmac on the IPv6 instance:
+// its VIP lives on a macvlan with the IPv6 virtual MAC, which the client's
+// neighbour entry must show before and after a failover (the entry never
+// has to change).
+var _ = Describe("drlb with use_vmac on an IPv6 instance", Ordered, Label("daemon", "ipv6", "vrrp"), func() {
+	var lab *topology.Lab
+	var lb1, lb2 *balancer
+
+	BeforeAll(func() {
+		testenv.PrivilegedGinkgo("nft")
+		lab = labtest.Up(labtest.Name("v6"), topology.Seed(), binDir)
+		lb1 = startDrlb(lab, "lb1", withV6Lines(ipv6Config("MASTER", 100), "use_vmac"))
+		lb2 = startDrlb(lab, "lb2", withV6Lines(ipv6Config("BACKUP", 90), "use_vmac"))
+		Eventually(lb1.states).WithTimeout(10 * time.Second).Should(Equal(map[string]string{"V4": "MASTER", "V6": "MASTER"}))
+		Eventually(lb2.states).WithTimeout(10 * time.Second).Should(Equal(map[string]string{"V4": "BACKUP", "V6": "BACKUP"}))
+	})
+
+	It("puts the IPv6 VIP on a macvlan with 00:00:5e:00:02:VRID and the base's link-local address", func() {
+		Eventually(func() []string { return vip6On(lab, "lb1") }).WithTimeout(5 * time.Second).Should(Equal([]string{"vrrp.51"}))
+		Expect(vip6On(lab, "lb2")).To(BeEmpty())
+		for _, h := range []string{"lb1", "lb2"} {
+			Expect(lab.MAC(h, "vrrp.51")).To(WithTransform(net.HardwareAddr.String, Equal(vmac6MAC)), "%s's VMAC", h)
+			// RFC 5798 7.4: no link-local address from the virtual MAC
+			// (fe80::200:5eff:fe00:233 would be the same on every router);
+			// the base's own one, as keepalived does.
+			Expect(linkLocals(lab, h, "vrrp.51")).To(Equal(linkLocals(lab, h, "eth1")), "%s's VMAC link-local address", h)
+			Expect(linkLocals(lab, h, "eth1")).To(HaveLen(1))
+		}
+
+		Eventually(func() []string { return lb1.inTable() }).WithTimeout(10 * time.Second).
+			Should(ConsistOf("[fd00:172:16:1::10]:80", "[fd00:172:16:1::11]:80"))
+		Eventually(func() map[string]int { return servers6(lab, 4) }).WithTimeout(5 * time.Second).ShouldNot(HaveKey("error"))
+		got := servers6(lab, 10)
+		Expect(got).NotTo(HaveKey("error"), "forwarded through the IPv6 VMAC: %v", got)
+		Expect(neighEntry(lab, vip6)).To(ContainSubstring(vmac6MAC), "the client resolved the VIP to the virtual MAC")
+		// Control: a balancer's own address resolves to its own MAC.
+		own, err := lab.MAC("lb1", "eth1")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ndpOwner(lab, lab.Addr6("lb1"))).To(Equal("lb1"), "lb1's own address is at %v", own)
+	})
+
+	It("keeps the client's neighbour entry on the virtual MAC across a failover", func() {
+		Expect(lb1.proc.Stop(5 * time.Second)).To(Succeed())
+		Eventually(lb2.states).WithTimeout(5 * time.Second).Should(Equal(map[string]string{"V4": "MASTER", "V6": "MASTER"}))
+		Eventually(func() []string { return vip6On(lab, "lb2") }).WithTimeout(2 * time.Second).Should(Equal([]string{"vrrp.51"}))
+		Expect(vip6On(lab, "lb1")).To(BeEmpty(), "lb1 removed its VIP and its VMAC on stop")
+		_, err := lab.MAC("lb1", "vrrp.51")
+		Expect(err).To(HaveOccurred(), "lb1's VMAC is gone")
+
+		Eventually(func() []string { return lb2.inTable() }).WithTimeout(10 * time.Second).
+			Should(ConsistOf("[fd00:172:16:1::10]:80", "[fd00:172:16:1::11]:80"))
+		Eventually(func() map[string]int { return servers6(lab, 4) }).WithTimeout(5 * time.Second).ShouldNot(HaveKey("error"))
+		got := servers6(lab, 10)
+		Expect(got).NotTo(HaveKey("error"), "served by lb2 through its VMAC: %v", got)
+		Expect(neighEntry(lab, vip6)).To(ContainSubstring(vmac6MAC), "the client never had to learn a new MAC")
+	})
+})
