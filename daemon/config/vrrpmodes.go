@@ -182,11 +182,6 @@ func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
 	if !m.acceptSet {
 		in.NoAccept = in.StrictMode && !owner
 	}
-	if v6 && in.NoAccept && m.acceptSet {
-		p.errAt(m.acceptPos, "vrrp_instance %s: no_accept with IPv6 addresses is not supported yet (drlb filters IPv4 VIPs only); use accept", in.Name)
-	} else if v6 && in.NoAccept {
-		p.errAt(in.Pos, "vrrp_instance %s: in strict mode an IPv6 instance has no accept mode, which drlb does not support yet for IPv6 (it filters IPv4 VIPs only); add accept (with version 3) or strict_mode off", in.Name)
-	}
 	if !in.StrictMode {
 		return
 	}

@@ -189,25 +189,26 @@ func TestVMACNameTaken(t *testing.T) {
 	}
 }
 
-// TestModesIPv6: strict mode runs an IPv6 instance as VRRPv3; what drlb
-// cannot do for IPv6 yet (no_accept) is refused at its line; use_vmac is
-// accepted (the VMAC gets the IPv6 virtual MAC).
+// TestModesIPv6: strict mode runs an IPv6 instance as VRRPv3; no accept
+// mode (explicit, or strict mode's default) and use_vmac work for IPv6 as
+// for IPv4.
 func TestModesIPv6(t *testing.T) {
 	v6 := func(lines ...string) string {
 		return strings.Replace(inst(lines...), "10.0.0.1\n", "fd00::1\n", 1)
 	}
 	cases := []struct {
-		name    string
-		conf    string
-		diags   []want
-		version int
+		name     string
+		conf     string
+		diags    []want
+		version  int
+		noAccept bool
 	}{
-		{"accept", v6("accept"), nil, 3},
+		{"accept", v6("accept"), nil, 3, false},
 		{"strict v2 becomes v3", "global_defs {\nvrrp_strict\n}\n" + v6("version 2", "accept"), []want{
-			"5:1: warning: vrrp_instance VI: version 2 over IPv6", "4:1: warning: vrrp_instance VI: strict mode cannot use IPv6 with VRRP version 2; version 3"}, 3},
-		{"no_accept", v6("no_accept"), []want{"2:1: error: vrrp_instance VI: no_accept with IPv6 addresses is not supported yet"}, 3},
-		{"strict without accept", "global_defs {\nvrrp_strict\n}\n" + v6(), []want{"4:1: error: vrrp_instance VI: in strict mode an IPv6 instance has no accept mode"}, 3},
-		{"use_vmac", v6("use_vmac", "accept"), nil, 3},
+			"5:1: warning: vrrp_instance VI: version 2 over IPv6", "4:1: warning: vrrp_instance VI: strict mode cannot use IPv6 with VRRP version 2; version 3"}, 3, false},
+		{"no_accept", v6("no_accept"), nil, 3, true},
+		{"strict without accept", "global_defs {\nvrrp_strict\n}\n" + v6(), nil, 3, true},
+		{"use_vmac", v6("use_vmac", "accept"), nil, 3, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,6 +216,9 @@ func TestModesIPv6(t *testing.T) {
 			assertDiags(t, ds, tc.diags)
 			if v := cfg.Instances[0].Version; v != tc.version {
 				t.Errorf("version %d, want %d", v, tc.version)
+			}
+			if na := cfg.Instances[0].NoAccept; na != tc.noAccept {
+				t.Errorf("no_accept %v, want %v", na, tc.noAccept)
 			}
 		})
 	}
