@@ -61,9 +61,10 @@ func vrrpRules(rs []config.Rule) []vrrp.Rule {
 }
 
 // garpFollowUps sets the refresh and lower-priority parts of a GARP
-// schedule (garp_master_refresh*, garp_lower_prio_*).
+// schedule (garp_master_refresh*, garp_lower_prio_*, garp_extra_if).
 func garpFollowUps(s *vrrp.GARPSchedule, g config.Garp) {
 	s.Refresh, s.RefreshRepeat = g.MasterRefresh, g.MasterRefreshRepeat
+	s.ExtraIf, s.ExtraIfAll = g.ExtraIf, g.ExtraIfAll
 	if g.LowerPrioRepeat == nil && g.LowerPrioDelay == nil {
 		return
 	}

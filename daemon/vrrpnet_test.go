@@ -49,6 +49,11 @@ func TestGarpFollowUps(t *testing.T) {
 	if !s.LowerPrioSet || s.LowerPrioRepeat != 2 || s.LowerPrioDelay != 5*time.Second {
 		t.Errorf("repeat set: %+v", s)
 	}
+	s = vrrp.GARPSchedule{}
+	garpFollowUps(&s, config.Garp{ExtraIf: 100 * time.Second, ExtraIfAll: true})
+	if s.ExtraIf != 100*time.Second || !s.ExtraIfAll {
+		t.Errorf("garp_extra_if all 100: %+v", s)
+	}
 }
 
 // TestAcceptServices: IPv4 and IPv6 services with a port are listed for

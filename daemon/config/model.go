@@ -167,6 +167,15 @@ type Garp struct {
 	// NAInterval is gna_interval: the delay between unsolicited neighbour
 	// advertisements on one interface (default 0).
 	NAInterval time.Duration `json:"na_interval,omitempty"`
+	// ExtraIf is garp_extra_if (vrrp_garp_extra_if; deprecated
+	// vmac_garp_intvl, vrrp_vmac_garp_intvl): while MASTER, one
+	// gratuitous ARP or unsolicited NA every ExtraIf, whole seconds, on
+	// each VMAC of the instance that sends no adverts (vmac_xmit_base), so
+	// that switches keep the virtual MAC (0: never).
+	ExtraIf time.Duration `json:"extra_if,omitempty"`
+	// ExtraIfAll is garp_extra_if's "all": also on every other interface
+	// carrying a VIP that is not the one adverts use.
+	ExtraIfAll bool `json:"extra_if_all,omitempty"`
 }
 
 // Notify holds notify scripts; empty strings mean "none". Each is a command

@@ -623,7 +623,7 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			if p.notifyGlobal(n, g) {
 				continue
 			}
-			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" {
+			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" || n.key.text == "vrrp_vmac_garp_intvl" {
 				if p.garp(n, strings.TrimPrefix(n.key.text, "vrrp_"), &g.VRRPGarp) {
 					continue
 				}
@@ -916,7 +916,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		if p.instanceMode(n, &in, &m.modes) {
 			continue
 		}
-		if strings.HasPrefix(n.key.text, "garp_") || n.key.text == "gna_interval" {
+		if strings.HasPrefix(n.key.text, "garp_") || n.key.text == "gna_interval" || n.key.text == "vmac_garp_intvl" {
 			if p.garp(n, n.key.text, &in.Garp) {
 				continue
 			}

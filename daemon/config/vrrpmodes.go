@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -253,10 +254,43 @@ func (p *parser) garpRefresh(n *node, kw string, g *Garp) bool {
 		p.dur(n, 0, 24*time.Hour, &g.MasterRefresh)
 	case "garp_master_refresh_repeat":
 		p.intv(n, 1, 255, &g.MasterRefreshRepeat)
+	case "garp_extra_if", "vmac_garp_intvl":
+		p.garpExtraIf(n, kw, g)
 	default:
 		return false
 	}
 	return true
+}
+
+// garpExtraIf parses garp_extra_if [all] SECONDS (and its deprecated
+// name vmac_garp_intvl; the global ones without "vrrp_"), as keepalived's
+// vrrp_garp_extra_if_handler: "all" anywhere, seconds 0-86400 (0 turns it
+// off), a missing time is an error.
+func (p *parser) garpExtraIf(n *node, kw string, g *Garp) {
+	if !p.valueOnly(n) {
+		return
+	}
+	if kw == "vmac_garp_intvl" {
+		p.warnAt(n.key.pos, "%s is deprecated; use %s", n.key.text, strings.Replace(n.key.text, "vmac_garp_intvl", "garp_extra_if", 1))
+	}
+	all, secs, haveSecs := false, uint64(0), false
+	for _, a := range n.args {
+		if a.text == "all" {
+			all = true
+			continue
+		}
+		v, err := strconv.ParseUint(a.text, 10, 32)
+		if err != nil || v > 86400 {
+			p.errAt(a.pos, "%s %q: want all and/or seconds 0-86400", n.key.text, a.text)
+			return
+		}
+		secs, haveSecs = v, true
+	}
+	if !haveSecs {
+		p.errAt(n.key.pos, "%s needs a time in seconds", n.key.text)
+		return
+	}
+	g.ExtraIf, g.ExtraIfAll = time.Duration(secs)*time.Second, all
 }
 
 // applyGarpModes resolves the lower-priority GARP settings: unset, they

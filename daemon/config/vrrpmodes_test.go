@@ -223,3 +223,39 @@ func TestModesIPv6(t *testing.T) {
 		})
 	}
 }
+
+// TestGarpExtraIf: garp_extra_if [all] SECONDS in an instance, the global
+// vrrp_garp_extra_if as its default, and the deprecated vmac_garp_intvl
+// spellings with a warning, as keepalived's handlers read them.
+func TestGarpExtraIf(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		conf  string
+		diags []want
+		every time.Duration
+		all   bool
+	}{
+		{"unset", inst(), nil, 0, false},
+		{"instance", inst("garp_extra_if 100"), nil, 100 * time.Second, false},
+		{"instance all", inst("garp_extra_if all 60"), nil, time.Minute, true},
+		{"all after the time", inst("garp_extra_if 60 all"), nil, time.Minute, true},
+		{"global", "global_defs {\nvrrp_garp_extra_if all 30\n}\n" + inst(), nil, 30 * time.Second, true},
+		{"instance wins", "global_defs {\nvrrp_garp_extra_if 30\n}\n" + inst("garp_extra_if 0"), nil, 0, false},
+		{"deprecated", inst("vmac_garp_intvl 10"), []want{"2:1: warning: vmac_garp_intvl is deprecated; use garp_extra_if"}, 10 * time.Second, false},
+		{"deprecated global", "global_defs {\nvrrp_vmac_garp_intvl 10\n}\n" + inst(),
+			[]want{"2:1: warning: vrrp_vmac_garp_intvl is deprecated; use vrrp_garp_extra_if"}, 10 * time.Second, false},
+		{"no time", inst("garp_extra_if all"), []want{"2:1: error: garp_extra_if needs a time in seconds"}, 0, false},
+		{"too long", inst("garp_extra_if 86401"), []want{"2:15: error: garp_extra_if \"86401\": want all and/or seconds 0-86400"}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			if len(cfg.Instances) == 0 {
+				t.Fatal("no instance")
+			}
+			if g := cfg.Instances[0].Garp; g.ExtraIf != tc.every || g.ExtraIfAll != tc.all {
+				t.Errorf("extra_if %v all %v, want %v %v", g.ExtraIf, g.ExtraIfAll, tc.every, tc.all)
+			}
+		})
+	}
+}

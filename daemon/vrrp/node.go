@@ -1367,6 +1367,9 @@ func (n *Node) startGARPWith(ctx context.Context, in *instance, sched GARPSchedu
 			sent.Add(uint64(k))
 			running.Add(-1)
 		})
+		if every := in.cfg.garpExtraIf(g.ifname); every > 0 {
+			n.startExtraGARP(gctx, in, g, every)
+		}
 	}
 }
 

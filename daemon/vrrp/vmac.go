@@ -1,12 +1,14 @@
 package vrrp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -228,4 +230,50 @@ func (n *Node) releaseVMAC(in *instance) {
 		n.log.Warn(fmt.Sprintf("(%s) cannot remove VMAC %s", in.cfg.Name, in.vmac.name), "instance", in.cfg.Name, "err", err)
 	}
 	in.vmac = nil
+}
+
+// garpExtraIf is how often a MASTER of c sends one more gratuitous ARP
+// (or NA) on ifname, an interface carrying some of its VIPs, for
+// garp_extra_if (0: never). As keepalived's vrrp_send_vmac_update: on
+// c's VMAC, or with "all" on any interface, but not on the interface
+// that sends the adverts (the VMAC, or Interface without use_vmac),
+// whose adverts already keep the switches' MAC tables, unless
+// vmac_xmit_base moved them to the base.
+func (c InstanceConfig) garpExtraIf(ifname string) time.Duration {
+	if c.GARP.ExtraIf <= 0 {
+		return 0
+	}
+	ours := c.VMAC != "" && ifname == c.VMAC
+	if !ours && !c.GARP.ExtraIfAll {
+		return 0
+	}
+	own := c.Interface
+	if c.VMAC != "" {
+		own = c.VMAC
+	}
+	if ifname == own && !c.VMACXmitBase {
+		return 0
+	}
+	return c.GARP.ExtraIf
+}
+
+// startExtraGARP sends one gratuitous ARP (or NA) for g's first address
+// every `every` until ctx ends (the instance leaves MASTER or its bursts
+// restart), for garp_extra_if.
+func (n *Node) startExtraGARP(ctx context.Context, in *instance, g garpTarget, every time.Duration) {
+	if len(g.ips) == 0 {
+		return
+	}
+	name, sent, running := in.cfg.Name, in.garpSent, in.garpRunning
+	running.Add(1)
+	n.scripts.Go(func() {
+		defer running.Add(-1)
+		for sleepCtx(ctx, every) {
+			if err := g.sender.SendGARP(g.ips[0]); err != nil {
+				n.log.Warn(fmt.Sprintf("(%s) garp_extra_if: gratuitous ARP on %s failed", name, g.ifname), "instance", name, "err", err)
+				continue
+			}
+			sent.Add(1)
+		}
+	})
 }
