@@ -98,6 +98,9 @@ type GlobalDefs struct {
 	VRRPVersion int `json:"vrrp_version"`
 	// VRRPGarp holds the vrrp_garp_* defaults inherited by instances.
 	VRRPGarp Garp `json:"vrrp_garp"`
+	// VMACPrefix is vmac_prefix: the prefix of the VMAC names use_vmac
+	// makes up, PREFIX.VRID ("" means VMACPrefix, "vrrp").
+	VMACPrefix string `json:"vmac_prefix,omitempty"`
 	// VRRPMcastGroup4 is vrrp_mcast_group4 (default 224.0.0.18).
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
 	// VRRPStrict is vrrp_strict: every instance without strict_mode runs in

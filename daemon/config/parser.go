@@ -556,6 +556,8 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			p.flag(n, &g.CheckerLogAllFailures)
 		case "router_id":
 			p.str(n, &g.RouterID)
+		case "vmac_prefix":
+			p.vmacPrefix(n, g)
 		case "lvs_id":
 			p.warnAt(n.key.pos, "lvs_id is keepalived 1.x's name for router_id (keepalived 2 rejects it); read as router_id")
 			p.str(n, &g.RouterID)

@@ -35,8 +35,34 @@ type modeMeta struct {
 const VMACPrefix = "vrrp"
 
 // VMACName returns the interface name keepalived gives the VMAC of
-// virtual router vrid when use_vmac names none: "vrrp.VRID".
-func VMACName(vrid int) string { return VMACPrefix + "." + strconv.Itoa(vrid) }
+// virtual router vrid when use_vmac names none: "vrrp.VRID", or with a
+// global vmac_prefix (prefix not ""), "PREFIX.VRID".
+func VMACName(prefix string, vrid int) string {
+	if prefix == "" {
+		prefix = VMACPrefix
+	}
+	return prefix + "." + strconv.Itoa(vrid)
+}
+
+// vmacPrefix parses global_defs vmac_prefix STRING: with ".255" appended
+// it must still name an interface (at most 15 characters). keepalived
+// keeps the first one; so does drlb, with a warning for the others.
+func (p *parser) vmacPrefix(n *node, g *GlobalDefs) {
+	t, ok := p.one(n)
+	if !ok {
+		return
+	}
+	switch {
+	case g.VMACPrefix != "":
+		p.warnAt(n.key.pos, "vmac_prefix has already been specified; %q ignored (as keepalived does)", t.text)
+	case len(t.text) > 11:
+		p.errAt(t.pos, "vmac_prefix %q: PREFIX.VRID must fit in an interface name (15 characters): at most 11", t.text)
+	case !validIfName(t.text + ".1"):
+		p.errAt(t.pos, "vmac_prefix %q cannot start an interface name", t.text)
+	default:
+		g.VMACPrefix = t.text
+	}
+}
 
 // VMACAddress returns the VRRP virtual MAC of vrid for IPv4,
 // 00:00:5e:00:01:VRID (RFC 5798 section 7.3), as six bytes.
@@ -168,7 +194,7 @@ func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
 		return pos
 	}
 	if in.UseVMAC && !m.vmacNameOK {
-		in.VMACName = VMACName(in.VirtualRouterID)
+		in.VMACName = VMACName(g.VMACPrefix, in.VirtualRouterID)
 	}
 	if in.VMACXmitBase && !in.UseVMAC {
 		p.warnAt(m.xmitPos, "vrrp_instance %s: vmac_xmit_base is only valid with use_vmac; ignored (as keepalived does)", in.Name)

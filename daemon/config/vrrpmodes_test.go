@@ -259,3 +259,32 @@ func TestGarpExtraIf(t *testing.T) {
 		})
 	}
 }
+
+// TestVMACPrefix: global vmac_prefix names the VMACs use_vmac makes up
+// (PREFIX.VRID); a name given to use_vmac wins; the prefix must leave room
+// for ".VRID" in an interface name.
+func TestVMACPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf string
+		diags      []want
+		vmac       string
+	}{
+		{"default", inst("use_vmac"), nil, "vrrp.1"},
+		{"prefix", "global_defs {\nvmac_prefix vm\n}\n" + inst("use_vmac"), nil, "vm.1"},
+		{"named wins", "global_defs {\nvmac_prefix vm\n}\n" + inst("use_vmac mine"), nil, "mine"},
+		{"first wins", "global_defs {\nvmac_prefix vm\nvmac_prefix other\n}\n" + inst("use_vmac"),
+			[]want{"3:1: warning: vmac_prefix has already been specified; \"other\" ignored"}, "vm.1"},
+		{"too long", "global_defs {\nvmac_prefix abcdefghijkl\n}\n" + inst("use_vmac"),
+			[]want{"2:13: error: vmac_prefix \"abcdefghijkl\": PREFIX.VRID must fit in an interface name"}, "vrrp.1"},
+		{"bad name", "global_defs {\nvmac_prefix a/b\n}\n" + inst("use_vmac"),
+			[]want{"2:13: error: vmac_prefix \"a/b\" cannot start an interface name"}, "vrrp.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			if got := cfg.Instances[0].VMACName; got != tc.vmac {
+				t.Errorf("VMAC name %q, want %q", got, tc.vmac)
+			}
+		})
+	}
+}
