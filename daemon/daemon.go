@@ -705,8 +705,8 @@ func placement(cfg *config.Config, masters map[string]bool, vrrpRuns bool, host 
 	for _, in := range cfg.Instances {
 		for _, v := range in.VirtualIPs {
 			ifaces[v.Prefix.Addr()] = in.VIPDevice(v)
-			if dev := in.VIPDevice(v); dev == in.VMACName && in.UseVMAC {
-				forward[v.Prefix.Addr()] = in.Interface
+			if base := in.VMACBase(in.VIPDevice(v)); base != "" {
+				forward[v.Prefix.Addr()] = base
 			}
 			if masters[in.Name] {
 				owned[v.Prefix.Addr()] = true

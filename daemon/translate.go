@@ -142,6 +142,9 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		if in.UseVMAC {
 			ic.VMAC, ic.VMACXmitBase = in.VMACName, in.VMACXmitBase
 		}
+		for _, a := range in.AddressVMACs {
+			ic.AddressVMACs = append(ic.AddressVMACs, vrrp.AddressVMAC{Name: a.Name, Base: a.Base, V6: a.IPv6})
+		}
 		ic.Routes, ic.Rules = vrrpRoutes(in.VirtualRoutes), vrrpRules(in.VirtualRules)
 		garpFollowUps(&ic.GARP, in.Garp)
 		ic.Strict = in.StrictMode

@@ -128,3 +128,45 @@ var _ = Describe("drlb with use_vmac on an IPv6 instance", Ordered, Label("daemo
 		Expect(neighEntry(lab, vip6)).To(ContainSubstring(vmac6MAC), "the client never had to learn a new MAC")
 	})
 })
+
+// use_vmac_addr on the how-to's IPv4 instance with an IPv6 excluded VIP:
+// the IPv6 address gets a VMAC of its own (00:00:5e:00:02:VRID, named
+// vrrp.51 since the instance has none), which the client's neighbour entry
+// shows before and after a failover.
+var _ = Describe("drlb with use_vmac_addr", Ordered, Label("daemon", "ipv6", "vrrp"), func() {
+	var lab *topology.Lab
+	var lb1, lb2 *balancer
+
+	conf := func(state string, prio int) string {
+		return withInstanceLines(howtoConfig(state, prio), "use_vmac_addr", "virtual_ipaddress_excluded {", "  fd00:172:16:1::1/128", "}")
+	}
+	BeforeAll(func() {
+		testenv.PrivilegedGinkgo("nft")
+		lab = labtest.Up(labtest.Name("va"), topology.Seed(), binDir)
+		lb1 = startDrlb(lab, "lb1", conf("MASTER", 100))
+		lb2 = startDrlb(lab, "lb2", conf("BACKUP", 90))
+		Eventually(lb1.state).WithTimeout(10 * time.Second).Should(Equal("MASTER"))
+		Eventually(lb2.state).WithTimeout(10 * time.Second).Should(Equal("BACKUP"))
+	})
+
+	It("puts the IPv6 excluded VIP on an address VMAC with the IPv6 virtual MAC", func() {
+		Eventually(func() []string { return vip6On(lab, "lb1") }).WithTimeout(5 * time.Second).Should(Equal([]string{"vrrp.51"}))
+		Expect(vipOn(lab, "lb1")).To(Equal([]string{"eth1"}), "the IPv4 VIP stays on eth1 (no use_vmac)")
+		Expect(vip6On(lab, "lb2")).To(BeEmpty())
+		Expect(lab.MAC("lb1", "vrrp.51")).To(WithTransform(net.HardwareAddr.String, Equal(vmac6MAC)))
+		Expect(linkLocals(lab, "lb1", "vrrp.51")).To(Equal(linkLocals(lab, "lb1", "eth1")))
+		Eventually(func() (bool, error) { return ping6(lab, vip6, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
+		Expect(neighEntry(lab, vip6)).To(ContainSubstring(vmac6MAC))
+		Expect(servers(lab, 4)).NotTo(HaveKey("error"), "the IPv4 service still works")
+	})
+
+	It("keeps the client's neighbour entry on the virtual MAC across a failover", func() {
+		Expect(lb1.proc.Stop(5 * time.Second)).To(Succeed())
+		Eventually(lb2.state).WithTimeout(5 * time.Second).Should(Equal("MASTER"))
+		Eventually(func() []string { return vip6On(lab, "lb2") }).WithTimeout(2 * time.Second).Should(Equal([]string{"vrrp.51"}))
+		_, err := lab.MAC("lb1", "vrrp.51")
+		Expect(err).To(HaveOccurred(), "lb1's address VMAC is gone")
+		Eventually(func() (bool, error) { return ping6(lab, vip6, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
+		Expect(neighEntry(lab, vip6)).To(ContainSubstring(vmac6MAC), "the client never had to learn a new MAC")
+	})
+})

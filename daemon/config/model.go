@@ -98,6 +98,9 @@ type GlobalDefs struct {
 	VRRPVersion int `json:"vrrp_version"`
 	// VRRPGarp holds the vrrp_garp_* defaults inherited by instances.
 	VRRPGarp Garp `json:"vrrp_garp"`
+	// VMACAddrPrefix is vmac_addr_prefix: the prefix of the names of
+	// address VMACs (use_vmac_addr); "" means VMACPrefix's value.
+	VMACAddrPrefix string `json:"vmac_addr_prefix,omitempty"`
 	// VMACPrefix is vmac_prefix: the prefix of the VMAC names use_vmac
 	// makes up, PREFIX.VRID ("" means VMACPrefix, "vrrp").
 	VMACPrefix string `json:"vmac_prefix,omitempty"`
@@ -278,6 +281,9 @@ type VirtualIP struct {
 	// NoPrefixRoute is noprefixroute (IFA_F_NOPREFIXROUTE: the kernel adds no
 	// route for the address's prefix).
 	NoPrefixRoute bool `json:"noprefixroute,omitempty"`
+	// UseVMAC is the address option use_vmac: the address lives on a VMAC
+	// of its interface (see VRRPInstance.AddressVMACs).
+	UseVMAC bool `json:"use_vmac,omitempty"`
 }
 
 // TrackInterface is one line of track_interface: "IF [weight N [reverse]]".
@@ -385,6 +391,13 @@ type VRRPInstance struct {
 	// VMACXmitBase is vmac_xmit_base: adverts go out of (and are received
 	// on) the base interface instead of the VMAC.
 	VMACXmitBase bool `json:"vmac_xmit_base,omitempty"`
+	// UseVMACAddr is use_vmac_addr: every VIP (and excluded VIP) on
+	// another interface than the instance's, or of the other family, lives
+	// on a VMAC of its own (see AddressVMACs, VIPDevice).
+	UseVMACAddr bool `json:"use_vmac_addr,omitempty"`
+	// AddressVMACs are the VMACs that use_vmac_addr and the address
+	// option use_vmac need: one per base interface and family.
+	AddressVMACs []AddressVMAC `json:"address_vmacs,omitempty"`
 	// VirtualRoutes are virtual_routes: added when the instance becomes
 	// MASTER (after its addresses), removed when it leaves MASTER.
 	VirtualRoutes []Route `json:"virtual_routes,omitempty"`

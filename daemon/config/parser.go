@@ -556,7 +556,7 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			p.flag(n, &g.CheckerLogAllFailures)
 		case "router_id":
 			p.str(n, &g.RouterID)
-		case "vmac_prefix":
+		case "vmac_prefix", "vmac_addr_prefix":
 			p.vmacPrefix(n, g)
 		case "lvs_id":
 			p.warnAt(n.key.pos, "lvs_id is keepalived 1.x's name for router_id (keepalived 2 rejects it); read as router_id")
@@ -1076,7 +1076,7 @@ func (p *parser) authentication(b *node, a *Authentication) (typePos srcPos) {
 // it takes a value (keepalived.conf(5)'s virtual_ipaddress line).
 func vipOptions() map[string]bool {
 	return map[string]bool{"dev": true, "label": true, "brd": true, "broadcast": true, "scope": true,
-		"no_track": false, "home": false, "-nodad": false, "nodad": false, "noprefixroute": false}
+		"no_track": false, "home": false, "-nodad": false, "nodad": false, "noprefixroute": false, "use_vmac": false}
 }
 
 // vipUnsupported are the other address options of keepalived.conf(5)'s
@@ -1148,6 +1148,8 @@ func (p *parser) vips(b *node) []VirtualIP {
 					v.NoDAD = true
 				case "noprefixroute":
 					v.NoPrefixRoute = true
+				case "use_vmac":
+					v.UseVMAC = true
 				}
 				continue
 			}

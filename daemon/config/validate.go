@@ -39,6 +39,7 @@ func (p *parser) validateInstances(cfg *Config) {
 	}
 	byName := map[string]int{}
 	byVRID := map[vridKey]int{}
+	vmacNames := map[string]bool{}
 	scripts := map[string]bool{}
 	scriptNames := make([]string, 0, len(cfg.Scripts))
 	for _, s := range cfg.Scripts {
@@ -80,6 +81,7 @@ func (p *parser) validateInstances(cfg *Config) {
 			in.Auth = Authentication{Type: AuthNone}
 		}
 		p.applyModes(cfg.Global, in, m.modes)
+		p.nameVMACs(cfg.Global, in, m.modes, vmacNames)
 		p.applyGarpGroup(cfg.GarpGroups, in, m.modes)
 		p.checkRunnableInstance(in, m)
 		v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()

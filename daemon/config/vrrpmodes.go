@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"net"
 	"strconv"
 	"strings"
@@ -52,15 +53,137 @@ func (p *parser) vmacPrefix(n *node, g *GlobalDefs) {
 	if !ok {
 		return
 	}
+	kw, set := n.key.text, &g.VMACPrefix
+	if kw == "vmac_addr_prefix" {
+		set = &g.VMACAddrPrefix
+	}
 	switch {
-	case g.VMACPrefix != "":
-		p.warnAt(n.key.pos, "vmac_prefix has already been specified; %q ignored (as keepalived does)", t.text)
+	case *set != "":
+		p.warnAt(n.key.pos, "%s has already been specified; %q ignored (as keepalived does)", kw, t.text)
 	case len(t.text) > 11:
-		p.errAt(t.pos, "vmac_prefix %q: PREFIX.VRID must fit in an interface name (15 characters): at most 11", t.text)
+		p.errAt(t.pos, "%s %q: PREFIX.VRID must fit in an interface name (15 characters): at most 11", kw, t.text)
 	case !validIfName(t.text + ".1"):
-		p.errAt(t.pos, "vmac_prefix %q cannot start an interface name", t.text)
+		p.errAt(t.pos, "%s %q cannot start an interface name", kw, t.text)
 	default:
-		g.VMACPrefix = t.text
+		*set = t.text
+	}
+}
+
+// AddressVMAC is a VMAC made for addresses that are not on the
+// instance's own VMAC (use_vmac_addr, or the address option use_vmac):
+// a macvlan Name on Base with the virtual MAC of the instance's VRID for
+// the addresses' family (IPv6: 00:00:5e:00:02:VRID).
+type AddressVMAC struct {
+	Name string `json:"name"`
+	Base string `json:"base"`
+	IPv6 bool   `json:"ipv6,omitempty"`
+}
+
+// v6 reports whether in is an IPv6 instance (its first address).
+func (in *VRRPInstance) v6() bool {
+	return len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
+}
+
+// onVMAC says whether v lives on in's own VMAC: use_vmac, v on the
+// instance's interface and of its family (keepalived 2.2's
+// vrrp_complete_instance; an address of the other family stays on the
+// interface unless an address VMAC takes it).
+func (in *VRRPInstance) onVMAC(v VirtualIP) bool {
+	return in.UseVMAC && (v.Dev == "" || v.Dev == in.Interface) && v.Prefix.Addr().Is6() == in.v6()
+}
+
+// addressVMACBase is the interface whose address VMAC v lives on, or ""
+// when v needs none: with the address option use_vmac or use_vmac_addr,
+// an address on another interface, or on the instance's of the other
+// family.
+func (in *VRRPInstance) addressVMACBase(v VirtualIP) string {
+	if in.onVMAC(v) || (!v.UseVMAC && !in.UseVMACAddr) {
+		return ""
+	}
+	if v.Dev != "" && v.Dev != in.Interface {
+		return v.Dev
+	}
+	if v.UseVMAC || v.Prefix.Addr().Is6() != in.v6() {
+		return in.Interface
+	}
+	return ""
+}
+
+// addressVMAC is the name of the address VMAC v lives on, or "".
+func (in *VRRPInstance) addressVMAC(v VirtualIP) string {
+	base := in.addressVMACBase(v)
+	if base == "" {
+		return ""
+	}
+	for _, a := range in.AddressVMACs {
+		if a.Base == base && a.IPv6 == v.Prefix.Addr().Is6() {
+			return a.Name
+		}
+	}
+	return ""
+}
+
+// VMACBase is the interface under the VMAC named dev of in (its own or an
+// address VMAC), or "" when dev is none of them.
+func (in *VRRPInstance) VMACBase(dev string) string {
+	if in.UseVMAC && dev == in.VMACName {
+		return in.Interface
+	}
+	for _, a := range in.AddressVMACs {
+		if a.Name == dev {
+			return a.Base
+		}
+	}
+	return ""
+}
+
+// vmacNameFor is keepalived's create_vmac_name: PREFIX.VRID, or when a
+// VMAC of this configuration already has that name, PREFIX6.VRID first
+// for IPv6, then PREFIX1.VRID, PREFIX2.VRID ... (never PREFIX6 twice).
+func vmacNameFor(prefix string, vrid int, v6 bool, used map[string]bool) string {
+	name := VMACName(prefix, vrid)
+	for num := 0; used[name] && num < 100; {
+		switch {
+		case v6 && num == 0:
+			num = 6
+		case v6 && num == 6:
+			num = 1
+		default:
+			if num++; num == 6 && v6 {
+				num++
+			}
+		}
+		name = prefix + strconv.Itoa(num) + "." + strconv.Itoa(vrid)
+	}
+	return name
+}
+
+// nameVMACs names in's VMACs after applyModes: its own one (use_vmac
+// without a name; another instance's VMAC name moves it on, as keepalived
+// does) and the address VMACs its addresses need, one per base interface
+// and family, named from vmac_addr_prefix (else vmac_prefix). used holds
+// the VMAC names of the instances before.
+func (p *parser) nameVMACs(g GlobalDefs, in *VRRPInstance, m modeMeta, used map[string]bool) {
+	if in.UseVMAC {
+		if !m.vmacNameOK {
+			in.VMACName = vmacNameFor(cmp.Or(g.VMACPrefix, VMACPrefix), in.VirtualRouterID, in.v6(), used)
+		}
+		used[in.VMACName] = true
+	}
+	for _, list := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
+		for _, v := range list {
+			if v.UseVMAC && in.onVMAC(v) {
+				p.warnAt(v.Pos, "vrrp_instance %s: use_vmac for %v, which is on the instance's VMAC anyway", in.Name, v.Prefix)
+			}
+			base := in.addressVMACBase(v)
+			if base == "" || in.addressVMAC(v) != "" {
+				continue
+			}
+			v6 := v.Prefix.Addr().Is6()
+			name := vmacNameFor(cmp.Or(g.VMACAddrPrefix, g.VMACPrefix, VMACPrefix), in.VirtualRouterID, v6, used)
+			used[name] = true
+			in.AddressVMACs = append(in.AddressVMACs, AddressVMAC{Name: name, Base: base, IPv6: v6})
+		}
 	}
 }
 
@@ -81,12 +204,17 @@ func (in *VRRPInstance) VMAC() [6]byte {
 	return VMACAddress(in.VirtualRouterID)
 }
 
-// VIPDevice is the interface v lives on: its dev; with use_vmac, the VMAC
-// for an address without dev or with the instance's own interface as dev
-// (keepalived moves only those); otherwise the instance's interface.
+// VIPDevice is the interface v lives on: with use_vmac, the VMAC for an
+// address of the instance's family without dev or with the instance's own
+// interface as dev (keepalived moves only those); an address VMAC
+// (use_vmac_addr, the address option use_vmac); else its dev, or the
+// instance's interface.
 func (in *VRRPInstance) VIPDevice(v VirtualIP) string {
-	if in.UseVMAC && (v.Dev == "" || v.Dev == in.Interface) {
+	if in.onVMAC(v) {
 		return in.VMACName
+	}
+	if name := in.addressVMAC(v); name != "" {
+		return name
 	}
 	if v.Dev != "" {
 		return v.Dev
@@ -154,6 +282,10 @@ func (p *parser) instanceMode(n *node, in *VRRPInstance, m *modeMeta) bool {
 	case "vmac_xmit_base":
 		if p.valueOnly(n) {
 			in.VMACXmitBase, m.xmitPos = true, n.key.pos
+		}
+	case "use_vmac_addr":
+		if p.valueOnly(n) {
+			in.UseVMACAddr = true
 		}
 	default:
 		return false
@@ -402,22 +534,34 @@ func (p *parser) applyGarpGroup(groups []GarpGroup, in *VRRPInstance, m modeMeta
 // that is not that VMAC: drlb run refuses to start then (keepalived picks
 // another name).
 func (p *parser) checkVMAC(in *VRRPInstance, m modeMeta) {
-	if !in.UseVMAC || in.VMACName == "" {
-		return
-	}
-	var mac net.HardwareAddr
-	if p.opts.InterfaceMAC != nil {
-		mac = p.opts.InterfaceMAC(in.VMACName)
-	} else if ifi, err := net.InterfaceByName(in.VMACName); err == nil {
-		mac = ifi.HardwareAddr
-	}
-	want := in.VMAC()
-	if mac != nil && !bytes.Equal(mac, want[:]) {
-		pos := m.vmacPos
-		if m.vmacNameOK {
-			pos = m.vmacName
+	macOf := func(name string) net.HardwareAddr {
+		if p.opts.InterfaceMAC != nil {
+			return p.opts.InterfaceMAC(name)
 		}
-		p.errAt(pos, "use_vmac: interface %s exists on this host with MAC %v, so it is not the VMAC %v of vrrp_instance %s; name the VMAC otherwise (use_vmac NAME)",
-			in.VMACName, mac, net.HardwareAddr(want[:]), in.Name)
+		if ifi, err := net.InterfaceByName(name); err == nil {
+			return ifi.HardwareAddr
+		}
+		return nil
+	}
+	if in.UseVMAC && in.VMACName != "" {
+		want := in.VMAC()
+		if mac := macOf(in.VMACName); mac != nil && !bytes.Equal(mac, want[:]) {
+			pos := m.vmacPos
+			if m.vmacNameOK {
+				pos = m.vmacName
+			}
+			p.errAt(pos, "use_vmac: interface %s exists on this host with MAC %v, so it is not the VMAC %v of vrrp_instance %s; name the VMAC otherwise (use_vmac NAME)",
+				in.VMACName, mac, net.HardwareAddr(want[:]), in.Name)
+		}
+	}
+	for _, a := range in.AddressVMACs {
+		want := VMACAddress(in.VirtualRouterID)
+		if a.IPv6 {
+			want = VMACAddress6(in.VirtualRouterID)
+		}
+		if mac := macOf(a.Name); mac != nil && !bytes.Equal(mac, want[:]) {
+			p.errAt(in.Pos, "vrrp_instance %s: the address VMAC %s (on %s) exists on this host with MAC %v, not %v; set vmac_addr_prefix to another name",
+				in.Name, a.Name, a.Base, mac, net.HardwareAddr(want[:]))
+		}
 	}
 }

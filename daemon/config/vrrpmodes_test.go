@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -286,5 +287,75 @@ func TestVMACPrefix(t *testing.T) {
 				t.Errorf("VMAC name %q, want %q", got, tc.vmac)
 			}
 		})
+	}
+}
+
+// TestAddressVMACs: use_vmac_addr and the address option use_vmac put
+// addresses on other interfaces (or of the other family) on VMACs of
+// their own, named as keepalived's create_vmac_name does (vmac_addr_prefix,
+// else vmac_prefix; a name taken moves on to PREFIX6.VRID for IPv6, then
+// PREFIX1.VRID ...), one per interface and family.
+func TestAddressVMACs(t *testing.T) {
+	const vips = "\nvirtual_ipaddress {\n10.0.0.1\n10.0.1.1 dev eth2\n10.0.1.2 dev eth2\n}\nvirtual_ipaddress_excluded {\nfd00::1\n10.0.2.1 dev eth3 use_vmac\n}\n}\n"
+	conf := func(global string, lines ...string) string {
+		g := ""
+		if global != "" {
+			g = "global_defs {\n" + global + "\n}\n"
+		}
+		return g + "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 51\n" + strings.Join(lines, "\n") + vips
+	}
+	type dev struct{ addr, dev string }
+	for _, tc := range []struct {
+		name  string
+		conf  string
+		diags []want
+		vmacs []AddressVMAC
+		devs  []dev
+	}{
+		{"only the address option", conf(""), nil,
+			[]AddressVMAC{{"vrrp.51", "eth3", false}},
+			[]dev{{"10.0.0.1", "eth0"}, {"10.0.1.1", "eth2"}, {"fd00::1", "eth0"}, {"10.0.2.1", "vrrp.51"}}},
+		{"use_vmac_addr", conf("", "use_vmac_addr"), nil,
+			[]AddressVMAC{{"vrrp.51", "eth2", false}, {"vrrp6.51", "eth0", true}, {"vrrp1.51", "eth3", false}},
+			[]dev{{"10.0.0.1", "eth0"}, {"10.0.1.1", "vrrp.51"}, {"10.0.1.2", "vrrp.51"}, {"fd00::1", "vrrp6.51"}, {"10.0.2.1", "vrrp1.51"}}},
+		{"with use_vmac", conf("vmac_addr_prefix va", "use_vmac", "use_vmac_addr"), nil,
+			[]AddressVMAC{{"va.51", "eth2", false}, {"va6.51", "eth0", true}, {"va1.51", "eth3", false}},
+			[]dev{{"10.0.0.1", "vrrp.51"}, {"10.0.1.1", "va.51"}, {"fd00::1", "va6.51"}, {"10.0.2.1", "va1.51"}}},
+		{"vmac_prefix for both", conf("vmac_prefix vm", "use_vmac", "use_vmac_addr"), nil,
+			[]AddressVMAC{{"vm1.51", "eth2", false}, {"vm6.51", "eth0", true}, {"vm2.51", "eth3", false}},
+			[]dev{{"10.0.0.1", "vm.51"}, {"10.0.1.1", "vm1.51"}}},
+		{"use_vmac on the instance's own address", "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 51\nuse_vmac\nvirtual_ipaddress {\n10.0.0.1 use_vmac\n}\n}\n",
+			[]want{"6:1: warning: vrrp_instance VI: use_vmac for 10.0.0.1/32, which is on the instance's VMAC anyway"}, nil,
+			[]dev{{"10.0.0.1", "vrrp.51"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			in := &cfg.Instances[0]
+			if !slices.Equal(in.AddressVMACs, tc.vmacs) {
+				t.Errorf("address VMACs %+v, want %+v", in.AddressVMACs, tc.vmacs)
+			}
+			for _, d := range tc.devs {
+				i := slices.IndexFunc(append(slices.Clone(in.VirtualIPs), in.ExcludedVIPs...), func(v VirtualIP) bool { return v.Prefix.Addr().String() == d.addr })
+				if i < 0 {
+					t.Fatalf("no address %s", d.addr)
+				}
+				v := append(slices.Clone(in.VirtualIPs), in.ExcludedVIPs...)[i]
+				if got := in.VIPDevice(v); got != d.dev {
+					t.Errorf("%s on %s, want %s", d.addr, got, d.dev)
+				}
+			}
+		})
+	}
+}
+
+// TestDualStackVMACNames: an IPv4 and an IPv6 instance with one VRID and
+// use_vmac get vrrp.VRID and vrrp6.VRID, as in keepalived.
+func TestDualStackVMACNames(t *testing.T) {
+	conf := inst("use_vmac") + strings.Replace(strings.Replace(inst("use_vmac"), "VI", "VI6", 1), "10.0.0.1\n", "fd00::1\n", 1)
+	cfg, ds, _ := Parse("t.conf", []byte(conf), Options{})
+	assertDiags(t, ds, nil)
+	if a, b := cfg.Instances[0].VMACName, cfg.Instances[1].VMACName; a != "vrrp.1" || b != "vrrp6.1" {
+		t.Errorf("VMAC names %q and %q, want vrrp.1 and vrrp6.1", a, b)
 	}
 }

@@ -99,6 +99,12 @@ type InstanceConfig struct {
 	VMAC string
 	// VMACXmitBase is vmac_xmit_base: adverts use Interface, not the VMAC.
 	VMACXmitBase bool
+	// AddressVMACs are the VMACs of addresses on other interfaces, or of
+	// the other family (use_vmac_addr, the address option use_vmac): the
+	// node creates them with the VMAC (IPv6 ones get their base's
+	// link-local address) and removes them with it. VIPs name them as
+	// their Interface.
+	AddressVMACs []AddressVMAC
 	// Strict is strict mode (vrrp_strict / strict_mode): adverts whose
 	// address list differs from VIPs are dropped.
 	Strict bool
@@ -110,6 +116,13 @@ type InstanceConfig struct {
 	// GNAInterval is gna_interval (vrrp_gna_interval): the gap between the
 	// unsolicited neighbour advertisements of a burst (default 0).
 	GNAInterval time.Duration
+}
+
+// AddressVMAC is a VMAC for addresses: the macvlan Name on Base with the
+// virtual MAC of the instance's VRID for IPv4, or IPv6 when V6.
+type AddressVMAC struct {
+	Name, Base string
+	V6         bool
 }
 
 // transportInterface is where adverts are sent and received: the VMAC,

@@ -234,6 +234,8 @@ type instance struct {
 	holdStop context.CancelFunc
 	// vmac is the VMAC we created (use_vmac), nil before.
 	vmac *vmacState
+	// addrVMACs are the address VMACs we created (use_vmac_addr).
+	addrVMACs []vmacState
 	// timing is the lateness bookkeeping; adv caches the marshalled
 	// adverts, so that sending one does not allocate.
 	timing timingState

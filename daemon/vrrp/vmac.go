@@ -203,33 +203,78 @@ func (n *Node) inNamespace(fn func() error) error {
 	return fn()
 }
 
-// ensureVMAC creates in's VMAC (use_vmac) once, before its socket opens.
+// ensureVMAC creates in's VMAC (use_vmac) and address VMACs
+// (use_vmac_addr) once, before its socket opens.
 func (n *Node) ensureVMAC(in *instance) error {
 	c := in.cfg
-	if c.VMAC == "" || in.vmac != nil {
+	if c.VMAC != "" && in.vmac == nil {
+		if n.opts.Netlink == nil {
+			return fmt.Errorf("vrrp: use_vmac %s needs a netlink handle", c.VMAC)
+		}
+		st, err := ensureVMAC(n.opts.Netlink, n.inNamespace, vmacSpec{Name: c.VMAC, Base: c.Interface, VRID: c.VRID, V6: c.IPv6(), LinkLocal: in.source})
+		in.vmac = &st // also on error: what was done is undone at the end
+		if err != nil {
+			return err
+		}
+		n.log.Info(fmt.Sprintf("(%s) VMAC %s (%v) on %s", c.Name, c.VMAC, vmacAddress(c.VRID, c.IPv6()), c.Interface), "instance", c.Name)
+	}
+	if len(c.AddressVMACs) == 0 || in.addrVMACs != nil {
 		return nil
 	}
 	if n.opts.Netlink == nil {
-		return fmt.Errorf("vrrp: use_vmac %s needs a netlink handle", c.VMAC)
+		return fmt.Errorf("vrrp: use_vmac_addr %s needs a netlink handle", c.AddressVMACs[0].Name)
 	}
-	st, err := ensureVMAC(n.opts.Netlink, n.inNamespace, vmacSpec{Name: c.VMAC, Base: c.Interface, VRID: c.VRID, V6: c.IPv6(), LinkLocal: in.source})
-	in.vmac = &st // also on error: what was done is undone at the end
-	if err != nil {
-		return err
+	in.addrVMACs = make([]vmacState, 0, len(c.AddressVMACs))
+	for _, a := range c.AddressVMACs {
+		sp := vmacSpec{Name: a.Name, Base: a.Base, VRID: c.VRID, V6: a.V6}
+		if a.V6 {
+			ll, err := linkLocalOf(n.opts.Netlink, a.Base)
+			if err != nil {
+				return fmt.Errorf("vrrp: instance %s: address VMAC %s: %w", c.Name, a.Name, err)
+			}
+			sp.LinkLocal = ll
+		}
+		st, err := ensureVMAC(n.opts.Netlink, n.inNamespace, sp)
+		in.addrVMACs = append(in.addrVMACs, st)
+		if err != nil {
+			return err
+		}
+		n.log.Info(fmt.Sprintf("(%s) address VMAC %s (%v) on %s", c.Name, a.Name, vmacAddress(c.VRID, a.V6), a.Base), "instance", c.Name)
 	}
-	n.log.Info(fmt.Sprintf("(%s) VMAC %s (%v) on %s", c.Name, c.VMAC, vmacAddress(c.VRID, c.IPv6()), c.Interface), "instance", c.Name)
 	return nil
 }
 
-// releaseVMAC deletes in's VMAC, once its addresses are gone.
+// linkLocalOf is the first IPv6 link-local address of ifname, which an
+// IPv6 address VMAC copies (keepalived's base_ifp->sin6_addr).
+func linkLocalOf(h *netlink.Handle, ifname string) (netip.Addr, error) {
+	l, err := h.LinkByName(ifname)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("find interface %s: %w", ifname, err)
+	}
+	addrs, err := h.AddrList(l, netlink.FAMILY_V6)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("list addresses of %s: %w", ifname, err)
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.IsLinkLocalUnicast() {
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%s has no IPv6 link-local address", ifname)
+}
+
+// releaseVMAC deletes in's VMACs, once its addresses are gone.
 func (n *Node) releaseVMAC(in *instance) {
-	if in.vmac == nil {
-		return
+	states := in.addrVMACs
+	if in.vmac != nil {
+		states = append(states, *in.vmac)
 	}
-	if err := removeVMAC(n.opts.Netlink, n.inNamespace, *in.vmac); err != nil {
-		n.log.Warn(fmt.Sprintf("(%s) cannot remove VMAC %s", in.cfg.Name, in.vmac.name), "instance", in.cfg.Name, "err", err)
+	for _, st := range states {
+		if err := removeVMAC(n.opts.Netlink, n.inNamespace, st); err != nil {
+			n.log.Warn(fmt.Sprintf("(%s) cannot remove VMAC %s", in.cfg.Name, st.name), "instance", in.cfg.Name, "err", err)
+		}
 	}
-	in.vmac = nil
+	in.vmac, in.addrVMACs = nil, nil
 }
 
 // garpExtraIf is how often a MASTER of c sends one more gratuitous ARP
