@@ -1,6 +1,8 @@
 package daemon_test
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -168,5 +170,57 @@ var _ = Describe("drlb with use_vmac_addr", Ordered, Label("daemon", "ipv6", "vr
 		Expect(err).To(HaveOccurred(), "lb1's address VMAC is gone")
 		Eventually(func() (bool, error) { return ping6(lab, vip6, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
 		Expect(neighEntry(lab, vip6)).To(ContainSubstring(vmac6MAC), "the client never had to learn a new MAC")
+	})
+})
+
+// garpsFrom counts the ARP frames from mac the client sees on eth1 during d.
+func garpsFrom(lab *topology.Lab, mac string, d time.Duration) int {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), d+5*time.Second)
+	defer cancel()
+	out, err := lab.Output(ctx, "client", "sh", "-c",
+		fmt.Sprintf("timeout %.1f tcpdump -l -n -e -i eth1 'arp and ether src %s' 2>/dev/null; true", d.Seconds(), mac))
+	Expect(err).NotTo(HaveOccurred())
+	GinkgoWriter.Printf("ARP from %s:\n%s\n", mac, out)
+	n := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "ARP") {
+			n++
+		}
+	}
+	return n
+}
+
+// With vmac_xmit_base the adverts leave from the base's MAC, so switches
+// would forget the virtual MAC: garp_extra_if sends a gratuitous ARP from
+// the VMAC every interval while MASTER (control: none without it).
+var _ = Describe("drlb with use_vmac, vmac_xmit_base and garp_extra_if", Ordered, Label("daemon", "vrrp"), func() {
+	var lab *topology.Lab
+
+	BeforeAll(func() {
+		testenv.PrivilegedGinkgo("nft", "tcpdump")
+		lab = labtest.Up(labtest.Name("ge"), topology.Seed(), binDir)
+	})
+
+	run := func(lines ...string) int {
+		lb1 := startDrlb(lab, "lb1", withInstanceLines(howtoConfig("MASTER", 100), append([]string{"use_vmac", "vmac_xmit_base", "garp_master_repeat 1"}, lines...)...))
+		DeferCleanup(func() { _ = lb1.proc.Stop(5 * time.Second) })
+		Eventually(lb1.state).WithTimeout(10 * time.Second).Should(Equal("MASTER"))
+		// The bursts (one ARP now, one after garp_master_delay 5 s) are over
+		// after 5 s; count in the 4 s after them (at least 2 at one a second, allowing for tcpdump starting late).
+		time.Sleep(6 * time.Second) // a schedule to wait out, not readiness
+		n := garpsFrom(lab, vmacMAC, 4*time.Second)
+		Expect(lb1.proc.Stop(5 * time.Second)).To(Succeed())
+		return n
+	}
+
+	It("sends a gratuitous ARP from the VMAC every second with garp_extra_if 1", func() {
+		n := run("garp_extra_if 1")
+		GinkgoWriter.Printf("ARPs from %s in 4 s with garp_extra_if 1: %d\n", vmacMAC, n)
+		Expect(n).To(BeNumerically(">=", 2))
+	})
+
+	It("sends none after the bursts without it (the control)", func() {
+		Expect(run()).To(BeZero())
 	})
 })
