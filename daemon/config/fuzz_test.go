@@ -37,6 +37,10 @@ func FuzzParse(f *testing.F) {
 			"virtual_ipaddress { 1.2.3.4/24 brd 1.2.3.255 scope link no_track -nodad } " +
 			"virtual_routes { blackhole src 1.2.3.4 to 5.0.0.0/8 via 1.2.3.1 table main metric 3 onlink } virtual_rules { not from all fwmark 3/0xf iif e lookup 7 } }\n" +
 			"garp_group { garp_interval 0.1 interfaces { e } }\nstatic_ipaddress { 9.9.9.9 dev e }\nstatic_routes { default gw 9.9.9.1 }\nstatic_rules { to 1.0.0.0/8 table 2 }\n",
+		// IPv6 VMAC, address VMACs and their names, garp_extra_if, IPv6 no_accept
+		"global_defs { vmac_prefix vm vmac_addr_prefix va vrrp_garp_extra_if all 9 vrrp_vmac_garp_intvl 3 }\n" +
+			"vrrp_instance V { interface e virtual_router_id 9 use_vmac use_vmac_addr no_accept garp_extra_if 0 all vmac_garp_intvl " +
+			"virtual_ipaddress { fd00::1 use_vmac fd00::2 dev f } virtual_ipaddress_excluded { 1.2.3.4 use_vmac } }",
 		// virtual_server_group: ranges, fwmark, a use before the definition
 		"virtual_server group G { real_server 10.0.0.9 80 { TCP_CHECK { } } }\nvirtual_server_group G { 10.0.0.1-3 80\n2001:db8::1-ff 443\nfwmark 7\n10.0.0.2-1 1 }",
 		// trackers, the SSL block and the parity II checkers with their hex strings and regexes
