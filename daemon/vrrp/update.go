@@ -101,8 +101,10 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		// keepalived's vrrp_exist matches the address family too.
 		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("address family %s -> %s", familyName(old.IPv6()), familyName(new.IPv6()))
 		return ch
-	case old.VMAC != new.VMAC || old.VMACXmitBase != new.VMACXmitBase || !slices.Equal(old.AddressVMACs, new.AddressVMACs):
+	case old.VMAC != new.VMAC || old.VMACXmitBase != new.VMACXmitBase:
 		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("use_vmac %q -> %q", old.VMAC, new.VMAC)
+	case !slices.Equal(old.AddressVMACs, new.AddressVMACs):
+		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("address VMACs (use_vmac_addr) %v -> %v", old.AddressVMACs, new.AddressVMACs)
 		return ch
 	}
 	fields := []struct {
