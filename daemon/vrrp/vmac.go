@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+	"sigs.k8s.io/knftables"
 )
 
 // VMACAddress returns the IPv4 virtual router MAC of vrid,
@@ -55,6 +56,97 @@ type vmacState struct {
 	// arpIgnore and arpFilter are the base interface's arp_ignore and
 	// arp_filter before we set them ("" if not changed).
 	arpIgnore, arpFilter string
+	// mldChain is the chain of VMACTable that moves the VMAC's MLD
+	// reports to the base ("" if none).
+	mldChain string
+}
+
+// VMACTable is the nftables table (family ip6: dup needs it) with one
+// chain per IPv6 VMAC, as keepalived's firewall does for VMACs: the VMAC's
+// MLD reports are sent from the base instead (dup to the base, then drop)
+// and its router solicitations dropped, so that a BACKUP's VMAC never
+// shows the virtual MAC to the switches (they would send the VIP's
+// traffic to it), while multicast snooping still forwards the groups to
+// this port.
+const VMACTable = "drlb_vmac"
+
+// vmacChainName is the VMACTable chain of the VMAC vmac.
+func vmacChainName(vmac string) string {
+	b := []byte("out_" + vmac)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// vmacMLDRules are the rules of vmac's chain (base is its parent).
+func vmacMLDRules(vmac, base string) []string {
+	const reports = "{ mld-listener-report, mld2-listener-report }"
+	return []string{
+		fmt.Sprintf("oifname %q icmpv6 type %s dup to ip6 daddr device %q", vmac, reports, base),
+		fmt.Sprintf("oifname %q icmpv6 type { mld-listener-report, mld2-listener-report, nd-router-solicit } drop", vmac),
+	}
+}
+
+// vmacNFTTimeout bounds each nft command of VMACTable.
+const vmacNFTTimeout = 5 * time.Second
+
+// filterVMACMLD installs (or refreshes, after a killed predecessor) the
+// chain of vmac in VMACTable; inNS runs in the node's namespace.
+func filterVMACMLD(inNS func(func() error) error, vmac, base string) (string, error) {
+	chain := vmacChainName(vmac)
+	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
+	defer cancel()
+	err := inNS(func() error {
+		nft, err := knftables.New(knftables.IPv6Family, VMACTable)
+		if err != nil {
+			return err
+		}
+		tx := nft.NewTransaction()
+		tx.Add(&knftables.Table{Comment: knftables.PtrTo("drlb: MLD reports of IPv6 VMACs leave from their base")})
+		tx.Add(&knftables.Chain{Name: chain, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(knftables.OutputHook),
+			Priority: knftables.PtrTo(knftables.BaseChainPriority("-1"))})
+		tx.Flush(&knftables.Chain{Name: chain})
+		for _, r := range vmacMLDRules(vmac, base) {
+			tx.Add(&knftables.Rule{Chain: chain, Rule: r})
+		}
+		return nft.Run(ctx, tx)
+	})
+	if err != nil {
+		return "", fmt.Errorf("vrrp: use_vmac: move the MLD reports of %s to %s (nftables table ip6 %s): %w", vmac, base, VMACTable, err)
+	}
+	return chain, nil
+}
+
+// unfilterVMACMLD deletes chain from VMACTable, and the table with its
+// last chain.
+func unfilterVMACMLD(inNS func(func() error) error, chain string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
+	defer cancel()
+	err := inNS(func() error {
+		nft, err := knftables.New(knftables.IPv6Family, VMACTable)
+		if err != nil {
+			return err
+		}
+		tx := nft.NewTransaction()
+		tx.Delete(&knftables.Chain{Name: chain})
+		if err := nft.Run(ctx, tx); err != nil && !knftables.IsNotFound(err) {
+			return err
+		}
+		chains, err := nft.List(ctx, "chains")
+		if err != nil || len(chains) > 0 {
+			return nil
+		}
+		tx = nft.NewTransaction()
+		tx.Delete(&knftables.Table{})
+		return nft.Run(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("vrrp: remove chain %s of nftables table ip6 %s: %w", chain, VMACTable, err)
+	}
+	return nil
 }
 
 // sysctlPath is the /proc/sys file of a per-interface setting.
@@ -120,6 +212,10 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, sp vmacSpec) (
 		if err := h.LinkSetIP6AddrGenMode(l, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
 			return st, fmt.Errorf("vrrp: use_vmac: no generated link-local address on %s: %w", name, err)
 		}
+		// Before the link comes up: its first MLD reports leave then.
+		if st.mldChain, err = filterVMACMLD(inNS, name, base); err != nil {
+			return st, err
+		}
 	}
 	if err := h.LinkSetUp(l); err != nil {
 		return st, fmt.Errorf("vrrp: use_vmac: set %s up: %w", name, err)
@@ -184,6 +280,9 @@ func removeVMAC(h *netlink.Handle, inNS func(func() error) error, st vmacState) 
 		if v != "" {
 			errs = append(errs, inNS(func() error { return writeSysctl(sysctlPath("ipv4", st.base, key), v) }))
 		}
+	}
+	if st.mldChain != "" {
+		errs = append(errs, unfilterVMACMLD(inNS, st.mldChain))
 	}
 	return errors.Join(errs...)
 }
