@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -226,51 +227,79 @@ var _ = Describe("drlb with use_vmac, vmac_xmit_base and garp_extra_if", Ordered
 	})
 })
 
-// A BACKUP's IPv6 VMAC must not show the virtual MAC to the switch: its
-// MLD reports (joining ff02::12 and its link-local's solicited-node
-// group) and router solicitations would teach the bridge that the
-// master's MAC is on the backup's port. drlb moves them to the base, as
-// keepalived's firewall does: while lb2 starts as BACKUP, the client sees
-// MLD reports from lb2's own MAC and none from the virtual MAC.
-var _ = Describe("drlb with use_vmac on an IPv6 BACKUP", Ordered, Label("daemon", "ipv6", "vrrp"), func() {
-	It("sends its VMAC's MLD reports from the base interface", func() {
+// reportsWhileStarting starts lb2 with conf while the client captures
+// (pcap filter) and counts the frames whose tcpdump line contains one of
+// words: from the virtual MAC vmac, and from lb2's eth1.
+func reportsWhileStarting(lab *topology.Lab, conf, filter, vmac string, started func(*balancer), words ...string) (fromVMAC, fromBase int) {
+	GinkgoHelper()
+	pcap := lab.Dir() + "/reports.pcap"
+	_ = os.Remove(pcap)
+	capture, err := lab.Start("client", topology.ProcSpec{Name: "tcpdump", Argv: []string{"timeout", "10", "tcpdump", "-n", "-i", "eth1", "-w", pcap, filter}})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { _ = capture.Stop(time.Second) })
+	Eventually(func() error { _, err := os.Stat(pcap); return err }).WithTimeout(5*time.Second).Should(Succeed(), "tcpdump listens")
+	lb2 := startDrlb(lab, "lb2", conf)
+	started(lb2)
+	time.Sleep(2 * time.Second) // unsolicited reports repeat within a second: a schedule to wait out
+	_ = capture.Stop(time.Second)
+	out, err := lab.Output(context.Background(), "client", "tcpdump", "-n", "-e", "-v", "-r", pcap)
+	Expect(err).NotTo(HaveOccurred())
+	lb2MAC, err := lab.MAC("lb2", "eth1")
+	Expect(err).NotTo(HaveOccurred())
+	// tcpdump -v continues a packet on indented lines: one line per packet.
+	packets := strings.Split(strings.ReplaceAll(string(out), "\n ", " "), "\n")
+	for _, line := range packets {
+		if !slices.ContainsFunc(words, func(w string) bool { return strings.Contains(line, w) }) {
+			continue
+		}
+		switch {
+		case strings.Contains(line, " "+vmac+" >"):
+			fromVMAC++
+		case strings.Contains(line, " "+lb2MAC.String()+" >"):
+			fromBase++
+		}
+	}
+	GinkgoWriter.Printf("reports while lb2 started: %d from %s, %d from lb2's eth1\n%s\n", fromVMAC, vmac, fromBase, out)
+	Expect(lb2.proc.Stop(5 * time.Second)).To(Succeed())
+	return fromVMAC, fromBase
+}
+
+// A BACKUP's VMAC must not show the virtual MAC to the switch: its MLD
+// (IGMP) reports (joining the VRRP group and, for IPv6, its link-local's
+// solicited-node group) and router solicitations would teach the bridge
+// that the master's MAC is on the backup's port. drlb moves them to the
+// base, as keepalived's firewall does: while lb2 starts as BACKUP, the
+// client sees reports from lb2's own MAC and none from the virtual MAC.
+var _ = Describe("drlb with use_vmac on a BACKUP", Ordered, Label("daemon", "vrrp"), func() {
+	var lab *topology.Lab
+	BeforeAll(func() {
 		testenv.PrivilegedGinkgo("nft", "tcpdump")
-		lab := labtest.Up(labtest.Name("ml"), topology.Seed(), binDir)
+		lab = labtest.Up(labtest.Name("ml"), topology.Seed(), binDir)
+	})
+
+	It("sends its IPv6 VMAC's MLD reports from the base interface", func() {
 		lb1 := startDrlb(lab, "lb1", withV6Lines(ipv6Config("MASTER", 100), "use_vmac"))
 		Eventually(lb1.states).WithTimeout(10 * time.Second).Should(Equal(map[string]string{"V4": "MASTER", "V6": "MASTER"}))
-
-		pcap := lab.Dir() + "/mld.pcap"
-		capture, err := lab.Start("client", topology.ProcSpec{Name: "tcpdump", Argv: []string{"timeout", "8", "tcpdump", "-n", "-i", "eth1", "-w", pcap, "ip6 protochain 58"}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = capture.Stop(time.Second) })
-		Eventually(func() error { _, err := os.Stat(pcap); return err }).WithTimeout(5*time.Second).Should(Succeed(), "tcpdump listens")
-		lb2 := startDrlb(lab, "lb2", withV6Lines(ipv6Config("BACKUP", 90), "use_vmac"))
-		Eventually(lb2.states).WithTimeout(10 * time.Second).Should(Equal(map[string]string{"V4": "BACKUP", "V6": "BACKUP"}))
-		Eventually(func() []string { return linkLocals(lab, "lb2", "vrrp.51") }).WithTimeout(5 * time.Second).Should(HaveLen(1))
-		time.Sleep(2 * time.Second) // MLD's unsolicited reports repeat within a second: a schedule to wait out
-		Expect(capture.Stop(time.Second)).To(Or(Succeed(), HaveOccurred()))
-		out, err := lab.Output(context.Background(), "client", "tcpdump", "-n", "-e", "-v", "-r", pcap)
-		Expect(err).NotTo(HaveOccurred())
-		lb2MAC, err := lab.MAC("lb2", "eth1")
-		Expect(err).NotTo(HaveOccurred())
-		fromVMAC, fromBase := 0, 0
-		for _, line := range strings.Split(string(out), "\n") {
-			if !strings.Contains(line, "listener report") && !strings.Contains(line, "router solicitation") {
-				continue
-			}
-			switch {
-			case strings.HasPrefix(strings.TrimSpace(strings.SplitN(line, " ", 2)[1]), vmac6MAC):
-				fromVMAC++
-			case strings.Contains(line, lb2MAC.String()+" >"):
-				fromBase++
-			}
-		}
-		GinkgoWriter.Printf("MLD/RS while lb2 started: %d from the virtual MAC, %d from lb2's eth1\n%s\n", fromVMAC, fromBase, out)
+		fromVMAC, fromBase := reportsWhileStarting(lab, withV6Lines(ipv6Config("BACKUP", 90), "use_vmac"), "ip6 protochain 58", vmac6MAC,
+			func(lb2 *balancer) {
+				Eventually(lb2.states).WithTimeout(10 * time.Second).Should(Equal(map[string]string{"V4": "BACKUP", "V6": "BACKUP"}))
+			}, "listener report", "router solicitation")
 		Expect(fromVMAC).To(BeZero(), "the backup's VMAC showed the virtual MAC")
 		Expect(fromBase).To(BeNumerically(">=", 1), "the reports moved to lb2's eth1")
-		Expect(lb2.proc.Stop(5 * time.Second)).To(Succeed())
 		Expect(lb1.proc.Stop(5 * time.Second)).To(Succeed())
-		_, err = lab.Output(context.Background(), "lb1", "nft", "list", "table", "ip6", "drlb_vmac")
+		_, err := lab.Output(context.Background(), "lb1", "nft", "list", "table", "ip6", "drlb_vmac")
+		Expect(err).To(HaveOccurred(), "the VMAC table goes with the VMAC")
+	})
+
+	It("sends its IPv4 VMAC's IGMP reports from the base interface", func() {
+		lb1 := startDrlb(lab, "lb1", withInstanceLines(howtoConfig("MASTER", 100), "use_vmac"))
+		Eventually(lb1.state).WithTimeout(10 * time.Second).Should(Equal("MASTER"))
+		fromVMAC, fromBase := reportsWhileStarting(lab, withInstanceLines(howtoConfig("BACKUP", 90), "use_vmac"), "igmp", vmacMAC,
+			func(lb2 *balancer) { Eventually(lb2.state).WithTimeout(10 * time.Second).Should(Equal("BACKUP")) }, "igmp")
+		Expect(fromVMAC).To(BeZero(), "the backup's VMAC showed the virtual MAC")
+		Expect(fromBase).To(BeNumerically(">=", 1), "the reports moved to lb2's eth1")
+		Expect(lb1.proc.Stop(5 * time.Second)).To(Succeed())
+		_, err := lab.Output(context.Background(), "lb1", "nft", "list", "table", "ip", "drlb_vmac")
 		Expect(err).To(HaveOccurred(), "the VMAC table goes with the VMAC")
 	})
 })

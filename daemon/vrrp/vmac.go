@@ -56,18 +56,18 @@ type vmacState struct {
 	// arpIgnore and arpFilter are the base interface's arp_ignore and
 	// arp_filter before we set them ("" if not changed).
 	arpIgnore, arpFilter string
-	// mldChain is the chain of VMACTable that moves the VMAC's MLD
-	// reports to the base ("" if none).
-	mldChain string
+	// mldChain is the chain of VMACTable that moves the VMAC's MLD or
+	// IGMP reports to the base (name "" if none).
+	mldChain vmacChain
 }
 
-// VMACTable is the nftables table (family ip6: dup needs it) with one
-// chain per IPv6 VMAC, as keepalived's firewall does for VMACs: the VMAC's
-// MLD reports are sent from the base instead (dup to the base, then drop)
-// and its router solicitations dropped, so that a BACKUP's VMAC never
-// shows the virtual MAC to the switches (they would send the VIP's
-// traffic to it), while multicast snooping still forwards the groups to
-// this port.
+// VMACTable is the nftables table (family ip6 for IPv6 VMACs, ip for
+// IPv4 ones: dup needs them) with one chain per VMAC, as keepalived's
+// firewall does for VMACs: the VMAC's MLD (IGMP) reports are sent from
+// the base instead (dup to the base, then drop) and its router
+// solicitations dropped, so that a BACKUP's VMAC never shows the virtual
+// MAC to the switches (they would send the VIP's traffic to it), while
+// multicast snooping still forwards the groups to this port.
 const VMACTable = "drlb_vmac"
 
 // vmacChainName is the VMACTable chain of the VMAC vmac.
@@ -82,7 +82,13 @@ func vmacChainName(vmac string) string {
 }
 
 // vmacMLDRules are the rules of vmac's chain (base is its parent).
-func vmacMLDRules(vmac, base string) []string {
+func vmacMLDRules(vmac, base string, v6 bool) []string {
+	if !v6 {
+		return []string{
+			fmt.Sprintf("oifname %q ip protocol igmp dup to ip daddr device %q", vmac, base),
+			fmt.Sprintf("oifname %q ip protocol igmp drop", vmac),
+		}
+	}
 	const reports = "{ mld-listener-report, mld2-listener-report }"
 	return []string{
 		fmt.Sprintf("oifname %q icmpv6 type %s dup to ip6 daddr device %q", vmac, reports, base),
@@ -95,43 +101,53 @@ const vmacNFTTimeout = 5 * time.Second
 
 // filterVMACMLD installs (or refreshes, after a killed predecessor) the
 // chain of vmac in VMACTable; inNS runs in the node's namespace.
-func filterVMACMLD(inNS func(func() error) error, vmac, base string) (string, error) {
-	chain := vmacChainName(vmac)
+func filterVMACMLD(inNS func(func() error) error, vmac, base string, v6 bool) (vmacChain, error) {
+	ch := vmacChain{name: vmacChainName(vmac), family: knftables.IPv4Family}
+	if v6 {
+		ch.family = knftables.IPv6Family
+	}
+	chain := ch.name
 	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
 	defer cancel()
 	err := inNS(func() error {
-		nft, err := knftables.New(knftables.IPv6Family, VMACTable)
+		nft, err := knftables.New(ch.family, VMACTable)
 		if err != nil {
 			return err
 		}
 		tx := nft.NewTransaction()
-		tx.Add(&knftables.Table{Comment: knftables.PtrTo("drlb: MLD reports of IPv6 VMACs leave from their base")})
+		tx.Add(&knftables.Table{Comment: knftables.PtrTo("drlb: MLD/IGMP reports of VMACs leave from their base")})
 		tx.Add(&knftables.Chain{Name: chain, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(knftables.OutputHook),
 			Priority: knftables.PtrTo(knftables.BaseChainPriority("-1"))})
 		tx.Flush(&knftables.Chain{Name: chain})
-		for _, r := range vmacMLDRules(vmac, base) {
+		for _, r := range vmacMLDRules(vmac, base, v6) {
 			tx.Add(&knftables.Rule{Chain: chain, Rule: r})
 		}
 		return nft.Run(ctx, tx)
 	})
 	if err != nil {
-		return "", fmt.Errorf("vrrp: use_vmac: move the MLD reports of %s to %s (nftables table ip6 %s): %w", vmac, base, VMACTable, err)
+		return vmacChain{}, fmt.Errorf("vrrp: use_vmac: move the MLD/IGMP reports of %s to %s (nftables table %s %s): %w", vmac, base, ch.family, VMACTable, err)
 	}
-	return chain, nil
+	return ch, nil
+}
+
+// vmacChain is a chain of VMACTable and the table's family.
+type vmacChain struct {
+	name   string
+	family knftables.Family
 }
 
 // unfilterVMACMLD deletes chain from VMACTable, and the table with its
 // last chain.
-func unfilterVMACMLD(inNS func(func() error) error, chain string) error {
+func unfilterVMACMLD(inNS func(func() error) error, ch vmacChain) error {
 	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
 	defer cancel()
 	err := inNS(func() error {
-		nft, err := knftables.New(knftables.IPv6Family, VMACTable)
+		nft, err := knftables.New(ch.family, VMACTable)
 		if err != nil {
 			return err
 		}
 		tx := nft.NewTransaction()
-		tx.Delete(&knftables.Chain{Name: chain})
+		tx.Delete(&knftables.Chain{Name: ch.name})
 		if err := nft.Run(ctx, tx); err != nil && !knftables.IsNotFound(err) {
 			return err
 		}
@@ -144,7 +160,7 @@ func unfilterVMACMLD(inNS func(func() error) error, chain string) error {
 		return nft.Run(ctx, tx)
 	})
 	if err != nil {
-		return fmt.Errorf("vrrp: remove chain %s of nftables table ip6 %s: %w", chain, VMACTable, err)
+		return fmt.Errorf("vrrp: remove chain %s of nftables table %s %s: %w", ch.name, ch.family, VMACTable, err)
 	}
 	return nil
 }
@@ -212,10 +228,10 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, sp vmacSpec) (
 		if err := h.LinkSetIP6AddrGenMode(l, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
 			return st, fmt.Errorf("vrrp: use_vmac: no generated link-local address on %s: %w", name, err)
 		}
-		// Before the link comes up: its first MLD reports leave then.
-		if st.mldChain, err = filterVMACMLD(inNS, name, base); err != nil {
-			return st, err
-		}
+	}
+	// Before the link comes up: its first reports leave then.
+	if st.mldChain, err = filterVMACMLD(inNS, name, base, sp.V6); err != nil {
+		return st, err
 	}
 	if err := h.LinkSetUp(l); err != nil {
 		return st, fmt.Errorf("vrrp: use_vmac: set %s up: %w", name, err)
@@ -281,7 +297,7 @@ func removeVMAC(h *netlink.Handle, inNS func(func() error) error, st vmacState) 
 			errs = append(errs, inNS(func() error { return writeSysctl(sysctlPath("ipv4", st.base, key), v) }))
 		}
 	}
-	if st.mldChain != "" {
+	if st.mldChain.name != "" {
 		errs = append(errs, unfilterVMACMLD(inNS, st.mldChain))
 	}
 	return errors.Join(errs...)
