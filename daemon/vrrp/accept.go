@@ -298,6 +298,9 @@ func (n *Node) startAcceptFilter(ctx context.Context) {
 	if err := removeStaleAcceptTable(ctx, n.inNamespace); err != nil {
 		n.log.Debug("no stale no_accept table removed", "err", err)
 	}
+	if err := removeStaleVMACTables(ctx, n.inNamespace); err != nil {
+		n.log.Debug("no stale VMAC table removed", "err", err)
+	}
 }
 
 // removeStaleAcceptTable deletes the table AcceptTable if it exists (also

@@ -130,6 +130,28 @@ func filterVMACMLD(inNS func(func() error) error, vmac, base string, v6 bool) (v
 	return ch, nil
 }
 
+// removeStaleVMACTables deletes both VMACTable tables if they exist (a
+// killed predecessor's; its VMACs get their chains again when reused).
+func removeStaleVMACTables(ctx context.Context, run func(func() error) error) error {
+	return run(func() error {
+		var errs []error
+		for _, family := range []knftables.Family{knftables.IPv4Family, knftables.IPv6Family} {
+			nft, err := knftables.New(family, VMACTable)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if _, err := nft.List(ctx, "chains"); knftables.IsNotFound(err) {
+				continue
+			}
+			tx := nft.NewTransaction()
+			tx.Delete(&knftables.Table{})
+			errs = append(errs, nft.Run(ctx, tx))
+		}
+		return errors.Join(errs...)
+	})
+}
+
 // vmacChain is a chain of VMACTable and the table's family.
 type vmacChain struct {
 	name   string
@@ -191,6 +213,9 @@ func sysctlPath(family, ifname, key string) string {
 // added as a /64 without DAD (the base holds the same address), so
 // adverts and unsolicited neighbour advertisements leave the VMAC from a
 // router's own address with the virtual MAC.
+//
+// Both: before the link comes up, a chain of VMACTable moves the VMAC's
+// MLD/IGMP reports to the base (see VMACTable).
 func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, sp vmacSpec) (vmacState, error) {
 	name, base := sp.Name, sp.Base
 	st := vmacState{name: name, base: base}
