@@ -59,6 +59,8 @@ type vmacState struct {
 	// mldChain is the chain of VMACTable that moves the VMAC's MLD or
 	// IGMP reports to the base (name "" if none).
 	mldChain vmacChain
+	// mldErr is why the chain could not be made (the VMAC works anyway).
+	mldErr error
 }
 
 // VMACTable is the nftables table (family ip6 for IPv6 VMACs, ip for
@@ -255,9 +257,9 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, sp vmacSpec) (
 		}
 	}
 	// Before the link comes up: its first reports leave then.
-	if st.mldChain, err = filterVMACMLD(inNS, name, base, sp.V6); err != nil {
-		return st, err
-	}
+	// Without nft (or its dup) the VMAC still works, as keepalived's
+	// without a firewall: the caller warns.
+	st.mldChain, st.mldErr = filterVMACMLD(inNS, name, base, sp.V6)
 	if err := h.LinkSetUp(l); err != nil {
 		return st, fmt.Errorf("vrrp: use_vmac: set %s up: %w", name, err)
 	}
@@ -356,6 +358,7 @@ func (n *Node) ensureVMAC(in *instance) error {
 		if err != nil {
 			return err
 		}
+		n.warnMLD(c.Name, st)
 		n.log.Info(fmt.Sprintf("(%s) VMAC %s (%v) on %s", c.Name, c.VMAC, vmacAddress(c.VRID, c.IPv6()), c.Interface), "instance", c.Name)
 	}
 	if len(c.AddressVMACs) == 0 || in.addrVMACs != nil {
@@ -379,9 +382,18 @@ func (n *Node) ensureVMAC(in *instance) error {
 		if err != nil {
 			return err
 		}
+		n.warnMLD(c.Name, st)
 		n.log.Info(fmt.Sprintf("(%s) address VMAC %s (%v) on %s", c.Name, a.Name, vmacAddress(c.VRID, a.V6), a.Base), "instance", c.Name)
 	}
 	return nil
+}
+
+// warnMLD logs that the VMAC of st announces the virtual MAC when it
+// joins a group, when its chain could not be made.
+func (n *Node) warnMLD(instance string, st vmacState) {
+	if st.mldErr != nil {
+		n.log.Warn(fmt.Sprintf("(%s) VMAC %s: its MLD/IGMP reports will show the virtual MAC", instance, st.name), "instance", instance, "err", st.mldErr)
+	}
 }
 
 // linkLocalOf is the first IPv6 link-local address of ifname, which an
