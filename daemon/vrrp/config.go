@@ -109,6 +109,9 @@ type InstanceConfig struct {
 	// GNAInterval is gna_interval (vrrp_gna_interval): the gap between the
 	// unsolicited neighbour advertisements of a burst (default 0).
 	GNAInterval time.Duration
+	// Protocol are keepalived's protocol tunables (higher_prio_send_advert,
+	// down_timer_adverts, unicast_ttl, …; see ProtocolOptions).
+	Protocol ProtocolOptions
 }
 
 // transportInterface is where adverts are sent and received: the VMAC,
@@ -196,6 +199,14 @@ type Config struct {
 	// vrrp_rlimit_rttime, vrrp_no_swap. The zero value changes nothing;
 	// the daemon's default is DefaultRTPriority and DefaultRLimitRTTime.
 	Thread ThreadConfig
+	// StartupDelay is vrrp_startup_delay: Run opens the sockets at once but
+	// starts the instances (INIT until then, no adverts sent or obeyed)
+	// only after it.
+	StartupDelay time.Duration
+	// DelayAfterBoot is vrrp_delay_after_boot: the instances start no
+	// earlier than this long after the system booted (the longer of the two
+	// delays wins, as in keepalived).
+	DelayAfterBoot time.Duration
 }
 
 // ErrConfig is wrapped by every configuration error NewNode returns.
@@ -232,6 +243,17 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 	}
 	if c.AdvertInterval == 0 {
 		c.AdvertInterval = DefaultAdvertInterval
+	}
+	if d := c.Protocol.DownTimerAdverts; d < 0 || d > MaxDownTimerAdverts {
+		return bad("down_timer_adverts %d (want 1-%d)", d, MaxDownTimerAdverts)
+	}
+	if c.Protocol.RxBufSize < 0 {
+		return bad("receive buffer size %d is negative", c.Protocol.RxBufSize)
+	}
+	if s := c.Protocol.NotifyMasterRxLowerPri; s != "" {
+		if _, err := SplitCommand(s); err != nil {
+			return bad("notify_master_rx_lower_pri: %v", err)
+		}
 	}
 	if _, err := Marshal(Advertisement{Version: c.Version, AdvertInterval: c.AdvertInterval}, netip.IPv4Unspecified(), MulticastIPv4); err != nil {
 		return bad("advert_int %v: %v", c.AdvertInterval, err)

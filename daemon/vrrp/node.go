@@ -238,6 +238,9 @@ type instance struct {
 	// adverts, so that sending one does not allocate.
 	timing timingState
 	adv    advertCache
+	// checksum is the form of VRRPv3 IPv4 checksums (v3_checksum_as_v2,
+	// old_unicast_checksum); the zero value is RFC 5798's.
+	checksum Checksum
 }
 
 // advertCache holds in's adverts as sent (one per destination) for one
@@ -368,7 +371,9 @@ func (in *instance) setAddresses() {
 func (in *instance) machineParams() Params {
 	c := in.cfg
 	return Params{Version: c.Version, Priority: c.Priority, AdvertInterval: c.AdvertInterval,
-		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay, PrimaryIP: in.source, WantMaster: c.WantMaster}
+		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay, PrimaryIP: in.source, WantMaster: c.WantMaster,
+		DownTimerAdverts: c.Protocol.DownTimerAdverts, HigherPrioSendAdvert: c.Protocol.HigherPrioSendAdvert,
+		LowerPrioNoAdvert: c.Protocol.LowerPrioNoAdvert}
 }
 
 // newTrackers lists ic's trackers (own interface, track_interface, then
@@ -546,8 +551,14 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			n.insts[i].m, _ = Step(n.insts[i].m, f.Event, now)
 		}
 	}
-	for i := range n.insts {
-		n.step(bg, i, EventStartup{}, now)
+	var startup <-chan time.Time
+	if d := startupDelay(n.cfg.StartupDelay, n.cfg.DelayAfterBoot, systemUptime()); d > 0 {
+		n.log.Info(fmt.Sprintf("Delaying startup for %v", d.Round(time.Millisecond)))
+		st := time.NewTimer(d)
+		defer st.Stop()
+		startup = st.C
+	} else {
+		n.startInstances(bg, now)
 	}
 	n.publish()
 
@@ -596,8 +607,19 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			req.reply <- n.update(req.cfg) //nolint:contextcheck // instances live in the node's context (n.bg), not the update request's
 		case <-timer.C:
 			n.timerFired(bg, time.Now())
+		case <-startup:
+			startup = nil
+			n.startInstances(bg, time.Now())
 		}
 		n.publish()
+	}
+}
+
+// startInstances sends every instance its EventStartup (after
+// vrrp_startup_delay, if any).
+func (n *Node) startInstances(ctx context.Context, now time.Time) {
+	for i := range n.insts {
+		n.step(ctx, i, EventStartup{}, now)
 	}
 }
 
@@ -767,7 +789,12 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 // transport is the socket in's configuration needs.
 func (in *instance) transport() TransportConfig {
 	c := in.cfg
-	return TransportConfig{Interface: c.transportInterface(), Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0}
+	tc := TransportConfig{Interface: c.transportInterface(), Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0,
+		RxBufSize: c.Protocol.RxBufSize}
+	if tc.Unicast {
+		tc.TTL = c.Protocol.unicastTTL()
+	}
+	return tc
 }
 
 // setParams derives the advert validation parameters from cfg and source.
@@ -780,7 +807,11 @@ func (in *instance) setParams() {
 	}
 	in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
 		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, Strict: c.Strict, LocalAddresses: []netip.Addr{in.source},
-		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom}
+		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom, SkipCheckAdvAddr: c.Protocol.SkipCheckAdvAddr}
+	in.checksum = Checksum{NoPseudoHeader: c.Protocol.V3ChecksumAsV2}
+	if c.Protocol.OldUnicastChecksum && len(c.UnicastPeers) > 0 {
+		in.checksum.PseudoDst = c.MulticastGroup
+	}
 }
 
 // dialGARP opens an ARP sender per interface carrying in's IPv4
@@ -1055,12 +1086,16 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 	if in.hmac != nil {
 		msg, trailer = SplitHMACTrailer(p.data, p.info.Src)
 	}
-	a, err := Parse(msg, p.info.Src, p.info.Dst)
+	a, err := ParseChecksum(msg, p.info.Src, p.info.Dst, in.checksum)
 	if err != nil {
 		n.drop(in, DropReasonOf(err), err.Error())
 		return
 	}
-	v := Validate(a, p.info, in.params)
+	params := in.params
+	if in.m.State == StateBackup {
+		params.CurrentMaster = in.m.MasterIP // skip_check_adv_addr
+	}
+	v := Validate(a, p.info, params)
 	if v.AddressListMismatch {
 		in.counters.AddressListMismatches++
 		v.Detail = fmt.Sprintf("ip address associated with VRID %d not present in MASTER advert: %s", a.VRID, v.Detail)
@@ -1091,8 +1126,15 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 			n.log.Info(fmt.Sprintf("(%s) Backup received priority 0 advertisement", in.cfg.Name), "instance", in.cfg.Name, "from", p.info.Src)
 		}
 	} else if in.m.State == StateMaster && a.Priority < in.m.EffectivePriority {
-		n.log.Info(fmt.Sprintf("(%s) Received advert from %v with lower priority %d, ours %d, forcing new election", in.cfg.Name, p.info.Src, a.Priority, in.m.EffectivePriority),
+		election := ", forcing new election"
+		if in.cfg.Protocol.LowerPrioNoAdvert {
+			election = ""
+		}
+		n.log.Info(fmt.Sprintf("(%s) Received advert from %v with lower priority %d, ours %d%s", in.cfg.Name, p.info.Src, a.Priority, in.m.EffectivePriority, election),
 			"instance", in.cfg.Name)
+		if s := in.cfg.Protocol.NotifyMasterRxLowerPri; s != "" {
+			n.notify(ctx, NotifyScripts{Master: s}, "INSTANCE", in.cfg.Name, StateMaster, in.m.EffectivePriority)
+		}
 	}
 	n.step(ctx, p.inst, EventAdvert{Src: p.info.Src, Priority: a.Priority, AdvertInterval: a.AdvertInterval}, time.Now())
 }
@@ -1278,7 +1320,7 @@ func (n *Node) sendAdvert(in *instance, prio uint8) {
 			// allocated) per advert, the one exception to the cache.
 			adv := Advertisement{Version: c.Version, VRID: c.VRID, Priority: prio, AdvertInterval: c.AdvertInterval,
 				AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
-			if msg, err = Marshal(adv, in.source, dst); err == nil {
+			if msg, err = MarshalChecksum(adv, in.source, dst, in.checksum); err == nil {
 				msg = SignHMAC(msg, c.Version, c.VRID, in.source, h.ActiveKey, h.Keys[h.ActiveKey], in.hmacSeq)
 			}
 		case in.adv.msgs[k] == nil:
@@ -1311,7 +1353,7 @@ func (n *Node) marshalAdverts(in *instance, prio uint8) {
 		AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
 	in.adv = advertCache{valid: true, prio: prio, msgs: make([][]byte, len(in.dsts))}
 	for k, dst := range in.dsts {
-		msg, err := Marshal(adv, in.source, dst)
+		msg, err := MarshalChecksum(adv, in.source, dst, in.checksum)
 		if err != nil {
 			in.counters.Errors++
 			n.log.Warn(fmt.Sprintf("(%s) cannot build advert", c.Name), "instance", c.Name, "err", err)

@@ -1,0 +1,174 @@
+package vrrp
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultDownTimerAdverts is the number of advert intervals in
+// Master_Down_Interval (RFC 5798 section 6.1: 3), keepalived's default
+// down_timer_adverts.
+const DefaultDownTimerAdverts = 3
+
+// MaxDownTimerAdverts is the largest down_timer_adverts keepalived accepts.
+const MaxDownTimerAdverts = 100
+
+// ProtocolOptions are keepalived's per-instance VRRP protocol tunables. The
+// zero value is keepalived's default behaviour (RFC 5798 timers, an answer
+// to every lower-priority advert, full checks of every advert). Each global
+// vrrp_ form (vrrp_higher_prio_send_advert, …) sets the default for every
+// instance; the translation applies it.
+type ProtocolOptions struct {
+	// HigherPrioSendAdvert is higher_prio_send_advert: a master that yields
+	// to a higher-priority advert first sends one advert of its own, so that
+	// the new master (if it has garp_lower_prio_repeat) announces the
+	// addresses again after a split brain.
+	HigherPrioSendAdvert bool
+	// LowerPrioNoAdvert is lower_prio_no_advert: a master does not answer a
+	// lower-priority advert with an advert of its own (RFC 3768/5798
+	// behaviour before RFC 9568); it still sends its lower-priority GARPs.
+	LowerPrioNoAdvert bool
+	// DownTimerAdverts is down_timer_adverts: Master_Down_Interval is this
+	// many master advert intervals plus the skew time (1-100; zero means
+	// DefaultDownTimerAdverts). Every router of the VRID must use the same.
+	DownTimerAdverts int
+	// SkipCheckAdvAddr is skip_check_adv_addr: the address list of an
+	// advert from the master a backup already follows is not compared with
+	// virtual_ipaddress again. An advert from any other source still is
+	// (keepalived checks on a master change too), so a stranger announcing
+	// other addresses is still dropped.
+	SkipCheckAdvAddr bool
+	// UnicastTTL is unicast_ttl: the TTL (IPv4) or hop limit (IPv6) of
+	// unicast adverts; zero means 255. Multicast adverts always carry 255.
+	UnicastTTL uint8
+	// V3ChecksumAsV2 is v3_checksum_as_v2: the checksum of a VRRPv3 IPv4
+	// advert is computed without the pseudo-header (as some routers, and
+	// RFC 9568's reading, do). Received adverts are accepted with either
+	// form.
+	V3ChecksumAsV2 bool
+	// OldUnicastChecksum is old_unicast_checksum: a unicast VRRPv3 IPv4
+	// advert's checksum uses the multicast group (MulticastGroup) as the
+	// pseudo-header's destination, as keepalived before 1.3.6 did.
+	// Received adverts are accepted with either form.
+	OldUnicastChecksum bool
+	// RxBufSize is the SO_RCVBUF of the instance's socket in bytes
+	// (kernel_rx_buf_size, or what vrrp_rx_bufs_policy computes); zero
+	// leaves the system default.
+	RxBufSize int
+	// NotifyMasterRxLowerPri is notify_master_rx_lower_pri: a script run
+	// (without arguments) when a master receives a lower-priority advert.
+	NotifyMasterRxLowerPri string
+}
+
+// downTimerAdverts is DownTimerAdverts with its default.
+func (o ProtocolOptions) downTimerAdverts() int {
+	if o.DownTimerAdverts <= 0 {
+		return DefaultDownTimerAdverts
+	}
+	return o.DownTimerAdverts
+}
+
+// unicastTTL is the TTL of unicast adverts (UnicastTTL, default 255).
+func (o ProtocolOptions) unicastTTL() int {
+	if o.UnicastTTL == 0 {
+		return RequiredTTL
+	}
+	return int(o.UnicastTTL)
+}
+
+// MasterDownIntervalN is Master_Down_Interval with adverts advert
+// intervals (keepalived's down_timer_adverts; MasterDownInterval is
+// adverts 3): adverts × advert + SkewTime.
+func MasterDownIntervalN(v Version, adverts int, advert time.Duration, priority uint8) time.Duration {
+	return time.Duration(adverts)*advert + SkewTime(v, advert, priority)
+}
+
+// Checksum says how the checksum of a VRRPv3 IPv4 advert is computed:
+// RFC 5798's pseudo-header with the packet's addresses (the zero value),
+// or one of keepalived's compatibility forms. It does not apply to VRRPv2
+// over IPv4 (no pseudo-header) nor to IPv6 (the kernel's pseudo-header).
+type Checksum struct {
+	// NoPseudoHeader leaves the pseudo-header out (v3_checksum_as_v2).
+	NoPseudoHeader bool
+	// PseudoDst, when valid, is the pseudo-header's destination instead of
+	// the packet's (old_unicast_checksum: the multicast group).
+	PseudoDst netip.Addr
+}
+
+// applies reports whether the form matters for a message of version v
+// from src: VRRPv3 over IPv4.
+func (c Checksum) applies(v Version, src netip.Addr) bool {
+	return v == Version3 && src.Is4()
+}
+
+// MarshalChecksum is Marshal with the checksum computed in form cs.
+func MarshalChecksum(a Advertisement, src, dst netip.Addr, cs Checksum) ([]byte, error) {
+	b, err := Marshal(a, src, dst)
+	if err != nil || !cs.applies(a.Version, src) || cs == (Checksum{}) {
+		return b, err
+	}
+	b[6], b[7] = 0, 0
+	sum, err := cs.sum(a.Version, b, src, dst)
+	if err != nil {
+		return nil, err
+	}
+	b[6], b[7] = byte(sum>>8), byte(sum)
+	return b, nil
+}
+
+// ParseChecksum is Parse accepting the checksum in form cs as well as in
+// the standard one.
+func ParseChecksum(b []byte, src, dst netip.Addr, cs Checksum) (Advertisement, error) {
+	a, err := Parse(b, src, dst)
+	if err == nil || cs == (Checksum{}) || !errors.Is(err, ErrChecksum) || len(b) < headerLen || !cs.applies(Version(b[0]>>4), src) {
+		return a, err
+	}
+	sum, serr := cs.sum(Version3, b, src, dst)
+	if serr != nil || sum != 0 {
+		return a, err
+	}
+	// Parse again with the checksum rewritten to the standard form: the
+	// same checks, the same result, one code path.
+	fixed := make([]byte, len(b))
+	copy(fixed, b)
+	fixed[6], fixed[7] = 0, 0
+	std, serr := checksumFor(Version3, fixed, src, dst)
+	if serr != nil {
+		return a, err
+	}
+	fixed[6], fixed[7] = byte(std>>8), byte(std)
+	a, err = Parse(fixed, src, dst)
+	a.Checksum = uint16(b[6])<<8 | uint16(b[7])
+	return a, err
+}
+
+// sum is checksumFor in form cs (v3 over IPv4 only).
+func (cs Checksum) sum(v Version, b []byte, src, dst netip.Addr) (uint16, error) {
+	if cs.NoPseudoHeader {
+		return checksumFor(Version2, b, netip.IPv4Unspecified(), netip.IPv4Unspecified())
+	}
+	if cs.PseudoDst.IsValid() {
+		dst = cs.PseudoDst
+	}
+	return checksumFor(v, b, src, dst)
+}
+
+// startupDelay is how long Run waits before starting the instances:
+// vrrp_startup_delay, or longer while the system has been up less than
+// vrrp_delay_after_boot (keepalived takes the longer of the two).
+func startupDelay(startup, afterBoot, uptime time.Duration) time.Duration {
+	return max(startup, afterBoot-uptime, 0)
+}
+
+// systemUptime is how long the system has been up (sysinfo(2)); zero
+// when unknown, which makes vrrp_delay_after_boot wait its whole length.
+func systemUptime() time.Duration {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 0
+	}
+	return time.Duration(si.Uptime) * time.Second
+}

@@ -1,0 +1,326 @@
+package vrrp
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// masterAt returns a MASTER machine for p (it won the election at t0).
+func masterAt(t *testing.T, p Params) Machine {
+	t.Helper()
+	m := NewMachine(p)
+	m, _ = Step(m, EventStartup{}, t0)
+	m, _ = Step(m, EventTimer{}, m.TimerAt)
+	if m.State != StateMaster {
+		t.Fatalf("machine is %v, want MASTER", m.State)
+	}
+	return m
+}
+
+func sentAdverts(acts []Action) []uint8 {
+	var out []uint8
+	for _, a := range acts {
+		if s, ok := a.(SendAdvert); ok {
+			out = append(out, s.Priority)
+		}
+	}
+	return out
+}
+
+func hasLowerGARP(acts []Action) bool {
+	for _, a := range acts {
+		if g, ok := a.(SendGARP); ok && g.LowerPriority {
+			return true
+		}
+	}
+	return false
+}
+
+// keepalived's vrrp_state_master_rx: a lower-priority advert is answered
+// with an advert unless lower_prio_no_advert; the lower-priority GARPs go
+// out either way.
+func TestLowerPrioNoAdvert(t *testing.T) {
+	for _, noAdvert := range []bool{false, true} {
+		p := params(200)
+		p.LowerPrioNoAdvert = noAdvert
+		m := masterAt(t, p)
+		timer := m.TimerAt
+		now := timer.Add(-100 * time.Millisecond)
+		m2, acts := Step(m, advert(ipStranger, 100), now)
+		if m2.State != StateMaster {
+			t.Fatalf("noAdvert=%v: state %v, want MASTER", noAdvert, m2.State)
+		}
+		want := []uint8{200}
+		if noAdvert {
+			want = nil
+		}
+		if got := sentAdverts(acts); !reflect.DeepEqual(got, want) {
+			t.Errorf("noAdvert=%v: adverts sent %v, want %v", noAdvert, got, want)
+		}
+		if !hasLowerGARP(acts) {
+			t.Errorf("noAdvert=%v: no lower-priority GARP in %+v", noAdvert, acts)
+		}
+		if noAdvert && m2.TimerAt != timer {
+			t.Errorf("lower_prio_no_advert moved the advert timer from %v to %v", timer, m2.TimerAt)
+		}
+	}
+}
+
+// higher_prio_send_advert: the master that yields sends its own advert
+// before it leaves MASTER (after the stranger hardening's confirmation).
+func TestHigherPrioSendAdvert(t *testing.T) {
+	for _, send := range []bool{false, true} {
+		p := params(100)
+		p.HigherPrioSendAdvert = send
+		m := masterAt(t, p)
+		now := m.TimerAt.Add(-500 * time.Millisecond)
+		m, _ = Step(m, advert(ipHigh, 200), now) // unconfirmed: answered, kept
+		if m.State != StateMaster {
+			t.Fatalf("send=%v: first higher advert: %v, want MASTER", send, m.State)
+		}
+		m, acts := Step(m, advert(ipHigh, 200), now.Add(time.Second))
+		if m.State != StateBackup {
+			t.Fatalf("send=%v: second higher advert: %v, want BACKUP", send, m.State)
+		}
+		var want []uint8
+		if send {
+			want = []uint8{100}
+		}
+		if got := sentAdverts(acts); !reflect.DeepEqual(got, want) {
+			t.Errorf("send=%v: adverts sent on yielding %v, want %v", send, got, want)
+		}
+		if send {
+			if _, first := acts[0].(SendAdvert); !first {
+				t.Errorf("the advert must go before the transition: %+v", acts)
+			}
+		}
+	}
+}
+
+// down_timer_adverts: Master_Down_Interval = N × advert + skew.
+func TestDownTimerAdverts(t *testing.T) {
+	tests := []struct {
+		adverts int
+		v       Version
+		advert  time.Duration
+		prio    uint8
+		want    time.Duration
+	}{
+		{0, Version2, time.Second, 100, 3609375 * time.Microsecond}, // default 3
+		{3, Version2, time.Second, 100, 3609375 * time.Microsecond},
+		{1, Version2, time.Second, 100, 1609375 * time.Microsecond},
+		{10, Version2, time.Second, 100, 10609375 * time.Microsecond},
+		{5, Version3, 100 * time.Millisecond, 100, 560937500},
+	}
+	for _, tt := range tests {
+		p := params(tt.prio)
+		p.Version, p.AdvertInterval, p.DownTimerAdverts = tt.v, tt.advert, tt.adverts
+		m := NewMachine(p)
+		if got := m.MasterDown(); got != tt.want {
+			t.Errorf("MasterDown with down_timer_adverts %d (%v, %v, %d) = %v, want %v", tt.adverts, tt.v, tt.advert, tt.prio, got, tt.want)
+		}
+		m, acts := Step(m, EventStartup{}, t0)
+		if want := t0.Add(tt.want); m.TimerAt != want {
+			t.Errorf("down_timer_adverts %d: backup timer at %v, want %v (%+v)", tt.adverts, m.TimerAt.Sub(t0), tt.want, acts)
+		}
+		// A followed master's advert re-arms the same interval.
+		m, _ = Step(m, advert(ipHigh, 200), t0.Add(time.Millisecond))
+		if want := t0.Add(time.Millisecond).Add(MasterDownIntervalN(tt.v, max(tt.adverts, 0)+3*btoi(tt.adverts == 0), tt.advert, tt.prio)); m.TimerAt != want {
+			t.Errorf("down_timer_adverts %d: after an advert timer at %v, want %v", tt.adverts, m.TimerAt, want)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// skip_check_adv_addr: the followed master's adverts skip the address
+// list check; anyone else's (a stranger's) is still checked.
+func TestSkipCheckAdvAddr(t *testing.T) {
+	ours := []netip.Addr{netip.MustParseAddr("172.16.1.1")}
+	other := Advertisement{Version: Version2, VRID: 51, Priority: 200, AdvertInterval: time.Second,
+		Addresses: []netip.Addr{netip.MustParseAddr("172.16.1.99")}}
+	info := func(src netip.Addr) PacketInfo { return PacketInfo{Src: src, Dst: MulticastIPv4, TTL: 255} }
+	base := ValidationParams{Version: Version2, VRID: 51, AdvertInterval: time.Second, VirtualAddresses: ours}
+	tests := []struct {
+		name   string
+		skip   bool
+		master netip.Addr
+		src    netip.Addr
+		want   DropReason
+	}{
+		{"default checks the master", false, ipHigh, ipHigh, DropAddressList},
+		{"skip spares the followed master", true, ipHigh, ipHigh, DropNone},
+		{"skip still checks a stranger", true, ipHigh, ipStranger, DropAddressList},
+		{"skip checks when no master is followed", true, netip.Addr{}, ipHigh, DropAddressList},
+	}
+	for _, tt := range tests {
+		p := base
+		p.SkipCheckAdvAddr, p.CurrentMaster = tt.skip, tt.master
+		if got := Validate(other, info(tt.src), p).Drop; got != tt.want {
+			t.Errorf("%s: drop %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// keepalived checks the TTL of multicast adverts only: a unicast peer may
+// send with unicast_ttl.
+func TestTTLCheckedForMulticastOnly(t *testing.T) {
+	a := Advertisement{Version: Version2, VRID: 51, Priority: 100, AdvertInterval: time.Second,
+		Addresses: []netip.Addr{netip.MustParseAddr("172.16.1.1")}}
+	p := ValidationParams{Version: Version2, VRID: 51, AdvertInterval: time.Second, VirtualAddresses: a.Addresses}
+	if got := Validate(a, PacketInfo{Src: ipHigh, Dst: MulticastIPv4, TTL: 64}, p).Drop; got != DropTTL {
+		t.Errorf("multicast TTL 64: drop %v, want %v", got, DropTTL)
+	}
+	p.UnicastPeers = []netip.Addr{ipHigh}
+	if got := Validate(a, PacketInfo{Src: ipHigh, Dst: ipLow, TTL: 64}, p).Drop; got != DropNone {
+		t.Errorf("unicast TTL 64 from a peer: drop %v, want none", got)
+	}
+	if got := Validate(a, PacketInfo{Src: ipStranger, Dst: ipLow, TTL: 64}, p).Drop; got != DropUnknownPeer {
+		t.Errorf("unicast TTL 64 from a stranger: drop %v, want %v", got, DropUnknownPeer)
+	}
+}
+
+// The compatibility checksum forms of VRRPv3 over IPv4.
+func TestChecksumForms(t *testing.T) {
+	src, peer := netip.MustParseAddr("172.16.1.2"), netip.MustParseAddr("172.16.1.3")
+	a := Advertisement{Version: Version3, VRID: 51, Priority: 100, AdvertInterval: time.Second,
+		Addresses: []netip.Addr{netip.MustParseAddr("172.16.1.1")}}
+	std, err := Marshal(a, src, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asV2, err := MarshalChecksum(a, src, peer, Checksum{NoPseudoHeader: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// v3_checksum_as_v2: the Internet checksum of the VRRP message alone.
+	plain := append([]byte(nil), asV2...)
+	plain[6], plain[7] = 0, 0
+	if want := ^fold(sumWords(0, plain)); binary.BigEndian.Uint16(asV2[6:]) != want {
+		t.Errorf("v3_checksum_as_v2 checksum %#04x, want %#04x", binary.BigEndian.Uint16(asV2[6:]), want)
+	}
+	old, err := MarshalChecksum(a, src, peer, Checksum{PseudoDst: MulticastIPv4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaGroup, _ := Marshal(a, src, MulticastIPv4) // old keepalived: the group in the pseudo-header
+	if !reflect.DeepEqual(old, viaGroup) {
+		t.Errorf("old_unicast_checksum advert %x, want %x", old, viaGroup)
+	}
+	if reflect.DeepEqual(std, asV2) || reflect.DeepEqual(std, old) {
+		t.Fatal("the forms must differ from the standard one for this test to mean anything")
+	}
+	tests := []struct {
+		name string
+		msg  []byte
+		cs   Checksum
+		ok   bool
+	}{
+		{"standard, standard", std, Checksum{}, true},
+		{"as-v2 without the option", asV2, Checksum{}, false},
+		{"as-v2 with v3_checksum_as_v2", asV2, Checksum{NoPseudoHeader: true}, true},
+		{"standard with v3_checksum_as_v2", std, Checksum{NoPseudoHeader: true}, true},
+		{"old form without the option", old, Checksum{}, false},
+		{"old form with old_unicast_checksum", old, Checksum{PseudoDst: MulticastIPv4}, true},
+		{"as-v2 with old_unicast_checksum", asV2, Checksum{PseudoDst: MulticastIPv4}, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseChecksum(tt.msg, src, peer, tt.cs)
+		if tt.ok != (err == nil) {
+			t.Errorf("%s: err %v, want ok %v", tt.name, err, tt.ok)
+			continue
+		}
+		if !tt.ok && !errors.Is(err, ErrChecksum) {
+			t.Errorf("%s: err %v, want ErrChecksum", tt.name, err)
+		}
+		if tt.ok && (got.Priority != 100 || got.Checksum != binary.BigEndian.Uint16(tt.msg[6:])) {
+			t.Errorf("%s: parsed %+v", tt.name, got)
+		}
+	}
+	// VRRPv2 and IPv6 are untouched by the forms.
+	a2 := a
+	a2.Version = Version2
+	v2, _ := Marshal(a2, src, MulticastIPv4)
+	v2c, _ := MarshalChecksum(a2, src, MulticastIPv4, Checksum{NoPseudoHeader: true, PseudoDst: peer})
+	if !reflect.DeepEqual(v2, v2c) {
+		t.Error("a checksum form changed a VRRPv2 advert")
+	}
+}
+
+func fold(sum uint32) uint16 {
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return uint16(sum)
+}
+
+func TestStartupDelay(t *testing.T) {
+	tests := []struct {
+		startup, afterBoot, uptime, want time.Duration
+	}{
+		{0, 0, time.Hour, 0},
+		{5 * time.Second, 0, time.Hour, 5 * time.Second},
+		{0, 60 * time.Second, 20 * time.Second, 40 * time.Second},
+		{0, 60 * time.Second, time.Hour, 0},
+		{50 * time.Second, 60 * time.Second, 20 * time.Second, 50 * time.Second},
+		{10 * time.Second, 60 * time.Second, 20 * time.Second, 40 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := startupDelay(tt.startup, tt.afterBoot, tt.uptime); got != tt.want {
+			t.Errorf("startupDelay(%v, %v, uptime %v) = %v, want %v", tt.startup, tt.afterBoot, tt.uptime, got, tt.want)
+		}
+	}
+}
+
+// vrrp_startup_delay: the node opens its sockets but sends nothing and
+// stays INIT until the delay ends.
+func TestNodeStartupDelay(t *testing.T) {
+	h := &hub{}
+	ic := v3Instance("VI_1", "172.16.1.2", 200)
+	ic.WantMaster = true
+	const delay = 600 * time.Millisecond
+	start := time.Now()
+	tn := startNode(t, h, Config{Instances: []InstanceConfig{ic}, StartupDelay: delay})
+	time.Sleep(delay / 3)
+	if s := tn.state(0); s != StateInit {
+		t.Fatalf("during vrrp_startup_delay the instance is %v, want INIT", s)
+	}
+	if st := tn.node.Status()[0]; st.Counters.AdvertsSent != 0 {
+		t.Fatalf("%d adverts sent during vrrp_startup_delay", st.Counters.AdvertsSent)
+	}
+	eventually(t, 5*time.Second, "MASTER after the delay", func() bool { return tn.state(0) == StateMaster })
+	if el := time.Since(start); el < delay {
+		t.Fatalf("MASTER after %v, before the %v delay", el, delay)
+	}
+}
+
+// notify_master_rx_lower_pri runs when a master hears a lower priority.
+func TestNotifyMasterRxLowerPri(t *testing.T) {
+	h := &hub{}
+	hi := v3Instance("VI_1", "172.16.1.3", 200)
+	hi.WantMaster = true
+	hi.Notify = NotifyScripts{}
+	hi.Protocol.NotifyMasterRxLowerPri = "/bin/rx_lower.sh"
+	a := startNode(t, h, Config{Instances: []InstanceConfig{hi}})
+	eventually(t, 5*time.Second, "a MASTER", func() bool { return a.state(0) == StateMaster })
+	if a.scripts.find("/bin/rx_lower.sh") {
+		t.Fatal("notify_master_rx_lower_pri ran before any lower advert")
+	}
+	// A partition: b does not hear a, becomes a lower-priority master, and
+	// a hears it.
+	h.block(netip.MustParseAddr("172.16.1.3"), true)
+	lo := v3Instance("VI_1", "172.16.1.2", 100)
+	lo.Notify = NotifyScripts{}
+	b := startNode(t, h, Config{Instances: []InstanceConfig{lo}})
+	eventually(t, 5*time.Second, "b MASTER", func() bool { return b.state(0) == StateMaster })
+	eventually(t, 5*time.Second, "notify_master_rx_lower_pri", func() bool { return a.scripts.find("/bin/rx_lower.sh") })
+}
