@@ -98,6 +98,7 @@ var unreachableRefusals = map[string]string{
 	"real server without an address":                                             "config drops a real_server without a valid address",
 	"unknown forwarding method %d":                                               "config knows NAT, DR and TUN only",
 	"unsupported protocol %d (want tcp, udp or sctp)":                            "config knows TCP, UDP and SCTP only",
+	"receive buffer size %d is negative":                                         "config accepts positive sizes and multipliers only",
 }
 
 // refusalFormats returns the format strings of the error constructors
@@ -248,6 +249,12 @@ var refusalCases = []struct {
 		covers: []string{"%s %v is not an %s multicast address"}},
 	{name: "script with unbalanced quote", conf: "vrrp_script s {\nscript \"/bin/sh -c 'exit 0\"\n}\n" + startupInst + "track_script {\ns\n}\n}\n",
 		diag: `2:8: error: script "/bin/sh -c 'exit 0": unterminated quote or escape`, covers: []string{"vrrp_script %q: %v"}},
+	{name: "down_timer_adverts out of range", conf: startupInst + "down_timer_adverts 101\n}\n",
+		diag:   "7:20: error: down_timer_adverts 101 is out of range",
+		mutate: func(c *config.Config) { c.Instances[0].Protocol.DownTimerAdverts = 101 },
+		covers: []string{"down_timer_adverts %d (want 1-%d)"}},
+	{name: "notify_master_rx_lower_pri with unbalanced quote", conf: startupInst + "notify_master_rx_lower_pri \"/bin/sh -c 'x\"\n}\n",
+		diag: `7:28: error: notify_master_rx_lower_pri "/bin/sh -c 'x": unterminated quote or escape`, covers: []string{"notify_master_rx_lower_pri: %v"}},
 	{name: "version out of range", conf: startupInst + "version 4\n}\n",
 		diag:   "7:9: error: version 4 is out of range",
 		mutate: func(c *config.Config) { c.Instances[0].Version = 4 },

@@ -98,7 +98,8 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces, Thread: vrrpThread(c.Global),
 		StaticAddresses: instanceVIPs(&config.VRRPInstance{}, c.StaticAddresses),
 		StaticRoutes:    vrrpRoutes(c.StaticRoutes), StaticRules: vrrpRules(c.StaticRules),
-		AcceptServices: acceptServices(c)}
+		AcceptServices: acceptServices(c),
+		StartupDelay:   c.Global.VRRPStartupDelay, DelayAfterBoot: c.Global.VRRPDelayAfterBoot}
 	for _, in := range c.Instances {
 		ic := vrrp.InstanceConfig{
 			Name:           in.Name,
@@ -139,6 +140,10 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		if ic.IPv6() {
 			ic.MulticastGroup = c.Global.VRRPMcastGroup6
 		}
+		if in.Protocol.McastDstIP.IsValid() {
+			ic.MulticastGroup = in.Protocol.McastDstIP
+		}
+		ic.Protocol = vrrpProtocol(c.Global, &in, ic)
 		if in.UseVMAC {
 			ic.VMAC, ic.VMACXmitBase = in.VMACName, in.VMACXmitBase
 		}

@@ -98,6 +98,21 @@ type GlobalDefs struct {
 	VRRPVersion int `json:"vrrp_version"`
 	// VRRPGarp holds the vrrp_garp_* defaults inherited by instances.
 	VRRPGarp Garp `json:"vrrp_garp"`
+	// VRRPProtocol holds the vrrp_higher_prio_send_advert,
+	// vrrp_lower_prio_no_advert, vrrp_down_timer_adverts,
+	// vrrp_skip_check_adv_addr and v3_checksum_as_v2 defaults inherited by
+	// instances.
+	VRRPProtocol VRRPProtocol `json:"vrrp_protocol,omitzero"`
+	// VRRPStartupDelay is vrrp_startup_delay.
+	VRRPStartupDelay time.Duration `json:"vrrp_startup_delay,omitempty"`
+	// VRRPDelayAfterBoot is vrrp_delay_after_boot.
+	VRRPDelayAfterBoot time.Duration `json:"vrrp_delay_after_boot,omitempty"`
+	// VRRPRxBufs is vrrp_rx_bufs_policy with vrrp_rx_bufs_multiplier.
+	VRRPRxBufs RxBufsPolicy `json:"vrrp_rx_bufs,omitzero"`
+	// DefaultInterface is default_interface: the interface of a
+	// static_ipaddress without dev ("" when not written: drlb then wants a
+	// dev, where keepalived would take eth0).
+	DefaultInterface string `json:"default_interface,omitempty"`
 	// VRRPMcastGroup4 is vrrp_mcast_group4 (default 224.0.0.18).
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
 	// VRRPStrict is vrrp_strict: every instance without strict_mode runs in
@@ -380,6 +395,10 @@ type VRRPInstance struct {
 	VirtualRules []Rule `json:"virtual_rules,omitempty"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// Protocol are the VRRP protocol tunables (higher_prio_send_advert,
+	// down_timer_adverts, unicast_ttl, mcast_dst_ip, …), starting from
+	// global_defs' vrrp_ forms.
+	Protocol VRRPProtocol `json:"protocol,omitzero"`
 }
 
 // VRRPScript is a vrrp_script block.

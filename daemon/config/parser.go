@@ -484,7 +484,10 @@ func (p *parser) build(top []*node) *Config {
 		case "static_ipaddress":
 			for _, v := range p.vips(n) {
 				if v.Dev == "" {
-					p.errAt(v.Pos, "static_ipaddress %s needs dev IF (drlb has no default_interface)", v.Prefix)
+					v.Dev = cfg.Global.DefaultInterface
+				}
+				if v.Dev == "" {
+					p.errAt(v.Pos, "static_ipaddress %s needs dev IF or global_defs default_interface (drlb does not assume eth0)", v.Prefix)
 					continue
 				}
 				cfg.StaticAddresses = append(cfg.StaticAddresses, v)
@@ -621,6 +624,9 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			p.processSched(n, kw, g.CheckerProcess)
 		default:
 			if p.notifyGlobal(n, g) {
+				continue
+			}
+			if p.vrrpGlobalKnob(n, g) {
 				continue
 			}
 			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" {
@@ -902,6 +908,7 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	in := VRRPInstance{
 		Pos: p.pos(b.key.pos), Name: name, State: StateBackup, Priority: 100,
 		AdvertInterval: time.Second, Auth: Authentication{Type: AuthNone}, Garp: g.VRRPGarp,
+		Protocol: g.VRRPProtocol,
 	}
 	var version *int
 	var m instanceMeta
@@ -920,6 +927,9 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			if p.garp(n, n.key.text, &in.Garp) {
 				continue
 			}
+		}
+		if p.vrrpProtocol(n, n.key.text, &in.Protocol, "vrrp_instance "+name) {
+			continue
 		}
 		switch n.key.text {
 		case "state":

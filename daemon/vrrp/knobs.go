@@ -58,6 +58,10 @@ type ProtocolOptions struct {
 	// (kernel_rx_buf_size, or what vrrp_rx_bufs_policy computes); zero
 	// leaves the system default.
 	RxBufSize int
+	// RxBufMTUs, when RxBufSize is zero, sizes SO_RCVBUF as this many times
+	// the MTU of the instance's interface (vrrp_rx_bufs_policy MTU with
+	// vrrp_rx_bufs_multiplier); zero for none.
+	RxBufMTUs int
 	// NotifyMasterRxLowerPri is notify_master_rx_lower_pri: a script run
 	// (without arguments) when a master receives a lower-priority advert.
 	NotifyMasterRxLowerPri string

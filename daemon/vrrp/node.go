@@ -790,7 +790,7 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 func (in *instance) transport() TransportConfig {
 	c := in.cfg
 	tc := TransportConfig{Interface: c.transportInterface(), Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0,
-		RxBufSize: c.Protocol.RxBufSize}
+		RxBufSize: c.Protocol.RxBufSize, RxBufMTUs: c.Protocol.RxBufMTUs}
 	if tc.Unicast {
 		tc.TTL = c.Protocol.unicastTTL()
 	}

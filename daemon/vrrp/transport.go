@@ -43,6 +43,9 @@ type TransportConfig struct {
 	// vrrp_rx_bufs_policy); zero keeps the system default. The kernel
 	// doubles it and caps it at net.core.rmem_max.
 	RxBufSize int
+	// RxBufMTUs, when RxBufSize is zero, sizes SO_RCVBUF as this many times
+	// the interface's MTU (vrrp_rx_bufs_policy MTU).
+	RxBufMTUs int
 }
 
 // ttl is the unicast TTL tc asks for.
@@ -151,8 +154,8 @@ func listenRaw(cfg TransportConfig, network, bind, label string, group netip.Add
 		return nil, nil, err
 	}
 	steps, join := setup(c, ifi)
-	if cfg.RxBufSize > 0 {
-		steps = append(steps, sockStep{"receive buffer", func() error { return c.SetReadBuffer(cfg.RxBufSize) }})
+	if size := rxBufSize(cfg, ifi.MTU); size > 0 {
+		steps = append(steps, sockStep{"receive buffer", func() error { return c.SetReadBuffer(size) }})
 	}
 	if !cfg.Unicast {
 		if cfg.Group.IsValid() {
@@ -285,4 +288,13 @@ func (c *IPv4Conn) Close() error {
 		return fmt.Errorf("vrrp: close socket on %s: %w", c.ifi.Name, err)
 	}
 	return nil
+}
+
+// rxBufSize is the SO_RCVBUF cfg asks for on an interface of mtu bytes
+// (zero: the system default).
+func rxBufSize(cfg TransportConfig, mtu int) int {
+	if cfg.RxBufSize > 0 {
+		return cfg.RxBufSize
+	}
+	return max(cfg.RxBufMTUs, 0) * mtu
 }

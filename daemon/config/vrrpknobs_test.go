@@ -1,0 +1,166 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestVRRPProtocolKeywords: each protocol tunable reaches the model, the
+// global vrrp_ form is every instance's default, the instance's own wins,
+// and strict mode resolves them as keepalived's vrrp_complete_instance.
+func TestVRRPProtocolKeywords(t *testing.T) {
+	global := func(lines ...string) string { return "global_defs {\n" + strings.Join(lines, "\n") + "\n}\n" }
+	on, off := true, false
+	type model struct {
+		higher, lower          *bool
+		down, ttl, rxbuf       int
+		skip, asV2, oldUnicast bool
+		rxLower                string
+		mcast                  netip.Addr
+	}
+	eq := func(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	cases := []struct {
+		name  string
+		conf  string
+		model model
+		diags []want
+	}{
+		{"defaults", inst(), model{}, nil},
+		{"higher_prio_send_advert", inst("higher_prio_send_advert"), model{higher: &on}, nil},
+		{"higher_prio_send_advert off", inst("higher_prio_send_advert off"), model{higher: &off}, nil},
+		{"global higher", global("vrrp_higher_prio_send_advert") + inst(), model{higher: &on}, nil},
+		{"instance beats global", global("vrrp_higher_prio_send_advert") + inst("higher_prio_send_advert false"), model{higher: &off}, nil},
+		{"lower_prio_no_advert", inst("lower_prio_no_advert"), model{lower: &on}, nil},
+		{"global lower", global("vrrp_lower_prio_no_advert true") + inst(), model{lower: &on}, nil},
+		{"down_timer_adverts", inst("down_timer_adverts 5"), model{down: 5}, nil},
+		{"global down_timer_adverts", global("vrrp_down_timer_adverts 10") + inst(), model{down: 10}, nil},
+		{"down_timer_adverts range", inst("down_timer_adverts 101"), model{},
+			[]want{"2:20: error: down_timer_adverts 101 is out of range: must be 1..100"}},
+		{"skip_check_adv_addr", inst("skip_check_adv_addr"), model{skip: true}, nil},
+		{"global skip", global("vrrp_skip_check_adv_addr") + inst(), model{skip: true}, nil},
+		{"v3_checksum_as_v2", inst("v3_checksum_as_v2"), model{asV2: true}, nil},
+		{"global v3_checksum_as_v2", global("v3_checksum_as_v2") + inst(), model{asV2: true}, nil},
+		{"old_unicast_checksum", inst("old_unicast_checksum"), model{oldUnicast: true}, nil},
+		{"old_unicast_checksum never", inst("old_unicast_checksum never"), model{}, nil},
+		{"old_unicast_checksum bad", inst("old_unicast_checksum sometimes"), model{},
+			[]want{"2:22: error: old_unicast_checksum takes no value but never"}},
+		{"unicast_ttl", inst("unicast_ttl 64"), model{ttl: 64}, nil},
+		{"unicast_ttl 0", inst("unicast_ttl 0"), model{}, []want{"2:13: error: unicast_ttl 0 is out of range: must be 1..255"}},
+		{"kernel_rx_buf_size", inst("kernel_rx_buf_size 65536"), model{rxbuf: 65536}, nil},
+		{"notify_master_rx_lower_pri", inst("notify_master_rx_lower_pri /bin/true"), model{rxLower: "/bin/true"}, nil},
+		{"mcast_dst_ip", inst("mcast_dst_ip 224.0.0.100"), model{mcast: netip.MustParseAddr("224.0.0.100")}, nil},
+		{"mcast_dst_ip not multicast", inst("mcast_dst_ip 10.0.0.9"), model{},
+			[]want{"2:14: error: mcast_dst_ip 10.0.0.9 is not a multicast address"}},
+		{"mcast_dst_ip other family", inst("mcast_dst_ip ff02::99"), model{mcast: netip.MustParseAddr("ff02::99")},
+			[]want{"1:1: error: vrrp_instance VI: mcast_dst_ip ff02::99 is not of the instance's address family (IPv4)"}},
+		{"mcast_dst_ip IPv6 not link-local", inst6("mcast_dst_ip ff05::12"), model{},
+			[]want{"2:14: error: mcast_dst_ip ff05::12: an IPv6 group must be link-local"}},
+		{"strict: lower on, higher off", global("vrrp_strict") + inst(), model{lower: &on, higher: &off}, nil},
+		{"strict resets higher and lower", global("vrrp_strict", "vrrp_higher_prio_send_advert") + inst("lower_prio_no_advert off"), model{lower: &on, higher: &off},
+			[]want{"5:1: warning: vrrp_instance VI: strict mode requires lower_prio_no_advert; set",
+				"5:1: warning: vrrp_instance VI: strict mode requires higher_prio_send_advert to be clear"}},
+		{"strict resets down_timer_adverts", inst("strict_mode", "down_timer_adverts 5"), model{lower: &on, higher: &off},
+			[]want{"1:1: warning: vrrp_instance VI: down_timer_adverts is incompatible with strict mode; reset to 3"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			if cfg == nil || len(cfg.Instances) != 1 {
+				t.Fatalf("want one instance, got %+v", cfg)
+			}
+			p := cfg.Instances[0].Protocol
+			got := model{higher: p.HigherPrioSendAdvert, lower: p.LowerPrioNoAdvert, down: p.DownTimerAdverts, ttl: p.UnicastTTL,
+				rxbuf: p.KernelRxBufSize, skip: p.SkipCheckAdvAddr, asV2: p.V3ChecksumAsV2, oldUnicast: p.OldUnicastChecksum,
+				rxLower: p.NotifyMasterRxLowerPri, mcast: p.McastDstIP}
+			w := tc.model
+			if !eq(got.higher, w.higher) || !eq(got.lower, w.lower) {
+				t.Errorf("higher %v lower %v, want %v %v", deref(got.higher), deref(got.lower), deref(w.higher), deref(w.lower))
+			}
+			got.higher, got.lower, w.higher, w.lower = nil, nil, nil, nil
+			if got != w {
+				t.Errorf("got %+v, want %+v", got, w)
+			}
+		})
+	}
+}
+
+func deref(b *bool) string {
+	if b == nil {
+		return "unset"
+	}
+	if *b {
+		return "true"
+	}
+	return "false"
+}
+
+// TestVRRPGlobalKnobs: the start delays, receive buffer policy,
+// vrrp_min_garp and default_interface.
+func TestVRRPGlobalKnobs(t *testing.T) {
+	global := func(lines ...string) string { return "global_defs {\n" + strings.Join(lines, "\n") + "\n}\n" }
+	parse := func(t *testing.T, conf string, wants ...want) *Config {
+		t.Helper()
+		cfg, ds, _ := Parse("t.conf", []byte(conf), Options{})
+		assertDiags(t, ds, wants)
+		if cfg == nil {
+			t.Fatal("no config")
+		}
+		return cfg
+	}
+	t.Run("delays", func(t *testing.T) {
+		g := parse(t, global("vrrp_startup_delay 5.5", "vrrp_delay_after_boot 15.23")+inst()).Global
+		if g.VRRPStartupDelay != 5500*time.Millisecond || g.VRRPDelayAfterBoot != 15230*time.Millisecond {
+			t.Errorf("delays %v %v", g.VRRPStartupDelay, g.VRRPDelayAfterBoot)
+		}
+	})
+	t.Run("rx bufs", func(t *testing.T) {
+		tests := []struct {
+			lines      []string
+			instLine   string
+			mtu, adv   int
+			want       int
+			wantPolicy RxBufsPolicy
+		}{
+			{nil, "", 1500, 40, 0, RxBufsPolicy{}},
+			{[]string{"vrrp_rx_bufs_policy MTU"}, "", 1500, 40, 4500, RxBufsPolicy{Kind: "MTU"}},
+			{[]string{"vrrp_rx_bufs_policy MTU", "vrrp_rx_bufs_multiplier 10"}, "", 1500, 40, 15000, RxBufsPolicy{Kind: "MTU", Multiplier: 10}},
+			{[]string{"vrrp_rx_bufs_policy advert"}, "", 1500, 40, 120, RxBufsPolicy{Kind: "ADVERT"}},
+			{[]string{"vrrp_rx_bufs_policy 200000"}, "", 1500, 40, 200000, RxBufsPolicy{Kind: "SIZE", Size: 200000}},
+			{[]string{"vrrp_rx_bufs_policy MTU"}, "kernel_rx_buf_size 8192", 1500, 40, 8192, RxBufsPolicy{Kind: "MTU"}},
+		}
+		for _, tt := range tests {
+			cfg := parse(t, global(tt.lines...)+inst(tt.instLine))
+			if cfg.Global.VRRPRxBufs != tt.wantPolicy {
+				t.Errorf("%v: policy %+v, want %+v", tt.lines, cfg.Global.VRRPRxBufs, tt.wantPolicy)
+			}
+			if got := RxBufSize(&cfg.Instances[0], cfg.Global.VRRPRxBufs, tt.mtu, tt.adv); got != tt.want {
+				t.Errorf("%v %q: RxBufSize %d, want %d", tt.lines, tt.instLine, got, tt.want)
+			}
+		}
+		parse(t, global("vrrp_rx_bufs_policy BIG")+inst(), "2:21: error: vrrp_rx_bufs_policy \"BIG\": must be MTU, ADVERT or a size in bytes")
+	})
+	t.Run("vrrp_min_garp", func(t *testing.T) {
+		g := parse(t, global("vrrp_min_garp")+inst()).Instances[0].Garp
+		if g.MasterRepeat != 1 || g.MasterDelay != 0 {
+			t.Errorf("vrrp_min_garp: repeat %d delay %v, want 1 and 0", g.MasterRepeat, g.MasterDelay)
+		}
+		g = parse(t, global("vrrp_garp_master_repeat 3", "vrrp_min_garp")+inst()).Instances[0].Garp
+		if g.MasterRepeat != 3 || g.MasterDelay != 0 {
+			t.Errorf("vrrp_min_garp after a repeat: repeat %d delay %v, want 3 and 0", g.MasterRepeat, g.MasterDelay)
+		}
+		g = parse(t, global("vrrp_min_garp off")+inst()).Instances[0].Garp
+		if g.MasterRepeat != 5 || g.MasterDelay != 5*time.Second {
+			t.Errorf("vrrp_min_garp off: repeat %d delay %v, want 5 and 5s", g.MasterRepeat, g.MasterDelay)
+		}
+	})
+	t.Run("default_interface", func(t *testing.T) {
+		cfg := parse(t, global("default_interface eth9")+"static_ipaddress {\n10.9.9.9/24\n}\n"+inst())
+		if len(cfg.StaticAddresses) != 1 || cfg.StaticAddresses[0].Dev != "eth9" {
+			t.Errorf("static address %+v, want dev eth9", cfg.StaticAddresses)
+		}
+		parse(t, "static_ipaddress {\n10.9.9.9/24\n}\n"+inst(), "2:1: error: static_ipaddress 10.9.9.9/24 needs dev IF or global_defs default_interface")
+	})
+}
