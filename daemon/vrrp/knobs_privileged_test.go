@@ -162,3 +162,39 @@ func TestLabKeepalivedMcastDstIP(t *testing.T) {
 	})
 	consistently(t, time.Second, "b stays backup", func() bool { return nb.status().State == StateBackup })
 }
+
+// TestLabKeepalivedOldUnicastChecksum: keepalived 2.2.7 (built with
+// OLD_CHKSUM_COMPAT) with old_unicast_checksum puts the multicast group in
+// the pseudo-header of its unicast VRRPv3 adverts. drlb without the
+// option drops them as bad checksums (the control); with it, it follows
+// keepalived and keepalived takes drlb's adverts in turn.
+func TestLabKeepalivedOldUnicastChecksum(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2")
+	b := l.addHost("b", "172.16.1.3")
+	extra := fmt.Sprintf("version 3\n  advert_int 0.1\n  old_unicast_checksum\n  unicast_src_ip %v\n  unicast_peer {\n    %v\n  }", a.ip, b.ip)
+	k := startKeepalivedConf(t, a, 150, extra)
+	eventually(t, 8*time.Second, "keepalived master", func() bool { return a.hasVIP(t, labVIP) })
+	ib := labInstance(100, Version3, 100*time.Millisecond)
+	ib.SourceIP, ib.UnicastPeers = b.ip, []netip.Addr{a.ip}
+	plain := l.runNode(b, ib)
+	eventually(t, 3*time.Second, "standard checksums: keepalived's adverts dropped", func() bool {
+		return plain.status().Counters.Drops[DropChecksum] >= 3
+	})
+	plain.stop(t)
+	ib.Protocol.OldUnicastChecksum = true
+	nb := l.runNode(b, ib)
+	eventually(t, 3*time.Second, "drlb backup of keepalived", func() bool {
+		s := nb.status()
+		return s.State == StateBackup && s.MasterIP == a.ip && s.Counters.AdvertsReceived >= 5
+	})
+	if d := nb.status().Counters.Drops; d[DropChecksum] != 0 {
+		t.Fatalf("drlb with old_unicast_checksum dropped: %v", d)
+	}
+	k.stop(t, unix.SIGTERM)
+	eventually(t, 3*time.Second, "drlb master", func() bool { return nb.status().State == StateMaster && b.hasVIP(t, labVIP) })
+	startKeepalivedConf(t, a, 50, extra)
+	consistently(t, 2*time.Second, "keepalived takes drlb's old-form adverts: drlb stays the only master", func() bool {
+		return !a.hasVIP(t, labVIP) && nb.status().State == StateMaster
+	})
+}
