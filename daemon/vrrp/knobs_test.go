@@ -324,3 +324,46 @@ func TestNotifyMasterRxLowerPri(t *testing.T) {
 	eventually(t, 5*time.Second, "b MASTER", func() bool { return b.state(0) == StateMaster })
 	eventually(t, 5*time.Second, "notify_master_rx_lower_pri", func() bool { return a.scripts.find("/bin/rx_lower.sh") })
 }
+
+// FuzzParseChecksum: with either compatibility form, what ParseChecksum
+// accepts re-encodes (MarshalChecksum) into an advert it accepts again,
+// with the same fields; nothing panics.
+func FuzzParseChecksum(f *testing.F) {
+	src, dst := netip.MustParseAddr("172.16.1.2"), netip.MustParseAddr("172.16.1.3")
+	a := Advertisement{Version: Version3, VRID: 51, Priority: 150, AdvertInterval: 100 * time.Millisecond,
+		Addresses: []netip.Addr{netip.MustParseAddr("172.16.1.1")}}
+	// Seed 1: a v3_checksum_as_v2 advert (no pseudo-header).
+	asV2, _ := MarshalChecksum(a, src, dst, Checksum{NoPseudoHeader: true})
+	f.Add(asV2, false)
+	// Seed 2: an old_unicast_checksum advert (the group in the pseudo-header).
+	old, _ := MarshalChecksum(a, src, dst, Checksum{PseudoDst: MulticastIPv4})
+	f.Add(old, true)
+	// Seed 3: a standard advert, accepted by both forms' fallbacks.
+	std, _ := Marshal(a, src, dst)
+	f.Add(std, false)
+	f.Fuzz(func(t *testing.T, b []byte, oldForm bool) {
+		cs := Checksum{NoPseudoHeader: true}
+		if oldForm {
+			cs = Checksum{PseudoDst: MulticastIPv4}
+		}
+		got, err := ParseChecksum(b, src, dst, cs)
+		if err != nil {
+			if DropReasonOf(err) == DropNone {
+				t.Fatalf("error %v maps to DropNone", err)
+			}
+			return
+		}
+		out, err := MarshalChecksum(got, src, dst, cs)
+		if err != nil {
+			t.Fatalf("accepted %x (%+v) does not re-encode: %v", b, got, err)
+		}
+		again, err := ParseChecksum(out, src, dst, cs)
+		if err != nil {
+			t.Fatalf("re-encoded %x is refused: %v", out, err)
+		}
+		again.Checksum, got.Checksum = 0, 0
+		if !reflect.DeepEqual(again, got) {
+			t.Fatalf("round trip changed the advert: %+v -> %+v", got, again)
+		}
+	})
+}
