@@ -19,6 +19,7 @@ func vrrpProtocol(g config.GlobalDefs, in *config.VRRPInstance, ic vrrp.Instance
 		V3ChecksumAsV2:         p.V3ChecksumAsV2,
 		OldUnicastChecksum:     p.OldUnicastChecksum,
 		NotifyMasterRxLowerPri: p.NotifyMasterRxLowerPri,
+		PromoteSecondaries:     p.PromoteSecondaries,
 	}
 	if g.VRRPRxBufs.Kind == "MTU" && p.KernelRxBufSize == 0 {
 		o.RxBufMTUs = g.VRRPRxBufs.Multiplier

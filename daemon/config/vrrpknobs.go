@@ -29,6 +29,9 @@ type VRRPProtocol struct {
 	UnicastTTL int `json:"unicast_ttl,omitempty"`
 	// OldUnicastChecksum is old_unicast_checksum (without "never").
 	OldUnicastChecksum bool `json:"old_unicast_checksum,omitempty"`
+	// PromoteSecondaries is promote_secondaries: the interface's sysctl is
+	// set while the instance runs.
+	PromoteSecondaries bool `json:"promote_secondaries,omitempty"`
 	// KernelRxBufSize is kernel_rx_buf_size in bytes; zero when not written.
 	KernelRxBufSize int `json:"kernel_rx_buf_size,omitempty"`
 	// NotifyMasterRxLowerPri is notify_master_rx_lower_pri's script.
@@ -124,6 +127,8 @@ func (p *parser) instanceProtocol(n *node, kw string, o *VRRPProtocol, owner str
 			// never: drlb never detects old checksums by itself anyway.
 			o.OldUnicastChecksum = false
 		}
+	case "promote_secondaries":
+		p.flag(n, &o.PromoteSecondaries)
 	case "kernel_rx_buf_size":
 		p.intv(n, 1, 1<<30, &o.KernelRxBufSize)
 	case "notify_master_rx_lower_pri":

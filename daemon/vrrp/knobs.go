@@ -2,7 +2,10 @@ package vrrp
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -62,6 +65,11 @@ type ProtocolOptions struct {
 	// the MTU of the instance's interface (vrrp_rx_bufs_policy MTU with
 	// vrrp_rx_bufs_multiplier); zero for none.
 	RxBufMTUs int
+	// PromoteSecondaries is promote_secondaries: the instance's interface
+	// gets net.ipv4.conf.IF.promote_secondaries 1 when the instance opens
+	// (removing one address of a subnet then keeps the others), and its
+	// old value back when Run ends, as keepalived does.
+	PromoteSecondaries bool
 	// NotifyMasterRxLowerPri is notify_master_rx_lower_pri: a script run
 	// (without arguments) when a master receives a lower-priority advert.
 	NotifyMasterRxLowerPri string
@@ -175,4 +183,46 @@ func systemUptime() time.Duration {
 		return 0
 	}
 	return time.Duration(si.Uptime) * time.Second
+}
+
+// promoteSecondaries sets promote_secondaries on ifname (in the node's
+// namespace) if it is not set yet, remembering the old value for
+// restorePromoted.
+func (n *Node) promoteSecondaries(ifname string) {
+	if _, done := n.promoted[ifname]; done {
+		return
+	}
+	path := sysctlPath("ipv4", ifname, "promote_secondaries")
+	err := n.inNamespace(func() error {
+		old, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("vrrp: read %s: %w", path, err)
+		}
+		if v := strings.TrimSpace(string(old)); v != "0" {
+			n.promoted[ifname] = ""
+			return nil
+		}
+		if err := writeSysctl(path, "1"); err != nil {
+			return err
+		}
+		n.promoted[ifname] = "0"
+		return nil
+	})
+	if err != nil {
+		n.log.Warn("cannot set promote_secondaries", "interface", ifname, "err", err)
+	}
+}
+
+// restorePromoted gives back the promote_secondaries values Run changed.
+func (n *Node) restorePromoted() {
+	for ifname, old := range n.promoted {
+		if old == "" {
+			continue
+		}
+		if err := n.inNamespace(func() error { return writeSysctl(sysctlPath("ipv4", ifname, "promote_secondaries"), old) }); err != nil &&
+			!errors.Is(err, os.ErrNotExist) {
+			n.log.Warn("cannot restore promote_secondaries", "interface", ifname, "err", err)
+		}
+	}
+	clear(n.promoted)
 }

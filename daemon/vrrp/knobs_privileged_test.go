@@ -3,6 +3,8 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,4 +199,43 @@ func TestLabKeepalivedOldUnicastChecksum(t *testing.T) {
 	consistently(t, 2*time.Second, "keepalived takes drlb's old-form adverts: drlb stays the only master", func() bool {
 		return !a.hasVIP(t, labVIP) && nb.status().State == StateMaster
 	})
+}
+
+// TestLabPromoteSecondaries: promote_secondaries is set on the instance's
+// interface while the node runs and restored when it stops; a node
+// without it leaves the interface alone (the control).
+func TestLabPromoteSecondaries(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "172.16.1.2")
+	read := func() string {
+		t.Helper()
+		var v []byte
+		if err := InNamespace(a.ns, func() (err error) {
+			v, err = os.ReadFile(sysctlPath("ipv4", "eth1", "promote_secondaries"))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(v))
+	}
+	if v := read(); v != "0" {
+		t.Fatalf("promote_secondaries starts at %s, want 0", v)
+	}
+	plain := l.runNode(a, labInstance(100, Version3, 100*time.Millisecond))
+	eventually(t, 3*time.Second, "plain node master", func() bool { return plain.status().State == StateMaster })
+	if v := read(); v != "0" {
+		t.Fatalf("a node without promote_secondaries set it to %s", v)
+	}
+	plain.stop(t)
+	ic := labInstance(100, Version3, 100*time.Millisecond)
+	ic.Protocol.PromoteSecondaries = true
+	n := l.runNode(a, ic)
+	eventually(t, 3*time.Second, "master", func() bool { return n.status().State == StateMaster })
+	if v := read(); v != "1" {
+		t.Fatalf("promote_secondaries %s while running, want 1", v)
+	}
+	n.stop(t)
+	if v := read(); v != "0" {
+		t.Fatalf("promote_secondaries %s after stop, want 0 restored", v)
+	}
 }

@@ -151,6 +151,9 @@ type Node struct {
 	scripts sync.WaitGroup // notify scripts and ARP bursts in flight
 	// closeNetlink is set when Run opened opts.Netlink itself.
 	closeNetlink bool
+	// promoted are the interfaces whose promote_secondaries Run looked at,
+	// with the value to restore ("" when it was already set); loop only.
+	promoted map[string]string
 	// filter drops traffic to VIPs of masters without accept mode.
 	filter VIPFilter
 	// polled is set when interface states come from injected functions,
@@ -274,7 +277,7 @@ type tracker struct {
 // NewNode checks cfg, fills in keepalived's defaults and returns a Node
 // ready to Run. Errors wrap ErrConfig.
 func NewNode(cfg Config, opts Options) (*Node, error) {
-	n := &Node{opts: opts, log: opts.Logger, updates: make(chan updateRequest), done: make(chan struct{})}
+	n := &Node{opts: opts, log: opts.Logger, updates: make(chan updateRequest), done: make(chan struct{}), promoted: map[string]string{}}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -514,6 +517,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			n.releaseVMAC(in)
 		}
 		n.applyStatic(n.cfg, Config{})
+		n.restorePromoted()
 		n.workers.Wait()
 		n.scripts.Wait()
 		n.publish()
@@ -766,6 +770,9 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 	in.m.Params.PrimaryIP = source
 	if err := n.ensureVMAC(in); err != nil {
 		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
+	}
+	if c.Protocol.PromoteSecondaries {
+		n.promoteSecondaries(c.Interface)
 	}
 	conn, err := n.opts.Listen(in.transport())
 	if err != nil {
