@@ -526,7 +526,8 @@ func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vr
 	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked,
 		OnNotify: func(kind, name string, state vrrp.State, prio uint8) {
 			d.notifier.Load().vrrpNotify(kind, name, state, prio)
-		}})
+		},
+		OnEvent: func(name, event string, prio uint8) { d.notifier.Load().vrrpEvent(name, event, prio) }})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}

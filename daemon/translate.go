@@ -143,7 +143,7 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		if in.Protocol.McastDstIP.IsValid() {
 			ic.MulticastGroup = in.Protocol.McastDstIP
 		}
-		ic.Protocol = vrrpProtocol(c.Global, &in, ic)
+		ic.Protocol = vrrpProtocol(c, &in, ic)
 		if in.UseVMAC {
 			ic.VMAC, ic.VMACXmitBase = in.VMACName, in.VMACXmitBase
 		}

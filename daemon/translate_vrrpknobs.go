@@ -8,7 +8,8 @@ import (
 // vrrpProtocol translates an instance's protocol tunables (its own or
 // global_defs' vrrp_ forms, resolved by the parser) and the receive buffer
 // sizing (kernel_rx_buf_size, vrrp_rx_bufs_policy).
-func vrrpProtocol(g config.GlobalDefs, in *config.VRRPInstance, ic vrrp.InstanceConfig) vrrp.ProtocolOptions {
+func vrrpProtocol(c *config.Config, in *config.VRRPInstance, ic vrrp.InstanceConfig) vrrp.ProtocolOptions {
+	g := c.Global
 	p := in.Protocol
 	o := vrrp.ProtocolOptions{
 		HigherPrioSendAdvert:   p.HigherPrioSendAdvert != nil && *p.HigherPrioSendAdvert,
@@ -20,6 +21,7 @@ func vrrpProtocol(g config.GlobalDefs, in *config.VRRPInstance, ic vrrp.Instance
 		OldUnicastChecksum:     p.OldUnicastChecksum,
 		NotifyMasterRxLowerPri: p.NotifyMasterRxLowerPri,
 		PromoteSecondaries:     p.PromoteSecondaries,
+		NotifyPriorityChanges:  c.EffectiveNotifyPriorityChanges(in),
 	}
 	if g.VRRPRxBufs.Kind == "MTU" && p.KernelRxBufSize == 0 {
 		o.RxBufMTUs = g.VRRPRxBufs.Multiplier

@@ -224,6 +224,9 @@ type VRRPSyncGroup struct {
 	TrackingWeight bool `json:"sync_group_tracking_weight,omitempty"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// NotifyPriorityChanges is notify_priority_changes: the default of
+	// its instances that do not say; nil when not written.
+	NotifyPriorityChanges *bool `json:"notify_priority_changes,omitempty"`
 }
 
 // VRRPState is an instance's initial state.

@@ -833,6 +833,10 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 			g.TrackInterfaces = append(g.TrackInterfaces, p.trackInterfaces(n)...)
 		case "sync_group_tracking_weight":
 			p.flag(n, &g.TrackingWeight)
+		case "notify_priority_changes":
+			v := true
+			p.flag(n, &v)
+			g.NotifyPriorityChanges = &v
 		case "smtp_alert":
 			p.optFlag(n, &g.SMTPAlert)
 		default:
@@ -910,6 +914,9 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		AdvertInterval: time.Second, Auth: Authentication{Type: AuthNone}, Garp: g.VRRPGarp,
 		Protocol: g.VRRPProtocol,
 	}
+	// The instance's own or its sync group's, else the global one
+	// (resolved by the translation).
+	in.Protocol.NotifyPriorityChanges = nil
 	var version *int
 	var m instanceMeta
 	for _, n := range b.children {

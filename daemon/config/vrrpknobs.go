@@ -36,6 +36,12 @@ type VRRPProtocol struct {
 	KernelRxBufSize int `json:"kernel_rx_buf_size,omitempty"`
 	// NotifyMasterRxLowerPri is notify_master_rx_lower_pri's script.
 	NotifyMasterRxLowerPri string `json:"notify_master_rx_lower_pri,omitempty"`
+	// NotifyPriorityChanges is notify_priority_changes (global
+	// vrrp_notify_priority_changes): notify FIFO lines MASTER_PRIORITY /
+	// BACKUP_PRIORITY when the effective priority changes. An instance's
+	// is nil unless it writes it (its sync group's, then the global one
+	// apply: see EffectiveNotifyPriorityChanges).
+	NotifyPriorityChanges *bool `json:"notify_priority_changes,omitempty"`
 	// McastDstIP is mcast_dst_ip: the instance's multicast group instead
 	// of vrrp_mcast_group4/6; zero when not written.
 	McastDstIP netip.Addr `json:"mcast_dst_ip,omitzero"`
@@ -99,6 +105,10 @@ func (p *parser) vrrpProtocol(n *node, kw string, o *VRRPProtocol, owner string)
 		p.flag(n, &o.SkipCheckAdvAddr)
 	case "v3_checksum_as_v2":
 		p.flag(n, &o.V3ChecksumAsV2)
+	case "notify_priority_changes":
+		v := true
+		p.flag(n, &v)
+		o.NotifyPriorityChanges = &v
 	default:
 		if owner == "" {
 			return false
@@ -257,4 +267,22 @@ func (p *parser) applyProtocol(in *VRRPInstance) {
 		p.warnAt(in.Pos, "vrrp_instance %s: down_timer_adverts is incompatible with strict mode; reset to 3 (as keepalived does)", in.Name)
 		o.DownTimerAdverts = 0
 	}
+}
+
+// EffectiveNotifyPriorityChanges is whether instance name sends priority
+// notifications: its own notify_priority_changes, else its sync group's,
+// else global_defs vrrp_notify_priority_changes (keepalived's order).
+func (c *Config) EffectiveNotifyPriorityChanges(in *VRRPInstance) bool {
+	if v := in.Protocol.NotifyPriorityChanges; v != nil {
+		return *v
+	}
+	for _, g := range c.SyncGroups {
+		for _, m := range g.Group {
+			if m == in.Name && g.NotifyPriorityChanges != nil {
+				return *g.NotifyPriorityChanges
+			}
+		}
+	}
+	v := c.Global.VRRPProtocol.NotifyPriorityChanges
+	return v != nil && *v
 }

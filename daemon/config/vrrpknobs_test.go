@@ -165,3 +165,34 @@ func TestVRRPGlobalKnobs(t *testing.T) {
 		parse(t, "static_ipaddress {\n10.9.9.9/24\n}\n"+inst(), "2:1: error: static_ipaddress 10.9.9.9/24 needs dev IF or global_defs default_interface")
 	})
 }
+
+// TestNotifyPriorityChangesPrecedence: the instance's own
+// notify_priority_changes, else its sync group's, else the global one.
+func TestNotifyPriorityChangesPrecedence(t *testing.T) {
+	group := func(line string) string {
+		return "vrrp_sync_group G {\ngroup {\nVI\n}\n" + line + "\n}\n"
+	}
+	global := func(line string) string { return "global_defs {\n" + line + "\n}\n" }
+	tests := []struct {
+		name string
+		conf string
+		want bool
+	}{
+		{"none", inst(), false},
+		{"global", global("vrrp_notify_priority_changes") + inst(), true},
+		{"group", group("notify_priority_changes true") + inst(), true},
+		{"group off beats global", global("vrrp_notify_priority_changes on") + group("notify_priority_changes off") + inst(), false},
+		{"instance beats group", group("notify_priority_changes on") + inst("notify_priority_changes off"), false},
+		{"instance", inst("notify_priority_changes yes"), true},
+	}
+	for _, tt := range tests {
+		cfg, ds, _ := Parse("t.conf", []byte(tt.conf), Options{})
+		assertDiags(t, ds, nil)
+		if cfg == nil || len(cfg.Instances) != 1 {
+			t.Fatalf("%s: no instance", tt.name)
+		}
+		if got := cfg.EffectiveNotifyPriorityChanges(&cfg.Instances[0]); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -70,6 +70,10 @@ type ProtocolOptions struct {
 	// (removing one address of a subnet then keeps the others), and its
 	// old value back when Run ends, as keepalived does.
 	PromoteSecondaries bool
+	// NotifyPriorityChanges is notify_priority_changes: Options.OnEvent
+	// gets MASTER_PRIORITY (in MASTER) or BACKUP_PRIORITY (otherwise) with
+	// the new effective priority whenever it changes.
+	NotifyPriorityChanges bool
 	// NotifyMasterRxLowerPri is notify_master_rx_lower_pri: a script run
 	// (without arguments) when a master receives a lower-priority advert.
 	NotifyMasterRxLowerPri string
@@ -225,4 +229,30 @@ func (n *Node) restorePromoted() {
 		}
 	}
 	clear(n.promoted)
+}
+
+// keepalived's notify FIFO events of an instance that are not states.
+const (
+	// EventMasterRxLowerPri: a master received a lower-priority advert.
+	EventMasterRxLowerPri = "MASTER_RX_LOWER_PRI"
+	// EventMasterPriority: a master's effective priority changed.
+	EventMasterPriority = "MASTER_PRIORITY"
+	// EventBackupPriority: a non-master's effective priority changed.
+	EventBackupPriority = "BACKUP_PRIORITY"
+)
+
+// priorityChanged logs in's new effective priority (keepalived's
+// "Changing effective priority") and, with notify_priority_changes,
+// reports it by the state before the change.
+func (n *Node) priorityChanged(in *instance, before Machine) {
+	n.log.Info(fmt.Sprintf("(%s) Changing effective priority from %d to %d", in.cfg.Name, before.EffectivePriority, in.m.EffectivePriority),
+		"instance", in.cfg.Name)
+	if !in.cfg.Protocol.NotifyPriorityChanges || n.opts.OnEvent == nil {
+		return
+	}
+	ev := EventBackupPriority
+	if before.State == StateMaster {
+		ev = EventMasterPriority
+	}
+	n.opts.OnEvent(in.cfg.Name, ev, in.m.EffectivePriority)
 }

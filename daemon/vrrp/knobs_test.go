@@ -1,10 +1,16 @@
 package vrrp
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -366,4 +372,58 @@ func FuzzParseChecksum(f *testing.F) {
 			t.Fatalf("round trip changed the advert: %+v -> %+v", got, again)
 		}
 	})
+}
+
+// eventLog records Options.OnEvent calls.
+type eventLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (e *eventLog) on(name, event string, prio uint8) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, fmt.Sprintf("%s %s %d", name, event, prio))
+}
+
+func (e *eventLog) has(line string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Contains(e.got, line)
+}
+
+// notify_priority_changes: a tracked interface going down changes the
+// effective priority and OnEvent hears MASTER_PRIORITY (BACKUP_PRIORITY
+// for a backup); without the option it hears nothing.
+func TestNotifyPriorityChanges(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		h := &hub{}
+		links := &linkState{down: map[string]bool{}}
+		events := &eventLog{}
+		ic := v3Instance("VI_1", "172.16.1.2", 200)
+		ic.WantMaster = true
+		ic.TrackInterfaces = []TrackInterface{{Name: "eth2", Weight: -50}}
+		ic.Protocol.NotifyPriorityChanges = on
+		node, err := NewNode(Config{Instances: []InstanceConfig{ic}}, Options{
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Listen: h.listen,
+			DialGARP: func(string) (GARPSender, error) { return &fakeGARP{}, nil }, Addresses: &fakeAddrs{have: map[netip.Prefix]bool{}},
+			LinkUp: links.up, RunScript: (&scriptLog{fail: map[string]bool{}}).run, OnEvent: events.on,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- node.Run(ctx) }()
+		eventually(t, 5*time.Second, "MASTER", func() bool { return node.Status()[0].State == StateMaster })
+		links.set("eth2", false)
+		eventually(t, 5*time.Second, "priority 150", func() bool { return node.Status()[0].EffectivePriority == 150 })
+		if got := events.has("VI_1 MASTER_PRIORITY 150"); got != on {
+			t.Errorf("notify_priority_changes %v: MASTER_PRIORITY 150 reported %v (events %v)", on, got, events.got)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -72,6 +72,12 @@ type Options struct {
 	// the instance's or group's name, the state entered and the effective
 	// priority (0 for a group). It runs on VRRP's thread and must not block.
 	OnNotify func(kind, name string, state State, priority uint8)
+	// OnEvent, if set, is called for keepalived's instance notifications
+	// that are not states (its notify FIFO's third word): EventMasterRxLowerPri
+	// when a master hears a lower priority, and with notify_priority_changes
+	// EventMasterPriority / EventBackupPriority when the effective priority
+	// changes. It runs on VRRP's thread and must not block.
+	OnEvent func(name, event string, priority uint8)
 	// ServicesChecked, if set, returns a channel that is closed once every
 	// service behind the node's VIPs has finished a round of health checks
 	// started at or after since (the daemon's health scheduler answers).
@@ -1139,6 +1145,9 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 		}
 		n.log.Info(fmt.Sprintf("(%s) Received advert from %v with lower priority %d, ours %d%s", in.cfg.Name, p.info.Src, a.Priority, in.m.EffectivePriority, election),
 			"instance", in.cfg.Name)
+		if n.opts.OnEvent != nil {
+			n.opts.OnEvent(in.cfg.Name, EventMasterRxLowerPri, in.m.EffectivePriority)
+		}
 		if s := in.cfg.Protocol.NotifyMasterRxLowerPri; s != "" {
 			n.notify(ctx, NotifyScripts{Master: s}, "INSTANCE", in.cfg.Name, StateMaster, in.m.EffectivePriority)
 		}
@@ -1244,7 +1253,11 @@ func (n *Node) groupAgrees(g *group, s State) bool {
 func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Transition {
 	in := n.insts[i]
 	var acts []Action
+	before := in.m
 	in.m, acts = Step(in.m, ev, now)
+	if in.m.EffectivePriority != before.EffectivePriority {
+		n.priorityChanged(in, before)
+	}
 	var trs []Transition
 	for _, act := range acts {
 		switch a := act.(type) {
