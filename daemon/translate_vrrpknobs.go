@@ -22,6 +22,7 @@ func vrrpProtocol(c *config.Config, in *config.VRRPInstance, ic vrrp.InstanceCon
 		NotifyMasterRxLowerPri: p.NotifyMasterRxLowerPri,
 		PromoteSecondaries:     p.PromoteSecondaries,
 		NotifyPriorityChanges:  c.EffectiveNotifyPriorityChanges(in),
+		NoPeerFault:            p.NoPeerFault,
 	}
 	if g.VRRPRxBufs.Kind == "MTU" && p.KernelRxBufSize == 0 {
 		o.RxBufMTUs = g.VRRPRxBufs.Multiplier

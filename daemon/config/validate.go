@@ -80,7 +80,7 @@ func (p *parser) validateInstances(cfg *Config) {
 			in.Auth = Authentication{Type: AuthNone}
 		}
 		p.applyModes(cfg.Global, in, m.modes)
-		p.applyProtocol(in)
+		p.applyProtocol(in, m.modes)
 		p.applyGarpGroup(cfg.GarpGroups, in, m.modes)
 		p.checkRunnableInstance(in, m)
 		v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()

@@ -32,6 +32,14 @@ type VRRPProtocol struct {
 	// PromoteSecondaries is promote_secondaries: the interface's sysctl is
 	// set while the instance runs.
 	PromoteSecondaries bool `json:"promote_secondaries,omitempty"`
+	// UnicastFaultNoPeer is unicast_fault_no_peer as written.
+	UnicastFaultNoPeer bool `json:"unicast_fault_no_peer,omitempty"`
+	// NoPeerFault is resolved after the file is read: a unicast keyword
+	// (unicast_peer, unicast_src_ip, check_unicast_src,
+	// old_unicast_checksum, unicast_fault_no_peer) without any peer, with
+	// unicast_fault_no_peer: the instance stays in FAULT, as keepalived's
+	// does. Without unicast_fault_no_peer it runs multicast.
+	NoPeerFault bool `json:"no_peer_fault,omitempty"`
 	// KernelRxBufSize is kernel_rx_buf_size in bytes; zero when not written.
 	KernelRxBufSize int `json:"kernel_rx_buf_size,omitempty"`
 	// NotifyMasterRxLowerPri is notify_master_rx_lower_pri's script.
@@ -137,6 +145,8 @@ func (p *parser) instanceProtocol(n *node, kw string, o *VRRPProtocol, owner str
 			// never: drlb never detects old checksums by itself anyway.
 			o.OldUnicastChecksum = false
 		}
+	case "unicast_fault_no_peer":
+		p.flag(n, &o.UnicastFaultNoPeer)
 	case "promote_secondaries":
 		p.flag(n, &o.PromoteSecondaries)
 	case "kernel_rx_buf_size":
@@ -244,8 +254,16 @@ func (p *parser) vrrpGlobalKnob(n *node, g *GlobalDefs) bool {
 // read, as keepalived's vrrp_complete_instance does: strict mode turns
 // lower_prio_no_advert on and refuses higher_prio_send_advert and a
 // down_timer_adverts other than 3 (warnings, values reset).
-func (p *parser) applyProtocol(in *VRRPInstance) {
+func (p *parser) applyProtocol(in *VRRPInstance, m modeMeta) {
 	o := &in.Protocol
+	unicastWritten := m.peerPos.line != 0 || in.UnicastSrcIP.IsValid() || in.CheckUnicastSrc || o.OldUnicastChecksum || o.UnicastFaultNoPeer
+	// Without unicast_fault_no_peer such an instance runs multicast, as
+	// keepalived up to 2.2.4 did (it now also warns; drlb keeps quiet so
+	// that existing files check clean).
+	if unicastWritten && len(in.UnicastPeers) == 0 && o.UnicastFaultNoPeer {
+		o.NoPeerFault = true
+		p.warnAt(in.Pos, "vrrp_instance %s: unicast without any unicast_peer: the instance stays in FAULT (unicast_fault_no_peer)", in.Name)
+	}
 	v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
 	if a := o.McastDstIP; a.IsValid() && a.Is6() != v6 {
 		p.errAt(in.Pos, "vrrp_instance %s: mcast_dst_ip %s is not of the instance's address family (%s)", in.Name, a,

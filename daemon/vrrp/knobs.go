@@ -70,6 +70,10 @@ type ProtocolOptions struct {
 	// (removing one address of a subnet then keeps the others), and its
 	// old value back when Run ends, as keepalived does.
 	PromoteSecondaries bool
+	// NoPeerFault is unicast_fault_no_peer with a unicast keyword but no
+	// unicast_peer: the instance stays in FAULT instead of falling back to
+	// multicast.
+	NoPeerFault bool
 	// NotifyPriorityChanges is notify_priority_changes: Options.OnEvent
 	// gets MASTER_PRIORITY (in MASTER) or BACKUP_PRIORITY (otherwise) with
 	// the new effective priority whenever it changes.

@@ -427,3 +427,26 @@ func TestNotifyPriorityChanges(t *testing.T) {
 		}
 	}
 }
+
+// unicast_fault_no_peer: an instance configured for unicast without peers
+// stays in FAULT and sends nothing; the control without it becomes MASTER.
+func TestNoPeerFault(t *testing.T) {
+	for _, fault := range []bool{true, false} {
+		h := &hub{}
+		ic := v3Instance("VI_1", "172.16.1.2", 200)
+		ic.WantMaster = true
+		ic.Protocol.NoPeerFault = fault
+		tn := startNode(t, h, Config{Instances: []InstanceConfig{ic}})
+		want := StateMaster
+		if fault {
+			want = StateFault
+		}
+		eventually(t, 5*time.Second, want.String(), func() bool { return tn.state(0) == want })
+		if fault {
+			consistently(t, 300*time.Millisecond, "FAULT holds, nothing sent", func() bool {
+				return tn.state(0) == StateFault && tn.node.Status()[0].Counters.AdvertsSent == 0
+			})
+		}
+		tn.stop(t)
+	}
+}

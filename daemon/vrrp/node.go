@@ -1078,7 +1078,7 @@ func (n *Node) resetTimer(t *time.Timer) {
 func (in *instance) trackResult() (delta int, fault bool) {
 	// Without a socket (no interface or address yet) an instance cannot
 	// take part, even with dont_track_primary.
-	fault = in.conn == nil
+	fault = in.conn == nil || in.cfg.Protocol.NoPeerFault
 	for _, t := range in.trackers {
 		if t.ignore {
 			continue
