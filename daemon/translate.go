@@ -99,7 +99,7 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		StaticAddresses: instanceVIPs(&config.VRRPInstance{}, c.StaticAddresses),
 		StaticRoutes:    vrrpRoutes(c.StaticRoutes), StaticRules: vrrpRules(c.StaticRules),
 		AcceptServices: acceptServices(c),
-		StartupDelay:   c.Global.VRRPStartupDelay, DelayAfterBoot: c.Global.VRRPDelayAfterBoot}
+		StartupDelay:   c.Global.VRRPStartupDelay, DelayAfterBoot: c.Global.VRRPDelayAfterBoot, LogUnknownVRIDs: c.Global.LogUnknownVRIDs}
 	for _, in := range c.Instances {
 		ic := vrrp.InstanceConfig{
 			Name:           in.Name,

@@ -19,7 +19,7 @@ func TestVRRPProtocolTranslation(t *testing.T) {
 			"\nvirtual_ipaddress {\n10.0.0.1\n10.0.0.2\n}\n}\n"
 	}
 	conf := "global_defs {\nvrrp_higher_prio_send_advert\nvrrp_down_timer_adverts 4\nvrrp_skip_check_adv_addr\nv3_checksum_as_v2\n" +
-		"vrrp_startup_delay 2.5\nvrrp_delay_after_boot 30\nvrrp_rx_bufs_policy ADVERT\nvrrp_rx_bufs_multiplier 4\n}\n" +
+		"vrrp_startup_delay 2.5\nvrrp_delay_after_boot 30\nlog_unknown_vrids\nvrrp_rx_bufs_policy ADVERT\nvrrp_rx_bufs_multiplier 4\n}\n" +
 		instance("A", 1, "lower_prio_no_advert", "unicast_ttl 9", "old_unicast_checksum", "notify_master_rx_lower_pri /bin/true",
 			"mcast_dst_ip 224.0.0.99", "higher_prio_send_advert off", "version 3", "promote_secondaries") +
 		instance("B", 2, "kernel_rx_buf_size 70000")
@@ -27,8 +27,8 @@ func TestVRRPProtocolTranslation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.StartupDelay != 2500*time.Millisecond || v.DelayAfterBoot != 30*time.Second {
-		t.Errorf("delays %v %v", v.StartupDelay, v.DelayAfterBoot)
+	if v.StartupDelay != 2500*time.Millisecond || v.DelayAfterBoot != 30*time.Second || !v.LogUnknownVRIDs {
+		t.Errorf("delays %v %v, log_unknown_vrids %v", v.StartupDelay, v.DelayAfterBoot, v.LogUnknownVRIDs)
 	}
 	a, b := v.Instances[0], v.Instances[1]
 	wantA := vrrp.ProtocolOptions{LowerPrioNoAdvert: true, DownTimerAdverts: 4, SkipCheckAdvAddr: true, UnicastTTL: 9,

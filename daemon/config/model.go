@@ -105,6 +105,8 @@ type GlobalDefs struct {
 	VRRPProtocol VRRPProtocol `json:"vrrp_protocol,omitzero"`
 	// VRRPStartupDelay is vrrp_startup_delay.
 	VRRPStartupDelay time.Duration `json:"vrrp_startup_delay,omitempty"`
+	// LogUnknownVRIDs is log_unknown_vrids.
+	LogUnknownVRIDs bool `json:"log_unknown_vrids,omitempty"`
 	// VRRPDelayAfterBoot is vrrp_delay_after_boot.
 	VRRPDelayAfterBoot time.Duration `json:"vrrp_delay_after_boot,omitempty"`
 	// VRRPRxBufs is vrrp_rx_bufs_policy with vrrp_rx_bufs_multiplier.

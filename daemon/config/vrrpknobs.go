@@ -186,6 +186,8 @@ func (p *parser) vrrpGlobalKnob(n *node, g *GlobalDefs) bool {
 		return true
 	}
 	switch kw {
+	case "log_unknown_vrids":
+		p.flag(n, &g.LogUnknownVRIDs)
 	case "vrrp_startup_delay":
 		p.dur(n, 0, time.Hour, &g.VRRPStartupDelay)
 	case "vrrp_delay_after_boot":

@@ -118,8 +118,8 @@ func TestVRRPGlobalKnobs(t *testing.T) {
 		return cfg
 	}
 	t.Run("delays", func(t *testing.T) {
-		g := parse(t, global("vrrp_startup_delay 5.5", "vrrp_delay_after_boot 15.23")+inst()).Global
-		if g.VRRPStartupDelay != 5500*time.Millisecond || g.VRRPDelayAfterBoot != 15230*time.Millisecond {
+		g := parse(t, global("vrrp_startup_delay 5.5", "vrrp_delay_after_boot 15.23", "log_unknown_vrids")+inst()).Global
+		if g.VRRPStartupDelay != 5500*time.Millisecond || g.VRRPDelayAfterBoot != 15230*time.Millisecond || !g.LogUnknownVRIDs {
 			t.Errorf("delays %v %v", g.VRRPStartupDelay, g.VRRPDelayAfterBoot)
 		}
 	})

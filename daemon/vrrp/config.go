@@ -203,6 +203,10 @@ type Config struct {
 	// starts the instances (INIT until then, no adverts sent or obeyed)
 	// only after it.
 	StartupDelay time.Duration
+	// LogUnknownVRIDs is log_unknown_vrids: an advert for a VRID that no
+	// instance on the receiving interface has is logged (rate-limited per
+	// VRID), as keepalived's "Unknown VRID(N) received on interface(IF)".
+	LogUnknownVRIDs bool
 	// DelayAfterBoot is vrrp_delay_after_boot: the instances start no
 	// earlier than this long after the system booted (the longer of the two
 	// delays wins, as in keepalived).

@@ -260,3 +260,32 @@ func (n *Node) priorityChanged(in *instance, before Machine) {
 	}
 	n.opts.OnEvent(in.cfg.Name, ev, in.m.EffectivePriority)
 }
+
+// unknownVRID logs (log_unknown_vrids) an advert for vrid that in's socket
+// received and no instance on the same interface and family has. Every
+// such instance's socket gets the advert: the first one logs it.
+func (n *Node) unknownVRID(in *instance, vrid uint8, src netip.Addr) {
+	ifname, v6 := in.cfg.transportInterface(), in.cfg.IPv6()
+	first := true
+	for _, o := range n.insts {
+		if o.cfg.transportInterface() != ifname || o.cfg.IPv6() != v6 {
+			continue
+		}
+		if o.cfg.VRID == vrid {
+			return
+		}
+		if first && o != in {
+			return // another instance's socket reports it
+		}
+		first = false
+	}
+	w := in.warnings["unknown_vrid"]
+	if w == nil {
+		w = &warnLimiter{}
+		in.warnings["unknown_vrid"] = w
+	}
+	if ok, _ := w.allow(time.Now()); !ok {
+		return
+	}
+	n.log.Info(fmt.Sprintf("Unknown VRID(%d) received on interface(%s) from %v. ignoring...", vrid, ifname, src), "interface", ifname, "vrid", vrid)
+}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -446,6 +447,45 @@ func TestNoPeerFault(t *testing.T) {
 			consistently(t, 300*time.Millisecond, "FAULT holds, nothing sent", func() bool {
 				return tn.state(0) == StateFault && tn.node.Status()[0].Counters.AdvertsSent == 0
 			})
+		}
+		tn.stop(t)
+	}
+}
+
+// log_unknown_vrids: an advert for a VRID no instance on the interface
+// has is logged; without the option it is not (the control).
+func TestLogUnknownVRIDs(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		h := &hub{}
+		logs := &lockedBuffer{}
+		ic := v3Instance("VI_1", "172.16.1.2", 100)
+		node, err := NewNode(Config{Instances: []InstanceConfig{ic}, LogUnknownVRIDs: on}, Options{
+			Logger: slog.New(slog.NewTextHandler(logs, nil)), Listen: h.listen,
+			DialGARP: func(string) (GARPSender, error) { return &fakeGARP{}, nil }, Addresses: &fakeAddrs{have: map[netip.Prefix]bool{}},
+			LinkUp: (&linkState{down: map[string]bool{}}).up, RunScript: (&scriptLog{fail: map[string]bool{}}).run,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- node.Run(ctx) }()
+		other := v3Instance("VI_2", "172.16.1.3", 200)
+		other.VRID, other.WantMaster = 52, true
+		tn := startNode(t, h, Config{Instances: []InstanceConfig{other}})
+		eventually(t, 5*time.Second, "VRID 52 adverts dropped", func() bool {
+			return node.Status()[0].Counters.Drops[DropVRID] >= 3 && tn.state(0) == StateMaster
+		})
+		const want = "Unknown VRID(52) received on interface(eth1) from 172.16.1.3. ignoring..."
+		if got := strings.Contains(logs.String(), want); got != on {
+			t.Errorf("log_unknown_vrids %v: logged %v:\n%s", on, got, logs.String())
+		}
+		if n := strings.Count(logs.String(), "Unknown VRID"); on && n != 1 {
+			t.Errorf("logged %d times, want once (rate-limited)", n)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 		tn.stop(t)
 	}

@@ -1114,6 +1114,9 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 		v.Detail = fmt.Sprintf("ip address associated with VRID %d not present in MASTER advert: %s", a.VRID, v.Detail)
 	}
 	if v.Drop != DropNone {
+		if v.Drop == DropVRID && n.cfg.LogUnknownVRIDs {
+			n.unknownVRID(in, a.VRID, p.info.Src)
+		}
 		n.drop(in, v.Drop, v.Detail)
 		return
 	}
