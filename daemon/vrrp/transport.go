@@ -56,7 +56,7 @@ func (tc TransportConfig) ttl() int {
 	return tc.TTL
 }
 
-// IPv4Conn is a raw IPv4 protocol-112 socket: TTL 255, TOS 0xc0, the
+// IPv4Conn is a raw IPv4 protocol-112 socket: TTL 255 (unicast_ttl for unicast), TOS 0xc0, the
 // received TTL delivered with each packet, bound to one interface.
 //
 // Sockets belong to the network namespace they are created in: call

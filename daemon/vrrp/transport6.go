@@ -14,9 +14,9 @@ import (
 const TrafficClass = TOS
 
 // IPv6Conn is a raw IPv6 next-header-112 socket for an IPv6 instance (RFC
-// 5798 5.1.2): hop limit 255 on everything sent, the received hop limit
-// and destination delivered with each packet (Validate drops a hop limit
-// other than 255), bound to one interface, joined to ff02::12 (or the
+// 5798 5.1.2): hop limit 255 on everything sent (unicast_ttl on unicast
+// adverts), the received hop limit and destination delivered with each
+// packet (Validate drops a multicast advert's hop limit other than 255), bound to one interface, joined to ff02::12 (or the
 // configured group) in multicast mode. The checksum, over the IPv6
 // pseudo-header, is Marshal's and Parse's (IPV6_CHECKSUM is not set), so
 // that a bad one is counted like any other drop.
