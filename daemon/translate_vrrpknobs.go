@@ -23,6 +23,7 @@ func vrrpProtocol(c *config.Config, in *config.VRRPInstance, ic vrrp.InstanceCon
 		PromoteSecondaries:     p.PromoteSecondaries,
 		NotifyPriorityChanges:  c.EffectiveNotifyPriorityChanges(in),
 		NoPeerFault:            p.NoPeerFault,
+		TrackSrcIP:             p.TrackSrcIP,
 	}
 	if g.VRRPRxBufs.Kind == "MTU" && p.KernelRxBufSize == 0 {
 		o.RxBufMTUs = g.VRRPRxBufs.Multiplier

@@ -21,7 +21,7 @@ func TestVRRPProtocolTranslation(t *testing.T) {
 	conf := "global_defs {\nvrrp_higher_prio_send_advert\nvrrp_down_timer_adverts 4\nvrrp_skip_check_adv_addr\nv3_checksum_as_v2\n" +
 		"vrrp_startup_delay 2.5\nvrrp_delay_after_boot 30\nlog_unknown_vrids\nvrrp_rx_bufs_policy ADVERT\nvrrp_rx_bufs_multiplier 4\n}\n" +
 		instance("A", 1, "lower_prio_no_advert", "unicast_ttl 9", "old_unicast_checksum", "notify_master_rx_lower_pri /bin/true",
-			"mcast_dst_ip 224.0.0.99", "higher_prio_send_advert off", "version 3", "promote_secondaries") +
+			"mcast_dst_ip 224.0.0.99", "higher_prio_send_advert off", "version 3", "promote_secondaries", "track_src_ip") +
 		instance("B", 2, "kernel_rx_buf_size 70000")
 	v, err := VRRPConfig(parse(t, conf))
 	if err != nil {
@@ -32,7 +32,7 @@ func TestVRRPProtocolTranslation(t *testing.T) {
 	}
 	a, b := v.Instances[0], v.Instances[1]
 	wantA := vrrp.ProtocolOptions{LowerPrioNoAdvert: true, DownTimerAdverts: 4, SkipCheckAdvAddr: true, UnicastTTL: 9,
-		V3ChecksumAsV2: true, OldUnicastChecksum: true, RxBufSize: 4 * (20 + 8 + 2*4), NotifyMasterRxLowerPri: "/bin/true", PromoteSecondaries: true}
+		V3ChecksumAsV2: true, OldUnicastChecksum: true, RxBufSize: 4 * (20 + 8 + 2*4), NotifyMasterRxLowerPri: "/bin/true", PromoteSecondaries: true, TrackSrcIP: true}
 	if a.Protocol != wantA {
 		t.Errorf("A: %+v\nwant %+v", a.Protocol, wantA)
 	}

@@ -32,6 +32,9 @@ type VRRPProtocol struct {
 	// PromoteSecondaries is promote_secondaries: the interface's sysctl is
 	// set while the instance runs.
 	PromoteSecondaries bool `json:"promote_secondaries,omitempty"`
+	// TrackSrcIP is track_src_ip: FAULT while the configured unicast_src_ip
+	// or mcast_src_ip is not an address of the interface.
+	TrackSrcIP bool `json:"track_src_ip,omitempty"`
 	// UnicastFaultNoPeer is unicast_fault_no_peer as written.
 	UnicastFaultNoPeer bool `json:"unicast_fault_no_peer,omitempty"`
 	// NoPeerFault is resolved after the file is read: a unicast keyword
@@ -145,6 +148,8 @@ func (p *parser) instanceProtocol(n *node, kw string, o *VRRPProtocol, owner str
 			// never: drlb never detects old checksums by itself anyway.
 			o.OldUnicastChecksum = false
 		}
+	case "track_src_ip":
+		p.flag(n, &o.TrackSrcIP)
 	case "unicast_fault_no_peer":
 		p.flag(n, &o.UnicastFaultNoPeer)
 	case "promote_secondaries":
@@ -262,6 +267,15 @@ func (p *parser) applyProtocol(in *VRRPInstance, m modeMeta) {
 	// Without unicast_fault_no_peer such an instance runs multicast, as
 	// keepalived up to 2.2.4 did (it now also warns; drlb keeps quiet so
 	// that existing files check clean).
+	if src := in.UnicastSrcIP; o.TrackSrcIP && (src.IsValid() || in.McastSrcIP.IsValid()) {
+		if !src.IsValid() {
+			src = in.McastSrcIP
+		}
+		if src.Is6() && !src.IsLinkLocalUnicast() {
+			p.warnAt(in.Pos, "vrrp_instance %s: track_src_ip with the global IPv6 source %s is not supported yet (drlb tracks IPv4 and link-local sources); ignored", in.Name, src)
+			o.TrackSrcIP = false
+		}
+	}
 	if unicastWritten && len(in.UnicastPeers) == 0 && o.UnicastFaultNoPeer {
 		o.NoPeerFault = true
 		p.warnAt(in.Pos, "vrrp_instance %s: unicast without any unicast_peer: the instance stays in FAULT (unicast_fault_no_peer)", in.Name)

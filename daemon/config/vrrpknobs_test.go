@@ -14,11 +14,11 @@ func TestVRRPProtocolKeywords(t *testing.T) {
 	global := func(lines ...string) string { return "global_defs {\n" + strings.Join(lines, "\n") + "\n}\n" }
 	on, off := true, false
 	type model struct {
-		higher, lower                                *bool
-		down, ttl, rxbuf                             int
-		skip, asV2, oldUnicast, promote, noPeerFault bool
-		rxLower                                      string
-		mcast                                        netip.Addr
+		higher, lower                                          *bool
+		down, ttl, rxbuf                                       int
+		skip, asV2, oldUnicast, promote, noPeerFault, trackSrc bool
+		rxLower                                                string
+		mcast                                                  netip.Addr
 	}
 	eq := func(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 	cases := []struct {
@@ -56,6 +56,9 @@ func TestVRRPProtocolKeywords(t *testing.T) {
 			[]want{"1:1: warning: vrrp_instance VI: unicast without any unicast_peer"}},
 		{"unicast_fault_no_peer with a peer", inst("unicast_peer {", "10.0.0.3", "}", "unicast_fault_no_peer"), model{}, nil},
 		{"empty unicast_peer without it: multicast", inst("unicast_peer {", "}"), model{}, nil},
+		{"track_src_ip", inst("mcast_src_ip 10.0.0.2", "track_src_ip"), model{trackSrc: true}, nil},
+		{"track_src_ip with a global IPv6 source", inst6("unicast_src_ip fd00::2", "unicast_peer {", "fd00::3", "}", "track_src_ip"), model{},
+			[]want{"1:1: warning: vrrp_instance VI: track_src_ip with the global IPv6 source fd00::2 is not supported yet"}},
 		{"notify_master_rx_lower_pri", inst("notify_master_rx_lower_pri /bin/true"), model{rxLower: "/bin/true"}, nil},
 		{"mcast_dst_ip", inst("mcast_dst_ip 224.0.0.100"), model{mcast: netip.MustParseAddr("224.0.0.100")}, nil},
 		{"mcast_dst_ip not multicast", inst("mcast_dst_ip 10.0.0.9"), model{},
@@ -81,7 +84,7 @@ func TestVRRPProtocolKeywords(t *testing.T) {
 			p := cfg.Instances[0].Protocol
 			got := model{higher: p.HigherPrioSendAdvert, lower: p.LowerPrioNoAdvert, down: p.DownTimerAdverts, ttl: p.UnicastTTL,
 				rxbuf: p.KernelRxBufSize, skip: p.SkipCheckAdvAddr, asV2: p.V3ChecksumAsV2, oldUnicast: p.OldUnicastChecksum,
-				rxLower: p.NotifyMasterRxLowerPri, mcast: p.McastDstIP, promote: p.PromoteSecondaries, noPeerFault: p.NoPeerFault}
+				rxLower: p.NotifyMasterRxLowerPri, mcast: p.McastDstIP, promote: p.PromoteSecondaries, noPeerFault: p.NoPeerFault, trackSrc: p.TrackSrcIP}
 			w := tc.model
 			if !eq(got.higher, w.higher) || !eq(got.lower, w.lower) {
 				t.Errorf("higher %v lower %v, want %v %v", deref(got.higher), deref(got.lower), deref(w.higher), deref(w.lower))

@@ -70,6 +70,11 @@ type ProtocolOptions struct {
 	// (removing one address of a subnet then keeps the others), and its
 	// old value back when Run ends, as keepalived does.
 	PromoteSecondaries bool
+	// TrackSrcIP is track_src_ip: a configured source (SourceIP) that is
+	// not an address of the instance's interface puts the instance in
+	// FAULT until it is (without it, adverts are sent from it anyway, as
+	// keepalived does). IPv4 sources and IPv6 link-local ones are tracked.
+	TrackSrcIP bool
 	// NoPeerFault is unicast_fault_no_peer with a unicast keyword but no
 	// unicast_peer: the instance stays in FAULT instead of falling back to
 	// multicast.

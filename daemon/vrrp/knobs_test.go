@@ -490,3 +490,26 @@ func TestLogUnknownVRIDs(t *testing.T) {
 		tn.stop(t)
 	}
 }
+
+// track_src_ip: a configured source missing from the interface means
+// FAULT until it appears, and FAULT again when it is removed; without
+// it the instance runs from the configured address anyway (the control).
+func TestTrackSrcIP(t *testing.T) {
+	for _, track := range []bool{true, false} {
+		c := v3Instance("VI_1", "172.16.1.2", 150)
+		c.WantMaster = true
+		c.Protocol.TrackSrcIP = track
+		ifs := &fakeInterfaces{st: map[string]InterfaceState{"eth1": {Index: 4, Up: true, IPv4: []netip.Addr{netip.MustParseAddr("172.16.1.9")}}}}
+		node, _ := runWithInterfaces(t, Config{Instances: []InstanceConfig{c}}, ifs, &fakeAddrs{have: map[netip.Prefix]bool{}})
+		if !track {
+			eventually(t, 2*time.Second, "MASTER from the configured source", func() bool { return node.Status()[0].State == StateMaster })
+			continue
+		}
+		eventually(t, time.Second, "FAULT without the source", func() bool { return node.Status()[0].State == StateFault })
+		consistently(t, 300*time.Millisecond, "FAULT holds", func() bool { return node.Status()[0].State == StateFault })
+		ifs.set("eth1", InterfaceState{Index: 4, Up: true, IPv4: []netip.Addr{netip.MustParseAddr("172.16.1.9"), netip.MustParseAddr("172.16.1.2")}})
+		eventually(t, 2*time.Second, "MASTER once the source is there", func() bool { return node.Status()[0].State == StateMaster })
+		ifs.set("eth1", InterfaceState{Index: 4, Up: true, IPv4: []netip.Addr{netip.MustParseAddr("172.16.1.9")}})
+		eventually(t, 2*time.Second, "FAULT when it is removed", func() bool { return node.Status()[0].State == StateFault })
+	}
+}
