@@ -24,6 +24,7 @@ func vrrpProtocol(c *config.Config, in *config.VRRPInstance, ic vrrp.InstanceCon
 		NotifyPriorityChanges:  c.EffectiveNotifyPriorityChanges(in),
 		NoPeerFault:            p.NoPeerFault,
 		TrackSrcIP:             p.TrackSrcIP,
+		NoVIPs:                 p.NoVirtualIPAddress,
 	}
 	if g.VRRPRxBufs.Kind == "MTU" && p.KernelRxBufSize == 0 {
 		o.RxBufMTUs = g.VRRPRxBufs.Multiplier

@@ -145,11 +145,10 @@ func (p *parser) checkRunnableInstance(in *VRRPInstance, m instanceMeta) {
 		}
 		p.errAt(pos, "auth_type AH is not supported yet (vrrp_instance %s): drlb authenticates with PASS only; use auth_type PASS or remove the authentication block", in.Name)
 	}
-	if len(in.VirtualIPs) == 0 {
-		p.errAt(in.Pos, "vrrp_instance %s has no virtual_ipaddress: drlb needs at least one address to announce (it does not implement keepalived's no_virtual_ipaddress)", in.Name)
+	if len(in.VirtualIPs) == 0 && !p.noVIPsAllowed(in) {
 		return
 	}
-	v6 := in.VirtualIPs[0].Prefix.Addr().Is6()
+	v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
 	family := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
 	if v6 && in.Auth.Type == AuthPass {
 		var pos positioner = m.authTypePos

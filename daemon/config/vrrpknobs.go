@@ -32,6 +32,9 @@ type VRRPProtocol struct {
 	// PromoteSecondaries is promote_secondaries: the interface's sysctl is
 	// set while the instance runs.
 	PromoteSecondaries bool `json:"promote_secondaries,omitempty"`
+	// NoVirtualIPAddress is no_virtual_ipaddress: the instance may have no
+	// virtual_ipaddress (it then announces none; IPv4 only in drlb).
+	NoVirtualIPAddress bool `json:"no_virtual_ipaddress,omitempty"`
 	// TrackSrcIP is track_src_ip: FAULT while the configured unicast_src_ip
 	// or mcast_src_ip is not an address of the interface.
 	TrackSrcIP bool `json:"track_src_ip,omitempty"`
@@ -148,6 +151,8 @@ func (p *parser) instanceProtocol(n *node, kw string, o *VRRPProtocol, owner str
 			// never: drlb never detects old checksums by itself anyway.
 			o.OldUnicastChecksum = false
 		}
+	case "no_virtual_ipaddress":
+		p.flag(n, &o.NoVirtualIPAddress)
 	case "track_src_ip":
 		p.flag(n, &o.TrackSrcIP)
 	case "unicast_fault_no_peer":
@@ -319,4 +324,29 @@ func (c *Config) EffectiveNotifyPriorityChanges(in *VRRPInstance) bool {
 	}
 	v := c.Global.VRRPProtocol.NotifyPriorityChanges
 	return v != nil && *v
+}
+
+// noVIPsAllowed reports whether in may run without virtual_ipaddress:
+// with no_virtual_ipaddress, not in strict mode (keepalived's strict mode
+// refuses an instance without VIPs) and over IPv4 (drlb takes an
+// instance's family from its first address; an IPv6 one without any is
+// not supported yet). It reports what it refuses, and false then.
+func (p *parser) noVIPsAllowed(in *VRRPInstance) bool {
+	if !in.Protocol.NoVirtualIPAddress {
+		p.errAt(in.Pos, "vrrp_instance %s has no virtual_ipaddress: drlb needs at least one address to announce (or no_virtual_ipaddress)", in.Name)
+		return false
+	}
+	if in.StrictMode {
+		p.errAt(in.Pos, "vrrp_instance %s: strict mode does not allow an instance without virtual_ipaddress (as keepalived)", in.Name)
+		return false
+	}
+	v6 := in.UnicastSrcIP.Is6() || in.McastSrcIP.Is6()
+	for _, a := range in.UnicastPeers {
+		v6 = v6 || a.Is6()
+	}
+	if v6 {
+		p.errAt(in.Pos, "vrrp_instance %s: no_virtual_ipaddress with IPv6 is not supported yet (drlb takes the family from the first virtual_ipaddress); add an address", in.Name)
+		return false
+	}
+	return true
 }

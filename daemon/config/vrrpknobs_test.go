@@ -107,6 +107,32 @@ func deref(b *bool) string {
 	return "false"
 }
 
+// TestNoVirtualIPAddress: an instance without addresses is refused unless
+// no_virtual_ipaddress; strict mode and IPv6 still refuse it.
+func TestNoVirtualIPAddress(t *testing.T) {
+	bare := func(lines ...string) string {
+		return "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 1\n" + strings.Join(lines, "\n") + "\n}\n"
+	}
+	tests := []struct {
+		name  string
+		conf  string
+		diags []want
+	}{
+		{"refused without it", bare(), []want{"1:1: error: vrrp_instance VI has no virtual_ipaddress"}},
+		{"no_virtual_ipaddress", bare("no_virtual_ipaddress"), nil},
+		{"strict", bare("no_virtual_ipaddress", "strict_mode"), []want{"1:1: error: vrrp_instance VI: strict mode does not allow an instance without virtual_ipaddress"}},
+		{"IPv6", bare("no_virtual_ipaddress", "unicast_src_ip fd00::2", "unicast_peer {", "fd00::3", "}"),
+			[]want{"1:1: error: vrrp_instance VI: no_virtual_ipaddress with IPv6 is not supported yet"}},
+	}
+	for _, tt := range tests {
+		cfg, ds, _ := Parse("t.conf", []byte(tt.conf), Options{})
+		assertDiags(t, ds, tt.diags)
+		if tt.diags == nil && (cfg == nil || !cfg.Instances[0].Protocol.NoVirtualIPAddress) {
+			t.Errorf("%s: no_virtual_ipaddress not in the model", tt.name)
+		}
+	}
+}
+
 // TestVRRPGlobalKnobs: the start delays, receive buffer policy,
 // vrrp_min_garp and default_interface.
 func TestVRRPGlobalKnobs(t *testing.T) {

@@ -298,7 +298,7 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 			return bad("unicast_peer %v is not %s like the instance's virtual addresses", p, family)
 		}
 	}
-	if len(c.VIPs) == 0 {
+	if len(c.VIPs) == 0 && !c.Protocol.NoVIPs {
 		return bad("no virtual_ipaddress")
 	}
 	groupKeyword := mcastGroupKeyword(v6)

@@ -70,6 +70,9 @@ type ProtocolOptions struct {
 	// (removing one address of a subnet then keeps the others), and its
 	// old value back when Run ends, as keepalived does.
 	PromoteSecondaries bool
+	// NoVIPs is no_virtual_ipaddress: the instance may have no VIPs; its
+	// adverts then carry no address (and it is IPv4).
+	NoVIPs bool
 	// TrackSrcIP is track_src_ip: a configured source (SourceIP) that is
 	// not an address of the instance's interface puts the instance in
 	// FAULT until it is (without it, adverts are sent from it anyway, as

@@ -513,3 +513,30 @@ func TestTrackSrcIP(t *testing.T) {
 		eventually(t, 2*time.Second, "FAULT when it is removed", func() bool { return node.Status()[0].State == StateFault })
 	}
 }
+
+// no_virtual_ipaddress: two instances without VIPs elect a master over
+// adverts that carry no address; without the option NewNode refuses.
+func TestNoVIPs(t *testing.T) {
+	mk := func(src string, prio uint8) InstanceConfig {
+		ic := v3Instance("VI_1", src, prio)
+		ic.VIPs, ic.Protocol.NoVIPs = nil, true
+		return ic
+	}
+	bad := mk("172.16.1.2", 100)
+	bad.Protocol.NoVIPs = false
+	if _, err := NewNode(Config{Instances: []InstanceConfig{bad}}, Options{}); err == nil || !strings.Contains(err.Error(), "no virtual_ipaddress") {
+		t.Fatalf("NewNode without VIPs = %v, want refused", err)
+	}
+	h := &hub{}
+	hi := mk("172.16.1.3", 200)
+	hi.WantMaster = true
+	a := startNode(t, h, Config{Instances: []InstanceConfig{hi}})
+	b := startNode(t, h, Config{Instances: []InstanceConfig{mk("172.16.1.2", 100)}})
+	eventually(t, 5*time.Second, "a MASTER, b BACKUP of a", func() bool {
+		s := b.node.Status()[0]
+		return a.state(0) == StateMaster && s.State == StateBackup && s.MasterIP == netip.MustParseAddr("172.16.1.3") && s.Counters.AdvertsReceived >= 3
+	})
+	if d := b.node.Status()[0].Counters.Drops; len(d) != 0 {
+		t.Fatalf("b dropped adverts without addresses: %v", d)
+	}
+}
