@@ -42,6 +42,10 @@ func FuzzParse(f *testing.F) {
 		// trackers, the SSL block and the parity II checkers with their hex strings and regexes
 		"track_file t { file /x weight 2 reverse init_file 3 overwrite }\nvrrp_track_process p { process a b param_match initial quorum 2 quorum_max 1 delay 0.5 }\nSSL { ca /c key /k }\n" +
 			"virtual_server 1.2.3.4 53 { real_server 1.2.3.5 53 { UDP_CHECK { payload Ab12f 3 xz require_reply a1x } DNS_CHECK { type srv } FILE_CHECK { track_file t weight -3 reverse dynamic } HTTP_GET { url { regex \"(?<=a)\" } } } }",
+		// VRRP protocol knobs: global defaults, instance overrides, strict mode, no VIPs
+		"global_defs { vrrp_higher_prio_send_advert vrrp_down_timer_adverts 101 v3_checksum_as_v2 vrrp_rx_bufs_policy MTU vrrp_rx_bufs_multiplier 0 vrrp_min_garp off default_interface e log_unknown_vrids }\n" +
+			"vrrp_sync_group G { group { V } notify_priority_changes }\nvrrp_instance V { interface e virtual_router_id 9 strict_mode lower_prio_no_advert off mcast_dst_ip ff05::1 unicast_ttl 0 " +
+			"old_unicast_checksum never kernel_rx_buf_size -1 no_virtual_ipaddress unicast_peer { } unicast_fault_no_peer track_src_ip notify_master_rx_lower_pri \"/x 'y\" }",
 		// notification and IPVS housekeeping globals
 		"global_defs { notify_fifo /f x\nsmtp_server h 25\nnotification_email { a@b }\nlvs_sync_daemon eth1 V id 1 group 224.0.0.81\nlvs_timeouts tcp 1 udp\nlvs_flush_on_stop VS }",
 	} {
