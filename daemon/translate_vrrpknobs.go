@@ -25,6 +25,7 @@ func vrrpProtocol(c *config.Config, in *config.VRRPInstance, ic vrrp.InstanceCon
 		NoPeerFault:            p.NoPeerFault,
 		TrackSrcIP:             p.TrackSrcIP,
 		NoVIPs:                 p.NoVirtualIPAddress,
+		TimerExpiredBackup:     uint8(min(max(p.TimerExpiredBackup, 0), 254)),
 	}
 	if g.VRRPRxBufs.Kind == "MTU" && p.KernelRxBufSize == 0 {
 		o.RxBufMTUs = g.VRRPRxBufs.Multiplier

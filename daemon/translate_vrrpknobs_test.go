@@ -22,7 +22,7 @@ func TestVRRPProtocolTranslation(t *testing.T) {
 		"vrrp_startup_delay 2.5\nvrrp_delay_after_boot 30\nlog_unknown_vrids\nvrrp_rx_bufs_policy ADVERT\nvrrp_rx_bufs_multiplier 4\n}\n" +
 		instance("A", 1, "lower_prio_no_advert", "unicast_ttl 9", "old_unicast_checksum", "notify_master_rx_lower_pri /bin/true",
 			"mcast_dst_ip 224.0.0.99", "higher_prio_send_advert off", "version 3", "promote_secondaries", "track_src_ip") +
-		instance("B", 2, "kernel_rx_buf_size 70000")
+		instance("B", 2, "kernel_rx_buf_size 70000", "nopreempt", "timer_expired_backup 180")
 	v, err := VRRPConfig(parse(t, conf))
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestVRRPProtocolTranslation(t *testing.T) {
 	if a.MulticastGroup != netip.MustParseAddr("224.0.0.99") {
 		t.Errorf("A: group %v, want mcast_dst_ip 224.0.0.99", a.MulticastGroup)
 	}
-	wantB := vrrp.ProtocolOptions{HigherPrioSendAdvert: true, DownTimerAdverts: 4, SkipCheckAdvAddr: true, V3ChecksumAsV2: true, RxBufSize: 70000}
+	wantB := vrrp.ProtocolOptions{HigherPrioSendAdvert: true, DownTimerAdverts: 4, SkipCheckAdvAddr: true, V3ChecksumAsV2: true, RxBufSize: 70000, TimerExpiredBackup: 180}
 	if b.Protocol != wantB {
 		t.Errorf("B: %+v\nwant %+v", b.Protocol, wantB)
 	}

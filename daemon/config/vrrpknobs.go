@@ -32,6 +32,10 @@ type VRRPProtocol struct {
 	// PromoteSecondaries is promote_secondaries: the interface's sysctl is
 	// set while the instance runs.
 	PromoteSecondaries bool `json:"promote_secondaries,omitempty"`
+	// TimerExpiredBackup is timer_expired_backup [PRIO]: the highest
+	// priority of the other routers (1-254, default 254); zero when not
+	// written. It needs nopreempt (reset with a warning otherwise).
+	TimerExpiredBackup int `json:"timer_expired_backup,omitempty"`
 	// NoVirtualIPAddress is no_virtual_ipaddress: the instance may have no
 	// virtual_ipaddress (it then announces none; IPv4 only in drlb).
 	NoVirtualIPAddress bool `json:"no_virtual_ipaddress,omitempty"`
@@ -150,6 +154,19 @@ func (p *parser) instanceProtocol(n *node, kw string, o *VRRPProtocol, owner str
 			}
 			// never: drlb never detects old checksums by itself anyway.
 			o.OldUnicastChecksum = false
+		}
+	case "timer_expired_backup":
+		if !p.valueOnly(n) {
+			return true
+		}
+		o.TimerExpiredBackup = 254
+		if len(n.args) > 0 {
+			v, ok := p.intTok("timer_expired_backup", n.args[0], 1, 254)
+			if !ok {
+				o.TimerExpiredBackup = 0
+				return true
+			}
+			o.TimerExpiredBackup = v
 		}
 	case "no_virtual_ipaddress":
 		p.flag(n, &o.NoVirtualIPAddress)
@@ -280,6 +297,10 @@ func (p *parser) applyProtocol(in *VRRPInstance, m modeMeta) {
 			p.warnAt(in.Pos, "vrrp_instance %s: track_src_ip with the global IPv6 source %s is not supported yet (drlb tracks IPv4 and link-local sources); ignored", in.Name, src)
 			o.TrackSrcIP = false
 		}
+	}
+	if o.TimerExpiredBackup != 0 && !in.NoPreempt {
+		p.warnAt(in.Pos, "vrrp_instance %s: timer_expired_backup requires nopreempt; reset (as keepalived does)", in.Name)
+		o.TimerExpiredBackup = 0
 	}
 	if unicastWritten && len(in.UnicastPeers) == 0 && o.UnicastFaultNoPeer {
 		o.NoPeerFault = true

@@ -15,7 +15,7 @@ func TestVRRPProtocolKeywords(t *testing.T) {
 	on, off := true, false
 	type model struct {
 		higher, lower                                          *bool
-		down, ttl, rxbuf                                       int
+		down, ttl, rxbuf, timerExpired                         int
 		skip, asV2, oldUnicast, promote, noPeerFault, trackSrc bool
 		rxLower                                                string
 		mcast                                                  netip.Addr
@@ -56,6 +56,12 @@ func TestVRRPProtocolKeywords(t *testing.T) {
 			[]want{"1:1: warning: vrrp_instance VI: unicast without any unicast_peer"}},
 		{"unicast_fault_no_peer with a peer", inst("unicast_peer {", "10.0.0.3", "}", "unicast_fault_no_peer"), model{}, nil},
 		{"empty unicast_peer without it: multicast", inst("unicast_peer {", "}"), model{}, nil},
+		{"timer_expired_backup", inst("nopreempt", "timer_expired_backup"), model{timerExpired: 254}, nil},
+		{"timer_expired_backup 200", inst("nopreempt", "timer_expired_backup 200"), model{timerExpired: 200}, nil},
+		{"timer_expired_backup out of range", inst("nopreempt", "timer_expired_backup 255"), model{},
+			[]want{"3:22: error: timer_expired_backup 255 is out of range: must be 1..254"}},
+		{"timer_expired_backup needs nopreempt", inst("timer_expired_backup"), model{},
+			[]want{"1:1: warning: vrrp_instance VI: timer_expired_backup requires nopreempt; reset"}},
 		{"track_src_ip", inst("mcast_src_ip 10.0.0.2", "track_src_ip"), model{trackSrc: true}, nil},
 		{"track_src_ip with a global IPv6 source", inst6("unicast_src_ip fd00::2", "unicast_peer {", "fd00::3", "}", "track_src_ip"), model{},
 			[]want{"1:1: warning: vrrp_instance VI: track_src_ip with the global IPv6 source fd00::2 is not supported yet"}},
@@ -84,7 +90,7 @@ func TestVRRPProtocolKeywords(t *testing.T) {
 			p := cfg.Instances[0].Protocol
 			got := model{higher: p.HigherPrioSendAdvert, lower: p.LowerPrioNoAdvert, down: p.DownTimerAdverts, ttl: p.UnicastTTL,
 				rxbuf: p.KernelRxBufSize, skip: p.SkipCheckAdvAddr, asV2: p.V3ChecksumAsV2, oldUnicast: p.OldUnicastChecksum,
-				rxLower: p.NotifyMasterRxLowerPri, mcast: p.McastDstIP, promote: p.PromoteSecondaries, noPeerFault: p.NoPeerFault, trackSrc: p.TrackSrcIP}
+				rxLower: p.NotifyMasterRxLowerPri, mcast: p.McastDstIP, promote: p.PromoteSecondaries, noPeerFault: p.NoPeerFault, trackSrc: p.TrackSrcIP, timerExpired: p.TimerExpiredBackup}
 			w := tc.model
 			if !eq(got.higher, w.higher) || !eq(got.lower, w.lower) {
 				t.Errorf("higher %v lower %v, want %v %v", deref(got.higher), deref(got.lower), deref(w.higher), deref(w.lower))

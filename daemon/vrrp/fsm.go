@@ -96,6 +96,11 @@ type Params struct {
 	// LowerPrioNoAdvert is lower_prio_no_advert: a master does not answer a
 	// lower-priority advert (it still re-announces its addresses).
 	LowerPrioNoAdvert bool
+	// TimerExpiredBackup is timer_expired_backup's highest priority of the
+	// other routers (0: off; only with nopreempt): a master whose advert
+	// timer fires so late that such a router may have taken over (see
+	// Machine.TimerExpired) goes to BACKUP instead of advertising.
+	TimerExpiredBackup uint8
 }
 
 // Machine is one instance's VRRP state machine. It is a value: Step returns
@@ -291,6 +296,9 @@ func Step(m Machine, ev Event, now time.Time) (Machine, []Action) {
 		}
 		switch m.State {
 		case StateMaster:
+			if m.TimerExpired(now) {
+				return m.becomeBackup(now, "advert timer expired too late: another router may be master (timer_expired_backup)")
+			}
 			m = m.AdvertTimer(now)
 			return m, []Action{SendAdvert{Priority: m.EffectivePriority}, ResetTimer{At: m.TimerAt}}
 		case StateBackup:

@@ -70,6 +70,9 @@ type ProtocolOptions struct {
 	// (removing one address of a subnet then keeps the others), and its
 	// old value back when Run ends, as keepalived does.
 	PromoteSecondaries bool
+	// TimerExpiredBackup is timer_expired_backup: the highest priority of
+	// the other routers (1-254; 0 off). Only with NoPreempt.
+	TimerExpiredBackup uint8
 	// NoVIPs is no_virtual_ipaddress: the instance may have no VIPs; its
 	// adverts then carry no address (and it is IPv4).
 	NoVIPs bool
@@ -296,4 +299,19 @@ func (n *Node) unknownVRID(in *instance, vrid uint8, src netip.Addr) {
 		return
 	}
 	n.log.Info(fmt.Sprintf("Unknown VRID(%d) received on interface(%s) from %v. ignoring...", vrid, ifname, src), "interface", ifname, "vrid", vrid)
+}
+
+// TimerExpired reports whether a MASTER with timer_expired_backup (and
+// nopreempt) must give up at now instead of advertising: its last advert
+// (an advert interval before TimerAt) is at least 3 × advert_int plus the
+// skew time of the highest other priority old, so a router of that
+// priority may have taken over meanwhile (keepalived's
+// vrrp_thread_timeout_handler). It does not allocate.
+func (m Machine) TimerExpired(now time.Time) bool {
+	p := m.Params
+	if m.State != StateMaster || p.TimerExpiredBackup == 0 || p.Preempt || m.TimerAt.IsZero() {
+		return false
+	}
+	lastSent := m.TimerAt.Add(-p.AdvertInterval)
+	return now.Sub(lastSent) >= MasterDownInterval(p.Version, p.AdvertInterval, p.TimerExpiredBackup)
 }

@@ -540,3 +540,47 @@ func TestNoVIPs(t *testing.T) {
 		t.Fatalf("b dropped adverts without addresses: %v", d)
 	}
 }
+
+// timer_expired_backup: a nopreempt MASTER whose advert timer is seen so
+// late that a router of the highest other priority may have taken over
+// (3 × advert + its skew since the last advert) goes to BACKUP instead of
+// advertising; on time, or without the option, it advertises.
+func TestTimerExpiredBackup(t *testing.T) {
+	down := MasterDownInterval(Version2, time.Second, 254) // 3 s + 2/256 s
+	tests := []struct {
+		name     string
+		highest  uint8
+		preempt  bool
+		late     time.Duration // after the timer was due
+		want     State
+		advertTo uint8
+	}{
+		{"on time", 254, false, 0, StateMaster, 150},
+		{"late, not enough", 254, false, down - time.Second - time.Millisecond, StateMaster, 150},
+		{"late enough", 254, false, down - time.Second, StateBackup, 0},
+		{"lower highest priority waits longer", 100, false, down - time.Second, StateMaster, 150},
+		{"without the option", 0, false, 10 * time.Second, StateMaster, 150},
+		{"needs nopreempt", 254, true, 10 * time.Second, StateMaster, 150},
+	}
+	for _, tt := range tests {
+		p := params(150)
+		p.Preempt, p.TimerExpiredBackup = tt.preempt, tt.highest
+		m := masterAt(t, p)
+		due := m.TimerAt
+		m2, acts := Step(m, EventTimer{}, due.Add(tt.late))
+		if m2.State != tt.want {
+			t.Errorf("%s: %v, want %v (%+v)", tt.name, m2.State, tt.want, acts)
+			continue
+		}
+		var want []uint8
+		if tt.advertTo != 0 {
+			want = []uint8{tt.advertTo}
+		}
+		if got := sentAdverts(acts); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: adverts %v, want %v", tt.name, got, want)
+		}
+		if m.TimerExpired(due.Add(tt.late)) != (tt.want == StateBackup) {
+			t.Errorf("%s: TimerExpired disagrees with Step", tt.name)
+		}
+	}
+}

@@ -382,7 +382,7 @@ func (in *instance) machineParams() Params {
 	return Params{Version: c.Version, Priority: c.Priority, AdvertInterval: c.AdvertInterval,
 		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay, PrimaryIP: in.source, WantMaster: c.WantMaster,
 		DownTimerAdverts: c.Protocol.DownTimerAdverts, HigherPrioSendAdvert: c.Protocol.HigherPrioSendAdvert,
-		LowerPrioNoAdvert: c.Protocol.LowerPrioNoAdvert}
+		LowerPrioNoAdvert: c.Protocol.LowerPrioNoAdvert, TimerExpiredBackup: c.Protocol.TimerExpiredBackup}
 }
 
 // newTrackers lists ic's trackers (own interface, track_interface, then
@@ -1026,8 +1026,10 @@ func (n *Node) timerFired(ctx context.Context, now time.Time) {
 		}
 		switch in.m.State {
 		case StateMaster:
-			n.advertTimer(in, now)
-			continue
+			if !in.m.TimerExpired(now) {
+				n.advertTimer(in, now)
+				continue
+			}
 		case StateBackup:
 			msg, held := in.timing.masterDown(due, now, in.m.MasterIP.As16(), in.m.masterInterval())
 			n.timingWarn(in, msg, held)
