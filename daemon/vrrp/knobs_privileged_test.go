@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drlb/drlb/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -237,5 +238,39 @@ func TestLabPromoteSecondaries(t *testing.T) {
 	n.stop(t)
 	if v := read(); v != "0" {
 		t.Fatalf("promote_secondaries %s after stop, want 0 restored", v)
+	}
+}
+
+// TestLabDownTimerAdverts: over a real bridge, a backup with
+// down_timer_adverts N takes over N advert intervals (plus skew) after the
+// master's adverts stop (VRRP dropped on the bridge), not 3.
+func TestLabDownTimerAdverts(t *testing.T) {
+	testenv.Privileged(t, "nft")
+	advert := 100 * time.Millisecond
+	for _, n := range []int{1, 3, 6} {
+		l := newLab(t)
+		a := l.addHost("a", "172.16.1.2")
+		b := l.addHost("b", "172.16.1.3")
+		ia, ib := labInstance(150, Version3, advert), labInstance(100, Version3, advert)
+		ia.Protocol.DownTimerAdverts, ib.Protocol.DownTimerAdverts = n, n
+		na := l.runNode(a, ia)
+		nb := l.runNode(b, ib)
+		eventually(t, 3*time.Second, "a master, b backup", func() bool {
+			return na.status().State == StateMaster && nb.status().State == StateBackup
+		})
+		l.nftSwitch("add", "table", "bridge", "vrrpt")
+		l.nftSwitch("add", "chain", "bridge", "vrrpt", "cvrrp", "{ type filter hook forward priority 0 ; }")
+		l.nftSwitch("add", "rule", "bridge", "vrrpt", "cvrrp", "ip", "protocol", "112", "drop")
+		cut := time.Now()
+		eventually(t, 3*time.Second, "b master", func() bool { return nb.status().State == StateMaster })
+		took := time.Since(cut)
+		want := MasterDownIntervalN(Version3, n, advert, 100)
+		t.Logf("down_timer_adverts %d: b master %v after the cut (Master_Down_Interval %v)", n, took.Round(time.Millisecond), want)
+		// The last advert before the cut came up to one interval earlier.
+		if took < want-advert || took > want+advert {
+			t.Errorf("down_timer_adverts %d: takeover after %v, want %v ± one advert interval", n, took, want)
+		}
+		na.stop(t)
+		nb.stop(t)
 	}
 }
