@@ -53,15 +53,23 @@ func (c Change) String() string {
 		return fmt.Sprintf("%s %s -> %s weight %d", c.Kind, c.Service.Key(), c.Real.AddrPort(), c.Real.Weight)
 	}
 	s := c.Service
-	return fmt.Sprintf("%s %s sched %s method %s persist %s/%d iface %q", c.Kind, s.Key(), s.Scheduler, s.Method,
+	out := fmt.Sprintf("%s %s sched %s method %s persist %s/%d iface %q", c.Kind, s.Key(), s.Scheduler, s.Method,
 		s.PersistenceTimeout, s.PersistenceBits, s.Interface)
+	if s.Flags != 0 {
+		out += " flags " + s.Flags.String()
+	}
+	if s.PersistenceEngine != "" {
+		out += " pe " + s.PersistenceEngine
+	}
+	return out
 }
 
 // sameServiceAttrs reports whether two canonical services have the same
 // attributes apart from their real servers.
 func sameServiceAttrs(a, b Service) bool {
 	return a.Scheduler == b.Scheduler && a.Method == b.Method && a.PersistenceTimeout == b.PersistenceTimeout &&
-		a.PersistenceBits == b.PersistenceBits && a.Interface == b.Interface
+		a.PersistenceBits == b.PersistenceBits && a.Interface == b.Interface && a.Flags == b.Flags &&
+		a.PersistenceEngine == b.PersistenceEngine
 }
 
 // Diff returns the changes that turn current into desired: real servers

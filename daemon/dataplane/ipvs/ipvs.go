@@ -212,6 +212,8 @@ func toIPVS(s dataplane.Service) cipvs.Service {
 		svc.Protocol = 0
 		svc.Port = 0
 	}
+	// dataplane.ServiceFlags have the kernel's values.
+	svc.Flags = cipvs.Flags(s.Flags & dataplane.FlagsMask)
 	if s.PersistenceTimeout > 0 {
 		svc.Flags |= cipvs.ServicePersistent
 		svc.Timeout = uint32(s.PersistenceTimeout / time.Second)
@@ -266,6 +268,8 @@ func (b *Backend) observe() (dataplane.Observation, error) {
 			Protocol:        dataplane.Protocol(s.Protocol),
 			Scheduler:       s.Scheduler,
 			PersistenceBits: s.Netmask.Bits(),
+			// The kernel's own flags (hashed, persistent) are not ours.
+			Flags: dataplane.ServiceFlags(s.Flags) & dataplane.FlagsMask,
 		}}
 		if s.FWMark == 0 {
 			os.VIP = s.Address
