@@ -364,6 +364,7 @@ func desired(c *config.Config, health map[check.Target]Health, services map[stri
 			Method:             methodOf(vs.Method),
 			PersistenceTimeout: vs.PersistenceTimeout,
 			PersistenceBits:    vs.PersistenceGranularity,
+			Flags:              serviceFlagsOf(vs),
 		}
 		if vs.FWMark != 0 {
 			svc.VIP = netip.Addr{}
@@ -436,6 +437,21 @@ func poolOf(vs *config.VirtualServer, health map[check.Target]Health, sorryActiv
 		out = append(out, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: 0})
 	}
 	return out
+}
+
+// serviceFlagsOf is vs's ops and scheduler flags as IPVS service flags.
+func serviceFlagsOf(vs *config.VirtualServer) dataplane.ServiceFlags {
+	var f dataplane.ServiceFlags
+	if vs.OnePacket {
+		f |= dataplane.OnePacket
+	}
+	for bit, flag := range map[uint8]dataplane.ServiceFlags{config.SchedFlag1: dataplane.SchedFlag1,
+		config.SchedFlag2: dataplane.SchedFlag2, config.SchedFlag3: dataplane.SchedFlag3} {
+		if vs.SchedFlags&bit != 0 {
+			f |= flag
+		}
+	}
+	return f
 }
 
 func protocolOf(p config.Protocol) dataplane.Protocol {

@@ -484,7 +484,33 @@ type VirtualServer struct {
 	BGPAnnouncePos Position `json:"-"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertChecker).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// IPFamily is ip_family: "inet", "inet6" or "" when not written. It
+	// must agree with the service's address and its real servers; a fwmark
+	// service takes its family from it (else from its real servers).
+	IPFamily string `json:"ip_family,omitempty"`
+	// Weight is the virtual server's weight keyword: the weight of every
+	// real server that does not set its own (keepalived's vs->weight,
+	// default 1).
+	Weight int `json:"weight"`
+	// OnePacket is ops: IPVS schedules each UDP packet on its own
+	// (IP_VS_SVC_F_ONEPACKET). keepalived and drlb drop it, with a
+	// warning, for a TCP or SCTP service. Only IPVS does it.
+	OnePacket bool `json:"ops,omitempty"`
+	// OnePacketPos is where ops is written.
+	OnePacketPos Position `json:"-"`
+	// SchedFlags are IPVS's scheduler flags IP_VS_SVC_F_SCHED1..3 (bit 0
+	// is flag-1): flag-1, flag-2, flag-3, and sh-fallback/mh-fallback
+	// (flag-1) and sh-port/mh-port (flag-2) when lvs_sched is sh or mh.
+	SchedFlags uint8 `json:"sched_flags,omitempty"`
 }
+
+// Scheduler flags of VirtualServer.SchedFlags, as IPVS's sh and mh read
+// them (linux/ip_vs.h IP_VS_SVC_F_SCHED_SH_FALLBACK, _SH_PORT, ...).
+const (
+	SchedFlag1 uint8 = 1 << iota // flag-1; sh-fallback, mh-fallback
+	SchedFlag2                   // flag-2; sh-port, mh-port
+	SchedFlag3                   // flag-3
+)
 
 // SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.
 type SorryServer struct {

@@ -319,6 +319,12 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 			// A sorry server that is also a real server (keepalived's
 			// s_svr_duplicates_rs) is listed once by the desired table.
 		}
+		// keepalived (check_data.c): "one packet scheduling requires UDP -
+		// resetting", for a service with an address (fwmark ones may carry UDP).
+		if vs.OnePacket && vs.FWMark == 0 && vs.Protocol != ProtocolUDP {
+			p.warnAt(vs.OnePacketPos, "virtual_server %s: ops (one-packet scheduling) needs protocol UDP; ignored, as keepalived does", vs.Name())
+			vs.OnePacket = false
+		}
 		p.checkDataplane(&vs, cfg.Global.Dataplane)
 		if vs.Quorum > weight {
 			p.warnAt(vs.Pos, "virtual_server %s: quorum %d exceeds the real servers' total weight %d; %d is used", vs.Name(), vs.Quorum, weight, weight)
@@ -357,6 +363,11 @@ func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
 		why = append(why, "a fwmark service (its mark is set at prerouting, after the ingress hook where nftables forwards; or write one virtual_server per address and port)")
 	case vs.Port == 0:
 		why = append(why, "a service without a port")
+	}
+	if vs.OnePacket {
+		// Each packet of a flow may go to another server: the nft data
+		// plane keeps its flows on one server (connection maps).
+		why = append(why, "ops (one-packet scheduling)")
 	}
 	methods := map[ForwardingMethod]bool{}
 	if len(vs.RealServers) == 0 || vs.SorryServer != nil {
