@@ -225,6 +225,25 @@ func (f ServiceFlags) String() string {
 	return strings.Join(out, ",")
 }
 
+// schedNames names the scheduler flags as ipvsadm -ln does for sched:
+// "sh-fallback,sh-port" for sh, "mh-..." for mh, "flag-1,..." otherwise.
+func (f ServiceFlags) schedNames(sched string) string {
+	one, two := "flag-1", "flag-2"
+	if sched == "sh" || sched == "mh" {
+		one, two = sched+"-fallback", sched+"-port"
+	}
+	var out []string
+	for _, n := range []struct {
+		f    ServiceFlags
+		name string
+	}{{SchedFlag1, one}, {SchedFlag2, two}, {SchedFlag3, "flag-3"}} {
+		if f&n.f != 0 {
+			out = append(out, n.name)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
 // ServiceKey identifies a virtual service.
 type ServiceKey struct {
 	FWMark   uint32

@@ -129,10 +129,11 @@ func TestFormatGolden(t *testing.T) {
 	p := web("172.16.1.1", 443, "sh")
 	p.PersistenceTimeout = 300 * time.Second
 	p.PersistenceBits = 24
+	p.Flags = Fallback | HashPort
 	obs := Observation{Kind: KindNFT, Version: "1.2.1 (size=4096)", Services: []ObservedService{
 		{Service: web("172.16.1.1", 80, "wrr"), Observed: []ObservedReal{{Real: rs("172.16.1.10", 1), ActiveConn: 12, InActConn: 3}, {Real: rs("172.16.1.11", 0)}}},
 		{Service: p, Observed: []ObservedReal{{Real: rs("172.16.1.10", 1)}}},
-		{Service: Service{VIP: netip.MustParseAddr("2001:db8::1"), Port: 53, Protocol: UDP, Scheduler: "rr", Method: NAT},
+		{Service: Service{VIP: netip.MustParseAddr("2001:db8::1"), Port: 53, Protocol: UDP, Scheduler: "rr", Method: NAT, Flags: OnePacket | SchedFlag3},
 			Observed: []ObservedReal{{Real: Real{Addr: netip.MustParseAddr("2001:db8::10"), Port: 5353, Weight: 5}}}},
 		{Service: Service{FWMark: 9, Scheduler: "mh", Method: TUN}},
 	}}

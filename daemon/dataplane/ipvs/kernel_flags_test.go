@@ -1,0 +1,137 @@
+package ipvs
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	cipvs "github.com/cloudflare/ipvs"
+
+	"github.com/drlb/drlb/daemon/dataplane"
+)
+
+// kernelServices reads the kernel's services straight from IPVS, by
+// "PROTO VIP:PORT", to show what the kernel holds rather than what Observe
+// makes of it.
+func kernelServices(t *testing.T, c Client) map[string]cipvs.ServiceExtended {
+	t.Helper()
+	svcs, err := c.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]cipvs.ServiceExtended{}
+	for _, s := range svcs {
+		out[dataplane.ServiceKey{VIP: s.Address, Protocol: dataplane.Protocol(s.Protocol), Port: s.Port, FWMark: s.FWMark}.String()] = s
+	}
+	return out
+}
+
+// TestKernelServiceFlags (IPVS VM): keepalived's ops, sh-port,
+// sh-fallback, mh-port and flag-3 are the service flags the kernel reads
+// back; the kernel adds its own hashed flag to every service; a flag
+// change updates the service in place, and clearing them clears them.
+func TestKernelServiceFlags(t *testing.T) {
+	ctx := context.Background()
+	b, cc, _ := kernelBackend(t)
+	sh := web("sh", rs("172.16.1.10", 1), rs("172.16.1.11", 1))
+	sh.Flags = dataplane.Fallback | dataplane.HashPort
+	mh := web("mh", rs("172.16.1.10", 1))
+	mh.Port, mh.Flags = 81, dataplane.HashPort
+	ops := web("rr", rs("172.16.1.10", 1))
+	ops.Protocol, ops.Port, ops.Flags = dataplane.UDP, 53, dataplane.OnePacket
+	f3 := web("rr", rs("172.16.1.10", 1))
+	f3.Port, f3.Flags = 82, dataplane.SchedFlag3
+	table := dataplane.Table{Services: []dataplane.Service{sh, mh, ops, f3}}
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]cipvs.Flags{
+		"TCP 172.16.1.1:80": cipvs.ServiceSchedulerOpt1 | cipvs.ServiceSchedulerOpt2, // IP_VS_SVC_F_SCHED_SH_FALLBACK|_SH_PORT
+		"TCP 172.16.1.1:81": cipvs.ServiceSchedulerOpt2,                              // IP_VS_SVC_F_SCHED_MH_PORT
+		"UDP 172.16.1.1:53": cipvs.ServiceOnePacket,
+		"TCP 172.16.1.1:82": cipvs.ServiceSchedulerOpt3,
+	}
+	got := kernelServices(t, cc.Client)
+	for id, w := range want {
+		s, ok := got[id]
+		if !ok {
+			t.Fatalf("kernel has no service %s: %v", id, got)
+		}
+		t.Logf("kernel: %s sched %s flags %#x", id, s.Scheduler, uint32(s.Flags))
+		if s.Flags&^cipvs.ServiceHashed != w {
+			t.Errorf("%s: kernel flags %#x, want %#x (plus hashed)", id, uint32(s.Flags), uint32(w))
+		}
+		if s.Flags&cipvs.ServiceHashed == 0 {
+			t.Errorf("%s: the kernel did not mark the service hashed (flags %#x)", id, uint32(s.Flags))
+		}
+	}
+	obs, err := b.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
+		t.Errorf("observed table differs from desired: %v", d)
+	}
+	var out strings.Builder
+	if err := dataplane.FormatIPVSADM(&out, obs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("drlb status:\n%s", out.String())
+	if !strings.Contains(out.String(), "sh (sh-fallback,sh-port)") || !strings.Contains(out.String(), "rr ops") {
+		t.Errorf("status does not show the flags:\n%s", out.String())
+	}
+
+	cc.mutations = 0
+	table.Services[0].Flags = 0
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	if cc.mutations != 1 {
+		t.Errorf("clearing one service's flags made %d changes, want 1", cc.mutations)
+	}
+	if s := kernelServices(t, cc.Client)["TCP 172.16.1.1:80"]; s.Flags&^cipvs.ServiceHashed != 0 {
+		t.Errorf("cleared flags: kernel still has %#x", uint32(s.Flags))
+	}
+}
+
+// TestKernelThresholds (IPVS VM): keepalived's uthreshold and lthreshold
+// are the destination's upper and lower connection thresholds in the
+// kernel, and a change updates them.
+func TestKernelThresholds(t *testing.T) {
+	ctx := context.Background()
+	b, cc, _ := kernelBackend(t)
+	r := rs("172.16.1.10", 1)
+	r.UpperThreshold, r.LowerThreshold = 100, 10
+	svc := web("wlc", r, rs("172.16.1.11", 1))
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{svc}}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() map[string]cipvs.DestinationExtended {
+		t.Helper()
+		s := kernelServices(t, cc.Client)["TCP 172.16.1.1:80"]
+		ds, err := cc.Client.Destinations(s.Service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]cipvs.DestinationExtended{}
+		for _, d := range ds {
+			t.Logf("kernel: %s:%d weight %d uthreshold %d lthreshold %d", d.Address, d.Port, d.Weight, d.UpperThreshold, d.LowerThreshold)
+			out[d.Address.String()] = d
+		}
+		return out
+	}
+	ds := read()
+	if d := ds["172.16.1.10"]; d.UpperThreshold != 100 || d.LowerThreshold != 10 {
+		t.Errorf("172.16.1.10: thresholds %d/%d, want 100/10", d.UpperThreshold, d.LowerThreshold)
+	}
+	if d := ds["172.16.1.11"]; d.UpperThreshold != 0 || d.LowerThreshold != 0 {
+		t.Errorf("172.16.1.11: thresholds %d/%d, want none", d.UpperThreshold, d.LowerThreshold)
+	}
+	svc.Reals[0].UpperThreshold, svc.Reals[0].LowerThreshold = 200, 0
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{svc}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := read()["172.16.1.10"]; d.UpperThreshold != 200 || d.LowerThreshold != 0 {
+		t.Errorf("after the change: thresholds %d/%d, want 200/0", d.UpperThreshold, d.LowerThreshold)
+	}
+}
