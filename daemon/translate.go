@@ -365,6 +365,7 @@ func desired(c *config.Config, health map[check.Target]Health, services map[stri
 			PersistenceTimeout: vs.PersistenceTimeout,
 			PersistenceBits:    vs.PersistenceGranularity,
 			Flags:              serviceFlagsOf(vs),
+			PersistenceEngine:  vs.PersistenceEngine,
 		}
 		if vs.FWMark != 0 {
 			svc.VIP = netip.Addr{}

@@ -8,7 +8,8 @@ import (
 )
 
 // TestDesiredServiceFlags: ops and the scheduler flags of a virtual_server
-// reach the desired table as IPVS service flags.
+// reach the desired table as IPVS service flags, persistence_engine as the
+// service's engine.
 func TestDesiredServiceFlags(t *testing.T) {
 	cfg := parse(t, `virtual_server 10.0.0.1 53 {
   protocol UDP
@@ -19,6 +20,15 @@ func TestDesiredServiceFlags(t *testing.T) {
   sh-fallback
   flag-3
   real_server 10.0.0.10 53 {
+  }
+}
+virtual_server 10.0.0.1 5060 {
+  protocol UDP
+  lvs_sched rr
+  lvs_method DR
+  persistence_timeout 60
+  persistence_engine sip
+  real_server 10.0.0.10 5060 {
   }
 }
 virtual_server 10.0.0.1 80 {
@@ -42,6 +52,9 @@ virtual_server 10.0.0.1 80 {
 	for _, s := range tab.Services {
 		if s.Flags != want[s.Port] {
 			t.Errorf("service %s flags %v, want %v", s.Key(), s.Flags, want[s.Port])
+		}
+		if pe := map[bool]string{true: "sip"}[s.Port == 5060]; s.PersistenceEngine != pe {
+			t.Errorf("service %s persistence engine %q, want %q", s.Key(), s.PersistenceEngine, pe)
 		}
 	}
 }

@@ -230,6 +230,16 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 			}
 		case "weight":
 			p.intv(n, 1, 65535, &vs.Weight)
+		case "persistence_engine":
+			if t, ok := p.one(n); ok {
+				// The kernel's IP_VS_PENAME_MAXLEN is 16 with the NUL;
+				// keepalived truncates a longer name, drlb refuses it.
+				if len(t.text) > 15 || strings.ContainsFunc(t.text, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' }) {
+					p.errAt(t.pos, "persistence_engine %q: not an IPVS persistence engine name (at most 15 of a-z, 0-9, _; Linux has sip)", t.text)
+					continue
+				}
+				vs.PersistenceEngine, vs.PersistenceEnginePos = t.text, p.pos(n.key.pos)
+			}
 		case "ops":
 			vs.OnePacketPos = p.pos(n.key.pos)
 			p.flag(n, &vs.OnePacket)
@@ -238,6 +248,10 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 		default:
 			p.unknown(n, "virtual_server", "virtual_server")
 		}
+	}
+	if vs.PersistenceEngine != "" && vs.PersistenceTimeout == 0 && (vs.Port != 0 || vs.FWMark != 0 || vs.Group != "") {
+		// IPVS consults the engine only when it schedules a persistent service.
+		p.warnAt(vs.PersistenceEnginePos, "persistence_engine %s has no effect without persistence_timeout", vs.PersistenceEngine)
 	}
 	for _, n := range schedFlagNodes {
 		p.schedFlag(n, &vs)

@@ -97,3 +97,35 @@ func TestRealServerWeightOverridesVirtualServers(t *testing.T) {
 		t.Errorf("weights %d, %d; want 3, 7", rs[0].Weight, rs[1].Weight)
 	}
 }
+
+// TestPersistenceEngine: persistence_engine names an IPVS engine module
+// (keepalived's pengine_handler); it acts only on a persistent service and
+// only IPVS has it.
+func TestPersistenceEngine(t *testing.T) {
+	nft := Options{IPVSAvailable: func() bool { return false }}
+	for _, tt := range []struct {
+		name, body string
+		opts       Options
+		want       string // the engine in the model
+		diag       string
+	}{
+		{name: "sip", body: "persistence_timeout 60\n persistence_engine sip", want: "sip"},
+		{name: "no persistence", body: "persistence_engine sip", want: "sip",
+			diag: "5:2: warning: persistence_engine sip has no effect without persistence_timeout"},
+		{name: "bad name", body: "persistence_timeout 60\n persistence_engine Sip-x", diag: `6:21: error: persistence_engine "Sip-x": not an IPVS persistence engine name`},
+		{name: "too long", body: "persistence_timeout 60\n persistence_engine abcdefghijklmnop", diag: "error: persistence_engine \"abcdefghijklmnop\""},
+		{name: "nft", body: "persistence_timeout 60\n persistence_engine sip", opts: nft, want: "sip",
+			diag: "1:1: error: virtual_server 10.0.0.1:5060: persistence_engine sip needs IPVS"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "virtual_server 10.0.0.1 5060 {\n protocol UDP\n lvs_sched rr\n lvs_method DR\n " + tt.body + "\n real_server 10.0.0.2 5060 {\n }\n}\n"
+			cfg, diags, _ := Parse("t.conf", []byte(src), tt.opts)
+			if tt.diag == "" && len(diags) > 0 || tt.diag != "" && !strings.Contains(diags.String(), tt.diag) {
+				t.Fatalf("diagnostics:\n%s\nwant %q", diags, tt.diag)
+			}
+			if cfg != nil && len(cfg.VirtualServers) == 1 && cfg.VirtualServers[0].PersistenceEngine != tt.want {
+				t.Errorf("engine %q, want %q", cfg.VirtualServers[0].PersistenceEngine, tt.want)
+			}
+		})
+	}
+}

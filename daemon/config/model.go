@@ -502,6 +502,12 @@ type VirtualServer struct {
 	// is flag-1): flag-1, flag-2, flag-3, and sh-fallback/mh-fallback
 	// (flag-1) and sh-port/mh-port (flag-2) when lvs_sched is sh or mh.
 	SchedFlags uint8 `json:"sched_flags,omitempty"`
+	// PersistenceEngine is persistence_engine: an IPVS persistence engine
+	// module's name ("sip": ip_vs_pe_sip, persistence by SIP Call-ID), ""
+	// for none. It acts only with persistence_timeout; only IPVS has it.
+	PersistenceEngine string `json:"persistence_engine,omitempty"`
+	// PersistenceEnginePos is where persistence_engine is written.
+	PersistenceEnginePos Position `json:"-"`
 }
 
 // Scheduler flags of VirtualServer.SchedFlags, as IPVS's sh and mh read

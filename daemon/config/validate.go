@@ -369,6 +369,9 @@ func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
 		// plane keeps its flows on one server (connection maps).
 		why = append(why, "ops (one-packet scheduling)")
 	}
+	if vs.PersistenceEngine != "" {
+		why = append(why, "persistence_engine "+vs.PersistenceEngine)
+	}
 	methods := map[ForwardingMethod]bool{}
 	if len(vs.RealServers) == 0 || vs.SorryServer != nil {
 		methods[vs.Method] = true

@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -54,5 +55,70 @@ func TestServiceFlags(t *testing.T) {
 	}
 	if got := fake.services[0].Flags; got != cipvs.ServiceOnePacket {
 		t.Fatalf("IPVS flags = %#x, want ONEPACKET", uint32(got))
+	}
+}
+
+// TestPersistenceEngine: keepalived's persistence_engine reaches the
+// service with its attributes in one edit (the kernel drops the engine of a
+// service edited without one), comes back in Observe, and goes with an
+// ordinary edit.
+func TestPersistenceEngine(t *testing.T) {
+	ctx := context.Background()
+	fake := newFake()
+	b := NewWithClient(fake)
+	sip := web("rr", rs("172.16.1.10", 1))
+	sip.Protocol, sip.Port, sip.PersistenceTimeout, sip.PersistenceEngine = dataplane.UDP, 5060, 60e9, "sip"
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{sip}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.calls) < 2 || !strings.HasPrefix(fake.calls[0], "CreateService") || !strings.HasPrefix(fake.calls[1], "SetService") ||
+		!strings.HasSuffix(fake.calls[1], "pe=sip") {
+		t.Fatalf("calls = %v, want CreateService then SetService with pe=sip", fake.calls)
+	}
+	obs, err := b.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := obs.Services[0].PersistenceEngine; got != "sip" {
+		t.Fatalf("observed engine %q, want sip", got)
+	}
+	fake.calls = nil
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{sip}}); err != nil || len(fake.calls) != 0 {
+		t.Fatalf("re-apply: %v, calls %v", err, fake.calls)
+	}
+	sip.PersistenceTimeout = 120e9
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{sip}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.calls) != 1 || !strings.HasPrefix(fake.calls[0], "SetService") {
+		t.Fatalf("calls = %v, want one SetService keeping the engine", fake.calls)
+	}
+	fake.calls = nil
+	sip.PersistenceEngine = ""
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{sip}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.calls) != 1 || !strings.HasPrefix(fake.calls[0], "UpdateService") || fake.pes[svcID(fake.services[0])] != "" {
+		t.Fatalf("calls = %v, engines %v; want one UpdateService removing it", fake.calls, fake.pes)
+	}
+}
+
+// TestEncodeServicePERoundTrip: the service key and engine survive our
+// encoding as the kernel's reply carries them.
+func TestEncodeServicePERoundTrip(t *testing.T) {
+	for _, s := range []dataplane.Service{
+		{VIP: netip.MustParseAddr("172.16.1.1"), Port: 5060, Protocol: dataplane.UDP, Scheduler: "rr", PersistenceTimeout: 60e9},
+		{VIP: netip.MustParseAddr("2001:db8::1"), Port: 5060, Protocol: dataplane.UDP, Scheduler: "rr", PersistenceTimeout: 60e9, PersistenceBits: 64},
+		{FWMark: 7, Scheduler: "rr", PersistenceTimeout: 60e9},
+	} {
+		c := dataplane.Table{Services: []dataplane.Service{s}}.Canonical().Services[0]
+		data, err := encodeService(toIPVS(c), "sip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, pe, err := decodeServicePE(data)
+		if err != nil || k != s.Key() || pe != "sip" {
+			t.Errorf("%s: decoded %v %q %v", s.Key(), k, pe, err)
+		}
 	}
 }

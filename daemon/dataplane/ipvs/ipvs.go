@@ -55,7 +55,9 @@ type Client interface {
 
 // Backend is the IPVS data plane. Create it with New.
 type Backend struct {
-	client    Client
+	client Client
+	// pe sets and reads persistence engines; nil: none can be set.
+	pe        PEClient
 	linkCheck func(name string) error
 	owned     map[dataplane.ServiceKey]bool
 	// state is the file that keeps owned across restarts; "" for none.
@@ -104,6 +106,18 @@ func New(opts dataplane.Options) (*Backend, error) {
 		return nil, err
 	}
 	b := NewWithClient(c)
+	var pc *peConn
+	if err := dataplane.InNetNS(opts.NetNSPath, func() error {
+		var err error
+		pc, err = openPE()
+		return err
+	}); err != nil {
+		if cl, ok := c.(io.Closer); ok {
+			_ = cl.Close() // only probed, nothing was written
+		}
+		return nil, err
+	}
+	b.pe = pc
 	if opts.StateDir != "" {
 		b.keepState(opts.StateDir, opts.Logger)
 	}
@@ -146,7 +160,11 @@ func loUp(path string) error {
 // NewWithClient builds a back end over c (tests pass a fake); interfaces
 // are not checked.
 func NewWithClient(c Client) *Backend {
-	return &Backend{client: c, linkCheck: func(string) error { return nil }, owned: map[dataplane.ServiceKey]bool{}}
+	b := &Backend{client: c, linkCheck: func(string) error { return nil }, owned: map[dataplane.ServiceKey]bool{}}
+	if pc, ok := c.(PEClient); ok {
+		b.pe = pc
+	}
+	return b
 }
 
 // Kind implements dataplane.Dataplane.
@@ -154,6 +172,9 @@ func (b *Backend) Kind() dataplane.Kind { return dataplane.KindIPVS }
 
 // Close implements dataplane.Dataplane; the IPVS table stays as it is.
 func (b *Backend) Close() error {
+	if c, ok := b.pe.(*peConn); ok {
+		_ = c.Close() // nothing is buffered on it
+	}
 	if c, ok := b.client.(io.Closer); ok {
 		if err := c.Close(); err != nil {
 			return fmt.Errorf("ipvs: close: %w", err)
@@ -234,6 +255,9 @@ func (b *Backend) check(t dataplane.Table) error {
 	var errs []error
 	checked := map[string]bool{}
 	for _, s := range t.Services {
+		if s.PersistenceEngine != "" && b.pe == nil {
+			errs = append(errs, fmt.Errorf("ipvs: service %s: cannot set persistence engine %q: no IPVS netlink for it", s.Key(), s.PersistenceEngine))
+		}
 		if s.Interface == "" || checked[s.Interface] {
 			continue
 		}
@@ -260,6 +284,12 @@ func (b *Backend) observe() (dataplane.Observation, error) {
 	if err != nil {
 		return obs, fmt.Errorf("ipvs: list services: %w", err)
 	}
+	var pes map[dataplane.ServiceKey]string
+	if b.pe != nil && len(svcs) > 0 {
+		if pes, err = b.pe.ServicePEs(); err != nil {
+			return obs, err
+		}
+	}
 	for _, se := range svcs {
 		s := se.Service
 		os := dataplane.ObservedService{Service: dataplane.Service{
@@ -274,6 +304,7 @@ func (b *Backend) observe() (dataplane.Observation, error) {
 		if s.FWMark == 0 {
 			os.VIP = s.Address
 		}
+		os.PersistenceEngine = pes[os.Key()]
 		if s.Flags&cipvs.ServicePersistent != 0 {
 			os.PersistenceTimeout = time.Duration(s.Timeout) * time.Second
 		}
@@ -443,8 +474,19 @@ func (b *Backend) do(c dataplane.Change) error {
 		err = b.client.RemoveService(svc)
 	case dataplane.AddService:
 		err = b.client.CreateService(svc)
+		if pe := c.Service.PersistenceEngine; err == nil && pe != "" {
+			// cloudflare/ipvs carries no engine: set it before any
+			// destination (AddReal comes later), so no connection misses it.
+			err = b.pe.SetService(svc, pe)
+		}
 	case dataplane.UpdateService:
-		err = b.client.UpdateService(svc)
+		if pe := c.Service.PersistenceEngine; pe != "" {
+			// One edit with the engine: the kernel removes the engine of
+			// a service edited without one.
+			err = b.pe.SetService(svc, pe)
+		} else {
+			err = b.client.UpdateService(svc)
+		}
 	case dataplane.AddReal:
 		err = b.client.CreateDestination(svc, toDest(c.Service, c.Real))
 	case dataplane.UpdateReal:
@@ -452,6 +494,9 @@ func (b *Backend) do(c dataplane.Change) error {
 	}
 	if err != nil {
 		if c.Kind == dataplane.AddService || c.Kind == dataplane.UpdateService {
+			if pe := c.Service.PersistenceEngine; pe != "" {
+				return fmt.Errorf("ipvs: %s (are the modules ip_vs_%s and ip_vs_pe_%s available?): %w", c, c.Service.Scheduler, pe, err)
+			}
 			return fmt.Errorf("ipvs: %s (is the scheduler module ip_vs_%s available?): %w", c, c.Service.Scheduler, err)
 		}
 		return fmt.Errorf("ipvs: %s: %w", c, err)

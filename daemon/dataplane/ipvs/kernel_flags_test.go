@@ -135,3 +135,58 @@ func TestKernelThresholds(t *testing.T) {
 		t.Errorf("after the change: thresholds %d/%d, want 200/0", d.UpperThreshold, d.LowerThreshold)
 	}
 }
+
+// TestKernelPersistenceEngine (IPVS VM): keepalived's persistence_engine
+// sip is the service's engine in the kernel (ip_vs_pe_sip), read back by
+// Observe; an edit keeps it, and an edit without it removes it.
+func TestKernelPersistenceEngine(t *testing.T) {
+	ctx := context.Background()
+	b, _, _ := kernelBackend(t)
+	if b.pe == nil {
+		t.Fatal("the back end opened no persistence-engine client")
+	}
+	sip := web("rr", rs("172.16.1.10", 1), rs("172.16.1.11", 1))
+	sip.Protocol, sip.Port, sip.PersistenceTimeout, sip.PersistenceEngine = dataplane.UDP, 5060, 60e9, "sip"
+	table := dataplane.Table{Services: []dataplane.Service{sip, web("rr", rs("172.16.1.10", 1))}}
+	observe := func(step string) map[dataplane.ServiceKey]string {
+		t.Helper()
+		pes, err := b.pe.ServicePEs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: kernel engines %v", step, pes)
+		obs, err := b.Observe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
+			t.Errorf("%s: observed table differs from desired: %v", step, d)
+		}
+		var out strings.Builder
+		if err := dataplane.FormatIPVSADM(&out, obs); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: drlb status:\n%s", step, out.String())
+		return pes
+	}
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	if pes := observe("create"); pes[sip.Key()] != "sip" || len(pes) != 1 {
+		t.Errorf("kernel engines %v, want sip on %s only", pes, sip.Key())
+	}
+	table.Services[0].PersistenceTimeout = 120e9
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	if pes := observe("edit"); pes[sip.Key()] != "sip" {
+		t.Errorf("an edit lost the engine: %v", pes)
+	}
+	table.Services[0].PersistenceEngine = ""
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	if pes := observe("remove"); len(pes) != 0 {
+		t.Errorf("engine still set: %v", pes)
+	}
+}
