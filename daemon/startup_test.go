@@ -99,6 +99,7 @@ var unreachableRefusals = map[string]string{
 	"unknown forwarding method %d":                                               "config knows NAT, DR and TUN only",
 	"unsupported protocol %d (want tcp, udp or sctp)":                            "config knows TCP, UDP and SCTP only",
 	"unknown service flags 0x%x":                                                 "Desired sets only ops and the three scheduler flags",
+	"real server %s: unknown forwarding method %d":                               "config knows NAT, DR and TUN only",
 	"one-packet scheduling (ops) needs UDP":                                      "config drops ops, with keepalived's warning, for a TCP or SCTP service",
 	"persistence engine %q is not a module name (at most 15 of a-z, 0-9, _)":     "Desired sets no persistence engine yet (persistence_engine is not supported yet)",
 }

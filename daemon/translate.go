@@ -423,19 +423,19 @@ func poolOf(vs *config.VirtualServer, health map[check.Target]Health, sorryActiv
 		h := health[TargetOf(vs, rs)]
 		switch {
 		case sorryActive && rs.InhibitOnFailure:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
+			out = append(out, withMethod(vs, rs.Method, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold}))
 		case sorryActive:
 		case h.Up:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0)), UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
+			out = append(out, withMethod(vs, rs.Method, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0)), UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold}))
 		case rs.InhibitOnFailure:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
+			out = append(out, withMethod(vs, rs.Method, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold}))
 		}
 	}
 	switch {
 	case sorryActive:
-		out = append(out, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: sorryWeight})
+		out = append(out, withMethod(vs, sorry.Method, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: sorryWeight}))
 	case sorry != nil && sorry.InhibitOnFailure && !duplicate:
-		out = append(out, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: 0})
+		out = append(out, withMethod(vs, sorry.Method, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: 0}))
 	}
 	return out
 }
@@ -453,6 +453,15 @@ func serviceFlagsOf(vs *config.VirtualServer) dataplane.ServiceFlags {
 		}
 	}
 	return f
+}
+
+// withMethod gives r its own forwarding method m (a real_server's
+// lvs_method, sorry_server_lvs_method) when it is not vs's.
+func withMethod(vs *config.VirtualServer, m config.ForwardingMethod, r dataplane.Real) dataplane.Real {
+	if m != "" && m != vs.Method {
+		r.Method, r.OwnMethod = methodOf(m), true
+	}
+	return r
 }
 
 func protocolOf(p config.Protocol) dataplane.Protocol {

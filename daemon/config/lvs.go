@@ -110,6 +110,8 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 
 	var vt timers
 	var realNodes, schedFlagNodes []*node
+	var sorryMethod ForwardingMethod
+	var sorryMethodNode *node
 	var protocolSet, schedulerSet, methodSet bool
 	for _, n := range b.children {
 		if p.timer(n, &vt) {
@@ -212,6 +214,10 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 				vs.SorryServer = &SorryServer{}
 			}
 			p.flag(n, &vs.SorryServer.InhibitOnFailure)
+		case "sorry_server_lvs_method":
+			if m, ok := p.method(n); ok {
+				sorryMethod, sorryMethodNode = m, n
+			}
 		case "real_server":
 			realNodes = append(realNodes, n)
 		case "drlb_bgp_announce":
@@ -262,6 +268,14 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 	if vs.SorryServer != nil && !vs.SorryServer.Address.IsValid() {
 		p.errAt(b.key.pos, "sorry_server_inhibit without a sorry_server")
 		vs.SorryServer = nil
+	}
+	switch {
+	case vs.SorryServer == nil && sorryMethodNode != nil:
+		p.errAt(sorryMethodNode.key.pos, "sorry_server_lvs_method without a sorry_server")
+	case vs.SorryServer != nil && sorryMethod != "":
+		vs.SorryServer.Method = sorryMethod
+	case vs.SorryServer != nil:
+		vs.SorryServer.Method = vs.Method
 	}
 	if vt.delayLoop != nil {
 		vs.DelayLoop = *vt.delayLoop

@@ -129,3 +129,45 @@ func TestPersistenceEngine(t *testing.T) {
 		})
 	}
 }
+
+// TestSorryServerMethod: sorry_server_lvs_method is the sorry server's
+// forwarding method (keepalived's ss_forwarding_handler), the virtual
+// server's by default.
+func TestSorryServerMethod(t *testing.T) {
+	nft := Options{IPVSAvailable: func() bool { return false }}
+	for _, tt := range []struct {
+		name, body string
+		opts       Options
+		want       ForwardingMethod
+		diag       string
+	}{
+		{name: "inherits", body: "sorry_server 10.0.0.9 80", want: ForwardDR},
+		{name: "own", body: "sorry_server 10.0.0.9 80\n sorry_server_lvs_method TUN", want: ForwardTUN},
+		{name: "before sorry_server", body: "sorry_server_lvs_method NAT\n sorry_server 10.0.0.9 8080", want: ForwardNAT},
+		{name: "no sorry server", body: "sorry_server_lvs_method NAT", diag: "5:2: error: sorry_server_lvs_method without a sorry_server"},
+		{name: "bad method", body: "sorry_server 10.0.0.9 80\n sorry_server_lvs_method FOO", want: ForwardDR, diag: `6:26: error: sorry_server_lvs_method "FOO": must be NAT, DR or TUN`},
+		{name: "nft NAT sorry server", body: "sorry_server 10.0.0.9 80\n sorry_server_lvs_method NAT", opts: nft, want: ForwardNAT,
+			diag: "1:1: error: virtual_server 10.0.0.1:80: lvs_method NAT needs IPVS"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "virtual_server 10.0.0.1 80 {\n protocol TCP\n lvs_sched rr\n lvs_method DR\n " + tt.body + "\n real_server 10.0.0.2 80 {\n }\n}\n"
+			cfg, diags, _ := Parse("t.conf", []byte(src), tt.opts)
+			if tt.diag == "" && len(diags) > 0 || tt.diag != "" && !strings.Contains(diags.String(), tt.diag) {
+				t.Fatalf("diagnostics:\n%s\nwant %q", diags, tt.diag)
+			}
+			if cfg == nil || len(cfg.VirtualServers) != 1 {
+				return
+			}
+			ss := cfg.VirtualServers[0].SorryServer
+			if tt.want == "" {
+				if ss != nil {
+					t.Errorf("sorry server %+v, want none", ss)
+				}
+				return
+			}
+			if ss == nil || ss.Method != tt.want {
+				t.Errorf("sorry server %+v, want method %s", ss, tt.want)
+			}
+		})
+	}
+}

@@ -526,6 +526,8 @@ type SorryServer struct {
 	Port uint16 `json:"port"`
 	// InhibitOnFailure is sorry_server_inhibit.
 	InhibitOnFailure bool `json:"inhibit_on_failure"`
+	// Method is sorry_server_lvs_method (default: the virtual server's lvs_method).
+	Method ForwardingMethod `json:"lvs_method"`
 }
 
 // RealServer is a real_server block.

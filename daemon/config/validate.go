@@ -311,7 +311,7 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 		}
 		vs.RealServers = servers
 		if ss := vs.SorryServer; ss != nil {
-			method := vs.Method
+			method := ss.Method
 			p.fixPort(&vs, method, &ss.Port, vs.Pos, "sorry_server "+ss.Address.String())
 			if vs.FWMark == 0 && ss.Address.Is4() != vs.Address.Is4() {
 				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is not in the virtual server's address family", vs.Name(), ss.Address)
@@ -375,6 +375,9 @@ func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
 	methods := map[ForwardingMethod]bool{}
 	if len(vs.RealServers) == 0 || vs.SorryServer != nil {
 		methods[vs.Method] = true
+	}
+	if vs.SorryServer != nil {
+		methods[vs.SorryServer.Method] = true
 	}
 	for _, rs := range vs.RealServers {
 		methods[rs.Method] = true

@@ -76,8 +76,8 @@ func sameServiceAttrs(a, b Service) bool {
 // removed first, then services removed, services added or updated, and real
 // servers added or updated. Both tables are canonicalized first, so the
 // result does not depend on input order. Diff of equal tables is empty.
-// A method change updates the service and every remaining real server,
-// because IPVS stores the method per destination.
+// A method change updates the service and every remaining real server
+// whose method it changes, because IPVS stores the method per destination.
 func Diff(current, desired Table) []Change {
 	cur := current.Canonical()
 	des := desired.Canonical()
@@ -128,7 +128,7 @@ func Diff(current, desired Table) []Change {
 			switch {
 			case !ok:
 				addReals = append(addReals, Change{Kind: AddReal, Service: bare(d), Real: r})
-			case old.Weight != r.Weight || c.Method != d.Method ||
+			case old.Weight != r.Weight || c.RealMethod(old) != d.RealMethod(r) ||
 				old.UpperThreshold != r.UpperThreshold || old.LowerThreshold != r.LowerThreshold:
 				updReals = append(updReals, Change{Kind: UpdateReal, Service: bare(d), Real: r})
 			}

@@ -40,7 +40,7 @@ func FormatIPVSADM(w io.Writer, o Observation) error {
 		}
 		b.WriteString("\n")
 		for _, r := range s.Observed {
-			fmt.Fprintf(&b, "  -> %-28s %-7s %-6d %-10d %-10d\n", hostPort(r.Addr, r.Port), s.Method.IPVSName(),
+			fmt.Fprintf(&b, "  -> %-28s %-7s %-6d %-10d %-10d\n", hostPort(r.Addr, r.Port), s.RealMethod(r.Real).IPVSName(),
 				r.Weight, r.ActiveConn, r.InActConn)
 		}
 	}

@@ -130,6 +130,13 @@ type Real struct {
 	// none). The nftables data plane, which counts no connections per
 	// server, ignores them.
 	UpperThreshold, LowerThreshold uint32
+	// Method is this server's own forwarding method when OwnMethod is set
+	// (a real_server's lvs_method, a sorry server's
+	// sorry_server_lvs_method); without OwnMethod the service's Method
+	// applies (see Service.RealMethod). IPVS keeps a method per destination.
+	Method Method
+	// OwnMethod says Method is set.
+	OwnMethod bool
 }
 
 // AddrPort returns the real server's address and port.
@@ -286,6 +293,14 @@ func (s Service) Key() ServiceKey {
 	return ServiceKey{FWMark: s.FWMark, VIP: s.VIP, Protocol: s.Protocol, Port: s.Port}
 }
 
+// RealMethod returns r's forwarding method: its own, else the service's.
+func (s Service) RealMethod(r Real) Method {
+	if r.OwnMethod {
+		return r.Method
+	}
+	return s.Method
+}
+
 // EffectiveScheduler returns Scheduler, or DefaultScheduler when it is empty.
 func (s Service) EffectiveScheduler() string {
 	if s.Scheduler == "" {
@@ -340,6 +355,10 @@ func (t Table) Canonical() Table {
 			r.Addr = r.Addr.Unmap()
 			if r.Port == 0 {
 				r.Port = s.Port
+			}
+			// A server's own method that is the service's is no own method.
+			if !r.OwnMethod || r.Method == s.Method {
+				r.Method, r.OwnMethod = 0, false
 			}
 			c.Reals[i] = r
 		}
@@ -419,6 +438,9 @@ func (t Table) Validate() error {
 			if !r.Addr.IsValid() {
 				bad(k, "real server without an address")
 				continue
+			}
+			if r.OwnMethod && r.Method > TUN {
+				bad(k, "real server %s: unknown forwarding method %d", r.Addr, r.Method)
 			}
 			rp := r.Port
 			if rp == 0 {

@@ -122,3 +122,43 @@ func TestEncodeServicePERoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestRealMethods: a real server's own method (real_server lvs_method,
+// sorry_server_lvs_method) is its destination's, IPVS keeping one per
+// destination; an unchanged table makes no calls, and a change of the
+// service's method updates only the servers that inherit it.
+func TestRealMethods(t *testing.T) {
+	ctx := context.Background()
+	fake := newFake()
+	b := NewWithClient(fake)
+	tun := rs("172.16.1.11", 1)
+	tun.Method, tun.OwnMethod = dataplane.TUN, true
+	s := web("rr", rs("172.16.1.10", 1), tun)
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{s}}); err != nil {
+		t.Fatal(err)
+	}
+	fwd := map[string]cipvs.ForwardType{}
+	for _, d := range fake.dests[svcID(fake.services[0])] {
+		fwd[d.Address.String()] = d.FwdMethod
+	}
+	if fwd["172.16.1.10"] != cipvs.DirectRoute || fwd["172.16.1.11"] != cipvs.Tunnel {
+		t.Fatalf("destination methods %v, want 172.16.1.10 DR and 172.16.1.11 TUN", fwd)
+	}
+	fake.calls = nil
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{s}}); err != nil || len(fake.calls) != 0 {
+		t.Fatalf("re-apply: %v, calls %v", err, fake.calls)
+	}
+	s.Method = dataplane.NAT
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{s}}); err != nil {
+		t.Fatal(err)
+	}
+	var updates []string
+	for _, c := range fake.calls {
+		if strings.HasPrefix(c, "UpdateDestination") {
+			updates = append(updates, c)
+		}
+	}
+	if len(updates) != 1 || !strings.Contains(updates[0], "172.16.1.10") {
+		t.Fatalf("updates %v, want only 172.16.1.10's (172.16.1.11 keeps its own TUN)", updates)
+	}
+}

@@ -243,7 +243,7 @@ func toIPVS(s dataplane.Service) cipvs.Service {
 }
 
 func toDest(s dataplane.Service, r dataplane.Real) cipvs.Destination {
-	return cipvs.Destination{Address: r.Addr, Port: r.Port, Family: family(r.Addr), FwdMethod: forward(s.Method), Weight: r.Weight,
+	return cipvs.Destination{Address: r.Addr, Port: r.Port, Family: family(r.Addr), FwdMethod: forward(s.RealMethod(r)), Weight: r.Weight,
 		UpperThreshold: r.UpperThreshold, LowerThreshold: r.LowerThreshold}
 }
 
@@ -321,7 +321,8 @@ func (b *Backend) observe() (dataplane.Observation, error) {
 			}
 			os.Observed = append(os.Observed, dataplane.ObservedReal{
 				Real: dataplane.Real{Addr: d.Address, Port: d.Port, Weight: d.Weight,
-					UpperThreshold: d.UpperThreshold, LowerThreshold: d.LowerThreshold},
+					UpperThreshold: d.UpperThreshold, LowerThreshold: d.LowerThreshold,
+					Method: method(d.FwdMethod), OwnMethod: true},
 				ActiveConn: d.ActiveConnections, InActConn: d.InactiveConnections,
 			})
 		}
@@ -354,7 +355,8 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 	for _, s := range want.Services {
 		wanted[s.Key()] = s
 	}
-	// Only services we manage take part; IPVS does not store the interface.
+	// Only services we manage take part; IPVS does not store the interface
+	// or a service's method.
 	var cur dataplane.Table
 	for _, s := range obs.Table().Services {
 		d, ok := wanted[s.Key()]
@@ -362,6 +364,11 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 			continue
 		}
 		s.Interface = d.Interface
+		if ok {
+			// IPVS keeps methods per destination only (compared one by
+			// one): the service's is whatever is wanted.
+			s.Method = d.Method
+		}
 		cur.Services = append(cur.Services, s)
 	}
 	changes := dataplane.Diff(cur, want)

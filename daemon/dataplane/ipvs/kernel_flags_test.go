@@ -190,3 +190,52 @@ func TestKernelPersistenceEngine(t *testing.T) {
 		t.Errorf("engine still set: %v", pes)
 	}
 }
+
+// TestKernelRealMethods (IPVS VM): a real server's own method (a
+// real_server's lvs_method, sorry_server_lvs_method) is its destination's
+// in the kernel, beside servers that take the service's; re-applying
+// changes nothing.
+func TestKernelRealMethods(t *testing.T) {
+	ctx := context.Background()
+	b, cc, _ := kernelBackend(t)
+	tun := rs("172.16.1.11", 1)
+	tun.Method, tun.OwnMethod = dataplane.TUN, true
+	nat := rs("172.16.1.12", 1)
+	nat.Port, nat.Method, nat.OwnMethod = 8080, dataplane.NAT, true
+	table := dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 1), tun, nat)}}
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	s := kernelServices(t, cc.Client)["TCP 172.16.1.1:80"]
+	ds, err := cc.Client.Destinations(s.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]cipvs.ForwardType{}
+	for _, d := range ds {
+		t.Logf("kernel: %s:%d %v", d.Address, d.Port, d.FwdMethod)
+		got[d.Address.String()] = d.FwdMethod
+	}
+	if got["172.16.1.10"] != cipvs.DirectRoute || got["172.16.1.11"] != cipvs.Tunnel || got["172.16.1.12"] != cipvs.Masquerade {
+		t.Errorf("kernel methods %v, want DR, TUN, NAT", got)
+	}
+	cc.mutations = 0
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	if cc.mutations != 0 {
+		t.Errorf("re-applying made %d changes", cc.mutations)
+	}
+	obs, err := b.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := dataplane.FormatIPVSADM(&out, obs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("drlb status:\n%s", out.String())
+	if !strings.Contains(out.String(), "Tunnel") || !strings.Contains(out.String(), "Masq") {
+		t.Errorf("status does not show each server's method:\n%s", out.String())
+	}
+}
