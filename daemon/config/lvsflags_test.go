@@ -171,3 +171,38 @@ func TestSorryServerMethod(t *testing.T) {
 		})
 	}
 }
+
+// TestNetNamespaceIPVS: net_namespace_ipvs [NAME] (keepalived: IPVS in
+// another namespace, the default one without a name) is a namespace name,
+// must exist under --host-checks, and needs IPVS.
+func TestNetNamespaceIPVS(t *testing.T) {
+	vs := "virtual_server 10.0.0.1 80 {\n protocol TCP\n lvs_sched rr\n lvs_method DR\n real_server 10.0.0.2 80 {\n }\n}\n"
+	nft := Options{IPVSAvailable: func() bool { return false }}
+	for _, tt := range []struct {
+		name, top string
+		opts      Options
+		want      *string
+		diag      string
+	}{
+		{name: "none", want: nil},
+		{name: "named", top: "net_namespace_ipvs lvs\n", want: ptr("lvs")},
+		{name: "default", top: "net_namespace_ipvs\n", want: ptr("")},
+		{name: "bad name", top: "net_namespace_ipvs a/b\n", diag: `1:20: error: net_namespace_ipvs "a/b" is not a valid namespace name`},
+		{name: "nft", top: "net_namespace_ipvs lvs\n", opts: nft, want: ptr("lvs"), diag: "1:1: error: net_namespace_ipvs needs IPVS"},
+		{name: "missing on this host", top: "net_namespace_ipvs lvsflaxnope\n", opts: Options{HostChecks: true}, want: ptr("lvsflaxnope"),
+			diag: "1:1: error: net_namespace_ipvs lvsflaxnope does not exist on this host"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, diags, _ := Parse("t.conf", []byte(tt.top+vs), tt.opts)
+			if tt.diag == "" && len(diags) > 0 || tt.diag != "" && !strings.Contains(diags.String(), tt.diag) {
+				t.Fatalf("diagnostics:\n%s\nwant %q", diags, tt.diag)
+			}
+			if cfg == nil {
+				return
+			}
+			if got := cfg.NetNamespaceIPVS; (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+				t.Errorf("NetNamespaceIPVS = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -44,6 +44,11 @@ type Config struct {
 	// that name (/run/netns/NAME, as `ip netns add` creates it), as
 	// keepalived does; drlb run and drlb check --host-checks enter it.
 	NetNamespace string `json:"net_namespace,omitempty"`
+	// NetNamespaceIPVS is net_namespace_ipvs: nil when not written; else
+	// the network namespace whose IPVS drlb programs (/run/netns/NAME), ""
+	// meaning the default namespace (PID 1's), as keepalived reads a bare
+	// net_namespace_ipvs. VRRP and the checkers stay in drlb's own.
+	NetNamespaceIPVS *string `json:"net_namespace_ipvs,omitempty"`
 	// GarpGroups are garp_group blocks: the gratuitous ARP interval of
 	// instances on their interfaces.
 	GarpGroups []GarpGroup `json:"garp_groups,omitempty"`

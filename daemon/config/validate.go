@@ -461,6 +461,9 @@ func (p *parser) hostChecks(cfg *Config) {
 	if cfg.NetNamespace != "" && !p.netNamespaceExists(cfg.NetNamespace) {
 		p.errAt(p.netnsPos, "net_namespace %s does not exist on this host (create it with ip netns add %s)", cfg.NetNamespace, cfg.NetNamespace)
 	}
+	if ns := cfg.NetNamespaceIPVS; ns != nil && *ns != "" && !p.netNamespaceExists(*ns) {
+		p.errAt(p.ipvsNetnsPos, "net_namespace_ipvs %s does not exist on this host (create it with ip netns add %s)", *ns, *ns)
+	}
 	for i, in := range cfg.Instances {
 		m := p.instMeta[i]
 		p.checkVMAC(&in, m.modes)

@@ -2,12 +2,17 @@ package ipvs
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	cipvs "github.com/cloudflare/ipvs"
 
 	"github.com/drlb/drlb/daemon/dataplane"
+	"github.com/drlb/drlb/daemon/dataplane/internal/nstest"
 )
 
 // kernelServices reads the kernel's services straight from IPVS, by
@@ -237,5 +242,55 @@ func TestKernelRealMethods(t *testing.T) {
 	t.Logf("drlb status:\n%s", out.String())
 	if !strings.Contains(out.String(), "Tunnel") || !strings.Contains(out.String(), "Masq") {
 		t.Errorf("status does not show each server's method:\n%s", out.String())
+	}
+}
+
+// TestKernelOtherNamespace (IPVS VM): the back end opened with NetNSPath
+// (net_namespace_ipvs) programs that namespace's IPVS and nothing of the
+// caller's, and its housekeeping sets that namespace's timeouts.
+func TestKernelOtherNamespace(t *testing.T) {
+	if os.Getenv(VMEnv) != "1" {
+		t.Skipf("runs inside the IPVS VM only (%s=1): it compares a namespace's IPVS with the caller's", VMEnv)
+	}
+	ctx := context.Background()
+	other := nstest.New(t, "ipvsns")
+	b, err := New(dataplane.Options{NetNSPath: other.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	table := dataplane.Table{Services: []dataplane.Service{web("rr", rs("172.16.1.10", 1))}}
+	if err := b.Apply(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := b.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dataplane.Diff(obs.Table(), table); len(d) != 0 {
+		t.Errorf("the namespace's IPVS differs from desired: %v", d)
+	}
+	here, err := cipvs.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := here.Services()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	t.Logf("services in the caller's namespace: %d; in %s: %d", len(svcs), other.Name, len(obs.Services))
+	if len(svcs) != 0 {
+		t.Errorf("the caller's namespace got services: %+v", svcs)
+	}
+	hk, err := OpenHousekeeping(other.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hk.Close()
+	if err := hk.SetTimeouts(123*time.Second, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
