@@ -128,3 +128,38 @@ func TestParseDescFlags(t *testing.T) {
 		t.Error("a service without flags describes flags")
 	}
 }
+
+// TestDRShPort sends connections from one client through the VIP: sh
+// hashes the client's address, so all reach one server; with sh-port
+// (flag-2) it hashes the port too, as IPVS's sh does, and they spread.
+func TestDRShPort(t *testing.T) {
+	ctx := context.Background()
+	lab := newDRLab(t)
+	for _, tt := range []struct {
+		name   string
+		flags  dataplane.ServiceFlags
+		spread bool
+	}{{"sh", 0, false}, {"sh-port", dataplane.HashPort, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := lab.backend.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			table := drTable("sh", 1, 1, "172.16.1.10", "172.16.1.11")
+			table.Services[0].Flags = tt.flags
+			if err := lab.backend.Apply(ctx, table); err != nil {
+				t.Fatal(err)
+			}
+			const n = 60
+			got := map[string]int{}
+			for range n {
+				c, _, name := lab.Connect(t)
+				c.Close()
+				got[name]++
+			}
+			t.Logf("%s over %d connections from one client: %v", tt.name, n, got)
+			if spread := len(got) == 2 && got["rs1"] >= n/5 && got["rs2"] >= n/5; spread != tt.spread {
+				t.Errorf("connections %v: spread over both servers = %v, want %v", got, spread, tt.spread)
+			}
+		})
+	}
+}
