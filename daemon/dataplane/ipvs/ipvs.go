@@ -1,9 +1,11 @@
 // Package ipvs is the IPVS data plane: it reconciles the kernel's IP
 // Virtual Server table with a desired table through
 // github.com/cloudflare/ipvs, touching only the services and destinations
-// that differ. It supports DR, NAT and TUN, every IPVS scheduler by name,
-// persistence with granularity, weights (0 = inhibited) and firewall-mark
-// services.
+// that differ. It supports DR, NAT and TUN (per destination), every IPVS
+// scheduler by name with its flags and one-packet scheduling, persistence
+// with granularity and a persistence engine (pe.go: cloudflare/ipvs has no
+// engine attribute), weights (0 = inhibited), thresholds, firewall-mark
+// services, and IPVS in another network namespace (Options.NetNSPath).
 //
 // The back end manages only services it was asked for: services in the
 // desired table and services an earlier Apply created. Other IPVS services
