@@ -12,20 +12,21 @@ func vrrpProtocol(c *config.Config, in *config.VRRPInstance, ic vrrp.InstanceCon
 	g := c.Global
 	p := in.Protocol
 	o := vrrp.ProtocolOptions{
-		HigherPrioSendAdvert:   p.HigherPrioSendAdvert != nil && *p.HigherPrioSendAdvert,
-		LowerPrioNoAdvert:      p.LowerPrioNoAdvert != nil && *p.LowerPrioNoAdvert,
-		DownTimerAdverts:       p.DownTimerAdverts,
-		SkipCheckAdvAddr:       p.SkipCheckAdvAddr,
-		UnicastTTL:             uint8(min(max(p.UnicastTTL, 0), 255)),
-		V3ChecksumAsV2:         p.V3ChecksumAsV2,
-		OldUnicastChecksum:     p.OldUnicastChecksum,
-		NotifyMasterRxLowerPri: p.NotifyMasterRxLowerPri,
-		PromoteSecondaries:     p.PromoteSecondaries,
-		NotifyPriorityChanges:  c.EffectiveNotifyPriorityChanges(in),
-		NoPeerFault:            p.NoPeerFault,
-		TrackSrcIP:             p.TrackSrcIP,
-		NoVIPs:                 p.NoVirtualIPAddress,
-		TimerExpiredBackup:     uint8(min(max(p.TimerExpiredBackup, 0), 254)),
+		HigherPrioSendAdvert:    p.HigherPrioSendAdvert != nil && *p.HigherPrioSendAdvert,
+		LowerPrioNoAdvert:       p.LowerPrioNoAdvert != nil && *p.LowerPrioNoAdvert,
+		DownTimerAdverts:        p.DownTimerAdverts,
+		SkipCheckAdvAddr:        p.SkipCheckAdvAddr,
+		UnicastTTL:              uint8(min(max(p.UnicastTTL, 0), 255)),
+		V3ChecksumAsV2:          p.V3ChecksumAsV2,
+		OldUnicastChecksum:      p.OldUnicastChecksum,
+		OldUnicastChecksumNever: p.OldUnicastChecksumNever,
+		NotifyMasterRxLowerPri:  p.NotifyMasterRxLowerPri,
+		PromoteSecondaries:      p.PromoteSecondaries,
+		NotifyPriorityChanges:   c.EffectiveNotifyPriorityChanges(in),
+		NoPeerFault:             p.NoPeerFault,
+		TrackSrcIP:              p.TrackSrcIP,
+		NoVIPs:                  p.NoVirtualIPAddress,
+		TimerExpiredBackup:      uint8(min(max(p.TimerExpiredBackup, 0), 254)),
 	}
 	if g.VRRPRxBufs.Kind == "MTU" && p.KernelRxBufSize == 0 {
 		o.RxBufMTUs = g.VRRPRxBufs.Multiplier

@@ -29,6 +29,9 @@ type VRRPProtocol struct {
 	UnicastTTL int `json:"unicast_ttl,omitempty"`
 	// OldUnicastChecksum is old_unicast_checksum (without "never").
 	OldUnicastChecksum bool `json:"old_unicast_checksum,omitempty"`
+	// OldUnicastChecksumNever is old_unicast_checksum never: no automatic
+	// detection of a peer's old checksum form.
+	OldUnicastChecksumNever bool `json:"old_unicast_checksum_never,omitempty"`
 	// PromoteSecondaries is promote_secondaries: the interface's sysctl is
 	// set while the instance runs.
 	PromoteSecondaries bool `json:"promote_secondaries,omitempty"`
@@ -149,11 +152,13 @@ func (p *parser) instanceProtocol(n *node, kw string, o *VRRPProtocol, owner str
 		}
 		o.OldUnicastChecksum = true
 		if len(n.args) > 0 {
+			o.OldUnicastChecksum = false
 			if n.args[0].text != "never" {
 				p.errAt(n.args[0].pos, "old_unicast_checksum takes no value but never")
+				return true
 			}
-			// never: drlb never detects old checksums by itself anyway.
-			o.OldUnicastChecksum = false
+			// never: the standard form, and no automatic detection.
+			o.OldUnicastChecksumNever = true
 		}
 	case "timer_expired_backup":
 		if !p.valueOnly(n) {

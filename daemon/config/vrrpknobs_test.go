@@ -91,6 +91,9 @@ func TestVRRPProtocolKeywords(t *testing.T) {
 			got := model{higher: p.HigherPrioSendAdvert, lower: p.LowerPrioNoAdvert, down: p.DownTimerAdverts, ttl: p.UnicastTTL,
 				rxbuf: p.KernelRxBufSize, skip: p.SkipCheckAdvAddr, asV2: p.V3ChecksumAsV2, oldUnicast: p.OldUnicastChecksum,
 				rxLower: p.NotifyMasterRxLowerPri, mcast: p.McastDstIP, promote: p.PromoteSecondaries, noPeerFault: p.NoPeerFault, trackSrc: p.TrackSrcIP, timerExpired: p.TimerExpiredBackup}
+			if never := strings.HasSuffix(strings.SplitN(tc.conf, "\n", 3)[1], "old_unicast_checksum never"); p.OldUnicastChecksumNever != never {
+				t.Errorf("old_unicast_checksum never: %v, want %v", p.OldUnicastChecksumNever, never)
+			}
 			w := tc.model
 			if !eq(got.higher, w.higher) || !eq(got.lower, w.lower) {
 				t.Errorf("higher %v lower %v, want %v %v", deref(got.higher), deref(got.lower), deref(w.higher), deref(w.lower))

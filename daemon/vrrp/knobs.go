@@ -57,6 +57,11 @@ type ProtocolOptions struct {
 	// pseudo-header's destination, as keepalived before 1.3.6 did.
 	// Received adverts are accepted with either form.
 	OldUnicastChecksum bool
+	// OldUnicastChecksumNever is old_unicast_checksum never: no automatic
+	// detection. Without it (and without OldUnicastChecksum) a unicast
+	// VRRPv3 IPv4 instance that receives a valid advert from a peer in the
+	// old form switches to it, as keepalived does.
+	OldUnicastChecksumNever bool
 	// RxBufSize is the SO_RCVBUF of the instance's socket in bytes
 	// (kernel_rx_buf_size, or what vrrp_rx_bufs_policy computes); zero
 	// leaves the system default.
@@ -314,4 +319,13 @@ func (m Machine) TimerExpired(now time.Time) bool {
 	}
 	lastSent := m.TimerAt.Add(-p.AdvertInterval)
 	return now.Sub(lastSent) >= MasterDownInterval(p.Version, p.AdvertInterval, p.TimerExpiredBackup)
+}
+
+// detectOldChecksum reports whether in looks for keepalived's old unicast
+// checksum form in adverts that fail the standard one: a unicast VRRPv3
+// IPv4 instance still sending the standard form, without
+// old_unicast_checksum never (nor v3_checksum_as_v2).
+func (in *instance) detectOldChecksum() bool {
+	c := in.cfg
+	return len(c.UnicastPeers) > 0 && c.Version == Version3 && !c.IPv6() && in.checksum == (Checksum{}) && !c.Protocol.OldUnicastChecksumNever
 }

@@ -168,9 +168,11 @@ func TestLabKeepalivedMcastDstIP(t *testing.T) {
 
 // TestLabKeepalivedOldUnicastChecksum: keepalived 2.2.7 (built with
 // OLD_CHKSUM_COMPAT) with old_unicast_checksum puts the multicast group in
-// the pseudo-header of its unicast VRRPv3 adverts. drlb without the
-// option drops them as bad checksums (the control); with it, it follows
-// keepalived and keepalived takes drlb's adverts in turn.
+// the pseudo-header of its unicast VRRPv3 adverts. drlb with
+// old_unicast_checksum never drops them as bad checksums (the control);
+// with old_unicast_checksum it follows keepalived; without either it
+// detects the old form from keepalived's first advert and switches to it,
+// as keepalived does, and keepalived takes drlb's adverts in turn.
 func TestLabKeepalivedOldUnicastChecksum(t *testing.T) {
 	l := newLab(t)
 	a := l.addHost("a", "172.16.1.2")
@@ -180,26 +182,38 @@ func TestLabKeepalivedOldUnicastChecksum(t *testing.T) {
 	eventually(t, 8*time.Second, "keepalived master", func() bool { return a.hasVIP(t, labVIP) })
 	ib := labInstance(100, Version3, 100*time.Millisecond)
 	ib.SourceIP, ib.UnicastPeers = b.ip, []netip.Addr{a.ip}
-	plain := l.runNode(b, ib)
-	eventually(t, 3*time.Second, "standard checksums: keepalived's adverts dropped", func() bool {
+	never := ib
+	never.Protocol.OldUnicastChecksumNever = true
+	plain := l.runNode(b, never)
+	eventually(t, 3*time.Second, "old_unicast_checksum never: keepalived's adverts dropped", func() bool {
 		return plain.status().Counters.Drops[DropChecksum] >= 3
 	})
 	plain.stop(t)
-	ib.Protocol.OldUnicastChecksum = true
-	nb := l.runNode(b, ib)
-	eventually(t, 3*time.Second, "drlb backup of keepalived", func() bool {
-		s := nb.status()
-		return s.State == StateBackup && s.MasterIP == a.ip && s.Counters.AdvertsReceived >= 5
-	})
-	if d := nb.status().Counters.Drops; d[DropChecksum] != 0 {
-		t.Fatalf("drlb with old_unicast_checksum dropped: %v", d)
+	for _, explicit := range []bool{true, false} {
+		ic := ib
+		ic.Protocol.OldUnicastChecksum = explicit
+		nb := l.runNode(b, ic)
+		eventually(t, 3*time.Second, fmt.Sprintf("drlb (old_unicast_checksum %v) backup of keepalived", explicit), func() bool {
+			s := nb.status()
+			return s.State == StateBackup && s.MasterIP == a.ip && s.Counters.AdvertsReceived >= 5
+		})
+		if d := nb.status().Counters.Drops; d[DropChecksum] != 0 {
+			t.Fatalf("drlb (old_unicast_checksum %v) dropped: %v", explicit, d)
+		}
+		if detected := strings.Contains(nb.logs.String(), "Setting unicast VRRPv3 checksum to old version"); detected == explicit {
+			t.Fatalf("old_unicast_checksum %v: detection logged %v", explicit, detected)
+		}
+		if explicit {
+			nb.stop(t)
+			continue
+		}
+		k.stop(t, unix.SIGTERM)
+		eventually(t, 3*time.Second, "drlb master", func() bool { return nb.status().State == StateMaster && b.hasVIP(t, labVIP) })
+		startKeepalivedConf(t, a, 50, extra)
+		consistently(t, 2*time.Second, "keepalived takes drlb's old-form adverts: drlb stays the only master", func() bool {
+			return !a.hasVIP(t, labVIP) && nb.status().State == StateMaster
+		})
 	}
-	k.stop(t, unix.SIGTERM)
-	eventually(t, 3*time.Second, "drlb master", func() bool { return nb.status().State == StateMaster && b.hasVIP(t, labVIP) })
-	startKeepalivedConf(t, a, 50, extra)
-	consistently(t, 2*time.Second, "keepalived takes drlb's old-form adverts: drlb stays the only master", func() bool {
-		return !a.hasVIP(t, labVIP) && nb.status().State == StateMaster
-	})
 }
 
 // TestLabPromoteSecondaries: promote_secondaries is set on the instance's

@@ -1102,6 +1102,14 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 		msg, trailer = SplitHMACTrailer(p.data, p.info.Src)
 	}
 	a, err := ParseChecksum(msg, p.info.Src, p.info.Dst, in.checksum)
+	oldForm := false
+	if err != nil && in.detectOldChecksum() && errors.Is(err, ErrChecksum) {
+		// keepalived's automatic detection of a pre-1.3.6 peer: adopted
+		// below, once the advert passed validation (a peer's).
+		if a2, err2 := ParseChecksum(msg, p.info.Src, p.info.Dst, Checksum{PseudoDst: in.cfg.MulticastGroup}); err2 == nil {
+			a, err, oldForm = a2, nil, true
+		}
+	}
 	if err != nil {
 		n.drop(in, DropReasonOf(err), err.Error())
 		return
@@ -1128,6 +1136,11 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 			n.drop(in, DropReasonOf(err), err.Error())
 			return
 		}
+	}
+	if oldForm {
+		n.log.Info(fmt.Sprintf("(%s) Setting unicast VRRPv3 checksum to old version", in.cfg.Name), "instance", in.cfg.Name, "from", p.info.Src)
+		in.checksum.PseudoDst = in.cfg.MulticastGroup
+		in.adv = advertCache{} // re-marshal our adverts in the old form
 	}
 	in.counters.AdvertsReceived++
 	if a.Priority != PriorityStop && p.info.Src.IsValid() {
