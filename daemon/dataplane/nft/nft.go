@@ -24,7 +24,9 @@
 // cannot update a dynamic map with a longer key.
 //
 // A flow whose server was removed is scheduled again (for mh and sh: to the
-// server the consistent hash gives it) and keeps its new server.
+// server the consistent hash gives it) and keeps its new server, also when
+// the old one comes back: Apply deletes the connection entries of the
+// servers it removes (a drained server, weight 0, keeps them).
 //
 // Everything lives in one table of family netdev (default "drlb"); other
 // tables are never touched. The per-service data (slot tables, real-server
@@ -98,6 +100,9 @@ type Backend struct {
 	// connCounts counts a connection map's entries by service and server
 	// (netlink for the kernel, ListElements for the fake).
 	connCounts func(ctx context.Context, set string) (map[connKey]uint32, error)
+	// connEntries lists a connection map's entries, to forget those of
+	// removed servers (netlink for the kernel, ListElements for the fake).
+	connEntries func(ctx context.Context, set string) ([]connEntry, error)
 	// listElements lists a shared map's elements (netlink for the kernel,
 	// ListElements for the fake).
 	listElements func(ctx context.Context, set string) ([]*knftables.Element, error)
@@ -143,6 +148,7 @@ func New(opts dataplane.Options) (*Backend, error) {
 	b.fold = true
 	b.ruleComments = func(context.Context) (map[string][]string, error) { return ruleCommentsNetlink(table) }
 	b.connCounts = func(_ context.Context, set string) (map[connKey]uint32, error) { return connCountsNetlink(table, set) }
+	b.connEntries = func(_ context.Context, set string) ([]connEntry, error) { return connEntriesNetlink(table, set) }
 	b.listElements = func(_ context.Context, set string) ([]*knftables.Element, error) {
 		return sharedElementsNetlink(table, set)
 	}
@@ -173,6 +179,7 @@ func newWith(nft knftables.Interface, table string, opts dataplane.Options) *Bac
 	b := &Backend{nft: nft, table: table, netns: opts.NetNSPath, cfg: cfg, linkCheck: func(string) error { return nil }}
 	b.ruleComments = b.listRuleCommentsAPI
 	b.connCounts = b.connCountsAPI
+	b.connEntries = b.connEntriesAPI
 	b.listElements = func(ctx context.Context, set string) ([]*knftables.Element, error) {
 		return b.nft.ListElements(ctx, "map", set)
 	}
@@ -578,6 +585,13 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 		if tx.NumOperations() > 0 {
 			if err := b.nft.Run(ctx, tx); err != nil {
 				return fmt.Errorf("nft: apply %d operations to table netdev %s (previous rules stay in force): %w", tx.NumOperations(), b.table, err)
+			}
+			maps := make(map[string]bool, len(want.maps))
+			for _, m := range want.maps {
+				maps[m.name] = true
+			}
+			if err := b.forgetGoneReals(ctx, goneReals(cur, want), maps); err != nil {
+				return err
 			}
 		}
 		// Remember what the table holds now. A commit by someone else between

@@ -1,0 +1,105 @@
+package nft
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/drlb/drlb/daemon/dataplane"
+)
+
+// TestGoneReals checks which servers' connection entries an Apply forgets:
+// those removed from a service or with their service, not those drained
+// (weight 0), and an IPv6 server only when no IPv6 service on its port
+// keeps it (IPv6 connection keys hold no VIP).
+func TestGoneReals(t *testing.T) {
+	cfg := settings{connShards: 2, seed: defaultSeed}
+	v6 := func(vip string, port uint16, reals ...string) dataplane.Service {
+		s := dataplane.Service{VIP: netip.MustParseAddr(vip), Port: port, Protocol: dataplane.TCP, Scheduler: "mh", Interface: "eth1"}
+		for _, r := range reals {
+			s.Reals = append(s.Reals, dataplane.Real{Addr: netip.MustParseAddr(r), Port: port, Weight: 1})
+		}
+		return s
+	}
+	udp := svc("wrr", real("10.0.0.1", 1), real("10.0.0.2", 1))
+	udp.Protocol = dataplane.UDP
+	tables := map[string]dataplane.Table{
+		"both":      {Services: []dataplane.Service{svc("wrr", real("10.0.0.1", 1), real("10.0.0.2", 1)), udp}},
+		"one":       {Services: []dataplane.Service{svc("wrr", real("10.0.0.2", 1)), udp}},
+		"drained":   {Services: []dataplane.Service{svc("wrr", real("10.0.0.1", 0), real("10.0.0.2", 1)), udp}},
+		"udp only":  {Services: []dataplane.Service{udp}},
+		"v6 two":    {Services: []dataplane.Service{v6("fd00::1", 80, "fd00::10"), v6("fd00::2", 80, "fd00::10", "fd00::11")}},
+		"v6 shared": {Services: []dataplane.Service{v6("fd00::1", 80, "fd00::10"), v6("fd00::2", 80, "fd00::11")}},
+		"v6 gone":   {Services: []dataplane.Service{v6("fd00::1", 80, "fd00::11"), v6("fd00::2", 80, "fd00::11")}},
+	}
+	gone4 := func(p dataplane.Protocol, vip, real string) goneReal {
+		return goneReal{proto: p, conn: connKey{vip: netip.MustParseAddr(vip), port: 80, mark: markNumber(netip.MustParseAddr(real))}}
+	}
+	gone6 := func(real string) goneReal {
+		return goneReal{proto: dataplane.TCP, conn: connKey{vip: netip.IPv6Unspecified(), port: 80, mark: markNumber(netip.MustParseAddr(real))}}
+	}
+	vip := "172.16.1.1"
+	for _, tc := range []struct {
+		from, to string
+		want     []goneReal
+	}{
+		{"both", "both", nil},
+		{"both", "one", []goneReal{gone4(dataplane.TCP, vip, "10.0.0.1")}},
+		{"both", "drained", nil},
+		{"both", "udp only", []goneReal{gone4(dataplane.TCP, vip, "10.0.0.1"), gone4(dataplane.TCP, vip, "10.0.0.2")}},
+		{"one", "both", nil},
+		// fd00::10 leaves fd00::2 but fd00::1 on the same port keeps it.
+		{"v6 two", "v6 shared", nil},
+		{"v6 two", "v6 gone", []goneReal{gone6("fd00::10")}},
+	} {
+		from, err := render(tables[tc.from].Canonical(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to, err := render(tables[tc.to].Canonical(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := goneReals(*wantAsCurrent(from, tables[tc.from]), to)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s → %s: gone %v; want %v", tc.from, tc.to, got, tc.want)
+			continue
+		}
+		for _, g := range tc.want {
+			if !got[g] {
+				t.Errorf("%s → %s: gone %v; want %v", tc.from, tc.to, got, tc.want)
+			}
+		}
+	}
+}
+
+// TestForgetGoneRealsFake checks, on knftables' fake, that Apply deletes
+// exactly the connection entries of a removed server.
+func TestForgetGoneRealsFake(t *testing.T) {
+	ctx := context.Background()
+	fake := knftables.NewFake(knftables.NetDevFamily, DefaultTable)
+	b := newWith(fake, DefaultTable, dataplane.Options{ConnTableShards: 1})
+	both := dataplane.Table{Services: []dataplane.Service{svc("wrr", real("10.0.0.1", 1), real("10.0.0.2", 1))}}
+	if err := b.Apply(ctx, both); err != nil {
+		t.Fatal(err)
+	}
+	m := ipv4.connMap(dataplane.TCP, 0)
+	tx := fake.NewTransaction()
+	tx.Add(&knftables.Element{Map: m, Key: []string{"172.16.1.1 . 80 . 198.51.100.7 . 40000"}, Value: []string{"0x0a000001"}})
+	tx.Add(&knftables.Element{Map: m, Key: []string{"172.16.1.1 . 80 . 198.51.100.7 . 40001"}, Value: []string{"0x0a000002"}})
+	if err := fake.Run(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{svc("wrr", real("10.0.0.2", 1))}}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := b.connEntries(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].owner.mark != 0x0a000002 {
+		t.Errorf("after removing 10.0.0.1 the connection map holds %+v; want only the entry of 10.0.0.2", entries)
+	}
+}
