@@ -31,10 +31,13 @@ type goneReal struct {
 
 // realsOf returns the real servers of the services' entries in the reals
 // maps (as rendered or as read back: "VIP . proto . port . mark"), keyed as
-// the connection maps key them.
-func realsOf(services map[string]*serviceParts) map[goneReal]bool {
+// the connection maps key them; nil services are skipped.
+func realsOf(services ...*serviceParts) map[goneReal]bool {
 	out := map[goneReal]bool{}
 	for _, sp := range services {
+		if sp == nil {
+			continue
+		}
 		for _, m := range []string{ipv4.reals(), ipv6.reals()} {
 			for _, e := range sp.elements[m] {
 				if g, ok := parseRealKey(e[0]); ok {
@@ -84,28 +87,44 @@ func parseRealKey(key string) (goneReal, bool) {
 // goneReals are the real servers of cur that want no longer has (removed
 // from their service, or their service removed). An IPv6 server counts as
 // gone only if no IPv6 service on its port and protocol keeps a server with
-// its mark: IPv6 connection keys hold no VIP (see connHash6).
+// its mark: IPv6 connection keys hold no VIP (see connHash6). Services
+// whose fingerprint is unchanged since our last Apply are skipped, so a
+// one-server change on a large table reads one service.
 func goneReals(cur current, want ruleset) map[goneReal]bool {
 	if want.empty {
 		return nil // the connection maps go with the table
 	}
-	have := realsOf(cur.services)
-	keep := realsOf(servicesByID(want.services))
+	wantByID := make(map[string]*serviceParts, len(want.services))
+	for _, s := range want.services {
+		wantByID[s.id] = s
+	}
 	gone := map[goneReal]bool{}
-	for g := range have {
-		if !keep[g] {
-			gone[g] = true
+	six := false
+	for id, have := range cur.services {
+		w := wantByID[id]
+		if w != nil && have.fingerprint != "" && have.fingerprint == w.fingerprint {
+			continue
+		}
+		keep := realsOf(w)
+		for g := range realsOf(have) {
+			if !keep[g] {
+				gone[g] = true
+				six = six || g.conn.vip.Is6()
+			}
+		}
+	}
+	if six {
+		var v6 []*serviceParts
+		for _, s := range want.services {
+			if len(s.elements[ipv6.reals()]) > 0 {
+				v6 = append(v6, s)
+			}
+		}
+		for g := range realsOf(v6...) {
+			delete(gone, g)
 		}
 	}
 	return gone
-}
-
-func servicesByID(services []*serviceParts) map[string]*serviceParts {
-	out := make(map[string]*serviceParts, len(services))
-	for _, s := range services {
-		out[s.id] = s
-	}
-	return out
 }
 
 // forgetGoneReals deletes the connection entries that point at a real
