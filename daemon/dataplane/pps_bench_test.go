@@ -97,6 +97,8 @@ const (
 	cpsPort       = 80
 	ppsRounds     = 3
 	ppsRunSeconds = 3
+	// ppsBareTable is the table of the one-rule director.
+	ppsBareTable = "drlbbarefwd"
 )
 
 // BenchmarkDataplanePPS measures the nft data plane's packet rate in the
@@ -107,10 +109,13 @@ const (
 // straight to rs1, alternating three 3 s runs of each so that a change of
 // the shared machine's load biases neither. It reports medians, the
 // ratios VIP ÷ direct, and the sender's CPU per datagram (see udpRate).
+// A third UDP run per round goes through lb1 with drlb's table replaced by
+// a single `fwd` rule ("barefwd"): what the hop costs without drlb's rules,
+// the best any nft director could do.
 //
 // rs1's iperf3 for the VIP is bound to the VIP: a DR real server must
 // answer from the VIP, or its UDP replies leave from its own address.
-// About 40 s; use -benchtime 1x.
+// About 50 s; use -benchtime 1x.
 func BenchmarkDataplanePPS(b *testing.B) {
 	testenv.Privileged(b, "nft", "iperf3", "wrk")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -168,22 +173,52 @@ func BenchmarkDataplanePPS(b *testing.B) {
 		}
 		return rps
 	}
+	// The floor of any nft director: lb1 with drlb's table replaced by one
+	// rule that forwards port ppsVIPPort (iperf3 controls over TCP, then
+	// sends UDP) to rs1, with no connection table and no
+	// scheduling), so the hop itself (lb1's veth, its ingress hook, fwd,
+	// the second pass through the bridge) is measured apart from drlb's
+	// rules.
+	bare := func() udpRate {
+		b.Helper()
+		if err := be.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		nftCmd := func(cmd string) {
+			b.Helper()
+			if out, err := lab.Output(ctx, "lb1", "nft", cmd); err != nil {
+				b.Fatalf("nft %s: %v\n%s", cmd, err, out)
+			}
+		}
+		nftCmd(fmt.Sprintf(`add table netdev %[1]s; add chain netdev %[1]s in { type filter hook ingress device "eth1" priority 0; }; `+
+			`add rule netdev %[1]s in meta pkttype host ip daddr %[2]s th dport %[3]d fwd ip to %[4]s device "eth1"`,
+			ppsBareTable, vip, ppsVIPPort, rs1))
+		r := udp(vip, ppsVIPPort)
+		nftCmd("delete table netdev " + ppsBareTable)
+		if err := be.Apply(ctx, table); err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
 	for b.Loop() {
-		var pd, pv, nd, nv, cd, cv []float64
+		var pd, pv, pb, nd, nv, nb, cd, cv []float64
 		for range ppsRounds {
-			d, v := udp(rs1, ppsDirectPort), udp(vip, ppsVIPPort)
-			pd, pv = append(pd, d.ReceivedPPS), append(pv, v.ReceivedPPS)
-			nd, nv = append(nd, d.SenderNsPerPacket), append(nv, v.SenderNsPerPacket)
+			d, v, f := udp(rs1, ppsDirectPort), udp(vip, ppsVIPPort), bare()
+			pd, pv, pb = append(pd, d.ReceivedPPS), append(pv, v.ReceivedPPS), append(pb, f.ReceivedPPS)
+			nd, nv, nb = append(nd, d.SenderNsPerPacket), append(nv, v.SenderNsPerPacket), append(nb, f.SenderNsPerPacket)
 			cd, cv = append(cd, cps(rs1)), append(cv, cps(vip))
 		}
 		b.ReportMetric(median(pd), "udp-pps-direct")
 		b.ReportMetric(median(pv), "udp-pps-vip")
+		b.ReportMetric(median(pb), "udp-pps-barefwd")
 		b.ReportMetric(median(pv)/median(pd), "udp-ratio")
+		b.ReportMetric(median(pb)/median(pd), "udp-ratio-barefwd")
 		b.ReportMetric(median(nd), "udp-cpu-ns/pkt-direct")
 		b.ReportMetric(median(nv), "udp-cpu-ns/pkt-vip")
+		b.ReportMetric(median(nb), "udp-cpu-ns/pkt-barefwd")
 		b.ReportMetric(median(cd), "tcp-cps-direct")
 		b.ReportMetric(median(cv), "tcp-cps-vip")
 		b.ReportMetric(median(cv)/median(cd), "tcp-ratio")
 	}
-	b.ReportMetric(0, "ns/op") // one op is eighteen 3 s runs; its duration says nothing
+	b.ReportMetric(0, "ns/op") // one op is fifteen 3 s runs; its duration says nothing
 }
