@@ -2,7 +2,9 @@ package nft
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"os/exec"
 	"testing"
 
 	"sigs.k8s.io/knftables"
@@ -108,5 +110,87 @@ func TestForgetGoneRealsFake(t *testing.T) {
 	}
 	if len(entries) != 1 || entries[0].owner.mark != 0x0a000002 {
 		t.Errorf("after removing 10.0.0.1 the connection map holds %+v; want only the entry of 10.0.0.2", entries)
+	}
+}
+
+// TestKernelForgetsRemovedServers checks, in the kernel, that an Apply
+// deletes the connection entries of the servers it removes, IPv4 and IPv6
+// (whose keys are read and written by netlink and nft here, not by the
+// fake), both after our own Apply and from a back end that read the table
+// back from the kernel.
+func TestKernelForgetsRemovedServers(t *testing.T) {
+	ctx := context.Background()
+	b, ns := kernelBackend(t, "forget")
+	v6 := func(s dataplane.Service) dataplane.Service {
+		s.VIP = netip.MustParseAddr("fd00:172:16:1::1")
+		return s
+	}
+	table := func(r4, r6 []string) dataplane.Table {
+		s4, s6 := svc("mh"), v6(svc("mh"))
+		for _, r := range r4 {
+			s4.Reals = append(s4.Reals, real(r, 1))
+		}
+		for _, r := range r6 {
+			s6.Reals = append(s6.Reals, real(r, 1))
+		}
+		return dataplane.Table{Services: []dataplane.Service{s4, s6}}
+	}
+	all := table([]string{"172.16.1.10", "172.16.1.11", "172.16.1.12"}, []string{"fd00:172:16:1::10", "fd00:172:16:1::11"})
+	if err := b.Apply(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	mark := func(a string) uint32 { return realMarks(all.Services[1].Reals)[netip.MustParseAddr(a)] }
+	// One entry per server, as the packet path would record them.
+	add := fmt.Sprintf("add element netdev %[1]s %[2]s { 172.16.1.1 . 80 . 198.51.100.7 . 40000 : 0xac10010a, "+
+		"172.16.1.1 . 80 . 198.51.100.7 . 40001 : 0xac10010b, 172.16.1.1 . 80 . 198.51.100.7 . 40002 : 0xac10010c }; "+
+		"add element netdev %[1]s %[3]s { 80 . 40000 . 7 : %[4]d, 80 . 40001 . 7 : %[5]d }",
+		DefaultTable, ipv4.connMap(dataplane.TCP, 0), ipv6.connMap(dataplane.TCP, 0), mark("fd00:172:16:1::10"), mark("fd00:172:16:1::11"))
+	if out, err := exec.Command("ip", "netns", "exec", ns.Name, "nft", add).CombinedOutput(); err != nil {
+		t.Fatalf("nft %s: %v: %s", add, err, out)
+	}
+	left := func() map[uint32]int {
+		t.Helper()
+		marks := map[uint32]int{}
+		err := dataplane.InNetNS(ns.Path, func() error {
+			for _, m := range []string{ipv4.connMap(dataplane.TCP, 0), ipv6.connMap(dataplane.TCP, 0)} {
+				entries, err := connEntriesNetlink(DefaultTable, m)
+				if err != nil {
+					return err
+				}
+				for _, e := range entries {
+					marks[e.owner.mark]++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return marks
+	}
+	if got := left(); len(got) != 5 {
+		t.Fatalf("before: entries by mark %v; want 5 servers", got)
+	}
+
+	// Our own Apply removes .10 and ::10.
+	if err := b.Apply(ctx, table([]string{"172.16.1.11", "172.16.1.12"}, []string{"fd00:172:16:1::11"})); err != nil {
+		t.Fatal(err)
+	}
+	got := left()
+	if got[0xac10010a] != 0 || got[mark("fd00:172:16:1::10")] != 0 || got[0xac10010b] != 1 || got[0xac10010c] != 1 || got[mark("fd00:172:16:1::11")] != 1 {
+		t.Errorf("after removing .10 and ::10: entries by mark %v; want one each of .11, .12 and ::11", got)
+	}
+
+	// A back end that knows only the kernel removes .11.
+	fresh, err := New(dataplane.Options{NetNSPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Apply(ctx, table([]string{"172.16.1.12"}, []string{"fd00:172:16:1::11"})); err != nil {
+		t.Fatal(err)
+	}
+	got = left()
+	if got[0xac10010b] != 0 || got[0xac10010c] != 1 || got[mark("fd00:172:16:1::11")] != 1 {
+		t.Errorf("after a fresh back end removed .11: entries by mark %v; want one each of .12 and ::11", got)
 	}
 }
