@@ -138,9 +138,9 @@ func goneReals(cur current, want ruleset) map[goneReal]bool {
 // deleted: its connections are expired (expire_nodest_conn) or dropped.
 //
 // Entries can expire between the dump and the delete, which fails the
-// whole transaction; it is retried with a fresh dump. It runs in the back
-// end's namespace, after the new table is committed, so no new entry can
-// point at a removed server.
+// whole transaction; it is retried with a fresh dump (Apply only warns
+// when it still fails). It runs in the back end's namespace, after the new
+// table is committed, so no new entry can point at a removed server.
 func (b *Backend) forgetGoneReals(ctx context.Context, gone map[goneReal]bool, maps map[string]bool) error {
 	if len(gone) == 0 {
 		return nil

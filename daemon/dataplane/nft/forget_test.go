@@ -1,10 +1,14 @@
 package nft
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/knftables"
@@ -110,6 +114,25 @@ func TestForgetGoneRealsFake(t *testing.T) {
 	}
 	if len(entries) != 1 || entries[0].owner.mark != 0x0a000002 {
 		t.Errorf("after removing 10.0.0.1 the connection map holds %+v; want only the entry of 10.0.0.2", entries)
+	}
+}
+
+// TestForgetFailureOnlyWarns checks that a failure to forget the entries
+// of a removed server does not fail the Apply: the new table is in force.
+func TestForgetFailureOnlyWarns(t *testing.T) {
+	ctx := context.Background()
+	var logged bytes.Buffer
+	fake := knftables.NewFake(knftables.NetDevFamily, DefaultTable)
+	b := newWith(fake, DefaultTable, dataplane.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{svc("wrr", real("10.0.0.1", 1), real("10.0.0.2", 1))}}); err != nil {
+		t.Fatal(err)
+	}
+	b.connEntries = func(context.Context, string) ([]connEntry, error) { return nil, errors.New("dump refused") }
+	if err := b.Apply(ctx, dataplane.Table{Services: []dataplane.Service{svc("wrr", real("10.0.0.2", 1))}}); err != nil {
+		t.Fatalf("Apply failed although the table was committed: %v", err)
+	}
+	if !strings.Contains(logged.String(), "dump refused") {
+		t.Errorf("no warning logged: %q", logged.String())
 	}
 }
 

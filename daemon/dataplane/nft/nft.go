@@ -46,6 +46,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -111,6 +112,8 @@ type Backend struct {
 	fold bool
 	// mutateTx lets tests corrupt a transaction to prove atomicity.
 	mutateTx func(*knftables.Transaction)
+	// log receives warnings (Options.Logger; discarded when nil).
+	log *slog.Logger
 }
 
 var _ dataplane.Dataplane = (*Backend)(nil)
@@ -176,7 +179,11 @@ func newWith(nft knftables.Interface, table string, opts dataplane.Options) *Bac
 	if cfg.seed == 0 {
 		cfg.seed = defaultSeed
 	}
-	b := &Backend{nft: nft, table: table, netns: opts.NetNSPath, cfg: cfg, linkCheck: func(string) error { return nil }}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Backend{nft: nft, table: table, netns: opts.NetNSPath, cfg: cfg, linkCheck: func(string) error { return nil }, log: log}
 	b.ruleComments = b.listRuleCommentsAPI
 	b.connCounts = b.connCountsAPI
 	b.connEntries = b.connEntriesAPI
@@ -590,8 +597,11 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 			for _, m := range want.maps {
 				maps[m.name] = true
 			}
+			// The new table is in force whatever happens here: a failure
+			// only leaves those flows rescheduled packet by packet until
+			// their entries time out, as before forgetting existed.
 			if err := b.forgetGoneReals(ctx, goneReals(cur, want), maps); err != nil {
-				return err
+				b.log.Warn("XConnections of removed real servers stay in the connection table until they time out", "error", err)
 			}
 		}
 		// Remember what the table holds now. A commit by someone else between
