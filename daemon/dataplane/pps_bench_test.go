@@ -76,6 +76,28 @@ func TestParseIperfUDP(t *testing.T) {
 	}
 }
 
+// bareFwdTable is the nft command that makes lb1 the floor of any nft
+// director: one rule that forwards port (iperf3 controls over TCP, then
+// sends UDP) of vip to rs, with no connection table and no scheduling, so
+// the hop itself (lb1's veth, its ingress hook, fwd, the second pass
+// through the bridge) is measured apart from drlb's rules. drlb's table
+// must be gone meanwhile.
+func bareFwdTable(vip, rs netip.Addr, port int) string {
+	return fmt.Sprintf(`add table netdev %[1]s; add chain netdev %[1]s in { type filter hook ingress device "eth1" priority 0; }; `+
+		`add rule netdev %[1]s in meta pkttype host ip daddr %[2]s th dport %[3]d fwd ip to %[4]s device "eth1"`,
+		ppsBareTable, vip, port, rs)
+}
+
+// nftCmd runs nft with args in lb1.
+func nftCmd(b *testing.B, ctx context.Context, lab *topology.Lab, args ...string) string {
+	b.Helper()
+	out, err := lab.Output(ctx, "lb1", append([]string{"nft"}, args...)...)
+	if err != nil {
+		b.Fatalf("nft %s: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
 // median returns the middle of xs (the mean of the two middle ones).
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
@@ -173,28 +195,14 @@ func BenchmarkDataplanePPS(b *testing.B) {
 		}
 		return rps
 	}
-	// The floor of any nft director: lb1 with drlb's table replaced by one
-	// rule that forwards port ppsVIPPort (iperf3 controls over TCP, then
-	// sends UDP) to rs1, with no connection table and no
-	// scheduling), so the hop itself (lb1's veth, its ingress hook, fwd,
-	// the second pass through the bridge) is measured apart from drlb's
-	// rules.
 	bare := func() udpRate {
 		b.Helper()
 		if err := be.Flush(ctx); err != nil {
 			b.Fatal(err)
 		}
-		nftCmd := func(cmd string) {
-			b.Helper()
-			if out, err := lab.Output(ctx, "lb1", "nft", cmd); err != nil {
-				b.Fatalf("nft %s: %v\n%s", cmd, err, out)
-			}
-		}
-		nftCmd(fmt.Sprintf(`add table netdev %[1]s; add chain netdev %[1]s in { type filter hook ingress device "eth1" priority 0; }; `+
-			`add rule netdev %[1]s in meta pkttype host ip daddr %[2]s th dport %[3]d fwd ip to %[4]s device "eth1"`,
-			ppsBareTable, vip, ppsVIPPort, rs1))
+		nftCmd(b, ctx, lab, bareFwdTable(vip, rs1, ppsVIPPort))
 		r := udp(vip, ppsVIPPort)
-		nftCmd("delete table netdev " + ppsBareTable)
+		nftCmd(b, ctx, lab, "delete table netdev "+ppsBareTable)
 		if err := be.Apply(ctx, table); err != nil {
 			b.Fatal(err)
 		}
