@@ -223,3 +223,43 @@ func TestUDPFlowRefresh(t *testing.T) {
 		t.Errorf("a flow idle past the timeout was answered by %q, %v; want the other server", got, err)
 	}
 }
+
+// TestUDPPersistenceForgetsRemovedServer checks that a persistent client
+// whose server is removed gets a new affinity: its new flows go to the new
+// server, and stay there when the old one returns (the affinity entry
+// used to keep the removed server, since nft's update keeps an element's
+// value, and pulled the client back).
+func TestUDPPersistenceForgetsRemovedServer(t *testing.T) {
+	ctx := context.Background()
+	lab, b := newUDPLab(t, 0)
+	persistent := func(w1, w2 int) dataplane.Table {
+		table := udpTable(udpPort, w1, w2)
+		table.Services[0].PersistenceTimeout = time.Minute
+		return table
+	}
+	if err := b.Apply(ctx, persistent(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := newUDPFlow(t, lab.Client).ask(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, w1, w2 := "rs2", -1, 1
+	if first == "rs2" {
+		other, w1, w2 = "rs1", 1, -1
+	}
+	if err := b.Apply(ctx, persistent(w1, w2)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := newUDPFlow(t, lab.Client).ask(2 * time.Second); err != nil || got != other {
+		t.Fatalf("with %s removed a new flow was answered by %q, %v; want %s", first, got, err, other)
+	}
+	if err := b.Apply(ctx, persistent(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if got, err := newUDPFlow(t, lab.Client).ask(2 * time.Second); err != nil || got != other {
+			t.Fatalf("after %s came back, new flow %d was answered by %q, %v; want %s (the client's new affinity)", first, i+1, got, err, other)
+		}
+	}
+}

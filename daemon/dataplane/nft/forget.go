@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -127,6 +129,84 @@ func goneReals(cur current, want ruleset) map[goneReal]bool {
 	return gone
 }
 
+// goneAffinities returns, for each persistent service of want whose real
+// servers changed since cur, its affinity map and the marks of the
+// servers it lost. A service whose persistence changed has a new map (see
+// persistenceMap), so nothing in it can be stale.
+func goneAffinities(cur current, want ruleset) map[string]map[uint32]bool {
+	out := map[string]map[uint32]bool{}
+	for _, w := range want.services {
+		have := cur.services[w.id]
+		if have == nil || len(w.maps) == 0 || have.fingerprint != "" && have.fingerprint == w.fingerprint {
+			continue
+		}
+		keep := map[uint32]bool{}
+		for g := range realsOf(w) {
+			keep[g.conn.mark] = true
+		}
+		gone := map[uint32]bool{}
+		for g := range realsOf(have) {
+			if !keep[g.conn.mark] {
+				gone[g.conn.mark] = true
+			}
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		for _, m := range w.maps {
+			if m.timeout > 0 {
+				out[m.name] = gone
+			}
+		}
+	}
+	return out
+}
+
+// affinityEntry is one element of a persistent service's affinity map:
+// its key (the client address under the mask) as nft writes it, and the
+// mark of the client's server.
+type affinityEntry struct {
+	key  string
+	mark uint32
+}
+
+// affinityEntriesNetlink lists an affinity map's entries over netlink.
+func affinityEntriesNetlink(table, set string) ([]affinityEntry, error) {
+	var out []affinityEntry
+	err := dumpElements(table, set, func(key, data []byte, _ string) {
+		addr, ok := netip.AddrFromSlice(key)
+		if !ok || len(data) != 4 {
+			return
+		}
+		out = append(out, affinityEntry{key: addr.String(), mark: binary.NativeEndian.Uint32(data)})
+	})
+	return out, err
+}
+
+// affinityEntriesAPI lists an affinity map's entries through knftables
+// (for the fake; the kernel uses affinityEntriesNetlink).
+func (b *Backend) affinityEntriesAPI(ctx context.Context, set string) ([]affinityEntry, error) {
+	elems, err := b.nft.ListElements(ctx, "map", set)
+	if err != nil {
+		if knftables.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("nft: list map %s: %w", set, err)
+	}
+	var out []affinityEntry
+	for _, e := range elems {
+		if len(e.Value) != 1 {
+			continue
+		}
+		mark, err := strconv.ParseUint(e.Value[0], 0, 32)
+		if err != nil {
+			return nil, fmt.Errorf("nft: map %s: element %v : %v: %w", set, e.Key, e.Value, err)
+		}
+		out = append(out, affinityEntry{key: strings.Join(e.Key, " . "), mark: uint32(mark)})
+	}
+	return out, nil
+}
+
 // forgetGoneReals deletes the connection entries that point at a real
 // server the Apply just removed, so that the flow's next packet is
 // scheduled once and recorded with its new server. Without it the entry
@@ -134,26 +214,46 @@ func goneReals(cur current, want ruleset) map[goneReal]bool {
 // value and the packet path cannot delete one): every packet of the flow
 // was scheduled again (rr and wrr moved it on each packet) and the flow
 // went back to its old server if that returned, breaking the connection a
-// second time. keepalived's IPVS does the same when a destination is
-// deleted: its connections are expired (expire_nodest_conn) or dropped.
+// second time. IPVS keeps a connection whose destination was deleted and
+// drops its packets until it times out (expire_nodest_conn=0, the
+// default), or expires it at its next packet (=1); drlb does the latter
+// and schedules the packet.
 //
 // Entries can expire between the dump and the delete, which fails the
 // whole transaction; it is retried with a fresh dump (Apply only warns
 // when it still fails). It runs in the back end's namespace, after the new
 // table is committed, so no new entry can point at a removed server.
-func (b *Backend) forgetGoneReals(ctx context.Context, gone map[goneReal]bool, maps map[string]bool) error {
-	if len(gone) == 0 {
+//
+// The affinity maps of persistent services (see goneAffinities) lose the
+// entries of removed servers the same way, in the same transaction:
+// otherwise a client's affinity kept the removed server, every new
+// connection of the client was scheduled afresh (rr: to another server
+// each time) and the affinity, refreshed by the client's packets, never
+// expired while the client was active.
+func (b *Backend) forgetGoneReals(ctx context.Context, gone map[goneReal]bool, affinities map[string]map[uint32]bool, tableMaps map[string]bool) error {
+	if len(gone) == 0 && len(affinities) == 0 {
 		return nil
 	}
 	var last error
 	for range 3 {
 		tx := b.nft.NewTransaction()
+		for _, m := range slices.Sorted(maps.Keys(affinities)) {
+			entries, err := b.affinityEntries(ctx, m)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if affinities[m][e.mark] {
+					tx.Delete(&knftables.Element{Map: m, Key: []string{e.key}})
+				}
+			}
+		}
 		for _, p := range protocols {
 			for _, f := range []family{ipv4, ipv6} {
 				if !goneIn(gone, p, f) {
 					continue
 				}
-				for k := 0; maps[f.connMap(p, k)]; k++ {
+				for k := 0; tableMaps[f.connMap(p, k)]; k++ {
 					m := f.connMap(p, k)
 					entries, err := b.connEntries(ctx, m)
 					if err != nil {

@@ -217,3 +217,43 @@ func TestKernelForgetsRemovedServers(t *testing.T) {
 		t.Errorf("after a fresh back end removed .11: entries by mark %v; want one each of .12 and ::11", got)
 	}
 }
+
+// TestGoneAffinities checks which affinity entries an Apply forgets: those
+// of servers a persistent service lost, not of drained ones, and none of a
+// service without persistence.
+func TestGoneAffinities(t *testing.T) {
+	cfg := settings{connShards: 1, seed: defaultSeed}
+	persistent := func(reals ...dataplane.Real) dataplane.Table {
+		s := svc("rr", reals...)
+		s.PersistenceTimeout = 60e9
+		return dataplane.Table{Services: []dataplane.Service{s}}
+	}
+	plain := func(reals ...dataplane.Real) dataplane.Table {
+		return dataplane.Table{Services: []dataplane.Service{svc("rr", reals...)}}
+	}
+	pm := persistenceMap(persistent().Canonical().Services[0])
+	for _, tc := range []struct {
+		name     string
+		from, to dataplane.Table
+		want     map[string]map[uint32]bool
+	}{
+		{"removed", persistent(real("10.0.0.1", 1), real("10.0.0.2", 1)), persistent(real("10.0.0.2", 1)),
+			map[string]map[uint32]bool{pm: {0x0a000001: true}}},
+		{"drained", persistent(real("10.0.0.1", 1), real("10.0.0.2", 1)), persistent(real("10.0.0.1", 0), real("10.0.0.2", 1)), nil},
+		{"added", persistent(real("10.0.0.2", 1)), persistent(real("10.0.0.1", 1), real("10.0.0.2", 1)), nil},
+		{"not persistent", plain(real("10.0.0.1", 1), real("10.0.0.2", 1)), plain(real("10.0.0.2", 1)), nil},
+	} {
+		from, err := render(tc.from.Canonical(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to, err := render(tc.to.Canonical(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := goneAffinities(*wantAsCurrent(from, tc.from), to)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) && (len(got) != 0 || len(tc.want) != 0) {
+			t.Errorf("%s: gone affinities %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -25,8 +25,9 @@
 //
 // A flow whose server was removed is scheduled again (for mh and sh: to the
 // server the consistent hash gives it) and keeps its new server, also when
-// the old one comes back: Apply deletes the connection entries of the
-// servers it removes (a drained server, weight 0, keeps them).
+// the old one comes back: Apply deletes the connection entries and the
+// persistent clients' affinities of the servers it removes (a drained
+// server, weight 0, keeps them).
 //
 // Everything lives in one table of family netdev (default "drlb"); other
 // tables are never touched. The per-service data (slot tables, real-server
@@ -104,6 +105,9 @@ type Backend struct {
 	// connEntries lists a connection map's entries, to forget those of
 	// removed servers (netlink for the kernel, ListElements for the fake).
 	connEntries func(ctx context.Context, set string) ([]connEntry, error)
+	// affinityEntries lists a persistence map's entries (netlink for the
+	// kernel, ListElements for the fake).
+	affinityEntries func(ctx context.Context, set string) ([]affinityEntry, error)
 	// listElements lists a shared map's elements (netlink for the kernel,
 	// ListElements for the fake).
 	listElements func(ctx context.Context, set string) ([]*knftables.Element, error)
@@ -152,6 +156,9 @@ func New(opts dataplane.Options) (*Backend, error) {
 	b.ruleComments = func(context.Context) (map[string][]string, error) { return ruleCommentsNetlink(table) }
 	b.connCounts = func(_ context.Context, set string) (map[connKey]uint32, error) { return connCountsNetlink(table, set) }
 	b.connEntries = func(_ context.Context, set string) ([]connEntry, error) { return connEntriesNetlink(table, set) }
+	b.affinityEntries = func(_ context.Context, set string) ([]affinityEntry, error) {
+		return affinityEntriesNetlink(table, set)
+	}
 	b.listElements = func(_ context.Context, set string) ([]*knftables.Element, error) {
 		return sharedElementsNetlink(table, set)
 	}
@@ -187,6 +194,7 @@ func newWith(nft knftables.Interface, table string, opts dataplane.Options) *Bac
 	b.ruleComments = b.listRuleCommentsAPI
 	b.connCounts = b.connCountsAPI
 	b.connEntries = b.connEntriesAPI
+	b.affinityEntries = b.affinityEntriesAPI
 	b.listElements = func(ctx context.Context, set string) ([]*knftables.Element, error) {
 		return b.nft.ListElements(ctx, "map", set)
 	}
@@ -600,7 +608,7 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 			// The new table is in force whatever happens here: a failure
 			// only leaves those flows rescheduled packet by packet until
 			// their entries time out, as before forgetting existed.
-			if err := b.forgetGoneReals(ctx, goneReals(cur, want), maps); err != nil {
+			if err := b.forgetGoneReals(ctx, goneReals(cur, want), goneAffinities(cur, want), maps); err != nil {
 				b.log.Warn("XConnections of removed real servers stay in the connection table until they time out", "error", err)
 			}
 		}
