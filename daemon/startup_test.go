@@ -98,6 +98,10 @@ var unreachableRefusals = map[string]string{
 	"real server without an address":                                             "config drops a real_server without a valid address",
 	"unknown forwarding method %d":                                               "config knows NAT, DR and TUN only",
 	"unsupported protocol %d (want tcp, udp or sctp)":                            "config knows TCP, UDP and SCTP only",
+	"unknown service flags 0x%x":                                                 "Desired sets only ops and the three scheduler flags",
+	"real server %s: unknown forwarding method %d":                               "config knows NAT, DR and TUN only",
+	"one-packet scheduling (ops) needs UDP":                                      "config drops ops, with keepalived's warning, for a TCP or SCTP service",
+	"persistence engine %q is not a module name (at most 15 of a-z, 0-9, _)":     "Desired sets no persistence engine yet (persistence_engine is not supported yet)",
 }
 
 // refusalFormats returns the format strings of the error constructors
@@ -293,6 +297,10 @@ var refusalCases = []struct {
 	{name: "fwmark service mixing families", conf: "virtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\nreal_server 2001:db8::2 {\n}\n}\n",
 		diag:   "6:13: error: real_server 2001:db8::2 is not in the address family of the earlier real servers of virtual_server FWM 3 (IPv4)",
 		covers: []string{"real server %s is not in the address family of real server %s"}},
+	{name: "persistence engine name", conf: "virtual_server 10.0.0.1 5060 {\nprotocol UDP\nlvs_sched rr\npersistence_timeout 60\npersistence_engine SIP-x\nreal_server 10.0.0.2 5060 {\n}\n}\n",
+		diag:   `5:20: error: persistence_engine "SIP-x": not an IPVS persistence engine name`,
+		mutate: func(c *config.Config) { c.VirtualServers[0].PersistenceEngine = "SIP-x" },
+		covers: []string{"persistence engine %q is not a module name (at most 15 of a-z, 0-9, _)"}},
 	{name: "unknown scheduler", conf: "virtual_server 10.0.0.1 80 {\nlvs_sched bogus\nprotocol TCP\nreal_server 10.0.0.2 80 {\nTCP_CHECK {\n}\n}\n}\n",
 		diag:   `2:11: error: lvs_sched "bogus": unknown scheduler`,
 		mutate: func(c *config.Config) { c.VirtualServers[0].Scheduler = "bogus" },
@@ -472,7 +480,8 @@ func TestLoadErrorNamesTheFileOnce(t *testing.T) {
 func TestLoadRefusesWhatTheHostDataplaneCannotProgram(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keepalived.conf")
 	conf := "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 80 {\nTCP_CHECK {\n}\n}\n}\n" +
-		"virtual_server 10.0.0.1 8080 {\nprotocol TCP\nlvs_sched rr\nlvs_method NAT\nreal_server 10.0.0.2 8080 {\nTCP_CHECK {\n}\n}\n}\n"
+		"virtual_server 10.0.0.1 8080 {\nprotocol TCP\nlvs_sched rr\nlvs_method NAT\nreal_server 10.0.0.2 8080 {\nTCP_CHECK {\n}\n}\n}\n" +
+		"virtual_server 10.0.0.1 53 {\nprotocol UDP\nops\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 53 {\nTCP_CHECK {\nconnect_port 80\n}\n}\n}\n"
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -481,12 +490,16 @@ func TestLoadRefusesWhatTheHostDataplaneCannotProgram(t *testing.T) {
 	if !errors.Is(err, ErrConfig) {
 		t.Fatalf("Load with nftables: %v, want ErrConfig", err)
 	}
-	found := false
+	found, ops := false, false
 	for _, d := range diags.Errors() {
 		found = found || (d.Line == 10 && strings.Contains(d.Message, "lvs_method NAT needs IPVS"))
+		ops = ops || (d.Line == 19 && strings.Contains(d.Message, "ops (one-packet scheduling) needs IPVS"))
 	}
 	if !found {
 		t.Errorf("no located NAT refusal at line 10: %v", diags)
+	}
+	if !ops {
+		t.Errorf("no located ops refusal at line 19: %v", diags)
 	}
 	// With IPVS (forced) the same file loads; with -P no data plane runs.
 	for _, o := range []Options{{Dataplane: "ipvs"}, {VRRPOnly: true}} {

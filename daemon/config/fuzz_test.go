@@ -30,6 +30,9 @@ func FuzzParse(f *testing.F) {
 		"~SEQ(A,1,3) ~SEQx(B,0x10,-1,0xa) ~LST({C,D},{1,2},{3}) x ${A}${B}${C}\n", // sequence and list blocks
 		"k ${_RANDOM 9 1} ${_ENV} ${_HASH}${_BANG} ${_PWD} ${_INSTANCE}\n",        // built-in definitions
 		"virtual_server 10.0.0.1 { lvs_method TUN type gue port 1 remcsum }",
+		// IPVS service flags, persistence engine, sorry server method, net_namespace_ipvs
+		"net_namespace_ipvs\nnet_namespace_ipvs a/b\nvirtual_server 10.0.0.1 5060 { ip_family inet6 weight 0 ops flag-1 flag-3 sh-port mh-fallback persistence_engine Sip-x " +
+			"sorry_server_lvs_method TUN lvs_sched sh real_server ::1 5060 { } }",
 		"drlb_bgp { router_id 1.2.3.4 local_as 4294967296 neighbor :: { remote_as 0 hold_time 2 bfd } neighbor 1.1.1.1 { } }\n" + // scale-out BGP block, out of range
 			"virtual_server 10.9.9.9 80 { drlb_bgp_announce yes lb_algo mh lb_kind DR real_server 10.0.0.2 80 { } }",
 		// strict/accept/VMAC, VIP options, routes and rules, garp_group, net_namespace

@@ -44,6 +44,11 @@ type Config struct {
 	// that name (/run/netns/NAME, as `ip netns add` creates it), as
 	// keepalived does; drlb run and drlb check --host-checks enter it.
 	NetNamespace string `json:"net_namespace,omitempty"`
+	// NetNamespaceIPVS is net_namespace_ipvs: nil when not written; else
+	// the network namespace whose IPVS drlb programs (/run/netns/NAME), ""
+	// meaning the default namespace (PID 1's), as keepalived reads a bare
+	// net_namespace_ipvs. VRRP and the checkers stay in drlb's own.
+	NetNamespaceIPVS *string `json:"net_namespace_ipvs,omitempty"`
 	// GarpGroups are garp_group blocks: the gratuitous ARP interval of
 	// instances on their interfaces.
 	GarpGroups []GarpGroup `json:"garp_groups,omitempty"`
@@ -484,7 +489,39 @@ type VirtualServer struct {
 	BGPAnnouncePos Position `json:"-"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertChecker).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// IPFamily is ip_family: "inet", "inet6" or "" when not written. It
+	// must agree with the service's address and its real servers; a fwmark
+	// service takes its family from it (else from its real servers).
+	IPFamily string `json:"ip_family,omitempty"`
+	// Weight is the virtual server's weight keyword: the weight of every
+	// real server that does not set its own (keepalived's vs->weight,
+	// default 1).
+	Weight int `json:"weight"`
+	// OnePacket is ops: IPVS schedules each UDP packet on its own
+	// (IP_VS_SVC_F_ONEPACKET). keepalived and drlb drop it, with a
+	// warning, for a TCP or SCTP service. Only IPVS does it.
+	OnePacket bool `json:"ops,omitempty"`
+	// OnePacketPos is where ops is written.
+	OnePacketPos Position `json:"-"`
+	// SchedFlags are IPVS's scheduler flags IP_VS_SVC_F_SCHED1..3 (bit 0
+	// is flag-1): flag-1, flag-2, flag-3, and sh-fallback/mh-fallback
+	// (flag-1) and sh-port/mh-port (flag-2) when lvs_sched is sh or mh.
+	SchedFlags uint8 `json:"sched_flags,omitempty"`
+	// PersistenceEngine is persistence_engine: an IPVS persistence engine
+	// module's name ("sip": ip_vs_pe_sip, persistence by SIP Call-ID), ""
+	// for none. It acts only with persistence_timeout; only IPVS has it.
+	PersistenceEngine string `json:"persistence_engine,omitempty"`
+	// PersistenceEnginePos is where persistence_engine is written.
+	PersistenceEnginePos Position `json:"-"`
 }
+
+// Scheduler flags of VirtualServer.SchedFlags, as IPVS's sh and mh read
+// them (linux/ip_vs.h IP_VS_SVC_F_SCHED_SH_FALLBACK, _SH_PORT, ...).
+const (
+	SchedFlag1 uint8 = 1 << iota // flag-1; sh-fallback, mh-fallback
+	SchedFlag2                   // flag-2; sh-port, mh-port
+	SchedFlag3                   // flag-3
+)
 
 // SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.
 type SorryServer struct {
@@ -494,6 +531,8 @@ type SorryServer struct {
 	Port uint16 `json:"port"`
 	// InhibitOnFailure is sorry_server_inhibit.
 	InhibitOnFailure bool `json:"inhibit_on_failure"`
+	// Method is sorry_server_lvs_method (default: the virtual server's lvs_method).
+	Method ForwardingMethod `json:"lvs_method"`
 }
 
 // RealServer is a real_server block.

@@ -34,6 +34,8 @@ type parser struct {
 	directives int
 	// netnsPos is where net_namespace's value is.
 	netnsPos srcPos
+	// ipvsNetnsPos is where net_namespace_ipvs is written.
+	ipvsNetnsPos srcPos
 	// lvsTimeoutsPos is where lvs_timeouts is, for validateLVSDefs.
 	lvsTimeoutsPos Position
 }
@@ -477,6 +479,19 @@ func (p *parser) build(top []*node) *Config {
 					cfg.NetNamespace, p.netnsPos = t.text, t.pos
 				}
 			}
+		case "net_namespace_ipvs":
+			if !p.valueOnly(n) {
+				continue
+			}
+			name := ""
+			if len(n.args) > 0 {
+				name = n.args[0].text
+				if !validIfName(name) {
+					p.errAt(n.args[0].pos, "net_namespace_ipvs %q is not a valid namespace name", name)
+					continue
+				}
+			}
+			cfg.NetNamespaceIPVS, p.ipvsNetnsPos = &name, n.key.pos
 		case "garp_group":
 			if g, ok := p.garpGroup(n); ok {
 				cfg.GarpGroups = append(cfg.GarpGroups, g)

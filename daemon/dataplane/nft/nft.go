@@ -231,6 +231,17 @@ func (b *Backend) check(t dataplane.Table) error {
 		if s.Method != dataplane.DR {
 			bad(s, "forwarding method %s needs IPVS (nft does DR only)", s.Method)
 		}
+		for _, r := range s.Reals {
+			if m := s.RealMethod(r); m != s.Method && m != dataplane.DR {
+				bad(s, "real server %s: forwarding method %s needs IPVS (nft does DR only)", r.Addr, m)
+			}
+		}
+		if s.Flags&dataplane.OnePacket != 0 {
+			bad(s, "one-packet scheduling (ops) needs IPVS (nft keeps a flow on one server)")
+		}
+		if s.PersistenceEngine != "" {
+			bad(s, "persistence engine %q needs IPVS", s.PersistenceEngine)
+		}
 		ips := map[netip.Addr]bool{}
 		for _, r := range s.Reals {
 			if r.Addr.Unmap().Is4() && r.Addr.Unmap().As4()[0] == 0 {

@@ -248,8 +248,12 @@ func (f family) maskExpr(bits int) string {
 
 // serviceDesc is the comment of a service chain's last rule; Observe reads it back.
 func serviceDesc(s dataplane.Service) string {
-	return fmt.Sprintf("svc %s %s sched=%s method=%s persist=%d bits=%d dev=%s", s.Protocol, netip.AddrPortFrom(s.VIP, s.Port),
+	d := fmt.Sprintf("svc %s %s sched=%s method=%s persist=%d bits=%d dev=%s", s.Protocol, netip.AddrPortFrom(s.VIP, s.Port),
 		s.Scheduler, s.Method, int64(s.PersistenceTimeout/time.Second), s.PersistenceBits, s.Interface)
+	if s.Flags != 0 {
+		d += fmt.Sprintf(" flags=0x%x", uint32(s.Flags))
+	}
+	return d
 }
 
 // realsDesc describes real servers in comments of at most maxDescLen
@@ -578,7 +582,7 @@ func fingerprint(s dataplane.Service) string {
 	b := make([]byte, 0, 64+24*len(s.Reals))
 	b = s.VIP.AppendTo(b)
 	for _, n := range []uint64{uint64(s.FWMark), uint64(s.Port), uint64(s.Protocol), uint64(s.Method),
-		uint64(s.PersistenceTimeout), uint64(s.PersistenceBits), uint64(s.HashTableSize)} {
+		uint64(s.PersistenceTimeout), uint64(s.PersistenceBits), uint64(s.HashTableSize), uint64(s.Flags)} {
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, n, 10)
 	}
@@ -660,7 +664,9 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 		hkey := f.ip + " saddr . th sport"
 		if s.PersistenceTimeout > 0 {
 			hkey = f.maskExpr(s.PersistenceBits)
-		} else if s.Scheduler == "sh" {
+		} else if s.Scheduler == "sh" && s.Flags&dataplane.HashPort == 0 {
+			// IPVS's sh hashes the client's address, and its port too
+			// with sh-port (flag-2). mh always hashes both here (see README).
 			hkey = f.ip + " saddr"
 		}
 		// Sized by every server, inhibited ones included, so that inhibiting
