@@ -396,12 +396,12 @@ const firstRealMarkNumber = 0x01000000
 //     services refresh the client's affinity to the flow's server;
 //  3. fwd ip (ip6) to reals map[service . mark]: done, unless the flow is new (no
 //     real server has mark 0) or its server is gone;
-//  4. mark ← 0: a flow whose server is gone is scheduled again. Its stale
-//     entry stays: nft's update keeps an existing element's value and the
-//     packet path cannot delete from a map, so every packet of such a flow
-//     is scheduled (mh and sh hash it to the same server each time; rr and
-//     wrr take the next slot) and the flow returns to its first server if
-//     that comes back;
+//  4. mark ← 0: a flow whose server is gone is scheduled again. nft's
+//     update keeps an existing element's value and the packet path cannot
+//     delete from a map, so Apply deletes the entries of the servers it
+//     removes (see forgetGoneReals) and the flow's next packet records its
+//     new server; until then (the moment between the commit and that
+//     delete) a packet is scheduled here;
 //  5. jump to the service's schedule chain (schedule map): persistent
 //     services look the client up in their affinity map (mark ← server,
 //     unless that server is gone); then, if mark is still 0, mark ← slot: a
@@ -563,8 +563,8 @@ func renderFamily(rs *ruleset, f family, cfg settings) func(dev, fwd string) cha
 			mkRule("", fmt.Sprintf("%s vmap @%s", key, dm), "dispatch"),
 			// No real server has mark 0, so a new flow misses the map here.
 			mkRule("", fwdRule, "established"),
-			// A flow whose server is gone is scheduled again (its stale
-			// entry stays, see render).
+			// A flow whose server is gone is scheduled again (Apply
+			// deletes its stale entry, see render).
 			mkRule("", "meta mark != 0x0 meta mark set 0x0", "gone"),
 			mkRule("", fmt.Sprintf("%s vmap @%s", key, sm), "schedule"),
 			mkRule("", fmt.Sprintf("meta mark != 0x0 meta mark < %s meta mark set %s . meta mark map @%s", firstRealMark, key, f.slots()), "slot"),
