@@ -362,6 +362,9 @@ type components struct {
 // none is open yet (at start-up, or a reload adding the first service).
 func (d *Daemon) startDataplane(ctx context.Context, c *components, cfg *config.Config) error {
 	if c.dp != nil {
+		if c.hk != nil && c.hk.netns != ipvsNetNSPath(cfg) {
+			d.log.Warn("net_namespace_ipvs changed: the data plane stays in its namespace until drlb restarts", "namespace", c.hk.netns)
+		}
 		d.reloadHousekeeping(ctx, c.hk, cfg.Global.LVS)
 		return nil
 	}
@@ -377,11 +380,13 @@ func (d *Daemon) startDataplane(ctx context.Context, c *components, cfg *config.
 	}
 	// lvs_timeouts tcp is the nft back end's idle timeout of its
 	// connection tables (IPVS gets all three through housekeeping).
-	dp, err := d.newDataplane(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log, ConnTimeout: cfg.Global.LVS.Timeouts.TCP})
+	netns := ipvsNetNSPath(cfg)
+	dp, err := d.newDataplane(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log, ConnTimeout: cfg.Global.LVS.Timeouts.TCP,
+		NetNSPath: netns})
 	if err != nil {
 		return fmt.Errorf("data plane %s: %w", kind, err)
 	}
-	c.hk = d.startHousekeeping(ctx, dp, cfg.Global.LVS)
+	c.hk = d.startHousekeeping(ctx, dp, cfg.Global.LVS, netns)
 	// No flush here: after a crash the first Apply reconciles with what the
 	// kernel still holds (a diff), so established connections survive.
 	c.dp = newSerialDataplane(dp)
@@ -526,7 +531,8 @@ func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vr
 	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked,
 		OnNotify: func(kind, name string, state vrrp.State, prio uint8) {
 			d.notifier.Load().vrrpNotify(kind, name, state, prio)
-		}})
+		},
+		OnEvent: func(name, event string, prio uint8) { d.notifier.Load().vrrpEvent(name, event, prio) }})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}

@@ -34,6 +34,8 @@ type parser struct {
 	directives int
 	// netnsPos is where net_namespace's value is.
 	netnsPos srcPos
+	// ipvsNetnsPos is where net_namespace_ipvs is written.
+	ipvsNetnsPos srcPos
 	// lvsTimeoutsPos is where lvs_timeouts is, for validateLVSDefs.
 	lvsTimeoutsPos Position
 }
@@ -477,6 +479,19 @@ func (p *parser) build(top []*node) *Config {
 					cfg.NetNamespace, p.netnsPos = t.text, t.pos
 				}
 			}
+		case "net_namespace_ipvs":
+			if !p.valueOnly(n) {
+				continue
+			}
+			name := ""
+			if len(n.args) > 0 {
+				name = n.args[0].text
+				if !validIfName(name) {
+					p.errAt(n.args[0].pos, "net_namespace_ipvs %q is not a valid namespace name", name)
+					continue
+				}
+			}
+			cfg.NetNamespaceIPVS, p.ipvsNetnsPos = &name, n.key.pos
 		case "garp_group":
 			if g, ok := p.garpGroup(n); ok {
 				cfg.GarpGroups = append(cfg.GarpGroups, g)
@@ -484,7 +499,10 @@ func (p *parser) build(top []*node) *Config {
 		case "static_ipaddress":
 			for _, v := range p.vips(n) {
 				if v.Dev == "" {
-					p.errAt(v.Pos, "static_ipaddress %s needs dev IF (drlb has no default_interface)", v.Prefix)
+					v.Dev = cfg.Global.DefaultInterface
+				}
+				if v.Dev == "" {
+					p.errAt(v.Pos, "static_ipaddress %s needs dev IF or global_defs default_interface (drlb does not assume eth0)", v.Prefix)
 					continue
 				}
 				cfg.StaticAddresses = append(cfg.StaticAddresses, v)
@@ -623,6 +641,9 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			p.processSched(n, kw, g.CheckerProcess)
 		default:
 			if p.notifyGlobal(n, g) {
+				continue
+			}
+			if p.vrrpGlobalKnob(n, g) {
 				continue
 			}
 			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" || n.key.text == "vrrp_vmac_garp_intvl" {
@@ -829,6 +850,10 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 			g.TrackInterfaces = append(g.TrackInterfaces, p.trackInterfaces(n)...)
 		case "sync_group_tracking_weight":
 			p.flag(n, &g.TrackingWeight)
+		case "notify_priority_changes":
+			v := true
+			p.flag(n, &v)
+			g.NotifyPriorityChanges = &v
 		case "smtp_alert":
 			p.optFlag(n, &g.SMTPAlert)
 		default:
@@ -904,7 +929,11 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	in := VRRPInstance{
 		Pos: p.pos(b.key.pos), Name: name, State: StateBackup, Priority: 100,
 		AdvertInterval: time.Second, Auth: Authentication{Type: AuthNone}, Garp: g.VRRPGarp,
+		Protocol: g.VRRPProtocol,
 	}
+	// The instance's own or its sync group's, else the global one
+	// (resolved by the translation).
+	in.Protocol.NotifyPriorityChanges = nil
 	var version *int
 	var m instanceMeta
 	for _, n := range b.children {
@@ -922,6 +951,9 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 			if p.garp(n, n.key.text, &in.Garp) {
 				continue
 			}
+		}
+		if p.vrrpProtocol(n, n.key.text, &in.Protocol, "vrrp_instance "+name) {
+			continue
 		}
 		switch n.key.text {
 		case "state":

@@ -135,6 +135,7 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		{"virtual_routes", !slices.Equal(old.Routes, new.Routes)},
 		{"strict_mode", old.Strict != new.Strict},
 		{"virtual_rules", !slices.Equal(old.Rules, new.Rules)},
+		{"protocol options", old.Protocol != new.Protocol},
 	}
 	for _, f := range fields {
 		if f.changed {
