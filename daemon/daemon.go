@@ -367,6 +367,9 @@ type components struct {
 	// vrrpNetlink is vrrp_netlink_cmd_rcv_bufs and
 	// vrrp_netlink_monitor_rcv_bufs for the next VRRP node started.
 	vrrpNetlink [2]config.RcvBuf
+	// acceptNFT is global_defs nftables, nftables_priority and
+	// nftables_counters for the next VRRP node started.
+	acceptNFT vrrp.NFTFilterOptions
 }
 
 // startDataplane opens the data plane when cfg has virtual servers and
@@ -458,6 +461,8 @@ func (s *serialDataplane) Close() error {
 func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *components, start map[check.Target]bool) (checkChange string, err error) {
 	c.vrrpChange = nil
 	c.vrrpNetlink = [2]config.RcvBuf{cfg.Global.Housekeeping.VRRPNetlinkCmd, cfg.Global.Housekeeping.VRRPNetlinkMonitor}
+	c.acceptNFT = vrrp.NFTFilterOptions{Table: cfg.Global.Housekeeping.NFTTable, Priority: cfg.Global.Housekeeping.NFTPriority,
+		Counters: cfg.Global.Housekeeping.NFTCounters}
 	if !d.opts.CheckOnly {
 		if err := InitTrackFiles(cfg); err != nil {
 			d.log.Warn("Cannot initialise a track_file", "err", err)
@@ -543,6 +548,7 @@ func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vr
 	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked,
 		NetlinkCmdRcvBuf: c.vrrpNetlink[0].Size, NetlinkCmdRcvBufForce: c.vrrpNetlink[0].Force,
 		NetlinkMonitorRcvBuf: c.vrrpNetlink[1].Size, NetlinkMonitorRcvBufForce: c.vrrpNetlink[1].Force,
+		AcceptNFT: c.acceptNFT,
 		OnNotify: func(kind, name string, state vrrp.State, prio uint8) {
 			d.notifier.Load().vrrpNotify(kind, name, state, prio)
 		},

@@ -218,6 +218,32 @@ var _ = Describe("drlb's global_defs housekeeping", Ordered, Label("daemon", "gl
 		Consistently(readOut("rsinit.txt")).WithTimeout(2 * time.Second).Should(BeEmpty())
 	})
 
+	It("names the no_accept table, its priority and counters as nftables, nftables_priority and nftables_counters say", func() {
+		list := func(table string) (string, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			out, err := lab.Output(ctx, "lb1", "nft", "list", "table", "inet", table)
+			return string(out), err
+		}
+		run(scriptConf("nftables ka_globals\nnftables_priority -5\nnftables_counters", "   no_accept", ""))
+		var table string
+		Eventually(func() error { var err error; table, err = list("ka_globals"); return err }).WithTimeout(5 * time.Second).Should(Succeed())
+		Expect(table).To(ContainSubstring("priority filter - 5"))
+		Expect(table).To(MatchRegexp(`ip daddr @vips counter packets \d+ bytes \d+ drop`))
+		Expect(table).To(ContainSubstring("172.16.1.99"), "the VIP is blocked")
+		_, err := list("drlb_vrrp")
+		Expect(err).To(HaveOccurred(), "drlb's default table is not made")
+		Expect(lb1.proc.Stop(10 * time.Second)).To(Succeed())
+		_, err = list("ka_globals")
+		Expect(err).To(HaveOccurred(), "removed at stop")
+
+		// Control: without the keywords, drlb's table at priority -1, no counters.
+		run(scriptConf("", "   no_accept", ""))
+		Eventually(func() error { var err error; table, err = list("drlb_vrrp"); return err }).WithTimeout(5 * time.Second).Should(Succeed())
+		Expect(table).To(ContainSubstring("priority filter - 1"))
+		Expect(table).NotTo(ContainSubstring("counter"))
+	})
+
 	It("builds the binary that reads these keywords", func() {
 		// drlb check accepts every keyword above (a control for the specs:
 		// an old binary says "not supported yet").

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -66,7 +67,19 @@ type HousekeepingDefs struct {
 	ReloadCheckConfig bool `json:"reload_check_config,omitempty"`
 	// ReloadCheckConfigLog is reload_check_config's optional LOG_FILE.
 	ReloadCheckConfigLog string `json:"reload_check_config_log,omitempty"`
+	// NFTTable is nftables [TABLENAME]: the no_accept table's name
+	// (keepalived's default with the keyword alone: "keepalived"; empty
+	// without the keyword: drlb's drlb_vrrp).
+	NFTTable string `json:"nftables,omitempty"`
+	// NFTPriority is nftables_priority: the no_accept chains' priority
+	// (nil: -1, keepalived's default).
+	NFTPriority *int `json:"nftables_priority,omitempty"`
+	// NFTCounters is nftables_counters: a counter on every no_accept rule.
+	NFTCounters bool `json:"nftables_counters,omitempty"`
 }
+
+// nftName is an nftables identifier, as nft's scanner reads one.
+var nftName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]{0,63}$`)
 
 // RcvBuf is a netlink socket's receive buffer: Size bytes (0 keeps the
 // kernel's net.core.rmem_default); Force uses SO_RCVBUFFORCE, which may
@@ -266,6 +279,25 @@ func (p *parser) housekeepingGlobal(n *node, g *GlobalDefs) bool {
 			}
 			*dst = t.text
 		}
+	case "nftables":
+		if !p.valueOnly(n) {
+			return true
+		}
+		h.NFTTable = "keepalived"
+		if len(n.args) > 0 {
+			if !nftName.MatchString(n.args[0].text) {
+				p.errAt(n.args[0].pos, "nftables %q: a table name is a letter followed by letters, digits or '_' (at most 64)", n.args[0].text)
+				return true
+			}
+			h.NFTTable = n.args[0].text
+		}
+		if len(n.args) > 1 {
+			p.warnAt(n.args[1].pos, "nftables takes one table name; extra %q ignored", n.args[1].text)
+		}
+	case "nftables_priority":
+		p.intp(n, -1<<31, 1<<31-1, &h.NFTPriority)
+	case "nftables_counters":
+		p.flag(n, &h.NFTCounters)
 	case "data_use_instance":
 		p.flag(n, &h.DataUseInstance)
 	case "json_version":

@@ -174,3 +174,23 @@ func TestDeprecatedMiscUserAndSyncDaemonInterface(t *testing.T) {
 		t.Errorf("global lvs_sync_daemon must win: %+v\n%s", sd, ds)
 	}
 }
+
+func TestNFTablesGlobals(t *testing.T) {
+	g := func(lines ...string) string { return "global_defs {\n" + strings.Join(lines, "\n") + "\n}\n" + inst() }
+	cfg, ds, _ := Parse("k.conf", []byte(g("nftables ka_1", "nftables_priority -5", "nftables_counters")), Options{})
+	if h := cfg.Global.Housekeeping; len(ds) > 0 || h.NFTTable != "ka_1" || h.NFTPriority == nil || *h.NFTPriority != -5 || !h.NFTCounters {
+		t.Errorf("%+v\n%s", h, ds)
+	}
+	cfg, _, _ = Parse("k.conf", []byte(g("nftables")), Options{})
+	if h := cfg.Global.Housekeeping; h.NFTTable != "keepalived" || h.NFTPriority != nil || h.NFTCounters {
+		t.Errorf("nftables alone: keepalived's default name, got %+v", h)
+	}
+	cfg, _, _ = Parse("k.conf", []byte(inst()), Options{})
+	if h := cfg.Global.Housekeeping; h.NFTTable != "" {
+		t.Errorf("without the keyword drlb's own table, got %q", h.NFTTable)
+	}
+	_, ds, _ = Parse("k.conf", []byte(g("nftables 1abc")), Options{})
+	if !strings.Contains(ds.String(), `k.conf:2:10: error: nftables "1abc": a table name is a letter`) {
+		t.Errorf("bad name:\n%s", ds)
+	}
+}

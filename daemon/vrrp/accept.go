@@ -1,11 +1,13 @@
 package vrrp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 
 	"sigs.k8s.io/knftables"
@@ -55,8 +57,9 @@ type ServicePort struct {
 // hook, so virtual services keep working; only traffic for the VIP itself
 // is dropped.
 type NFTFilter struct {
-	ctx context.Context
-	nft knftables.Interface
+	ctx   context.Context
+	nft   knftables.Interface
+	table string
 	// run executes fn in the filter's network namespace.
 	run func(fn func() error) error
 	mu  sync.Mutex
@@ -70,16 +73,45 @@ var _ VIPFilter = (*NFTFilter)(nil)
 // with ctx, which must outlive the filter's Close. It needs the nft
 // command.
 func NewNFTFilter(ctx context.Context, run func(fn func() error) error) (*NFTFilter, error) {
+	return NewNFTFilterWith(ctx, run, NFTFilterOptions{})
+}
+
+// NFTFilterOptions are keepalived's global_defs nftables keywords for the
+// no_accept table.
+type NFTFilterOptions struct {
+	// Table is the table's name (nftables TABLENAME); "" means AcceptTable.
+	Table string
+	// Priority is the base chains' priority (nftables_priority); nil means -1.
+	Priority *int
+	// Counters adds a counter to every rule (nftables_counters).
+	Counters bool
+}
+
+// NewNFTFilterWith is NewNFTFilter with the table's name, priority and
+// counters from opts.
+func NewNFTFilterWith(ctx context.Context, run func(fn func() error) error, opts NFTFilterOptions) (*NFTFilter, error) {
 	if run == nil {
 		run = func(fn func() error) error { return fn() }
 	}
-	f := &NFTFilter{ctx: ctx, run: run}
+	table, prio := cmp.Or(opts.Table, AcceptTable), -1
+	if opts.Priority != nil {
+		prio = *opts.Priority
+	}
+	f := &NFTFilter{ctx: ctx, run: run, table: table}
 	err := run(func() (err error) {
-		f.nft, err = knftables.New(knftables.InetFamily, AcceptTable)
+		f.nft, err = knftables.New(knftables.InetFamily, table)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: open nftables table inet %s: %w", AcceptTable, err)
+		return nil, fmt.Errorf("vrrp: open nftables table inet %s: %w", table, err)
+	}
+	counted := func(rule string) string {
+		if !opts.Counters {
+			return rule
+		}
+		// The verdict is the last word: the counter goes before it.
+		i := strings.LastIndexByte(rule, ' ')
+		return rule[:i] + " counter" + rule[i:]
 	}
 	return f, f.apply(func(tx *knftables.Transaction) {
 		tx.Add(&knftables.Table{Comment: knftables.PtrTo("drlb: VRRP no_accept (drops traffic to VIPs of masters without accept mode)")})
@@ -99,9 +131,9 @@ func NewNFTFilter(ctx context.Context, run func(fn func() error) error) (*NFTFil
 			{"out", []string{nd, "ip saddr @vips drop", "ip6 saddr @vips6 drop"}, knftables.OutputHook},
 		} {
 			tx.Add(&knftables.Chain{Name: c.name, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(c.hook),
-				Priority: knftables.PtrTo(knftables.BaseChainPriority("-1"))})
+				Priority: knftables.PtrTo(knftables.BaseChainPriority(strconv.Itoa(prio)))})
 			for _, r := range c.rules {
-				tx.Add(&knftables.Rule{Chain: c.name, Rule: r})
+				tx.Add(&knftables.Rule{Chain: c.name, Rule: counted(r)})
 			}
 		}
 	})
@@ -172,7 +204,7 @@ func (f *NFTFilter) Close() error {
 		tx.Add(&knftables.Table{})
 		tx.Delete(&knftables.Table{})
 	}); err != nil {
-		return fmt.Errorf("vrrp: remove nftables table inet %s: %w", AcceptTable, err)
+		return fmt.Errorf("vrrp: remove nftables table inet %s: %w", f.table, err)
 	}
 	return nil
 }
@@ -293,9 +325,9 @@ func (n *Node) startAcceptFilter(ctx context.Context) {
 		return
 	}
 	l.mu.Lock()
-	l.open = func() (VIPFilter, error) { return NewNFTFilter(ctx, n.inNamespace) }
+	l.open = func() (VIPFilter, error) { return NewNFTFilterWith(ctx, n.inNamespace, n.opts.AcceptNFT) }
 	l.mu.Unlock()
-	if err := removeStaleAcceptTable(ctx, n.inNamespace); err != nil {
+	if err := removeStaleAcceptTable(ctx, n.inNamespace, n.opts.AcceptNFT.Table); err != nil {
 		n.log.Debug("no stale no_accept table removed", "err", err)
 	}
 	if err := removeStaleVMACTables(ctx, n.inNamespace); err != nil {
@@ -303,13 +335,15 @@ func (n *Node) startAcceptFilter(ctx context.Context) {
 	}
 }
 
-// removeStaleAcceptTable deletes the table AcceptTable if it exists (also
-// the family ip one of drlb versions that filtered IPv4 only).
-func removeStaleAcceptTable(ctx context.Context, run func(func() error) error) error {
+// removeStaleAcceptTable deletes the table AcceptTable (or table, the
+// configured name, when not empty) if it exists (also the family ip one
+// of drlb versions that filtered IPv4 only).
+func removeStaleAcceptTable(ctx context.Context, run func(func() error) error, table string) error {
+	table = cmp.Or(table, AcceptTable)
 	return run(func() error {
 		var errs []error
 		for _, family := range []knftables.Family{knftables.InetFamily, knftables.IPv4Family} {
-			nft, err := knftables.New(family, AcceptTable)
+			nft, err := knftables.New(family, table)
 			if err != nil {
 				errs = append(errs, err)
 				continue

@@ -134,7 +134,7 @@ func TestLabRemoveStaleAcceptTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := removeStaleAcceptTable(context.Background(), run); err != nil {
+		if err := removeStaleAcceptTable(context.Background(), run, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	// link and address subscriptions (vrrp_netlink_monitor_rcv_bufs).
 	NetlinkCmdRcvBuf, NetlinkMonitorRcvBuf           int
 	NetlinkCmdRcvBufForce, NetlinkMonitorRcvBufForce bool
+	// AcceptNFT is the no_accept table's name, priority and counters
+	// (keepalived's nftables, nftables_priority, nftables_counters).
+	AcceptNFT NFTFilterOptions
 	// OnTransition, if set, is called for every state change of every
 	// instance, from Run's goroutine, in order. It must not block (hand the
 	// value to a buffered channel or a timeline).
