@@ -244,6 +244,31 @@ var _ = Describe("drlb's global_defs housekeeping", Ordered, Label("daemon", "gl
 		Expect(table).NotTo(ContainSubstring("counter"))
 	})
 
+	It("removes reload_file once a reload has read the configuration", func() {
+		reloadFile := filepath.Join(outDir, "ka.reload")
+		reload := func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := lb1.client().Reload(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.OK).To(BeTrue(), "%v", res.Diagnostics)
+		}
+		run(scriptConf("reload_file "+reloadFile, "", ""))
+		// The update process touches the file, then asks for the reload
+		// and waits for the file to go.
+		Expect(os.WriteFile(reloadFile, []byte("updating"), 0o600)).To(Succeed())
+		reload()
+		_, err := os.Stat(reloadFile)
+		Expect(err).To(MatchError(os.ErrNotExist), "removed once the file was read")
+		Expect(lb1.proc.Stop(10 * time.Second)).To(Succeed())
+
+		// Control: without reload_file the file is left alone.
+		run(scriptConf("", "", ""))
+		Expect(os.WriteFile(reloadFile, []byte("updating"), 0o600)).To(Succeed())
+		reload()
+		Expect(os.ReadFile(reloadFile)).To(Equal([]byte("updating")))
+	})
+
 	It("builds the binary that reads these keywords", func() {
 		// drlb check accepts every keyword above (a control for the specs:
 		// an old binary says "not supported yet").

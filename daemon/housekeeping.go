@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -118,5 +119,44 @@ func (d *Daemon) rsInitNotifies(ctx context.Context) {
 				}
 			})
 		}
+	}
+}
+
+// reloadFile is the running configuration's reload_file, resolved against
+// the run directory ("" when not configured). keepalived uses the setting
+// of the configuration in force when the reload starts.
+func (d *Daemon) reloadFile() string {
+	f := d.st.cfg.Global.Housekeeping.ReloadFile
+	if f == "" || strings.HasPrefix(f, "/") {
+		return f
+	}
+	return filepath.Join(d.opts.RunDir, f)
+}
+
+// createReloadFile creates (or truncates) reload_file before a reload reads
+// the configuration, mode 0644 whatever the umask, as keepalived.
+func (d *Daemon) createReloadFile(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err == nil {
+		err = f.Chmod(0o644)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		d.log.Warn("reload_file not created", "file", path, "error", err)
+	}
+}
+
+// removeReloadFile removes reload_file once the configuration is read.
+func (d *Daemon) removeReloadFile(path string) {
+	if path == "" {
+		return
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		d.log.Warn("reload_file not removed", "file", path, "error", err)
 	}
 }

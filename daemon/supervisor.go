@@ -490,7 +490,10 @@ func (d *Daemon) onReloadRequest(req reloadRequest) {
 	d.st.reload = &reloadRun{req: req, begin: now, mark: now, restoreGC: relaxGC()}
 	d.log.Info("Reloading configuration", "file", d.opts.ConfigFile)
 	file, id, hostIPVS := d.opts.ConfigFile, d.opts.ConfigID, d.opts.HostIPVS()
+	reloadFile := d.reloadFile()
 	d.effect(func() effectResult {
+		d.createReloadFile(reloadFile)
+		defer d.removeReloadFile(reloadFile)
 		// Yield: parsing a large file lets timers (VRRP adverts) run.
 		cfg, diags, err := config.Load(file, config.Options{ConfigID: id, Yield: yield.Before(d.nextVRRPTimer), IPVSAvailable: hostIPVS})
 		var scripts *script.Table

@@ -67,6 +67,11 @@ type HousekeepingDefs struct {
 	ReloadCheckConfig bool `json:"reload_check_config,omitempty"`
 	// ReloadCheckConfigLog is reload_check_config's optional LOG_FILE.
 	ReloadCheckConfigLog string `json:"reload_check_config_log,omitempty"`
+	// ReloadFile is reload_file [FILE]: created (or truncated) before a
+	// reload reads the configuration and removed once it has been read,
+	// so that an update process can wait for it to go. A relative name
+	// (DefaultReloadFile, the keyword alone) is in the run directory.
+	ReloadFile string `json:"reload_file,omitempty"`
 	// NFTTable is nftables [TABLENAME]: the no_accept table's name
 	// (keepalived's default with the keyword alone: "keepalived"; empty
 	// without the keyword: drlb's drlb_vrrp).
@@ -94,6 +99,10 @@ const (
 	DefaultStartupScriptTimeout  = 10 * time.Second
 	DefaultShutdownScriptTimeout = 10 * time.Second
 )
+
+// DefaultReloadFile is reload_file's default name, in the run directory
+// (keepalived's PID directory).
+const DefaultReloadFile = "keepalived.reload"
 
 // Default dump file names: keepalived's SIGUSR1, SIGUSR2 and SIGRTMIN+2
 // files of its VRRP process.
@@ -278,6 +287,18 @@ func (p *parser) housekeepingGlobal(n *node, g *GlobalDefs) bool {
 				return true
 			}
 			*dst = t.text
+		}
+	case "reload_file":
+		if !p.valueOnly(n) {
+			return true
+		}
+		h.ReloadFile = DefaultReloadFile
+		if len(n.args) > 0 {
+			if !strings.HasPrefix(n.args[0].text, "/") {
+				p.errAt(n.args[0].pos, "reload_file %q: needs an absolute path", n.args[0].text)
+				return true
+			}
+			h.ReloadFile = n.args[0].text
 		}
 	case "nftables":
 		if !p.valueOnly(n) {

@@ -194,3 +194,16 @@ func TestNFTablesGlobals(t *testing.T) {
 		t.Errorf("bad name:\n%s", ds)
 	}
 }
+
+func TestReloadFile(t *testing.T) {
+	g := func(lines ...string) string { return "global_defs {\n" + strings.Join(lines, "\n") + "\n}\n" + inst() }
+	for conf, want := range map[string]string{"reload_file /run/ka.reload": "/run/ka.reload", "reload_file": DefaultReloadFile, "": ""} {
+		cfg, ds, _ := Parse("k.conf", []byte(g(conf)), Options{})
+		if got := cfg.Global.Housekeeping.ReloadFile; got != want || len(ds) > 0 {
+			t.Errorf("%q: %q, want %q\n%s", conf, got, want, ds)
+		}
+	}
+	if _, ds, _ := Parse("k.conf", []byte(g("reload_file ka.reload")), Options{}); !strings.Contains(ds.String(), `k.conf:2:13: error: reload_file "ka.reload": needs an absolute path`) {
+		t.Errorf("relative path:\n%s", ds)
+	}
+}
