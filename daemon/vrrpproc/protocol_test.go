@@ -22,11 +22,11 @@ func fullConfig() vrrp.Config {
 		Instances: []vrrp.InstanceConfig{{
 			Name: "VI_1", Interface: "eth1", VRID: 51, Version: vrrp.Version3, Priority: 200,
 			AdvertInterval: 10 * time.Millisecond, WantMaster: true, PreemptDelay: 3 * time.Second,
-			SourceIP:     netip.MustParseAddr("172.16.1.2"),
-			UnicastPeers: []netip.Addr{netip.MustParseAddr("172.16.1.3")},
-			AuthHMAC:     &vrrp.HMACConfig{Keys: map[uint8][]byte{7: bytes.Repeat([]byte{1}, 32)}, ActiveKey: 7},
-			VIPs:         []vrrp.VIP{{Prefix: netip.MustParsePrefix("172.16.1.1/24"), Label: "eth1:1", NoAccept: true}},
-			ExcludedVIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix("fd00:172:16:1::1/128")}},
+			SourceIP:        netip.MustParseAddr("172.16.1.2"),
+			UnicastPeers:    []netip.Addr{netip.MustParseAddr("172.16.1.3")},
+			AuthHMAC:        &vrrp.HMACConfig{Keys: map[uint8][]byte{7: bytes.Repeat([]byte{1}, 32)}, ActiveKey: 7},
+			VIPs:            []vrrp.VIP{{Prefix: netip.MustParsePrefix("172.16.1.1/24"), Label: "eth1:1", NoAccept: true}},
+			ExcludedVIPs:    []vrrp.VIP{{Prefix: netip.MustParsePrefix("fd00:172:16:1::1/128")}},
 			TrackInterfaces: []vrrp.TrackInterface{{Name: "eth2", Weight: -10, Reverse: true}},
 			TrackScripts:    []vrrp.TrackScript{{Name: "chk", Script: "/bin/true", Interval: time.Second, Rise: 2, Fall: 3}},
 			TrackFiles:      []vrrp.TrackFile{{Name: "f", Path: "/tmp/x", Weight: 5}},
@@ -62,7 +62,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 	}
 	st := []vrrp.InstanceStatus{{Name: "VI_1", Interface: "eth1", VRID: 51, Version: vrrp.Version3, State: vrrp.StateMaster,
 		SourceIP: netip.MustParseAddr("fe80::1"), MasterIP: netip.MustParseAddr("172.16.1.2"), Priority: 200, EffectivePriority: 190,
-		Since: time.Date(2026, 11, 29, 20, 0, 0, 123, time.UTC),
+		Since:    time.Date(2026, 11, 29, 20, 0, 0, 123, time.UTC),
 		Counters: vrrp.Counters{AdvertsSent: 5, Drops: map[vrrp.DropReason]uint64{1: 3}, Suspects: map[vrrp.SuspectReason]uint64{1: 1}},
 	}}
 	st[0].Timing.SendLateness.Observe(3 * time.Millisecond)
