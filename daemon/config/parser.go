@@ -604,6 +604,20 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			if s, ok := p.rest(n); ok {
 				g.ScriptUser = s
 			}
+		case "process_names":
+			p.flag(n, &g.ProcessNames)
+		case "process_name", "vrrp_process_name":
+			if t, ok := p.one(n); ok {
+				name := t.text
+				if len(name) > 15 {
+					p.warnAt(t.pos, "%s %q: the kernel keeps the first 15 bytes of a process name", n.key.text, name)
+				}
+				if n.key.text == "process_name" {
+					g.ProcessName = name
+				} else {
+					g.VRRPProcessName = name
+				}
+			}
 		case "vrrp_rt_priority", "vrrp_priority", "vrrp_cpu_affinity", "vrrp_rlimit_rttime", "vrrp_rlimit_rtime", "vrrp_no_swap":
 			if g.VRRPProcess == nil {
 				g.VRRPProcess = &ProcessSched{}

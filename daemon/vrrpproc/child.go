@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -120,6 +122,20 @@ func runChild(fd int) error {
 		}
 	}()
 
+	// SIGTERM (systemd stops the whole unit; PR_SET_PDEATHSIG when the
+	// parent dies) and SIGINT (a terminal's ^C) stop the node cleanly;
+	// SIGHUP is the parent's (reload), not ours.
+	signal.Ignore(syscall.SIGHUP)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	go c.read(ctx, dec, node, stop)
 	err = <-runErr
 	stop()
@@ -201,17 +217,32 @@ func (c *child) onNotify(kind, name string, state vrrp.State, prio uint8) {
 // runScript is the node's ScriptRunner: the parent runs the script.
 func (c *child) runScript(ctx context.Context, argv []string) error {
 	id, ch := c.request()
-	c.out.push(message{Kind: kindScript, ID: id, Script: &scriptMsg{Argv: argv}})
+	deadline, _ := ctx.Deadline()
+	c.out.push(message{Kind: kindScript, ID: id, Script: &scriptMsg{Argv: argv, Deadline: deadline}})
 	select {
 	case m := <-ch:
 		return m.Err.err()
 	case <-ctx.Done():
-		c.forget(id)
-		return ctx.Err()
 	case <-c.gone:
 		return errors.New("vrrp child: parent gone, script not run")
 	}
+	// The parent enforces the deadline too and reports how the script
+	// ended (timed out, process group killed): wait a little for that.
+	grace := time.NewTimer(scriptReplyGrace)
+	defer grace.Stop()
+	select {
+	case m := <-ch:
+		return m.Err.err()
+	case <-grace.C:
+	case <-c.gone:
+	}
+	c.forget(id)
+	return ctx.Err()
 }
+
+// scriptReplyGrace is how long a script's caller in the child waits past
+// its deadline for the parent's report.
+const scriptReplyGrace = 5 * time.Second
 
 // servicesChecked is the node's ServicesChecked: the parent's health
 // scheduler answers.

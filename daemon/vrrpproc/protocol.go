@@ -138,6 +138,9 @@ type notifyMsg struct {
 
 type scriptMsg struct {
 	Argv []string
+	// Deadline is the node's deadline for the script (zero: none): the
+	// parent's runner enforces it (process group killed) and says so.
+	Deadline time.Time
 }
 
 type checkedMsg struct {

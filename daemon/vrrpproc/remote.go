@@ -274,7 +274,7 @@ func (r *Remote) read(ctx context.Context, dec *gob.Decoder) {
 			}
 		case kindScript:
 			if m.Script != nil {
-				r.runScript(ctx, m.ID, m.Script.Argv)
+				r.runScript(ctx, m.ID, m.Script.Argv, m.Script.Deadline)
 			}
 		case kindChecked:
 			if m.Checked != nil {
@@ -330,21 +330,29 @@ func (r *Remote) track(ctx context.Context, id uint64) (context.Context, func())
 	}
 }
 
-func (r *Remote) runScript(ctx context.Context, id uint64, argv []string) {
+func (r *Remote) runScript(ctx context.Context, id uint64, argv []string, deadline time.Time) {
 	run := r.opts.RunScript
 	if run == nil {
 		run = vrrp.ExecScript
 	}
 	sctx, done := r.track(ctx, id)
+	cancelDeadline := context.CancelFunc(func() {})
+	if !deadline.IsZero() {
+		sctx, cancelDeadline = context.WithDeadline(sctx, deadline)
+	}
 	go func() {
 		defer done()
-		err := run(sctx, argv)
-		var msg *errorMsg
-		if err != nil {
-			msg = &errorMsg{Text: err.Error()}
-		}
-		_ = r.send(message{Kind: kindScriptDone, ID: id, Err: msg})
+		defer cancelDeadline()
+		r.reportScript(id, run(sctx, argv))
 	}()
+}
+
+func (r *Remote) reportScript(id uint64, err error) {
+	var msg *errorMsg
+	if err != nil {
+		msg = &errorMsg{Text: err.Error()}
+	}
+	_ = r.send(message{Kind: kindScriptDone, ID: id, Err: msg})
 }
 
 func (r *Remote) servicesChecked(ctx context.Context, id uint64, since time.Time) {
