@@ -30,6 +30,7 @@ import (
 	"github.com/drlb/drlb/daemon/dataplane/ipvs"
 	"github.com/drlb/drlb/daemon/script"
 	"github.com/drlb/drlb/daemon/vrrp"
+	"github.com/drlb/drlb/daemon/vrrpproc"
 	"github.com/drlb/drlb/internal/yield"
 )
 
@@ -59,7 +60,30 @@ type Options struct {
 	Reload <-chan struct{}
 	// Ready, if set, is called once the daemon serves (sd_notify READY=1).
 	Ready func()
+	// VRRPChild runs VRRP in a child process of its own (package
+	// vrrpproc), as keepalived runs its VRRP child: drlb run's default.
+	// False runs the node on a thread of this process (tests, and drlb
+	// run's hidden --vrrp-in-process for debugging). The program must call
+	// vrrpproc.MaybeChild first thing in main (or TestMain).
+	VRRPChild bool
 }
+
+// vrrpNode is what the daemon uses of a running VRRP node: a *vrrp.Node
+// on a thread of this process or a *vrrpproc.Remote in a child process.
+type vrrpNode interface {
+	// Run runs the node until ctx ends (priority 0 sent, VIPs removed).
+	Run(ctx context.Context) error
+	// Update applies a changed configuration (vrrp.Node.Update).
+	Update(ctx context.Context, cfg vrrp.Config) (vrrp.UpdateResult, error)
+	// Status is a snapshot of every instance.
+	Status() []vrrp.InstanceStatus
+	// NextTimer is when the node's next timer in this process falls due
+	// (zero for none, and always for a child: nothing here delays it).
+	NextTimer() time.Time
+}
+
+// nodeRef holds the running node for atomic publication.
+type nodeRef struct{ vrrpNode }
 
 // HostIPVS tells config (config.Options.IPVSAvailable) which data plane
 // drlb run will program on this host, so that a service it cannot program
@@ -127,7 +151,7 @@ type Daemon struct {
 	// node is the running VRRP node, or nil, published for loops that
 	// yield to its timers (any goroutine may read it). The loop's own
 	// reference is st.comp.node.
-	node atomic.Pointer[vrrp.Node]
+	node atomic.Pointer[nodeRef]
 
 	// notifier writes notify FIFO lines and queues smtp_alert mail (nil
 	// when the configuration has neither); VRRP's thread reads it.
@@ -281,6 +305,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	d.runCtx = ctx
+	if d.opts.VRRPChild {
+		// A daemon, not a test binary running one: process_name applies.
+		vrrpproc.SetProcessName(parentProcessName(d.st.cfg))
+	}
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
 	// The loop has not started: this goroutine owns d.st until it does.
 	if err := d.startDataplane(ctx, &d.st.comp, d.st.cfg); err != nil {
@@ -346,9 +374,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 // configuration, and installs the copy the effect returns.
 type components struct {
 	dp      dataplane.Dataplane
-	node    *vrrp.Node
+	node    vrrpNode
 	nodeRun *runner
 	vrrpCfg vrrp.Config
+	// vrrpName is the VRRP child's process name for the configuration
+	// being started (vrrp_process_name, process_names).
+	vrrpName string
 	// vrrpChange says what the last startComponents did to each VRRP
 	// instance (for the reload's result).
 	vrrpChange []string
@@ -454,6 +485,7 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *com
 		if !d.opts.VRRPOnly {
 			vcfg.RecoveryHold = recoveryHold(cfg)
 		}
+		c.vrrpName = vrrpProcessName(cfg)
 		if c.node == nil || !reflect.DeepEqual(vcfg, c.vrrpCfg) {
 			// NewNode may fill defaults into the slices it is given: hand
 			// it its own copy so c.vrrpCfg stays comparable.
@@ -523,15 +555,23 @@ func (d *Daemon) updateVRRP(ctx context.Context, c *components, run, compare vrr
 
 func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vrrp.Config) error {
 	d.stopVRRP(c)
-	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked,
-		OnNotify: func(kind, name string, state vrrp.State, prio uint8) {
-			d.notifier.Load().vrrpNotify(kind, name, state, prio)
-		}})
+	onNotify := func(kind, name string, state vrrp.State, prio uint8) {
+		d.notifier.Load().vrrpNotify(kind, name, state, prio)
+	}
+	var node vrrpNode
+	var err error
+	if d.opts.VRRPChild {
+		node, err = vrrpproc.New(run, vrrpproc.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript,
+			ServicesChecked: d.servicesChecked, OnNotify: onNotify, Name: c.vrrpName})
+	} else {
+		node, err = vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript,
+			ServicesChecked: d.servicesChecked, OnNotify: onNotify})
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	c.node = node
-	d.node.Store(node)
+	d.node.Store(&nodeRef{node})
 	c.vrrpCfg = compare
 	c.nodeRun = start(ctx, func(ctx context.Context) error {
 		err := node.Run(ctx)
@@ -543,6 +583,29 @@ func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vr
 		return err
 	})
 	return nil
+}
+
+// DefaultVRRPProcessName is the VRRP child's name with process_names and
+// no vrrp_process_name (keepalived's is keepalived_vrrp).
+const DefaultVRRPProcessName = "drlb_vrrp"
+
+// vrrpProcessName is the VRRP child's process name: vrrp_process_name,
+// else DefaultVRRPProcessName with process_names, else "" (the binary's
+// name, as keepalived's children keep "keepalived" without them).
+func vrrpProcessName(cfg *config.Config) string {
+	switch {
+	case cfg.Global.VRRPProcessName != "":
+		return cfg.Global.VRRPProcessName
+	case cfg.Global.ProcessNames:
+		return DefaultVRRPProcessName
+	}
+	return ""
+}
+
+// parentProcessName is the parent's process name: process_name, else ""
+// (unchanged; process_names' default for the parent is "drlb", its name).
+func parentProcessName(cfg *config.Config) string {
+	return cfg.Global.ProcessName
 }
 
 // nextVRRPTimer is when the running VRRP node's next timer falls due (zero

@@ -167,7 +167,7 @@ func (r *reloadRun) phase(name string) {
 // pointers are shared; maps are copied.
 type view struct {
 	cfg        *config.Config
-	node       *vrrp.Node
+	node       vrrpNode
 	sched      *check.Scheduler
 	dp         dataplane.Dataplane
 	applied    *dataplane.Table
