@@ -630,7 +630,7 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			kw := strings.TrimPrefix(n.key.text, "checker_")
 			if kw != "no_swap" {
 				p.warnAt(n.key.pos, "%s is accepted but not applied: drlb's health checks are goroutines on the Go runtime's shared threads, "+
-					"which cannot be scheduled apart; VRRP gets its own thread instead (vrrp_rt_priority)", n.key.text)
+					"which cannot be scheduled apart; VRRP gets its own process instead (vrrp_rt_priority)", n.key.text)
 			}
 			p.processSched(n, kw, g.CheckerProcess)
 		default:
