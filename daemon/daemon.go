@@ -82,6 +82,15 @@ type vrrpNode interface {
 	NextTimer() time.Time
 }
 
+// lastStatus is node's status without waiting: a child's last snapshot
+// (its states kept current by its transitions), a *vrrp.Node's copy.
+func lastStatus(node vrrpNode) []vrrp.InstanceStatus {
+	if r, ok := node.(interface{ LastStatus() []vrrp.InstanceStatus }); ok {
+		return r.LastStatus()
+	}
+	return node.Status()
+}
+
 // nodeRef holds the running node for atomic publication.
 type nodeRef struct{ vrrpNode }
 

@@ -357,8 +357,9 @@ func (d *Daemon) apply(ctx context.Context) {
 	masters := map[string]bool{}
 	node := d.st.comp.node
 	if node != nil {
-		// The node owns its state machines; Status is a copy it keeps.
-		for _, s := range node.Status() {
+		// The node owns its state machines; Status is a copy it keeps (a
+		// child's last one: the loop does not wait for the child).
+		for _, s := range lastStatus(node) {
 			if s.State == vrrp.StateMaster {
 				masters[s.Name] = true
 			}

@@ -218,10 +218,14 @@ func TestChildRunsVRRP(t *testing.T) {
 		}
 	})
 
+	// LastStatus does not ask the child: the transitions keep it current.
 	waitFor(t, "the child to become MASTER", 10*time.Second, func() bool {
-		st := r.Status()
+		st := r.LastStatus()
 		return len(st) == 1 && st[0].State == vrrp.StateMaster
 	})
+	if st := r.Status(); st[0].State != vrrp.StateMaster || st[0].Counters.AdvertsSent == 0 {
+		t.Errorf("Status: %+v", st[0])
+	}
 	waitFor(t, "the peer to be BACKUP", 5*time.Second, func() bool { return peer.Status()[0].State == vrrp.StateBackup })
 	if !hasAddr(t, p.ha, testVIP) {
 		t.Fatal("VIP not on a's eth1")

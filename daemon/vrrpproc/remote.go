@@ -312,8 +312,10 @@ func (r *Remote) noteTransition(t vrrp.Transition) {
 	for i := range r.status {
 		if r.status[i].Name == t.Instance {
 			r.status[i].State, r.status[i].Since = t.To, t.Time
+			return
 		}
 	}
+	r.status = append(r.status, vrrp.InstanceStatus{Name: t.Instance, State: t.To, Since: t.Time})
 }
 
 // track registers a cancellable piece of work for the child's request id.
@@ -429,6 +431,7 @@ func (r *Remote) Update(ctx context.Context, cfg vrrp.Config) (vrrp.UpdateResult
 	r.mu.Lock()
 	r.cfg = cfg
 	r.mu.Unlock()
+	r.Status() // refresh the snapshot LastStatus answers from
 	return res, nil
 }
 
@@ -457,6 +460,12 @@ func (r *Remote) Status() []vrrp.InstanceStatus {
 	r.mu.Unlock()
 	return r.lastStatus()
 }
+
+// LastStatus is the last snapshot, without asking the child: the states
+// are current (the child's transitions update them before OnTransition
+// is called), counters and timing as of the last Status. The daemon's
+// supervisor loop, which must not wait for I/O, decides from it.
+func (r *Remote) LastStatus() []vrrp.InstanceStatus { return r.lastStatus() }
 
 func (r *Remote) lastStatus() []vrrp.InstanceStatus {
 	r.mu.Lock()
