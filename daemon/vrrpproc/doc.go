@@ -8,7 +8,7 @@
 // advert for a processor of the Go runtime.
 //
 // The parent starts the child by re-executing its own binary
-// (os.Executable) with one end of a Unix socketpair as file descriptor 3
+// (/proc/self/exe) with one end of a Unix socketpair as file descriptor 3
 // and ChildEnv naming it; MaybeChild, called first thing in main (and in a
 // test binary's TestMain), runs the child and exits when ChildEnv is set.
 // The child dies with the parent (PR_SET_PDEATHSIG SIGTERM) and stops on

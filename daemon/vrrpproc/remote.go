@@ -49,8 +49,8 @@ type Options struct {
 	// NetNS, when > 0, is the network namespace the child runs VRRP in
 	// (vrrp.Options.NetNS); zero means the namespace of this process.
 	NetNS netns.NsHandle
-	// Executable is the binary to start (default os.Executable()); it must
-	// call MaybeChild first thing.
+	// Executable is the binary to start (default /proc/self/exe, this very
+	// binary); it must call MaybeChild first thing.
 	Executable string
 }
 
@@ -191,17 +191,22 @@ func (r *Remote) Run(ctx context.Context) (err error) {
 	return childErr
 }
 
-// command is the child's command line: this binary again, with the
+// command is the child's command line: this binary again (argv[0] its
+// path, or Options.Name), with the
 // socket as fd 3 (and the namespace as fd 4), dying with its parent.
 func (r *Remote) command(sock *os.File) (*exec.Cmd, error) {
-	exe := r.opts.Executable
+	exe, argv0 := r.opts.Executable, r.opts.Executable
 	if exe == "" {
+		// The running binary even when a package upgrade replaced or
+		// removed its file (os.Executable would name the new file, or a
+		// "(deleted)" path), so that parent and child always speak the
+		// same protocol.
+		exe = "/proc/self/exe"
 		var err error
-		if exe, err = os.Executable(); err != nil {
+		if argv0, err = os.Executable(); err != nil {
 			return nil, fmt.Errorf("vrrp child: find this program: %w", err)
 		}
 	}
-	argv0 := exe
 	if r.opts.Name != "" {
 		argv0 = r.opts.Name
 	}
