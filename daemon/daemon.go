@@ -402,6 +402,9 @@ type components struct {
 // none is open yet (at start-up, or a reload adding the first service).
 func (d *Daemon) startDataplane(ctx context.Context, c *components, cfg *config.Config) error {
 	if c.dp != nil {
+		if c.hk != nil && c.hk.netns != ipvsNetNSPath(cfg) {
+			d.log.Warn("net_namespace_ipvs changed: the data plane stays in its namespace until drlb restarts", "namespace", c.hk.netns)
+		}
 		d.reloadHousekeeping(ctx, c.hk, cfg.Global.LVS)
 		return nil
 	}
@@ -417,11 +420,13 @@ func (d *Daemon) startDataplane(ctx context.Context, c *components, cfg *config.
 	}
 	// lvs_timeouts tcp is the nft back end's idle timeout of its
 	// connection tables (IPVS gets all three through housekeeping).
-	dp, err := d.newDataplane(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log, ConnTimeout: cfg.Global.LVS.Timeouts.TCP})
+	netns := ipvsNetNSPath(cfg)
+	dp, err := d.newDataplane(kind, dataplane.Options{StateDir: d.opts.RunDir, Logger: d.log, ConnTimeout: cfg.Global.LVS.Timeouts.TCP,
+		NetNSPath: netns})
 	if err != nil {
 		return fmt.Errorf("data plane %s: %w", kind, err)
 	}
-	c.hk = d.startHousekeeping(ctx, dp, cfg.Global.LVS)
+	c.hk = d.startHousekeeping(ctx, dp, cfg.Global.LVS, netns)
 	// No flush here: after a crash the first Apply reconciles with what the
 	// kernel still holds (a diff), so established connections survive.
 	c.dp = newSerialDataplane(dp)
@@ -567,14 +572,15 @@ func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vr
 	onNotify := func(kind, name string, state vrrp.State, prio uint8) {
 		d.notifier.Load().vrrpNotify(kind, name, state, prio)
 	}
+	onEvent := func(name, event string, prio uint8) { d.notifier.Load().vrrpEvent(name, event, prio) }
 	var node vrrpNode
 	var err error
 	if d.opts.VRRPChild {
 		node, err = vrrpproc.New(run, vrrpproc.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript,
-			ServicesChecked: d.servicesChecked, OnNotify: onNotify, Name: c.vrrpName})
+			ServicesChecked: d.servicesChecked, OnNotify: onNotify, OnEvent: onEvent, Name: c.vrrpName})
 	} else {
 		node, err = vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript,
-			ServicesChecked: d.servicesChecked, OnNotify: onNotify})
+			ServicesChecked: d.servicesChecked, OnNotify: onNotify, OnEvent: onEvent})
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -777,8 +783,8 @@ func placement(cfg *config.Config, masters map[string]bool, vrrpRuns bool, host 
 	for _, in := range cfg.Instances {
 		for _, v := range in.VirtualIPs {
 			ifaces[v.Prefix.Addr()] = in.VIPDevice(v)
-			if dev := in.VIPDevice(v); dev == in.VMACName && in.UseVMAC {
-				forward[v.Prefix.Addr()] = in.Interface
+			if base := in.VMACBase(in.VIPDevice(v)); base != "" {
+				forward[v.Prefix.Addr()] = base
 			}
 			if masters[in.Name] {
 				owned[v.Prefix.Addr()] = true

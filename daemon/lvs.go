@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/drlb/drlb/daemon/config"
 	"github.com/drlb/drlb/daemon/dataplane"
@@ -17,6 +18,26 @@ type housekeeping struct {
 	lvs   config.LVSDefs
 	ipvs  *ipvs.Housekeeping // nil with nftables
 	syncd *syncDaemons       // nil without lvs_sync_daemon
+	// netns is the namespace the data plane was opened in ("": drlb's own).
+	netns string
+}
+
+// defaultNetNS is the default network namespace (PID 1's), where a bare
+// net_namespace_ipvs puts IPVS, as keepalived does.
+const defaultNetNS = "/proc/1/ns/net"
+
+// ipvsNetNSPath is the namespace the data plane programs: "" (drlb's own)
+// without net_namespace_ipvs, /run/netns/NAME with a name, the default
+// namespace without one.
+func ipvsNetNSPath(cfg *config.Config) string {
+	switch ns := cfg.NetNamespaceIPVS; {
+	case ns == nil:
+		return ""
+	case *ns == "":
+		return defaultNetNS
+	default:
+		return filepath.Join(NetNamespaceDir, *ns)
+	}
 }
 
 // startHousekeeping runs after the data plane opened, before its first
@@ -24,8 +45,8 @@ type housekeeping struct {
 // programs'), lvs_timeouts sets IPVS's timeouts, lvs_sync_daemon starts
 // the sync daemon as backup (it becomes master with its VRRP instance).
 // Failures are logged: they do not stop forwarding.
-func (d *Daemon) startHousekeeping(ctx context.Context, dp dataplane.Dataplane, lvs config.LVSDefs) *housekeeping {
-	h := &housekeeping{lvs: lvs}
+func (d *Daemon) startHousekeeping(ctx context.Context, dp dataplane.Dataplane, lvs config.LVSDefs, netns string) *housekeeping {
+	h := &housekeeping{lvs: lvs, netns: netns}
 	if dp.Kind() != dataplane.KindIPVS {
 		if lvs.Flush {
 			if err := dp.Flush(ctx); err != nil {
@@ -34,7 +55,7 @@ func (d *Daemon) startHousekeeping(ctx context.Context, dp dataplane.Dataplane, 
 		}
 		return h // lvs_timeouts tcp went into the nft options; lvs_sync_daemon is refused by config
 	}
-	hk, err := ipvs.OpenHousekeeping("")
+	hk, err := ipvs.OpenHousekeeping(netns)
 	if err != nil {
 		d.log.Error("IPVS housekeeping unavailable: lvs_flush, lvs_timeouts and lvs_sync_daemon are not applied", "error", err)
 		return h

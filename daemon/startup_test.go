@@ -98,6 +98,11 @@ var unreachableRefusals = map[string]string{
 	"real server without an address":                                             "config drops a real_server without a valid address",
 	"unknown forwarding method %d":                                               "config knows NAT, DR and TUN only",
 	"unsupported protocol %d (want tcp, udp or sctp)":                            "config knows TCP, UDP and SCTP only",
+	"receive buffer size %d is negative":                                         "config accepts positive sizes and multipliers only",
+	"unknown service flags 0x%x":                                                 "Desired sets only ops and the three scheduler flags",
+	"real server %s: unknown forwarding method %d":                               "config knows NAT, DR and TUN only",
+	"one-packet scheduling (ops) needs UDP":                                      "config drops ops, with keepalived's warning, for a TCP or SCTP service",
+	"persistence engine %q is not a module name (at most 15 of a-z, 0-9, _)":     "Desired sets no persistence engine yet (persistence_engine is not supported yet)",
 }
 
 // refusalFormats returns the format strings of the error constructors
@@ -248,6 +253,14 @@ var refusalCases = []struct {
 		covers: []string{"%s %v is not an %s multicast address"}},
 	{name: "script with unbalanced quote", conf: "vrrp_script s {\nscript \"/bin/sh -c 'exit 0\"\n}\n" + startupInst + "track_script {\ns\n}\n}\n",
 		diag: `2:8: error: script "/bin/sh -c 'exit 0": unterminated quote or escape`, covers: []string{"vrrp_script %q: %v"}},
+	{name: "down_timer_adverts out of range", conf: startupInst + "down_timer_adverts 101\n}\n",
+		diag:   "7:20: error: down_timer_adverts 101 is out of range",
+		mutate: func(c *config.Config) { c.Instances[0].Protocol.DownTimerAdverts = 101 },
+		covers: []string{"down_timer_adverts %d (want 1-%d)"}},
+	{name: "notify_master_rx_lower_pri with unbalanced quote", conf: startupInst + "notify_master_rx_lower_pri \"/bin/sh -c 'x\"\n}\n",
+		diag:   `7:28: error: notify_master_rx_lower_pri "/bin/sh -c 'x": unterminated quote or escape`,
+		mutate: func(c *config.Config) { c.Instances[0].Protocol.NotifyMasterRxLowerPri = "/bin/sh -c 'x" },
+		covers: []string{"notify_master_rx_lower_pri: %v"}},
 	{name: "version out of range", conf: startupInst + "version 4\n}\n",
 		diag:   "7:9: error: version 4 is out of range",
 		mutate: func(c *config.Config) { c.Instances[0].Version = 4 },
@@ -293,6 +306,10 @@ var refusalCases = []struct {
 	{name: "fwmark service mixing families", conf: "virtual_server fwmark 3 {\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 {\n}\nreal_server 2001:db8::2 {\n}\n}\n",
 		diag:   "6:13: error: real_server 2001:db8::2 is not in the address family of the earlier real servers of virtual_server FWM 3 (IPv4)",
 		covers: []string{"real server %s is not in the address family of real server %s"}},
+	{name: "persistence engine name", conf: "virtual_server 10.0.0.1 5060 {\nprotocol UDP\nlvs_sched rr\npersistence_timeout 60\npersistence_engine SIP-x\nreal_server 10.0.0.2 5060 {\n}\n}\n",
+		diag:   `5:20: error: persistence_engine "SIP-x": not an IPVS persistence engine name`,
+		mutate: func(c *config.Config) { c.VirtualServers[0].PersistenceEngine = "SIP-x" },
+		covers: []string{"persistence engine %q is not a module name (at most 15 of a-z, 0-9, _)"}},
 	{name: "unknown scheduler", conf: "virtual_server 10.0.0.1 80 {\nlvs_sched bogus\nprotocol TCP\nreal_server 10.0.0.2 80 {\nTCP_CHECK {\n}\n}\n}\n",
 		diag:   `2:11: error: lvs_sched "bogus": unknown scheduler`,
 		mutate: func(c *config.Config) { c.VirtualServers[0].Scheduler = "bogus" },
@@ -472,7 +489,8 @@ func TestLoadErrorNamesTheFileOnce(t *testing.T) {
 func TestLoadRefusesWhatTheHostDataplaneCannotProgram(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keepalived.conf")
 	conf := "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 80 {\nTCP_CHECK {\n}\n}\n}\n" +
-		"virtual_server 10.0.0.1 8080 {\nprotocol TCP\nlvs_sched rr\nlvs_method NAT\nreal_server 10.0.0.2 8080 {\nTCP_CHECK {\n}\n}\n}\n"
+		"virtual_server 10.0.0.1 8080 {\nprotocol TCP\nlvs_sched rr\nlvs_method NAT\nreal_server 10.0.0.2 8080 {\nTCP_CHECK {\n}\n}\n}\n" +
+		"virtual_server 10.0.0.1 53 {\nprotocol UDP\nops\nlvs_sched rr\nlvs_method DR\nreal_server 10.0.0.2 53 {\nTCP_CHECK {\nconnect_port 80\n}\n}\n}\n"
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -481,12 +499,16 @@ func TestLoadRefusesWhatTheHostDataplaneCannotProgram(t *testing.T) {
 	if !errors.Is(err, ErrConfig) {
 		t.Fatalf("Load with nftables: %v, want ErrConfig", err)
 	}
-	found := false
+	found, ops := false, false
 	for _, d := range diags.Errors() {
 		found = found || (d.Line == 10 && strings.Contains(d.Message, "lvs_method NAT needs IPVS"))
+		ops = ops || (d.Line == 19 && strings.Contains(d.Message, "ops (one-packet scheduling) needs IPVS"))
 	}
 	if !found {
 		t.Errorf("no located NAT refusal at line 10: %v", diags)
+	}
+	if !ops {
+		t.Errorf("no located ops refusal at line 19: %v", diags)
 	}
 	// With IPVS (forced) the same file loads; with -P no data plane runs.
 	for _, o := range []Options{{Dataplane: "ipvs"}, {VRRPOnly: true}} {

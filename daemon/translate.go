@@ -98,7 +98,8 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 	out := vrrp.Config{DynamicInterfaces: c.Global.DynamicInterfaces, Thread: vrrpThread(c.Global),
 		StaticAddresses: instanceVIPs(&config.VRRPInstance{}, c.StaticAddresses),
 		StaticRoutes:    vrrpRoutes(c.StaticRoutes), StaticRules: vrrpRules(c.StaticRules),
-		AcceptServices: acceptServices(c)}
+		AcceptServices: acceptServices(c),
+		StartupDelay:   c.Global.VRRPStartupDelay, DelayAfterBoot: c.Global.VRRPDelayAfterBoot, LogUnknownVRIDs: c.Global.LogUnknownVRIDs}
 	for _, in := range c.Instances {
 		ic := vrrp.InstanceConfig{
 			Name:           in.Name,
@@ -139,8 +140,15 @@ func VRRPConfig(c *config.Config) (vrrp.Config, error) {
 		if ic.IPv6() {
 			ic.MulticastGroup = c.Global.VRRPMcastGroup6
 		}
+		if in.Protocol.McastDstIP.IsValid() {
+			ic.MulticastGroup = in.Protocol.McastDstIP
+		}
+		ic.Protocol = vrrpProtocol(c, &in, ic)
 		if in.UseVMAC {
 			ic.VMAC, ic.VMACXmitBase = in.VMACName, in.VMACXmitBase
+		}
+		for _, a := range in.AddressVMACs {
+			ic.AddressVMACs = append(ic.AddressVMACs, vrrp.AddressVMAC{Name: a.Name, Base: a.Base, V6: a.IPv6})
 		}
 		ic.Routes, ic.Rules = vrrpRoutes(in.VirtualRoutes), vrrpRules(in.VirtualRules)
 		garpFollowUps(&ic.GARP, in.Garp)
@@ -364,6 +372,8 @@ func desired(c *config.Config, health map[check.Target]Health, services map[stri
 			Method:             methodOf(vs.Method),
 			PersistenceTimeout: vs.PersistenceTimeout,
 			PersistenceBits:    vs.PersistenceGranularity,
+			Flags:              serviceFlagsOf(vs),
+			PersistenceEngine:  vs.PersistenceEngine,
 		}
 		if vs.FWMark != 0 {
 			svc.VIP = netip.Addr{}
@@ -421,21 +431,45 @@ func poolOf(vs *config.VirtualServer, health map[check.Target]Health, sorryActiv
 		h := health[TargetOf(vs, rs)]
 		switch {
 		case sorryActive && rs.InhibitOnFailure:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
+			out = append(out, withMethod(vs, rs.Method, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold}))
 		case sorryActive:
 		case h.Up:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0)), UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
+			out = append(out, withMethod(vs, rs.Method, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: uint32(max(h.Weight, 0)), UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold}))
 		case rs.InhibitOnFailure:
-			out = append(out, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold})
+			out = append(out, withMethod(vs, rs.Method, dataplane.Real{Addr: rs.Address, Port: rs.Port, Weight: 0, UpperThreshold: rs.UThreshold, LowerThreshold: rs.LThreshold}))
 		}
 	}
 	switch {
 	case sorryActive:
-		out = append(out, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: sorryWeight})
+		out = append(out, withMethod(vs, sorry.Method, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: sorryWeight}))
 	case sorry != nil && sorry.InhibitOnFailure && !duplicate:
-		out = append(out, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: 0})
+		out = append(out, withMethod(vs, sorry.Method, dataplane.Real{Addr: sorry.Address, Port: sorry.Port, Weight: 0}))
 	}
 	return out
+}
+
+// serviceFlagsOf is vs's ops and scheduler flags as IPVS service flags.
+func serviceFlagsOf(vs *config.VirtualServer) dataplane.ServiceFlags {
+	var f dataplane.ServiceFlags
+	if vs.OnePacket {
+		f |= dataplane.OnePacket
+	}
+	for bit, flag := range map[uint8]dataplane.ServiceFlags{config.SchedFlag1: dataplane.SchedFlag1,
+		config.SchedFlag2: dataplane.SchedFlag2, config.SchedFlag3: dataplane.SchedFlag3} {
+		if vs.SchedFlags&bit != 0 {
+			f |= flag
+		}
+	}
+	return f
+}
+
+// withMethod gives r its own forwarding method m (a real_server's
+// lvs_method, sorry_server_lvs_method) when it is not vs's.
+func withMethod(vs *config.VirtualServer, m config.ForwardingMethod, r dataplane.Real) dataplane.Real {
+	if m != "" && m != vs.Method {
+		r.Method, r.OwnMethod = methodOf(m), true
+	}
+	return r
 }
 
 func protocolOf(p config.Protocol) dataplane.Protocol {

@@ -61,9 +61,10 @@ func vrrpRules(rs []config.Rule) []vrrp.Rule {
 }
 
 // garpFollowUps sets the refresh and lower-priority parts of a GARP
-// schedule (garp_master_refresh*, garp_lower_prio_*).
+// schedule (garp_master_refresh*, garp_lower_prio_*, garp_extra_if).
 func garpFollowUps(s *vrrp.GARPSchedule, g config.Garp) {
 	s.Refresh, s.RefreshRepeat = g.MasterRefresh, g.MasterRefreshRepeat
+	s.ExtraIf, s.ExtraIfAll = g.ExtraIf, g.ExtraIfAll
 	if g.LowerPrioRepeat == nil && g.LowerPrioDelay == nil {
 		return
 	}
@@ -76,13 +77,13 @@ func garpFollowUps(s *vrrp.GARPSchedule, g config.Garp) {
 	}
 }
 
-// acceptServices lists the IPv4 virtual servers with a port, whose traffic
+// acceptServices lists the virtual servers (IPv4 and IPv6) with a port, whose traffic
 // the no_accept filter lets through (fwmark services and services on every
 // port are not listed: the filter cannot know them).
 func acceptServices(c *config.Config) []vrrp.ServicePort {
 	var out []vrrp.ServicePort
 	for _, vs := range c.VirtualServers {
-		if !vs.Address.Is4() || vs.Port == 0 || vs.FWMark != 0 {
+		if !vs.Address.IsValid() || vs.Port == 0 || vs.FWMark != 0 {
 			continue
 		}
 		out = append(out, vrrp.ServicePort{Addr: vs.Address, Protocol: strings.ToLower(string(vs.Protocol)), Port: vs.Port})

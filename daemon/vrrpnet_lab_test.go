@@ -212,7 +212,7 @@ var _ = Describe("drlb with vrrp_strict", Ordered, Label("daemon", "vrrp"), func
 		DeferCleanup(func() { _ = lb1.proc.Stop(5 * time.Second) })
 		Eventually(lb1.state).WithTimeout(10 * time.Second).Should(Equal("MASTER"))
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(10 * time.Second).Should(ConsistOf("172.16.1.10:80", "172.16.1.11:80"))
-		out, err := lab.Output(context.Background(), "lb1", "nft", "list", "table", "ip", "drlb_vrrp")
+		out, err := lab.Output(context.Background(), "lb1", "nft", "list", "table", "inet", "drlb_vrrp")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(out)).To(ContainSubstring("172.16.1.1"))
 
@@ -222,7 +222,7 @@ var _ = Describe("drlb with vrrp_strict", Ordered, Label("daemon", "vrrp"), func
 		Expect(got).NotTo(HaveKey("error"), "the virtual service is forwarded before the input hook: %v", got)
 
 		Expect(lb1.proc.Stop(5 * time.Second)).To(Succeed())
-		_, err = lab.Output(context.Background(), "lb1", "nft", "list", "table", "ip", "drlb_vrrp")
+		_, err = lab.Output(context.Background(), "lb1", "nft", "list", "table", "inet", "drlb_vrrp")
 		Expect(err).To(HaveOccurred(), "the table goes with the daemon")
 	})
 

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,10 +49,15 @@ func TestGarpFollowUps(t *testing.T) {
 	if !s.LowerPrioSet || s.LowerPrioRepeat != 2 || s.LowerPrioDelay != 5*time.Second {
 		t.Errorf("repeat set: %+v", s)
 	}
+	s = vrrp.GARPSchedule{}
+	garpFollowUps(&s, config.Garp{ExtraIf: 100 * time.Second, ExtraIfAll: true})
+	if s.ExtraIf != 100*time.Second || !s.ExtraIfAll {
+		t.Errorf("garp_extra_if all 100: %+v", s)
+	}
 }
 
-// TestAcceptServices: IPv4 services with a port are listed for the
-// no_accept filter; fwmark and all-port services cannot be.
+// TestAcceptServices: IPv4 and IPv6 services with a port are listed for
+// the no_accept filter; fwmark and all-port services cannot be.
 func TestAcceptServices(t *testing.T) {
 	vip := netip.MustParseAddr("172.16.1.1")
 	c := &config.Config{VirtualServers: []config.VirtualServer{
@@ -62,8 +68,9 @@ func TestAcceptServices(t *testing.T) {
 		{Address: netip.MustParseAddr("fd00:172:16:1::1"), Port: 80, Protocol: config.ProtocolTCP},
 	}}
 	got := acceptServices(c)
-	want := []vrrp.ServicePort{{Addr: vip, Protocol: "tcp", Port: 80}, {Addr: vip, Protocol: "udp", Port: 53}}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	want := []vrrp.ServicePort{{Addr: vip, Protocol: "tcp", Port: 80}, {Addr: vip, Protocol: "udp", Port: 53},
+		{Addr: netip.MustParseAddr("fd00:172:16:1::1"), Protocol: "tcp", Port: 80}}
+	if !slices.Equal(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

@@ -105,7 +105,7 @@ func TestDiagnostics(t *testing.T) {
 		{"unknown without suggestion", vsrv("frobnicate 1"), Options{}, []want{"2:1: warning: unknown keyword \"frobnicate\" in virtual_server"}},
 		{"unknown block skipped", "frobnicate {\nx 1\n}\n", Options{}, []want{"1:1: warning: unknown keyword \"frobnicate\" in the top level (its block is skipped)", "1:1: warning: the file has no directives"}},
 		{"not supported yet", inst("use_ipvlan"), Options{}, []want{"2:1: warning: use_ipvlan in vrrp_instance is not supported yet; ignored"}},
-		{"top level not supported", "net_namespace_ipvs lb\n", Options{}, []want{"1:1: warning: net_namespace_ipvs in the top level is not supported yet"}},
+		{"top level not supported", "namespace_with_ipsets\n", Options{}, []want{"1:1: warning: namespace_with_ipsets in the top level is not supported yet"}},
 		{"lvs_id deprecated", "global_defs {\n  lvs_id LB\n}\n", Options{}, []want{"2:3: warning: lvs_id is keepalived 1.x's name for router_id"}},
 		{"state slave", inst("state SLAVE"), Options{}, []want{"2:7: warning: state \"SLAVE\" is not MASTER or BACKUP; treated as BACKUP"}},
 		{"nopreempt with master", inst("state MASTER", "nopreempt"), Options{}, []want{"1:1: warning: vrrp_instance VI: nopreempt only works with state BACKUP"}},

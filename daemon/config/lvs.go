@@ -63,7 +63,7 @@ func (t timers) inherit(parent timers) timers {
 func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 	vs := VirtualServer{
 		Pos: p.pos(b.key.pos), Protocol: ProtocolTCP, DelayLoop: 60 * time.Second, Scheduler: "wlc",
-		Method: ForwardNAT, Quorum: 1,
+		Method: ForwardNAT, Quorum: 1, Weight: 1,
 	}
 	switch {
 	case len(b.args) >= 2 && b.args[0].text == "fwmark":
@@ -109,7 +109,9 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 	}
 
 	var vt timers
-	var realNodes []*node
+	var realNodes, schedFlagNodes []*node
+	var sorryMethod ForwardingMethod
+	var sorryMethodNode *node
 	var protocolSet, schedulerSet, methodSet bool
 	for _, n := range b.children {
 		if p.timer(n, &vt) {
@@ -212,6 +214,10 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 				vs.SorryServer = &SorryServer{}
 			}
 			p.flag(n, &vs.SorryServer.InhibitOnFailure)
+		case "sorry_server_lvs_method":
+			if m, ok := p.method(n); ok {
+				sorryMethod, sorryMethodNode = m, n
+			}
 		case "real_server":
 			realNodes = append(realNodes, n)
 		case "drlb_bgp_announce":
@@ -219,13 +225,57 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 			p.flag(n, &vs.BGPAnnounce)
 		case "smtp_alert":
 			p.optFlag(n, &vs.SMTPAlert)
+		case "ip_family":
+			if t, ok := p.one(n); ok {
+				switch t.text {
+				case "inet", "inet6":
+					vs.IPFamily = t.text
+				default:
+					p.errAt(t.pos, "ip_family %q: must be inet or inet6", t.text)
+				}
+			}
+		case "weight":
+			p.intv(n, 1, 65535, &vs.Weight)
+		case "persistence_engine":
+			if t, ok := p.one(n); ok {
+				// The kernel's IP_VS_PENAME_MAXLEN is 16 with the NUL;
+				// keepalived truncates a longer name, drlb refuses it.
+				if len(t.text) > 15 || strings.ContainsFunc(t.text, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' }) {
+					p.errAt(t.pos, "persistence_engine %q: not an IPVS persistence engine name (at most 15 of a-z, 0-9, _; Linux has sip)", t.text)
+					continue
+				}
+				vs.PersistenceEngine, vs.PersistenceEnginePos = t.text, p.pos(n.key.pos)
+			}
+		case "ops":
+			vs.OnePacketPos = p.pos(n.key.pos)
+			p.flag(n, &vs.OnePacket)
+		case "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback":
+			schedFlagNodes = append(schedFlagNodes, n) // after lvs_sched, wherever it is written
 		default:
 			p.unknown(n, "virtual_server", "virtual_server")
 		}
 	}
+	if vs.PersistenceEngine != "" && vs.PersistenceTimeout == 0 && (vs.Port != 0 || vs.FWMark != 0 || vs.Group != "") {
+		// IPVS consults the engine only when it schedules a persistent service.
+		p.warnAt(vs.PersistenceEnginePos, "persistence_engine %s has no effect without persistence_timeout", vs.PersistenceEngine)
+	}
+	for _, n := range schedFlagNodes {
+		p.schedFlag(n, &vs)
+	}
+	if vs.IPFamily != "" && vs.Address.IsValid() && (vs.IPFamily == "inet6") != vs.Address.Is6() {
+		p.errAt(b.key.pos, "virtual_server %s: ip_family %s conflicts with the address's family", vs.Name(), vs.IPFamily)
+	}
 	if vs.SorryServer != nil && !vs.SorryServer.Address.IsValid() {
 		p.errAt(b.key.pos, "sorry_server_inhibit without a sorry_server")
 		vs.SorryServer = nil
+	}
+	switch {
+	case vs.SorryServer == nil && sorryMethodNode != nil:
+		p.errAt(sorryMethodNode.key.pos, "sorry_server_lvs_method without a sorry_server")
+	case vs.SorryServer != nil && sorryMethod != "":
+		vs.SorryServer.Method = sorryMethod
+	case vs.SorryServer != nil:
+		vs.SorryServer.Method = vs.Method
 	}
 	if vt.delayLoop != nil {
 		vs.DelayLoop = *vt.delayLoop
@@ -264,6 +314,35 @@ func (p *parser) virtualServer(b *node) (VirtualServer, bool) {
 		}
 	}
 	return vs, true
+}
+
+// schedFlag handles flag-1..3, sh-port, sh-fallback, mh-port and
+// mh-fallback as keepalived's lbflags_handler (check_parser.c) does: the
+// flag-N keywords set IP_VS_SVC_F_SCHEDN whatever the scheduler; the sh-
+// and mh- ones set flag-1 (fallback) or flag-2 (port) only with their own
+// scheduler, and are ignored with a warning otherwise. keepalived reads
+// lvs_sched written before the flag; drlb reads the whole block first.
+func (p *parser) schedFlag(n *node, vs *VirtualServer) {
+	on := false
+	p.flag(n, &on)
+	if !on {
+		return
+	}
+	k := n.key.text
+	var bit uint8
+	switch k {
+	case "flag-1", "sh-fallback", "mh-fallback":
+		bit = SchedFlag1
+	case "flag-2", "sh-port", "mh-port":
+		bit = SchedFlag2
+	default:
+		bit = SchedFlag3
+	}
+	if sched, _, named := strings.Cut(k, "-"); named && sched != "flag" && vs.Scheduler != sched {
+		p.warnAt(n.key.pos, "%s applies to lvs_sched %s only (this service's is %s); ignored, as keepalived does", k, sched, vs.Scheduler)
+		return
+	}
+	vs.SchedFlags |= bit
 }
 
 // method parses "lvs_method NAT|DR" or "lvs_method TUN [type ipip|gue port
@@ -364,7 +443,7 @@ func (p *parser) granularity(t token, vs *VirtualServer) {
 
 func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, bool) {
 	p.tick()
-	rs := RealServer{Pos: p.pos(b.key.pos), Weight: 1, Method: vs.Method, InhibitOnFailure: vs.InhibitOnFailure, SMTPAlert: vs.SMTPAlert}
+	rs := RealServer{Pos: p.pos(b.key.pos), Weight: vs.Weight, Method: vs.Method, InhibitOnFailure: vs.InhibitOnFailure, SMTPAlert: vs.SMTPAlert}
 	if len(b.args) < 1 {
 		p.errAt(afterKey(b), "real_server needs \"IP [PORT]\"")
 		return rs, false
@@ -388,6 +467,8 @@ func (p *parser) realServer(b *node, vs *VirtualServer, vt timers) (RealServer, 
 	}
 	if a.Is4() != vs.Address.Is4() && vs.Address.IsValid() {
 		p.errAt(b.args[0].pos, "real_server %s and virtual_server %s are different address families", a, vs.Address)
+	} else if vs.IPFamily != "" && (vs.IPFamily == "inet6") != a.Is6() {
+		p.errAt(b.args[0].pos, "real_server %s is not in the virtual server's ip_family %s", a, vs.IPFamily)
 	}
 	// A fwmark service takes its family from its servers (keepalived's
 	// check_parser.c: only tunnelled servers may differ, and drlb programs

@@ -44,6 +44,11 @@ type Config struct {
 	// that name (/run/netns/NAME, as `ip netns add` creates it), as
 	// keepalived does; drlb run and drlb check --host-checks enter it.
 	NetNamespace string `json:"net_namespace,omitempty"`
+	// NetNamespaceIPVS is net_namespace_ipvs: nil when not written; else
+	// the network namespace whose IPVS drlb programs (/run/netns/NAME), ""
+	// meaning the default namespace (PID 1's), as keepalived reads a bare
+	// net_namespace_ipvs. VRRP and the checkers stay in drlb's own.
+	NetNamespaceIPVS *string `json:"net_namespace_ipvs,omitempty"`
 	// GarpGroups are garp_group blocks: the gratuitous ARP interval of
 	// instances on their interfaces.
 	GarpGroups []GarpGroup `json:"garp_groups,omitempty"`
@@ -98,6 +103,29 @@ type GlobalDefs struct {
 	VRRPVersion int `json:"vrrp_version"`
 	// VRRPGarp holds the vrrp_garp_* defaults inherited by instances.
 	VRRPGarp Garp `json:"vrrp_garp"`
+	// VMACAddrPrefix is vmac_addr_prefix: the prefix of the names of
+	// address VMACs (use_vmac_addr); "" means VMACPrefix's value.
+	VMACAddrPrefix string `json:"vmac_addr_prefix,omitempty"`
+	// VMACPrefix is vmac_prefix: the prefix of the VMAC names use_vmac
+	// makes up, PREFIX.VRID ("" means VMACPrefix, "vrrp").
+	VMACPrefix string `json:"vmac_prefix,omitempty"`
+	// VRRPProtocol holds the vrrp_higher_prio_send_advert,
+	// vrrp_lower_prio_no_advert, vrrp_down_timer_adverts,
+	// vrrp_skip_check_adv_addr and v3_checksum_as_v2 defaults inherited by
+	// instances.
+	VRRPProtocol VRRPProtocol `json:"vrrp_protocol,omitzero"`
+	// VRRPStartupDelay is vrrp_startup_delay.
+	VRRPStartupDelay time.Duration `json:"vrrp_startup_delay,omitempty"`
+	// LogUnknownVRIDs is log_unknown_vrids.
+	LogUnknownVRIDs bool `json:"log_unknown_vrids,omitempty"`
+	// VRRPDelayAfterBoot is vrrp_delay_after_boot.
+	VRRPDelayAfterBoot time.Duration `json:"vrrp_delay_after_boot,omitempty"`
+	// VRRPRxBufs is vrrp_rx_bufs_policy with vrrp_rx_bufs_multiplier.
+	VRRPRxBufs RxBufsPolicy `json:"vrrp_rx_bufs,omitzero"`
+	// DefaultInterface is default_interface: the interface of a
+	// static_ipaddress without dev ("" when not written: drlb then wants a
+	// dev, where keepalived would take eth0).
+	DefaultInterface string `json:"default_interface,omitempty"`
 	// VRRPMcastGroup4 is vrrp_mcast_group4 (default 224.0.0.18).
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
 	// VRRPStrict is vrrp_strict: every instance without strict_mode runs in
@@ -175,6 +203,15 @@ type Garp struct {
 	// NAInterval is gna_interval: the delay between unsolicited neighbour
 	// advertisements on one interface (default 0).
 	NAInterval time.Duration `json:"na_interval,omitempty"`
+	// ExtraIf is garp_extra_if (vrrp_garp_extra_if; deprecated
+	// vmac_garp_intvl, vrrp_vmac_garp_intvl): while MASTER, one
+	// gratuitous ARP or unsolicited NA every ExtraIf, whole seconds, on
+	// each VMAC of the instance that sends no adverts (vmac_xmit_base), so
+	// that switches keep the virtual MAC (0: never).
+	ExtraIf time.Duration `json:"extra_if,omitempty"`
+	// ExtraIfAll is garp_extra_if's "all": also on every other interface
+	// carrying a VIP that is not the one adverts use.
+	ExtraIfAll bool `json:"extra_if_all,omitempty"`
 }
 
 // Notify holds notify scripts; empty strings mean "none". Each is a command
@@ -217,6 +254,9 @@ type VRRPSyncGroup struct {
 	TrackingWeight bool `json:"sync_group_tracking_weight,omitempty"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// NotifyPriorityChanges is notify_priority_changes: the default of
+	// its instances that do not say; nil when not written.
+	NotifyPriorityChanges *bool `json:"notify_priority_changes,omitempty"`
 }
 
 // VRRPState is an instance's initial state.
@@ -274,6 +314,9 @@ type VirtualIP struct {
 	// NoPrefixRoute is noprefixroute (IFA_F_NOPREFIXROUTE: the kernel adds no
 	// route for the address's prefix).
 	NoPrefixRoute bool `json:"noprefixroute,omitempty"`
+	// UseVMAC is the address option use_vmac: the address lives on a VMAC
+	// of its interface (see VRRPInstance.AddressVMACs).
+	UseVMAC bool `json:"use_vmac,omitempty"`
 }
 
 // TrackInterface is one line of track_interface: "IF [weight N [reverse]]".
@@ -381,6 +424,13 @@ type VRRPInstance struct {
 	// VMACXmitBase is vmac_xmit_base: adverts go out of (and are received
 	// on) the base interface instead of the VMAC.
 	VMACXmitBase bool `json:"vmac_xmit_base,omitempty"`
+	// UseVMACAddr is use_vmac_addr: every VIP (and excluded VIP) on
+	// another interface than the instance's, or of the other family, lives
+	// on a VMAC of its own (see AddressVMACs, VIPDevice).
+	UseVMACAddr bool `json:"use_vmac_addr,omitempty"`
+	// AddressVMACs are the VMACs that use_vmac_addr and the address
+	// option use_vmac need: one per base interface and family.
+	AddressVMACs []AddressVMAC `json:"address_vmacs,omitempty"`
 	// VirtualRoutes are virtual_routes: added when the instance becomes
 	// MASTER (after its addresses), removed when it leaves MASTER.
 	VirtualRoutes []Route `json:"virtual_routes,omitempty"`
@@ -388,6 +438,10 @@ type VRRPInstance struct {
 	VirtualRules []Rule `json:"virtual_rules,omitempty"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertVRRP).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// Protocol are the VRRP protocol tunables (higher_prio_send_advert,
+	// down_timer_adverts, unicast_ttl, mcast_dst_ip, …), starting from
+	// global_defs' vrrp_ forms.
+	Protocol VRRPProtocol `json:"protocol,omitzero"`
 }
 
 // VRRPScript is a vrrp_script block.
@@ -492,7 +546,39 @@ type VirtualServer struct {
 	BGPAnnouncePos Position `json:"-"`
 	// SMTPAlert is smtp_alert; nil when not written (see NotifyDefs.AlertChecker).
 	SMTPAlert *bool `json:"smtp_alert,omitempty"`
+	// IPFamily is ip_family: "inet", "inet6" or "" when not written. It
+	// must agree with the service's address and its real servers; a fwmark
+	// service takes its family from it (else from its real servers).
+	IPFamily string `json:"ip_family,omitempty"`
+	// Weight is the virtual server's weight keyword: the weight of every
+	// real server that does not set its own (keepalived's vs->weight,
+	// default 1).
+	Weight int `json:"weight"`
+	// OnePacket is ops: IPVS schedules each UDP packet on its own
+	// (IP_VS_SVC_F_ONEPACKET). keepalived and drlb drop it, with a
+	// warning, for a TCP or SCTP service. Only IPVS does it.
+	OnePacket bool `json:"ops,omitempty"`
+	// OnePacketPos is where ops is written.
+	OnePacketPos Position `json:"-"`
+	// SchedFlags are IPVS's scheduler flags IP_VS_SVC_F_SCHED1..3 (bit 0
+	// is flag-1): flag-1, flag-2, flag-3, and sh-fallback/mh-fallback
+	// (flag-1) and sh-port/mh-port (flag-2) when lvs_sched is sh or mh.
+	SchedFlags uint8 `json:"sched_flags,omitempty"`
+	// PersistenceEngine is persistence_engine: an IPVS persistence engine
+	// module's name ("sip": ip_vs_pe_sip, persistence by SIP Call-ID), ""
+	// for none. It acts only with persistence_timeout; only IPVS has it.
+	PersistenceEngine string `json:"persistence_engine,omitempty"`
+	// PersistenceEnginePos is where persistence_engine is written.
+	PersistenceEnginePos Position `json:"-"`
 }
+
+// Scheduler flags of VirtualServer.SchedFlags, as IPVS's sh and mh read
+// them (linux/ip_vs.h IP_VS_SVC_F_SCHED_SH_FALLBACK, _SH_PORT, ...).
+const (
+	SchedFlag1 uint8 = 1 << iota // flag-1; sh-fallback, mh-fallback
+	SchedFlag2                   // flag-2; sh-port, mh-port
+	SchedFlag3                   // flag-3
+)
 
 // SorryServer is sorry_server "IP PORT" plus sorry_server_inhibit.
 type SorryServer struct {
@@ -502,6 +588,8 @@ type SorryServer struct {
 	Port uint16 `json:"port"`
 	// InhibitOnFailure is sorry_server_inhibit.
 	InhibitOnFailure bool `json:"inhibit_on_failure"`
+	// Method is sorry_server_lvs_method (default: the virtual server's lvs_method).
+	Method ForwardingMethod `json:"lvs_method"`
 }
 
 // RealServer is a real_server block.

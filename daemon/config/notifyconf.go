@@ -308,6 +308,11 @@ func (p *parser) validateLVSDefs(cfg *Config) {
 	if t := cfg.Global.LVS.Timeouts; (t.TCPFin != 0 || t.UDP != 0) && p.nftOnly(cfg.Global.Dataplane) != "" {
 		p.warnAt(p.lvsTimeoutsPos, "lvs_timeouts tcpfin and udp are IPVS's; the nftables data plane has one idle timeout for its connection tables, set by lvs_timeouts tcp%s; ignored", p.nftOnly(cfg.Global.Dataplane))
 	}
+	if cfg.NetNamespaceIPVS != nil && len(cfg.VirtualServers) > 0 && p.nftOnly(cfg.Global.Dataplane) != "" {
+		// nft forwards at the ingress of the interface that carries the
+		// VIP, in drlb's own namespace, where VRRP puts the VIP.
+		p.errAt(p.ipvsNetnsPos, "net_namespace_ipvs needs IPVS: the nftables data plane forwards on the VIP's interface in drlb's own namespace%s; use drlb_dataplane ipvs on a kernel with IPVS", p.nftOnly(cfg.Global.Dataplane))
+	}
 	sd := cfg.Global.LVS.SyncDaemon
 	if sd == nil {
 		return

@@ -34,6 +34,8 @@ type parser struct {
 	directives int
 	// netnsPos is where net_namespace's value is.
 	netnsPos srcPos
+	// ipvsNetnsPos is where net_namespace_ipvs is written.
+	ipvsNetnsPos srcPos
 	// lvsTimeoutsPos is where lvs_timeouts is, for validateLVSDefs.
 	lvsTimeoutsPos Position
 }
@@ -477,6 +479,19 @@ func (p *parser) build(top []*node) *Config {
 					cfg.NetNamespace, p.netnsPos = t.text, t.pos
 				}
 			}
+		case "net_namespace_ipvs":
+			if !p.valueOnly(n) {
+				continue
+			}
+			name := ""
+			if len(n.args) > 0 {
+				name = n.args[0].text
+				if !validIfName(name) {
+					p.errAt(n.args[0].pos, "net_namespace_ipvs %q is not a valid namespace name", name)
+					continue
+				}
+			}
+			cfg.NetNamespaceIPVS, p.ipvsNetnsPos = &name, n.key.pos
 		case "garp_group":
 			if g, ok := p.garpGroup(n); ok {
 				cfg.GarpGroups = append(cfg.GarpGroups, g)
@@ -484,7 +499,10 @@ func (p *parser) build(top []*node) *Config {
 		case "static_ipaddress":
 			for _, v := range p.vips(n) {
 				if v.Dev == "" {
-					p.errAt(v.Pos, "static_ipaddress %s needs dev IF (drlb has no default_interface)", v.Prefix)
+					v.Dev = cfg.Global.DefaultInterface
+				}
+				if v.Dev == "" {
+					p.errAt(v.Pos, "static_ipaddress %s needs dev IF or global_defs default_interface (drlb does not assume eth0)", v.Prefix)
 					continue
 				}
 				cfg.StaticAddresses = append(cfg.StaticAddresses, v)
@@ -556,6 +574,8 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			p.flag(n, &g.CheckerLogAllFailures)
 		case "router_id":
 			p.str(n, &g.RouterID)
+		case "vmac_prefix", "vmac_addr_prefix":
+			p.vmacPrefix(n, g)
 		case "lvs_id":
 			p.warnAt(n.key.pos, "lvs_id is keepalived 1.x's name for router_id (keepalived 2 rejects it); read as router_id")
 			p.str(n, &g.RouterID)
@@ -637,7 +657,10 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			if p.notifyGlobal(n, g) {
 				continue
 			}
-			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" {
+			if p.vrrpGlobalKnob(n, g) {
+				continue
+			}
+			if strings.HasPrefix(n.key.text, "vrrp_garp_") || n.key.text == "vrrp_gna_interval" || n.key.text == "vrrp_vmac_garp_intvl" {
 				if p.garp(n, strings.TrimPrefix(n.key.text, "vrrp_"), &g.VRRPGarp) {
 					continue
 				}
@@ -841,6 +864,10 @@ func (p *parser) syncGroup(b *node, name string) (VRRPSyncGroup, groupMeta) {
 			g.TrackInterfaces = append(g.TrackInterfaces, p.trackInterfaces(n)...)
 		case "sync_group_tracking_weight":
 			p.flag(n, &g.TrackingWeight)
+		case "notify_priority_changes":
+			v := true
+			p.flag(n, &v)
+			g.NotifyPriorityChanges = &v
 		case "smtp_alert":
 			p.optFlag(n, &g.SMTPAlert)
 		default:
@@ -916,7 +943,11 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 	in := VRRPInstance{
 		Pos: p.pos(b.key.pos), Name: name, State: StateBackup, Priority: 100,
 		AdvertInterval: time.Second, Auth: Authentication{Type: AuthNone}, Garp: g.VRRPGarp,
+		Protocol: g.VRRPProtocol,
 	}
+	// The instance's own or its sync group's, else the global one
+	// (resolved by the translation).
+	in.Protocol.NotifyPriorityChanges = nil
 	var version *int
 	var m instanceMeta
 	for _, n := range b.children {
@@ -930,10 +961,13 @@ func (p *parser) vrrpInstance(b *node, name string, g *GlobalDefs) (VRRPInstance
 		if p.instanceMode(n, &in, &m.modes) {
 			continue
 		}
-		if strings.HasPrefix(n.key.text, "garp_") || n.key.text == "gna_interval" {
+		if strings.HasPrefix(n.key.text, "garp_") || n.key.text == "gna_interval" || n.key.text == "vmac_garp_intvl" {
 			if p.garp(n, n.key.text, &in.Garp) {
 				continue
 			}
+		}
+		if p.vrrpProtocol(n, n.key.text, &in.Protocol, "vrrp_instance "+name) {
+			continue
 		}
 		switch n.key.text {
 		case "state":
@@ -1088,7 +1122,7 @@ func (p *parser) authentication(b *node, a *Authentication) (typePos srcPos) {
 // it takes a value (keepalived.conf(5)'s virtual_ipaddress line).
 func vipOptions() map[string]bool {
 	return map[string]bool{"dev": true, "label": true, "brd": true, "broadcast": true, "scope": true,
-		"no_track": false, "home": false, "-nodad": false, "nodad": false, "noprefixroute": false}
+		"no_track": false, "home": false, "-nodad": false, "nodad": false, "noprefixroute": false, "use_vmac": false}
 }
 
 // vipUnsupported are the other address options of keepalived.conf(5)'s
@@ -1160,6 +1194,8 @@ func (p *parser) vips(b *node) []VirtualIP {
 					v.NoDAD = true
 				case "noprefixroute":
 					v.NoPrefixRoute = true
+				case "use_vmac":
+					v.UseVMAC = true
 				}
 				continue
 			}

@@ -39,6 +39,7 @@ func (p *parser) validateInstances(cfg *Config) {
 	}
 	byName := map[string]int{}
 	byVRID := map[vridKey]int{}
+	vmacNames := map[string]bool{}
 	scripts := map[string]bool{}
 	scriptNames := make([]string, 0, len(cfg.Scripts))
 	for _, s := range cfg.Scripts {
@@ -80,6 +81,8 @@ func (p *parser) validateInstances(cfg *Config) {
 			in.Auth = Authentication{Type: AuthNone}
 		}
 		p.applyModes(cfg.Global, in, m.modes)
+		p.nameVMACs(cfg.Global, in, m.modes, vmacNames)
+		p.applyProtocol(in, m.modes)
 		p.applyGarpGroup(cfg.GarpGroups, in, m.modes)
 		p.checkRunnableInstance(in, m)
 		v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
@@ -144,11 +147,10 @@ func (p *parser) checkRunnableInstance(in *VRRPInstance, m instanceMeta) {
 		}
 		p.errAt(pos, "auth_type AH is not supported yet (vrrp_instance %s): drlb authenticates with PASS only; use auth_type PASS or remove the authentication block", in.Name)
 	}
-	if len(in.VirtualIPs) == 0 {
-		p.errAt(in.Pos, "vrrp_instance %s has no virtual_ipaddress: drlb needs at least one address to announce (it does not implement keepalived's no_virtual_ipaddress)", in.Name)
+	if len(in.VirtualIPs) == 0 && !p.noVIPsAllowed(in) {
 		return
 	}
-	v6 := in.VirtualIPs[0].Prefix.Addr().Is6()
+	v6 := len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
 	family := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
 	if v6 && in.Auth.Type == AuthPass {
 		var pos positioner = m.authTypePos
@@ -311,13 +313,19 @@ func (p *parser) validateVirtualServers(cfg *Config) {
 		}
 		vs.RealServers = servers
 		if ss := vs.SorryServer; ss != nil {
-			method := vs.Method
+			method := ss.Method
 			p.fixPort(&vs, method, &ss.Port, vs.Pos, "sorry_server "+ss.Address.String())
 			if vs.FWMark == 0 && ss.Address.Is4() != vs.Address.Is4() {
 				p.errAt(vs.Pos, "virtual_server %s: sorry_server %s is not in the virtual server's address family", vs.Name(), ss.Address)
 			}
 			// A sorry server that is also a real server (keepalived's
 			// s_svr_duplicates_rs) is listed once by the desired table.
+		}
+		// keepalived (check_data.c): "one packet scheduling requires UDP -
+		// resetting", for a service with an address (fwmark ones may carry UDP).
+		if vs.OnePacket && vs.FWMark == 0 && vs.Protocol != ProtocolUDP {
+			p.warnAt(vs.OnePacketPos, "virtual_server %s: ops (one-packet scheduling) needs protocol UDP; ignored, as keepalived does", vs.Name())
+			vs.OnePacket = false
 		}
 		p.checkDataplane(&vs, cfg.Global.Dataplane)
 		if vs.Quorum > weight {
@@ -358,9 +366,20 @@ func (p *parser) checkDataplane(vs *VirtualServer, dp Dataplane) {
 	case vs.Port == 0:
 		why = append(why, "a service without a port")
 	}
+	if vs.OnePacket {
+		// Each packet of a flow may go to another server: the nft data
+		// plane keeps its flows on one server (connection maps).
+		why = append(why, "ops (one-packet scheduling)")
+	}
+	if vs.PersistenceEngine != "" {
+		why = append(why, "persistence_engine "+vs.PersistenceEngine)
+	}
 	methods := map[ForwardingMethod]bool{}
 	if len(vs.RealServers) == 0 || vs.SorryServer != nil {
 		methods[vs.Method] = true
+	}
+	if vs.SorryServer != nil {
+		methods[vs.SorryServer.Method] = true
 	}
 	for _, rs := range vs.RealServers {
 		methods[rs.Method] = true
@@ -443,6 +462,9 @@ func (p *parser) netNamespaceExists(name string) bool {
 func (p *parser) hostChecks(cfg *Config) {
 	if cfg.NetNamespace != "" && !p.netNamespaceExists(cfg.NetNamespace) {
 		p.errAt(p.netnsPos, "net_namespace %s does not exist on this host (create it with ip netns add %s)", cfg.NetNamespace, cfg.NetNamespace)
+	}
+	if ns := cfg.NetNamespaceIPVS; ns != nil && *ns != "" && !p.netNamespaceExists(*ns) {
+		p.errAt(p.ipvsNetnsPos, "net_namespace_ipvs %s does not exist on this host (create it with ip netns add %s)", *ns, *ns)
 	}
 	for i, in := range cfg.Instances {
 		m := p.instMeta[i]

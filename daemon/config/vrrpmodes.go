@@ -2,8 +2,10 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -34,19 +36,185 @@ type modeMeta struct {
 const VMACPrefix = "vrrp"
 
 // VMACName returns the interface name keepalived gives the VMAC of
-// virtual router vrid when use_vmac names none: "vrrp.VRID".
-func VMACName(vrid int) string { return VMACPrefix + "." + strconv.Itoa(vrid) }
+// virtual router vrid when use_vmac names none: "vrrp.VRID", or with a
+// global vmac_prefix (prefix not ""), "PREFIX.VRID".
+func VMACName(prefix string, vrid int) string {
+	if prefix == "" {
+		prefix = VMACPrefix
+	}
+	return prefix + "." + strconv.Itoa(vrid)
+}
+
+// vmacPrefix parses global_defs vmac_prefix STRING: with ".255" appended
+// it must still name an interface (at most 15 characters). keepalived
+// keeps the first one; so does drlb, with a warning for the others.
+func (p *parser) vmacPrefix(n *node, g *GlobalDefs) {
+	t, ok := p.one(n)
+	if !ok {
+		return
+	}
+	kw, set := n.key.text, &g.VMACPrefix
+	if kw == "vmac_addr_prefix" {
+		set = &g.VMACAddrPrefix
+	}
+	switch {
+	case *set != "":
+		p.warnAt(n.key.pos, "%s has already been specified; %q ignored (as keepalived does)", kw, t.text)
+	case len(t.text) > 11:
+		p.errAt(t.pos, "%s %q: PREFIX.VRID must fit in an interface name (15 characters): at most 11", kw, t.text)
+	case !validIfName(t.text + ".1"):
+		p.errAt(t.pos, "%s %q cannot start an interface name", kw, t.text)
+	default:
+		*set = t.text
+	}
+}
+
+// AddressVMAC is a VMAC made for addresses that are not on the
+// instance's own VMAC (use_vmac_addr, or the address option use_vmac):
+// a macvlan Name on Base with the virtual MAC of the instance's VRID for
+// the addresses' family (IPv6: 00:00:5e:00:02:VRID).
+type AddressVMAC struct {
+	Name string `json:"name"`
+	Base string `json:"base"`
+	IPv6 bool   `json:"ipv6,omitempty"`
+}
+
+// v6 reports whether in is an IPv6 instance (its first address).
+func (in *VRRPInstance) v6() bool {
+	return len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6()
+}
+
+// onVMAC says whether v lives on in's own VMAC: use_vmac, v on the
+// instance's interface and of its family (keepalived 2.2's
+// vrrp_complete_instance; an address of the other family stays on the
+// interface unless an address VMAC takes it).
+func (in *VRRPInstance) onVMAC(v VirtualIP) bool {
+	return in.UseVMAC && (v.Dev == "" || v.Dev == in.Interface) && v.Prefix.Addr().Is6() == in.v6()
+}
+
+// addressVMACBase is the interface whose address VMAC v lives on, or ""
+// when v needs none: with the address option use_vmac or use_vmac_addr,
+// an address on another interface, or on the instance's of the other
+// family.
+func (in *VRRPInstance) addressVMACBase(v VirtualIP) string {
+	if in.onVMAC(v) || (!v.UseVMAC && !in.UseVMACAddr) {
+		return ""
+	}
+	if v.Dev != "" && v.Dev != in.Interface {
+		return v.Dev
+	}
+	if v.UseVMAC || v.Prefix.Addr().Is6() != in.v6() {
+		return in.Interface
+	}
+	return ""
+}
+
+// addressVMAC is the name of the address VMAC v lives on, or "".
+func (in *VRRPInstance) addressVMAC(v VirtualIP) string {
+	base := in.addressVMACBase(v)
+	if base == "" {
+		return ""
+	}
+	for _, a := range in.AddressVMACs {
+		if a.Base == base && a.IPv6 == v.Prefix.Addr().Is6() {
+			return a.Name
+		}
+	}
+	return ""
+}
+
+// VMACBase is the interface under the VMAC named dev of in (its own or an
+// address VMAC), or "" when dev is none of them.
+func (in *VRRPInstance) VMACBase(dev string) string {
+	if in.UseVMAC && dev == in.VMACName {
+		return in.Interface
+	}
+	for _, a := range in.AddressVMACs {
+		if a.Name == dev {
+			return a.Base
+		}
+	}
+	return ""
+}
+
+// vmacNameFor is keepalived's create_vmac_name: PREFIX.VRID, or when a
+// VMAC of this configuration already has that name, PREFIX6.VRID first
+// for IPv6, then PREFIX1.VRID, PREFIX2.VRID ... (never PREFIX6 twice).
+func vmacNameFor(prefix string, vrid int, v6 bool, used map[string]bool) string {
+	name := VMACName(prefix, vrid)
+	for num := 0; used[name] && num < 100; {
+		switch {
+		case v6 && num == 0:
+			num = 6
+		case v6 && num == 6:
+			num = 1
+		default:
+			if num++; num == 6 && v6 {
+				num++
+			}
+		}
+		name = prefix + strconv.Itoa(num) + "." + strconv.Itoa(vrid)
+	}
+	return name
+}
+
+// nameVMACs names in's VMACs after applyModes: its own one (use_vmac
+// without a name; another instance's VMAC name moves it on, as keepalived
+// does) and the address VMACs its addresses need, one per base interface
+// and family, named from vmac_addr_prefix (else vmac_prefix). used holds
+// the VMAC names of the instances before.
+func (p *parser) nameVMACs(g GlobalDefs, in *VRRPInstance, m modeMeta, used map[string]bool) {
+	if in.UseVMAC {
+		if !m.vmacNameOK {
+			in.VMACName = vmacNameFor(cmp.Or(g.VMACPrefix, VMACPrefix), in.VirtualRouterID, in.v6(), used)
+		}
+		used[in.VMACName] = true
+	}
+	for _, list := range [][]VirtualIP{in.VirtualIPs, in.ExcludedVIPs} {
+		for _, v := range list {
+			if v.UseVMAC && in.onVMAC(v) {
+				p.warnAt(v.Pos, "vrrp_instance %s: use_vmac for %v, which is on the instance's VMAC anyway", in.Name, v.Prefix)
+			}
+			base := in.addressVMACBase(v)
+			if base == "" || in.addressVMAC(v) != "" {
+				continue
+			}
+			v6 := v.Prefix.Addr().Is6()
+			name := vmacNameFor(cmp.Or(g.VMACAddrPrefix, g.VMACPrefix, VMACPrefix), in.VirtualRouterID, v6, used)
+			used[name] = true
+			in.AddressVMACs = append(in.AddressVMACs, AddressVMAC{Name: name, Base: base, IPv6: v6})
+		}
+	}
+}
 
 // VMACAddress returns the VRRP virtual MAC of vrid for IPv4,
 // 00:00:5e:00:01:VRID (RFC 5798 section 7.3), as six bytes.
 func VMACAddress(vrid int) [6]byte { return [6]byte{0x00, 0x00, 0x5e, 0x00, 0x01, byte(vrid)} }
 
-// VIPDevice is the interface v lives on: its dev; with use_vmac, the VMAC
-// for an address without dev or with the instance's own interface as dev
-// (keepalived moves only those); otherwise the instance's interface.
+// VMACAddress6 returns the VRRP virtual MAC of vrid for IPv6,
+// 00:00:5e:00:02:VRID (RFC 5798 section 7.3), as six bytes.
+func VMACAddress6(vrid int) [6]byte { return [6]byte{0x00, 0x00, 0x5e, 0x00, 0x02, byte(vrid)} }
+
+// VMAC returns the virtual MAC of in's VMAC: IPv6's when its addresses
+// are IPv6, else IPv4's.
+func (in *VRRPInstance) VMAC() [6]byte {
+	if len(in.VirtualIPs) > 0 && in.VirtualIPs[0].Prefix.Addr().Is6() {
+		return VMACAddress6(in.VirtualRouterID)
+	}
+	return VMACAddress(in.VirtualRouterID)
+}
+
+// VIPDevice is the interface v lives on: with use_vmac, the VMAC for an
+// address of the instance's family without dev or with the instance's own
+// interface as dev (keepalived moves only those); an address VMAC
+// (use_vmac_addr, the address option use_vmac); else its dev, or the
+// instance's interface.
 func (in *VRRPInstance) VIPDevice(v VirtualIP) string {
-	if in.UseVMAC && (v.Dev == "" || v.Dev == in.Interface) {
+	if in.onVMAC(v) {
 		return in.VMACName
+	}
+	if name := in.addressVMAC(v); name != "" {
+		return name
 	}
 	if v.Dev != "" {
 		return v.Dev
@@ -115,6 +283,10 @@ func (p *parser) instanceMode(n *node, in *VRRPInstance, m *modeMeta) bool {
 		if p.valueOnly(n) {
 			in.VMACXmitBase, m.xmitPos = true, n.key.pos
 		}
+	case "use_vmac_addr":
+		if p.valueOnly(n) {
+			in.UseVMACAddr = true
+		}
 	default:
 		return false
 	}
@@ -154,7 +326,7 @@ func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
 		return pos
 	}
 	if in.UseVMAC && !m.vmacNameOK {
-		in.VMACName = VMACName(in.VirtualRouterID)
+		in.VMACName = VMACName(g.VMACPrefix, in.VirtualRouterID)
 	}
 	if in.VMACXmitBase && !in.UseVMAC {
 		p.warnAt(m.xmitPos, "vrrp_instance %s: vmac_xmit_base is only valid with use_vmac; ignored (as keepalived does)", in.Name)
@@ -168,14 +340,6 @@ func (p *parser) applyModes(g GlobalDefs, in *VRRPInstance, m modeMeta) {
 	}
 	if !m.acceptSet {
 		in.NoAccept = in.StrictMode && !owner
-	}
-	if v6 && in.UseVMAC {
-		p.errAt(m.vmacPos, "vrrp_instance %s: use_vmac with IPv6 addresses is not supported yet (drlb creates IPv4 VMACs, 00:00:5e:00:01:VRID); remove use_vmac", in.Name)
-	}
-	if v6 && in.NoAccept && m.acceptSet {
-		p.errAt(m.acceptPos, "vrrp_instance %s: no_accept with IPv6 addresses is not supported yet (drlb filters IPv4 VIPs only); use accept", in.Name)
-	} else if v6 && in.NoAccept {
-		p.errAt(in.Pos, "vrrp_instance %s: in strict mode an IPv6 instance has no accept mode, which drlb does not support yet for IPv6 (it filters IPv4 VIPs only); add accept (with version 3) or strict_mode off", in.Name)
 	}
 	if !in.StrictMode {
 		return
@@ -248,10 +412,43 @@ func (p *parser) garpRefresh(n *node, kw string, g *Garp) bool {
 		p.dur(n, 0, 24*time.Hour, &g.MasterRefresh)
 	case "garp_master_refresh_repeat":
 		p.intv(n, 1, 255, &g.MasterRefreshRepeat)
+	case "garp_extra_if", "vmac_garp_intvl":
+		p.garpExtraIf(n, kw, g)
 	default:
 		return false
 	}
 	return true
+}
+
+// garpExtraIf parses garp_extra_if [all] SECONDS (and its deprecated
+// name vmac_garp_intvl; the global ones without "vrrp_"), as keepalived's
+// vrrp_garp_extra_if_handler: "all" anywhere, seconds 0-86400 (0 turns it
+// off), a missing time is an error.
+func (p *parser) garpExtraIf(n *node, kw string, g *Garp) {
+	if !p.valueOnly(n) {
+		return
+	}
+	if kw == "vmac_garp_intvl" {
+		p.warnAt(n.key.pos, "%s is deprecated; use %s", n.key.text, strings.Replace(n.key.text, "vmac_garp_intvl", "garp_extra_if", 1))
+	}
+	all, secs, haveSecs := false, uint64(0), false
+	for _, a := range n.args {
+		if a.text == "all" {
+			all = true
+			continue
+		}
+		v, err := strconv.ParseUint(a.text, 10, 32)
+		if err != nil || v > 86400 {
+			p.errAt(a.pos, "%s %q: want all and/or seconds 0-86400", n.key.text, a.text)
+			return
+		}
+		secs, haveSecs = v, true
+	}
+	if !haveSecs {
+		p.errAt(n.key.pos, "%s needs a time in seconds", n.key.text)
+		return
+	}
+	g.ExtraIf, g.ExtraIfAll = time.Duration(secs)*time.Second, all
 }
 
 // applyGarpModes resolves the lower-priority GARP settings: unset, they
@@ -337,22 +534,34 @@ func (p *parser) applyGarpGroup(groups []GarpGroup, in *VRRPInstance, m modeMeta
 // that is not that VMAC: drlb run refuses to start then (keepalived picks
 // another name).
 func (p *parser) checkVMAC(in *VRRPInstance, m modeMeta) {
-	if !in.UseVMAC || in.VMACName == "" {
-		return
-	}
-	var mac net.HardwareAddr
-	if p.opts.InterfaceMAC != nil {
-		mac = p.opts.InterfaceMAC(in.VMACName)
-	} else if ifi, err := net.InterfaceByName(in.VMACName); err == nil {
-		mac = ifi.HardwareAddr
-	}
-	want := VMACAddress(in.VirtualRouterID)
-	if mac != nil && !bytes.Equal(mac, want[:]) {
-		pos := m.vmacPos
-		if m.vmacNameOK {
-			pos = m.vmacName
+	macOf := func(name string) net.HardwareAddr {
+		if p.opts.InterfaceMAC != nil {
+			return p.opts.InterfaceMAC(name)
 		}
-		p.errAt(pos, "use_vmac: interface %s exists on this host with MAC %v, so it is not the VMAC %v of vrrp_instance %s; name the VMAC otherwise (use_vmac NAME)",
-			in.VMACName, mac, net.HardwareAddr(want[:]), in.Name)
+		if ifi, err := net.InterfaceByName(name); err == nil {
+			return ifi.HardwareAddr
+		}
+		return nil
+	}
+	if in.UseVMAC && in.VMACName != "" {
+		want := in.VMAC()
+		if mac := macOf(in.VMACName); mac != nil && !bytes.Equal(mac, want[:]) {
+			pos := m.vmacPos
+			if m.vmacNameOK {
+				pos = m.vmacName
+			}
+			p.errAt(pos, "use_vmac: interface %s exists on this host with MAC %v, so it is not the VMAC %v of vrrp_instance %s; name the VMAC otherwise (use_vmac NAME)",
+				in.VMACName, mac, net.HardwareAddr(want[:]), in.Name)
+		}
+	}
+	for _, a := range in.AddressVMACs {
+		want := VMACAddress(in.VirtualRouterID)
+		if a.IPv6 {
+			want = VMACAddress6(in.VirtualRouterID)
+		}
+		if mac := macOf(a.Name); mac != nil && !bytes.Equal(mac, want[:]) {
+			p.errAt(in.Pos, "vrrp_instance %s: the address VMAC %s (on %s) exists on this host with MAC %v, not %v; set vmac_addr_prefix to another name",
+				in.Name, a.Name, a.Base, mac, net.HardwareAddr(want[:]))
+		}
 	}
 }

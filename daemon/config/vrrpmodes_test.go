@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,41 +169,47 @@ func TestGarpGroup(t *testing.T) {
 // left by a killed predecessor, is fine.
 func TestVMACNameTaken(t *testing.T) {
 	conf := inst("use_vmac")
+	conf6 := strings.Replace(inst("use_vmac"), "10.0.0.1\n", "fd00::1\n", 1)
 	for _, tc := range []struct {
 		name  string
+		conf  string
 		mac   net.HardwareAddr
 		diags []want
 	}{
-		{"absent", nil, nil},
-		{"our VMAC", net.HardwareAddr{0, 0, 0x5e, 0, 1, 1}, nil},
-		{"another interface", net.HardwareAddr{2, 0, 0, 0, 0, 1}, []want{"2:1: error: use_vmac: interface vrrp.1 exists on this host with MAC 02:00:00:00:00:01"}},
+		{"absent", conf, nil, nil},
+		{"our VMAC", conf, net.HardwareAddr{0, 0, 0x5e, 0, 1, 1}, nil},
+		{"another interface", conf, net.HardwareAddr{2, 0, 0, 0, 0, 1}, []want{"2:1: error: use_vmac: interface vrrp.1 exists on this host with MAC 02:00:00:00:00:01"}},
+		{"our IPv6 VMAC", conf6, net.HardwareAddr{0, 0, 0x5e, 0, 2, 1}, nil},
+		{"the IPv4 VMAC for an IPv6 instance", conf6, net.HardwareAddr{0, 0, 0x5e, 0, 1, 1}, []want{"2:1: error: use_vmac: interface vrrp.1 exists on this host with MAC 00:00:5e:00:01:01, so it is not the VMAC 00:00:5e:00:02:01"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, ds, _ := Parse("t.conf", []byte(conf), Options{HostChecks: true, InterfaceExists: func(string) bool { return true },
+			_, ds, _ := Parse("t.conf", []byte(tc.conf), Options{HostChecks: true, InterfaceExists: func(string) bool { return true },
 				InterfaceMAC: func(string) net.HardwareAddr { return tc.mac }})
 			assertDiags(t, ds, tc.diags)
 		})
 	}
 }
 
-// TestModesIPv6: strict mode runs an IPv6 instance as VRRPv3; what drlb
-// cannot do for IPv6 yet (VMAC, no_accept) is refused at its line.
+// TestModesIPv6: strict mode runs an IPv6 instance as VRRPv3; no accept
+// mode (explicit, or strict mode's default) and use_vmac work for IPv6 as
+// for IPv4.
 func TestModesIPv6(t *testing.T) {
 	v6 := func(lines ...string) string {
 		return strings.Replace(inst(lines...), "10.0.0.1\n", "fd00::1\n", 1)
 	}
 	cases := []struct {
-		name    string
-		conf    string
-		diags   []want
-		version int
+		name     string
+		conf     string
+		diags    []want
+		version  int
+		noAccept bool
 	}{
-		{"accept", v6("accept"), nil, 3},
+		{"accept", v6("accept"), nil, 3, false},
 		{"strict v2 becomes v3", "global_defs {\nvrrp_strict\n}\n" + v6("version 2", "accept"), []want{
-			"5:1: warning: vrrp_instance VI: version 2 over IPv6", "4:1: warning: vrrp_instance VI: strict mode cannot use IPv6 with VRRP version 2; version 3"}, 3},
-		{"no_accept", v6("no_accept"), []want{"2:1: error: vrrp_instance VI: no_accept with IPv6 addresses is not supported yet"}, 3},
-		{"strict without accept", "global_defs {\nvrrp_strict\n}\n" + v6(), []want{"4:1: error: vrrp_instance VI: in strict mode an IPv6 instance has no accept mode"}, 3},
-		{"use_vmac", v6("use_vmac", "accept"), []want{"2:1: error: vrrp_instance VI: use_vmac with IPv6 addresses is not supported yet"}, 3},
+			"5:1: warning: vrrp_instance VI: version 2 over IPv6", "4:1: warning: vrrp_instance VI: strict mode cannot use IPv6 with VRRP version 2; version 3"}, 3, false},
+		{"no_accept", v6("no_accept"), nil, 3, true},
+		{"strict without accept", "global_defs {\nvrrp_strict\n}\n" + v6(), nil, 3, true},
+		{"use_vmac", v6("use_vmac", "accept"), nil, 3, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,6 +218,144 @@ func TestModesIPv6(t *testing.T) {
 			if v := cfg.Instances[0].Version; v != tc.version {
 				t.Errorf("version %d, want %d", v, tc.version)
 			}
+			if na := cfg.Instances[0].NoAccept; na != tc.noAccept {
+				t.Errorf("no_accept %v, want %v", na, tc.noAccept)
+			}
 		})
+	}
+}
+
+// TestGarpExtraIf: garp_extra_if [all] SECONDS in an instance, the global
+// vrrp_garp_extra_if as its default, and the deprecated vmac_garp_intvl
+// spellings with a warning, as keepalived's handlers read them.
+func TestGarpExtraIf(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		conf  string
+		diags []want
+		every time.Duration
+		all   bool
+	}{
+		{"unset", inst(), nil, 0, false},
+		{"instance", inst("garp_extra_if 100"), nil, 100 * time.Second, false},
+		{"instance all", inst("garp_extra_if all 60"), nil, time.Minute, true},
+		{"all after the time", inst("garp_extra_if 60 all"), nil, time.Minute, true},
+		{"global", "global_defs {\nvrrp_garp_extra_if all 30\n}\n" + inst(), nil, 30 * time.Second, true},
+		{"instance wins", "global_defs {\nvrrp_garp_extra_if 30\n}\n" + inst("garp_extra_if 0"), nil, 0, false},
+		{"deprecated", inst("vmac_garp_intvl 10"), []want{"2:1: warning: vmac_garp_intvl is deprecated; use garp_extra_if"}, 10 * time.Second, false},
+		{"deprecated global", "global_defs {\nvrrp_vmac_garp_intvl 10\n}\n" + inst(),
+			[]want{"2:1: warning: vrrp_vmac_garp_intvl is deprecated; use vrrp_garp_extra_if"}, 10 * time.Second, false},
+		{"no time", inst("garp_extra_if all"), []want{"2:1: error: garp_extra_if needs a time in seconds"}, 0, false},
+		{"too long", inst("garp_extra_if 86401"), []want{"2:15: error: garp_extra_if \"86401\": want all and/or seconds 0-86400"}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			if len(cfg.Instances) == 0 {
+				t.Fatal("no instance")
+			}
+			if g := cfg.Instances[0].Garp; g.ExtraIf != tc.every || g.ExtraIfAll != tc.all {
+				t.Errorf("extra_if %v all %v, want %v %v", g.ExtraIf, g.ExtraIfAll, tc.every, tc.all)
+			}
+		})
+	}
+}
+
+// TestVMACPrefix: global vmac_prefix names the VMACs use_vmac makes up
+// (PREFIX.VRID); a name given to use_vmac wins; the prefix must leave room
+// for ".VRID" in an interface name.
+func TestVMACPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf string
+		diags      []want
+		vmac       string
+	}{
+		{"default", inst("use_vmac"), nil, "vrrp.1"},
+		{"prefix", "global_defs {\nvmac_prefix vm\n}\n" + inst("use_vmac"), nil, "vm.1"},
+		{"named wins", "global_defs {\nvmac_prefix vm\n}\n" + inst("use_vmac mine"), nil, "mine"},
+		{"first wins", "global_defs {\nvmac_prefix vm\nvmac_prefix other\n}\n" + inst("use_vmac"),
+			[]want{"3:1: warning: vmac_prefix has already been specified; \"other\" ignored"}, "vm.1"},
+		{"too long", "global_defs {\nvmac_prefix abcdefghijkl\n}\n" + inst("use_vmac"),
+			[]want{"2:13: error: vmac_prefix \"abcdefghijkl\": PREFIX.VRID must fit in an interface name"}, "vrrp.1"},
+		{"bad name", "global_defs {\nvmac_prefix a/b\n}\n" + inst("use_vmac"),
+			[]want{"2:13: error: vmac_prefix \"a/b\" cannot start an interface name"}, "vrrp.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			if got := cfg.Instances[0].VMACName; got != tc.vmac {
+				t.Errorf("VMAC name %q, want %q", got, tc.vmac)
+			}
+		})
+	}
+}
+
+// TestAddressVMACs: use_vmac_addr and the address option use_vmac put
+// addresses on other interfaces (or of the other family) on VMACs of
+// their own, named as keepalived's create_vmac_name does (vmac_addr_prefix,
+// else vmac_prefix; a name taken moves on to PREFIX6.VRID for IPv6, then
+// PREFIX1.VRID ...), one per interface and family.
+func TestAddressVMACs(t *testing.T) {
+	const vips = "\nvirtual_ipaddress {\n10.0.0.1\n10.0.1.1 dev eth2\n10.0.1.2 dev eth2\n}\nvirtual_ipaddress_excluded {\nfd00::1\n10.0.2.1 dev eth3 use_vmac\n}\n}\n"
+	conf := func(global string, lines ...string) string {
+		g := ""
+		if global != "" {
+			g = "global_defs {\n" + global + "\n}\n"
+		}
+		return g + "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 51\n" + strings.Join(lines, "\n") + vips
+	}
+	type dev struct{ addr, dev string }
+	for _, tc := range []struct {
+		name  string
+		conf  string
+		diags []want
+		vmacs []AddressVMAC
+		devs  []dev
+	}{
+		{"only the address option", conf(""), nil,
+			[]AddressVMAC{{"vrrp.51", "eth3", false}},
+			[]dev{{"10.0.0.1", "eth0"}, {"10.0.1.1", "eth2"}, {"fd00::1", "eth0"}, {"10.0.2.1", "vrrp.51"}}},
+		{"use_vmac_addr", conf("", "use_vmac_addr"), nil,
+			[]AddressVMAC{{"vrrp.51", "eth2", false}, {"vrrp6.51", "eth0", true}, {"vrrp1.51", "eth3", false}},
+			[]dev{{"10.0.0.1", "eth0"}, {"10.0.1.1", "vrrp.51"}, {"10.0.1.2", "vrrp.51"}, {"fd00::1", "vrrp6.51"}, {"10.0.2.1", "vrrp1.51"}}},
+		{"with use_vmac", conf("vmac_addr_prefix va", "use_vmac", "use_vmac_addr"), nil,
+			[]AddressVMAC{{"va.51", "eth2", false}, {"va6.51", "eth0", true}, {"va1.51", "eth3", false}},
+			[]dev{{"10.0.0.1", "vrrp.51"}, {"10.0.1.1", "va.51"}, {"fd00::1", "va6.51"}, {"10.0.2.1", "va1.51"}}},
+		{"vmac_prefix for both", conf("vmac_prefix vm", "use_vmac", "use_vmac_addr"), nil,
+			[]AddressVMAC{{"vm1.51", "eth2", false}, {"vm6.51", "eth0", true}, {"vm2.51", "eth3", false}},
+			[]dev{{"10.0.0.1", "vm.51"}, {"10.0.1.1", "vm1.51"}}},
+		{"use_vmac on the instance's own address", "vrrp_instance VI {\ninterface eth0\nvirtual_router_id 51\nuse_vmac\nvirtual_ipaddress {\n10.0.0.1 use_vmac\n}\n}\n",
+			[]want{"6:1: warning: vrrp_instance VI: use_vmac for 10.0.0.1/32, which is on the instance's VMAC anyway"}, nil,
+			[]dev{{"10.0.0.1", "vrrp.51"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds, _ := Parse("t.conf", []byte(tc.conf), Options{})
+			assertDiags(t, ds, tc.diags)
+			in := &cfg.Instances[0]
+			if !slices.Equal(in.AddressVMACs, tc.vmacs) {
+				t.Errorf("address VMACs %+v, want %+v", in.AddressVMACs, tc.vmacs)
+			}
+			for _, d := range tc.devs {
+				i := slices.IndexFunc(append(slices.Clone(in.VirtualIPs), in.ExcludedVIPs...), func(v VirtualIP) bool { return v.Prefix.Addr().String() == d.addr })
+				if i < 0 {
+					t.Fatalf("no address %s", d.addr)
+				}
+				v := append(slices.Clone(in.VirtualIPs), in.ExcludedVIPs...)[i]
+				if got := in.VIPDevice(v); got != d.dev {
+					t.Errorf("%s on %s, want %s", d.addr, got, d.dev)
+				}
+			}
+		})
+	}
+}
+
+// TestDualStackVMACNames: an IPv4 and an IPv6 instance with one VRID and
+// use_vmac get vrrp.VRID and vrrp6.VRID, as in keepalived.
+func TestDualStackVMACNames(t *testing.T) {
+	conf := inst("use_vmac") + strings.Replace(strings.Replace(inst("use_vmac"), "VI", "VI6", 1), "10.0.0.1\n", "fd00::1\n", 1)
+	cfg, ds, _ := Parse("t.conf", []byte(conf), Options{})
+	assertDiags(t, ds, nil)
+	if a, b := cfg.Instances[0].VMACName, cfg.Instances[1].VMACName; a != "vrrp.1" || b != "vrrp6.1" {
+		t.Errorf("VMAC names %q and %q, want vrrp.1 and vrrp6.1", a, b)
 	}
 }

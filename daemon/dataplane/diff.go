@@ -53,23 +53,31 @@ func (c Change) String() string {
 		return fmt.Sprintf("%s %s -> %s weight %d", c.Kind, c.Service.Key(), c.Real.AddrPort(), c.Real.Weight)
 	}
 	s := c.Service
-	return fmt.Sprintf("%s %s sched %s method %s persist %s/%d iface %q", c.Kind, s.Key(), s.Scheduler, s.Method,
+	out := fmt.Sprintf("%s %s sched %s method %s persist %s/%d iface %q", c.Kind, s.Key(), s.Scheduler, s.Method,
 		s.PersistenceTimeout, s.PersistenceBits, s.Interface)
+	if s.Flags != 0 {
+		out += " flags " + s.Flags.String()
+	}
+	if s.PersistenceEngine != "" {
+		out += " pe " + s.PersistenceEngine
+	}
+	return out
 }
 
 // sameServiceAttrs reports whether two canonical services have the same
 // attributes apart from their real servers.
 func sameServiceAttrs(a, b Service) bool {
 	return a.Scheduler == b.Scheduler && a.Method == b.Method && a.PersistenceTimeout == b.PersistenceTimeout &&
-		a.PersistenceBits == b.PersistenceBits && a.Interface == b.Interface
+		a.PersistenceBits == b.PersistenceBits && a.Interface == b.Interface && a.Flags == b.Flags &&
+		a.PersistenceEngine == b.PersistenceEngine
 }
 
 // Diff returns the changes that turn current into desired: real servers
 // removed first, then services removed, services added or updated, and real
 // servers added or updated. Both tables are canonicalized first, so the
 // result does not depend on input order. Diff of equal tables is empty.
-// A method change updates the service and every remaining real server,
-// because IPVS stores the method per destination.
+// A method change updates the service and every remaining real server
+// whose method it changes, because IPVS stores the method per destination.
 func Diff(current, desired Table) []Change {
 	cur := current.Canonical()
 	des := desired.Canonical()
@@ -120,7 +128,7 @@ func Diff(current, desired Table) []Change {
 			switch {
 			case !ok:
 				addReals = append(addReals, Change{Kind: AddReal, Service: bare(d), Real: r})
-			case old.Weight != r.Weight || c.Method != d.Method ||
+			case old.Weight != r.Weight || c.RealMethod(old) != d.RealMethod(r) ||
 				old.UpperThreshold != r.UpperThreshold || old.LowerThreshold != r.LowerThreshold:
 				updReals = append(updReals, Change{Kind: UpdateReal, Service: bare(d), Real: r})
 			}

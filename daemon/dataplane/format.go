@@ -21,6 +21,9 @@ func FormatIPVSADM(w io.Writer, o Observation) error {
 		} else {
 			fmt.Fprintf(&b, "%s  %s %s", s.Protocol, hostPort(s.VIP, s.Port), s.EffectiveScheduler())
 		}
+		if names := s.Flags.schedNames(s.EffectiveScheduler()); names != "" {
+			fmt.Fprintf(&b, " (%s)", names)
+		}
 		if s.PersistenceTimeout > 0 {
 			fmt.Fprintf(&b, " persistent %d", int64(s.PersistenceTimeout.Seconds()))
 			if bits := s.EffectivePersistenceBits(); s.addrBits() == 32 && bits != 32 {
@@ -29,9 +32,15 @@ func FormatIPVSADM(w io.Writer, o Observation) error {
 				fmt.Fprintf(&b, " mask %d", bits)
 			}
 		}
+		if s.Flags&OnePacket != 0 {
+			b.WriteString(" ops")
+		}
+		if s.PersistenceEngine != "" {
+			fmt.Fprintf(&b, " pe %s", s.PersistenceEngine)
+		}
 		b.WriteString("\n")
 		for _, r := range s.Observed {
-			fmt.Fprintf(&b, "  -> %-28s %-7s %-6d %-10d %-10d\n", hostPort(r.Addr, r.Port), s.Method.IPVSName(),
+			fmt.Fprintf(&b, "  -> %-28s %-7s %-6d %-10d %-10d\n", hostPort(r.Addr, r.Port), s.RealMethod(r.Real).IPVSName(),
 				r.Weight, r.ActiveConn, r.InActConn)
 		}
 	}

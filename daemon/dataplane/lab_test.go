@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,14 +73,50 @@ func flushClientNeighbours(lab *topology.Lab) {
 	Expect(err).NotTo(HaveOccurred(), "%s", out)
 }
 
-// listRules returns `nft -a list table netdev drlb` on host.
-func listRules(lab *topology.Lab, host string) string {
+// tableIdentity returns what identifies the table on host apart from the
+// traffic it carries: its chains and rules with their handles and its
+// maps (`nft -a -s -t list table`: without counter values, which late
+// packets of an earlier spec's connections move, and without elements),
+// and the elements of the maps the control plane writes (dispatch, slots,
+// reals). The
+// connection and persistence maps (those with a timeout) are left out:
+// their entries come and go with packets (a late ACK of an earlier
+// connection adds one) and list their remaining time.
+func tableIdentity(lab *topology.Lab, host string) string {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := lab.Output(ctx, host, "nft", "-a", "list", "table", "netdev", nft.DefaultTable)
+	out, err := lab.Output(ctx, host, "nft", "-a", "-s", "-t", "list", "table", "netdev", nft.DefaultTable)
 	Expect(err).NotTo(HaveOccurred(), "%s", out)
-	return string(out)
+	id := string(out)
+	for _, m := range staticMaps(id) {
+		els, err := lab.Output(ctx, host, "nft", "-s", "list", "map", "netdev", nft.DefaultTable, m)
+		Expect(err).NotTo(HaveOccurred(), "%s", els)
+		id += string(els)
+	}
+	return id
+}
+
+// staticMaps names the maps without a timeout in a terse nft listing.
+func staticMaps(listing string) []string {
+	var names []string
+	var current string
+	dynamic := false
+	for _, line := range strings.Split(listing, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "map":
+			current, dynamic = f[1], false
+		case current != "" && len(f) > 0 && (f[0] == "timeout" || f[0] == "flags" && slices.Contains(f, "timeout")):
+			dynamic = true
+		case current != "" && len(f) > 0 && f[0] == "}":
+			if !dynamic {
+				names = append(names, current)
+			}
+			current = ""
+		}
+	}
+	return names
 }
 
 // servedBy fetches /data through the VIP with c and returns X-Real-Server
@@ -250,27 +288,29 @@ var _ = Describe("the nft data plane in the seed lab", Ordered, func() {
 		table.Services = append(table.Services, labTable("wrr", 2, 1).Services[0])
 		table.Services[1].Port = 8080
 		Expect(lb1.Apply(ctx, table)).To(Succeed())
-		before := listRules(lab, "lb1")
+		before := tableIdentity(lab, "lb1")
 		Expect(before).To(ContainSubstring("# handle"))
+		Expect(before).To(ContainSubstring(": 172.16.1.10"), "the slots and reals maps' elements are compared")
+		Expect(before).NotTo(ContainSubstring("expires"), "the connection maps' entries are compared")
 
 		Expect(lb1.Apply(ctx, table)).To(Succeed())
-		Expect(listRules(lab, "lb1")).To(Equal(before))
+		Expect(tableIdentity(lab, "lb1")).To(Equal(before))
 
 		// A back end that did not apply it reads the kernel and agrees.
 		fresh, err := nft.New(dataplane.Options{NetNSPath: lab.NSPath("lb1")})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(fresh.Apply(ctx, table)).To(Succeed())
-		Expect(listRules(lab, "lb1")).To(Equal(before))
+		Expect(tableIdentity(lab, "lb1")).To(Equal(before))
 	})
 
 	It("rejects a table naming a missing interface before anything changes", func() {
 		Expect(lb1.Apply(ctx, labTable("wrr", 1, 1))).To(Succeed())
-		before := listRules(lab, "lb1")
+		before := tableIdentity(lab, "lb1")
 		bad := labTable("wrr", 1, 3)
 		bad.Services[0].Interface = "nosuch0"
 		err := lb1.Apply(ctx, bad)
 		Expect(err).To(MatchError(ContainSubstring(`interface "nosuch0" does not exist`)))
-		Expect(listRules(lab, "lb1")).To(Equal(before))
+		Expect(tableIdentity(lab, "lb1")).To(Equal(before))
 		// The old table still forwards.
 		server, _, err := servedBy(lab.HTTPClient("client", 3*time.Second))
 		Expect(err).NotTo(HaveOccurred())

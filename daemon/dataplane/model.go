@@ -130,6 +130,13 @@ type Real struct {
 	// none). The nftables data plane, which counts no connections per
 	// server, ignores them.
 	UpperThreshold, LowerThreshold uint32
+	// Method is this server's own forwarding method when OwnMethod is set
+	// (a real_server's lvs_method, a sorry server's
+	// sorry_server_lvs_method); without OwnMethod the service's Method
+	// applies (see Service.RealMethod). IPVS keeps a method per destination.
+	Method Method
+	// OwnMethod says Method is set.
+	OwnMethod bool
 }
 
 // AddrPort returns the real server's address and port.
@@ -167,12 +174,81 @@ type Service struct {
 	ForwardInterface string
 	// Reals are the real servers.
 	Reals []Real
+	// Flags are IPVS's scheduler and one-packet flags (keepalived's ops,
+	// flag-1..3, sh-/mh-port and sh-/mh-fallback); see ServiceFlags.
+	Flags ServiceFlags
+	// PersistenceEngine is keepalived's persistence_engine: the name of an
+	// IPVS persistence engine module ("sip" for ip_vs_pe_sip, the only one
+	// Linux has), or "" for none. Only IPVS has them.
+	PersistenceEngine string
 	// HashTableSize is the size (a prime) of the consistent-hash lookup
 	// table the nftables back end builds for hashing schedulers (mh, sh);
 	// 0 means maglev.SizeFor(len(Reals)). Scale-out services announced by
 	// BGP use maglev.ScaleOutSize so that a real server's loss moves few
 	// other flows. IPVS ignores it (its mh table size is a kernel option).
 	HashTableSize int
+}
+
+// ServiceFlags are the IPVS service flags drlb sets, with the kernel's
+// values (linux/ip_vs.h IP_VS_SVC_F_*), so that they go to IPVS as they
+// are. IP_VS_SVC_F_PERSISTENT follows PersistenceTimeout and
+// IP_VS_SVC_F_HASHED is the kernel's own (it sets it on every service), so
+// neither is one of these.
+type ServiceFlags uint32
+
+// Service flags. The scheduler flags mean what the scheduler makes of
+// them: for sh and mh, SchedFlag1 is "fallback" (a new connection whose
+// server is inhibited or overloaded goes to another one) and SchedFlag2
+// "port" (the client's port is hashed too); other in-tree schedulers ignore
+// them.
+const (
+	OnePacket  ServiceFlags = 0x0004 // IP_VS_SVC_F_ONEPACKET: UDP packets are scheduled one by one
+	SchedFlag1 ServiceFlags = 0x0008 // IP_VS_SVC_F_SCHED1 (sh/mh: fallback)
+	SchedFlag2 ServiceFlags = 0x0010 // IP_VS_SVC_F_SCHED2 (sh/mh: port)
+	SchedFlag3 ServiceFlags = 0x0020 // IP_VS_SVC_F_SCHED3
+
+	// FlagsMask is every flag drlb sets.
+	FlagsMask = OnePacket | SchedFlag1 | SchedFlag2 | SchedFlag3
+	// Fallback and HashPort name SchedFlag1 and SchedFlag2 for sh and mh.
+	Fallback = SchedFlag1
+	HashPort = SchedFlag2
+)
+
+// String lists the flags as ipvsadm -ln prints a service's ("ops",
+// "flag-1", ... joined by ","; "" for none).
+func (f ServiceFlags) String() string {
+	var out []string
+	for _, n := range []struct {
+		f    ServiceFlags
+		name string
+	}{{OnePacket, "ops"}, {SchedFlag1, "flag-1"}, {SchedFlag2, "flag-2"}, {SchedFlag3, "flag-3"}} {
+		if f&n.f != 0 {
+			out = append(out, n.name)
+		}
+	}
+	if rest := f &^ FlagsMask; rest != 0 {
+		out = append(out, fmt.Sprintf("0x%x", uint32(rest)))
+	}
+	return strings.Join(out, ",")
+}
+
+// schedNames names the scheduler flags as ipvsadm -ln does for sched:
+// "sh-fallback,sh-port" for sh, "mh-..." for mh, "flag-1,..." otherwise.
+func (f ServiceFlags) schedNames(sched string) string {
+	one, two := "flag-1", "flag-2"
+	if sched == "sh" || sched == "mh" {
+		one, two = sched+"-fallback", sched+"-port"
+	}
+	var out []string
+	for _, n := range []struct {
+		f    ServiceFlags
+		name string
+	}{{SchedFlag1, one}, {SchedFlag2, two}, {SchedFlag3, "flag-3"}} {
+		if f&n.f != 0 {
+			out = append(out, n.name)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // ServiceKey identifies a virtual service.
@@ -215,6 +291,14 @@ func (s Service) Key() ServiceKey {
 		return ServiceKey{FWMark: s.FWMark}
 	}
 	return ServiceKey{FWMark: s.FWMark, VIP: s.VIP, Protocol: s.Protocol, Port: s.Port}
+}
+
+// RealMethod returns r's forwarding method: its own, else the service's.
+func (s Service) RealMethod(r Real) Method {
+	if r.OwnMethod {
+		return r.Method
+	}
+	return s.Method
 }
 
 // EffectiveScheduler returns Scheduler, or DefaultScheduler when it is empty.
@@ -272,6 +356,10 @@ func (t Table) Canonical() Table {
 			if r.Port == 0 {
 				r.Port = s.Port
 			}
+			// A server's own method that is the service's is no own method.
+			if !r.OwnMethod || r.Method == s.Method {
+				r.Method, r.OwnMethod = 0, false
+			}
 			c.Reals[i] = r
 		}
 		slices.SortFunc(c.Reals, compareReal)
@@ -318,6 +406,15 @@ func (t Table) Validate() error {
 		if s.FWMark == 0 && s.Port == 0 && s.PersistenceTimeout == 0 {
 			bad(k, "port 0 is only allowed for a persistent service")
 		}
+		if s.Flags&^FlagsMask != 0 {
+			bad(k, "unknown service flags 0x%x", uint32(s.Flags&^FlagsMask))
+		}
+		if s.Flags&OnePacket != 0 && s.FWMark == 0 && s.Protocol != UDP {
+			bad(k, "one-packet scheduling (ops) needs UDP")
+		}
+		if pe := s.PersistenceEngine; pe != "" && (len(pe) > 15 || strings.ContainsFunc(pe, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' })) {
+			bad(k, "persistence engine %q is not a module name (at most 15 of a-z, 0-9, _)", pe)
+		}
 		if !KnownScheduler(s.EffectiveScheduler()) {
 			bad(k, "unknown scheduler %q (known: %s)", s.Scheduler, strings.Join(Schedulers, ", "))
 		}
@@ -341,6 +438,9 @@ func (t Table) Validate() error {
 			if !r.Addr.IsValid() {
 				bad(k, "real server without an address")
 				continue
+			}
+			if r.OwnMethod && r.Method > TUN {
+				bad(k, "real server %s: unknown forwarding method %d", r.Addr, r.Method)
 			}
 			rp := r.Port
 			if rp == 0 {

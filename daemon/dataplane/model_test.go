@@ -129,10 +129,11 @@ func TestFormatGolden(t *testing.T) {
 	p := web("172.16.1.1", 443, "sh")
 	p.PersistenceTimeout = 300 * time.Second
 	p.PersistenceBits = 24
+	p.Flags = Fallback | HashPort
 	obs := Observation{Kind: KindNFT, Version: "1.2.1 (size=4096)", Services: []ObservedService{
 		{Service: web("172.16.1.1", 80, "wrr"), Observed: []ObservedReal{{Real: rs("172.16.1.10", 1), ActiveConn: 12, InActConn: 3}, {Real: rs("172.16.1.11", 0)}}},
 		{Service: p, Observed: []ObservedReal{{Real: rs("172.16.1.10", 1)}}},
-		{Service: Service{VIP: netip.MustParseAddr("2001:db8::1"), Port: 53, Protocol: UDP, Scheduler: "rr", Method: NAT},
+		{Service: Service{VIP: netip.MustParseAddr("2001:db8::1"), Port: 53, Protocol: UDP, Scheduler: "rr", Method: NAT, Flags: OnePacket | SchedFlag3},
 			Observed: []ObservedReal{{Real: Real{Addr: netip.MustParseAddr("2001:db8::10"), Port: 5353, Weight: 5}}}},
 		{Service: Service{FWMark: 9, Scheduler: "mh", Method: TUN}},
 	}}
@@ -187,8 +188,14 @@ func FuzzDiff(f *testing.F) {
 			}
 			seen[b[i]%4] = true
 			s := web("172.16.1.1", uint16(80+b[i]%4), Schedulers[int(b[i+1])%len(Schedulers)])
+			s.Flags = ServiceFlags(b[i+1]>>5) << 3 // scheduler flags
+			s.Method = Method(b[i] >> 2 % 3)
 			for j := range int(b[i+2] % 4) {
-				s.Reals = append(s.Reals, rs("10.0.0."+string(rune('1'+j)), uint32(b[i+2]>>2)))
+				r := rs("10.0.0."+string(rune('1'+j)), uint32(b[i+2]>>2))
+				if j == 0 && b[i]&0x80 != 0 {
+					r.Method, r.OwnMethod = TUN, true // a server's own method
+				}
+				s.Reals = append(s.Reals, r)
 			}
 			t.Services = append(t.Services, s)
 		}
@@ -220,7 +227,11 @@ func applyChanges(t Table, changes []Change) Table {
 		case AddService:
 			t.Services = append(t.Services, c.Service)
 		case UpdateService:
-			reals := t.Services[i].Reals
+			// As IPVS: each destination keeps its method until updated.
+			reals := slices.Clone(t.Services[i].Reals)
+			for j, r := range reals {
+				reals[j].Method, reals[j].OwnMethod = t.Services[i].RealMethod(r), true
+			}
 			t.Services[i] = c.Service
 			t.Services[i].Reals = reals
 		case RemoveService:

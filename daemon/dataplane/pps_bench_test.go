@@ -76,6 +76,28 @@ func TestParseIperfUDP(t *testing.T) {
 	}
 }
 
+// bareFwdTable is the nft command that makes lb1 the floor of any nft
+// director: one rule that forwards port (iperf3 controls over TCP, then
+// sends UDP) of vip to rs, with no connection table and no scheduling, so
+// the hop itself (lb1's veth, its ingress hook, fwd, the second pass
+// through the bridge) is measured apart from drlb's rules. drlb's table
+// must be gone meanwhile.
+func bareFwdTable(vip, rs netip.Addr, port int) string {
+	return fmt.Sprintf(`add table netdev %[1]s; add chain netdev %[1]s in { type filter hook ingress device "eth1" priority 0; }; `+
+		`add rule netdev %[1]s in meta pkttype host ip daddr %[2]s th dport %[3]d fwd ip to %[4]s device "eth1"`,
+		ppsBareTable, vip, port, rs)
+}
+
+// nftCmd runs nft with args in lb1.
+func nftCmd(b *testing.B, ctx context.Context, lab *topology.Lab, args ...string) string {
+	b.Helper()
+	out, err := lab.Output(ctx, "lb1", append([]string{"nft"}, args...)...)
+	if err != nil {
+		b.Fatalf("nft %s: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
 // median returns the middle of xs (the mean of the two middle ones).
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
@@ -97,6 +119,8 @@ const (
 	cpsPort       = 80
 	ppsRounds     = 3
 	ppsRunSeconds = 3
+	// ppsBareTable is the table of the one-rule director.
+	ppsBareTable = "drlbbarefwd"
 )
 
 // BenchmarkDataplanePPS measures the nft data plane's packet rate in the
@@ -107,10 +131,13 @@ const (
 // straight to rs1, alternating three 3 s runs of each so that a change of
 // the shared machine's load biases neither. It reports medians, the
 // ratios VIP ÷ direct, and the sender's CPU per datagram (see udpRate).
+// A third UDP run per round goes through lb1 with drlb's table replaced by
+// a single `fwd` rule ("barefwd"): what the hop costs without drlb's rules,
+// the best any nft director could do.
 //
 // rs1's iperf3 for the VIP is bound to the VIP: a DR real server must
 // answer from the VIP, or its UDP replies leave from its own address.
-// About 40 s; use -benchtime 1x.
+// About 50 s; use -benchtime 1x.
 func BenchmarkDataplanePPS(b *testing.B) {
 	testenv.Privileged(b, "nft", "iperf3", "wrk")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -168,22 +195,38 @@ func BenchmarkDataplanePPS(b *testing.B) {
 		}
 		return rps
 	}
+	bare := func() udpRate {
+		b.Helper()
+		if err := be.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		nftCmd(b, ctx, lab, bareFwdTable(vip, rs1, ppsVIPPort))
+		r := udp(vip, ppsVIPPort)
+		nftCmd(b, ctx, lab, "delete table netdev "+ppsBareTable)
+		if err := be.Apply(ctx, table); err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
 	for b.Loop() {
-		var pd, pv, nd, nv, cd, cv []float64
+		var pd, pv, pb, nd, nv, nb, cd, cv []float64
 		for range ppsRounds {
-			d, v := udp(rs1, ppsDirectPort), udp(vip, ppsVIPPort)
-			pd, pv = append(pd, d.ReceivedPPS), append(pv, v.ReceivedPPS)
-			nd, nv = append(nd, d.SenderNsPerPacket), append(nv, v.SenderNsPerPacket)
+			d, v, f := udp(rs1, ppsDirectPort), udp(vip, ppsVIPPort), bare()
+			pd, pv, pb = append(pd, d.ReceivedPPS), append(pv, v.ReceivedPPS), append(pb, f.ReceivedPPS)
+			nd, nv, nb = append(nd, d.SenderNsPerPacket), append(nv, v.SenderNsPerPacket), append(nb, f.SenderNsPerPacket)
 			cd, cv = append(cd, cps(rs1)), append(cv, cps(vip))
 		}
 		b.ReportMetric(median(pd), "udp-pps-direct")
 		b.ReportMetric(median(pv), "udp-pps-vip")
+		b.ReportMetric(median(pb), "udp-pps-barefwd")
 		b.ReportMetric(median(pv)/median(pd), "udp-ratio")
+		b.ReportMetric(median(pb)/median(pd), "udp-ratio-barefwd")
 		b.ReportMetric(median(nd), "udp-cpu-ns/pkt-direct")
 		b.ReportMetric(median(nv), "udp-cpu-ns/pkt-vip")
+		b.ReportMetric(median(nb), "udp-cpu-ns/pkt-barefwd")
 		b.ReportMetric(median(cd), "tcp-cps-direct")
 		b.ReportMetric(median(cv), "tcp-cps-vip")
 		b.ReportMetric(median(cv)/median(cd), "tcp-ratio")
 	}
-	b.ReportMetric(0, "ns/op") // one op is eighteen 3 s runs; its duration says nothing
+	b.ReportMetric(0, "ns/op") // one op is fifteen 3 s runs; its duration says nothing
 }

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -10,8 +11,9 @@ import (
 	"sigs.k8s.io/knftables"
 )
 
-// AcceptTable is the nftables table (family ip) holding the drop rules of
-// instances without accept mode; keepalived's is "keepalived".
+// AcceptTable is the nftables table (family inet, for IPv4 and IPv6 VIPs)
+// holding the drop rules of instances without accept mode; keepalived's is
+// "keepalived", also inet.
 const AcceptTable = "drlb_vrrp"
 
 // VIPFilter drops packets addressed to (and sent from) virtual addresses of
@@ -39,13 +41,19 @@ type ServicePort struct {
 	Port     uint16
 }
 
-// NFTFilter is a VIPFilter in its own nftables table, laid out as
-// keepalived's: a set "vips", a chain "in" (hook input, priority -1) with
-// "ip daddr @vips drop" and a chain "out" (hook output, priority -1) with
-// "ip saddr @vips drop"; before the drop, "in" accepts the virtual
-// services of the set "services" (drlb's addition, for IPVS). Traffic that drlb's nftables data plane forwards
-// (netdev ingress) never reaches the input hook, so virtual services keep
-// working; only traffic for the VIP itself is dropped.
+// NFTFilter is a VIPFilter in its own nftables table (family inet), laid
+// out as keepalived's: sets "vips" (IPv4) and "vips6" (IPv6), a chain "in"
+// (hook input, priority -1) with "ip daddr @vips drop" and "ip6 daddr
+// @vips6 drop" and a chain "out" (hook output, priority -1) with "ip saddr
+// @vips drop" and "ip6 saddr @vips6 drop". Before the drops, "in" accepts
+// the virtual services of the sets "services" and "services6" (drlb's
+// addition, for IPVS), and both chains accept neighbour solicitations and
+// advertisements (the IPv6 counterpart of ARP, which nftables' ip and ip6
+// hooks never see: without them the master could not answer for its own
+// IPv6 VIP, whose advertisements leave from the VIP). Traffic that drlb's
+// nftables data plane forwards (netdev ingress) never reaches the input
+// hook, so virtual services keep working; only traffic for the VIP itself
+// is dropped.
 type NFTFilter struct {
 	ctx context.Context
 	nft knftables.Interface
@@ -67,24 +75,28 @@ func NewNFTFilter(ctx context.Context, run func(fn func() error) error) (*NFTFil
 	}
 	f := &NFTFilter{ctx: ctx, run: run}
 	err := run(func() (err error) {
-		f.nft, err = knftables.New(knftables.IPv4Family, AcceptTable)
+		f.nft, err = knftables.New(knftables.InetFamily, AcceptTable)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: open nftables table ip %s: %w", AcceptTable, err)
+		return nil, fmt.Errorf("vrrp: open nftables table inet %s: %w", AcceptTable, err)
 	}
 	return f, f.apply(func(tx *knftables.Transaction) {
 		tx.Add(&knftables.Table{Comment: knftables.PtrTo("drlb: VRRP no_accept (drops traffic to VIPs of masters without accept mode)")})
 		tx.Flush(&knftables.Table{})
 		tx.Add(&knftables.Set{Name: "vips", Type: "ipv4_addr"})
+		tx.Add(&knftables.Set{Name: "vips6", Type: "ipv6_addr"})
 		tx.Add(&knftables.Set{Name: "services", Type: "ipv4_addr . inet_proto . inet_service"})
+		tx.Add(&knftables.Set{Name: "services6", Type: "ipv6_addr . inet_proto . inet_service"})
+		const nd = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"
 		for _, c := range []struct {
 			name  string
 			rules []string
 			hook  knftables.BaseChainHook
 		}{
-			{"in", []string{"ip daddr . meta l4proto . th dport @services accept", "ip daddr @vips drop"}, knftables.InputHook},
-			{"out", []string{"ip saddr @vips drop"}, knftables.OutputHook},
+			{"in", []string{"ip daddr . meta l4proto . th dport @services accept", "ip6 daddr . meta l4proto . th dport @services6 accept",
+				nd, "ip daddr @vips drop", "ip6 daddr @vips6 drop"}, knftables.InputHook},
+			{"out", []string{nd, "ip saddr @vips drop", "ip6 saddr @vips6 drop"}, knftables.OutputHook},
 		} {
 			tx.Add(&knftables.Chain{Name: c.name, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(c.hook),
 				Priority: knftables.PtrTo(knftables.BaseChainPriority("-1"))})
@@ -103,10 +115,19 @@ func (f *NFTFilter) apply(build func(tx *knftables.Transaction)) error {
 	return f.run(func() error { return f.nft.Run(f.ctx, tx) })
 }
 
+// vipSet is the set of addr's family: "vips" or "vips6".
+func vipSet(addr netip.Addr) string {
+	if addr.Is6() && !addr.Is4In6() {
+		return "vips6"
+	}
+	return "vips"
+}
+
 // Block implements VIPFilter.
 func (f *NFTFilter) Block(addr netip.Addr) error {
+	addr = addr.Unmap()
 	if err := f.apply(func(tx *knftables.Transaction) {
-		tx.Add(&knftables.Element{Set: "vips", Key: []string{addr.String()}})
+		tx.Add(&knftables.Element{Set: vipSet(addr), Key: []string{addr.String()}})
 	}); err != nil {
 		return fmt.Errorf("vrrp: drop traffic to %v (no_accept): %w", addr, err)
 	}
@@ -115,10 +136,11 @@ func (f *NFTFilter) Block(addr netip.Addr) error {
 
 // Unblock implements VIPFilter.
 func (f *NFTFilter) Unblock(addr netip.Addr) error {
+	addr = addr.Unmap()
 	err := f.apply(func(tx *knftables.Transaction) {
 		// Add first: deleting an absent element is an error in nft.
-		tx.Add(&knftables.Element{Set: "vips", Key: []string{addr.String()}})
-		tx.Delete(&knftables.Element{Set: "vips", Key: []string{addr.String()}})
+		tx.Add(&knftables.Element{Set: vipSet(addr), Key: []string{addr.String()}})
+		tx.Delete(&knftables.Element{Set: vipSet(addr), Key: []string{addr.String()}})
 	})
 	if err != nil {
 		return fmt.Errorf("vrrp: accept traffic to %v again: %w", addr, err)
@@ -130,10 +152,13 @@ func (f *NFTFilter) Unblock(addr netip.Addr) error {
 func (f *NFTFilter) SetServices(services []ServicePort) error {
 	if err := f.apply(func(tx *knftables.Transaction) {
 		tx.Flush(&knftables.Set{Name: "services"})
+		tx.Flush(&knftables.Set{Name: "services6"})
 		for _, s := range services {
-			if s.Addr.Is4() {
-				tx.Add(&knftables.Element{Set: "services", Key: []string{s.Addr.String(), s.Protocol, strconv.Itoa(int(s.Port))}})
+			set := "services"
+			if addr := s.Addr.Unmap(); addr.Is6() {
+				set = "services6"
 			}
+			tx.Add(&knftables.Element{Set: set, Key: []string{s.Addr.Unmap().String(), s.Protocol, strconv.Itoa(int(s.Port))}})
 		}
 	}); err != nil {
 		return fmt.Errorf("vrrp: accept virtual services to blocked VIPs: %w", err)
@@ -147,7 +172,7 @@ func (f *NFTFilter) Close() error {
 		tx.Add(&knftables.Table{})
 		tx.Delete(&knftables.Table{})
 	}); err != nil {
-		return fmt.Errorf("vrrp: remove nftables table ip %s: %w", AcceptTable, err)
+		return fmt.Errorf("vrrp: remove nftables table inet %s: %w", AcceptTable, err)
 	}
 	return nil
 }
@@ -162,7 +187,7 @@ type filteredAddresses struct {
 
 // Add implements AddressManager.
 func (f filteredAddresses) Add(vip VIP) error {
-	if vip.NoAccept && vip.Prefix.Addr().Is4() { // the table is IPv4 (config refuses IPv6 no_accept)
+	if vip.NoAccept {
 		if err := f.filter.Block(vip.Prefix.Addr()); err != nil {
 			return err
 		}
@@ -173,7 +198,7 @@ func (f filteredAddresses) Add(vip VIP) error {
 // Remove implements AddressManager.
 func (f filteredAddresses) Remove(vip VIP) (bool, error) {
 	removed, err := f.AddressManager.Remove(vip)
-	if vip.NoAccept && vip.Prefix.Addr().Is4() {
+	if vip.NoAccept {
 		if uerr := f.filter.Unblock(vip.Prefix.Addr()); uerr != nil && err == nil {
 			err = uerr
 		}
@@ -273,21 +298,30 @@ func (n *Node) startAcceptFilter(ctx context.Context) {
 	if err := removeStaleAcceptTable(ctx, n.inNamespace); err != nil {
 		n.log.Debug("no stale no_accept table removed", "err", err)
 	}
+	if err := removeStaleVMACTables(ctx, n.inNamespace); err != nil {
+		n.log.Debug("no stale VMAC table removed", "err", err)
+	}
 }
 
-// removeStaleAcceptTable deletes the table AcceptTable if it exists.
+// removeStaleAcceptTable deletes the table AcceptTable if it exists (also
+// the family ip one of drlb versions that filtered IPv4 only).
 func removeStaleAcceptTable(ctx context.Context, run func(func() error) error) error {
 	return run(func() error {
-		nft, err := knftables.New(knftables.IPv4Family, AcceptTable)
-		if err != nil {
-			return err
+		var errs []error
+		for _, family := range []knftables.Family{knftables.InetFamily, knftables.IPv4Family} {
+			nft, err := knftables.New(family, AcceptTable)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if _, err := nft.List(ctx, "set"); knftables.IsNotFound(err) {
+				continue
+			}
+			tx := nft.NewTransaction()
+			tx.Delete(&knftables.Table{})
+			errs = append(errs, nft.Run(ctx, tx))
 		}
-		if _, err := nft.List(ctx, "set"); knftables.IsNotFound(err) {
-			return nil
-		}
-		tx := nft.NewTransaction()
-		tx.Delete(&knftables.Table{})
-		return nft.Run(ctx, tx)
+		return errors.Join(errs...)
 	})
 }
 

@@ -138,7 +138,36 @@ func TestLabRemoveStaleAcceptTable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := exec.Command("ip", "netns", "exec", lb.name, "nft", "list", "table", "ip", AcceptTable).CombinedOutput(); err == nil {
+	if out, err := exec.Command("ip", "netns", "exec", lb.name, "nft", "list", "table", "inet", AcceptTable).CombinedOutput(); err == nil {
 		t.Errorf("stale table still there:\n%s", out)
+	}
+}
+
+// TestLabRemoveStaleVMACTables: the VMAC chains a killed daemon left (both
+// families) are removed at start; without them nothing happens.
+func TestLabRemoveStaleVMACTables(t *testing.T) {
+	testenv.Privileged(t, "nft")
+	l := newLab(t)
+	lb := l.addHost("sv", "172.16.1.2")
+	run := func(fn func() error) error { return InNamespace(lb.ns, fn) }
+	for _, v6 := range []bool{false, true} {
+		if _, err := filterVMACMLD(run, "vrrp.51", "eth1", v6); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, family := range []string{"ip", "ip6"} {
+		if out, err := exec.Command("ip", "netns", "exec", lb.name, "nft", "list", "table", family, VMACTable).CombinedOutput(); err != nil {
+			t.Fatalf("the %s table was not made (the control): %v\n%s", family, err, out)
+		}
+	}
+	for range 2 {
+		if err := removeStaleVMACTables(context.Background(), run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, family := range []string{"ip", "ip6"} {
+		if out, err := exec.Command("ip", "netns", "exec", lb.name, "nft", "list", "table", family, VMACTable).CombinedOutput(); err == nil {
+			t.Errorf("stale %s table still there:\n%s", family, out)
+		}
 	}
 }

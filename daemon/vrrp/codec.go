@@ -19,8 +19,10 @@ var (
 	MulticastIPv6 = netip.MustParseAddr("ff02::12")
 )
 
-// RequiredTTL is the TTL (IPv4) or hop limit (IPv6) every advertisement must
-// carry; anything else may come from off-link and is dropped.
+// RequiredTTL is the TTL (IPv4) or hop limit (IPv6) every multicast
+// advertisement must carry; anything else may come from off-link and is
+// dropped. Unicast adverts are sent with unicast_ttl (default this) and
+// their TTL is not checked, as keepalived does.
 const RequiredTTL = 255
 
 // TOS is the IPv4 type of service (DSCP CS6, "internetwork control") used by

@@ -92,12 +92,19 @@ type InstanceConfig struct {
 	GARP GARPSchedule
 	// VMAC is use_vmac's interface name; empty means no VMAC. The node
 	// creates a macvlan of that name on Interface with the virtual MAC
-	// 00:00:5e:00:01:VRID (private mode), sends and receives adverts on
+	// 00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for an IPv6 instance
+	// (private mode; see ensureVMAC), sends and receives adverts on
 	// it (unless VMACXmitBase) and removes it when the instance stops.
 	// VIPs that should live on it name it as their Interface.
 	VMAC string
 	// VMACXmitBase is vmac_xmit_base: adverts use Interface, not the VMAC.
 	VMACXmitBase bool
+	// AddressVMACs are the VMACs of addresses on other interfaces, or of
+	// the other family (use_vmac_addr, the address option use_vmac): the
+	// node creates them with the VMAC (IPv6 ones get their base's
+	// link-local address) and removes them with it. VIPs name them as
+	// their Interface.
+	AddressVMACs []AddressVMAC
 	// Strict is strict mode (vrrp_strict / strict_mode): adverts whose
 	// address list differs from VIPs are dropped.
 	Strict bool
@@ -109,6 +116,16 @@ type InstanceConfig struct {
 	// GNAInterval is gna_interval (vrrp_gna_interval): the gap between the
 	// unsolicited neighbour advertisements of a burst (default 0).
 	GNAInterval time.Duration
+	// Protocol are keepalived's protocol tunables (higher_prio_send_advert,
+	// down_timer_adverts, unicast_ttl, …; see ProtocolOptions).
+	Protocol ProtocolOptions
+}
+
+// AddressVMAC is a VMAC for addresses: the macvlan Name on Base with the
+// virtual MAC of the instance's VRID for IPv4, or IPv6 when V6.
+type AddressVMAC struct {
+	Name, Base string
+	V6         bool
 }
 
 // transportInterface is where adverts are sent and received: the VMAC,
@@ -196,6 +213,18 @@ type Config struct {
 	// vrrp_rlimit_rttime, vrrp_no_swap. The zero value changes nothing;
 	// the daemon's default is DefaultRTPriority and DefaultRLimitRTTime.
 	Thread ThreadConfig
+	// StartupDelay is vrrp_startup_delay: Run opens the sockets at once but
+	// starts the instances (INIT until then, no adverts sent or obeyed)
+	// only after it.
+	StartupDelay time.Duration
+	// LogUnknownVRIDs is log_unknown_vrids: an advert for a VRID that no
+	// instance on the receiving interface has is logged (rate-limited per
+	// VRID), as keepalived's "Unknown VRID(N) received on interface(IF)".
+	LogUnknownVRIDs bool
+	// DelayAfterBoot is vrrp_delay_after_boot: the instances start no
+	// earlier than this long after the system booted (the longer of the two
+	// delays wins, as in keepalived).
+	DelayAfterBoot time.Duration
 }
 
 // ErrConfig is wrapped by every configuration error NewNode returns.
@@ -232,6 +261,17 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 	}
 	if c.AdvertInterval == 0 {
 		c.AdvertInterval = DefaultAdvertInterval
+	}
+	if d := c.Protocol.DownTimerAdverts; d < 0 || d > MaxDownTimerAdverts {
+		return bad("down_timer_adverts %d (want 1-%d)", d, MaxDownTimerAdverts)
+	}
+	if c.Protocol.RxBufSize < 0 {
+		return bad("receive buffer size %d is negative", c.Protocol.RxBufSize)
+	}
+	if s := c.Protocol.NotifyMasterRxLowerPri; s != "" {
+		if _, err := SplitCommand(s); err != nil {
+			return bad("notify_master_rx_lower_pri: %v", err)
+		}
 	}
 	if _, err := Marshal(Advertisement{Version: c.Version, AdvertInterval: c.AdvertInterval}, netip.IPv4Unspecified(), MulticastIPv4); err != nil {
 		return bad("advert_int %v: %v", c.AdvertInterval, err)
@@ -272,7 +312,7 @@ func (c InstanceConfig) withDefaults() (InstanceConfig, error) {
 			return bad("unicast_peer %v is not %s like the instance's virtual addresses", p, family)
 		}
 	}
-	if len(c.VIPs) == 0 {
+	if len(c.VIPs) == 0 && !c.Protocol.NoVIPs {
 		return bad("no virtual_ipaddress")
 	}
 	groupKeyword := mcastGroupKeyword(v6)

@@ -26,8 +26,9 @@
 //     gratuitous ARP, unsolicited neighbour advertisements, notify scripts,
 //     track_interface and track_script).
 //   - accept.go: without accept mode, a MASTER's VIPs go into the drop set of
-//     our nftables table ip drlb_vrrp (VIPFilter, NFTFilter), keepalived's
-//     layout; vmac.go: use_vmac's macvlan with 00:00:5e:00:01:VRID;
+//     our nftables table inet drlb_vrrp (VIPFilter, NFTFilter), keepalived's
+//     layout; vmac.go: use_vmac's macvlan with 00:00:5e:00:01:VRID (IPv6: 02),
+//     use_vmac_addr's address VMACs and garp_extra_if's periodic ARPs;
 //     routes.go: virtual_routes/virtual_rules (while MASTER) and the
 //     static_* entries (from start to stop) over netlink (RouteManager).
 //   - config.go: InstanceConfig, SyncGroupConfig and Config, with

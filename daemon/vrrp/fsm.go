@@ -87,6 +87,20 @@ type Params struct {
 	// WantMaster is keepalived's "state MASTER": the instance starts in
 	// BACKUP but waits one advert interval instead of Master_Down_Interval.
 	WantMaster bool
+	// DownTimerAdverts is down_timer_adverts: advert intervals in
+	// Master_Down_Interval (zero means 3, RFC 5798 section 6.1).
+	DownTimerAdverts int
+	// HigherPrioSendAdvert is higher_prio_send_advert: a master yielding to
+	// a higher priority sends one advert of its own first.
+	HigherPrioSendAdvert bool
+	// LowerPrioNoAdvert is lower_prio_no_advert: a master does not answer a
+	// lower-priority advert (it still re-announces its addresses).
+	LowerPrioNoAdvert bool
+	// TimerExpiredBackup is timer_expired_backup's highest priority of the
+	// other routers (0: off; only with nopreempt): a master whose advert
+	// timer fires so late that such a router may have taken over (see
+	// Machine.TimerExpired) goes to BACKUP instead of advertising.
+	TimerExpiredBackup uint8
 }
 
 // Machine is one instance's VRRP state machine. It is a value: Step returns
@@ -142,7 +156,13 @@ func NewMachine(p Params) Machine {
 // MasterDown returns this machine's Master_Down_Interval (with the
 // master's advert interval for v3).
 func (m Machine) MasterDown() time.Duration {
-	return MasterDownInterval(m.Params.Version, m.masterInterval(), m.EffectivePriority)
+	return m.masterDownFor(m.masterInterval())
+}
+
+// masterDownFor is Master_Down_Interval for a master advert interval of
+// advert, with the configured down_timer_adverts.
+func (m Machine) masterDownFor(advert time.Duration) time.Duration {
+	return MasterDownIntervalN(m.Params.Version, ProtocolOptions{DownTimerAdverts: m.Params.DownTimerAdverts}.downTimerAdverts(), advert, m.EffectivePriority)
 }
 
 func (m Machine) masterInterval() time.Duration {
@@ -276,6 +296,9 @@ func Step(m Machine, ev Event, now time.Time) (Machine, []Action) {
 		}
 		switch m.State {
 		case StateMaster:
+			if m.TimerExpired(now) {
+				return m.becomeBackup(now, "advert timer expired too late: another router may be master (timer_expired_backup)")
+			}
 			m = m.AdvertTimer(now)
 			return m, []Action{SendAdvert{Priority: m.EffectivePriority}, ResetTimer{At: m.TimerAt}}
 		case StateBackup:
@@ -367,7 +390,7 @@ func (m Machine) advert(ev EventAdvert, now time.Time) (Machine, []Action) {
 		higher := ev.Priority > m.EffectivePriority
 		tieLost := ev.Priority == m.EffectivePriority && ev.Src.Compare(m.Params.PrimaryIP) > 0
 		if higher || tieLost {
-			window := MasterDownInterval(m.Params.Version, m.adoptable(ev.AdvertInterval), m.EffectivePriority)
+			window := m.masterDownFor(m.adoptable(ev.AdvertInterval))
 			if m.Claimant != ev.Src || now.After(m.ClaimedAt.Add(window)) {
 				// One advert is not enough (stranger.go): keep the VIPs and
 				// answer at once; a live higher master answers back.
@@ -383,12 +406,24 @@ func (m Machine) advert(ev EventAdvert, now time.Time) (Machine, []Action) {
 			if tieLost {
 				reason = fmt.Sprintf("equal priority %d advert from higher address %v", ev.Priority, ev.Src)
 			}
+			var first []Action
+			if m.Params.HigherPrioSendAdvert {
+				// keepalived's higher_prio_send_advert: our advert (lower than
+				// the new master's) makes it re-announce the addresses
+				// (garp_lower_prio_repeat) in case clients last heard ours.
+				first = []Action{SendAdvert{Priority: m.EffectivePriority}}
+			}
 			m, acts := m.becomeBackup(now, reason)
-			return m, append(acts, extra...)
+			return m, append(append(first, acts...), extra...)
 		}
 		// A lower-priority master (after a partition heals): keepalived
 		// answers at once so that it backs off without waiting an interval,
 		// and re-announces the addresses the other one may have taken.
+		if m.Params.LowerPrioNoAdvert {
+			// lower_prio_no_advert: the other master backs off on our next
+			// periodic advert; the addresses are announced again now.
+			return m, []Action{SendGARP{LowerPriority: true}}
+		}
 		m.TimerAt = now.Add(m.Params.AdvertInterval)
 		return m, []Action{SendAdvert{Priority: m.EffectivePriority}, SendGARP{LowerPriority: true}, ResetTimer{At: m.TimerAt}}
 	case StateBackup:
@@ -428,7 +463,7 @@ func (m *Machine) learnMaster(ev EventAdvert, now time.Time) []Action {
 	case !m.MasterIP.IsValid() || !m.MasterConfirmed:
 		m.MasterIP, m.MasterPriority, m.MasterConfirmed = ev.Src, ev.Priority, false
 		return nil
-	case m.Claimant != ev.Src || now.After(m.ClaimedAt.Add(MasterDownInterval(m.Params.Version, m.adoptable(ev.AdvertInterval), m.EffectivePriority))):
+	case m.Claimant != ev.Src || now.After(m.ClaimedAt.Add(m.masterDownFor(m.adoptable(ev.AdvertInterval)))):
 		m.Claimant, m.ClaimedAt = ev.Src, now
 		return []Action{Suspect{Reason: SuspectUnconfirmedMaster, Src: ev.Src, Priority: ev.Priority, AdvertInterval: ev.AdvertInterval}}
 	default:

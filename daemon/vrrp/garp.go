@@ -128,6 +128,11 @@ type GARPSchedule struct {
 	LowerPrioSet    bool
 	LowerPrioRepeat int
 	LowerPrioDelay  time.Duration
+	// ExtraIf is garp_extra_if: while MASTER, one ARP (or NA) for the
+	// first address of each interface that garpExtraIf selects, every
+	// ExtraIf (0: never); ExtraIfAll is its "all".
+	ExtraIf    time.Duration
+	ExtraIfAll bool
 }
 
 // lowerPriority is the schedule after hearing a lower-priority advert.

@@ -222,6 +222,9 @@ func (n *Node) subscribe(ctx context.Context, poke func()) error {
 func (n *Node) syncInterfaces(in *instance, st map[string]InterfaceState, starting bool) error {
 	own := st[in.cfg.Interface]
 	src := SourceAddress(in.cfg.SourceIP, own, in.allVIPs)
+	if in.cfg.Protocol.TrackSrcIP && src.IsValid() && !slices.Contains(own.IPv4, src) && !slices.Contains(own.LinkLocal, src) {
+		src = netip.Addr{} // track_src_ip: FAULT until the address is there
+	}
 	if in.conn != nil && (own.Index == 0 || own.Index != in.ifindex || src != in.source) {
 		reason := fmt.Sprintf("source address %v gone", in.source)
 		if own.Index == 0 {

@@ -72,6 +72,12 @@ type Options struct {
 	// the instance's or group's name, the state entered and the effective
 	// priority (0 for a group). It runs on VRRP's thread and must not block.
 	OnNotify func(kind, name string, state State, priority uint8)
+	// OnEvent, if set, is called for keepalived's instance notifications
+	// that are not states (its notify FIFO's third word): EventMasterRxLowerPri
+	// when a master hears a lower priority, and with notify_priority_changes
+	// EventMasterPriority / EventBackupPriority when the effective priority
+	// changes. It runs on VRRP's thread and must not block.
+	OnEvent func(name, event string, priority uint8)
 	// ServicesChecked, if set, returns a channel that is closed once every
 	// service behind the node's VIPs has finished a round of health checks
 	// started at or after since (the daemon's health scheduler answers).
@@ -151,6 +157,9 @@ type Node struct {
 	scripts sync.WaitGroup // notify scripts and ARP bursts in flight
 	// closeNetlink is set when Run opened opts.Netlink itself.
 	closeNetlink bool
+	// promoted are the interfaces whose promote_secondaries Run looked at,
+	// with the value to restore ("" when it was already set); loop only.
+	promoted map[string]string
 	// filter drops traffic to VIPs of masters without accept mode.
 	filter VIPFilter
 	// polled is set when interface states come from injected functions,
@@ -234,10 +243,15 @@ type instance struct {
 	holdStop context.CancelFunc
 	// vmac is the VMAC we created (use_vmac), nil before.
 	vmac *vmacState
+	// addrVMACs are the address VMACs we created (use_vmac_addr).
+	addrVMACs []vmacState
 	// timing is the lateness bookkeeping; adv caches the marshalled
 	// adverts, so that sending one does not allocate.
 	timing timingState
 	adv    advertCache
+	// checksum is the form of VRRPv3 IPv4 checksums (v3_checksum_as_v2,
+	// old_unicast_checksum); the zero value is RFC 5798's.
+	checksum Checksum
 }
 
 // advertCache holds in's adverts as sent (one per destination) for one
@@ -271,7 +285,7 @@ type tracker struct {
 // NewNode checks cfg, fills in keepalived's defaults and returns a Node
 // ready to Run. Errors wrap ErrConfig.
 func NewNode(cfg Config, opts Options) (*Node, error) {
-	n := &Node{opts: opts, log: opts.Logger, updates: make(chan updateRequest), done: make(chan struct{})}
+	n := &Node{opts: opts, log: opts.Logger, updates: make(chan updateRequest), done: make(chan struct{}), promoted: map[string]string{}}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -368,7 +382,9 @@ func (in *instance) setAddresses() {
 func (in *instance) machineParams() Params {
 	c := in.cfg
 	return Params{Version: c.Version, Priority: c.Priority, AdvertInterval: c.AdvertInterval,
-		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay, PrimaryIP: in.source, WantMaster: c.WantMaster}
+		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay, PrimaryIP: in.source, WantMaster: c.WantMaster,
+		DownTimerAdverts: c.Protocol.DownTimerAdverts, HigherPrioSendAdvert: c.Protocol.HigherPrioSendAdvert,
+		LowerPrioNoAdvert: c.Protocol.LowerPrioNoAdvert, TimerExpiredBackup: c.Protocol.TimerExpiredBackup}
 }
 
 // newTrackers lists ic's trackers (own interface, track_interface, then
@@ -509,6 +525,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			n.releaseVMAC(in)
 		}
 		n.applyStatic(n.cfg, Config{})
+		n.restorePromoted()
 		n.workers.Wait()
 		n.scripts.Wait()
 		n.publish()
@@ -546,8 +563,14 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			n.insts[i].m, _ = Step(n.insts[i].m, f.Event, now)
 		}
 	}
-	for i := range n.insts {
-		n.step(bg, i, EventStartup{}, now)
+	var startup <-chan time.Time
+	if d := startupDelay(n.cfg.StartupDelay, n.cfg.DelayAfterBoot, systemUptime()); d > 0 {
+		n.log.Info(fmt.Sprintf("Delaying startup for %v", d.Round(time.Millisecond)))
+		st := time.NewTimer(d)
+		defer st.Stop()
+		startup = st.C
+	} else {
+		n.startInstances(bg, now)
 	}
 	n.publish()
 
@@ -596,8 +619,19 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			req.reply <- n.update(req.cfg) //nolint:contextcheck // instances live in the node's context (n.bg), not the update request's
 		case <-timer.C:
 			n.timerFired(bg, time.Now())
+		case <-startup:
+			startup = nil
+			n.startInstances(bg, time.Now())
 		}
 		n.publish()
+	}
+}
+
+// startInstances sends every instance its EventStartup (after
+// vrrp_startup_delay, if any).
+func (n *Node) startInstances(ctx context.Context, now time.Time) {
+	for i := range n.insts {
+		n.step(ctx, i, EventStartup{}, now)
 	}
 }
 
@@ -745,6 +779,9 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 	if err := n.ensureVMAC(in); err != nil {
 		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
 	}
+	if c.Protocol.PromoteSecondaries {
+		n.promoteSecondaries(c.Interface)
+	}
 	conn, err := n.opts.Listen(in.transport())
 	if err != nil {
 		return fmt.Errorf("vrrp: instance %s: %w", c.Name, err)
@@ -767,7 +804,12 @@ func (n *Node) openInstance(in *instance, source netip.Addr, ifindex int) error 
 // transport is the socket in's configuration needs.
 func (in *instance) transport() TransportConfig {
 	c := in.cfg
-	return TransportConfig{Interface: c.transportInterface(), Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0}
+	tc := TransportConfig{Interface: c.transportInterface(), Source: in.source, Group: c.MulticastGroup, Unicast: len(c.UnicastPeers) > 0,
+		RxBufSize: c.Protocol.RxBufSize, RxBufMTUs: c.Protocol.RxBufMTUs}
+	if tc.Unicast {
+		tc.TTL = c.Protocol.unicastTTL()
+	}
+	return tc
 }
 
 // setParams derives the advert validation parameters from cfg and source.
@@ -780,7 +822,11 @@ func (in *instance) setParams() {
 	}
 	in.params = ValidationParams{Version: c.Version, VRID: c.VRID, AuthType: c.AuthType, AuthData: auth,
 		AdvertInterval: c.AdvertInterval, VirtualAddresses: in.vipAddrs, Strict: c.Strict, LocalAddresses: []netip.Addr{in.source},
-		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom}
+		UnicastPeers: c.UnicastPeers, AcceptFrom: c.AcceptFrom, SkipCheckAdvAddr: c.Protocol.SkipCheckAdvAddr}
+	in.checksum = Checksum{NoPseudoHeader: c.Protocol.V3ChecksumAsV2}
+	if c.Protocol.OldUnicastChecksum && len(c.UnicastPeers) > 0 {
+		in.checksum.PseudoDst = c.MulticastGroup
+	}
 }
 
 // dialGARP opens an ARP sender per interface carrying in's IPv4
@@ -982,8 +1028,10 @@ func (n *Node) timerFired(ctx context.Context, now time.Time) {
 		}
 		switch in.m.State {
 		case StateMaster:
-			n.advertTimer(in, now)
-			continue
+			if !in.m.TimerExpired(now) {
+				n.advertTimer(in, now)
+				continue
+			}
 		case StateBackup:
 			msg, held := in.timing.masterDown(due, now, in.m.MasterIP.As16(), in.m.masterInterval())
 			n.timingWarn(in, msg, held)
@@ -1034,7 +1082,7 @@ func (n *Node) resetTimer(t *time.Timer) {
 func (in *instance) trackResult() (delta int, fault bool) {
 	// Without a socket (no interface or address yet) an instance cannot
 	// take part, even with dont_track_primary.
-	fault = in.conn == nil
+	fault = in.conn == nil || in.cfg.Protocol.NoPeerFault
 	for _, t := range in.trackers {
 		if t.ignore {
 			continue
@@ -1055,17 +1103,32 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 	if in.hmac != nil {
 		msg, trailer = SplitHMACTrailer(p.data, p.info.Src)
 	}
-	a, err := Parse(msg, p.info.Src, p.info.Dst)
+	a, err := ParseChecksum(msg, p.info.Src, p.info.Dst, in.checksum)
+	oldForm := false
+	if err != nil && in.detectOldChecksum() && errors.Is(err, ErrChecksum) {
+		// keepalived's automatic detection of a pre-1.3.6 peer: adopted
+		// below, once the advert passed validation (a peer's).
+		if a2, err2 := ParseChecksum(msg, p.info.Src, p.info.Dst, Checksum{PseudoDst: in.cfg.MulticastGroup}); err2 == nil {
+			a, err, oldForm = a2, nil, true
+		}
+	}
 	if err != nil {
 		n.drop(in, DropReasonOf(err), err.Error())
 		return
 	}
-	v := Validate(a, p.info, in.params)
+	params := in.params
+	if in.m.State == StateBackup {
+		params.CurrentMaster = in.m.MasterIP // skip_check_adv_addr
+	}
+	v := Validate(a, p.info, params)
 	if v.AddressListMismatch {
 		in.counters.AddressListMismatches++
 		v.Detail = fmt.Sprintf("ip address associated with VRID %d not present in MASTER advert: %s", a.VRID, v.Detail)
 	}
 	if v.Drop != DropNone {
+		if v.Drop == DropVRID && n.cfg.LogUnknownVRIDs {
+			n.unknownVRID(in, a.VRID, p.info.Src)
+		}
 		n.drop(in, v.Drop, v.Detail)
 		return
 	}
@@ -1075,6 +1138,11 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 			n.drop(in, DropReasonOf(err), err.Error())
 			return
 		}
+	}
+	if oldForm {
+		n.log.Info(fmt.Sprintf("(%s) Setting unicast VRRPv3 checksum to old version", in.cfg.Name), "instance", in.cfg.Name, "from", p.info.Src)
+		in.checksum.PseudoDst = in.cfg.MulticastGroup
+		in.adv = advertCache{} // re-marshal our adverts in the old form
 	}
 	in.counters.AdvertsReceived++
 	if a.Priority != PriorityStop && p.info.Src.IsValid() {
@@ -1091,8 +1159,18 @@ func (n *Node) receive(ctx context.Context, p packetIn) {
 			n.log.Info(fmt.Sprintf("(%s) Backup received priority 0 advertisement", in.cfg.Name), "instance", in.cfg.Name, "from", p.info.Src)
 		}
 	} else if in.m.State == StateMaster && a.Priority < in.m.EffectivePriority {
-		n.log.Info(fmt.Sprintf("(%s) Received advert from %v with lower priority %d, ours %d, forcing new election", in.cfg.Name, p.info.Src, a.Priority, in.m.EffectivePriority),
+		election := ", forcing new election"
+		if in.cfg.Protocol.LowerPrioNoAdvert {
+			election = ""
+		}
+		n.log.Info(fmt.Sprintf("(%s) Received advert from %v with lower priority %d, ours %d%s", in.cfg.Name, p.info.Src, a.Priority, in.m.EffectivePriority, election),
 			"instance", in.cfg.Name)
+		if n.opts.OnEvent != nil {
+			n.opts.OnEvent(in.cfg.Name, EventMasterRxLowerPri, in.m.EffectivePriority)
+		}
+		if s := in.cfg.Protocol.NotifyMasterRxLowerPri; s != "" {
+			n.notify(ctx, NotifyScripts{Master: s}, "INSTANCE", in.cfg.Name, StateMaster, in.m.EffectivePriority)
+		}
 	}
 	n.step(ctx, p.inst, EventAdvert{Src: p.info.Src, Priority: a.Priority, AdvertInterval: a.AdvertInterval}, time.Now())
 }
@@ -1195,7 +1273,11 @@ func (n *Node) groupAgrees(g *group, s State) bool {
 func (n *Node) stepOne(ctx context.Context, i int, ev Event, now time.Time) []Transition {
 	in := n.insts[i]
 	var acts []Action
+	before := in.m
 	in.m, acts = Step(in.m, ev, now)
+	if in.m.EffectivePriority != before.EffectivePriority {
+		n.priorityChanged(in, before)
+	}
 	var trs []Transition
 	for _, act := range acts {
 		switch a := act.(type) {
@@ -1278,7 +1360,7 @@ func (n *Node) sendAdvert(in *instance, prio uint8) {
 			// allocated) per advert, the one exception to the cache.
 			adv := Advertisement{Version: c.Version, VRID: c.VRID, Priority: prio, AdvertInterval: c.AdvertInterval,
 				AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
-			if msg, err = Marshal(adv, in.source, dst); err == nil {
+			if msg, err = MarshalChecksum(adv, in.source, dst, in.checksum); err == nil {
 				msg = SignHMAC(msg, c.Version, c.VRID, in.source, h.ActiveKey, h.Keys[h.ActiveKey], in.hmacSeq)
 			}
 		case in.adv.msgs[k] == nil:
@@ -1311,7 +1393,7 @@ func (n *Node) marshalAdverts(in *instance, prio uint8) {
 		AuthType: c.AuthType, AuthData: in.params.AuthData, Addresses: in.vipAddrs}
 	in.adv = advertCache{valid: true, prio: prio, msgs: make([][]byte, len(in.dsts))}
 	for k, dst := range in.dsts {
-		msg, err := Marshal(adv, in.source, dst)
+		msg, err := MarshalChecksum(adv, in.source, dst, in.checksum)
 		if err != nil {
 			in.counters.Errors++
 			n.log.Warn(fmt.Sprintf("(%s) cannot build advert", c.Name), "instance", c.Name, "err", err)
@@ -1367,6 +1449,9 @@ func (n *Node) startGARPWith(ctx context.Context, in *instance, sched GARPSchedu
 			sent.Add(uint64(k))
 			running.Add(-1)
 		})
+		if every := in.cfg.garpExtraIf(g.ifname); every > 0 {
+			n.startExtraGARP(gctx, in, g, every)
+		}
 	}
 }
 

@@ -36,9 +36,27 @@ type TransportConfig struct {
 	// Unicast selects unicast_peer mode: no multicast group is joined and the
 	// socket only receives packets addressed to Source.
 	Unicast bool
+	// TTL is the TTL (hop limit) of unicast adverts (unicast_ttl); zero
+	// means 255. Multicast adverts always carry 255.
+	TTL int
+	// RxBufSize is the socket's SO_RCVBUF in bytes (kernel_rx_buf_size,
+	// vrrp_rx_bufs_policy); zero keeps the system default. The kernel
+	// doubles it and caps it at net.core.rmem_max.
+	RxBufSize int
+	// RxBufMTUs, when RxBufSize is zero, sizes SO_RCVBUF as this many times
+	// the interface's MTU (vrrp_rx_bufs_policy MTU).
+	RxBufMTUs int
 }
 
-// IPv4Conn is a raw IPv4 protocol-112 socket: TTL 255, TOS 0xc0, the
+// ttl is the unicast TTL tc asks for.
+func (tc TransportConfig) ttl() int {
+	if tc.TTL <= 0 || tc.TTL > RequiredTTL {
+		return RequiredTTL
+	}
+	return tc.TTL
+}
+
+// IPv4Conn is a raw IPv4 protocol-112 socket: TTL 255 (unicast_ttl for unicast), TOS 0xc0, the
 // received TTL delivered with each packet, bound to one interface.
 //
 // Sockets belong to the network namespace they are created in: call
@@ -80,7 +98,7 @@ func ListenIPv4(cfg TransportConfig) (*IPv4Conn, error) {
 				return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
 			}},
 			{"TOS", func() error { return pc.SetTOS(TOS) }},
-			{"TTL", func() error { return pc.SetTTL(RequiredTTL) }},
+			{"TTL", func() error { return pc.SetTTL(cfg.ttl()) }},
 			{"multicast TTL", func() error { return pc.SetMulticastTTL(RequiredTTL) }},
 			{"multicast interface", func() error { return pc.SetMulticastInterface(ifi) }},
 			{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
@@ -136,6 +154,9 @@ func listenRaw(cfg TransportConfig, network, bind, label string, group netip.Add
 		return nil, nil, err
 	}
 	steps, join := setup(c, ifi)
+	if size := rxBufSize(cfg, ifi.MTU); size > 0 {
+		steps = append(steps, sockStep{"receive buffer", func() error { return c.SetReadBuffer(size) }})
+	}
 	if !cfg.Unicast {
 		if cfg.Group.IsValid() {
 			group = cfg.Group
@@ -267,4 +288,13 @@ func (c *IPv4Conn) Close() error {
 		return fmt.Errorf("vrrp: close socket on %s: %w", c.ifi.Name, err)
 	}
 	return nil
+}
+
+// rxBufSize is the SO_RCVBUF cfg asks for on an interface of mtu bytes
+// (zero: the system default).
+func rxBufSize(cfg TransportConfig, mtu int) int {
+	if cfg.RxBufSize > 0 {
+		return cfg.RxBufSize
+	}
+	return max(cfg.RxBufMTUs, 0) * mtu
 }

@@ -14,9 +14,9 @@ import (
 const TrafficClass = TOS
 
 // IPv6Conn is a raw IPv6 next-header-112 socket for an IPv6 instance (RFC
-// 5798 5.1.2): hop limit 255 on everything sent, the received hop limit
-// and destination delivered with each packet (Validate drops a hop limit
-// other than 255), bound to one interface, joined to ff02::12 (or the
+// 5798 5.1.2): hop limit 255 on everything sent (unicast_ttl on unicast
+// adverts), the received hop limit and destination delivered with each
+// packet (Validate drops a multicast advert's hop limit other than 255), bound to one interface, joined to ff02::12 (or the
 // configured group) in multicast mode. The checksum, over the IPv6
 // pseudo-header, is Marshal's and Parse's (IPV6_CHECKSUM is not set), so
 // that a bad one is counted like any other drop.
@@ -27,6 +27,8 @@ type IPv6Conn struct {
 	pc     *ipv6.PacketConn
 	ifi    *net.Interface
 	source netip.Addr
+	// hopLimit is 255, or unicast_ttl for a unicast instance.
+	hopLimit int
 }
 
 var _ Conn = (*IPv6Conn)(nil)
@@ -50,7 +52,7 @@ func ListenIPv6(cfg TransportConfig) (*IPv6Conn, error) {
 				return pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
 			}},
 			{"traffic class", func() error { return pc.SetTrafficClass(TrafficClass) }},
-			{"hop limit", func() error { return pc.SetHopLimit(RequiredTTL) }},
+			{"hop limit", func() error { return pc.SetHopLimit(cfg.ttl()) }},
 			{"multicast hop limit", func() error { return pc.SetMulticastHopLimit(RequiredTTL) }},
 			{"multicast interface", func() error { return pc.SetMulticastInterface(ifi) }},
 			{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
@@ -59,7 +61,11 @@ func ListenIPv6(cfg TransportConfig) (*IPv6Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &IPv6Conn{pc: pc, ifi: ifi, source: cfg.Source}, nil
+	hops := RequiredTTL
+	if cfg.Unicast {
+		hops = cfg.ttl()
+	}
+	return &IPv6Conn{pc: pc, ifi: ifi, source: cfg.Source, hopLimit: hops}, nil
 }
 
 // zoned returns ip with the interface as its zone when ip is link-local
@@ -93,7 +99,7 @@ func (c *IPv6Conn) Read(b []byte) (int, PacketInfo, error) {
 // Write implements Conn: from Source, out of the instance's interface,
 // hop limit 255.
 func (c *IPv6Conn) Write(msg []byte, dst netip.Addr) error {
-	cm := &ipv6.ControlMessage{Src: c.source.AsSlice(), IfIndex: c.ifi.Index, HopLimit: RequiredTTL, TrafficClass: TrafficClass}
+	cm := &ipv6.ControlMessage{Src: c.source.AsSlice(), IfIndex: c.ifi.Index, HopLimit: c.hopLimit, TrafficClass: TrafficClass}
 	to := zoned(dst, c.ifi.Name)
 	if _, err := c.pc.WriteTo(msg, cm, &net.IPAddr{IP: to.AsSlice(), Zone: to.Zone()}); err != nil {
 		return fmt.Errorf("vrrp: send advert to %v on %s: %w", dst, c.ifi.Name, err)

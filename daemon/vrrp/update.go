@@ -103,6 +103,8 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		return ch
 	case old.VMAC != new.VMAC || old.VMACXmitBase != new.VMACXmitBase:
 		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("use_vmac %q -> %q", old.VMAC, new.VMAC)
+	case !slices.Equal(old.AddressVMACs, new.AddressVMACs):
+		ch.Kind, ch.Reason = ChangeRestart, fmt.Sprintf("address VMACs (use_vmac_addr) %v -> %v", old.AddressVMACs, new.AddressVMACs)
 		return ch
 	}
 	fields := []struct {
@@ -133,6 +135,7 @@ func ClassifyInstance(old, new InstanceConfig) InstanceChange {
 		{"virtual_routes", !slices.Equal(old.Routes, new.Routes)},
 		{"strict_mode", old.Strict != new.Strict},
 		{"virtual_rules", !slices.Equal(old.Rules, new.Rules)},
+		{"protocol options", old.Protocol != new.Protocol},
 	}
 	for _, f := range fields {
 		if f.changed {

@@ -37,6 +37,8 @@ func TestClassifyInstance(t *testing.T) {
 		{"VRID", func(c *InstanceConfig) { c.VRID = 52 }, ChangeRestart, "virtual_router_id 51 -> 52", nil},
 		// The VMAC is created and removed with the instance.
 		{"use_vmac", func(c *InstanceConfig) { c.VMAC = "vrrp.51" }, ChangeRestart, `use_vmac "" -> "vrrp.51"`, nil},
+		{"use_vmac_addr", func(c *InstanceConfig) { c.AddressVMACs = []AddressVMAC{{Name: "vrrp6.51", Base: "eth1", V6: true}} },
+			ChangeRestart, "address VMACs (use_vmac_addr) [] -> [{vrrp6.51 eth1 true}]", nil},
 		{"virtual routes", func(c *InstanceConfig) { c.Routes = []Route{{Dst: netip.MustParsePrefix("10.0.0.0/8")}} }, ChangeInPlace, "", []string{"virtual_routes"}},
 		{"strict", func(c *InstanceConfig) { c.Strict = true }, ChangeInPlace, "", []string{"strict_mode"}},
 	}

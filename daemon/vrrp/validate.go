@@ -154,6 +154,13 @@ type ValidationParams struct {
 	// AcceptFrom (drlb_accept_from), when not empty, are the only accepted
 	// sources (with UnicastPeers), multicast included.
 	AcceptFrom []netip.Addr
+	// SkipCheckAdvAddr is skip_check_adv_addr: an advert from
+	// CurrentMaster is not checked against VirtualAddresses (keepalived
+	// checks only when the master changes).
+	SkipCheckAdvAddr bool
+	// CurrentMaster is the master a backup follows (zero otherwise); set
+	// per packet by the runtime.
+	CurrentMaster netip.Addr
 }
 
 // PacketInfo is the IP-layer metadata of a received packet, as delivered by a Conn.
@@ -177,8 +184,9 @@ type Verdict struct {
 	// AddressListMismatch is set (with Drop DropAddressList) when the
 	// advert's address list differs from ours. keepalived 2.2.7 drops such
 	// an advert (vrrp_check_packet: VRRP_PACKET_KO), in MASTER and BACKUP
-	// alike (drlb has no skip_check_adv_addr), so a stranger announcing
-	// other addresses cannot take the VRID over.
+	// alike (skip_check_adv_addr spares only the followed master's
+	// adverts), so a stranger announcing other addresses cannot take the
+	// VRID over.
 	AddressListMismatch bool
 }
 
@@ -186,7 +194,9 @@ type Verdict struct {
 // instance p, in keepalived's order. Checks that do not depend on the
 // instance (checksum, length) were done by Parse.
 func Validate(a Advertisement, info PacketInfo, p ValidationParams) Verdict {
-	if info.TTL >= 0 && info.TTL != RequiredTTL {
+	// keepalived checks the TTL of multicast adverts only: a unicast peer
+	// may be routed (unicast_ttl), and its source is checked below.
+	if info.TTL >= 0 && info.TTL != RequiredTTL && len(p.UnicastPeers) == 0 {
 		return Verdict{Drop: DropTTL, Detail: fmt.Sprintf("TTL %d from %v, want %d", info.TTL, info.Src, RequiredTTL)}
 	}
 	if a.Version != p.Version {
@@ -212,7 +222,8 @@ func Validate(a Advertisement, info PacketInfo, p ValidationParams) Verdict {
 			return Verdict{Drop: DropAdvertInterval, Detail: fmt.Sprintf("advert interval %v from %v, instance uses %v", a.AdvertInterval, info.Src, p.AdvertInterval)}
 		}
 	}
-	if a.Priority != 0 && !sameAddressSet(a.Addresses, p.VirtualAddresses) {
+	skip := p.SkipCheckAdvAddr && p.CurrentMaster.IsValid() && info.Src == p.CurrentMaster
+	if a.Priority != 0 && !skip && !sameAddressSet(a.Addresses, p.VirtualAddresses) {
 		return Verdict{Drop: DropAddressList, AddressListMismatch: true, Detail: fmt.Sprintf("address list %v from %v differs from ours %v", a.Addresses, info.Src, p.VirtualAddresses)}
 	}
 	return Verdict{}

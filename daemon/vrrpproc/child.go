@@ -93,7 +93,7 @@ func runChild(fd int) error {
 	if err := applyProcess(start.Config.Thread); err != nil {
 		log.Warn("VRRP process scheduling not (fully) applied", "err", err)
 	}
-	opts := vrrp.Options{Logger: log, OnTransition: c.onTransition, OnNotify: c.onNotify, RunScript: c.runScript,
+	opts := vrrp.Options{Logger: log, OnTransition: c.onTransition, OnNotify: c.onNotify, OnEvent: c.onEvent, RunScript: c.runScript,
 		ServicesChecked: c.servicesChecked}
 	if start.NetNS {
 		opts.NetNS = netns.NsHandle(4)
@@ -212,6 +212,11 @@ func (c *child) onTransition(t vrrp.Transition) {
 // onNotify is the node's OnNotify (VRRP's thread): it queues.
 func (c *child) onNotify(kind, name string, state vrrp.State, prio uint8) {
 	c.out.push(message{Kind: kindNotify, Notify: &notifyMsg{Kind: kind, Name: name, State: state, Priority: prio}})
+}
+
+// onEvent is the node's OnEvent (VRRP's thread): it queues.
+func (c *child) onEvent(name, event string, prio uint8) {
+	c.out.push(message{Kind: kindEvent, Event: &eventMsg{Name: name, Event: event, Priority: prio}})
 }
 
 // runScript is the node's ScriptRunner: the parent runs the script.

@@ -24,6 +24,7 @@ type message struct {
 	Status     *statusMsg       // kindStatus
 	Transition *vrrp.Transition // kindTransition
 	Notify     *notifyMsg       // kindNotify
+	Event      *eventMsg        // kindEvent
 	Script     *scriptMsg       // kindScript
 	Checked    *checkedMsg      // kindChecked
 	Log        *logMsg          // kindLog
@@ -52,6 +53,7 @@ const (
 	kindCancel
 	kindLog
 	kindExit
+	kindEvent
 )
 
 // startMsg starts the node.
@@ -134,6 +136,11 @@ type notifyMsg struct {
 	Kind, Name string
 	State      vrrp.State
 	Priority   uint8
+}
+
+type eventMsg struct {
+	Name, Event string
+	Priority    uint8
 }
 
 type scriptMsg struct {

@@ -35,12 +35,13 @@ const statusTimeout = 2 * time.Second
 type Options struct {
 	// Logger re-emits the child's log records (nil: slog.Default()).
 	Logger *slog.Logger
-	// OnTransition, OnNotify, RunScript and ServicesChecked are
-	// vrrp.Options' (see there). The first two are called in order from
+	// OnTransition, OnNotify, OnEvent, RunScript and ServicesChecked are
+	// vrrp.Options' (see there). The first three are called in order from
 	// one goroutine of the parent and must not block for long; RunScript
 	// nil means vrrp.ExecScript, in the parent.
 	OnTransition    func(vrrp.Transition)
 	OnNotify        func(kind, name string, state vrrp.State, priority uint8)
+	OnEvent         func(name, event string, priority uint8)
 	RunScript       vrrp.ScriptRunner
 	ServicesChecked func(ctx context.Context, since time.Time) <-chan struct{}
 	// Name is the child's process name (vrrp_process_name); empty keeps
@@ -276,6 +277,10 @@ func (r *Remote) read(ctx context.Context, dec *gob.Decoder) {
 		case kindNotify:
 			if r.opts.OnNotify != nil && m.Notify != nil {
 				r.opts.OnNotify(m.Notify.Kind, m.Notify.Name, m.Notify.State, m.Notify.Priority)
+			}
+		case kindEvent:
+			if r.opts.OnEvent != nil && m.Event != nil {
+				r.opts.OnEvent(m.Event.Name, m.Event.Event, m.Event.Priority)
 			}
 		case kindScript:
 			if m.Script != nil {

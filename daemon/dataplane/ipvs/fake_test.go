@@ -34,6 +34,35 @@ type fakeClient struct {
 	dests    map[string][]cipvs.Destination
 	calls    []string
 	failOn   string
+	pes      map[string]string // persistence engine by svcID
+}
+
+// ServicePEs implements PEClient.
+func (f *fakeClient) ServicePEs() (map[dataplane.ServiceKey]string, error) {
+	out := map[dataplane.ServiceKey]string{}
+	for _, s := range f.services {
+		if pe := f.pes[svcID(s)]; pe != "" {
+			k := dataplane.ServiceKey{FWMark: s.FWMark}
+			if s.FWMark == 0 {
+				k = dataplane.ServiceKey{VIP: s.Address, Protocol: dataplane.Protocol(s.Protocol), Port: s.Port}
+			}
+			out[k] = pe
+		}
+	}
+	return out, nil
+}
+
+// SetService implements PEClient: an edit that sets the engine too.
+func (f *fakeClient) SetService(s cipvs.Service, pe string) error {
+	if err := f.record("SetService " + svcString(s) + " pe=" + pe); err != nil {
+		return err
+	}
+	f.services[f.find(s)] = s
+	if f.pes == nil {
+		f.pes = map[string]string{}
+	}
+	f.pes[svcID(s)] = pe
+	return nil
 }
 
 func newFake() *fakeClient { return &fakeClient{dests: map[string][]cipvs.Destination{}} }
@@ -99,6 +128,7 @@ func (f *fakeClient) UpdateService(s cipvs.Service) error {
 		return err
 	}
 	f.services[f.find(s)] = s
+	delete(f.pes, svcID(s)) // as the kernel: an edit without an engine removes it
 	return nil
 }
 
@@ -108,6 +138,7 @@ func (f *fakeClient) RemoveService(s cipvs.Service) error {
 	}
 	i := f.find(s)
 	f.services = append(f.services[:i], f.services[i+1:]...)
+	delete(f.pes, svcID(s))
 	delete(f.dests, svcID(s))
 	return nil
 }

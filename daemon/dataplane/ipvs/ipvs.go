@@ -1,9 +1,11 @@
 // Package ipvs is the IPVS data plane: it reconciles the kernel's IP
 // Virtual Server table with a desired table through
 // github.com/cloudflare/ipvs, touching only the services and destinations
-// that differ. It supports DR, NAT and TUN, every IPVS scheduler by name,
-// persistence with granularity, weights (0 = inhibited) and firewall-mark
-// services.
+// that differ. It supports DR, NAT and TUN (per destination), every IPVS
+// scheduler by name with its flags and one-packet scheduling, persistence
+// with granularity and a persistence engine (pe.go: cloudflare/ipvs has no
+// engine attribute), weights (0 = inhibited), thresholds, firewall-mark
+// services, and IPVS in another network namespace (Options.NetNSPath).
 //
 // The back end manages only services it was asked for: services in the
 // desired table and services an earlier Apply created. Other IPVS services
@@ -55,7 +57,9 @@ type Client interface {
 
 // Backend is the IPVS data plane. Create it with New.
 type Backend struct {
-	client    Client
+	client Client
+	// pe sets and reads persistence engines; nil: none can be set.
+	pe        PEClient
 	linkCheck func(name string) error
 	owned     map[dataplane.ServiceKey]bool
 	// state is the file that keeps owned across restarts; "" for none.
@@ -104,6 +108,18 @@ func New(opts dataplane.Options) (*Backend, error) {
 		return nil, err
 	}
 	b := NewWithClient(c)
+	var pc *peConn
+	if err := dataplane.InNetNS(opts.NetNSPath, func() error {
+		var err error
+		pc, err = openPE()
+		return err
+	}); err != nil {
+		if cl, ok := c.(io.Closer); ok {
+			_ = cl.Close() // only probed, nothing was written
+		}
+		return nil, err
+	}
+	b.pe = pc
 	if opts.StateDir != "" {
 		b.keepState(opts.StateDir, opts.Logger)
 	}
@@ -146,7 +162,11 @@ func loUp(path string) error {
 // NewWithClient builds a back end over c (tests pass a fake); interfaces
 // are not checked.
 func NewWithClient(c Client) *Backend {
-	return &Backend{client: c, linkCheck: func(string) error { return nil }, owned: map[dataplane.ServiceKey]bool{}}
+	b := &Backend{client: c, linkCheck: func(string) error { return nil }, owned: map[dataplane.ServiceKey]bool{}}
+	if pc, ok := c.(PEClient); ok {
+		b.pe = pc
+	}
+	return b
 }
 
 // Kind implements dataplane.Dataplane.
@@ -154,6 +174,9 @@ func (b *Backend) Kind() dataplane.Kind { return dataplane.KindIPVS }
 
 // Close implements dataplane.Dataplane; the IPVS table stays as it is.
 func (b *Backend) Close() error {
+	if c, ok := b.pe.(*peConn); ok {
+		_ = c.Close() // nothing is buffered on it
+	}
 	if c, ok := b.client.(io.Closer); ok {
 		if err := c.Close(); err != nil {
 			return fmt.Errorf("ipvs: close: %w", err)
@@ -212,6 +235,8 @@ func toIPVS(s dataplane.Service) cipvs.Service {
 		svc.Protocol = 0
 		svc.Port = 0
 	}
+	// dataplane.ServiceFlags have the kernel's values.
+	svc.Flags = cipvs.Flags(s.Flags & dataplane.FlagsMask)
 	if s.PersistenceTimeout > 0 {
 		svc.Flags |= cipvs.ServicePersistent
 		svc.Timeout = uint32(s.PersistenceTimeout / time.Second)
@@ -220,7 +245,7 @@ func toIPVS(s dataplane.Service) cipvs.Service {
 }
 
 func toDest(s dataplane.Service, r dataplane.Real) cipvs.Destination {
-	return cipvs.Destination{Address: r.Addr, Port: r.Port, Family: family(r.Addr), FwdMethod: forward(s.Method), Weight: r.Weight,
+	return cipvs.Destination{Address: r.Addr, Port: r.Port, Family: family(r.Addr), FwdMethod: forward(s.RealMethod(r)), Weight: r.Weight,
 		UpperThreshold: r.UpperThreshold, LowerThreshold: r.LowerThreshold}
 }
 
@@ -232,6 +257,9 @@ func (b *Backend) check(t dataplane.Table) error {
 	var errs []error
 	checked := map[string]bool{}
 	for _, s := range t.Services {
+		if s.PersistenceEngine != "" && b.pe == nil {
+			errs = append(errs, fmt.Errorf("ipvs: service %s: cannot set persistence engine %q: no IPVS netlink for it", s.Key(), s.PersistenceEngine))
+		}
 		if s.Interface == "" || checked[s.Interface] {
 			continue
 		}
@@ -258,6 +286,12 @@ func (b *Backend) observe() (dataplane.Observation, error) {
 	if err != nil {
 		return obs, fmt.Errorf("ipvs: list services: %w", err)
 	}
+	var pes map[dataplane.ServiceKey]string
+	if b.pe != nil && len(svcs) > 0 {
+		if pes, err = b.pe.ServicePEs(); err != nil {
+			return obs, err
+		}
+	}
 	for _, se := range svcs {
 		s := se.Service
 		os := dataplane.ObservedService{Service: dataplane.Service{
@@ -266,10 +300,13 @@ func (b *Backend) observe() (dataplane.Observation, error) {
 			Protocol:        dataplane.Protocol(s.Protocol),
 			Scheduler:       s.Scheduler,
 			PersistenceBits: s.Netmask.Bits(),
+			// The kernel's own flags (hashed, persistent) are not ours.
+			Flags: dataplane.ServiceFlags(s.Flags) & dataplane.FlagsMask,
 		}}
 		if s.FWMark == 0 {
 			os.VIP = s.Address
 		}
+		os.PersistenceEngine = pes[os.Key()]
 		if s.Flags&cipvs.ServicePersistent != 0 {
 			os.PersistenceTimeout = time.Duration(s.Timeout) * time.Second
 		}
@@ -286,7 +323,8 @@ func (b *Backend) observe() (dataplane.Observation, error) {
 			}
 			os.Observed = append(os.Observed, dataplane.ObservedReal{
 				Real: dataplane.Real{Addr: d.Address, Port: d.Port, Weight: d.Weight,
-					UpperThreshold: d.UpperThreshold, LowerThreshold: d.LowerThreshold},
+					UpperThreshold: d.UpperThreshold, LowerThreshold: d.LowerThreshold,
+					Method: method(d.FwdMethod), OwnMethod: true},
 				ActiveConn: d.ActiveConnections, InActConn: d.InactiveConnections,
 			})
 		}
@@ -319,7 +357,8 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 	for _, s := range want.Services {
 		wanted[s.Key()] = s
 	}
-	// Only services we manage take part; IPVS does not store the interface.
+	// Only services we manage take part; IPVS does not store the interface
+	// or a service's method.
 	var cur dataplane.Table
 	for _, s := range obs.Table().Services {
 		d, ok := wanted[s.Key()]
@@ -327,6 +366,11 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 			continue
 		}
 		s.Interface = d.Interface
+		if ok {
+			// IPVS keeps methods per destination only (compared one by
+			// one): the service's is whatever is wanted.
+			s.Method = d.Method
+		}
 		cur.Services = append(cur.Services, s)
 	}
 	changes := dataplane.Diff(cur, want)
@@ -439,8 +483,19 @@ func (b *Backend) do(c dataplane.Change) error {
 		err = b.client.RemoveService(svc)
 	case dataplane.AddService:
 		err = b.client.CreateService(svc)
+		if pe := c.Service.PersistenceEngine; err == nil && pe != "" {
+			// cloudflare/ipvs carries no engine: set it before any
+			// destination (AddReal comes later), so no connection misses it.
+			err = b.pe.SetService(svc, pe)
+		}
 	case dataplane.UpdateService:
-		err = b.client.UpdateService(svc)
+		if pe := c.Service.PersistenceEngine; pe != "" {
+			// One edit with the engine: the kernel removes the engine of
+			// a service edited without one.
+			err = b.pe.SetService(svc, pe)
+		} else {
+			err = b.client.UpdateService(svc)
+		}
 	case dataplane.AddReal:
 		err = b.client.CreateDestination(svc, toDest(c.Service, c.Real))
 	case dataplane.UpdateReal:
@@ -448,6 +503,9 @@ func (b *Backend) do(c dataplane.Change) error {
 	}
 	if err != nil {
 		if c.Kind == dataplane.AddService || c.Kind == dataplane.UpdateService {
+			if pe := c.Service.PersistenceEngine; pe != "" {
+				return fmt.Errorf("ipvs: %s (are the modules ip_vs_%s and ip_vs_pe_%s available?): %w", c, c.Service.Scheduler, pe, err)
+			}
 			return fmt.Errorf("ipvs: %s (is the scheduler module ip_vs_%s available?): %w", c, c.Service.Scheduler, err)
 		}
 		return fmt.Errorf("ipvs: %s: %w", c, err)

@@ -119,7 +119,7 @@ var serviceCounter = regexp.MustCompile(`counter packets (\d+) bytes \d+ comment
 
 // TestUDPFlow checks what the shortcut of established flows must keep:
 // every packet of a flow goes to one server and is counted, a flow whose
-// server is gone is scheduled again, and a new flow that finds no server
+// server is gone is scheduled again and keeps its new server, and a new flow that finds no server
 // is dropped, not delivered to the director.
 func TestUDPFlow(t *testing.T) {
 	ctx := context.Background()
@@ -160,17 +160,19 @@ func TestUDPFlow(t *testing.T) {
 	if got, err := flow.ask(2 * time.Second); err != nil || got != other {
 		t.Fatalf("the next datagram was answered by %q, %v; want %s", got, err, other)
 	}
-	// Not checked: that the flow keeps its new server once the old one is
-	// back. It does not (nor did it before the shortcut): nft's update
-	// keeps an existing element's value, and the packet path cannot delete
-	// from a map, so the stale entry stays (see render).
+	// The flow keeps its new server when the old one comes back: removing
+	// a server forgets its flows' entries, so the flow's next packet
+	// recorded the new one (the stale entry used to stay and pull the flow
+	// back, breaking it a second time).
 	if err := b.Apply(ctx, udpTable(udpPort, 1, 1)); err != nil {
 		t.Fatal(err)
 	}
-	now, err := flow.ask(2 * time.Second)
-	if err != nil {
-		t.Fatal(err)
+	for range 3 {
+		if got, err := flow.ask(2 * time.Second); err != nil || got != other {
+			t.Fatalf("after %s came back the flow was answered by %q, %v; want %s (its new server)", first, got, err, other)
+		}
 	}
+	now := other
 
 	// No server takes new flows: a new flow is dropped (the director has
 	// the VIP but no socket on the port, so a datagram it accepted would
@@ -219,5 +221,45 @@ func TestUDPFlowRefresh(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	if got, err := flow.ask(2 * time.Second); err != nil || got == first {
 		t.Errorf("a flow idle past the timeout was answered by %q, %v; want the other server", got, err)
+	}
+}
+
+// TestUDPPersistenceForgetsRemovedServer checks that a persistent client
+// whose server is removed gets a new affinity: its new flows go to the new
+// server, and stay there when the old one returns (the affinity entry
+// used to keep the removed server, since nft's update keeps an element's
+// value, and pulled the client back).
+func TestUDPPersistenceForgetsRemovedServer(t *testing.T) {
+	ctx := context.Background()
+	lab, b := newUDPLab(t, 0)
+	persistent := func(w1, w2 int) dataplane.Table {
+		table := udpTable(udpPort, w1, w2)
+		table.Services[0].PersistenceTimeout = time.Minute
+		return table
+	}
+	if err := b.Apply(ctx, persistent(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := newUDPFlow(t, lab.Client).ask(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, w1, w2 := "rs2", -1, 1
+	if first == "rs2" {
+		other, w1, w2 = "rs1", 1, -1
+	}
+	if err := b.Apply(ctx, persistent(w1, w2)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := newUDPFlow(t, lab.Client).ask(2 * time.Second); err != nil || got != other {
+		t.Fatalf("with %s removed a new flow was answered by %q, %v; want %s", first, got, err, other)
+	}
+	if err := b.Apply(ctx, persistent(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if got, err := newUDPFlow(t, lab.Client).ask(2 * time.Second); err != nil || got != other {
+			t.Fatalf("after %s came back, new flow %d was answered by %q, %v; want %s (the client's new affinity)", first, i+1, got, err, other)
+		}
 	}
 }

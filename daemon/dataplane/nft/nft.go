@@ -24,7 +24,10 @@
 // cannot update a dynamic map with a longer key.
 //
 // A flow whose server was removed is scheduled again (for mh and sh: to the
-// server the consistent hash gives it) and keeps its new server.
+// server the consistent hash gives it) and keeps its new server, also when
+// the old one comes back: Apply deletes the connection entries and the
+// persistent clients' affinities of the servers it removes (a drained
+// server, weight 0, keeps them).
 //
 // Everything lives in one table of family netdev (default "drlb"); other
 // tables are never touched. The per-service data (slot tables, real-server
@@ -44,6 +47,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -98,6 +102,12 @@ type Backend struct {
 	// connCounts counts a connection map's entries by service and server
 	// (netlink for the kernel, ListElements for the fake).
 	connCounts func(ctx context.Context, set string) (map[connKey]uint32, error)
+	// connEntries lists a connection map's entries, to forget those of
+	// removed servers (netlink for the kernel, ListElements for the fake).
+	connEntries func(ctx context.Context, set string) ([]connEntry, error)
+	// affinityEntries lists a persistence map's entries (netlink for the
+	// kernel, ListElements for the fake).
+	affinityEntries func(ctx context.Context, set string) ([]affinityEntry, error)
 	// listElements lists a shared map's elements (netlink for the kernel,
 	// ListElements for the fake).
 	listElements func(ctx context.Context, set string) ([]*knftables.Element, error)
@@ -106,6 +116,8 @@ type Backend struct {
 	fold bool
 	// mutateTx lets tests corrupt a transaction to prove atomicity.
 	mutateTx func(*knftables.Transaction)
+	// log receives warnings (Options.Logger; discarded when nil).
+	log *slog.Logger
 }
 
 var _ dataplane.Dataplane = (*Backend)(nil)
@@ -143,6 +155,10 @@ func New(opts dataplane.Options) (*Backend, error) {
 	b.fold = true
 	b.ruleComments = func(context.Context) (map[string][]string, error) { return ruleCommentsNetlink(table) }
 	b.connCounts = func(_ context.Context, set string) (map[connKey]uint32, error) { return connCountsNetlink(table, set) }
+	b.connEntries = func(_ context.Context, set string) ([]connEntry, error) { return connEntriesNetlink(table, set) }
+	b.affinityEntries = func(_ context.Context, set string) ([]affinityEntry, error) {
+		return affinityEntriesNetlink(table, set)
+	}
 	b.listElements = func(_ context.Context, set string) ([]*knftables.Element, error) {
 		return sharedElementsNetlink(table, set)
 	}
@@ -170,9 +186,15 @@ func newWith(nft knftables.Interface, table string, opts dataplane.Options) *Bac
 	if cfg.seed == 0 {
 		cfg.seed = defaultSeed
 	}
-	b := &Backend{nft: nft, table: table, netns: opts.NetNSPath, cfg: cfg, linkCheck: func(string) error { return nil }}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Backend{nft: nft, table: table, netns: opts.NetNSPath, cfg: cfg, linkCheck: func(string) error { return nil }, log: log}
 	b.ruleComments = b.listRuleCommentsAPI
 	b.connCounts = b.connCountsAPI
+	b.connEntries = b.connEntriesAPI
+	b.affinityEntries = b.affinityEntriesAPI
 	b.listElements = func(ctx context.Context, set string) ([]*knftables.Element, error) {
 		return b.nft.ListElements(ctx, "map", set)
 	}
@@ -208,6 +230,17 @@ func (b *Backend) check(t dataplane.Table) error {
 		}
 		if s.Method != dataplane.DR {
 			bad(s, "forwarding method %s needs IPVS (nft does DR only)", s.Method)
+		}
+		for _, r := range s.Reals {
+			if m := s.RealMethod(r); m != s.Method && m != dataplane.DR {
+				bad(s, "real server %s: forwarding method %s needs IPVS (nft does DR only)", r.Addr, m)
+			}
+		}
+		if s.Flags&dataplane.OnePacket != 0 {
+			bad(s, "one-packet scheduling (ops) needs IPVS (nft keeps a flow on one server)")
+		}
+		if s.PersistenceEngine != "" {
+			bad(s, "persistence engine %q needs IPVS", s.PersistenceEngine)
 		}
 		ips := map[netip.Addr]bool{}
 		for _, r := range s.Reals {
@@ -578,6 +611,16 @@ func (b *Backend) Apply(ctx context.Context, desired dataplane.Table) error {
 		if tx.NumOperations() > 0 {
 			if err := b.nft.Run(ctx, tx); err != nil {
 				return fmt.Errorf("nft: apply %d operations to table netdev %s (previous rules stay in force): %w", tx.NumOperations(), b.table, err)
+			}
+			maps := make(map[string]bool, len(want.maps))
+			for _, m := range want.maps {
+				maps[m.name] = true
+			}
+			// The new table is in force whatever happens here: a failure
+			// only leaves those flows rescheduled packet by packet until
+			// their entries time out, as before forgetting existed.
+			if err := b.forgetGoneReals(ctx, goneReals(cur, want), goneAffinities(cur, want), maps); err != nil {
+				b.log.Warn("XConnections of removed real servers stay in the connection table until they time out", "error", err)
 			}
 		}
 		// Remember what the table holds now. A commit by someone else between

@@ -266,6 +266,8 @@ func FuzzParseServiceDesc(f *testing.F) {
 	f.Add("svc TCP 172.16.1.1:80 sched=wrr method=DR persist=0 bits=32 dev=eth1 h=01234567")
 	f.Add("svc TCP [fd00:172:16:1::1]:443 sched=mh method=DR persist=300 bits=64 dev=eth1 h=01234567") // IPv6, /64 persistence
 	f.Add("svc UDP [::1]:53 persist=x")
+	f.Add("svc TCP 172.16.1.1:80 sched=sh method=DR persist=0 bits=32 dev=eth1 flags=0x18") // sh-fallback, sh-port
+	f.Add("svc TCP 172.16.1.1:80 flags=0xzz")
 	f.Fuzz(func(t *testing.T, s string) {
 		svc, err := parseServiceDesc(s)
 		if err == nil && !svc.VIP.IsValid() {

@@ -54,6 +54,12 @@ func parseServiceDesc(comment string) (dataplane.Service, error) {
 			}
 		case "dev":
 			s.Interface = v
+		case "flags":
+			n, err := strconv.ParseUint(v, 0, 32)
+			if err != nil {
+				return s, fmt.Errorf("nft: service description %q: %w", comment, err)
+			}
+			s.Flags = dataplane.ServiceFlags(n)
 		}
 	}
 	return s, nil

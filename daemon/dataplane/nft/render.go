@@ -248,8 +248,12 @@ func (f family) maskExpr(bits int) string {
 
 // serviceDesc is the comment of a service chain's last rule; Observe reads it back.
 func serviceDesc(s dataplane.Service) string {
-	return fmt.Sprintf("svc %s %s sched=%s method=%s persist=%d bits=%d dev=%s", s.Protocol, netip.AddrPortFrom(s.VIP, s.Port),
+	d := fmt.Sprintf("svc %s %s sched=%s method=%s persist=%d bits=%d dev=%s", s.Protocol, netip.AddrPortFrom(s.VIP, s.Port),
 		s.Scheduler, s.Method, int64(s.PersistenceTimeout/time.Second), s.PersistenceBits, s.Interface)
+	if s.Flags != 0 {
+		d += fmt.Sprintf(" flags=0x%x", uint32(s.Flags))
+	}
+	return d
 }
 
 // realsDesc describes real servers in comments of at most maxDescLen
@@ -392,12 +396,12 @@ const firstRealMarkNumber = 0x01000000
 //     services refresh the client's affinity to the flow's server;
 //  3. fwd ip (ip6) to reals map[service . mark]: done, unless the flow is new (no
 //     real server has mark 0) or its server is gone;
-//  4. mark ← 0: a flow whose server is gone is scheduled again. Its stale
-//     entry stays: nft's update keeps an existing element's value and the
-//     packet path cannot delete from a map, so every packet of such a flow
-//     is scheduled (mh and sh hash it to the same server each time; rr and
-//     wrr take the next slot) and the flow returns to its first server if
-//     that comes back;
+//  4. mark ← 0: a flow whose server is gone is scheduled again. nft's
+//     update keeps an existing element's value and the packet path cannot
+//     delete from a map, so Apply deletes the entries of the servers it
+//     removes (see forgetGoneReals) and the flow's next packet records its
+//     new server; until then (the moment between the commit and that
+//     delete) a packet is scheduled here;
 //  5. jump to the service's schedule chain (schedule map): persistent
 //     services look the client up in their affinity map (mark ← server,
 //     unless that server is gone); then, if mark is still 0, mark ← slot: a
@@ -559,8 +563,8 @@ func renderFamily(rs *ruleset, f family, cfg settings) func(dev, fwd string) cha
 			mkRule("", fmt.Sprintf("%s vmap @%s", key, dm), "dispatch"),
 			// No real server has mark 0, so a new flow misses the map here.
 			mkRule("", fwdRule, "established"),
-			// A flow whose server is gone is scheduled again (its stale
-			// entry stays, see render).
+			// A flow whose server is gone is scheduled again (Apply
+			// deletes its stale entry, see render).
 			mkRule("", "meta mark != 0x0 meta mark set 0x0", "gone"),
 			mkRule("", fmt.Sprintf("%s vmap @%s", key, sm), "schedule"),
 			mkRule("", fmt.Sprintf("meta mark != 0x0 meta mark < %s meta mark set %s . meta mark map @%s", firstRealMark, key, f.slots()), "slot"),
@@ -578,7 +582,7 @@ func fingerprint(s dataplane.Service) string {
 	b := make([]byte, 0, 64+24*len(s.Reals))
 	b = s.VIP.AppendTo(b)
 	for _, n := range []uint64{uint64(s.FWMark), uint64(s.Port), uint64(s.Protocol), uint64(s.Method),
-		uint64(s.PersistenceTimeout), uint64(s.PersistenceBits), uint64(s.HashTableSize)} {
+		uint64(s.PersistenceTimeout), uint64(s.PersistenceBits), uint64(s.HashTableSize), uint64(s.Flags)} {
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, n, 10)
 	}
@@ -660,7 +664,9 @@ func renderService(s dataplane.Service, cfg settings) (*serviceParts, error) {
 		hkey := f.ip + " saddr . th sport"
 		if s.PersistenceTimeout > 0 {
 			hkey = f.maskExpr(s.PersistenceBits)
-		} else if s.Scheduler == "sh" {
+		} else if s.Scheduler == "sh" && s.Flags&dataplane.HashPort == 0 {
+			// IPVS's sh hashes the client's address, and its port too
+			// with sh-port (flag-2). mh always hashes both here (see README).
 			hkey = f.ip + " saddr"
 		}
 		// Sized by every server, inhibited ones included, so that inhibiting

@@ -22,6 +22,7 @@ func DefaultModules() []string {
 		"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_fo", "ip_vs_ovf",
 		"ip_vs_lblc", "ip_vs_lblcr", "ip_vs_dh", "ip_vs_sh", "ip_vs_mh", "ip_vs_sed", "ip_vs_nq",
 		"ip_vs_twos", "ip_vs_ftp",
+		"ip_vs_pe_sip", // persistence_engine sip (TestKernelPersistenceEngine)
 		"veth", "bridge", "macvlan", "dummy", "ipip", "tun",
 		"nf_tables", "nft_chain_nat", "nf_nat", "xt_ipvs",
 		// What drlb's nft data plane uses (BenchmarkRateIPVSvsNFT).
