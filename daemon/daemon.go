@@ -895,18 +895,36 @@ func (d *Daemon) publish(ev api.Event) {
 }
 
 // claimPIDFile writes our PID, refusing when another live drlb owns the file.
+// A live drlb is a process running our executable (process_name may have
+// renamed it) or one named "drlb".
 func claimPIDFile(path string) error {
 	if b, err := os.ReadFile(path); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() {
-			if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "drlb" {
-				return fmt.Errorf("another drlb (pid %d) runs with this run directory (%s); stop it or use --run-dir", pid, filepath.Dir(path))
-			}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() && isDrlb(pid) {
+			return fmt.Errorf("another drlb (pid %d) runs with this run directory (%s); stop it or use --run-dir", pid, filepath.Dir(path))
 		}
 	}
 	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
 	return nil
+}
+
+// isDrlb reports whether process pid runs this executable (compared by
+// /proc/PID/exe, an upgraded binary's " (deleted)" suffix removed) or is
+// named "drlb".
+func isDrlb(pid int) bool {
+	exe := func(p string) string {
+		s, err := os.Readlink(p)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSuffix(s, " (deleted)")
+	}
+	if self, other := exe("/proc/self/exe"), exe(fmt.Sprintf("/proc/%d/exe", pid)); self != "" && self == other {
+		return true
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err == nil && strings.TrimSpace(string(comm)) == "drlb"
 }
 
 // Status builds the control socket's status document from a copy of the
