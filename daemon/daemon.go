@@ -30,6 +30,7 @@ import (
 	"github.com/drlb/drlb/daemon/dataplane/ipvs"
 	"github.com/drlb/drlb/daemon/script"
 	"github.com/drlb/drlb/daemon/vrrp"
+	"github.com/drlb/drlb/daemon/vrrpproc"
 	"github.com/drlb/drlb/internal/yield"
 )
 
@@ -62,7 +63,39 @@ type Options struct {
 	Dump <-chan DumpKind
 	// Ready, if set, is called once the daemon serves (sd_notify READY=1).
 	Ready func()
+	// VRRPChild runs VRRP in a child process of its own (package
+	// vrrpproc), as keepalived runs its VRRP child: drlb run's default.
+	// False runs the node on a thread of this process (tests, and drlb
+	// run's hidden --vrrp-in-process for debugging). The program must call
+	// vrrpproc.MaybeChild first thing in main (or TestMain).
+	VRRPChild bool
 }
+
+// vrrpNode is what the daemon uses of a running VRRP node: a *vrrp.Node
+// on a thread of this process or a *vrrpproc.Remote in a child process.
+type vrrpNode interface {
+	// Run runs the node until ctx ends (priority 0 sent, VIPs removed).
+	Run(ctx context.Context) error
+	// Update applies a changed configuration (vrrp.Node.Update).
+	Update(ctx context.Context, cfg vrrp.Config) (vrrp.UpdateResult, error)
+	// Status is a snapshot of every instance.
+	Status() []vrrp.InstanceStatus
+	// NextTimer is when the node's next timer in this process falls due
+	// (zero for none, and always for a child: nothing here delays it).
+	NextTimer() time.Time
+}
+
+// lastStatus is node's status without waiting: a child's last snapshot
+// (its states kept current by its transitions), a *vrrp.Node's copy.
+func lastStatus(node vrrpNode) []vrrp.InstanceStatus {
+	if r, ok := node.(interface{ LastStatus() []vrrp.InstanceStatus }); ok {
+		return r.LastStatus()
+	}
+	return node.Status()
+}
+
+// nodeRef holds the running node for atomic publication.
+type nodeRef struct{ vrrpNode }
 
 // HostIPVS tells config (config.Options.IPVSAvailable) which data plane
 // drlb run will program on this host, so that a service it cannot program
@@ -130,7 +163,7 @@ type Daemon struct {
 	// node is the running VRRP node, or nil, published for loops that
 	// yield to its timers (any goroutine may read it). The loop's own
 	// reference is st.comp.node.
-	node atomic.Pointer[vrrp.Node]
+	node atomic.Pointer[nodeRef]
 
 	// notifier writes notify FIFO lines and queues smtp_alert mail (nil
 	// when the configuration has neither); VRRP's thread reads it.
@@ -285,6 +318,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	d.runCtx = ctx
+	if d.opts.VRRPChild {
+		// A daemon, not a test binary running one: process_name applies.
+		vrrpproc.SetProcessName(parentProcessName(d.st.cfg))
+	}
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
 	d.runStartupScript(ctx)
 	defer d.runShutdownScript(ctx)
@@ -354,9 +391,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 // configuration, and installs the copy the effect returns.
 type components struct {
 	dp      dataplane.Dataplane
-	node    *vrrp.Node
+	node    vrrpNode
 	nodeRun *runner
 	vrrpCfg vrrp.Config
+	// vrrpName is the VRRP child's process name for the configuration
+	// being started (vrrp_process_name, process_names).
+	vrrpName string
 	// vrrpChange says what the last startComponents did to each VRRP
 	// instance (for the reload's result).
 	vrrpChange []string
@@ -476,6 +516,7 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *com
 		if !d.opts.VRRPOnly {
 			vcfg.RecoveryHold = recoveryHold(cfg)
 		}
+		c.vrrpName = vrrpProcessName(cfg)
 		if c.node == nil || !reflect.DeepEqual(vcfg, c.vrrpCfg) {
 			// NewNode may fill defaults into the slices it is given: hand
 			// it its own copy so c.vrrpCfg stays comparable.
@@ -545,19 +586,30 @@ func (d *Daemon) updateVRRP(ctx context.Context, c *components, run, compare vrr
 
 func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vrrp.Config) error {
 	d.stopVRRP(c)
-	node, err := vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript, ServicesChecked: d.servicesChecked,
-		NetlinkCmdRcvBuf: c.vrrpNetlink[0].Size, NetlinkCmdRcvBufForce: c.vrrpNetlink[0].Force,
-		NetlinkMonitorRcvBuf: c.vrrpNetlink[1].Size, NetlinkMonitorRcvBufForce: c.vrrpNetlink[1].Force,
-		AcceptNFT: c.acceptNFT,
-		OnNotify: func(kind, name string, state vrrp.State, prio uint8) {
-			d.notifier.Load().vrrpNotify(kind, name, state, prio)
-		},
-		OnEvent: func(name, event string, prio uint8) { d.notifier.Load().vrrpEvent(name, event, prio) }})
+	onNotify := func(kind, name string, state vrrp.State, prio uint8) {
+		d.notifier.Load().vrrpNotify(kind, name, state, prio)
+	}
+	onEvent := func(name, event string, prio uint8) { d.notifier.Load().vrrpEvent(name, event, prio) }
+	// global_defs vrrp_netlink_*_rcv_bufs and nftables* (globals.go).
+	sockets := vrrpproc.Sockets{NetlinkCmdRcvBuf: c.vrrpNetlink[0].Size, NetlinkCmdRcvBufForce: c.vrrpNetlink[0].Force,
+		NetlinkMonitorRcvBuf: c.vrrpNetlink[1].Size, NetlinkMonitorRcvBufForce: c.vrrpNetlink[1].Force, AcceptNFT: c.acceptNFT}
+	var node vrrpNode
+	var err error
+	if d.opts.VRRPChild {
+		node, err = vrrpproc.New(run, vrrpproc.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript,
+			ServicesChecked: d.servicesChecked, OnNotify: onNotify, OnEvent: onEvent, Name: c.vrrpName, Sockets: sockets})
+	} else {
+		node, err = vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript,
+			ServicesChecked: d.servicesChecked, OnNotify: onNotify, OnEvent: onEvent,
+			NetlinkCmdRcvBuf: sockets.NetlinkCmdRcvBuf, NetlinkCmdRcvBufForce: sockets.NetlinkCmdRcvBufForce,
+			NetlinkMonitorRcvBuf: sockets.NetlinkMonitorRcvBuf, NetlinkMonitorRcvBufForce: sockets.NetlinkMonitorRcvBufForce,
+			AcceptNFT: sockets.AcceptNFT})
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	c.node = node
-	d.node.Store(node)
+	d.node.Store(&nodeRef{node})
 	c.vrrpCfg = compare
 	c.nodeRun = start(ctx, func(ctx context.Context) error {
 		err := node.Run(ctx)
@@ -569,6 +621,29 @@ func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vr
 		return err
 	})
 	return nil
+}
+
+// DefaultVRRPProcessName is the VRRP child's name with process_names and
+// no vrrp_process_name (keepalived's is keepalived_vrrp).
+const DefaultVRRPProcessName = "drlb_vrrp"
+
+// vrrpProcessName is the VRRP child's process name: vrrp_process_name,
+// else DefaultVRRPProcessName with process_names, else "" (the binary's
+// name, as keepalived's children keep "keepalived" without them).
+func vrrpProcessName(cfg *config.Config) string {
+	switch {
+	case cfg.Global.VRRPProcessName != "":
+		return cfg.Global.VRRPProcessName
+	case cfg.Global.ProcessNames:
+		return DefaultVRRPProcessName
+	}
+	return ""
+}
+
+// parentProcessName is the parent's process name: process_name, else ""
+// (unchanged; process_names' default for the parent is "drlb", its name).
+func parentProcessName(cfg *config.Config) string {
+	return cfg.Global.ProcessName
 }
 
 // nextVRRPTimer is when the running VRRP node's next timer falls due (zero
@@ -843,18 +918,36 @@ func (d *Daemon) publish(ev api.Event) {
 }
 
 // claimPIDFile writes our PID, refusing when another live drlb owns the file.
+// A live drlb is a process running our executable (process_name may have
+// renamed it) or one named "drlb".
 func claimPIDFile(path string) error {
 	if b, err := os.ReadFile(path); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() {
-			if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "drlb" {
-				return fmt.Errorf("another drlb (pid %d) runs with this run directory (%s); stop it or use --run-dir", pid, filepath.Dir(path))
-			}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() && isDrlb(pid) {
+			return fmt.Errorf("another drlb (pid %d) runs with this run directory (%s); stop it or use --run-dir", pid, filepath.Dir(path))
 		}
 	}
 	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
 	return nil
+}
+
+// isDrlb reports whether process pid runs this executable (compared by
+// /proc/PID/exe, an upgraded binary's " (deleted)" suffix removed) or is
+// named "drlb".
+func isDrlb(pid int) bool {
+	exe := func(p string) string {
+		s, err := os.Readlink(p)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSuffix(s, " (deleted)")
+	}
+	if self, other := exe("/proc/self/exe"), exe(fmt.Sprintf("/proc/%d/exe", pid)); self != "" && self == other {
+		return true
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err == nil && strings.TrimSpace(string(comm)) == "drlb"
 }
 
 // Status builds the control socket's status document from a copy of the

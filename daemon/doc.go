@@ -2,7 +2,9 @@
 // parts together. It loads a keepalived.conf (daemon/config), runs its VRRP
 // instances (daemon/vrrp), health-checks its real servers (daemon/check),
 // and keeps the data plane (daemon/dataplane) equal to the table that the
-// configuration and the current health call for.
+// configuration and the current health call for. With Options.VRRPChild
+// (drlb run) the VRRP instances run in a child process of their own
+// (daemon/vrrpproc), as keepalived's VRRP child; scripts stay here.
 //
 // Data flows one way: configuration → components → events → supervisor →
 // data plane. One goroutine, the supervisor loop, owns the daemon's state;

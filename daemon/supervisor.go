@@ -167,7 +167,7 @@ func (r *reloadRun) phase(name string) {
 // pointers are shared; maps are copied.
 type view struct {
 	cfg        *config.Config
-	node       *vrrp.Node
+	node       vrrpNode
 	sched      *check.Scheduler
 	dp         dataplane.Dataplane
 	applied    *dataplane.Table
@@ -357,8 +357,9 @@ func (d *Daemon) apply(ctx context.Context) {
 	masters := map[string]bool{}
 	node := d.st.comp.node
 	if node != nil {
-		// The node owns its state machines; Status is a copy it keeps.
-		for _, s := range node.Status() {
+		// The node owns its state machines; Status is a copy it keeps (a
+		// child's last one: the loop does not wait for the child).
+		for _, s := range lastStatus(node) {
 			if s.State == vrrp.StateMaster {
 				masters[s.Name] = true
 			}
@@ -637,7 +638,7 @@ func (d *Daemon) finishReload(ctx context.Context, ok bool) {
 	if ok {
 		applyUmask(d.st.cfg)
 		if node := d.st.comp.node; node != nil && d.st.cfg.Global.Housekeeping.FIFOWriteVRRPStatesOnReload {
-			d.notifier.Load().writeVRRPStates(d.st.cfg, node.Status())
+			d.notifier.Load().writeVRRPStates(d.st.cfg, lastStatus(node))
 		}
 	}
 	d.writeReloadCheckLog(r.res)

@@ -173,14 +173,15 @@ func (l *Lab) Processes() ([]ProcRecord, error) {
 	return st.Processes, nil
 }
 
-// Signal sends sig to the process (not its children).
+// Signal sends sig to the process, not its children, but SIGKILL, SIGSTOP
+// and SIGCONT, which reach its process group (see signalTarget).
 func (p *Process) Signal(sig syscall.Signal) error {
 	select {
 	case <-p.done:
 		return fmt.Errorf("signal %v to %s/%s: process %d already exited", sig, p.Host, p.Name, p.PID)
 	default:
 	}
-	if err := p.cmd.Process.Signal(sig); err != nil {
+	if err := syscall.Kill(signalTarget(p.PID, sig), sig); err != nil {
 		return fmt.Errorf("signal %v to %s/%s (pid %d): %w", sig, p.Host, p.Name, p.PID, err)
 	}
 	return nil

@@ -147,10 +147,26 @@ func (r ProcRecord) signal(sig syscall.Signal) error {
 	if !r.alive() {
 		return fmt.Errorf("process %s/%s (pid %d) is not running", r.Host, r.Name, r.PID)
 	}
-	if err := syscall.Kill(r.PID, sig); err != nil {
+	if err := syscall.Kill(signalTarget(r.PID, sig), sig); err != nil {
 		return fmt.Errorf("signal %v to %s/%s (pid %d): %w", sig, r.Host, r.Name, r.PID, err)
 	}
 	return nil
+}
+
+// signalTarget is where sig for the lab's process pid goes: SIGKILL,
+// SIGSTOP and SIGCONT reach its whole process group (the lab starts each
+// process with setsid), so that a daemon's children (drlb's and
+// keepalived's VRRP child) die or freeze with it, as on a crashed or hung
+// host; other signals (SIGHUP, SIGTERM) go to the process alone, which
+// passes them on as it does in production.
+func signalTarget(pid int, sig syscall.Signal) int {
+	switch sig {
+	case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCONT:
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+			return -pid
+		}
+	}
+	return pid
 }
 
 // killGroup sends SIGKILL to the process group the lab created for this

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/drlb/drlb/daemon/vrrpproc"
 	"github.com/drlb/drlb/internal/cli"
 )
 
@@ -38,5 +39,7 @@ Run 'drlb COMMAND --help' for a command's flags.`)
 }
 
 func main() {
+	// drlb run re-executes this binary as its VRRP child (package vrrpproc).
+	vrrpproc.MaybeChild()
 	os.Exit(cli.Main(newRootCmd(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -22,6 +22,7 @@ import (
 type runOptions struct {
 	file, configID, runDir, plane, metrics string
 	vrrpOnly, checkOnly, test, keep, debug bool
+	vrrpInProcess                          bool // hidden: VRRP on a thread of this process
 	dontFork, logDetail, logConsole        bool // keepalived's -n, -D, -l: accepted, no effect
 }
 
@@ -65,6 +66,8 @@ keepalived's short options work as in keepalived: -f, -P, -C, -t, -i, and -n, -l
 	f.BoolVarP(&o.dontFork, "dont-fork", "n", true, "stay in the foreground (always; accepted for keepalived habits)")
 	f.BoolVarP(&o.logDetail, "log-detail", "D", false, "detailed log (accepted for keepalived habits; see --debug)")
 	f.BoolVarP(&o.logConsole, "log-console", "l", false, "log to the console (always; accepted for keepalived habits)")
+	f.BoolVar(&o.vrrpInProcess, "vrrp-in-process", false, "run VRRP on a thread of this process instead of its own child process (debugging)")
+	_ = f.MarkHidden("vrrp-in-process")
 	_ = c.MarkFlagFilename("use-file", "conf")
 	_ = c.MarkFlagDirname("run-dir")
 	_ = c.RegisterFlagCompletionFunc("dataplane", cobra.FixedCompletions([]string{"auto", "ipvs", "nft"}, cobra.ShellCompDirectiveNoFileComp))
@@ -123,7 +126,8 @@ func (o runOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 		ConfigFile: o.file, ConfigID: o.configID, RunDir: api.RunDir(o.runDir), Dataplane: o.plane,
 		VRRPOnly: o.vrrpOnly, CheckOnly: o.checkOnly, MetricsAddr: o.metrics, KeepDataplane: o.keep,
 		Version: version, Logger: log, Reload: reload, Dump: dump,
-		Ready: func() { sdNotify("READY=1") },
+		Ready:     func() { sdNotify("READY=1") },
+		VRRPChild: !o.vrrpInProcess,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "drlb run: %v\n", err)

@@ -142,6 +142,14 @@ type GlobalDefs struct {
 	// interface that does not exist yet (it stays in FAULT until it does).
 	// allow_if_changes is accepted; drlb follows interfaces by name anyway.
 	DynamicInterfaces bool `json:"dynamic_interfaces,omitempty"`
+	// ProcessNames is process_names: the processes take keepalived's
+	// default names, drlb's spelling (the parent drlb, the VRRP child
+	// drlb_vrrp) where ProcessName or VRRPProcessName do not name them.
+	ProcessNames bool `json:"process_names,omitempty"`
+	// ProcessName is process_name: the parent's process name.
+	ProcessName string `json:"process_name,omitempty"`
+	// VRRPProcessName is vrrp_process_name: the VRRP child's process name.
+	VRRPProcessName string `json:"vrrp_process_name,omitempty"`
 	// Dataplane is the drlb_dataplane extension (default auto).
 	Dataplane Dataplane `json:"drlb_dataplane"`
 	// Notify holds the notify FIFOs and smtp_alert settings.

@@ -625,6 +625,20 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			if s, ok := p.rest(n); ok {
 				g.ScriptUser = s
 			}
+		case "process_names":
+			p.flag(n, &g.ProcessNames)
+		case "process_name", "vrrp_process_name":
+			if t, ok := p.one(n); ok {
+				name := t.text
+				if len(name) > 15 {
+					p.warnAt(t.pos, "%s %q: the kernel keeps the first 15 bytes of a process name", n.key.text, name)
+				}
+				if n.key.text == "process_name" {
+					g.ProcessName = name
+				} else {
+					g.VRRPProcessName = name
+				}
+			}
 		case "vrrp_rt_priority", "vrrp_priority", "vrrp_cpu_affinity", "vrrp_rlimit_rttime", "vrrp_rlimit_rtime", "vrrp_no_swap":
 			if g.VRRPProcess == nil {
 				g.VRRPProcess = &ProcessSched{}
@@ -637,7 +651,7 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			kw := strings.TrimPrefix(n.key.text, "checker_")
 			if kw != "no_swap" {
 				p.warnAt(n.key.pos, "%s is accepted but not applied: drlb's health checks are goroutines on the Go runtime's shared threads, "+
-					"which cannot be scheduled apart; VRRP gets its own thread instead (vrrp_rt_priority)", n.key.text)
+					"which cannot be scheduled apart; VRRP gets its own process instead (vrrp_rt_priority)", n.key.text)
 			}
 			p.processSched(n, kw, g.CheckerProcess)
 		default:

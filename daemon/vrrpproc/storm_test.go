@@ -1,0 +1,119 @@
+package vrrpproc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/drlb/drlb/daemon/vrrp"
+)
+
+// TestReloadDuringCheckStormKeepsAdvertsOnTime is issue 18's "a reload
+// during a storm of check events does not delay an advert beyond the
+// lateness bound": a MASTER at advert_int 0.01 in the child, while the
+// parent runs a storm of check events on every processor (producers
+// handing a fresh 4 KiB result each to a consumer, as 2,000 flapping real
+// servers' checkers hand theirs to the daemon: its collector runs hundreds
+// of times a second) and reloads the node every 50 ms. Adverts leave within
+// vrrp.LateThreshold (2.5 ms; see the bound below). In one process the
+// same storm makes a share of adverts late (BenchmarkAdvertLatenessStorm
+// in daemon/vrrp): the runtime's timers and processors are shared.
+func TestReloadDuringCheckStormKeepsAdvertsOnTime(t *testing.T) {
+	p := newPair(t)
+	ic := instance(200)
+	ic.AdvertInterval = 10 * time.Millisecond
+	cfg := vrrp.Config{Instances: []vrrp.InstanceConfig{ic}, Thread: vrrp.ThreadConfig{RTPriority: vrrp.DefaultRTPriority, RLimitRTTime: vrrp.DefaultRLimitRTTime}}
+	r, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NetNS: p.a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, "MASTER", 10*time.Second, func() bool {
+		st := r.Status()
+		return len(st) == 1 && st[0].State == vrrp.StateMaster
+	})
+	time.Sleep(200 * time.Millisecond) // past the start's first adverts
+	before := r.Status()[0].Timing
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sink atomic.Int64
+	events := make(chan []byte, 1024)
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case ev := <-events:
+				sink.Add(int64(ev[len(ev)-1]))
+			}
+		}
+	})
+	for range runtime.GOMAXPROCS(0) * 4 {
+		wg.Go(func() {
+			for k := 0; ; k++ {
+				ev := make([]byte, 4<<10)
+				for i := range ev {
+					ev[i] = byte(i + k)
+				}
+				select {
+				case <-stop:
+					return
+				case events <- ev:
+				}
+			}
+		})
+	}
+	var gc0 runtime.MemStats
+	runtime.ReadMemStats(&gc0)
+	start := time.Now()
+	for k := range 40 {
+		next := cfg
+		next.Instances = []vrrp.InstanceConfig{ic}
+		next.Instances[0].Notify.Master = fmt.Sprintf("/bin/master-%d.sh", k%2) // an in-place change
+		res, err := r.Update(ctx, next)
+		if err != nil {
+			t.Fatalf("Update %d: %v", k, err)
+		}
+		if !res.Changed() {
+			t.Fatalf("Update %d changed nothing: %+v", k, res)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	var gc1 runtime.MemStats
+	runtime.ReadMemStats(&gc1)
+	after := r.Status()[0].Timing
+	sent := after.SendLateness.Count - before.SendLateness.Count
+	late := after.LateAdverts - before.LateAdverts
+	secs := time.Since(start).Seconds()
+	t.Logf("%d adverts in %.1f s, %d later than %v, worst %v; parent GC %.0f/s", sent, secs, late,
+		vrrp.LateThreshold(ic.AdvertInterval), after.SendLateness.Max, float64(gc1.NumGC-gc0.NumGC)/secs)
+	if want := uint64(secs * 100 * 0.9); sent < want {
+		t.Errorf("%d adverts sent, want at least %d (one every 10 ms)", sent, want)
+	}
+	// The bound: no advert later than LateThreshold but a rare one that
+	// the kernel itself held (this machine is shared: softirq work of
+	// other tests' traffic runs before any task, real-time or not), and
+	// none held a whole interval. In process the same storm makes 8-22 %
+	// of adverts late by up to 140 ms.
+	if late > sent/100 || after.SendLateness.Max >= ic.AdvertInterval {
+		t.Errorf("%d of %d adverts left later than %v (worst %v) during the storm and reloads, want at most 1 %% and none a whole interval late",
+			late, sent, vrrp.LateThreshold(ic.AdvertInterval), after.SendLateness.Max)
+	}
+}
