@@ -48,7 +48,8 @@ func isBuiltinCall(s string) bool {
 // 0..32767), ${_ENV NAME} (the environment variable), ${_HASH} ('#') and
 // ${_BANG} ('!'). ${_PWD} and ${_INSTANCE} are ordinary definitions set by
 // the lexer.
-func builtinValue(name string) (string, bool) {
+// rng draws _RANDOM (nil: the global source).
+func builtinValue(name string, rng *rand.Rand) (string, bool) {
 	switch name {
 	case "_HASH":
 		return string(hashStandIn), true
@@ -80,6 +81,9 @@ func builtinValue(name string) (string, bool) {
 		}
 		if len(f) > 3 {
 			return "", false
+		}
+		if rng != nil {
+			return strconv.Itoa(lo + rng.IntN(hi-lo+1)), true
 		}
 		return strconv.Itoa(lo + rand.IntN(hi-lo+1)), true
 	}

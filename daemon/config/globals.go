@@ -300,6 +300,14 @@ func (p *parser) housekeepingGlobal(n *node, g *GlobalDefs) bool {
 			}
 			h.ReloadFile = n.args[0].text
 		}
+	case "random_seed":
+		// The lexer seeded ${_RANDOM} when it read the line; here it is
+		// checked as keepalived reads it (an unsigned 32-bit number).
+		if t, ok := p.one(n); ok {
+			if _, err := strconv.ParseUint(t.text, 10, 32); err != nil {
+				p.errAt(t.pos, "random_seed %q: want an unsigned number (0-4294967295)", t.text)
+			}
+		}
 	case "nftables":
 		if !p.valueOnly(n) {
 			return true

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,39 @@ func TestReloadFile(t *testing.T) {
 	}
 	if _, ds, _ := Parse("k.conf", []byte(g("reload_file ka.reload")), Options{}); !strings.Contains(ds.String(), `k.conf:2:13: error: reload_file "ka.reload": needs an absolute path`) {
 		t.Errorf("relative path:\n%s", ds)
+	}
+}
+
+// TestRandomSeed: random_seed makes the ${_RANDOM} expansions after it
+// repeatable (the same seed gives the same file), and only those after it.
+func TestRandomSeed(t *testing.T) {
+	conf := func(seed string) string {
+		return "global_defs {\nrouter_id before_${_RANDOM}\n" + seed + "\nvrrp_garp_master_repeat ${_RANDOM 1 255}\n}\n" +
+			"vrrp_instance VI {\ninterface eth0\nvirtual_router_id ${_RANDOM 1 255}\npriority ${_RANDOM 1 254}\nvirtual_ipaddress {\n10.0.0.1\n}\n}\n"
+	}
+	draw := func(seed string) string {
+		cfg, ds, err := Parse("k.conf", []byte(conf(seed)), Options{})
+		if err != nil || ds.HasErrors() {
+			t.Fatalf("%v\n%s", err, ds)
+		}
+		return fmt.Sprintf("%d %d %d", cfg.Global.VRRPGarp.MasterRepeat, cfg.Instances[0].VirtualRouterID, cfg.Instances[0].Priority)
+	}
+	a, b, c := draw("random_seed 42"), draw("random_seed 42"), draw("random_seed 43")
+	if a != b {
+		t.Errorf("seed 42 twice: %q and %q", a, b)
+	}
+	if a == c {
+		t.Errorf("seeds 42 and 43 draw the same %q", a)
+	}
+	seen := map[string]bool{}
+	for range 4 {
+		seen[draw("")] = true
+	}
+	if len(seen) == 1 {
+		t.Errorf("without random_seed four files drew the same %v", seen)
+	}
+	_, ds, _ := Parse("k.conf", []byte(conf("random_seed -1")), Options{})
+	if !strings.Contains(ds.String(), `k.conf:3:13: error: random_seed "-1": want an unsigned number`) {
+		t.Errorf("bad seed:\n%s", ds)
 	}
 }

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -190,11 +192,19 @@ func (p *parser) lexLine(file int32, lineNo int, line string, following []string
 			return out, consumed
 		}
 	}
+	// global_defs random_seed N seeds the ${_RANDOM} expansions that
+	// follow it (keepalived's random_seed: srandom when the keyword is read).
+	if f := strings.Fields(stripComment(rest)); len(f) == 2 && f[0] == "random_seed" {
+		if seed, err := strconv.ParseUint(f[1], 10, 32); err == nil {
+			p.pcg = rand.NewPCG(seed, seed)
+			p.rng = rand.New(p.pcg)
+		}
+	}
 	// A definition that spans lines or starts with '@' is re-read line by
 	// line, every token placed at the reference.
 	if len(st.defs) > 0 && strings.IndexByte(rest, '$') >= 0 {
 		budget := p.expandBudget // a trial run: scan below spends the budget for real
-		expanded, changed, _ := expandDefs(rest, st.defs, &budget)
+		expanded, changed, _ := expandDefs(rest, st.defs, &budget, p.trialRNG())
 		if changed && (strings.Contains(expanded, "\n") || strings.HasPrefix(strings.TrimSpace(expanded), "@")) {
 			if depth >= maxMacroDepth {
 				p.errAt(start, "definitions expand into each other more than %d levels deep", maxMacroDepth)
@@ -487,7 +497,7 @@ const maxExpansion = 1 << 16
 // expand replaces $NAME (followed by a non-name character) and ${NAME} by
 // their definitions, reporting runaway definitions at pos.
 func (p *parser) expand(s string, defs map[string]string, pos srcPos) (string, bool) {
-	out, changed, problem := expandDefs(s, defs, &p.expandBudget)
+	out, changed, problem := expandDefs(s, defs, &p.expandBudget, p.rng)
 	if problem != "" && !p.expandReported {
 		p.expandReported = true
 		p.errAt(pos, "%s", problem)
@@ -499,12 +509,13 @@ func (p *parser) expand(s string, defs map[string]string, pos srcPos) (string, b
 // Unknown names are left as written, so a '$' in a password survives.
 // budget bounds the bytes produced over a whole parse, so definitions that
 // double themselves cannot stall it; problem says why expansion stopped.
-func expandDefs(s string, defs map[string]string, budget *int) (out string, changed bool, problem string) {
+// rng draws ${_RANDOM} (nil: the global source).
+func expandDefs(s string, defs map[string]string, budget *int, rng *rand.Rand) (out string, changed bool, problem string) {
 	if *budget <= 0 {
 		return s, false, "definitions expand to too much text; expansion stopped"
 	}
 	for pass := 0; pass < 16; pass++ {
-		next, c := expandOnce(s, defs)
+		next, c := expandOnce(s, defs, rng)
 		if !c {
 			return s, changed, ""
 		}
@@ -517,7 +528,7 @@ func expandDefs(s string, defs map[string]string, budget *int) (out string, chan
 	return s, changed, "definitions refer to each other more than 16 levels deep"
 }
 
-func expandOnce(s string, defs map[string]string) (string, bool) {
+func expandOnce(s string, defs map[string]string, rng *rand.Rand) (string, bool) {
 	if strings.IndexByte(s, '$') < 0 {
 		return s, false
 	}
@@ -542,7 +553,7 @@ func expandOnce(s string, defs map[string]string) (string, bool) {
 		}
 		v, ok := defs[name]
 		if !ok {
-			v, ok = builtinValue(name)
+			v, ok = builtinValue(name, rng)
 		}
 		if ok && name != "" {
 			b.WriteString(v)
@@ -705,4 +716,15 @@ func (p *parser) parseChildren(toks []token, i, depth int, n *node) int {
 		return i
 	}
 	return i + 1 // the '}'
+}
+
+// trialRNG is a copy of the seeded ${_RANDOM} source for a trial expansion,
+// so that trying does not draw numbers (nil when unseeded: the global
+// source).
+func (p *parser) trialRNG() *rand.Rand {
+	if p.pcg == nil {
+		return nil
+	}
+	c := *p.pcg
+	return rand.New(&c)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -27,6 +28,10 @@ type parser struct {
 	expandReported bool
 	// nodeSlab is the free part of the current node slab.
 	nodeSlab []node
+	// rng and pcg draw ${_RANDOM} once global_defs random_seed was read
+	// (nil before: the global source).
+	rng *rand.Rand
+	pcg *rand.PCG
 	// scriptRefs are the scripts found so far (Config.ScriptRefs).
 	scriptRefs []ScriptRef
 	// directives counts top-level keywords known to keepalived (supported
