@@ -96,7 +96,8 @@ expect:
   - name: rs2 serves everything (wrong)
     share: {server: rs2, min: 1, max: 1}
 `), 0o644)).To(Succeed())
-		cmd := exec.Command(filepath.Join(binDir, "drlab"), "scenario", "run", file, "--name", labtest.Name("scw"))
+		cmd := exec.Command(filepath.Join(binDir, "drlab"), "scenario", "run", file, "--name", labtest.Name("scw"),
+			"--timeline", filepath.Join(GinkgoT().TempDir(), "wrong.timeline.jsonl"))
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()

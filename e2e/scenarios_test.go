@@ -31,9 +31,16 @@ func scenarioLabels(sc *scenarios.Scenario) Labels {
 	return labels
 }
 
-// timelineFile is where a spec's timeline goes (kept after the run, named in reports).
+// timelineFile is where a spec's timeline goes: in DRLB_ARTIFACT_DIR when
+// set (kept there, with a failed spec's training view, for CI to collect),
+// else in the spec's temporary directory, removed with it (a failed spec
+// carries the timeline's tail in its report).
 func timelineFile(name string) string {
-	return filepath.Join(os.TempDir(), fmt.Sprintf("drlb-e2e-%s-p%d.timeline.jsonl", name, GinkgoParallelProcess()))
+	dir := os.Getenv("DRLB_ARTIFACT_DIR")
+	if dir == "" {
+		dir = GinkgoT().TempDir()
+	}
+	return filepath.Join(dir, fmt.Sprintf("drlb-e2e-%s-p%d.timeline.jsonl", name, GinkgoParallelProcess()))
 }
 
 // requireDaemons fails (never skips) when a scenario's daemons cannot run here.
@@ -67,7 +74,9 @@ func play(sc *scenarios.Scenario) *scenarios.Result {
 			}
 			AddReportEntry("timeline "+path, string(data))
 			page := strings.TrimSuffix(path, ".timeline.jsonl") + ".html"
-			if err := report.WriteFile(path, page); err == nil {
+			if os.Getenv("DRLB_ARTIFACT_DIR") == "" {
+				AddReportEntry("set DRLB_ARTIFACT_DIR to keep this timeline and its training view")
+			} else if err := report.WriteFile(path, page); err == nil {
 				AddReportEntry("training view (open in a browser) " + page)
 			}
 		}

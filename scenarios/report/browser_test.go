@@ -52,6 +52,9 @@ func TestPageInBrowser(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		// Chromium puts its singleton socket directory in TMPDIR: the
+		// test's own, so nothing is left in /tmp.
+		chromedp.Env("TMPDIR=" + dir),
 		chromedp.WindowSize(1366, 900),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
