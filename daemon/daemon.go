@@ -69,6 +69,9 @@ type Options struct {
 	// run's hidden --vrrp-in-process for debugging). The program must call
 	// vrrpproc.MaybeChild first thing in main (or TestMain).
 	VRRPChild bool
+	// DontRespawn stops the daemon when the VRRP child dies (keepalived's
+	// --dont-respawn) instead of starting a new one (vrrpproc.Keeper).
+	DontRespawn bool
 }
 
 // vrrpNode is what the daemon uses of a running VRRP node: a *vrrp.Node
@@ -410,6 +413,9 @@ type components struct {
 	// acceptNFT is global_defs nftables, nftables_priority and
 	// nftables_counters for the next VRRP node started.
 	acceptNFT vrrp.NFTFilterOptions
+	// childWait is child_wait_time for the next VRRP child started: how
+	// long its stop may take before it is killed (0: vrrpproc.StopTimeout).
+	childWait time.Duration
 }
 
 // startDataplane opens the data plane when cfg has virtual servers and
@@ -596,8 +602,10 @@ func (d *Daemon) restartVRRP(ctx context.Context, c *components, run, compare vr
 	var node vrrpNode
 	var err error
 	if d.opts.VRRPChild {
-		node, err = vrrpproc.New(run, vrrpproc.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript,
-			ServicesChecked: d.servicesChecked, OnNotify: onNotify, OnEvent: onEvent, Name: c.vrrpName, Sockets: sockets})
+		node, err = vrrpproc.NewKeeper(run, vrrpproc.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript,
+			ServicesChecked: d.servicesChecked, OnNotify: onNotify, OnEvent: onEvent, Name: c.vrrpName, Sockets: sockets,
+			StopTimeout: c.childWait},
+			vrrpproc.KeeperOptions{DontRespawn: d.opts.DontRespawn, OnRespawn: func(int) { d.metrics.vrrpChildRestarts.Inc() }})
 	} else {
 		node, err = vrrp.NewNode(run, vrrp.Options{Logger: d.log, OnTransition: d.onVRRPTransition, RunScript: d.runVRRPScript,
 			ServicesChecked: d.servicesChecked, OnNotify: onNotify, OnEvent: onEvent,
@@ -968,6 +976,10 @@ func (d *Daemon) Status(ctx context.Context) *api.Status {
 	cfg, node, sched, dp, applied, services, health := v.cfg, v.node, v.sched, v.dp, v.applied, v.services, v.health
 	if node != nil {
 		st.Instances = instanceStatus(cfg, node.Status())
+		if k, ok := node.(*vrrpproc.Keeper); ok {
+			cs := k.ChildStatus()
+			st.VRRPChild = &api.VRRPChild{PID: cs.PID, State: string(cs.State), Restarts: cs.Restarts}
+		}
 	}
 	checks := map[check.Target]check.ServerStatus{}
 	if sched != nil {

@@ -20,6 +20,9 @@ func WriteStatus(w io.Writer, st *api.Status, now time.Time) {
 		fmt.Fprintf(w, " (config-id %s)", st.ConfigID)
 	}
 	fmt.Fprintf(w, ", up %s, %d reloads, data plane %s\n", now.Sub(st.Started).Round(time.Second), st.Reloads, st.Dataplane)
+	if c := st.VRRPChild; c != nil {
+		fmt.Fprintf(w, "VRRP child pid %d, %s, %d restarts\n", c.PID, c.State, c.Restarts)
+	}
 	if len(st.Instances) > 0 {
 		fmt.Fprintln(w, "\nVRRP")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

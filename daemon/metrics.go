@@ -25,6 +25,8 @@ type metrics struct {
 	applies     *prometheus.CounterVec
 	applyTime   prometheus.Histogram
 	reloads     *prometheus.CounterVec
+	// vrrpChildRestarts counts VRRP children respawned after dying.
+	vrrpChildRestarts prometheus.Counter
 }
 
 var (
@@ -58,8 +60,10 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Duration of data-plane applies.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8)}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drlb_reloads_total",
 			Help: "Configuration reloads, by result."}, []string{"result"}),
+		vrrpChildRestarts: prometheus.NewCounter(prometheus.CounterOpts{Name: "drlb_vrrp_child_restarts_total",
+			Help: "VRRP child processes respawned after an unexpected death."}),
 	}
-	m.reg.MustRegister(m.transitions, m.health, m.applies, m.applyTime, m.reloads, m, bgpCollector{d})
+	m.reg.MustRegister(m.transitions, m.health, m.applies, m.applyTime, m.reloads, m.vrrpChildRestarts, m, bgpCollector{d})
 	return m
 }
 

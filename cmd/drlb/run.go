@@ -23,6 +23,7 @@ type runOptions struct {
 	file, configID, runDir, plane, metrics string
 	vrrpOnly, checkOnly, test, keep, debug bool
 	vrrpInProcess                          bool // hidden: VRRP on a thread of this process
+	dontRespawn                            bool // keepalived -R
 	dontFork, logDetail, logConsole        bool // keepalived's -n, -D, -l: accepted, no effect
 }
 
@@ -40,7 +41,11 @@ SIGUSR2 the VRRP counters to /tmp/keepalived.stats and SIGRTMIN+2 the VRRP
 instances to /tmp/keepalived.json (global_defs state_file_location,
 stats_file_location, json_file_location, data_use_instance, json_version).
 
-keepalived's short options work as in keepalived: -f, -P, -C, -t, -i, and -n, -l, -D
+A VRRP child that dies is started again with the configuration last applied
+(keepalived's "VRRP child process(PID) died: Respawning"), at most 5 times
+within 10 s, then drlb stops with an error; -R (--dont-respawn) stops at once.
+
+keepalived's short options work as in keepalived: -f, -P, -C, -t, -i, -R, and -n, -l, -D
 (accepted; drlb always stays in the foreground and logs to stderr).`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: cli.NoFileCompletion,
@@ -66,6 +71,7 @@ keepalived's short options work as in keepalived: -f, -P, -C, -t, -i, and -n, -l
 	f.BoolVarP(&o.dontFork, "dont-fork", "n", true, "stay in the foreground (always; accepted for keepalived habits)")
 	f.BoolVarP(&o.logDetail, "log-detail", "D", false, "detailed log (accepted for keepalived habits; see --debug)")
 	f.BoolVarP(&o.logConsole, "log-console", "l", false, "log to the console (always; accepted for keepalived habits)")
+	f.BoolVarP(&o.dontRespawn, "dont-respawn", "R", false, "stop when the VRRP child dies instead of starting a new one (keepalived -R)")
 	f.BoolVar(&o.vrrpInProcess, "vrrp-in-process", false, "run VRRP on a thread of this process instead of its own child process (debugging)")
 	_ = f.MarkHidden("vrrp-in-process")
 	_ = c.MarkFlagFilename("use-file", "conf")
@@ -127,7 +133,7 @@ func (o runOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 		VRRPOnly: o.vrrpOnly, CheckOnly: o.checkOnly, MetricsAddr: o.metrics, KeepDataplane: o.keep,
 		Version: version, Logger: log, Reload: reload, Dump: dump,
 		Ready:     func() { sdNotify("READY=1") },
-		VRRPChild: !o.vrrpInProcess,
+		VRRPChild: !o.vrrpInProcess, DontRespawn: o.dontRespawn,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "drlb run: %v\n", err)

@@ -39,6 +39,22 @@ type Status struct {
 	Services   []Service  `json:"services"`
 	// BGP is the scale-out speaker (drlb_bgp), nil without one.
 	BGP *BGP `json:"bgp,omitempty"`
+	// VRRPChild is the VRRP child process, nil when VRRP runs in the
+	// daemon's own process or not at all.
+	VRRPChild *VRRPChild `json:"vrrp_child,omitempty"`
+}
+
+// VRRPChild is the VRRP child process as the parent sees it.
+type VRRPChild struct {
+	// PID is the running child's process ID, 0 while none runs.
+	PID int `json:"pid"`
+	// State is "starting", "running", "respawning" (the child died, a new
+	// one is being started; instances show the new one's INIT) or
+	// "stopped".
+	State string `json:"state"`
+	// Restarts counts children respawned after an unexpected death
+	// (drlb_vrrp_child_restarts_total).
+	Restarts int `json:"restarts"`
 }
 
 // BGP is the BGP speaker's state: sessions and the routes of announced

@@ -56,6 +56,9 @@ type Options struct {
 	// Sockets are the child's node's netlink receive buffers and no_accept
 	// table settings (global_defs vrrp_netlink_*_rcv_bufs, nftables*).
 	Sockets Sockets
+	// StopTimeout bounds a graceful stop before the child is killed
+	// (child_wait_time; zero: StopTimeout).
+	StopTimeout time.Duration
 }
 
 // Sockets are the vrrp.Options a child's node takes from global_defs: see
@@ -77,6 +80,9 @@ type Remote struct {
 	started chan struct{} // closed once the child runs its node
 	done    chan struct{} // closed when Run returns
 	pid     atomic.Int64
+	// childPID is the child's process ID, kept after it ended (for the
+	// Keeper's log line).
+	childPID atomic.Int64
 
 	sendMu sync.Mutex
 	enc    *gob.Encoder
@@ -109,12 +115,23 @@ func New(cfg vrrp.Config, opts Options) (*Remote, error) {
 		pending: map[uint64]chan message{}, cancels: map[uint64]context.CancelFunc{}, status: probe.Status()}, nil
 }
 
+func (r *Remote) stopTimeout() time.Duration {
+	if r.opts.StopTimeout > 0 {
+		return r.opts.StopTimeout
+	}
+	return StopTimeout
+}
+
 // NextTimer is zero: nothing in the parent can hold the child's timers,
 // so long loops there need not yield to them.
 func (r *Remote) NextTimer() time.Time { return time.Time{} }
 
 // PID is the child's process ID (0 before Run started it or after it ended).
 func (r *Remote) PID() int { return int(r.pid.Load()) }
+
+// lastPID is the child's process ID, also after it ended (0 before Run
+// started it).
+func (r *Remote) lastPID() int { return int(r.childPID.Load()) }
 
 // Run starts the child, serves its requests and returns when ctx ends
 // (the child then sends priority-0 adverts and removes its VIPs, within
@@ -153,6 +170,7 @@ func (r *Remote) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("vrrp child: start %s: %w", cmd.Path, err)
 	}
 	r.pid.Store(int64(cmd.Process.Pid))
+	r.childPID.Store(int64(cmd.Process.Pid))
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	defer r.pid.Store(0)
@@ -179,7 +197,7 @@ func (r *Remote) Run(ctx context.Context) (err error) {
 		_ = r.send(message{Kind: kindStop})
 		select {
 		case <-readDone:
-		case <-time.After(StopTimeout):
+		case <-time.After(r.stopTimeout()):
 			r.log.Error("VRRP child did not stop in time: killed", "pid", cmd.Process.Pid)
 			_ = cmd.Process.Kill()
 		}
