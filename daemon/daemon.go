@@ -523,6 +523,7 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *com
 			vcfg.RecoveryHold = recoveryHold(cfg)
 		}
 		c.vrrpName = vrrpProcessName(cfg)
+		c.childWait = cfg.ChildWaitTime
 		if c.node == nil || !reflect.DeepEqual(vcfg, c.vrrpCfg) {
 			// NewNode may fill defaults into the slices it is given: hand
 			// it its own copy so c.vrrpCfg stays comparable.

@@ -169,4 +169,28 @@ var _ = Describe("drlb's VRRP child respawn", Ordered, Label("daemon", "respawn"
 		Expect(thisRun(lb1)).To(ContainSubstring("vrrp child died too often: 6 deaths within 10s"))
 		Expect(regexp.MustCompile(`died: Respawning`).FindAllString(thisRun(lb1), -1)).To(HaveLen(5))
 	})
+
+	It("waits child_wait_time for a child that does not stop, then kills it", func() {
+		stopTime := func(top string) (time.Duration, string) {
+			GinkgoHelper()
+			lb1 := startWith("lb1", scriptConf("", "   priority 150", top))
+			Eventually(lb1.state).WithTimeout(15 * time.Second).Should(Equal("MASTER"))
+			var pid int
+			Eventually(func() int { pid = child(lb1)().PID; return pid }).ShouldNot(BeZero())
+			// A frozen child cannot answer the stop.
+			Expect(syscall.Kill(pid, syscall.SIGSTOP)).To(Succeed())
+			began := time.Now()
+			Expect(lb1.proc.Signal(syscall.SIGTERM)).To(Succeed())
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			Expect(lb1.proc.Wait(ctx)).To(Succeed())
+			return time.Since(began), thisRun(lb1)
+		}
+		took, log := stopTime("child_wait_time 2\n")
+		Expect(log).To(ContainSubstring("VRRP child did not stop in time: killed"))
+		Expect(took).To(And(BeNumerically(">=", 2*time.Second), BeNumerically("<", 5*time.Second)))
+		// Control: without it, the default 10 s.
+		took, _ = stopTime("")
+		Expect(took).To(BeNumerically(">=", 10*time.Second))
+	})
 })

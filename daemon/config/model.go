@@ -44,6 +44,10 @@ type Config struct {
 	// that name (/run/netns/NAME, as `ip netns add` creates it), as
 	// keepalived does; drlb run and drlb check --host-checks enter it.
 	NetNamespace string `json:"net_namespace,omitempty"`
+	// ChildWaitTime is child_wait_time (1-1000 s; zero when not written:
+	// the daemon's default, 10 s): how long a stopping drlb waits for its
+	// VRRP child to send priority 0 and remove its VIPs before it kills it.
+	ChildWaitTime time.Duration `json:"child_wait_time,omitempty"`
 	// NetNamespaceIPVS is net_namespace_ipvs: nil when not written; else
 	// the network namespace whose IPVS drlb programs (/run/netns/NAME), ""
 	// meaning the default namespace (PID 1's), as keepalived reads a bare

@@ -484,6 +484,11 @@ func (p *parser) build(top []*node) *Config {
 					cfg.NetNamespace, p.netnsPos = t.text, t.pos
 				}
 			}
+		case "child_wait_time":
+			var secs int
+			if p.intv(n, 1, 1000, &secs) {
+				cfg.ChildWaitTime = time.Duration(secs) * time.Second
+			}
 		case "net_namespace_ipvs":
 			if !p.valueOnly(n) {
 				continue
