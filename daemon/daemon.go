@@ -175,6 +175,10 @@ type Daemon struct {
 	// without lvs_sync_daemon); VRRP's thread reads it.
 	syncd atomic.Pointer[syncDaemons]
 
+	// childCPUs is this process's CPU affinity from before
+	// checker_cpu_affinity changed it (nil: unchanged), for the VRRP child.
+	childCPUs []int
+
 	// st is the supervisor's state: New and Run set it up before the loop
 	// starts, the loop alone reads and writes it while it runs, and Run
 	// stops its components after the loop has returned.
@@ -326,6 +330,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		vrrpproc.SetProcessName(parentProcessName(d.st.cfg))
 	}
 	d.log.Info("Starting drlb", "version", d.opts.Version, "config", d.opts.ConfigFile, "run_dir", d.opts.RunDir)
+	if !d.opts.VRRPOnly {
+		d.startCheckerSched(d.st.cfg) // the checkers run here
+	}
 	d.runStartupScript(ctx)
 	defer d.runShutdownScript(ctx)
 	// The loop has not started: this goroutine owns d.st until it does.
@@ -519,6 +526,7 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *com
 		if err != nil {
 			return "", fmt.Errorf("%w: %w", ErrConfig, err)
 		}
+		d.childThread(&vcfg.Thread)
 		if !d.opts.VRRPOnly {
 			vcfg.RecoveryHold = recoveryHold(cfg)
 		}
@@ -528,6 +536,7 @@ func (d *Daemon) startComponents(ctx context.Context, cfg *config.Config, c *com
 			// NewNode may fill defaults into the slices it is given: hand
 			// it its own copy so c.vrrpCfg stays comparable.
 			own, _ := VRRPConfig(cfg)
+			d.childThread(&own.Thread)
 			own.RecoveryHold = vcfg.RecoveryHold
 			if err := d.updateVRRP(ctx, c, own, vcfg); err != nil {
 				return "", err

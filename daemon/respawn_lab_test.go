@@ -193,4 +193,94 @@ var _ = Describe("drlb's VRRP child respawn", Ordered, Label("daemon", "respawn"
 		took, _ = stopTime("")
 		Expect(took).To(BeNumerically(">=", 10*time.Second))
 	})
+
+	It("applies the checker_* keywords to every thread of the parent, not to the VRRP child", func() {
+		global := "checker_priority 5\nchecker_rt_priority 2\nchecker_cpu_affinity 1\nchecker_rlimit_rttime 50000\nchecker_no_swap"
+		lb1 := startWith("lb1", scriptConf(global, "   priority 150", ""))
+		Eventually(lb1.state).WithTimeout(15 * time.Second).Should(Equal("MASTER"))
+		st, err := lb1.status()
+		Expect(err).NotTo(HaveOccurred())
+		parent := st.PID
+		var childPID int
+		Eventually(func() int { childPID = child(lb1)().PID; return childPID }).ShouldNot(BeZero())
+		mine := procField(os.Getpid(), "", "Cpus_allowed_list")
+		Expect(mine).NotTo(Equal("1"), "the test needs more than CPU 1 to tell the affinities apart")
+
+		threads := procThreads(parent)
+		Expect(len(threads)).To(BeNumerically(">", 3))
+		for _, tid := range threads {
+			Expect(threadSched(parent, tid)).To(Equal([3]int{5, 2, 2}), "parent thread %d: nice, rt_priority, policy (SCHED_RR)", tid)
+			Expect(procField(parent, strconv.Itoa(tid), "Cpus_allowed_list")).To(Equal("1"), "parent thread %d", tid)
+		}
+		Expect(procField(parent, "", "VmLck")).NotTo(Equal("0 kB"), "checker_no_swap locks the parent")
+		lim, err := os.ReadFile("/proc/" + strconv.Itoa(parent) + "/limits")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(regexp.MustCompile(`Max realtime timeout.*`).FindString(string(lim))).To(MatchRegexp(`Max realtime timeout\s+\d*050000\s+500000\s+us`),
+			"soft 50 ms (the kernel adds 1 s to it with each SIGXCPU), hard 10 times it")
+
+		// The VRRP child keeps its own: vrrp_rt_priority's default
+		// (SCHED_RR 1), nice 0, the CPUs drlb started with, no lock.
+		for _, tid := range procThreads(childPID) {
+			Expect(threadSched(childPID, tid)).To(Equal([3]int{0, 1, 2}), "child thread %d", tid)
+			Expect(procField(childPID, strconv.Itoa(tid), "Cpus_allowed_list")).To(Equal(mine), "child thread %d", tid)
+		}
+		Expect(procField(childPID, "", "VmLck")).To(Equal("0 kB"))
+		Expect(lb1.proc.Stop(15 * time.Second)).To(Succeed())
+
+		// Control: without the keywords the parent runs SCHED_OTHER, nice 0, unlocked.
+		lb1 = startWith("lb1", scriptConf("", "   priority 150", ""))
+		Eventually(lb1.state).WithTimeout(15 * time.Second).Should(Equal("MASTER"))
+		st, err = lb1.status()
+		Expect(err).NotTo(HaveOccurred())
+		for _, tid := range procThreads(st.PID) {
+			Expect(threadSched(st.PID, tid)).To(Equal([3]int{0, 0, 0}), "parent thread %d", tid)
+		}
+		Expect(procField(st.PID, "", "VmLck")).To(Equal("0 kB"))
+	})
 })
+
+// procThreads lists the threads of process pid.
+func procThreads(pid int) []int {
+	GinkgoHelper()
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	Expect(err).NotTo(HaveOccurred())
+	var out []int
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, tid)
+		}
+	}
+	return out
+}
+
+// threadSched is a thread's nice, rt_priority and policy: proc(5) stat
+// fields 19, 40 and 41, counted after the command name's last ')'.
+func threadSched(pid, tid int) [3]int {
+	GinkgoHelper()
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/stat")
+	Expect(err).NotTo(HaveOccurred())
+	f := strings.Fields(string(raw)[strings.LastIndexByte(string(raw), ')')+1:])
+	var out [3]int
+	for i, field := range []int{19, 40, 41} {
+		out[i], err = strconv.Atoi(f[field-3])
+		Expect(err).NotTo(HaveOccurred())
+	}
+	return out
+}
+
+// procField is a field of /proc/PID/status (or /proc/PID/task/TID/status).
+func procField(pid int, tid, name string) string {
+	GinkgoHelper()
+	path := "/proc/" + strconv.Itoa(pid)
+	if tid != "" {
+		path += "/task/" + tid
+	}
+	raw, err := os.ReadFile(path + "/status")
+	Expect(err).NotTo(HaveOccurred())
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

@@ -63,8 +63,8 @@ func targetsOf(vs *config.VirtualServer) []check.Target {
 
 // vrrpThread is the VRRP thread's scheduling from global_defs: drlb's
 // defaults (vrrp.DefaultRTPriority with keepalived's RLIMIT_RTTIME) unless
-// vrrp_rt_priority says otherwise; vrrp_no_swap or checker_no_swap locks
-// the (one) process's memory.
+// vrrp_rt_priority says otherwise; vrrp_no_swap locks VRRP's process's
+// memory (checker_no_swap locks the parent's: checkerproc.go).
 func vrrpThread(g config.GlobalDefs) vrrp.ThreadConfig {
 	t := vrrp.ThreadConfig{RTPriority: vrrp.DefaultRTPriority, RLimitRTTime: vrrp.DefaultRLimitRTTime}
 	if ps := g.VRRPProcess; ps != nil {
@@ -82,9 +82,6 @@ func vrrpThread(g config.GlobalDefs) vrrp.ThreadConfig {
 	}
 	if t.RTPriority == 0 {
 		t.RLimitRTTime = 0 // only real-time threads are limited
-	}
-	if g.CheckerProcess != nil && g.CheckerProcess.NoSwap {
-		t.LockMemory = true
 	}
 	return t
 }

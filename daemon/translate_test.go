@@ -348,7 +348,7 @@ func TestVRRPThreadFromGlobalDefs(t *testing.T) {
 			vrrp.ThreadConfig{RTPriority: 50, Nice: -10, CPUs: []int{1}, RLimitRTTime: time.Millisecond, LockMemory: true}},
 		{"real-time off", config.GlobalDefs{VRRPProcess: &config.ProcessSched{RTPriority: p(0), Nice: p(-5)}}, vrrp.ThreadConfig{Nice: -5}},
 		{"checker_no_swap", config.GlobalDefs{CheckerProcess: &config.ProcessSched{NoSwap: true, RTPriority: p(30)}},
-			vrrp.ThreadConfig{RTPriority: vrrp.DefaultRTPriority, RLimitRTTime: vrrp.DefaultRLimitRTTime, LockMemory: true}},
+			vrrp.ThreadConfig{RTPriority: vrrp.DefaultRTPriority, RLimitRTTime: vrrp.DefaultRLimitRTTime}}, // the parent's, not VRRP's
 	} {
 		if got := vrrpThread(tt.g); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: vrrpThread = %+v, want %+v", tt.name, got, tt.want)

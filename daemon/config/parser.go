@@ -658,12 +658,8 @@ func (p *parser) globalDefs(b *node, g *GlobalDefs) {
 			if g.CheckerProcess == nil {
 				g.CheckerProcess = &ProcessSched{}
 			}
-			kw := strings.TrimPrefix(n.key.text, "checker_")
-			if kw != "no_swap" {
-				p.warnAt(n.key.pos, "%s is accepted but not applied: drlb's health checks are goroutines on the Go runtime's shared threads, "+
-					"which cannot be scheduled apart; VRRP gets its own process instead (vrrp_rt_priority)", n.key.text)
-			}
-			p.processSched(n, kw, g.CheckerProcess)
+			// Applied to drlb's parent process, where the checks run.
+			p.processSched(n, strings.TrimPrefix(n.key.text, "checker_"), g.CheckerProcess)
 		default:
 			if p.notifyGlobal(n, g) || p.housekeepingGlobal(n, g) {
 				continue

@@ -23,7 +23,7 @@ func TestProcessSchedKeywords(t *testing.T) {
 		{name: "rt too high", global: "vrrp_rt_priority 100", vrrp: &ProcessSched{}, diag: "3:19: error: vrrp_rt_priority 100 is out of range: must be 0..99"},
 		{name: "nice too low", global: "vrrp_priority -21", vrrp: &ProcessSched{}, diag: "error: vrrp_priority -21 is out of range"},
 		{name: "bad cpu", global: "vrrp_cpu_affinity 1 x", vrrp: &ProcessSched{CPUs: []int{1}}, diag: `3:22: error: vrrp_cpu_affinity: "x" is not a CPU number or range`},
-		{name: "checker warns", global: "checker_rt_priority 10", checker: true, diag: "warning: checker_rt_priority is accepted but not applied"},
+		{name: "checker", global: "checker_rt_priority 10\n checker_priority -3\n checker_cpu_affinity 1", checker: true},
 		{name: "checker no_swap", global: "checker_no_swap", checker: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,7 +45,7 @@ type ThreadConfig struct {
 	// times it (SIGKILL: a runaway real-time thread must not hang the
 	// machine). Zero leaves the limit; it only matters with RTPriority.
 	RLimitRTTime time.Duration
-	// LockMemory is vrrp_no_swap (or checker_no_swap): mlockall of the
+	// LockMemory is vrrp_no_swap: mlockall of the
 	// whole process (one Go process cannot lock one thread's memory),
 	// with MCL_ONFAULT so that the Go heap's reserved but unused address
 	// space is not made resident.

@@ -13,7 +13,11 @@
 // test binary's TestMain), runs the child and exits when ChildEnv is set.
 // The child dies with the parent (PR_SET_PDEATHSIG SIGTERM) and stops on
 // its own when the socket reaches end of file: priority-0 adverts, VIPs
-// removed, as vrrp.Node.Run does when its context ends.
+// removed, as vrrp.Node.Run does when its context ends. A Keeper wraps
+// the Remotes of successive children: when one dies unexpectedly it
+// starts another with the last configuration (keepalived's respawn),
+// within a limit (DefaultRespawnBurst deaths in DefaultRespawnInterval),
+// or ends with the child (KeeperOptions.DontRespawn, keepalived's -R).
 //
 // The socket carries one gob stream per direction (encoding/gob of the
 // standard library: it is self-delimiting, typed, and encodes netip

@@ -58,6 +58,13 @@ func applyTask(tid int, t vrrp.ThreadConfig) error {
 	if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
 		return fmt.Errorf("set scheduling policy: %w", err)
 	}
+	if t.RTPriority > 0 {
+		// sched_setattr leaves a real-time thread's nice value as it
+		// was, here the parent's (checker_priority): set it apart.
+		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, t.Nice); err != nil {
+			return fmt.Errorf("set nice %d: %w", t.Nice, err)
+		}
+	}
 	return nil
 }
 
