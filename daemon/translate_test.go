@@ -230,10 +230,12 @@ func TestWriteStatus(t *testing.T) {
 				{Address: "172.16.1.10:80", Weight: 1, InTable: true, Healthy: true, LastReason: "HTTP_GET: 1 url(s) ok", LastCheck: now.Add(-time.Second), Latency: time.Millisecond, ActiveConn: 3},
 				{Address: "172.16.1.11:80", Healthy: false, LastReason: "digest mismatch", LastCheck: now.Add(-time.Second)},
 			}}}}
+	st.VRRPChild = &api.VRRPChild{PID: 43, State: "running", Restarts: 2}
 	var b strings.Builder
 	WriteStatus(&b, st, now)
 	out := b.String()
 	for _, want := range []string{
+		"VRRP child pid 43, running, 2 restarts",
 		"drlb v1, pid 42, config /etc/keepalived/keepalived.conf, up 1m0s, 0 reloads, data plane nft",
 		"Prot LocalAddress:Port Scheduler Flags",
 		"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn Health",
