@@ -75,7 +75,8 @@ type Options struct {
 }
 
 // vrrpNode is what the daemon uses of a running VRRP node: a *vrrp.Node
-// on a thread of this process or a *vrrpproc.Remote in a child process.
+// on a thread of this process or a *vrrpproc.Keeper running it in a child
+// process (respawned when it dies).
 type vrrpNode interface {
 	// Run runs the node until ctx ends (priority 0 sent, VIPs removed).
 	Run(ctx context.Context) error
@@ -142,8 +143,9 @@ type Daemon struct {
 	// stopped is closed when the loop stops taking requests.
 	stopped chan struct{}
 	// fatal carries the error of a component that stopped on its own (a
-	// VRRP socket failed, say): the daemon stops rather than run half blind,
-	// and systemd's Restart=on-failure brings it back.
+	// VRRP socket failed in process, a VRRP child died past the respawn
+	// limit or under DontRespawn): the daemon stops rather than run half
+	// blind, and systemd's Restart=on-failure brings it back.
 	fatal chan error
 	// runCtx is Run's context: components started by a reload live in it,
 	// not in the context of the request that asked for the reload.
