@@ -107,13 +107,35 @@ func TestReloadDuringCheckStormKeepsAdvertsOnTime(t *testing.T) {
 	if want := uint64(secs * 100 * 0.9); sent < want {
 		t.Errorf("%d adverts sent, want at least %d (one every 10 ms)", sent, want)
 	}
-	// The bound: no advert later than LateThreshold but a rare one that
-	// the kernel itself held (this machine is shared: softirq work of
-	// other tests' traffic runs before any task, real-time or not), and
-	// none held a whole interval. In process the same storm makes 8-22 %
-	// of adverts late by up to 140 ms.
-	if late > sent/100 || after.SendLateness.Max >= ic.AdvertInterval {
-		t.Errorf("%d of %d adverts left later than %v (worst %v) during the storm and reloads, want at most 1 %% and none a whole interval late",
-			late, sent, vrrp.LateThreshold(ic.AdvertInterval), after.SendLateness.Max)
+	// The bound is the protocol's: a backup takes over only after
+	// Master_Down_Interval (3 intervals plus the skew, RFC 5798 §6.1), so an
+	// advert up to 2 intervals late cannot cause a failover. None may be
+	// later than that, and few later than LateThreshold: the kernel itself
+	// may hold a rare one (this machine is shared: softirq work of other
+	// tests' traffic runs before any task, real-time or not). In process the
+	// same storm makes 8-22 % of adverts late by up to 140 ms. Counted from
+	// the histogram's buckets during the storm only (Max covers the whole
+	// run, start-up included).
+	margin := 2 * ic.AdvertInterval
+	var beyond uint64
+	for k, b := range vrrp.LatenessBuckets {
+		if b > margin {
+			beyond += after.SendLateness.Counts[k] - before.SendLateness.Counts[k]
+		}
 	}
+	beyond += sent - bucketed(after.SendLateness, before.SendLateness)
+	if late > sent/20 || beyond > 0 {
+		t.Errorf("%d of %d adverts left later than %v and %d later than %v during the storm and reloads (worst of the run %v); want at most 5 %% and none",
+			late, sent, vrrp.LateThreshold(ic.AdvertInterval), beyond, margin, after.SendLateness.Max)
+	}
+}
+
+// bucketed is how many observations between before and after fell in a
+// bucket (the rest were above the last bound).
+func bucketed(after, before vrrp.Histogram) uint64 {
+	var n uint64
+	for k := range after.Counts {
+		n += after.Counts[k] - before.Counts[k]
+	}
+	return n
 }
