@@ -30,6 +30,12 @@ const StopTimeout = 10 * time.Second
 // when the child does not answer in time.
 const statusTimeout = 2 * time.Second
 
+// updateTimeout bounds an Update round trip: a child that stops answering
+// fails the reload (context.DeadlineExceeded) instead of holding it for
+// ever. The child's node applies an update between two timers, in
+// milliseconds; the bound only catches a child that hangs.
+var updateTimeout = 30 * time.Second
+
 // Options are a Remote's dependencies: vrrp.Options' callbacks, which run
 // in the parent, and how to start the child.
 type Options struct {
@@ -78,8 +84,9 @@ type Remote struct {
 	done    chan struct{} // closed when Run returns
 	pid     atomic.Int64
 
-	sendMu sync.Mutex
-	enc    *gob.Encoder
+	sendMu     sync.Mutex
+	enc        *gob.Encoder
+	sendBroken bool // a write failed: the stream is unusable
 	// conn is the parent's end of the socket while Run runs (tests close
 	// it to see the child stop on its own).
 	conn atomic.Pointer[net.Conn]
@@ -243,10 +250,38 @@ func (r *Remote) level(ctx context.Context) slog.Level {
 	return slog.LevelError
 }
 
+// sendTimeout bounds the write of one message to the child. A child
+// that stops reading fills the socket's buffer; the write then fails
+// after sendTimeout instead of blocking its caller (a reload, a status
+// request, Run's stop) for ever.
+var sendTimeout = 5 * time.Second
+
+// errStreamBroken is send's error once a write failed.
+var errStreamBroken = errors.New("vrrp child: socket closed after a failed write")
+
+// send writes m to the child within sendTimeout. A failed write may have
+// left half a message on the socket, after which the gob stream cannot
+// be read: send then closes the socket (the child sees end of file and
+// stops, as it does when the parent dies) and fails every later call.
 func (r *Remote) send(m message) error {
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
-	return r.enc.Encode(&m)
+	if r.sendBroken {
+		return errStreamBroken
+	}
+	var conn net.Conn
+	if c := r.conn.Load(); c != nil {
+		conn = *c
+		_ = conn.SetWriteDeadline(time.Now().Add(sendTimeout))
+	}
+	if err := r.enc.Encode(&m); err != nil {
+		r.sendBroken = true
+		if conn != nil {
+			_ = conn.Close()
+		}
+		return fmt.Errorf("vrrp child: send message kind %d: %w", m.Kind, err)
+	}
+	return nil
 }
 
 // read serves the child's messages until the socket closes.
@@ -412,7 +447,7 @@ func (r *Remote) call(ctx context.Context, m message) (message, error) {
 	r.mu.Unlock()
 	if err := r.send(m); err != nil {
 		r.forget(m.ID)
-		return message{}, vrrp.ErrNotRunning
+		return message{}, fmt.Errorf("%w: %w", vrrp.ErrNotRunning, err)
 	}
 	select {
 	case reply, ok := <-ch:
@@ -434,8 +469,12 @@ func (r *Remote) forget(id uint64) {
 
 // Update applies cfg in the child as vrrp.Node.Update does: the child's
 // node loop applies it between its timers. It returns vrrp.ErrNotRunning
-// once the child has stopped.
+// once the child has stopped (or its socket failed), and an error
+// wrapping context.DeadlineExceeded when the child does not answer
+// within updateTimeout.
 func (r *Remote) Update(ctx context.Context, cfg vrrp.Config) (vrrp.UpdateResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, updateTimeout)
+	defer cancel()
 	reply, err := r.call(ctx, message{Kind: kindUpdate, Update: &cfg})
 	if err != nil {
 		if errors.Is(err, vrrp.ErrNotRunning) {

@@ -1,0 +1,133 @@
+package vrrpproc
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/drlb/drlb/daemon/vrrp"
+)
+
+// TestOutboxBoundedWhenReaderStops: a parent that does not read costs
+// the child a bounded queue; what was dropped is reported once the
+// writer catches up.
+func TestOutboxBoundedWhenReaderStops(t *testing.T) {
+	o := newOutbox()
+	for range 3 * maxQueued {
+		o.push(message{Kind: kindLog, Log: &logMsg{Message: "x"}})
+		o.push(message{Kind: kindTransition, Transition: &vrrp.Transition{Instance: "VI_1"}})
+	}
+	logs := 0
+	for _, m := range o.queue {
+		if m.Kind == kindLog {
+			logs++
+		}
+	}
+	if len(o.queue) > maxQueued || logs > maxQueuedLogs {
+		t.Fatalf("queue holds %d messages (%d logs), want at most %d (%d logs)", len(o.queue), logs, maxQueued, maxQueuedLogs)
+	}
+	queued := len(o.queue)
+	o.close()
+	var buf bytes.Buffer
+	if err := o.write(gob.NewEncoder(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	dec := gob.NewDecoder(&buf)
+	var last message
+	n := 0
+	for {
+		var m message
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		last, n = m, n+1
+	}
+	if n != queued+1 || last.Kind != kindLog || last.Log == nil || len(last.Log.Attrs) != 1 ||
+		last.Log.Attrs[0].Int != int64(6*maxQueued-queued) {
+		t.Errorf("after %d queued messages got %d, last %+v; want the queue then a warning counting %d dropped",
+			queued, n, last.Log, 6*maxQueued-queued)
+	}
+}
+
+// TestSendBoundedWhenChildStopsReading: a child that stops reading does
+// not hold the parent's requests for ever: the write fails after
+// sendTimeout, the socket is closed (the child sees end of file) and
+// later requests fail at once.
+func TestSendBoundedWhenChildStopsReading(t *testing.T) {
+	old := sendTimeout
+	sendTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { sendTimeout = old })
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := os.NewFile(uintptr(fds[1]), "child end")
+	defer func() { _ = peer.Close() }()
+	f := os.NewFile(uintptr(fds[0]), "parent end")
+	conn, err := net.FileConn(f)
+	_ = f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	r := &Remote{enc: gob.NewEncoder(conn), started: make(chan struct{}), done: make(chan struct{}), pending: map[uint64]chan message{}}
+	r.conn.Store(&conn)
+	close(r.started)
+	big := message{Kind: kindUpdate, Update: &vrrp.Config{}}
+	for i := range 64 {
+		big.Update.Instances = append(big.Update.Instances, vrrp.InstanceConfig{Name: string(bytes.Repeat([]byte{'a' + byte(i%26)}, 4096))})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var sendErr error
+	for time.Now().Before(deadline) {
+		t0 := time.Now()
+		sendErr = r.send(big)
+		if took := time.Since(t0); took > sendTimeout+time.Second {
+			t.Fatalf("send took %v, want at most about %v", took, sendTimeout)
+		}
+		if sendErr != nil {
+			break
+		}
+	}
+	if sendErr == nil {
+		t.Fatal("send never failed while nobody read")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := r.call(ctx, message{Kind: kindStatusReq}); !errors.Is(err, vrrp.ErrNotRunning) || !errors.Is(err, errStreamBroken) {
+		t.Errorf("call after a failed write = %v, want ErrNotRunning wrapping errStreamBroken", err)
+	}
+	// The child's end drains what was written and then sees end of file.
+	if _, err := io.Copy(io.Discard, peer); err != nil {
+		t.Errorf("child end: %v, want end of file", err)
+	}
+}
+
+// TestUpdateBoundedWhenNoReply: an Update the child never answers fails
+// after updateTimeout with context.DeadlineExceeded.
+func TestUpdateBoundedWhenNoReply(t *testing.T) {
+	old := updateTimeout
+	updateTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { updateTimeout = old })
+	a, b := net.Pipe()
+	defer func() { _ = a.Close(); _ = b.Close() }()
+	go func() { _, _ = io.Copy(io.Discard, b) }() // reads, never answers
+	r := &Remote{enc: gob.NewEncoder(a), started: make(chan struct{}), done: make(chan struct{}), pending: map[uint64]chan message{}}
+	r.conn.Store(&a)
+	close(r.started)
+	t0 := time.Now()
+	_, err := r.Update(t.Context(), vrrp.Config{})
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(t0) > 5*time.Second {
+		t.Errorf("Update without a reply = %v after %v, want DeadlineExceeded after about %v", err, time.Since(t0), updateTimeout)
+	}
+}
