@@ -76,7 +76,7 @@ const VMACTable = "drlb_vmac"
 func vmacChainName(vmac string) string {
 	b := []byte("out_" + vmac)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
 			b[i] = '_'
 		}
 	}
@@ -109,13 +109,7 @@ func filterVMACMLD(inNS func(func() error) error, vmac, base string, v6 bool) (v
 		ch.family = knftables.IPv6Family
 	}
 	chain := ch.name
-	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
-	defer cancel()
-	err := inNS(func() error {
-		nft, err := knftables.New(ch.family, VMACTable)
-		if err != nil {
-			return err
-		}
+	err := inVMACTable(inNS, ch.family, func(ctx context.Context, nft knftables.Interface) error {
 		tx := nft.NewTransaction()
 		tx.Add(&knftables.Table{Comment: knftables.PtrTo("drlb: MLD/IGMP reports of VMACs leave from their base")})
 		tx.Add(&knftables.Chain{Name: chain, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(knftables.OutputHook),
@@ -130,6 +124,22 @@ func filterVMACMLD(inNS func(func() error) error, vmac, base string, v6 bool) (v
 		return vmacChain{}, fmt.Errorf("vrrp: use_vmac: move the MLD/IGMP reports of %s to %s (nftables table %s %s): %w", vmac, base, ch.family, VMACTable, err)
 	}
 	return ch, nil
+}
+
+// inVMACTable runs fn in the node's namespace (inNS) on VMACTable of
+// family, with a context of its own bounded by vmacNFTTimeout: VMACs are
+// set up and torn down also while the node stops, after its context
+// ended.
+func inVMACTable(inNS func(func() error) error, family knftables.Family, fn func(context.Context, knftables.Interface) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
+	defer cancel()
+	return inNS(func() error {
+		nft, err := knftables.New(family, VMACTable)
+		if err != nil {
+			return fmt.Errorf("nftables: %w", err)
+		}
+		return fn(ctx, nft)
+	})
 }
 
 // removeStaleVMACTables deletes both VMACTable tables if they exist (a
@@ -163,13 +173,7 @@ type vmacChain struct {
 // unfilterVMACMLD deletes chain from VMACTable, and the table with its
 // last chain.
 func unfilterVMACMLD(inNS func(func() error) error, ch vmacChain) error {
-	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
-	defer cancel()
-	err := inNS(func() error {
-		nft, err := knftables.New(ch.family, VMACTable)
-		if err != nil {
-			return err
-		}
+	err := inVMACTable(inNS, ch.family, func(ctx context.Context, nft knftables.Interface) error {
 		tx := nft.NewTransaction()
 		tx.Delete(&knftables.Chain{Name: ch.name})
 		if err := nft.Run(ctx, tx); err != nil && !knftables.IsNotFound(err) {
@@ -242,7 +246,7 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, sp vmacSpec) (
 	if sp.V6 {
 		err = inNS(func() error { return writeSysctl(sysctlPath("ipv6", name, "disable_ipv6"), "0") })
 	} else {
-		err = inNS(func() error { return st.setIPv4Sysctls() })
+		err = inNS(st.setIPv4Sysctls)
 	}
 	if err != nil {
 		return st, err
