@@ -89,7 +89,7 @@ func bareFwdTable(vip, rs netip.Addr, port int) string {
 }
 
 // nftCmd runs nft with args in lb1.
-func nftCmd(b *testing.B, ctx context.Context, lab *topology.Lab, args ...string) string {
+func nftCmd(ctx context.Context, b *testing.B, lab *topology.Lab, args ...string) string {
 	b.Helper()
 	out, err := lab.Output(ctx, "lb1", append([]string{"nft"}, args...)...)
 	if err != nil {
@@ -200,9 +200,9 @@ func BenchmarkDataplanePPS(b *testing.B) {
 		if err := be.Flush(ctx); err != nil {
 			b.Fatal(err)
 		}
-		nftCmd(b, ctx, lab, bareFwdTable(vip, rs1, ppsVIPPort))
+		nftCmd(ctx, b, lab, bareFwdTable(vip, rs1, ppsVIPPort))
 		r := udp(vip, ppsVIPPort)
-		nftCmd(b, ctx, lab, "delete table netdev "+ppsBareTable)
+		nftCmd(ctx, b, lab, "delete table netdev "+ppsBareTable)
 		if err := be.Apply(ctx, table); err != nil {
 			b.Fatal(err)
 		}

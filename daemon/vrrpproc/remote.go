@@ -492,7 +492,7 @@ func (r *Remote) Update(ctx context.Context, cfg vrrp.Config) (vrrp.UpdateResult
 	r.mu.Lock()
 	r.cfg = cfg
 	r.mu.Unlock()
-	r.Status() // refresh the snapshot LastStatus answers from
+	r.refreshStatus(ctx) // the snapshot LastStatus answers from
 	return res, nil
 }
 
@@ -501,12 +501,17 @@ func (r *Remote) Update(ctx context.Context, cfg vrrp.Config) (vrrp.UpdateResult
 // short time, it returns the last snapshot (states kept current by the
 // transitions the child reported).
 func (r *Remote) Status() []vrrp.InstanceStatus {
+	return r.refreshStatus(context.Background())
+}
+
+// refreshStatus is Status within ctx (and statusTimeout).
+func (r *Remote) refreshStatus(ctx context.Context) []vrrp.InstanceStatus {
 	select {
 	case <-r.started:
 	default:
 		return r.lastStatus()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
 	reply, err := r.call(ctx, message{Kind: kindStatusReq})
 	if err != nil {
