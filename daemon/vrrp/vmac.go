@@ -50,9 +50,11 @@ type vmacSpec struct {
 // vmacState remembers what ensureVMAC changed, to undo it.
 type vmacState struct {
 	name, base string
-	// created is set when we created the macvlan (an existing matching one
-	// is reused, as keepalived does, and also removed at the end).
-	created bool
+	// owned is set when the link is our VMAC: we created the macvlan, or
+	// reused an existing one that matches (a killed predecessor's, as
+	// keepalived does). Only an owned link is deleted at the end: an
+	// interface of another kind that happens to bear the name is not.
+	owned bool
 	// arpIgnore and arpFilter are the base interface's arp_ignore and
 	// arp_filter before we set them ("" if not changed).
 	arpIgnore, arpFilter string
@@ -235,13 +237,14 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, sp vmacSpec) (
 		if !ok || mv.ParentIndex != baseLink.Attrs().Index || mv.HardwareAddr.String() != mac.String() {
 			return st, fmt.Errorf("vrrp: use_vmac: interface %s exists and is not the VMAC %v on %s (type %s)", name, mac, base, l.Type())
 		}
+		st.owned = true
 	} else {
 		link := &netlink.Macvlan{LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: baseLink.Attrs().Index, HardwareAddr: mac},
 			Mode: netlink.MACVLAN_MODE_PRIVATE}
 		if err := h.LinkAdd(link); err != nil {
 			return st, fmt.Errorf("vrrp: use_vmac: create macvlan %s on %s: %w", name, base, err)
 		}
-		st.created = true
+		st.owned = true
 	}
 	if sp.V6 {
 		err = inNS(func() error { return writeSysctl(sysctlPath("ipv6", name, "disable_ipv6"), "0") })
@@ -315,10 +318,11 @@ func (st *vmacState) setIPv4Sysctls() error {
 	return nil
 }
 
-// removeVMAC deletes the macvlan and restores base's arp_ignore and arp_filter.
+// removeVMAC deletes the macvlan (if owned) and restores base's
+// arp_ignore and arp_filter.
 func removeVMAC(h *netlink.Handle, inNS func(func() error) error, st vmacState) error {
 	var errs []error
-	if l, err := h.LinkByName(st.name); err == nil {
+	if l, err := h.LinkByName(st.name); err == nil && st.owned {
 		if err := h.LinkDel(l); err != nil {
 			errs = append(errs, fmt.Errorf("vrrp: delete VMAC %s: %w", st.name, err))
 		}
