@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,31 +65,8 @@ func BenchmarkDataplaneRuleSteps(b *testing.B) {
 			Reals: []dataplane.Real{{Addr: rs1, Port: ppsVIPPort, Weight: 1}}}
 	}
 	table := dataplane.Table{Services: []dataplane.Service{svc(dataplane.TCP), svc(dataplane.UDP)}}
-	for _, s := range []struct {
-		name string
-		addr netip.Addr
-		port int
-	}{{"iperf3-vip", vip, ppsVIPPort}, {"iperf3-direct", rs1, ppsDirectPort}} {
-		if _, err := lab.Start("rs1", topology.ProcSpec{Name: s.name,
-			Argv: []string{"iperf3", "-s", "-B", s.addr.String(), "-p", strconv.Itoa(s.port)}}); err != nil {
-			b.Fatal(err)
-		}
-		if err := lab.WaitTCP(ctx, "rs1", netip.AddrPortFrom(s.addr, uint16(s.port)).String()); err != nil {
-			b.Fatalf("%s: %v", s.name, err)
-		}
-	}
-	udp := func(addr netip.Addr, port int) float64 {
-		b.Helper()
-		rctx, cancel := context.WithTimeout(ctx, (ppsRunSeconds+10)*time.Second)
-		defer cancel()
-		out, err := lab.Output(rctx, "client", "iperf3", "-c", addr.String(), "-p", strconv.Itoa(port),
-			"-u", "-l", "64", "-b", "0", "-t", strconv.Itoa(ppsRunSeconds), "-J")
-		r, perr := parseIperfUDP(out)
-		if perr != nil {
-			b.Fatalf("iperf3 to %s:%d: %v (%v)", addr, port, perr, err)
-		}
-		return r.SenderNsPerPacket
-	}
+	startIperfServers(ctx, b, lab, vip, rs1)
+	udp := func(addr netip.Addr, port int) float64 { return iperfUDP(ctx, b, lab, addr, port).SenderNsPerPacket }
 	fresh := func(with *nft.Backend) {
 		b.Helper()
 		for _, x := range []*nft.Backend{be, oneShard} {
