@@ -6,6 +6,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"testing"
@@ -129,5 +130,34 @@ func TestUpdateBoundedWhenNoReply(t *testing.T) {
 	_, err := r.Update(t.Context(), vrrp.Config{})
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(t0) > 5*time.Second {
 		t.Errorf("Update without a reply = %v after %v, want DeadlineExceeded after about %v", err, time.Since(t0), updateTimeout)
+	}
+}
+
+// TestReadSurvivesOddMessages: messages the parent does not expect (a
+// second start, payloads missing, unknown kinds, replies nobody waits
+// for) are ignored, never a panic of the parent.
+func TestReadSurvivesOddMessages(t *testing.T) {
+	a, b := net.Pipe()
+	defer func() { _ = b.Close() }()
+	r := &Remote{log: slog.New(slog.NewTextHandler(io.Discard, nil)), started: make(chan struct{}), done: make(chan struct{}),
+		pending: map[uint64]chan message{}, cancels: map[uint64]context.CancelFunc{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.read(t.Context(), gob.NewDecoder(a))
+	}()
+	enc := gob.NewEncoder(b)
+	for _, m := range []message{{Kind: kindStarted}, {Kind: kindStarted}, {Kind: kindLog}, {Kind: kindTransition},
+		{Kind: kindNotify}, {Kind: kindEvent}, {Kind: kindScript, ID: 1}, {Kind: kindChecked, ID: 2}, {Kind: kindCancel, ID: 3},
+		{Kind: kindStatus, ID: 4}, {Kind: kindUpdateDone, ID: 5}, {Kind: kindExit}, {Kind: 200}} {
+		if err := enc.Encode(&m); err != nil {
+			t.Fatalf("encode %d: %v", m.Kind, err)
+		}
+	}
+	_ = b.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("read did not end at end of file")
 	}
 }

@@ -79,10 +79,11 @@ type Remote struct {
 	opts Options
 	log  *slog.Logger
 
-	ran     atomic.Bool
-	started chan struct{} // closed once the child runs its node
-	done    chan struct{} // closed when Run returns
-	pid     atomic.Int64
+	ran       atomic.Bool
+	started   chan struct{} // closed once the child runs its node
+	startOnce sync.Once     // closes started
+	done      chan struct{} // closed when Run returns
+	pid       atomic.Int64
 
 	sendMu     sync.Mutex
 	enc        *gob.Encoder
@@ -344,7 +345,7 @@ func (r *Remote) read(ctx context.Context, dec *gob.Decoder) {
 			}
 			r.mu.Unlock()
 		case kindStarted:
-			close(r.started)
+			r.startOnce.Do(func() { close(r.started) }) // a repeated one must not panic the parent
 		case kindExit:
 			r.mu.Lock()
 			r.exited, r.exitErr = true, m.Err.err()
