@@ -81,7 +81,7 @@ func TestSendBoundedWhenChildStopsReading(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.Close() }()
-	r := &Remote{enc: gob.NewEncoder(conn), started: make(chan struct{}), done: make(chan struct{}), pending: map[uint64]chan message{}}
+	r := &Remote{enc: gob.NewEncoder(conn), started: make(chan struct{}), done: make(chan struct{})}
 	r.conn.Store(&conn)
 	close(r.started)
 	big := message{Kind: kindUpdate, Update: &vrrp.Config{}}
@@ -123,7 +123,7 @@ func TestUpdateBoundedWhenNoReply(t *testing.T) {
 	a, b := net.Pipe()
 	defer func() { _ = a.Close(); _ = b.Close() }()
 	go func() { _, _ = io.Copy(io.Discard, b) }() // reads, never answers
-	r := &Remote{enc: gob.NewEncoder(a), started: make(chan struct{}), done: make(chan struct{}), pending: map[uint64]chan message{}}
+	r := &Remote{enc: gob.NewEncoder(a), started: make(chan struct{}), done: make(chan struct{})}
 	r.conn.Store(&a)
 	close(r.started)
 	t0 := time.Now()
@@ -140,7 +140,7 @@ func TestReadSurvivesOddMessages(t *testing.T) {
 	a, b := net.Pipe()
 	defer func() { _ = b.Close() }()
 	r := &Remote{log: slog.New(slog.NewTextHandler(io.Discard, nil)), started: make(chan struct{}), done: make(chan struct{}),
-		pending: map[uint64]chan message{}, cancels: map[uint64]context.CancelFunc{}}
+		cancels: map[uint64]context.CancelFunc{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -161,3 +161,6 @@ func TestReadSurvivesOddMessages(t *testing.T) {
 		t.Fatal("read did not end at end of file")
 	}
 }
+
+// discardEncoder is a gob encoder whose writes succeed and go nowhere.
+func discardEncoder() *gob.Encoder { return gob.NewEncoder(io.Discard) }

@@ -92,9 +92,9 @@ type Remote struct {
 	// it to see the child stop on its own).
 	conn atomic.Pointer[net.Conn]
 
+	replies replies // the parent's requests (Update, Status) awaiting replies
+
 	mu      sync.Mutex
-	nextID  uint64
-	pending map[uint64]chan message
 	cancels map[uint64]context.CancelFunc
 	status  []vrrp.InstanceStatus
 	exited  bool
@@ -114,7 +114,7 @@ func New(cfg vrrp.Config, opts Options) (*Remote, error) {
 		return nil, err
 	}
 	return &Remote{cfg: cfg, opts: opts, log: opts.Logger, started: make(chan struct{}), done: make(chan struct{}),
-		pending: map[uint64]chan message{}, cancels: map[uint64]context.CancelFunc{}, status: probe.Status()}, nil
+		cancels: map[uint64]context.CancelFunc{}, status: probe.Status()}, nil
 }
 
 // NextTimer is zero: nothing in the parent can hold the child's timers,
@@ -288,11 +288,8 @@ func (r *Remote) send(m message) error {
 // read serves the child's messages until the socket closes.
 func (r *Remote) read(ctx context.Context, dec *gob.Decoder) {
 	defer func() {
+		r.replies.closeAll()
 		r.mu.Lock()
-		for id, ch := range r.pending {
-			close(ch)
-			delete(r.pending, id)
-		}
 		for _, cancel := range r.cancels {
 			cancel()
 		}
@@ -351,13 +348,7 @@ func (r *Remote) read(ctx context.Context, dec *gob.Decoder) {
 			r.exited, r.exitErr = true, m.Err.err()
 			r.mu.Unlock()
 		case kindStatus, kindUpdateDone:
-			r.mu.Lock()
-			ch := r.pending[m.ID]
-			delete(r.pending, m.ID)
-			r.mu.Unlock()
-			if ch != nil {
-				ch <- m
-			}
+			r.replies.deliver(m)
 		}
 	}
 }
@@ -440,14 +431,10 @@ func (r *Remote) call(ctx context.Context, m message) (message, error) {
 	case <-ctx.Done():
 		return message{}, ctx.Err()
 	}
-	ch := make(chan message, 1)
-	r.mu.Lock()
-	r.nextID++
-	m.ID = r.nextID
-	r.pending[m.ID] = ch
-	r.mu.Unlock()
+	id, ch := r.replies.add()
+	m.ID = id
 	if err := r.send(m); err != nil {
-		r.forget(m.ID)
+		r.replies.forget(id)
 		return message{}, fmt.Errorf("%w: %w", vrrp.ErrNotRunning, err)
 	}
 	select {
@@ -457,15 +444,9 @@ func (r *Remote) call(ctx context.Context, m message) (message, error) {
 		}
 		return reply, nil
 	case <-ctx.Done():
-		r.forget(m.ID)
+		r.replies.forget(id)
 		return message{}, ctx.Err()
 	}
-}
-
-func (r *Remote) forget(id uint64) {
-	r.mu.Lock()
-	delete(r.pending, id)
-	r.mu.Unlock()
 }
 
 // Update applies cfg in the child as vrrp.Node.Update does: the child's
