@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/drlb/drlb/daemon/vrrp"
@@ -164,3 +166,44 @@ func TestReadSurvivesOddMessages(t *testing.T) {
 
 // discardEncoder is a gob encoder whose writes succeed and go nowhere.
 func discardEncoder() *gob.Encoder { return gob.NewEncoder(io.Discard) }
+
+// commandFor builds the child's command line for a namespace fd and drops
+// it, as Run does once the child started.
+//
+//go:noinline
+func commandFor(t *testing.T, nsFD int) {
+	r := &Remote{opts: Options{NetNS: netns.NsHandle(nsFD), Executable: "/bin/true"}}
+	sock, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sock.Close() }()
+	cmd, err := r.command(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cmd.ExtraFiles[1:] {
+		_ = f.Close()
+	}
+}
+
+// TestCommandLeavesTheNamespaceFdAlone: the child's command line holds
+// its own copy of Options.NetNS. Wrapping the caller's descriptor in an
+// *os.File closed it when that file was closed or collected: the next
+// child (a respawn, a test's next Remote) then got "failed to set into
+// network namespace 4", or another file that had taken the number.
+func TestCommandLeavesTheNamespaceFdAlone(t *testing.T) {
+	fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0) // stands in for a namespace
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Close(fd) }()
+	commandFor(t, fd)
+	for range 5 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		t.Fatalf("the caller's namespace fd %d was closed: %v", fd, err)
+	}
+}

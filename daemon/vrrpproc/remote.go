@@ -156,7 +156,9 @@ func (r *Remote) Run(ctx context.Context) (err error) {
 	startErr := make(chan error, 1)
 	go func() { startErr <- cmd.Start() }()
 	err = <-startErr
-	_ = theirs.Close()
+	for _, f := range cmd.ExtraFiles { // theirs and the namespace's copy: the child has its own
+		_ = f.Close()
+	}
 	if err != nil {
 		return fmt.Errorf("vrrp child: start %s: %w", cmd.Path, err)
 	}
@@ -214,7 +216,8 @@ func (r *Remote) Run(ctx context.Context) (err error) {
 
 // command is the child's command line: this binary again (argv[0] its
 // path, or Options.Name), with the
-// socket as fd 3 (and the namespace as fd 4), dying with its parent.
+// socket as fd 3 (and a copy of the namespace's as fd 4), dying with its
+// parent. The caller closes cmd.ExtraFiles once the child started.
 func (r *Remote) command(sock *os.File) (*exec.Cmd, error) {
 	exe, argv0 := r.opts.Executable, r.opts.Executable
 	if exe == "" {
@@ -235,7 +238,13 @@ func (r *Remote) command(sock *os.File) (*exec.Cmd, error) {
 		Stdout: os.Stderr, Stderr: os.Stderr, ExtraFiles: []*os.File{sock},
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}}
 	if r.opts.NetNS > 0 {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(r.opts.NetNS), "netns"))
+		// A copy: the *os.File closes its descriptor when closed or
+		// collected, and Options.NetNS stays the caller's.
+		ns, err := unix.FcntlInt(uintptr(r.opts.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp child: network namespace fd %d: %w", int(r.opts.NetNS), err)
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(ns), "netns"))
 	}
 	return cmd, nil
 }
