@@ -35,6 +35,8 @@ func TestNoEmailFaults(t *testing.T) {
 		cfg := parse(t, "global_defs {\nrouter_id lb1\n"+c.global+"notification_email {\nops@example.com\n}\nsmtp_server "+host+" "+port+"\nsmtp_alert\n}\n"+
 			"vrrp_instance VI_1 {\ninterface eth1\nvirtual_router_id 51\nvirtual_ipaddress {\n172.16.1.1\n}\n}\n")
 		n := startNotifier(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		t.Cleanup(n.close)
+		t.Cleanup(func() { _ = sink.Close() })
 		n.vrrpNotify("INSTANCE", "VI_1", vrrp.StateFault, 100)
 		n.vrrpNotify("INSTANCE", "VI_1", vrrp.StateBackup, 100)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -46,8 +48,6 @@ func TestNoEmailFaults(t *testing.T) {
 		if got := m.Header("Subject"); got != c.first {
 			t.Errorf("%q: first mail %q, want %q", c.global, got, c.first)
 		}
-		n.close()
-		sink.Close()
 	}
 }
 
