@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -130,5 +131,27 @@ func TestDumps(t *testing.T) {
 			!strings.Contains(string(b), `"ip_ttl_err": 2`) || !strings.Contains(string(b), `"advert_sent": 7`) {
 			t.Errorf("json_version %d:\n%s", v, b)
 		}
+	}
+}
+
+// TestDumpOverStaleTemporary: a temporary file a crashed predecessor with
+// the same PID left (drlb as PID 1 of a container) does not block every
+// later dump; a link there is replaced, not followed.
+func TestDumpOverStaleTemporary(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keepalived.stats")
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	target := filepath.Join(dir, "elsewhere")
+	if err := os.Symlink(target, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeDump(path, DumpStats, &api.Status{}, 1); err != nil {
+		t.Fatalf("dump over a stale temporary: %v", err)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("the dump followed the link to %s (%v)", target, err)
+	}
+	if _, err := os.Lstat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary %s left (%v)", tmp, err)
 	}
 }
