@@ -206,7 +206,9 @@ func (r *runner) stop() error {
 // ErrConfig is wrapped when the configuration cannot be used.
 var ErrConfig = errors.New("configuration unusable")
 
-// Load reads and validates a configuration, logging every diagnostic.
+// Load reads and validates a configuration against this host (drlb run
+// -t, keepalived's -t: an instance's missing interface is an error unless
+// dynamic_interfaces), logging every diagnostic.
 func Load(file, configID string, hostIPVS func() bool, log *slog.Logger) (*config.Config, config.Diagnostics, error) {
 	cfg, _, diags, err := loadWithScripts(file, configID, hostIPVS, nil)
 	for _, d := range diags {

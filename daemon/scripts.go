@@ -92,11 +92,12 @@ func (d *Daemon) collectScripts(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descScriptDropped, prometheus.CounterValue, float64(s.DroppedBytes.Load()))
 }
 
-// loadWithScripts is config.Load followed by the script checks: their
-// diagnostics join the file's, and an error among them makes the
+// loadWithScripts is config.Load with this host's checks (interfaces,
+// namespaces, as drlb check --host-checks) followed by the script checks:
+// their diagnostics join the file's, and an error among them makes the
 // configuration unusable (config.ErrInvalid).
 func loadWithScripts(file, configID string, hostIPVS func() bool, stats *script.Stats) (*config.Config, *script.Table, config.Diagnostics, error) {
-	cfg, diags, err := config.Load(file, config.Options{ConfigID: configID, IPVSAvailable: hostIPVS})
+	cfg, diags, err := config.Load(file, config.Options{ConfigID: configID, IPVSAvailable: hostIPVS, HostChecks: true})
 	if err != nil {
 		return cfg, nil, diags, err
 	}

@@ -517,3 +517,40 @@ func TestLoadRefusesWhatTheHostDataplaneCannotProgram(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadChecksThisHostsInterfaces: drlb run -t (Load) refuses, at its
+// position, an instance whose interface this host does not have, as
+// drlb check --host-checks does and as keepalived -t does ("WARNING -
+// interface X for vrrp_instance Y doesn't exist", a configuration error).
+// Before, -t said "configuration OK" and drlb run then exited at start.
+// With dynamic_interfaces it is a warning (FAULT until the interface
+// appears).
+func TestLoadChecksThisHostsInterfaces(t *testing.T) {
+	inst := "vrrp_instance VI_1 {\n interface drlbnosuch0\n virtual_router_id 51\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tc := range []struct {
+		name, conf string
+		wantErr    bool
+	}{
+		{"missing interface", inst, true},
+		{"dynamic_interfaces", "global_defs {\n dynamic_interfaces\n}\n" + inst, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "keepalived.conf")
+			if err := os.WriteFile(file, []byte(tc.conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, diags, err := Load(file, "", nil, log)
+			if tc.wantErr != errors.Is(err, ErrConfig) {
+				t.Fatalf("Load: %v (diagnostics %v), want error %v", err, diags, tc.wantErr)
+			}
+			found := false
+			for _, d := range diags {
+				found = found || strings.Contains(d.String(), "interface drlbnosuch0 (vrrp_instance VI_1) does not exist on this host")
+			}
+			if !found {
+				t.Errorf("no located diagnostic for the missing interface: %v", diags)
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,6 +23,20 @@ func runDrlb(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // (combined too) and Go-flag style single-dash long flags.
 func TestCommandLine(t *testing.T) {
 	conf := checkTestdata + "seed-fixed.conf"
+	// run -t checks this host's interfaces (as keepalived -t): the seed's
+	// eth1 may be missing here, which dynamic_interfaces makes a warning.
+	seed, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dynConf := filepath.Join(t.TempDir(), "seed-dynamic.conf")
+	if err := os.WriteFile(dynConf, append(seed, "\nglobal_defs {\n dynamic_interfaces\n}\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missingConf := filepath.Join(t.TempDir(), "seed-missing-if.conf")
+	if err := os.WriteFile(missingConf, bytes.ReplaceAll(seed, []byte("eth1"), []byte("drlbnosuch0")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -34,9 +50,10 @@ func TestCommandLine(t *testing.T) {
 		{name: "--help", args: []string{"--help"}, code: 0, out: "completion"},
 		{name: "version", args: []string{"version"}, code: 0, out: "drlb dev\n"},
 		{name: "run -h", args: []string{"run", "-h"}, code: 0, out: "--config-test"},
-		{name: "keepalived -t", args: []string{"run", "-t", "-f", conf, "--config-id", "lb1"}, code: 0, out: "configuration OK"},
-		{name: "keepalived combined -nlDt", args: []string{"run", "-nlDt", "-f", conf, "-i", "lb1"}, code: 0, out: "configuration OK"},
-		{name: "keepalived long --use-file", args: []string{"run", "--config-test", "--use-file=" + conf}, code: 0, out: "configuration OK"},
+		{name: "keepalived -t", args: []string{"run", "-t", "-f", dynConf, "--config-id", "lb1"}, code: 0, out: "configuration OK"},
+		{name: "keepalived combined -nlDt", args: []string{"run", "-nlDt", "-f", dynConf, "-i", "lb1"}, code: 0, out: "configuration OK"},
+		{name: "keepalived long --use-file", args: []string{"run", "--config-test", "--use-file=" + dynConf}, code: 0, out: "configuration OK"},
+		{name: "keepalived -t, missing interface", args: []string{"run", "-t", "-f", missingConf, "-i", "lb1"}, code: 1, err: "interface drlbnosuch0 (vrrp_instance LVS_Teste) does not exist on this host"},
 		{name: "-P with -C", args: []string{"run", "-P", "-C", "-f", conf}, code: 2, err: "exclude each other"},
 		{name: "run extra argument", args: []string{"run", "x.conf"}, code: 2, err: `unexpected argument "x.conf"`},
 		{name: "Go-style -dump", args: []string{"check", "-dump", "-f", conf}, code: 0, out: `"virtual_servers"`},

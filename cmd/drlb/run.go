@@ -90,6 +90,9 @@ func (o runOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(daemon.NewLineHandler(stderr, level))
 	if o.test {
+		// net_namespace: check the interfaces there, as drlb run would
+		// see them (does not return then; the load reports a missing one).
+		_ = daemon.EnterNetNamespace(o.file, o.configID)
 		if _, _, err := daemon.Load(o.file, o.configID, daemon.Options{Dataplane: o.plane, VRRPOnly: o.vrrpOnly}.HostIPVS(), log); err != nil {
 			fmt.Fprintf(stderr, "drlb run: %v\n", err)
 			return 1

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -54,7 +55,14 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("control socket %s: %w (is drlb running with this run directory?)", c.socket, err)
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return fmt.Errorf("control socket %s: %w (is drlb running with this run directory?)", c.socket, err)
+		}
+		// Connected, then no (complete) answer: the daemon is there and
+		// may still carry out the request (a reload waits for a stopped
+		// VRRP child, for instance).
+		return fmt.Errorf("control socket %s: no answer from drlb: %w (it took the request and may still carry it out; its log says)", c.socket, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnprocessableEntity {

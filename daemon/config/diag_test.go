@@ -130,7 +130,11 @@ func TestDiagnostics(t *testing.T) {
 		{"instance in two groups", "vrrp_sync_group G {\ngroup {\nVI\n}\n}\nvrrp_sync_group H {\ngroup {\nVI\n}\n}\n" + inst(), Options{}, []want{"8:1: error: vrrp_instance VI is already in vrrp_sync_group G"}},
 		{"empty sync group", "vrrp_sync_group G {\n}\n", Options{}, []want{"1:1: error: vrrp_sync_group G has no group"}},
 		{"unknown track_script", "vrrp_script chk_web {\nscript /bin/true\n}\n" + inst("track_script {", "chk_wbe", "}"), Options{}, []want{"6:1: warning: track_script \"chk_wbe\": no vrrp_script has that name; did you mean \"chk_web\"?"}},
-		{"script without command", "vrrp_script s {\ninterval 2\n}\n", Options{}, []want{"1:1: error: vrrp_script s has no script"}},
+		// keepalived: "No script set for vrrp_script s - removing"; a
+		// track_script naming it is then ignored.
+		{"script without command", "vrrp_script s {\ninterval 2\n}\n", Options{}, []want{"1:1: warning: vrrp_script s has no script: removed, as keepalived does"}},
+		{"track_script of a script without command", "vrrp_script s {\ninterval 2\n}\n" + inst("track_script {", "s", "}"), Options{},
+			[]want{"1:1: warning: vrrp_script s has no script", "6:1: warning: track_script \"s\": vrrp_script s has no script; ignored"}},
 		{"host checks", inst("virtual_ipaddress {", "10.0.0.9/24 dev eth9", "}"), Options{HostChecks: true, InterfaceExists: func(n string) bool { return n == "lo" }},
 			[]want{"5:11: error: interface eth0 (vrrp_instance VI) does not exist on this host", "3:1: error: dev eth9 for 10.0.0.9/24 does not exist"}},
 		{"host checks, dynamic_interfaces", "global_defs {\ndynamic_interfaces\n}\n" + inst(), Options{HostChecks: true, InterfaceExists: func(string) bool { return false }},

@@ -43,6 +43,9 @@ type parser struct {
 	ipvsNetnsPos srcPos
 	// lvsTimeoutsPos is where lvs_timeouts is, for validateLVSDefs.
 	lvsTimeoutsPos Position
+	// scriptless are the vrrp_script blocks removed for having no script,
+	// so that a track_script naming one says why it is ignored.
+	scriptless map[string]bool
 }
 
 type instanceMeta struct {
@@ -428,7 +431,9 @@ func (p *parser) build(top []*node) *Config {
 			// done above
 		case "vrrp_script":
 			if name, ok := p.blockName(n); ok {
-				cfg.Scripts = append(cfg.Scripts, p.vrrpScript(n, name))
+				if s := p.vrrpScript(n, name); s.Script != "" {
+					cfg.Scripts = append(cfg.Scripts, s)
+				}
 			}
 		case "vrrp_sync_group":
 			if name, ok := p.blockName(n); ok {
@@ -793,7 +798,13 @@ func (p *parser) vrrpScript(b *node, name string) VRRPScript {
 		s.Timeout = *timeout
 	}
 	if s.Script == "" {
-		p.errAt(b.key.pos, "vrrp_script %s has no script", name)
+		// keepalived: "No script set for vrrp_script NAME - removing"; it
+		// runs on, ignoring the track_script lines that name it.
+		p.warnAt(b.key.pos, "vrrp_script %s has no script: removed, as keepalived does", name)
+		if p.scriptless == nil {
+			p.scriptless = map[string]bool{}
+		}
+		p.scriptless[name] = true
 	} else if scriptNode != nil {
 		p.addScriptRef(scriptNode, "vrrp_script "+name, s.Script, s.User)
 	}

@@ -106,7 +106,7 @@ func (p *parser) validateInstances(cfg *Config) {
 		kept := in.TrackScripts[:0]
 		for k, ts := range in.TrackScripts {
 			if !scripts[ts.Name] {
-				p.unknownRef(m.trackScripts[k], "track_script", "vrrp_script", scriptNames)
+				p.unknownScriptRef(m.trackScripts[k], scriptNames)
 				continue
 			}
 			kept = append(kept, ts)
@@ -172,6 +172,16 @@ func (p *parser) checkRunnableInstance(in *VRRPInstance, m instanceMeta) {
 	}
 }
 
+// unknownScriptRef warns about a track_script naming no vrrp_script that
+// runs: one removed for having no script, or no such block at all.
+func (p *parser) unknownScriptRef(t token, names []string) {
+	if p.scriptless[t.text] {
+		p.warnAt(t.pos, "track_script %q: vrrp_script %s has no script; ignored", t.text, t.text)
+		return
+	}
+	p.unknownRef(t, "track_script", "vrrp_script", names)
+}
+
 // unknownRef reports a reference to a block that does not exist, with a suggestion.
 func (p *parser) unknownRef(t token, what, kind string, names []string) {
 	msg := fmt.Sprintf("%s %q: no %s has that name", what, t.text, kind)
@@ -232,7 +242,7 @@ func (p *parser) validateSyncGroups(cfg *Config) {
 		kept := g.TrackScripts[:0]
 		for k, ts := range g.TrackScripts {
 			if !slices.Contains(scriptNames, ts.Name) {
-				p.unknownRef(p.groupMeta[gi].trackScripts[k], "track_script", "vrrp_script", scriptNames)
+				p.unknownScriptRef(p.groupMeta[gi].trackScripts[k], scriptNames)
 				continue
 			}
 			kept = append(kept, ts)
