@@ -2,62 +2,16 @@ package daemon_test
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/netip"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"golang.org/x/net/icmp"
-	"golang.org/x/net/ipv6"
 
 	"github.com/drlb/drlb/internal/testenv"
 	"github.com/drlb/drlb/topology"
 	"github.com/drlb/drlb/topology/labtest"
 )
-
-// ping6 sends one ICMPv6 echo request from the client to dst and reports
-// whether a reply from dst came within timeout.
-func ping6(lab *topology.Lab, dst netip.Addr, timeout time.Duration) (bool, error) {
-	var conn *icmp.PacketConn
-	err := lab.Do("client", func() error {
-		var err error
-		conn, err = icmp.ListenPacket("ip6:ipv6-icmp", lab.Addr6("client").String())
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close()
-	msg := icmp.Message{Type: ipv6.ICMPTypeEchoRequest, Body: &icmp.Echo{ID: 0x7e, Seq: 1, Data: []byte("drlb")}}
-	b, err := msg.Marshal(nil)
-	if err != nil {
-		return false, err
-	}
-	if _, err := conn.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-		return false, err
-	}
-	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-		return false, err
-	}
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := conn.ReadFrom(buf)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return false, nil
-			}
-			return false, err
-		}
-		m, err := icmp.ParseMessage(58, buf[:n])
-		if err == nil && m.Type == ipv6.ICMPTypeEchoReply && from.String() == dst.String() {
-			return true, nil
-		}
-	}
-}
 
 // strict6Config is ipv6Config under vrrp_strict: without accept mode.
 func strict6Config() string {
@@ -89,8 +43,8 @@ var _ = Describe("drlb with vrrp_strict on an IPv6 instance", Ordered, Label("da
 		Expect(string(out)).To(ContainSubstring(vip6.String()))
 
 		// Control: lb1's own address answers.
-		Expect(ping6(lab, lab.Addr6("lb1"), 500*time.Millisecond)).To(BeTrue(), "lb1's own address answers ping")
-		Expect(ping6(lab, vip6, 500*time.Millisecond)).To(BeFalse(), "the IPv6 VIP must not answer ping without accept")
+		Expect(ping(lab, lab.Addr6("lb1"), 500*time.Millisecond)).To(BeTrue(), "lb1's own address answers ping")
+		Expect(ping(lab, vip6, 500*time.Millisecond)).To(BeFalse(), "the IPv6 VIP must not answer ping without accept")
 		Expect(ndpOwner(lab, vip6)).To(Equal("lb1"), "neighbour discovery for the VIP still works")
 		Eventually(func() map[string]int { return servers6(lab, 4) }).WithTimeout(5 * time.Second).ShouldNot(HaveKey("error"))
 		got := servers6(lab, 10)
@@ -105,7 +59,7 @@ var _ = Describe("drlb with vrrp_strict on an IPv6 instance", Ordered, Label("da
 		lb1 := startDrlb(lab, "lb1", withV6Lines(strict6Config(), "accept"))
 		DeferCleanup(func() { _ = lb1.proc.Stop(5 * time.Second) })
 		Eventually(lb1.states).WithTimeout(10 * time.Second).Should(HaveKeyWithValue("V6", "MASTER"))
-		Eventually(func() (bool, error) { return ping6(lab, vip6, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
+		Eventually(func() (bool, error) { return ping(lab, vip6, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(10 * time.Second).
 			Should(ConsistOf("[fd00:172:16:1::10]:80", "[fd00:172:16:1::11]:80"))
 		Expect(servers6(lab, 10)).NotTo(HaveKey("error"))

@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -97,7 +99,18 @@ func (d *Daemon) serveDumps(ctx context.Context) {
 // keepalived's fopen_safe), through a temporary file in the same directory.
 func writeDump(path string, kind DumpKind, st *api.Status, jsonVersion int) error {
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_EXCL, 0o666)
+	create := func() (*os.File, error) {
+		return os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_EXCL, 0o666)
+	}
+	f, err := create()
+	if errors.Is(err, fs.ErrExist) {
+		// A predecessor with our PID died while dumping (PID 1 in a
+		// container): unlink what it left (a link is removed, not
+		// followed) and create afresh, exclusively.
+		if err = os.Remove(tmp); err == nil {
+			f, err = create()
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("dump %s: %w", path, err)
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -35,6 +36,8 @@ func TestNoEmailFaults(t *testing.T) {
 		cfg := parse(t, "global_defs {\nrouter_id lb1\n"+c.global+"notification_email {\nops@example.com\n}\nsmtp_server "+host+" "+port+"\nsmtp_alert\n}\n"+
 			"vrrp_instance VI_1 {\ninterface eth1\nvirtual_router_id 51\nvirtual_ipaddress {\n172.16.1.1\n}\n}\n")
 		n := startNotifier(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		t.Cleanup(n.close)
+		t.Cleanup(func() { _ = sink.Close() })
 		n.vrrpNotify("INSTANCE", "VI_1", vrrp.StateFault, 100)
 		n.vrrpNotify("INSTANCE", "VI_1", vrrp.StateBackup, 100)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -46,8 +49,6 @@ func TestNoEmailFaults(t *testing.T) {
 		if got := m.Header("Subject"); got != c.first {
 			t.Errorf("%q: first mail %q, want %q", c.global, got, c.first)
 		}
-		n.close()
-		sink.Close()
 	}
 }
 
@@ -130,5 +131,27 @@ func TestDumps(t *testing.T) {
 			!strings.Contains(string(b), `"ip_ttl_err": 2`) || !strings.Contains(string(b), `"advert_sent": 7`) {
 			t.Errorf("json_version %d:\n%s", v, b)
 		}
+	}
+}
+
+// TestDumpOverStaleTemporary: a temporary file a crashed predecessor with
+// the same PID left (drlb as PID 1 of a container) does not block every
+// later dump; a link there is replaced, not followed.
+func TestDumpOverStaleTemporary(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keepalived.stats")
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	target := filepath.Join(dir, "elsewhere")
+	if err := os.Symlink(target, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeDump(path, DumpStats, &api.Status{}, 1); err != nil {
+		t.Fatalf("dump over a stale temporary: %v", err)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("the dump followed the link to %s (%v)", target, err)
+	}
+	if _, err := os.Lstat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary %s left (%v)", tmp, err)
 	}
 }

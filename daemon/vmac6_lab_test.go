@@ -52,28 +52,7 @@ func linkLocals(lab *topology.Lab, host, ifname string) []string {
 }
 
 // vip6On lists the interfaces of host that carry the IPv6 VIP.
-func vip6On(lab *topology.Lab, host string) []string {
-	h, err := lab.Handle(host)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	addrs, err := h.AddrList(nil, netlink.FAMILY_V6)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	var out []string
-	for _, a := range addrs {
-		if a.IP.Equal(vip6.AsSlice()) {
-			link, err := h.LinkByIndex(a.LinkIndex)
-			if err != nil {
-				out = append(out, err.Error())
-				continue
-			}
-			out = append(out, link.Attrs().Name)
-		}
-	}
-	return out
-}
+func vip6On(lab *topology.Lab, host string) []string { return addressOn(lab, host, vip6) }
 
 // lb1 and lb2 run the dual-stack pair with use_vmac on the IPv6 instance:
 // its VIP lives on a macvlan with the IPv6 virtual MAC, which the client's
@@ -159,7 +138,7 @@ var _ = Describe("drlb with use_vmac_addr", Ordered, Label("daemon", "ipv6", "vr
 		Expect(vip6On(lab, "lb2")).To(BeEmpty())
 		Expect(lab.MAC("lb1", "vrrp.51")).To(WithTransform(net.HardwareAddr.String, Equal(vmac6MAC)))
 		Expect(linkLocals(lab, "lb1", "vrrp.51")).To(Equal(linkLocals(lab, "lb1", "eth1")))
-		Eventually(func() (bool, error) { return ping6(lab, vip6, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
+		Eventually(func() (bool, error) { return ping(lab, vip6, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
 		Expect(neighEntry(lab, vip6)).To(ContainSubstring(vmac6MAC))
 		Expect(servers(lab, 4)).NotTo(HaveKey("error"), "the IPv4 service still works")
 	})
@@ -170,7 +149,7 @@ var _ = Describe("drlb with use_vmac_addr", Ordered, Label("daemon", "ipv6", "vr
 		Eventually(func() []string { return vip6On(lab, "lb2") }).WithTimeout(2 * time.Second).Should(Equal([]string{"vrrp.51"}))
 		_, err := lab.MAC("lb1", "vrrp.51")
 		Expect(err).To(HaveOccurred(), "lb1's address VMAC is gone")
-		Eventually(func() (bool, error) { return ping6(lab, vip6, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
+		Eventually(func() (bool, error) { return ping(lab, vip6, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
 		Expect(neighEntry(lab, vip6)).To(ContainSubstring(vmac6MAC), "the client never had to learn a new MAC")
 	})
 })

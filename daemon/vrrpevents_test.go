@@ -23,6 +23,7 @@ func TestVRRPEventLines(t *testing.T) {
 	if n == nil {
 		t.Fatal("no notifier")
 	}
+	defer n.close()
 	f, err := os.OpenFile(filepath.Join(dir, "vrrp"), os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/drlb/drlb/internal/testenv"
 	"github.com/drlb/drlb/topology"
@@ -55,18 +57,22 @@ func clientNeighbour(lab *topology.Lab) string {
 }
 
 // vipOn lists the interfaces of host that carry the VIP.
-func vipOn(lab *topology.Lab, host string) []string {
+func vipOn(lab *topology.Lab, host string) []string { return addressOn(lab, host, vip) }
+
+// addressOn lists the interfaces of host that carry addr (or why it
+// cannot tell).
+func addressOn(lab *topology.Lab, host string, addr netip.Addr) []string {
 	h, err := lab.Handle(host)
 	if err != nil {
 		return []string{err.Error()}
 	}
-	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return []string{err.Error()}
 	}
 	var out []string
 	for _, a := range addrs {
-		if a.IP.Equal(vip.AsSlice()) {
+		if a.IP.Equal(addr.AsSlice()) {
 			link, err := h.LinkByIndex(a.LinkIndex)
 			if err != nil {
 				out = append(out, err.Error())
@@ -133,25 +139,31 @@ var _ = Describe("drlb with use_vmac", Ordered, Label("daemon", "vrrp"), func() 
 	})
 })
 
-// ping sends one ICMP echo from the client to the VIP and reports whether
-// a reply came within timeout.
-func ping(lab *topology.Lab, timeout time.Duration) (bool, error) {
+// ping sends one ICMP (ICMPv6) echo request from the client to dst and
+// reports whether a reply from dst came within timeout.
+func ping(lab *topology.Lab, dst netip.Addr, timeout time.Duration) (bool, error) {
+	network, src, proto := "ip4:icmp", lab.Addr("client"), 1
+	var echo, reply icmp.Type = ipv4.ICMPTypeEcho, ipv4.ICMPTypeEchoReply
+	if dst.Is6() {
+		network, src, proto = "ip6:ipv6-icmp", lab.Addr6("client"), 58
+		echo, reply = ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply
+	}
 	var conn *icmp.PacketConn
 	err := lab.Do("client", func() error {
 		var err error
-		conn, err = icmp.ListenPacket("ip4:icmp", lab.Addr("client").String())
+		conn, err = icmp.ListenPacket(network, src.String())
 		return err
 	})
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close()
-	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: 0x7e, Seq: 1, Data: []byte("drlb")}}
+	msg := icmp.Message{Type: echo, Body: &icmp.Echo{ID: 0x7e, Seq: 1, Data: []byte("drlb")}}
 	b, err := msg.Marshal(nil)
 	if err != nil {
 		return false, err
 	}
-	if _, err := conn.WriteTo(b, &net.IPAddr{IP: vip.AsSlice()}); err != nil {
+	if _, err := conn.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 		return false, err
 	}
 	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
@@ -167,8 +179,8 @@ func ping(lab *topology.Lab, timeout time.Duration) (bool, error) {
 			}
 			return false, err
 		}
-		m, err := icmp.ParseMessage(1, buf[:n])
-		if err == nil && m.Type == ipv4.ICMPTypeEchoReply && from.String() == vip.String() {
+		m, err := icmp.ParseMessage(proto, buf[:n])
+		if err == nil && m.Type == reply && from.String() == dst.String() {
 			return true, nil
 		}
 	}
@@ -216,7 +228,7 @@ var _ = Describe("drlb with vrrp_strict", Ordered, Label("daemon", "vrrp"), func
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(out)).To(ContainSubstring("172.16.1.1"))
 
-		Expect(ping(lab, 500*time.Millisecond)).To(BeFalse(), "the VIP must not answer ping without accept")
+		Expect(ping(lab, vip, 500*time.Millisecond)).To(BeFalse(), "the VIP must not answer ping without accept")
 		Expect(dialOther(lab)).To(Equal("timeout"), "a port that is no virtual service is dropped, not refused")
 		got := servers(lab, 10)
 		Expect(got).NotTo(HaveKey("error"), "the virtual service is forwarded before the input hook: %v", got)
@@ -230,7 +242,7 @@ var _ = Describe("drlb with vrrp_strict", Ordered, Label("daemon", "vrrp"), func
 		lb1 = startDrlb(lab, "lb1", strict("version 3", "accept"))
 		DeferCleanup(func() { _ = lb1.proc.Stop(5 * time.Second) })
 		Eventually(lb1.state).WithTimeout(10 * time.Second).Should(Equal("MASTER"))
-		Eventually(func() (bool, error) { return ping(lab, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
+		Eventually(func() (bool, error) { return ping(lab, vip, 500*time.Millisecond) }).WithTimeout(5 * time.Second).Should(BeTrue())
 		Expect(dialOther(lab)).To(Equal("refused"))
 		Eventually(func() []string { return lb1.inTable() }).WithTimeout(10 * time.Second).Should(ConsistOf("172.16.1.10:80", "172.16.1.11:80"))
 		Expect(servers(lab, 10)).NotTo(HaveKey("error"))

@@ -289,16 +289,8 @@ func (p *parser) housekeepingGlobal(n *node, g *GlobalDefs) bool {
 			*dst = t.text
 		}
 	case "reload_file":
-		if !p.valueOnly(n) {
-			return true
-		}
-		h.ReloadFile = DefaultReloadFile
-		if len(n.args) > 0 {
-			if !strings.HasPrefix(n.args[0].text, "/") {
-				p.errAt(n.args[0].pos, "reload_file %q: needs an absolute path", n.args[0].text)
-				return true
-			}
-			h.ReloadFile = n.args[0].text
+		if v, ok := p.optionalOne(n, DefaultReloadFile, absolutePath("")); ok {
+			h.ReloadFile = v
 		}
 	case "random_seed":
 		// The lexer seeded ${_RANDOM} when it read the line; here it is
@@ -309,19 +301,13 @@ func (p *parser) housekeepingGlobal(n *node, g *GlobalDefs) bool {
 			}
 		}
 	case "nftables":
-		if !p.valueOnly(n) {
-			return true
-		}
-		h.NFTTable = "keepalived"
-		if len(n.args) > 0 {
-			if !nftName.MatchString(n.args[0].text) {
-				p.errAt(n.args[0].pos, "nftables %q: a table name is a letter followed by letters, digits or '_' (at most 64)", n.args[0].text)
-				return true
+		if v, ok := p.optionalOne(n, "keepalived", func(v string) string {
+			if !nftName.MatchString(v) {
+				return "a table name is a letter followed by letters, digits or '_' (at most 64)"
 			}
-			h.NFTTable = n.args[0].text
-		}
-		if len(n.args) > 1 {
-			p.warnAt(n.args[1].pos, "nftables takes one table name; extra %q ignored", n.args[1].text)
+			return ""
+		}); ok {
+			h.NFTTable = v
 		}
 	case "nftables_priority":
 		p.intp(n, -1<<31, 1<<31-1, &h.NFTPriority)
@@ -332,19 +318,8 @@ func (p *parser) housekeepingGlobal(n *node, g *GlobalDefs) bool {
 	case "json_version":
 		p.intv(n, 1, 2, &h.JSONVersion)
 	case "reload_check_config":
-		if !p.valueOnly(n) {
-			return true
-		}
-		h.ReloadCheckConfig = true
-		if len(n.args) > 0 {
-			if !strings.HasPrefix(n.args[0].text, "/") {
-				p.errAt(n.args[0].pos, "reload_check_config %q: the log file needs an absolute path", n.args[0].text)
-				return true
-			}
-			h.ReloadCheckConfigLog = n.args[0].text
-		}
-		if len(n.args) > 1 {
-			p.warnAt(n.args[1].pos, "reload_check_config takes one log file; extra %q ignored", n.args[1].text)
+		if v, ok := p.optionalOne(n, "", absolutePath("the log file ")); ok {
+			h.ReloadCheckConfig, h.ReloadCheckConfigLog = true, v
 		}
 	default:
 		return false
@@ -369,4 +344,38 @@ func (p *parser) lvsSyncDaemonInterface(n *node, instance string, g *GlobalDefs)
 	}
 	p.warnAt(n.key.pos, "(%s) specifying lvs_sync_daemon_interface against a vrrp is deprecated: please use global lvs_sync_daemon %s %s", instance, t.text, instance)
 	g.LVS.SyncDaemon = &SyncDaemon{Pos: p.pos(n.key.pos), Interface: t.text, Instance: instance}
+}
+
+// optionalOne reads a keyword whose one value may be left out (then it
+// is def): ok is false when the line has a block or the value fails
+// check, which returns what is wrong ("" for nothing), both reported at
+// the value's FILE:LINE:COL. Extra values are warned about and ignored,
+// as keepalived reads only the first.
+func (p *parser) optionalOne(n *node, def string, check func(string) string) (string, bool) {
+	if !p.valueOnly(n) {
+		return "", false
+	}
+	if len(n.args) == 0 {
+		return def, true
+	}
+	v := n.args[0]
+	if msg := check(v.text); msg != "" {
+		p.errAt(v.pos, "%s %q: %s", n.key.text, v.text, msg)
+		return "", false
+	}
+	if len(n.args) > 1 {
+		p.warnAt(n.args[1].pos, "%s takes one value; extra %q ignored", n.key.text, n.args[1].text)
+	}
+	return v.text, true
+}
+
+// absolutePath is an optionalOne check: what (say "the log file ")
+// needs an absolute path.
+func absolutePath(what string) func(string) string {
+	return func(v string) string {
+		if !strings.HasPrefix(v, "/") {
+			return what + "needs an absolute path"
+		}
+		return ""
+	}
 }

@@ -207,6 +207,10 @@ func TestReloadFile(t *testing.T) {
 	if _, ds, _ := Parse("k.conf", []byte(g("reload_file ka.reload")), Options{}); !strings.Contains(ds.String(), `k.conf:2:13: error: reload_file "ka.reload": needs an absolute path`) {
 		t.Errorf("relative path:\n%s", ds)
 	}
+	cfg, ds, _ := Parse("k.conf", []byte(g("reload_file /run/a /run/b")), Options{})
+	if cfg.Global.Housekeeping.ReloadFile != "/run/a" || !strings.Contains(ds.String(), `k.conf:2:20: warning: reload_file takes one value; extra "/run/b" ignored`) {
+		t.Errorf("extra value: %q\n%s", cfg.Global.Housekeeping.ReloadFile, ds)
+	}
 }
 
 // TestRandomSeed: random_seed makes the ${_RANDOM} expansions after it

@@ -190,11 +190,12 @@ func (p *parser) instanceProtocol(n *node, kw string, o *VRRPProtocol, owner str
 	case "mcast_dst_ip":
 		var a netip.Addr
 		if p.addr(n, &a) {
-			if !a.IsMulticast() || a.Is4In6() {
+			switch {
+			case !a.IsMulticast() || a.Is4In6():
 				p.errAt(n.args[0].pos, "mcast_dst_ip %s is not a multicast address", a)
-			} else if a.Is6() && !a.IsLinkLocalMulticast() {
+			case a.Is6() && !a.IsLinkLocalMulticast():
 				p.errAt(n.args[0].pos, "mcast_dst_ip %s: an IPv6 group must be link-local (ffX2::), as keepalived requires", a)
-			} else {
+			default:
 				o.McastDstIP = a
 			}
 		}

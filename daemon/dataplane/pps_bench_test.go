@@ -89,7 +89,7 @@ func bareFwdTable(vip, rs netip.Addr, port int) string {
 }
 
 // nftCmd runs nft with args in lb1.
-func nftCmd(b *testing.B, ctx context.Context, lab *topology.Lab, args ...string) string {
+func nftCmd(ctx context.Context, b *testing.B, lab *topology.Lab, args ...string) string {
 	b.Helper()
 	out, err := lab.Output(ctx, "lb1", append([]string{"nft"}, args...)...)
 	if err != nil {
@@ -155,31 +155,8 @@ func BenchmarkDataplanePPS(b *testing.B) {
 	if err := be.Apply(ctx, table); err != nil {
 		b.Fatal(err)
 	}
-	for _, s := range []struct {
-		name string
-		addr netip.Addr
-		port int
-	}{{"iperf3-vip", vip, ppsVIPPort}, {"iperf3-direct", rs1, ppsDirectPort}} {
-		if _, err := lab.Start("rs1", topology.ProcSpec{Name: s.name,
-			Argv: []string{"iperf3", "-s", "-B", s.addr.String(), "-p", strconv.Itoa(s.port)}}); err != nil {
-			b.Fatal(err)
-		}
-		if err := lab.WaitTCP(ctx, "rs1", netip.AddrPortFrom(s.addr, uint16(s.port)).String()); err != nil {
-			b.Fatalf("%s: %v", s.name, err)
-		}
-	}
-	udp := func(addr netip.Addr, port int) udpRate {
-		b.Helper()
-		rctx, cancel := context.WithTimeout(ctx, (ppsRunSeconds+10)*time.Second)
-		defer cancel()
-		out, err := lab.Output(rctx, "client", "iperf3", "-c", addr.String(), "-p", strconv.Itoa(port),
-			"-u", "-l", "64", "-b", "0", "-t", strconv.Itoa(ppsRunSeconds), "-J")
-		r, perr := parseIperfUDP(out)
-		if perr != nil {
-			b.Fatalf("iperf3 to %s:%d: %v (%v)", addr, port, perr, err)
-		}
-		return r
-	}
+	startIperfServers(ctx, b, lab, vip, rs1)
+	udp := func(addr netip.Addr, port int) udpRate { return iperfUDP(ctx, b, lab, addr, port) }
 	cps := func(addr netip.Addr) float64 {
 		b.Helper()
 		rctx, cancel := context.WithTimeout(ctx, (ppsRunSeconds+10)*time.Second)
@@ -200,9 +177,9 @@ func BenchmarkDataplanePPS(b *testing.B) {
 		if err := be.Flush(ctx); err != nil {
 			b.Fatal(err)
 		}
-		nftCmd(b, ctx, lab, bareFwdTable(vip, rs1, ppsVIPPort))
+		nftCmd(ctx, b, lab, bareFwdTable(vip, rs1, ppsVIPPort))
 		r := udp(vip, ppsVIPPort)
-		nftCmd(b, ctx, lab, "delete table netdev "+ppsBareTable)
+		nftCmd(ctx, b, lab, "delete table netdev "+ppsBareTable)
 		if err := be.Apply(ctx, table); err != nil {
 			b.Fatal(err)
 		}
@@ -229,4 +206,39 @@ func BenchmarkDataplanePPS(b *testing.B) {
 		b.ReportMetric(median(cv)/median(cd), "tcp-ratio")
 	}
 	b.ReportMetric(0, "ns/op") // one op is fifteen 3 s runs; its duration says nothing
+}
+
+// startIperfServers starts iperf3 servers on rs1 at the VIP (bound to it:
+// the director forwards to it) and at rs1's own address, and waits for
+// both to listen.
+func startIperfServers(ctx context.Context, b *testing.B, lab *topology.Lab, vip, rs1 netip.Addr) {
+	b.Helper()
+	for _, s := range []struct {
+		name string
+		addr netip.Addr
+		port int
+	}{{"iperf3-vip", vip, ppsVIPPort}, {"iperf3-direct", rs1, ppsDirectPort}} {
+		if _, err := lab.Start("rs1", topology.ProcSpec{Name: s.name,
+			Argv: []string{"iperf3", "-s", "-B", s.addr.String(), "-p", strconv.Itoa(s.port)}}); err != nil {
+			b.Fatal(err)
+		}
+		if err := lab.WaitTCP(ctx, "rs1", netip.AddrPortFrom(s.addr, uint16(s.port)).String()); err != nil {
+			b.Fatalf("%s: %v", s.name, err)
+		}
+	}
+}
+
+// iperfUDP runs iperf3's 64-byte UDP flood from the client to addr:port
+// for ppsRunSeconds and returns its rates.
+func iperfUDP(ctx context.Context, b *testing.B, lab *topology.Lab, addr netip.Addr, port int) udpRate {
+	b.Helper()
+	rctx, cancel := context.WithTimeout(ctx, (ppsRunSeconds+10)*time.Second)
+	defer cancel()
+	out, err := lab.Output(rctx, "client", "iperf3", "-c", addr.String(), "-p", strconv.Itoa(port),
+		"-u", "-l", "64", "-b", "0", "-t", strconv.Itoa(ppsRunSeconds), "-J")
+	r, perr := parseIperfUDP(out)
+	if perr != nil {
+		b.Fatalf("iperf3 to %s:%d: %v (%v)", addr, port, perr, err)
+	}
+	return r
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +20,10 @@ var ruleHandle = regexp.MustCompile(`# handle (\d+)$`)
 
 // findRule returns the chain, handle and text of the first rule of lb1's
 // drlb table whose line matches re.
-func findRule(b *testing.B, ctx context.Context, lab *topology.Lab, re *regexp.Regexp) (chain, handle, text string) {
+func findRule(ctx context.Context, b *testing.B, lab *topology.Lab, re *regexp.Regexp) (chain, handle, text string) {
 	b.Helper()
 	chainLine := regexp.MustCompile(`^\s*chain (\S+) \{`)
-	for _, line := range strings.Split(nftCmd(b, ctx, lab, "-a", "list", "table", "netdev", nft.DefaultTable), "\n") {
+	for _, line := range strings.Split(nftCmd(ctx, b, lab, "-a", "list", "table", "netdev", nft.DefaultTable), "\n") {
 		if m := chainLine.FindStringSubmatch(line); m != nil {
 			chain = m[1]
 		}
@@ -66,31 +65,8 @@ func BenchmarkDataplaneRuleSteps(b *testing.B) {
 			Reals: []dataplane.Real{{Addr: rs1, Port: ppsVIPPort, Weight: 1}}}
 	}
 	table := dataplane.Table{Services: []dataplane.Service{svc(dataplane.TCP), svc(dataplane.UDP)}}
-	for _, s := range []struct {
-		name string
-		addr netip.Addr
-		port int
-	}{{"iperf3-vip", vip, ppsVIPPort}, {"iperf3-direct", rs1, ppsDirectPort}} {
-		if _, err := lab.Start("rs1", topology.ProcSpec{Name: s.name,
-			Argv: []string{"iperf3", "-s", "-B", s.addr.String(), "-p", strconv.Itoa(s.port)}}); err != nil {
-			b.Fatal(err)
-		}
-		if err := lab.WaitTCP(ctx, "rs1", netip.AddrPortFrom(s.addr, uint16(s.port)).String()); err != nil {
-			b.Fatalf("%s: %v", s.name, err)
-		}
-	}
-	udp := func(addr netip.Addr, port int) float64 {
-		b.Helper()
-		rctx, cancel := context.WithTimeout(ctx, (ppsRunSeconds+10)*time.Second)
-		defer cancel()
-		out, err := lab.Output(rctx, "client", "iperf3", "-c", addr.String(), "-p", strconv.Itoa(port),
-			"-u", "-l", "64", "-b", "0", "-t", strconv.Itoa(ppsRunSeconds), "-J")
-		r, perr := parseIperfUDP(out)
-		if perr != nil {
-			b.Fatalf("iperf3 to %s:%d: %v (%v)", addr, port, perr, err)
-		}
-		return r.SenderNsPerPacket
-	}
+	startIperfServers(ctx, b, lab, vip, rs1)
+	udp := func(addr netip.Addr, port int) float64 { return iperfUDP(ctx, b, lab, addr, port).SenderNsPerPacket }
 	fresh := func(with *nft.Backend) {
 		b.Helper()
 		for _, x := range []*nft.Backend{be, oneShard} {
@@ -113,29 +89,29 @@ func BenchmarkDataplaneRuleSteps(b *testing.B) {
 		{"drlb", func() { fresh(be) }},
 		{"no-dispatch", func() {
 			fresh(be)
-			chain, h, _ := findRule(b, ctx, lab, regexp.MustCompile(`comment "dispatch `))
-			nftCmd(b, ctx, lab, "delete", "rule", "netdev", nft.DefaultTable, chain, "handle", h)
+			chain, h, _ := findRule(ctx, b, lab, regexp.MustCompile(`comment "dispatch `))
+			nftCmd(ctx, b, lab, "delete", "rule", "netdev", nft.DefaultTable, chain, "handle", h)
 		}},
 		{"no-refresh", func() {
 			fresh(be)
 			for range 1000 { // every UDP shard's lookup; each replaced one stops matching
-				if !lookupGoto.MatchString(nftCmd(b, ctx, lab, "list", "table", "netdev", nft.DefaultTable)) {
+				if !lookupGoto.MatchString(nftCmd(ctx, b, lab, "list", "table", "netdev", nft.DefaultTable)) {
 					break
 				}
-				chain, h, text := findRule(b, ctx, lab, lookupGoto)
-				text = text[:strings.Index(text, " goto ")]
-				nftCmd(b, ctx, lab, "replace", "rule", "netdev", nft.DefaultTable, chain, "handle", h, text)
+				chain, h, text := findRule(ctx, b, lab, lookupGoto)
+				text, _, _ = strings.Cut(text, " goto ")
+				nftCmd(ctx, b, lab, "replace", "rule", "netdev", nft.DefaultTable, chain, "handle", h, text)
 			}
 		}},
 		{"one-shard", func() {
 			fresh(oneShard)
-			chain, h, _ := findRule(b, ctx, lab, regexp.MustCompile(`comment "connection `))
-			cl, _, _ := findRule(b, ctx, lab, regexp.MustCompile(`map @conn_udp_0 goto`))
-			nftCmd(b, ctx, lab, "replace", "rule", "netdev", nft.DefaultTable, chain, "handle", h, "meta l4proto udp jump "+cl)
+			chain, h, _ := findRule(ctx, b, lab, regexp.MustCompile(`comment "connection `))
+			cl, _, _ := findRule(ctx, b, lab, regexp.MustCompile(`map @conn_udp_0 goto`))
+			nftCmd(ctx, b, lab, "replace", "rule", "netdev", nft.DefaultTable, chain, "handle", h, "meta l4proto udp jump "+cl)
 		}},
 		{"barefwd", func() {
 			fresh(nil)
-			nftCmd(b, ctx, lab, bareFwdTable(vip, rs1, ppsVIPPort))
+			nftCmd(ctx, b, lab, bareFwdTable(vip, rs1, ppsVIPPort))
 		}},
 	}
 	for b.Loop() {
@@ -149,7 +125,7 @@ func BenchmarkDataplaneRuleSteps(b *testing.B) {
 				s.setUp()
 				cost[s.name] = append(cost[s.name], udp(vip, ppsVIPPort))
 				if s.name == "barefwd" {
-					nftCmd(b, ctx, lab, "delete", "table", "netdev", ppsBareTable)
+					nftCmd(ctx, b, lab, "delete", "table", "netdev", ppsBareTable)
 				}
 			}
 		}

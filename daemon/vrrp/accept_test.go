@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/drlb/drlb/internal/testenv"
 )
 
@@ -169,5 +171,28 @@ func TestLabRemoveStaleVMACTables(t *testing.T) {
 		if out, err := exec.Command("ip", "netns", "exec", lb.name, "nft", "list", "table", family, VMACTable).CombinedOutput(); err == nil {
 			t.Errorf("stale %s table still there:\n%s", family, out)
 		}
+	}
+}
+
+// TestLabVMACKeepsForeignInterface: when use_vmac names an interface that
+// exists and is not a VMAC, ensureVMAC refuses it and the cleanup of the
+// failed instance leaves that interface alone.
+func TestLabVMACKeepsForeignInterface(t *testing.T) {
+	testenv.Privileged(t, "nft")
+	l := newLab(t)
+	lb := l.addHost("fi", "172.16.1.2")
+	run := func(fn func() error) error { return InNamespace(lb.ns, fn) }
+	if err := lb.h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "vrrp.51"}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ensureVMAC(lb.h, run, vmacSpec{Name: "vrrp.51", Base: "eth1", VRID: 51})
+	if err == nil {
+		t.Fatal("ensureVMAC took a bridge for its VMAC")
+	}
+	if err := removeVMAC(lb.h, run, st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lb.h.LinkByName("vrrp.51"); err != nil {
+		t.Errorf("the foreign interface was deleted: %v", err)
 	}
 }

@@ -28,11 +28,19 @@
 //   - accept.go: without accept mode, a MASTER's VIPs go into the drop set of
 //     our nftables table inet drlb_vrrp (VIPFilter, NFTFilter), keepalived's
 //     layout; vmac.go: use_vmac's macvlan with 00:00:5e:00:01:VRID (IPv6: 02),
-//     use_vmac_addr's address VMACs and garp_extra_if's periodic ARPs;
+//     use_vmac_addr's address VMACs and garp_extra_if's periodic ARPs, with
+//     a chain per VMAC in the nftables tables ip/ip6 drlb_vmac (VMACTable)
+//     that sends its MLD/IGMP reports from the base interface;
 //     routes.go: virtual_routes/virtual_rules (while MASTER) and the
 //     static_* entries (from start to stop) over netlink (RouteManager).
 //   - config.go: InstanceConfig, SyncGroupConfig and Config, with
 //     keepalived's defaults (the supervisor translates daemon/config).
+//   - knobs.go: ProtocolOptions, keepalived's per-instance protocol knobs
+//     (higher_prio_send_advert, lower_prio_no_advert, down_timer_adverts,
+//     unicast_ttl, the v3 checksum variants, receive buffers,
+//     promote_secondaries, timer_expired_backup, ...), the startup delay
+//     (vrrp_startup_delay, vrrp_delay_after_boot) and the instance events
+//     of the notify FIFO that are not states.
 //   - node.go: Node, the runtime that ties the parts together for a set of
 //     instances and sync groups, with Run, Status and transition callbacks.
 //   - interfaces.go: each instance's socket follows its interface: opened

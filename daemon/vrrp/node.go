@@ -528,7 +528,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.kick = make(chan struct{}, 1)
 	n.released = make(chan *instance, 1)
 	// Registered before open, so that a partial open closes what it opened.
-	defer func() {
+	defer func() { //nolint:contextcheck // teardown runs after ctx ended; each step bounds itself
 		stopBG()
 		for _, in := range n.insts {
 			n.closeInstance(in)

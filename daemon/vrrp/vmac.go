@@ -50,9 +50,11 @@ type vmacSpec struct {
 // vmacState remembers what ensureVMAC changed, to undo it.
 type vmacState struct {
 	name, base string
-	// created is set when we created the macvlan (an existing matching one
-	// is reused, as keepalived does, and also removed at the end).
-	created bool
+	// owned is set when the link is our VMAC: we created the macvlan, or
+	// reused an existing one that matches (a killed predecessor's, as
+	// keepalived does). Only an owned link is deleted at the end: an
+	// interface of another kind that happens to bear the name is not.
+	owned bool
 	// arpIgnore and arpFilter are the base interface's arp_ignore and
 	// arp_filter before we set them ("" if not changed).
 	arpIgnore, arpFilter string
@@ -76,7 +78,7 @@ const VMACTable = "drlb_vmac"
 func vmacChainName(vmac string) string {
 	b := []byte("out_" + vmac)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
 			b[i] = '_'
 		}
 	}
@@ -109,13 +111,7 @@ func filterVMACMLD(inNS func(func() error) error, vmac, base string, v6 bool) (v
 		ch.family = knftables.IPv6Family
 	}
 	chain := ch.name
-	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
-	defer cancel()
-	err := inNS(func() error {
-		nft, err := knftables.New(ch.family, VMACTable)
-		if err != nil {
-			return err
-		}
+	err := inVMACTable(inNS, ch.family, func(ctx context.Context, nft knftables.Interface) error {
 		tx := nft.NewTransaction()
 		tx.Add(&knftables.Table{Comment: knftables.PtrTo("drlb: MLD/IGMP reports of VMACs leave from their base")})
 		tx.Add(&knftables.Chain{Name: chain, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(knftables.OutputHook),
@@ -130,6 +126,22 @@ func filterVMACMLD(inNS func(func() error) error, vmac, base string, v6 bool) (v
 		return vmacChain{}, fmt.Errorf("vrrp: use_vmac: move the MLD/IGMP reports of %s to %s (nftables table %s %s): %w", vmac, base, ch.family, VMACTable, err)
 	}
 	return ch, nil
+}
+
+// inVMACTable runs fn in the node's namespace (inNS) on VMACTable of
+// family, with a context of its own bounded by vmacNFTTimeout: VMACs are
+// set up and torn down also while the node stops, after its context
+// ended.
+func inVMACTable(inNS func(func() error) error, family knftables.Family, fn func(context.Context, knftables.Interface) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
+	defer cancel()
+	return inNS(func() error {
+		nft, err := knftables.New(family, VMACTable)
+		if err != nil {
+			return fmt.Errorf("nftables: %w", err)
+		}
+		return fn(ctx, nft)
+	})
 }
 
 // removeStaleVMACTables deletes both VMACTable tables if they exist (a
@@ -163,13 +175,7 @@ type vmacChain struct {
 // unfilterVMACMLD deletes chain from VMACTable, and the table with its
 // last chain.
 func unfilterVMACMLD(inNS func(func() error) error, ch vmacChain) error {
-	ctx, cancel := context.WithTimeout(context.Background(), vmacNFTTimeout)
-	defer cancel()
-	err := inNS(func() error {
-		nft, err := knftables.New(ch.family, VMACTable)
-		if err != nil {
-			return err
-		}
+	err := inVMACTable(inNS, ch.family, func(ctx context.Context, nft knftables.Interface) error {
 		tx := nft.NewTransaction()
 		tx.Delete(&knftables.Chain{Name: ch.name})
 		if err := nft.Run(ctx, tx); err != nil && !knftables.IsNotFound(err) {
@@ -231,18 +237,19 @@ func ensureVMAC(h *netlink.Handle, inNS func(func() error) error, sp vmacSpec) (
 		if !ok || mv.ParentIndex != baseLink.Attrs().Index || mv.HardwareAddr.String() != mac.String() {
 			return st, fmt.Errorf("vrrp: use_vmac: interface %s exists and is not the VMAC %v on %s (type %s)", name, mac, base, l.Type())
 		}
+		st.owned = true
 	} else {
 		link := &netlink.Macvlan{LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: baseLink.Attrs().Index, HardwareAddr: mac},
 			Mode: netlink.MACVLAN_MODE_PRIVATE}
 		if err := h.LinkAdd(link); err != nil {
 			return st, fmt.Errorf("vrrp: use_vmac: create macvlan %s on %s: %w", name, base, err)
 		}
-		st.created = true
+		st.owned = true
 	}
 	if sp.V6 {
 		err = inNS(func() error { return writeSysctl(sysctlPath("ipv6", name, "disable_ipv6"), "0") })
 	} else {
-		err = inNS(func() error { return st.setIPv4Sysctls() })
+		err = inNS(st.setIPv4Sysctls)
 	}
 	if err != nil {
 		return st, err
@@ -311,10 +318,11 @@ func (st *vmacState) setIPv4Sysctls() error {
 	return nil
 }
 
-// removeVMAC deletes the macvlan and restores base's arp_ignore and arp_filter.
+// removeVMAC deletes the macvlan (if owned) and restores base's
+// arp_ignore and arp_filter.
 func removeVMAC(h *netlink.Handle, inNS func(func() error) error, st vmacState) error {
 	var errs []error
-	if l, err := h.LinkByName(st.name); err == nil {
+	if l, err := h.LinkByName(st.name); err == nil && st.owned {
 		if err := h.LinkDel(l); err != nil {
 			errs = append(errs, fmt.Errorf("vrrp: delete VMAC %s: %w", st.name, err))
 		}

@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -60,9 +59,7 @@ type child struct {
 	// gone is closed when the parent's end is closed (end of file).
 	gone chan struct{}
 
-	mu      sync.Mutex
-	nextID  uint64
-	pending map[uint64]chan message
+	replies replies // the child's requests (scripts, services checked) awaiting replies
 	level   slog.Level
 }
 
@@ -72,7 +69,7 @@ func runChild(fd int) error {
 		return fmt.Errorf("open socket fd %d: %w", fd, err)
 	}
 	defer func() { _ = conn.Close() }()
-	c := &child{out: newOutbox(), gone: make(chan struct{}), pending: map[uint64]chan message{}}
+	c := &child{out: newOutbox(), gone: make(chan struct{})}
 	dec := gob.NewDecoder(conn)
 	var first message
 	if err := dec.Decode(&first); err != nil {
@@ -178,32 +175,14 @@ func (c *child) read(ctx context.Context, dec *gob.Decoder, node *vrrp.Node, sto
 				c.out.push(message{Kind: kindUpdateDone, ID: id, UpdateDone: &updateDoneMsg{Result: res}, Err: newErrorMsg(err)})
 			}(m.ID)
 		case kindScriptDone, kindCheckedDone:
-			c.mu.Lock()
-			ch := c.pending[m.ID]
-			delete(c.pending, m.ID)
-			c.mu.Unlock()
-			if ch != nil {
-				ch <- m
-			}
+			c.replies.deliver(m)
 		}
 	}
 }
 
-// request registers a request to the parent and returns its ID and the
-// channel its reply arrives on.
-func (c *child) request() (uint64, chan message) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.nextID++
-	ch := make(chan message, 1)
-	c.pending[c.nextID] = ch
-	return c.nextID, ch
-}
-
+// forget drops the request id and tells the parent to cancel its work.
 func (c *child) forget(id uint64) {
-	c.mu.Lock()
-	delete(c.pending, id)
-	c.mu.Unlock()
+	c.replies.forget(id)
 	c.out.push(message{Kind: kindCancel, ID: id})
 }
 
@@ -224,7 +203,7 @@ func (c *child) onEvent(name, event string, prio uint8) {
 
 // runScript is the node's ScriptRunner: the parent runs the script.
 func (c *child) runScript(ctx context.Context, argv []string) error {
-	id, ch := c.request()
+	id, ch := c.replies.add()
 	deadline, _ := ctx.Deadline()
 	c.out.push(message{Kind: kindScript, ID: id, Script: &scriptMsg{Argv: argv, Deadline: deadline}})
 	select {
@@ -256,7 +235,7 @@ const scriptReplyGrace = 5 * time.Second
 // scheduler answers.
 func (c *child) servicesChecked(ctx context.Context, since time.Time) <-chan struct{} {
 	done := make(chan struct{})
-	id, ch := c.request()
+	id, ch := c.replies.add()
 	c.out.push(message{Kind: kindChecked, ID: id, Checked: &checkedMsg{Since: since}})
 	go func() {
 		select {

@@ -29,4 +29,11 @@
 // requests, replies, and its exit. Scripts (notify, vrrp_script) run in
 // the parent, through the daemon's script runner, so the real-time child
 // never forks and script_user and script security stay where they are.
+//
+// Every exchange is bounded: the parent's writes time out (sendTimeout;
+// a failed write closes the socket, as half a gob message leaves the
+// stream unreadable), Status and Update wait for their reply only so
+// long (statusTimeout, updateTimeout), and the child's queue to a parent
+// that stopped reading drops log records, then anything, past a fixed
+// length, and says how many it dropped.
 package vrrpproc

@@ -239,3 +239,11 @@ func (m *logMsg) record() slog.Record {
 	}
 	return r
 }
+
+// droppedMsg is the warning an outbox sends after it dropped n messages
+// because its reader did not keep up.
+func droppedMsg(n int) message {
+	return message{Kind: kindLog, Log: &logMsg{Time: time.Now(), Level: slog.LevelWarn,
+		Message: "VRRP child: messages to the parent dropped (parent not reading)",
+		Attrs:   []logAttr{{Key: "dropped", Kind: slog.KindInt64, Int: int64(n)}}}}
+}

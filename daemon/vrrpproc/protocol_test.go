@@ -33,12 +33,18 @@ func fullConfig() vrrp.Config {
 			Notify:          vrrp.NotifyScripts{Master: "/bin/true master"},
 			GARP:            vrrp.GARPSchedule{Repeat: 5, Delay: 5 * time.Second},
 			Routes:          []vrrp.Route{{Dst: netip.MustParsePrefix("10.0.0.0/8"), Via: netip.MustParseAddr("172.16.1.254")}},
+			AddressVMACs:    []vrrp.AddressVMAC{{Name: "vrrp6.51", Base: "eth2", V6: true}},
+			Protocol: vrrp.ProtocolOptions{HigherPrioSendAdvert: true, DownTimerAdverts: 5, UnicastTTL: 10, RxBufSize: 1 << 20,
+				PromoteSecondaries: true, TimerExpiredBackup: 254, NotifyMasterRxLowerPri: "/bin/true"},
 		}},
-		SyncGroups:     []vrrp.SyncGroupConfig{{Name: "G", Instances: []string{"VI_1"}}},
-		ScriptTimeout:  4 * time.Second,
-		AcceptServices: []vrrp.ServicePort{{Addr: netip.MustParseAddr("172.16.1.1"), Protocol: "tcp", Port: 80}},
-		RecoveryHold:   30 * time.Second,
-		Thread:         vrrp.ThreadConfig{RTPriority: 1, CPUs: []int{0, 1}, RLimitRTTime: 10 * time.Millisecond, LockMemory: true},
+		StartupDelay:    2 * time.Second,
+		DelayAfterBoot:  time.Minute,
+		LogUnknownVRIDs: true,
+		SyncGroups:      []vrrp.SyncGroupConfig{{Name: "G", Instances: []string{"VI_1"}}},
+		ScriptTimeout:   4 * time.Second,
+		AcceptServices:  []vrrp.ServicePort{{Addr: netip.MustParseAddr("172.16.1.1"), Protocol: "tcp", Port: 80}},
+		RecoveryHold:    30 * time.Second,
+		Thread:          vrrp.ThreadConfig{RTPriority: 1, CPUs: []int{0, 1}, RLimitRTTime: 10 * time.Millisecond, LockMemory: true},
 	}
 }
 
@@ -123,4 +129,43 @@ func TestLogRecordsLookTheSame(t *testing.T) {
 	if strip(forwarded.String()) != strip(direct.String()) {
 		t.Errorf("forwarded:\n%s\ndirect:\n%s", forwarded.String(), direct.String())
 	}
+}
+
+// TestPayloadsCrossTheSocket: every field of every payload reaches the
+// other end. gob leaves unexported fields out without a word and cannot
+// encode funcs or channels, so a field added to vrrp.Config (or a
+// message) that is one of those would be lost or break the child; the
+// round trip above only covers the fields it fills.
+func TestPayloadsCrossTheSocket(t *testing.T) {
+	seen := map[reflect.Type]bool{}
+	var walk func(path string, ty reflect.Type)
+	walk = func(path string, ty reflect.Type) {
+		if seen[ty] {
+			return
+		}
+		seen[ty] = true
+		switch ty.Kind() {
+		case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+			t.Errorf("%s: a %s cannot be sent", path, ty.Kind())
+		case reflect.Pointer, reflect.Slice, reflect.Array:
+			walk(path+"[]", ty.Elem())
+		case reflect.Map:
+			walk(path+"[key]", ty.Key())
+			walk(path+"[]", ty.Elem())
+		case reflect.Struct:
+			if ty.Implements(reflect.TypeFor[gob.GobEncoder]()) || reflect.PointerTo(ty).Implements(reflect.TypeFor[gob.GobEncoder]()) ||
+				reflect.PointerTo(ty).Implements(reflect.TypeFor[interface{ MarshalBinary() ([]byte, error) }]()) {
+				return // encodes itself (netip, time)
+			}
+			for i := range ty.NumField() {
+				f := ty.Field(i)
+				if !f.IsExported() {
+					t.Errorf("%s.%s: unexported, gob leaves it out", path, f.Name)
+					continue
+				}
+				walk(path+"."+f.Name, f.Type)
+			}
+		}
+	}
+	walk("message", reflect.TypeFor[message]())
 }

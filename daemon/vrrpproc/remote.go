@@ -30,6 +30,12 @@ const StopTimeout = 10 * time.Second
 // when the child does not answer in time.
 const statusTimeout = 2 * time.Second
 
+// updateTimeout bounds an Update round trip: a child that stops answering
+// fails the reload (context.DeadlineExceeded) instead of holding it for
+// ever. The child's node applies an update between two timers, in
+// milliseconds; the bound only catches a child that hangs.
+var updateTimeout = 30 * time.Second
+
 // Options are a Remote's dependencies: vrrp.Options' callbacks, which run
 // in the parent, and how to start the child.
 type Options struct {
@@ -76,23 +82,25 @@ type Remote struct {
 	opts Options
 	log  *slog.Logger
 
-	ran     atomic.Bool
-	started chan struct{} // closed once the child runs its node
-	done    chan struct{} // closed when Run returns
-	pid     atomic.Int64
+	ran       atomic.Bool
+	started   chan struct{} // closed once the child runs its node
+	startOnce sync.Once     // closes started
+	done      chan struct{} // closed when Run returns
+	pid       atomic.Int64
 	// childPID is the child's process ID, kept after it ended (for the
 	// Keeper's log line).
 	childPID atomic.Int64
 
-	sendMu sync.Mutex
-	enc    *gob.Encoder
+	sendMu     sync.Mutex
+	enc        *gob.Encoder
+	sendBroken bool // a write failed: the stream is unusable
 	// conn is the parent's end of the socket while Run runs (tests close
 	// it to see the child stop on its own).
 	conn atomic.Pointer[net.Conn]
 
+	replies replies // the parent's requests (Update, Status) awaiting replies
+
 	mu      sync.Mutex
-	nextID  uint64
-	pending map[uint64]chan message
 	cancels map[uint64]context.CancelFunc
 	status  []vrrp.InstanceStatus
 	exited  bool
@@ -112,7 +120,7 @@ func New(cfg vrrp.Config, opts Options) (*Remote, error) {
 		return nil, err
 	}
 	return &Remote{cfg: cfg, opts: opts, log: opts.Logger, started: make(chan struct{}), done: make(chan struct{}),
-		pending: map[uint64]chan message{}, cancels: map[uint64]context.CancelFunc{}, status: probe.Status()}, nil
+		cancels: map[uint64]context.CancelFunc{}, status: probe.Status()}, nil
 }
 
 func (r *Remote) stopTimeout() time.Duration {
@@ -165,7 +173,9 @@ func (r *Remote) Run(ctx context.Context) (err error) {
 	startErr := make(chan error, 1)
 	go func() { startErr <- cmd.Start() }()
 	err = <-startErr
-	_ = theirs.Close()
+	for _, f := range cmd.ExtraFiles { // theirs and the namespace's copy: the child has its own
+		_ = f.Close()
+	}
 	if err != nil {
 		return fmt.Errorf("vrrp child: start %s: %w", cmd.Path, err)
 	}
@@ -205,7 +215,16 @@ func (r *Remote) Run(ctx context.Context) (err error) {
 	}
 	_ = conn.Close()
 	<-readDone
-	werr := <-waited
+	// The socket has ended: a child that does not exit by itself within
+	// the stop timeout (it ignores the end of its parent) is killed.
+	var werr error
+	select {
+	case werr = <-waited:
+	case <-time.After(r.stopTimeout()):
+		r.log.Error("VRRP child did not exit after its socket closed: killed", "pid", cmd.Process.Pid)
+		_ = cmd.Process.Kill()
+		werr = <-waited
+	}
 	cancelBG()
 	r.mu.Lock()
 	exited, exitErr := r.exited, r.exitErr
@@ -224,7 +243,8 @@ func (r *Remote) Run(ctx context.Context) (err error) {
 
 // command is the child's command line: this binary again (argv[0] its
 // path, or Options.Name), with the
-// socket as fd 3 (and the namespace as fd 4), dying with its parent.
+// socket as fd 3 (and a copy of the namespace's as fd 4), dying with its
+// parent. The caller closes cmd.ExtraFiles once the child started.
 func (r *Remote) command(sock *os.File) (*exec.Cmd, error) {
 	exe, argv0 := r.opts.Executable, r.opts.Executable
 	if exe == "" {
@@ -245,7 +265,13 @@ func (r *Remote) command(sock *os.File) (*exec.Cmd, error) {
 		Stdout: os.Stderr, Stderr: os.Stderr, ExtraFiles: []*os.File{sock},
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}}
 	if r.opts.NetNS > 0 {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(r.opts.NetNS), "netns"))
+		// A copy: the *os.File closes its descriptor when closed or
+		// collected, and Options.NetNS stays the caller's.
+		ns, err := unix.FcntlInt(uintptr(r.opts.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp child: network namespace fd %d: %w", int(r.opts.NetNS), err)
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(ns), "netns"))
 	}
 	return cmd, nil
 }
@@ -261,20 +287,45 @@ func (r *Remote) level(ctx context.Context) slog.Level {
 	return slog.LevelError
 }
 
+// sendTimeout bounds the write of one message to the child. A child
+// that stops reading fills the socket's buffer; the write then fails
+// after sendTimeout instead of blocking its caller (a reload, a status
+// request, Run's stop) for ever.
+var sendTimeout = 5 * time.Second
+
+// errStreamBroken is send's error once a write failed.
+var errStreamBroken = errors.New("vrrp child: socket closed after a failed write")
+
+// send writes m to the child within sendTimeout. A failed write may have
+// left half a message on the socket, after which the gob stream cannot
+// be read: send then closes the socket (the child sees end of file and
+// stops, as it does when the parent dies) and fails every later call.
 func (r *Remote) send(m message) error {
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
-	return r.enc.Encode(&m)
+	if r.sendBroken {
+		return errStreamBroken
+	}
+	var conn net.Conn
+	if c := r.conn.Load(); c != nil {
+		conn = *c
+		_ = conn.SetWriteDeadline(time.Now().Add(sendTimeout))
+	}
+	if err := r.enc.Encode(&m); err != nil {
+		r.sendBroken = true
+		if conn != nil {
+			_ = conn.Close()
+		}
+		return fmt.Errorf("vrrp child: send message kind %d: %w", m.Kind, err)
+	}
+	return nil
 }
 
 // read serves the child's messages until the socket closes.
 func (r *Remote) read(ctx context.Context, dec *gob.Decoder) {
 	defer func() {
+		r.replies.closeAll()
 		r.mu.Lock()
-		for id, ch := range r.pending {
-			close(ch)
-			delete(r.pending, id)
-		}
 		for _, cancel := range r.cancels {
 			cancel()
 		}
@@ -327,19 +378,13 @@ func (r *Remote) read(ctx context.Context, dec *gob.Decoder) {
 			}
 			r.mu.Unlock()
 		case kindStarted:
-			close(r.started)
+			r.startOnce.Do(func() { close(r.started) }) // a repeated one must not panic the parent
 		case kindExit:
 			r.mu.Lock()
 			r.exited, r.exitErr = true, m.Err.err()
 			r.mu.Unlock()
 		case kindStatus, kindUpdateDone:
-			r.mu.Lock()
-			ch := r.pending[m.ID]
-			delete(r.pending, m.ID)
-			r.mu.Unlock()
-			if ch != nil {
-				ch <- m
-			}
+			r.replies.deliver(m)
 		}
 	}
 }
@@ -422,15 +467,11 @@ func (r *Remote) call(ctx context.Context, m message) (message, error) {
 	case <-ctx.Done():
 		return message{}, ctx.Err()
 	}
-	ch := make(chan message, 1)
-	r.mu.Lock()
-	r.nextID++
-	m.ID = r.nextID
-	r.pending[m.ID] = ch
-	r.mu.Unlock()
+	id, ch := r.replies.add()
+	m.ID = id
 	if err := r.send(m); err != nil {
-		r.forget(m.ID)
-		return message{}, vrrp.ErrNotRunning
+		r.replies.forget(id)
+		return message{}, fmt.Errorf("%w: %w", vrrp.ErrNotRunning, err)
 	}
 	select {
 	case reply, ok := <-ch:
@@ -439,21 +480,19 @@ func (r *Remote) call(ctx context.Context, m message) (message, error) {
 		}
 		return reply, nil
 	case <-ctx.Done():
-		r.forget(m.ID)
+		r.replies.forget(id)
 		return message{}, ctx.Err()
 	}
 }
 
-func (r *Remote) forget(id uint64) {
-	r.mu.Lock()
-	delete(r.pending, id)
-	r.mu.Unlock()
-}
-
 // Update applies cfg in the child as vrrp.Node.Update does: the child's
 // node loop applies it between its timers. It returns vrrp.ErrNotRunning
-// once the child has stopped.
+// once the child has stopped (or its socket failed), and an error
+// wrapping context.DeadlineExceeded when the child does not answer
+// within updateTimeout.
 func (r *Remote) Update(ctx context.Context, cfg vrrp.Config) (vrrp.UpdateResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, updateTimeout)
+	defer cancel()
 	reply, err := r.call(ctx, message{Kind: kindUpdate, Update: &cfg})
 	if err != nil {
 		if errors.Is(err, vrrp.ErrNotRunning) {
@@ -471,7 +510,7 @@ func (r *Remote) Update(ctx context.Context, cfg vrrp.Config) (vrrp.UpdateResult
 	r.mu.Lock()
 	r.cfg = cfg
 	r.mu.Unlock()
-	r.Status() // refresh the snapshot LastStatus answers from
+	r.refreshStatus(ctx) // the snapshot LastStatus answers from
 	return res, nil
 }
 
@@ -480,12 +519,17 @@ func (r *Remote) Update(ctx context.Context, cfg vrrp.Config) (vrrp.UpdateResult
 // short time, it returns the last snapshot (states kept current by the
 // transitions the child reported).
 func (r *Remote) Status() []vrrp.InstanceStatus {
+	return r.refreshStatus(context.Background())
+}
+
+// refreshStatus is Status within ctx (and statusTimeout).
+func (r *Remote) refreshStatus(ctx context.Context) []vrrp.InstanceStatus {
 	select {
 	case <-r.started:
 	default:
 		return r.lastStatus()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
 	reply, err := r.call(ctx, message{Kind: kindStatusReq})
 	if err != nil {

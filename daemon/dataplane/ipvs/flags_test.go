@@ -162,3 +162,27 @@ func TestRealMethods(t *testing.T) {
 		t.Fatalf("updates %v, want only 172.16.1.10's (172.16.1.11 keeps its own TUN)", updates)
 	}
 }
+
+// FuzzDecodeServicePE: any reply (a kernel of another version, a
+// truncated message) decodes to an error or a key, never a panic.
+func FuzzDecodeServicePE(f *testing.F) {
+	for _, s := range []dataplane.Service{
+		{VIP: netip.MustParseAddr("172.16.1.1"), Port: 5060, Protocol: dataplane.UDP, Scheduler: "rr"},
+		{VIP: netip.MustParseAddr("2001:db8::1"), Port: 80, Protocol: dataplane.TCP, Scheduler: "rr", PersistenceBits: 64},
+		{FWMark: 7, Scheduler: "rr"},
+	} {
+		c := dataplane.Table{Services: []dataplane.Service{s}}.Canonical().Services[0]
+		data, err := encodeService(toIPVS(c), "sip")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, _, err := decodeServicePE(data)
+		if err == nil && k.FWMark != 0 && (k.VIP.IsValid() || k.Port != 0) {
+			t.Errorf("fwmark key with address or port: %+v", k)
+		}
+	})
+}

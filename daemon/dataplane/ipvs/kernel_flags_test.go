@@ -114,7 +114,7 @@ func TestKernelThresholds(t *testing.T) {
 	read := func() map[string]cipvs.DestinationExtended {
 		t.Helper()
 		s := kernelServices(t, cc.Client)["TCP 172.16.1.1:80"]
-		ds, err := cc.Client.Destinations(s.Service)
+		ds, err := cc.Destinations(s.Service)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +212,7 @@ func TestKernelRealMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := kernelServices(t, cc.Client)["TCP 172.16.1.1:80"]
-	ds, err := cc.Client.Destinations(s.Service)
+	ds, err := cc.Destinations(s.Service)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	cipvs "github.com/cloudflare/ipvs"
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nlenc"
 
 	"github.com/drlb/drlb/daemon/dataplane"
 )
@@ -86,7 +85,7 @@ func encodeService(svc cipvs.Service, pe string) ([]byte, error) {
 		inner.Bytes(svcAttrNetmask, svc.Netmask.AsSlice())
 	case svc.Netmask.Is6():
 		b := make([]byte, 4)
-		nlenc.PutUint32(b, uint32(svc.Netmask.Bits())) // a prefix length, in host order as ipvsadm sends it
+		binary.NativeEndian.PutUint32(b, uint32(svc.Netmask.Bits())) // a prefix length, in host order as ipvsadm sends it
 		inner.Bytes(svcAttrNetmask, b)
 	}
 	if svc.FWMark != 0 {

@@ -257,3 +257,18 @@ func TestGoneAffinities(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseRealKey: any reals-map key as nft may print it parses to a
+// server or to false, never a panic; IPv6 keys carry no VIP (as the
+// connection keys).
+func FuzzParseRealKey(f *testing.F) {
+	for _, k := range []string{"172.16.1.1 . tcp . 80 . 0x00000001", "fd00::1 . udp . 53 . 2", "::ffff:10.0.0.1 . 132 . 0x50 . 0", " . . . ", ""} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		g, ok := parseRealKey(key)
+		if ok && g.conn.vip.Is6() && g.conn.vip != netip.IPv6Unspecified() {
+			t.Errorf("%q: IPv6 key kept its VIP %v", key, g.conn.vip)
+		}
+	})
+}
