@@ -478,8 +478,8 @@ var _ = Describe("drlb when a component cannot run", Label("daemon"), func() {
 		var exit *exec.ExitError
 		Expect(errors.As(err, &exit)).To(BeTrue(), "drlb must exit on its own: %v", err)
 		Expect(exit.ExitCode()).To(Equal(1))
-		Expect(p.Log()).To(ContainSubstring("drlb run: vrrp: instance LVS_Teste"))
-		Expect(p.Log()).To(ContainSubstring("eth9"))
+		// Refused at load, at the keyword's position, before anything starts.
+		Expect(p.Log()).To(MatchRegexp(`lb1\.conf:\d+:\d+: error: interface eth9 \(vrrp_instance LVS_Teste\) does not exist on this host`))
 		owners, err := lab.VIPOwners(vip)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(owners).To(BeEmpty())
