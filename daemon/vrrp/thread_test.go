@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/drlb/drlb/internal/checkstorm"
 	"github.com/drlb/drlb/internal/testenv"
 )
 
@@ -220,35 +218,7 @@ func BenchmarkAdvertLatenessStorm(b *testing.B) {
 			var worst time.Duration
 			for b.Loop() {
 				before := tn.node.Status()[0].Timing
-				stop := make(chan struct{})
-				var wg sync.WaitGroup
-				var sink atomic.Int64
-				events := make(chan []byte, 1024)
-				wg.Go(func() {
-					for {
-						select {
-						case <-stop:
-							return
-						case ev := <-events:
-							sink.Add(int64(ev[len(ev)-1]))
-						}
-					}
-				})
-				for range runtime.GOMAXPROCS(0) * 4 {
-					wg.Go(func() {
-						for k := 0; ; k++ {
-							ev := make([]byte, 4<<10)
-							for i := range ev {
-								ev[i] = byte(i + k)
-							}
-							select {
-							case <-stop:
-								return
-							case events <- ev:
-							}
-						}
-					})
-				}
+				stopStorm := checkstorm.Start()
 				for k := range 40 {
 					if reload {
 						next := cfg
@@ -260,8 +230,7 @@ func BenchmarkAdvertLatenessStorm(b *testing.B) {
 					}
 					time.Sleep(50 * time.Millisecond)
 				}
-				close(stop)
-				wg.Wait()
+				stopStorm()
 				after := tn.node.Status()[0].Timing
 				sent += after.SendLateness.Count - before.SendLateness.Count
 				late += after.LateAdverts - before.LateAdverts

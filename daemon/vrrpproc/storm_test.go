@@ -6,12 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/drlb/drlb/daemon/vrrp"
+	"github.com/drlb/drlb/internal/checkstorm"
 )
 
 // TestReloadDuringCheckStormKeepsAdvertsOnTime is issue 18's "a reload
@@ -49,35 +48,7 @@ func TestReloadDuringCheckStormKeepsAdvertsOnTime(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // past the start's first adverts
 	before := r.Status()[0].Timing
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var sink atomic.Int64
-	events := make(chan []byte, 1024)
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case ev := <-events:
-				sink.Add(int64(ev[len(ev)-1]))
-			}
-		}
-	})
-	for range runtime.GOMAXPROCS(0) * 4 {
-		wg.Go(func() {
-			for k := 0; ; k++ {
-				ev := make([]byte, 4<<10)
-				for i := range ev {
-					ev[i] = byte(i + k)
-				}
-				select {
-				case <-stop:
-					return
-				case events <- ev:
-				}
-			}
-		})
-	}
+	stopStorm := checkstorm.Start()
 	var gc0 runtime.MemStats
 	runtime.ReadMemStats(&gc0)
 	start := time.Now()
@@ -94,8 +65,7 @@ func TestReloadDuringCheckStormKeepsAdvertsOnTime(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	stopStorm()
 	var gc1 runtime.MemStats
 	runtime.ReadMemStats(&gc1)
 	after := r.Status()[0].Timing
